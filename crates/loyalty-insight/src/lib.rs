@@ -1,0 +1,1 @@
+//! Member analytics (placeholder, being written).
