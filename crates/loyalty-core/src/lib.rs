@@ -1,1 +1,17 @@
-pub fn x(){}
+//! The pure domain core of Loyalty: identifiers, the programme, the points ledger rules,
+//! orders and refunds, and the checks `loyalty verify` runs. No I/O, no clock reads: every
+//! rule takes the current instant as an argument, so the server, the importer and a
+//! what-if simulator run the very same code.
+
+pub mod account;
+pub mod calendar;
+pub mod error;
+pub mod ids;
+pub mod ledger;
+pub mod order;
+pub mod program;
+pub mod verify;
+
+pub use account::Account;
+pub use error::DomainError;
+pub use program::Program;

@@ -1,0 +1,436 @@
+//! A member's points account: the aggregate every points rule runs against.
+//!
+//! The caller loads an [`Account`], calls rules with the current instant, and persists what
+//! changed (dirty lots and holds, `new_entries`, the balances) in one transaction.
+
+use crate::calendar;
+use crate::error::DomainError;
+use crate::ids::{HoldId, MemberId};
+use crate::ledger::*;
+use crate::program::{Program, RefundPolicy};
+use jiff::Timestamp;
+
+/// Most lots or holds one account may process in one call; a bound on every loop.
+pub const MAX_OPEN_LOTS: usize = 1_000_000;
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub member_id: MemberId,
+    pub status: MemberStatus,
+    pub buckets: Buckets,
+    pub next_seq: i64,
+    pub next_lot_no: i64,
+    /// Every lot with points left, plus lots that open holds took points from.
+    pub lots: Vec<Lot>,
+    /// Open holds, plus any hold a command in flight refers to.
+    pub holds: Vec<Hold>,
+    /// Entries appended since the account was loaded, in order.
+    pub new_entries: Vec<Entry>,
+}
+
+/// What a clawback did: points taken from the member, and points forgiven (clamp policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Clawback {
+    pub taken: i64,
+    pub forgiven: i64,
+}
+
+impl Account {
+    pub fn new(member_id: MemberId) -> Self {
+        Self {
+            member_id,
+            status: MemberStatus::Active,
+            buckets: Buckets::default(),
+            next_seq: 1,
+            next_lot_no: 1,
+            lots: Vec::new(),
+            holds: Vec::new(),
+            new_entries: Vec::new(),
+        }
+    }
+
+    /// Balances as they are at `now`, without changing anything: what a read shows even when
+    /// the scheduler has not yet run.
+    pub fn balances_at(&self, now: Timestamp) -> (Buckets, Vec<(i64, Timestamp)>) {
+        let mut view = self.clone();
+        view.advance(now);
+        let horizon = calendar::plus_secs(now, 30 * 86_400);
+        let mut expiring: Vec<(i64, Timestamp)> = view
+            .lots
+            .iter()
+            .filter(|l| l.status == LotStatus::Active && l.remaining > 0)
+            .filter_map(|l| l.expires_at.filter(|e| *e <= horizon).map(|e| (l.remaining, e)))
+            .collect();
+        expiring.sort_by_key(|(_, e)| *e);
+        (view.buckets, expiring)
+    }
+
+    pub fn can_transact(&self) -> Result<(), DomainError> {
+        match self.status {
+            MemberStatus::Active => Ok(()),
+            other => Err(DomainError::MemberInactive {
+                member: self.member_id.to_string(),
+                status: other.to_string(),
+            }),
+        }
+    }
+
+    fn push(&mut self, kind: EntryKind, points: i64, source: (SourceKind, &str), lot: Option<i64>, at: Timestamp, note: Option<String>) {
+        assert!(self.buckets.is_well_formed(), "balances went negative: {:?}", self.buckets);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.new_entries.push(Entry {
+            seq,
+            kind,
+            points,
+            source_kind: source.0,
+            source_id: source.1.to_owned(),
+            lot_no: lot,
+            at,
+            after: self.buckets,
+            note,
+        });
+    }
+
+    fn lot_mut(&mut self, lot_no: i64) -> &mut Lot {
+        self.lots
+            .iter_mut()
+            .find(|l| l.lot_no == lot_no)
+            .expect("a lot referenced by this account is loaded with it")
+    }
+
+    /// Applies everything due by `now`, in time order: holds timing out, lots activating and
+    /// lots expiring. Idempotent: a second call with the same `now` does nothing.
+    pub fn advance(&mut self, now: Timestamp) {
+        // (time, rank, index): at the same instant a hold times out before a lot activates,
+        // and a lot activates before it expires.
+        let mut events: Vec<(Timestamp, u8, usize)> = Vec::new();
+        for (i, h) in self.holds.iter().enumerate() {
+            if h.status == HoldStatus::Open && h.expires_at <= now {
+                events.push((h.expires_at, 0, i));
+            }
+        }
+        for (i, l) in self.lots.iter().enumerate() {
+            if l.status == LotStatus::Pending && l.activates_at <= now {
+                events.push((l.activates_at, 1, i));
+            }
+            if l.status != LotStatus::Expired && l.expires_at.is_some_and(|e| e <= now) {
+                events.push((l.expires_at.expect("checked"), 2, i));
+            }
+        }
+        assert!(events.len() <= 2 * MAX_OPEN_LOTS, "too many due events");
+        events.sort();
+        for (at, rank, i) in events {
+            match rank {
+                0 => self.release_at(i, HoldStatus::Expired, at),
+                1 => self.activate(i, at),
+                _ => self.expire(i, at),
+            }
+        }
+    }
+
+    fn activate(&mut self, i: usize, at: Timestamp) {
+        let lot = &mut self.lots[i];
+        debug_assert_eq!(lot.status, LotStatus::Pending);
+        lot.status = LotStatus::Active;
+        lot.dirty = true;
+        let (points, no) = (lot.remaining, lot.lot_no);
+        let src = (lot.source_kind, lot.source_id.clone());
+        if points > 0 {
+            self.buckets.pending -= points;
+            self.buckets.active += points;
+            self.push(EntryKind::Activate, points, (src.0, &src.1), Some(no), at, None);
+        }
+        self.settle_debt(at);
+    }
+
+    fn expire(&mut self, i: usize, at: Timestamp) {
+        let lot = &mut self.lots[i];
+        debug_assert_eq!(lot.status, LotStatus::Active, "a lot activates before it expires");
+        lot.status = LotStatus::Expired;
+        lot.dirty = true;
+        let (points, no) = (lot.remaining, lot.lot_no);
+        if points == 0 {
+            return;
+        }
+        lot.remaining = 0;
+        lot.expired += points;
+        self.buckets.active -= points;
+        self.push(EntryKind::Expire, -points, (SourceKind::Job, "expiry"), Some(no), at, None);
+    }
+
+    /// Pays down debt from active points, soonest-expiring first.
+    fn settle_debt(&mut self, at: Timestamp) {
+        while self.buckets.debt > 0 {
+            let Some(i) = self.next_spendable() else { break };
+            let lot = &mut self.lots[i];
+            let k = lot.remaining.min(self.buckets.debt);
+            lot.remaining -= k;
+            lot.dirty = true;
+            let no = lot.lot_no;
+            self.buckets.active -= k;
+            self.buckets.debt -= k;
+            self.push(EntryKind::DebtSettle, -k, (SourceKind::Job, "debt"), Some(no), at, None);
+        }
+    }
+
+    fn next_spendable(&self) -> Option<usize> {
+        self.lots
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.status == LotStatus::Active && l.remaining > 0)
+            .min_by_key(|(_, l)| l.spend_key())
+            .map(|(i, _)| i)
+    }
+
+    /// Takes `points` from active lots in spending order. The caller checked they exist.
+    fn take_active(&mut self, points: i64) -> Vec<Allocation> {
+        assert!(points <= self.buckets.active, "take {points} > active {}", self.buckets.active);
+        let mut left = points;
+        let mut taken = Vec::new();
+        while left > 0 {
+            let i = self.next_spendable().expect("active balance is backed by lots");
+            let lot = &mut self.lots[i];
+            let k = lot.remaining.min(left);
+            lot.remaining -= k;
+            lot.dirty = true;
+            left -= k;
+            taken.push(Allocation { lot_no: lot.lot_no, points: k });
+        }
+        self.buckets.active -= points;
+        taken
+    }
+
+    fn new_lot(&mut self, source: (SourceKind, &str), points: i64, activates_at: Timestamp, expires_at: Option<Timestamp>, now: Timestamp) -> i64 {
+        let no = self.next_lot_no;
+        self.next_lot_no += 1;
+        self.lots.push(Lot {
+            lot_no: no,
+            source_kind: source.0,
+            source_id: source.1.to_owned(),
+            granted: points,
+            remaining: points,
+            expired: 0,
+            activates_at,
+            expires_at,
+            status: LotStatus::Pending,
+            created_at: now,
+            dirty: true,
+        });
+        no
+    }
+
+    /// Credits `points` earned at `paid_at` as a pending lot; debt is settled from it first.
+    /// Returns the lot number, or `None` when nothing was earned.
+    pub fn earn(&mut self, program: &Program, source: (SourceKind, &str), points: i64, paid_at: Timestamp, now: Timestamp) -> Option<i64> {
+        assert!(points >= 0, "earned points are never negative");
+        if points == 0 {
+            return None;
+        }
+        let activates_at = calendar::activation(program, paid_at);
+        let expires_at = calendar::expiry(program, activates_at);
+        let no = self.new_lot(source, points, activates_at, expires_at, now);
+        self.buckets.pending += points;
+        self.push(EntryKind::Earn, points, source, Some(no), paid_at, None);
+        if self.buckets.debt > 0 {
+            let k = points.min(self.buckets.debt);
+            self.lot_mut(no).remaining -= k;
+            self.buckets.pending -= k;
+            self.buckets.debt -= k;
+            self.push(EntryKind::DebtSettle, -k, source, Some(no), paid_at, None);
+        }
+        Some(no)
+    }
+
+    /// Takes back `points` for a refund: the order's own pending lot first, then available
+    /// points, then the refund policy (debt, or forgive under clamp).
+    pub fn clawback(&mut self, program: &Program, source: (SourceKind, &str), order_lot: Option<i64>, points: i64, at: Timestamp) -> Clawback {
+        assert!(points >= 0, "clawback is never negative");
+        if points == 0 {
+            return Clawback::default();
+        }
+        let mut left = points;
+        if let Some(no) = order_lot {
+            if let Some(lot) = self.lots.iter_mut().find(|l| l.lot_no == no && l.status == LotStatus::Pending) {
+                let k = lot.remaining.min(left);
+                lot.remaining -= k;
+                lot.dirty = true;
+                self.buckets.pending -= k;
+                left -= k;
+            }
+        }
+        let from_active = left.min(self.buckets.active);
+        self.take_active(from_active);
+        left -= from_active;
+        let (taken, forgiven) = match program.file.refund_policy {
+            RefundPolicy::Debt => {
+                self.buckets.debt += left;
+                (points, 0)
+            }
+            RefundPolicy::Clamp => (points - left, left),
+        };
+        let note = (forgiven > 0).then(|| format!("forgiven {forgiven}"));
+        self.push(EntryKind::Clawback, -taken, source, order_lot, at, note);
+        Clawback { taken, forgiven }
+    }
+
+    /// Reserves points for checkout. Validates the programme's minimum and share cap.
+    #[allow(clippy::too_many_arguments)]
+    pub fn hold(&mut self, program: &Program, order_id: &str, points: i64, order_amount_minor: i64, ttl_seconds: i64, now: Timestamp) -> Result<HoldId, DomainError> {
+        self.can_transact()?;
+        let r = &program.file.redemption;
+        if points < r.min_points {
+            return Err(DomainError::unprocessable("points", format!("{points} is below the minimum of {} points per redemption", r.min_points)));
+        }
+        let max = program.max_redeemable(order_amount_minor);
+        if points > max {
+            return Err(DomainError::unprocessable("points", format!("{points} points exceed the {}% cap of this order: at most {max}", r.max_share_percent)));
+        }
+        let available = self.buckets.available();
+        if points > available {
+            return Err(DomainError::InsufficientPoints { requested: points, available: available.max(0) });
+        }
+        let allocations = self.take_active(points);
+        self.buckets.held += points;
+        let hold_id = HoldId::parse(&format!("h{}", self.next_seq)).expect("generated ids are valid");
+        self.push(EntryKind::Hold, -points, (SourceKind::Hold, hold_id.as_str()), None, now, None);
+        self.holds.push(Hold {
+            hold_id: hold_id.clone(),
+            order_id: order_id.to_owned(),
+            points,
+            order_amount_minor,
+            status: HoldStatus::Open,
+            created_at: now,
+            expires_at: calendar::plus_secs(now, ttl_seconds),
+            settled_at: None,
+            allocations,
+            dirty: true,
+        });
+        Ok(hold_id)
+    }
+
+    fn hold_index(&self, hold_id: &HoldId) -> Result<usize, DomainError> {
+        self.holds
+            .iter()
+            .position(|h| &h.hold_id == hold_id)
+            .ok_or_else(|| DomainError::HoldNotFound(hold_id.to_string()))
+    }
+
+    /// Spends a held reservation. Capturing twice is harmless; a released hold cannot be.
+    pub fn capture(&mut self, hold_id: &HoldId, now: Timestamp) -> Result<(), DomainError> {
+        let i = self.hold_index(hold_id)?;
+        let h = &mut self.holds[i];
+        match h.status {
+            HoldStatus::Captured => Ok(()),
+            HoldStatus::Open => {
+                h.status = HoldStatus::Captured;
+                h.settled_at = Some(now);
+                h.dirty = true;
+                let p = h.points;
+                self.buckets.held -= p;
+                self.push(EntryKind::Capture, -p, (SourceKind::Hold, hold_id.as_str()), None, now, None);
+                Ok(())
+            }
+            s => Err(DomainError::HoldState {
+                hold: hold_id.to_string(),
+                status: s.to_string(),
+                reason: "its points went back to the member and cannot be captured".into(),
+            }),
+        }
+    }
+
+    /// Gives held points back to the lots they came from. Releasing twice is harmless.
+    pub fn release(&mut self, hold_id: &HoldId, now: Timestamp) -> Result<(), DomainError> {
+        let i = self.hold_index(hold_id)?;
+        match self.holds[i].status {
+            HoldStatus::Open => {
+                self.release_at(i, HoldStatus::Released, now);
+                Ok(())
+            }
+            HoldStatus::Released | HoldStatus::Expired => Ok(()),
+            HoldStatus::Captured => Err(DomainError::HoldState {
+                hold: hold_id.to_string(),
+                status: "captured".into(),
+                reason: "its points were spent and cannot be released".into(),
+            }),
+        }
+    }
+
+    fn release_at(&mut self, i: usize, status: HoldStatus, at: Timestamp) {
+        let h = &mut self.holds[i];
+        h.status = status;
+        h.settled_at = Some(at);
+        h.dirty = true;
+        let (points, id, allocations) = (h.points, h.hold_id.clone(), h.allocations.clone());
+        self.buckets.held -= points;
+        self.buckets.active += points;
+        let mut lapsed = Vec::new();
+        for a in &allocations {
+            let lot = self.lot_mut(a.lot_no);
+            lot.remaining += a.points;
+            lot.dirty = true;
+            assert!(lot.remaining <= lot.granted, "a release never overfills its lot");
+            if lot.status == LotStatus::Expired {
+                lapsed.push(a.lot_no);
+            }
+        }
+        self.push(EntryKind::Release, points, (SourceKind::Hold, id.as_str()), None, at, None);
+        // Points that return to a lot which expired meanwhile keep its expiry: they lapse now.
+        for no in lapsed {
+            let lot = self.lot_mut(no);
+            let back = lot.remaining;
+            lot.remaining = 0;
+            lot.expired += back;
+            self.buckets.active -= back;
+            self.push(EntryKind::Expire, -back, (SourceKind::Job, "expiry"), Some(no), at, None);
+        }
+        self.settle_debt(at);
+    }
+
+    /// A manual correction by an operator: positive grants a lot usable at once, negative
+    /// spends available points.
+    pub fn adjust(&mut self, program: &Program, source_id: &str, points: i64, note: String, now: Timestamp) -> Result<(), DomainError> {
+        if points == 0 || points.abs() > 1_000_000_000 {
+            return Err(DomainError::unprocessable("points", "must be non-zero and at most 1000000000 in size"));
+        }
+        let source = (SourceKind::Adjustment, source_id);
+        if points > 0 {
+            let no = self.new_lot(source, points, now, calendar::expiry(program, now), now);
+            let lot = self.lot_mut(no);
+            lot.status = LotStatus::Active;
+            self.buckets.active += points;
+            self.push(EntryKind::Adjust, points, source, Some(no), now, Some(note));
+            self.settle_debt(now);
+        } else {
+            let want = -points;
+            let available = self.buckets.available();
+            if want > available {
+                return Err(DomainError::InsufficientPoints { requested: want, available: available.max(0) });
+            }
+            self.take_active(want);
+            self.push(EntryKind::Adjust, points, source, None, now, Some(note));
+        }
+        Ok(())
+    }
+
+    /// Checks the account against its lots and holds. A failure is a bug: it stops the world.
+    pub fn assert_invariants(&self) {
+        let b = self.buckets;
+        assert!(b.is_well_formed(), "{}: negative bucket {b:?}", self.member_id);
+        assert!(b.debt == 0 || b.active == 0, "{}: debt {} with active {}", self.member_id, b.debt, b.active);
+        let sum = |s: LotStatus| self.lots.iter().filter(|l| l.status == s).map(|l| l.remaining).sum::<i64>();
+        assert_eq!(sum(LotStatus::Pending), b.pending, "{}: pending ≠ Σ pending lots", self.member_id);
+        assert_eq!(sum(LotStatus::Active), b.active, "{}: active ≠ Σ active lots", self.member_id);
+        let held: i64 = self.holds.iter().filter(|h| h.status == HoldStatus::Open).map(|h| h.points).sum();
+        assert_eq!(held, b.held, "{}: held ≠ Σ open holds", self.member_id);
+        for l in &self.lots {
+            assert!((0..=l.granted).contains(&l.remaining), "{}: lot {} remaining {} outside 0..={}", self.member_id, l.lot_no, l.remaining, l.granted);
+        }
+        for h in self.holds.iter().filter(|h| h.status == HoldStatus::Open) {
+            assert_eq!(h.allocations.iter().map(|a| a.points).sum::<i64>(), h.points, "{}: hold {} allocations", self.member_id, h.hold_id);
+        }
+        if let Some(last) = self.new_entries.last() {
+            assert_eq!(last.after, b, "{}: last entry's balances differ from the account", self.member_id);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Errors of the domain rules. Each has a stable machine code the HTTP layer exposes.
+
+/// A rule refused a command. Storage errors never appear here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("member {0} not found")]
+    MemberNotFound(String),
+    #[error("member {member} is {status}: it cannot earn or spend points")]
+    MemberInactive { member: String, status: String },
+    #[error("{requested} points requested but only {available} are available")]
+    InsufficientPoints { requested: i64, available: i64 },
+    #[error("order {order} already exists with a different body; differs in: {}", differences.join(", "))]
+    OrderConflict { order: String, differences: Vec<String> },
+    #[error("refund {refund} of order {order} already exists with a different body; differs in: {}", differences.join(", "))]
+    RefundConflict { order: String, refund: String, differences: Vec<String> },
+    #[error("order {0} not found")]
+    OrderNotFound(String),
+    #[error("hold {0} not found")]
+    HoldNotFound(String),
+    #[error("hold {hold} is {status}: {reason}")]
+    HoldState { hold: String, status: String, reason: String },
+    #[error("{field}: {reason}")]
+    Unprocessable { field: String, reason: String },
+    #[error("{what} {id} already exists with a different body; differs in: {}", differences.join(", "))]
+    Conflict { what: String, id: String, differences: Vec<String> },
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), reason: reason.into() }
+    }
+    pub fn unprocessable(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Unprocessable { field: field.into(), reason: reason.into() }
+    }
+
+    /// The stable code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } | Self::Unprocessable { .. } => "validation_failed",
+            Self::MemberNotFound(_) => "member_not_found",
+            Self::MemberInactive { .. } => "member_inactive",
+            Self::InsufficientPoints { .. } => "insufficient_points",
+            Self::OrderConflict { .. } => "order_conflict",
+            Self::RefundConflict { .. } => "refund_conflict",
+            Self::OrderNotFound(_) => "order_not_found",
+            Self::HoldNotFound(_) => "hold_not_found",
+            Self::HoldState { .. } => "hold_not_open",
+            Self::Conflict { .. } => "conflict",
+        }
+    }
+}

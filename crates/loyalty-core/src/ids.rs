@@ -1,0 +1,106 @@
+//! Identifiers that parse: once a value of these types exists, it is valid.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why an identifier was refused, for the error a user sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct IdError(pub String);
+
+/// Longest identifier accepted anywhere. A limit on everything (TIGER_STYLE).
+pub const MAX_ID_LEN: usize = 128;
+
+fn check_id(raw: &str) -> Result<(), IdError> {
+    if raw.is_empty() {
+        return Err(IdError("must not be empty".into()));
+    }
+    if raw.len() > MAX_ID_LEN {
+        return Err(IdError(format!(
+            "is {} characters long; at most {MAX_ID_LEN} are allowed",
+            raw.len()
+        )));
+    }
+    if let Some(bad) = raw
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Err(IdError(format!(
+            "contains {bad:?}; only letters, digits and . _ : - are allowed"
+        )));
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses a store-supplied identifier (1–128 chars of `[A-Za-z0-9._:-]`).
+            pub fn parse(raw: &str) -> Result<Self, IdError> {
+                check_id(raw)?;
+                Ok(Self(raw.to_owned()))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(raw: String) -> Result<Self, IdError> {
+                check_id(&raw)?;
+                Ok(Self(raw))
+            }
+        }
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// The store's own customer id.
+    MemberId
+);
+string_id!(
+    /// The store's order number; unique across the store.
+    OrderId
+);
+string_id!(
+    /// The store's refund number; unique within its order.
+    RefundId
+);
+string_id!(
+    /// A hold (points reserved at checkout); unique within its member.
+    HoldId
+);
+string_id!(
+    /// A manual adjustment's id; unique within its member.
+    AdjustmentId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_ids_accept_the_documented_alphabet_and_nothing_else() {
+        assert!(MemberId::parse("cust-001:A_b.c").is_ok());
+        assert!(MemberId::parse("").is_err());
+        assert!(MemberId::parse("a b").is_err());
+        assert!(MemberId::parse("会员").is_err());
+        assert!(MemberId::parse(&"x".repeat(128)).is_ok());
+        assert!(MemberId::parse(&"x".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! Value types of the points ledger: balances, entries, lots and holds.
+
+use crate::ids::HoldId;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A member's points by state. `available = active − debt`; it is negative only while the
+/// member owes points, and then `active` is zero (debts are settled as soon as points exist).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Buckets {
+    /// Earned, not yet usable (inside the return window).
+    pub pending: i64,
+    /// Usable points in active lots, not reserved by a hold.
+    pub active: i64,
+    /// Reserved by open holds at checkout.
+    pub held: i64,
+    /// Points clawed back that the member had already spent.
+    pub debt: i64,
+}
+
+impl Buckets {
+    pub fn available(&self) -> i64 {
+        self.active - self.debt
+    }
+    pub fn is_well_formed(&self) -> bool {
+        self.pending >= 0 && self.active >= 0 && self.held >= 0 && self.debt >= 0
+    }
+}
+
+macro_rules! str_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+str_enum!(
+    /// What a ledger entry records. Entries are never updated or deleted.
+    EntryKind {
+        Earn = "earn",
+        Activate = "activate",
+        Hold = "hold",
+        Capture = "capture",
+        Release = "release",
+        Expire = "expire",
+        Clawback = "clawback",
+        Adjust = "adjust",
+        DebtSettle = "debt_settle",
+    }
+);
+
+str_enum!(
+    /// What caused an entry.
+    SourceKind { Order = "order", Refund = "refund", Hold = "hold", Adjustment = "adjustment", Job = "job" }
+);
+
+str_enum!(
+    LotStatus { Pending = "pending", Active = "active", Expired = "expired" }
+);
+
+str_enum!(
+    HoldStatus { Open = "open", Captured = "captured", Released = "released", Expired = "expired" }
+);
+
+str_enum!(
+    /// `frozen` and `closed` members cannot earn or spend.
+    MemberStatus { Active = "active", Frozen = "frozen", Closed = "closed" }
+);
+
+/// One movement of points. `points` is signed from the member's point of view: earn, activate,
+/// release and positive adjustments are positive; hold, capture, expire, clawback, debt
+/// settlement and negative adjustments are negative. `after` is the balances after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub seq: i64,
+    pub kind: EntryKind,
+    pub points: i64,
+    pub source_kind: SourceKind,
+    pub source_id: String,
+    pub lot_no: Option<i64>,
+    /// When the movement took effect (an activation takes effect at its lot's activation time).
+    pub at: Timestamp,
+    pub after: Buckets,
+    pub note: Option<String>,
+}
+
+/// One grant of points with its own activation and expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lot {
+    pub lot_no: i64,
+    pub source_kind: SourceKind,
+    pub source_id: String,
+    pub granted: i64,
+    pub remaining: i64,
+    /// Points of this lot that expired.
+    pub expired: i64,
+    pub activates_at: Timestamp,
+    /// First instant at which the lot is no longer usable; `None` never expires.
+    pub expires_at: Option<Timestamp>,
+    pub status: LotStatus,
+    pub created_at: Timestamp,
+    #[serde(skip)]
+    pub dirty: bool,
+}
+
+impl Lot {
+    /// Spending order: soonest expiry first, never-expiring last, ties oldest first.
+    pub fn spend_key(&self) -> (bool, Timestamp, i64) {
+        (self.expires_at.is_none(), self.expires_at.unwrap_or(Timestamp::MAX), self.lot_no)
+    }
+}
+
+/// Points a hold took from one lot; a release gives them back to that same lot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    pub lot_no: i64,
+    pub points: i64,
+}
+
+/// Points reserved at checkout until captured, released or timed out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    pub hold_id: HoldId,
+    pub order_id: String,
+    pub points: i64,
+    pub order_amount_minor: i64,
+    pub status: HoldStatus,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub settled_at: Option<Timestamp>,
+    pub allocations: Vec<Allocation>,
+    #[serde(skip)]
+    pub dirty: bool,
+}

@@ -1,0 +1,336 @@
+//! Orders and refunds: what a store sends, how it is validated, and what it earns or claws back.
+
+use crate::account::{Account, Clawback};
+use crate::error::DomainError;
+use crate::ids::{MemberId, OrderId, RefundId};
+use crate::ledger::{MemberStatus, SourceKind};
+use crate::program::Program;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Largest amount accepted anywhere, in minor units (¥10 billion): keeps all arithmetic exact.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+pub const MAX_LINES: usize = 500;
+pub const MAX_QUANTITY: i64 = 1_000_000;
+pub const MAX_TEXT: usize = 128;
+/// How far in the future a `paid_at` may be (clock skew between the store and us).
+pub const MAX_FUTURE_SKEW_SECS: i64 = 300;
+
+/// An order line as the store sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineInput {
+    pub sku: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub brand: Option<String>,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+    /// What the member paid for the line after discounts.
+    pub paid_minor: i64,
+}
+
+/// A paid order as the store sends it. Parse with [`OrderInput::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderInput {
+    pub id: String,
+    pub member_id: String,
+    /// RFC 3339 with offset.
+    pub paid_at: String,
+    #[serde(default)]
+    pub currency: Option<String>,
+    pub lines: Vec<LineInput>,
+    #[serde(default)]
+    pub shipping_minor: i64,
+}
+
+/// A validated order. Amounts are non-negative and bounded; `paid_at` is an instant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidOrder {
+    pub id: OrderId,
+    pub member_id: MemberId,
+    pub paid_at: Timestamp,
+    pub currency: String,
+    pub lines: Vec<LineInput>,
+    pub shipping_minor: i64,
+}
+
+fn check_amount(field: &str, v: i64) -> Result<(), DomainError> {
+    if !(0..=MAX_AMOUNT_MINOR).contains(&v) {
+        return Err(DomainError::unprocessable(field, format!("{v} must be between 0 and {MAX_AMOUNT_MINOR} (minor units)")));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, v: &str) -> Result<(), DomainError> {
+    if v.is_empty() || v.chars().count() > MAX_TEXT {
+        return Err(DomainError::unprocessable(field, format!("must be 1 to {MAX_TEXT} characters")));
+    }
+    Ok(())
+}
+
+/// Parses an RFC 3339 timestamp that carries an offset.
+pub fn parse_instant(field: &str, raw: &str) -> Result<Timestamp, DomainError> {
+    raw.parse::<Timestamp>().map_err(|_| {
+        DomainError::unprocessable(field, format!("{raw:?} is not an RFC 3339 timestamp with offset, e.g. 2026-11-11T20:00:00+08:00"))
+    })
+}
+
+impl OrderInput {
+    pub fn validate(&self, program: &Program, now: Timestamp) -> Result<ValidOrder, DomainError> {
+        let id = OrderId::parse(&self.id).map_err(|e| DomainError::unprocessable("id", e.0))?;
+        let member_id = MemberId::parse(&self.member_id).map_err(|e| DomainError::unprocessable("member_id", e.0))?;
+        let paid_at = parse_instant("paid_at", &self.paid_at)?;
+        if paid_at > crate::calendar::plus_secs(now, MAX_FUTURE_SKEW_SECS) {
+            return Err(DomainError::unprocessable("paid_at", format!("{} is in the future", self.paid_at)));
+        }
+        let currency = self.currency.clone().unwrap_or_else(|| program.file.currency.clone());
+        if currency != program.file.currency {
+            return Err(DomainError::unprocessable("currency", format!("{currency:?} differs from the programme's currency {:?}", program.file.currency)));
+        }
+        if self.lines.is_empty() || self.lines.len() > MAX_LINES {
+            return Err(DomainError::unprocessable("lines", format!("must hold 1 to {MAX_LINES} lines")));
+        }
+        let mut total: i64 = 0;
+        for (i, l) in self.lines.iter().enumerate() {
+            let f = |name: &str| format!("lines[{i}].{name}");
+            check_text(&f("sku"), &l.sku)?;
+            if let Some(c) = &l.category {
+                check_text(&f("category"), c)?;
+            }
+            if let Some(b) = &l.brand {
+                check_text(&f("brand"), b)?;
+            }
+            if !(1..=MAX_QUANTITY).contains(&l.quantity) {
+                return Err(DomainError::unprocessable(f("quantity"), format!("{} must be between 1 and {MAX_QUANTITY}", l.quantity)));
+            }
+            check_amount(&f("unit_price_minor"), l.unit_price_minor)?;
+            check_amount(&f("paid_minor"), l.paid_minor)?;
+            if self.lines[..i].iter().any(|o| o.sku == l.sku) {
+                return Err(DomainError::unprocessable(f("sku"), format!("{:?} appears twice; send one line per sku", l.sku)));
+            }
+            total += l.paid_minor;
+        }
+        check_amount("shipping_minor", self.shipping_minor)?;
+        check_amount("lines", total + self.shipping_minor)
+            .map_err(|_| DomainError::unprocessable("lines", format!("the order total must not exceed {MAX_AMOUNT_MINOR}")))?;
+        Ok(ValidOrder { id, member_id, paid_at, currency, lines: self.lines.clone(), shipping_minor: self.shipping_minor })
+    }
+}
+
+impl ValidOrder {
+    /// Paid for goods: what earns points (shipping excluded).
+    pub fn eligible_minor(&self) -> i64 {
+        self.lines.iter().map(|l| l.paid_minor).sum()
+    }
+    pub fn total_minor(&self) -> i64 {
+        self.eligible_minor() + self.shipping_minor
+    }
+
+    /// Names the fields in which `other` differs from this order, for a 409 that says what.
+    pub fn differences(&self, other: &ValidOrder) -> Vec<String> {
+        let mut d = Vec::new();
+        if self.member_id != other.member_id {
+            d.push("member_id".to_owned());
+        }
+        if self.paid_at != other.paid_at {
+            d.push("paid_at".to_owned());
+        }
+        if self.currency != other.currency {
+            d.push("currency".to_owned());
+        }
+        if self.shipping_minor != other.shipping_minor {
+            d.push("shipping_minor".to_owned());
+        }
+        if self.lines.len() != other.lines.len() {
+            d.push("lines".to_owned());
+        } else {
+            for (i, (a, b)) in self.lines.iter().zip(&other.lines).enumerate() {
+                let mut f = |same: bool, name: &str| {
+                    if !same {
+                        d.push(format!("lines[{i}].{name}"));
+                    }
+                };
+                f(a.sku == b.sku, "sku");
+                f(a.category == b.category, "category");
+                f(a.brand == b.brand, "brand");
+                f(a.quantity == b.quantity, "quantity");
+                f(a.unit_price_minor == b.unit_price_minor, "unit_price_minor");
+                f(a.paid_minor == b.paid_minor, "paid_minor");
+            }
+        }
+        d
+    }
+}
+
+/// A refund line: `quantity` units of the order's line with this `sku`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLineInput {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+/// A refund as the store sends it: either an amount or lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundInput {
+    pub id: String,
+    #[serde(default)]
+    pub amount_minor: Option<i64>,
+    #[serde(default)]
+    pub lines: Option<Vec<RefundLineInput>>,
+    /// When the refund happened (default: when we receive it).
+    #[serde(default)]
+    pub refunded_at: Option<String>,
+}
+
+/// One recorded line of a refund, with the amount it refunded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundLine {
+    pub sku: String,
+    pub quantity: i64,
+    pub amount_minor: i64,
+}
+
+/// A recorded refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub refund_id: RefundId,
+    pub order_id: OrderId,
+    pub amount_minor: i64,
+    pub lines: Vec<RefundLine>,
+    pub clawback_points: i64,
+    pub forgiven_points: i64,
+    pub refunded_at: Timestamp,
+    pub created_at: Timestamp,
+    /// Did the store send lines (rather than an amount)? Part of the body for conflicts.
+    pub by_lines: bool,
+}
+
+/// A recorded order with its running totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub order: ValidOrder,
+    pub earned_points: i64,
+    pub clawed_back_points: i64,
+    pub refunded_minor: i64,
+    pub lot_no: Option<i64>,
+    pub created_at: Timestamp,
+    /// Why nothing was earned, when nothing was (e.g. the member was frozen).
+    pub note: Option<String>,
+}
+
+/// Records `order` on `account`: points = floor(eligible × rate), pending until the return
+/// window closes. A frozen or closed member's order is recorded and earns nothing.
+pub fn place_order(account: &mut Account, program: &Program, order: ValidOrder, now: Timestamp) -> Order {
+    assert_eq!(account.member_id, order.member_id, "an order is placed on its own member");
+    let (earned, note) = match account.status {
+        MemberStatus::Active => (program.points_for(order.eligible_minor()), None),
+        s => (0, Some(format!("member was {s}: nothing earned"))),
+    };
+    let lot_no = account.earn(program, (SourceKind::Order, order.id.as_str()), earned, order.paid_at, now);
+    Order { order, earned_points: earned, clawed_back_points: 0, refunded_minor: 0, lot_no, created_at: now, note }
+}
+
+/// Refunds part of `order`, clawing back points in proportion to the goods refunded:
+/// cumulative clawback = floor(earned × min(refunded, eligible) ÷ eligible).
+pub fn refund_order(account: &mut Account, program: &Program, order: &mut Order, prior: &[Refund], input: &RefundInput, now: Timestamp) -> Result<Refund, DomainError> {
+    let refund_id = RefundId::parse(&input.id).map_err(|e| DomainError::unprocessable("id", e.0))?;
+    let refunded_at = match &input.refunded_at {
+        Some(raw) => parse_instant("refunded_at", raw)?,
+        None => now,
+    };
+    let (amount, lines) = refund_amount(order, prior, input)?;
+    let after = order.refunded_minor + amount;
+    let total = order.order.total_minor();
+    if after > total {
+        return Err(DomainError::unprocessable(
+            if input.lines.is_some() { "lines" } else { "amount_minor" },
+            format!("refunding {amount} would bring refunds of order {} to {after}, more than the {total} paid", order.order.id),
+        ));
+    }
+    let eligible = i128::from(order.order.eligible_minor());
+    let owed_after = if eligible == 0 {
+        0
+    } else {
+        i64::try_from(i128::from(order.earned_points) * i128::from(after).min(eligible) / eligible).expect("bounded")
+    };
+    let delta = owed_after - order.clawed_back_points;
+    assert!(delta >= 0 && owed_after <= order.earned_points, "clawback is cumulative and never above earned");
+    let source = (SourceKind::Refund, format!("{}/{}", order.order.id, refund_id));
+    let Clawback { taken, forgiven } = account.clawback(program, (source.0, &source.1), order.lot_no, delta, refunded_at);
+    order.refunded_minor = after;
+    order.clawed_back_points = owed_after;
+    Ok(Refund {
+        refund_id,
+        order_id: order.order.id.clone(),
+        amount_minor: amount,
+        lines,
+        clawback_points: taken,
+        forgiven_points: forgiven,
+        refunded_at,
+        created_at: now,
+        by_lines: input.lines.is_some(),
+    })
+}
+
+fn refund_amount(order: &Order, prior: &[Refund], input: &RefundInput) -> Result<(i64, Vec<RefundLine>), DomainError> {
+    match (&input.amount_minor, &input.lines) {
+        (Some(a), None) => {
+            if !(1..=MAX_AMOUNT_MINOR).contains(a) {
+                return Err(DomainError::unprocessable("amount_minor", format!("{a} must be between 1 and {MAX_AMOUNT_MINOR}")));
+            }
+            Ok((*a, Vec::new()))
+        }
+        (None, Some(lines)) => {
+            if lines.is_empty() || lines.len() > MAX_LINES {
+                return Err(DomainError::unprocessable("lines", format!("must hold 1 to {MAX_LINES} lines")));
+            }
+            let mut out: Vec<RefundLine> = Vec::new();
+            for (i, rl) in lines.iter().enumerate() {
+                let Some(line) = order.order.lines.iter().find(|l| l.sku == rl.sku) else {
+                    return Err(DomainError::unprocessable(format!("lines[{i}].sku"), format!("{:?} is not a line of order {}", rl.sku, order.order.id)));
+                };
+                let done = |f: fn(&RefundLine) -> i64| -> i64 {
+                    prior.iter().flat_map(|r| &r.lines).chain(&out).filter(|x| x.sku == rl.sku).map(f).sum()
+                };
+                let (qty_done, amount_done) = (done(|x| x.quantity), done(|x| x.amount_minor));
+                if rl.quantity < 1 || qty_done + rl.quantity > line.quantity {
+                    return Err(DomainError::unprocessable(format!("lines[{i}].quantity"), format!("{} is more than the {} units of {:?} left to refund", rl.quantity, line.quantity - qty_done, rl.sku)));
+                }
+                // The last unit takes the remainder so that a full refund is exact to the fen.
+                let amount = if qty_done + rl.quantity == line.quantity {
+                    line.paid_minor - amount_done
+                } else {
+                    i64::try_from(i128::from(line.paid_minor) * i128::from(rl.quantity) / i128::from(line.quantity)).expect("bounded")
+                };
+                out.push(RefundLine { sku: rl.sku.clone(), quantity: rl.quantity, amount_minor: amount });
+            }
+            Ok((out.iter().map(|l| l.amount_minor).sum(), out))
+        }
+        _ => Err(DomainError::unprocessable("amount_minor", "send exactly one of amount_minor or lines")),
+    }
+}
+
+/// Does a stored refund match a retried request? Names what differs.
+pub fn refund_differences(stored: &Refund, input: &RefundInput) -> Vec<String> {
+    let mut d = Vec::new();
+    match (&input.amount_minor, &input.lines) {
+        (Some(a), None) if !stored.by_lines && *a == stored.amount_minor => {}
+        (None, Some(lines))
+            if stored.by_lines
+                && lines.len() == stored.lines.len()
+                && lines.iter().zip(&stored.lines).all(|(a, b)| a.sku == b.sku && a.quantity == b.quantity) => {}
+        (_, Some(_)) => d.push("lines".to_owned()),
+        _ => d.push("amount_minor".to_owned()),
+    }
+    if let Some(raw) = &input.refunded_at {
+        if raw.parse::<Timestamp>().ok() != Some(stored.refunded_at) {
+            d.push("refunded_at".to_owned());
+        }
+    }
+    d
+}

@@ -1,0 +1,262 @@
+//! The programme file: what a store configures, validated on load with errors naming the field.
+
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+/// One reason the programme file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigIssue {
+    pub field: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// Every reason the programme file was refused (all of them, not only the first).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid programme: {}", .0.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct ConfigError(pub Vec<ConfigIssue>);
+
+/// What happens when a refund claws back points the member already spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundPolicy {
+    /// The balance may go negative; the next earnings settle the debt first.
+    Debt,
+    /// Stop at zero and record what was forgiven.
+    Clamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    Month,
+    Quarter,
+    Year,
+}
+
+/// When points of a lot stop being usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "policy", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ExpiryPolicy {
+    Never,
+    /// `days` days after activation.
+    Rolling { days: u32 },
+    /// The end of the calendar period `periods` periods after the activation's period.
+    EndOfPeriod { period: Period, periods: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Earning {
+    /// Points per one currency unit paid (¥1), shipping excluded, rounded down.
+    pub points_per_unit: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Redemption {
+    /// Points worth one currency unit (100 points = ¥1).
+    pub points_per_unit: i64,
+    /// Largest share of an order payable with points, in percent.
+    pub max_share_percent: i64,
+    /// Fewest points one redemption may use.
+    pub min_points: i64,
+}
+
+/// The programme as written in TOML. Every field has the documented default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProgramFile {
+    pub timezone: String,
+    pub currency: String,
+    pub pending_days: i64,
+    pub refund_policy: RefundPolicy,
+    pub earning: Earning,
+    pub expiry: ExpiryPolicy,
+    pub redemption: Redemption,
+}
+
+impl Default for Earning {
+    fn default() -> Self {
+        Self { points_per_unit: 1 }
+    }
+}
+impl Default for Redemption {
+    fn default() -> Self {
+        Self { points_per_unit: 100, max_share_percent: 50, min_points: 100 }
+    }
+}
+impl Default for ProgramFile {
+    fn default() -> Self {
+        Self {
+            timezone: "Asia/Shanghai".into(),
+            currency: "CNY".into(),
+            pending_days: 7,
+            refund_policy: RefundPolicy::Debt,
+            earning: Earning::default(),
+            expiry: ExpiryPolicy::EndOfPeriod { period: Period::Month, periods: 24 },
+            redemption: Redemption::default(),
+        }
+    }
+}
+
+/// A validated programme. Only [`Program::from_file`] makes one.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub file: ProgramFile,
+    pub tz: TimeZone,
+    /// Minor units per currency unit (100 for CNY, 1 for JPY).
+    pub minor_per_unit: i64,
+}
+
+/// ISO 4217 codes we accept, with their minor-unit exponent.
+const CURRENCIES: &[(&str, u32)] = &[
+    ("CNY", 2), ("HKD", 2), ("TWD", 2), ("MOP", 2), ("USD", 2), ("EUR", 2), ("GBP", 2),
+    ("SGD", 2), ("MYR", 2), ("THB", 2), ("AUD", 2), ("CAD", 2), ("CHF", 2), ("NZD", 2),
+    ("PHP", 2), ("IDR", 2), ("INR", 2), ("VND", 0), ("JPY", 0), ("KRW", 0), ("KWD", 3),
+];
+
+/// Upper bounds that keep every multiplication inside i64/i128 and every loop bounded.
+pub const MAX_PENDING_DAYS: i64 = 3650;
+pub const MAX_RATE: i64 = 100_000;
+
+impl Program {
+    pub fn default_program() -> Self {
+        Self::from_file(ProgramFile::default()).expect("the built-in default programme is valid")
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let file: ProgramFile = toml::from_str(text).map_err(|e| {
+            let field = e
+                .message()
+                .split('`')
+                .nth(1)
+                .map(str::to_owned)
+                .unwrap_or_else(|| "(file)".into());
+            ConfigError(vec![ConfigIssue { field, reason: e.message().trim().to_owned() }])
+        })?;
+        Self::from_file(file)
+    }
+
+    pub fn from_file(file: ProgramFile) -> Result<Self, ConfigError> {
+        let mut issues = Vec::new();
+        let mut bad = |field: &str, reason: String| {
+            issues.push(ConfigIssue { field: field.into(), reason })
+        };
+        let tz = match TimeZone::get(&file.timezone) {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                bad("timezone", format!("{:?} is not an IANA time zone name", file.timezone));
+                None
+            }
+        };
+        let exp = CURRENCIES.iter().find(|(c, _)| *c == file.currency).map(|(_, e)| *e);
+        if exp.is_none() {
+            bad("currency", format!("{:?} is not a supported ISO 4217 code", file.currency));
+        }
+        if !(0..=MAX_PENDING_DAYS).contains(&file.pending_days) {
+            bad("pending_days", format!("must be between 0 and {MAX_PENDING_DAYS}"));
+        }
+        if !(0..=MAX_RATE).contains(&file.earning.points_per_unit) {
+            bad("earning.points_per_unit", format!("must be between 0 and {MAX_RATE}"));
+        }
+        match file.expiry {
+            ExpiryPolicy::Rolling { days } if days == 0 || days > 36_500 => {
+                bad("expiry.days", "must be between 1 and 36500".into())
+            }
+            ExpiryPolicy::EndOfPeriod { periods, .. } if periods > 1200 => {
+                bad("expiry.periods", "must be between 0 and 1200".into())
+            }
+            _ => {}
+        }
+        let r = &file.redemption;
+        if !(1..=MAX_RATE).contains(&r.points_per_unit) {
+            bad("redemption.points_per_unit", format!("must be between 1 and {MAX_RATE}"));
+        }
+        if !(0..=100).contains(&r.max_share_percent) {
+            bad("redemption.max_share_percent", "must be between 0 and 100".into());
+        }
+        if !(1..=1_000_000_000).contains(&r.min_points) {
+            bad("redemption.min_points", "must be between 1 and 1000000000".into());
+        }
+        match (issues.is_empty(), tz, exp) {
+            (true, Some(tz), Some(exp)) => {
+                Ok(Self { file, tz, minor_per_unit: 10_i64.pow(exp) })
+            }
+            _ => Err(ConfigError(issues)),
+        }
+    }
+
+    /// Points earned for `eligible_minor` paid: floor(amount × rate), exact in integers.
+    pub fn points_for(&self, eligible_minor: i64) -> i64 {
+        assert!(eligible_minor >= 0, "eligible amount is never negative");
+        let p = i128::from(eligible_minor) * i128::from(self.file.earning.points_per_unit)
+            / i128::from(self.minor_per_unit);
+        i64::try_from(p).expect("bounded amounts keep points inside i64")
+    }
+
+    /// Money value of `points` in minor units, rounded down.
+    pub fn points_value_minor(&self, points: i64) -> i64 {
+        let v = i128::from(points) * i128::from(self.minor_per_unit)
+            / i128::from(self.file.redemption.points_per_unit);
+        i64::try_from(v).expect("bounded points keep values inside i64")
+    }
+
+    /// The most points redeemable on an order of `order_amount_minor` under the share cap.
+    pub fn max_redeemable(&self, order_amount_minor: i64) -> i64 {
+        let r = &self.file.redemption;
+        let cap_minor = i128::from(order_amount_minor) * i128::from(r.max_share_percent) / 100;
+        let pts = cap_minor * i128::from(r.points_per_unit) / i128::from(self.minor_per_unit);
+        i64::try_from(pts).expect("bounded amounts keep points inside i64")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_default_is_the_documented_programme() {
+        let p = Program::default_program();
+        assert_eq!(p.file.timezone, "Asia/Shanghai");
+        assert_eq!(p.minor_per_unit, 100);
+        assert_eq!(p.points_for(12_399), 123);
+        assert_eq!(p.points_value_minor(100), 100);
+        assert_eq!(p.max_redeemable(47_000), 23_500);
+    }
+
+    #[test]
+    fn an_empty_file_means_the_defaults() {
+        let p = Program::from_toml("").unwrap();
+        assert_eq!(p.file, ProgramFile::default());
+    }
+
+    #[test]
+    fn invalid_files_name_every_bad_field() {
+        let err = Program::from_toml(
+            "timezone = \"Mars/Base\"\ncurrency = \"XXX\"\n[redemption]\nmax_share_percent = 150\n",
+        )
+        .unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["timezone", "currency", "redemption.max_share_percent"]);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let err = Program::from_toml("pending_dayz = 3\n").unwrap_err();
+        assert_eq!(err.0[0].field, "pending_dayz");
+    }
+
+    #[test]
+    fn expiry_policies_parse() {
+        let p = Program::from_toml("[expiry]\npolicy = \"rolling\"\ndays = 365\n").unwrap();
+        assert_eq!(p.file.expiry, ExpiryPolicy::Rolling { days: 365 });
+        let p = Program::from_toml("[expiry]\npolicy = \"never\"\n").unwrap();
+        assert_eq!(p.file.expiry, ExpiryPolicy::Never);
+    }
+}
