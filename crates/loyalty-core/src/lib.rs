@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod error;
 pub mod ids;
 pub mod ledger;
+pub mod member;
 pub mod order;
 pub mod program;
 pub mod verify;

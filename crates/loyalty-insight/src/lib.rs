@@ -1,1 +1,14 @@
-//! Member analytics (placeholder, being written).
+//! Member analytics of the Loyalty engine: RFM scores and segments, lifecycle stages, and the
+//! BG/NBD + Gamma-Gamma models behind churn risk and customer lifetime value.
+//!
+//! Pure functions over per-member summaries: no I/O, no clock. Time comes in as arguments
+//! (days since the analysis instant, or model time units), so the server, the importer and the
+//! simulator all get the same answers. Definitions and tested tolerances: `docs/INSIGHT.md`.
+
+pub mod bgnbd;
+mod error;
+mod optimize;
+pub mod special;
+
+pub use error::InsightError;
+pub use optimize::{FitOptions, MAX_FIT_ITERATIONS};

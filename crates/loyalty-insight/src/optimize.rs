@@ -5,6 +5,10 @@
 //! needs hundreds of function evaluations; on 100,000 members that is the difference between a
 //! fraction of a second and several seconds.
 
+use serde::{Deserialize, Serialize};
+
+use crate::InsightError;
+
 /// Longest step, in log-parameter units, a line search may try: e^8 ≈ 3000×, enough to cross any
 /// sensible scale in one move while keeping the objective away from overflow.
 const MAX_STEP: f64 = 8.0;
@@ -14,6 +18,41 @@ const MAX_HALVINGS: u32 = 60;
 
 /// Armijo's sufficient-decrease constant.
 const ARMIJO: f64 = 1e-4;
+
+/// Limits of a maximum-likelihood fit. Both fits minimise the mean negative log-likelihood per
+/// member, so the tolerance means the same whatever the number of members.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FitOptions {
+    /// Most BFGS iterations; each costs one to a few passes over the distinct histories.
+    pub max_iterations: u32,
+    /// Converged when every component of the gradient (per member, in log-parameters) is below.
+    pub gradient_tolerance: f64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self { max_iterations: 1000, gradient_tolerance: 1e-9 }
+    }
+}
+
+/// Hard cap on `max_iterations`: a limit on everything.
+pub const MAX_FIT_ITERATIONS: u32 = 100_000;
+
+impl FitOptions {
+    pub(crate) fn validate(&self) -> Result<(), InsightError> {
+        if self.max_iterations == 0 || self.max_iterations > MAX_FIT_ITERATIONS {
+            return Err(InsightError::config(
+                "max_iterations",
+                format!("{} is outside 1..={MAX_FIT_ITERATIONS}", self.max_iterations),
+            ));
+        }
+        if !(self.gradient_tolerance.is_finite() && self.gradient_tolerance > 0.0) {
+            return Err(InsightError::config("gradient_tolerance", "must be a finite number above zero"));
+        }
+        Ok(())
+    }
+}
 
 /// Where the minimiser stopped.
 #[derive(Debug, Clone, Copy)]

@@ -1,1 +1,171 @@
-pub fn x(){}
+//! Storage of the Loyalty engine: one trait, [`Store`], with a SQLite and a PostgreSQL
+//! implementation that share their SQL (see `sql.rs`). The server picks one from the URL.
+
+mod convert;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use loyalty_core::account::Account;
+use loyalty_core::ids::{AdjustmentId, HoldId, MemberId, OrderId};
+use loyalty_core::ledger::{Entry, EntryKind, Hold, Lot};
+use loyalty_core::member::Profile;
+use loyalty_core::order::{Order, Refund};
+use loyalty_core::verify::MemberHistory;
+use std::collections::HashMap;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// A storage failure. Kept apart from the domain's errors: a rule never sees one.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row in {table}: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+    #[error("unsupported database url {0:?}: use sqlite://FILE or postgres://…")]
+    Url(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A member as stored: the profile and the points account.
+#[derive(Debug, Clone)]
+pub struct MemberRecord {
+    pub profile: Profile,
+    pub account: Account,
+}
+
+/// A manual adjustment as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adjustment {
+    pub member_id: MemberId,
+    pub adjustment_id: AdjustmentId,
+    pub points: i64,
+    pub reason: String,
+    pub actor: String,
+    pub created_at: Timestamp,
+}
+
+/// Everything one batch changed, written in one transaction.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub members: Vec<MemberRecord>,
+    pub lots: Vec<(MemberId, Lot)>,
+    pub holds: Vec<(MemberId, Hold)>,
+    pub entries: Vec<(MemberId, Entry)>,
+    /// New orders and orders whose totals changed.
+    pub orders: Vec<Order>,
+    pub new_order_keys: Vec<(OrderId, MemberId)>,
+    pub refunds: Vec<(MemberId, Refund)>,
+    pub adjustments: Vec<Adjustment>,
+}
+
+impl Changes {
+    /// Takes what changed out of `record`: the member row, dirty lots and holds, new entries.
+    pub fn take_from(&mut self, record: &mut MemberRecord) {
+        let acc = &mut record.account;
+        let id = acc.member_id.clone();
+        for l in acc.lots.iter_mut().filter(|l| l.dirty) {
+            l.dirty = false;
+            self.lots.push((id.clone(), l.clone()));
+        }
+        for h in acc.holds.iter_mut().filter(|h| h.dirty) {
+            h.dirty = false;
+            self.holds.push((id.clone(), h.clone()));
+        }
+        self.entries.extend(acc.new_entries.drain(..).map(|e| (id.clone(), e)));
+        self.members.push(record.clone());
+    }
+}
+
+/// A page of a member's ledger, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerQuery {
+    pub member_id: String,
+    /// Only entries with `seq` below this one (the cursor).
+    pub before_seq: Option<i64>,
+    pub kinds: Vec<EntryKind>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub limit: i64,
+}
+
+/// A stored response to replay for a retried request with the same Idempotency-Key.
+#[derive(Debug, Clone)]
+pub struct IdemRecord {
+    pub principal: String,
+    pub key: String,
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+    pub created_at: Timestamp,
+}
+
+/// Totals over the whole store, for `verify` and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct StoreTotals {
+    pub members: i64,
+    pub orders: i64,
+    pub entries: i64,
+}
+
+/// The storage both backends implement. Reads go straight to a pool; writes go through
+/// [`Store::begin`] so that a whole batch commits at once.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> &'static str;
+    async fn begin(&self) -> Result<Box<dyn Tx>>;
+
+    async fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>>;
+    async fn ledger(&self, q: &LedgerQuery) -> Result<Vec<Entry>>;
+    /// Lots of a member, newest first, with `lot_no` below `before`.
+    async fn lots(&self, id: &MemberId, before: Option<i64>, limit: i64) -> Result<Vec<Lot>>;
+    async fn order(&self, id: &OrderId) -> Result<Option<(Order, Vec<Refund>)>>;
+    /// Members with a lot to activate or expire, or a hold to time out, by `now`.
+    async fn due_members(&self, now: Timestamp, limit: i64) -> Result<Vec<MemberId>>;
+    /// Member ids in ascending order after `after`.
+    async fn member_ids(&self, after: Option<&str>, limit: i64) -> Result<Vec<String>>;
+    /// Full histories of the given members, for `verify`.
+    async fn histories(&self, ids: &[String]) -> Result<Vec<MemberHistory>>;
+    async fn totals(&self) -> Result<StoreTotals>;
+
+    async fn api_key(&self, key_hash: &str) -> Result<Option<(String, String)>>;
+    async fn insert_api_key(&self, key_hash: &str, name: &str, scope: &str, now: Timestamp) -> Result<()>;
+    async fn idem_get(&self, principal: &str, key: &str) -> Result<Option<IdemRecord>>;
+    /// Stores a response unless one is already there (the first writer wins).
+    async fn idem_put(&self, rec: &IdemRecord) -> Result<()>;
+    async fn idem_purge(&self, before: Timestamp) -> Result<u64>;
+    /// Runs raw SQL; for tests that tamper with the database on purpose.
+    async fn execute_raw(&self, sql: &str) -> Result<u64>;
+}
+
+/// One write transaction. Loads take the rows they read for update where the backend can.
+#[async_trait]
+pub trait Tx: Send {
+    async fn load_members(&mut self, ids: &[MemberId]) -> Result<HashMap<MemberId, MemberRecord>>;
+    async fn load_orders(&mut self, ids: &[OrderId]) -> Result<HashMap<OrderId, Order>>;
+    /// All refunds of the given orders (member id, order id).
+    async fn load_refunds(&mut self, orders: &[(MemberId, OrderId)]) -> Result<Vec<Refund>>;
+    /// Holds by id or by order id, for commands that name them.
+    async fn load_holds(&mut self, member: &MemberId, hold_ids: &[HoldId], order_ids: &[String]) -> Result<Vec<Hold>>;
+    async fn load_adjustments(&mut self, keys: &[(MemberId, AdjustmentId)]) -> Result<Vec<Adjustment>>;
+    async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Opens the store a URL names: `sqlite://FILE` (created if missing) or `postgres://…`.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::open(url).await?))
+    } else {
+        Err(StoreError::Url(url.to_owned()))
+    }
+}

@@ -1,0 +1,627 @@
+//! The SQL both backends share. The schema and statements are identical on SQLite and
+//! PostgreSQL; this macro instantiates them for each sqlx driver, so that the two
+//! implementations cannot drift. Backend-specific parts (connection set-up, row locks) stay
+//! in `sqlite.rs` and `postgres.rs`.
+
+/// Implements `Store` for `$store` (holding `pool: sqlx::Pool<$db>`) and `Tx` for `$tx`
+/// (holding `tx: sqlx::Transaction<'static, $db>`). `$lock` is appended to row loads made
+/// for update (`" FOR UPDATE"` on PostgreSQL; SQLite's single writer needs none).
+macro_rules! sql_store {
+    ($store:ident, $tx:ident, $db:ty, $lock:expr) => {
+        use crate::convert::*;
+        use crate::*;
+        use loyalty_core::ids::*;
+        use loyalty_core::ledger::*;
+        use loyalty_core::member::Profile;
+        use loyalty_core::order::{Order, Refund, RefundLine, ValidOrder};
+        use loyalty_core::verify::MemberHistory;
+        use sqlx::{QueryBuilder, Row};
+        use std::collections::HashMap;
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        const MEMBER_COLS: &str = "member_id, name, phone, email, birthday, channel, registered_at, status, pending, active, held, debt, next_seq, next_lot_no, created_at, updated_at";
+        const LOT_COLS: &str = "member_id, lot_no, source_kind, source_id, granted, remaining, expired, activates_at, expires_at, status, created_at";
+        const HOLD_COLS: &str = "member_id, hold_id, order_id, points, order_amount_minor, status, created_at, expires_at, settled_at, allocations";
+        const ENTRY_COLS: &str = "member_id, seq, kind, points, source_kind, source_id, lot_no, at, pending_after, active_after, held_after, debt_after, note, recorded_at";
+        const ORDER_COLS: &str = "member_id, order_id, paid_at, currency, eligible_minor, shipping_minor, total_minor, earned_points, clawed_back_points, refunded_minor, lot_no, note, lines, created_at";
+        const REFUND_COLS: &str = "member_id, order_id, refund_id, amount_minor, lines, by_lines, clawback_points, forgiven_points, refunded_at, created_at";
+
+        fn member_row(r: &DbRow) -> Result<MemberRecord> {
+            let t = "members";
+            let id: String = r.try_get("member_id")?;
+            let member_id = MemberId::parse(&id).map_err(|e| corrupt(t, e.0))?;
+            let birthday: Option<String> = r.try_get("birthday")?;
+            let profile = Profile {
+                name: r.try_get("name")?,
+                phone: r.try_get("phone")?,
+                email: r.try_get("email")?,
+                birthday: birthday.map(|b| b.parse().map_err(|_| corrupt(t, "birthday"))).transpose()?,
+                channel: r.try_get("channel")?,
+                registered_at: ts(t, r.try_get("registered_at")?)?,
+                created_at: ts(t, r.try_get("created_at")?)?,
+                updated_at: ts(t, r.try_get("updated_at")?)?,
+            };
+            let mut account = loyalty_core::Account::new(member_id);
+            account.status = parse_enum(t, &r.try_get::<String, _>("status")?, MemberStatus::parse)?;
+            account.buckets = buckets(r.try_get("pending")?, r.try_get("active")?, r.try_get("held")?, r.try_get("debt")?);
+            account.next_seq = r.try_get("next_seq")?;
+            account.next_lot_no = r.try_get("next_lot_no")?;
+            Ok(MemberRecord { profile, account })
+        }
+
+        fn lot_row(r: &DbRow) -> Result<(String, Lot)> {
+            let t = "lots";
+            Ok((
+                r.try_get("member_id")?,
+                Lot {
+                    lot_no: r.try_get("lot_no")?,
+                    source_kind: parse_enum(t, &r.try_get::<String, _>("source_kind")?, SourceKind::parse)?,
+                    source_id: r.try_get("source_id")?,
+                    granted: r.try_get("granted")?,
+                    remaining: r.try_get("remaining")?,
+                    expired: r.try_get("expired")?,
+                    activates_at: ts(t, r.try_get("activates_at")?)?,
+                    expires_at: opt_ts(t, r.try_get("expires_at")?)?,
+                    status: parse_enum(t, &r.try_get::<String, _>("status")?, LotStatus::parse)?,
+                    created_at: ts(t, r.try_get("created_at")?)?,
+                    dirty: false,
+                },
+            ))
+        }
+
+        fn hold_row(r: &DbRow) -> Result<(String, Hold)> {
+            let t = "holds";
+            let hold_id: String = r.try_get("hold_id")?;
+            Ok((
+                r.try_get("member_id")?,
+                Hold {
+                    hold_id: HoldId::parse(&hold_id).map_err(|e| corrupt(t, e.0))?,
+                    order_id: r.try_get("order_id")?,
+                    points: r.try_get("points")?,
+                    order_amount_minor: r.try_get("order_amount_minor")?,
+                    status: parse_enum(t, &r.try_get::<String, _>("status")?, HoldStatus::parse)?,
+                    created_at: ts(t, r.try_get("created_at")?)?,
+                    expires_at: ts(t, r.try_get("expires_at")?)?,
+                    settled_at: opt_ts(t, r.try_get("settled_at")?)?,
+                    allocations: json(t, &r.try_get::<String, _>("allocations")?)?,
+                    dirty: false,
+                },
+            ))
+        }
+
+        fn entry_row(r: &DbRow) -> Result<Entry> {
+            let t = "entries";
+            Ok(Entry {
+                seq: r.try_get("seq")?,
+                kind: parse_enum(t, &r.try_get::<String, _>("kind")?, EntryKind::parse)?,
+                points: r.try_get("points")?,
+                source_kind: parse_enum(t, &r.try_get::<String, _>("source_kind")?, SourceKind::parse)?,
+                source_id: r.try_get("source_id")?,
+                lot_no: r.try_get("lot_no")?,
+                at: ts(t, r.try_get("at")?)?,
+                after: buckets(r.try_get("pending_after")?, r.try_get("active_after")?, r.try_get("held_after")?, r.try_get("debt_after")?),
+                note: r.try_get("note")?,
+            })
+        }
+
+        fn order_row(r: &DbRow) -> Result<Order> {
+            let t = "orders";
+            let id: String = r.try_get("order_id")?;
+            let member: String = r.try_get("member_id")?;
+            Ok(Order {
+                order: ValidOrder {
+                    id: OrderId::parse(&id).map_err(|e| corrupt(t, e.0))?,
+                    member_id: MemberId::parse(&member).map_err(|e| corrupt(t, e.0))?,
+                    paid_at: ts(t, r.try_get("paid_at")?)?,
+                    currency: r.try_get("currency")?,
+                    lines: json(t, &r.try_get::<String, _>("lines")?)?,
+                    shipping_minor: r.try_get("shipping_minor")?,
+                },
+                earned_points: r.try_get("earned_points")?,
+                clawed_back_points: r.try_get("clawed_back_points")?,
+                refunded_minor: r.try_get("refunded_minor")?,
+                lot_no: r.try_get("lot_no")?,
+                created_at: ts(t, r.try_get("created_at")?)?,
+                note: r.try_get("note")?,
+            })
+        }
+
+        fn refund_row(r: &DbRow) -> Result<Refund> {
+            let t = "refunds";
+            let order_id: String = r.try_get("order_id")?;
+            let refund_id: String = r.try_get("refund_id")?;
+            let lines: Vec<RefundLine> = json(t, &r.try_get::<String, _>("lines")?)?;
+            Ok(Refund {
+                refund_id: RefundId::parse(&refund_id).map_err(|e| corrupt(t, e.0))?,
+                order_id: OrderId::parse(&order_id).map_err(|e| corrupt(t, e.0))?,
+                amount_minor: r.try_get("amount_minor")?,
+                lines,
+                clawback_points: r.try_get("clawback_points")?,
+                forgiven_points: r.try_get("forgiven_points")?,
+                refunded_at: ts(t, r.try_get("refunded_at")?)?,
+                created_at: ts(t, r.try_get("created_at")?)?,
+                by_lines: r.try_get::<i64, _>("by_lines")? != 0,
+            })
+        }
+
+        /// `SELECT … WHERE col IN (ids…)[ suffix]`, chunked so no statement binds too much.
+        async fn select_in(conn: &mut <$db as sqlx::Database>::Connection, head: &str, ids: &[String], tail: &str) -> Result<Vec<DbRow>> {
+            let mut rows = Vec::new();
+            for chunk in ids.chunks(IN_CHUNK) {
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(head);
+                qb.push(" IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.clone());
+                }
+                qb.push(")");
+                qb.push(tail);
+                rows.extend(qb.build().fetch_all(&mut *conn).await?);
+            }
+            Ok(rows)
+        }
+
+        /// Loads members with their open lots and holds (and lots their open holds point to).
+        async fn load_members_on(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], lock: &str) -> Result<HashMap<MemberId, MemberRecord>> {
+            let mut out: HashMap<String, MemberRecord> = HashMap::new();
+            let head = format!("SELECT {MEMBER_COLS} FROM members WHERE member_id");
+            for r in select_in(&mut *conn, &head, ids, lock).await? {
+                let m = member_row(&r)?;
+                out.insert(m.account.member_id.as_str().to_owned(), m);
+            }
+            let head = format!("SELECT {LOT_COLS} FROM lots WHERE member_id");
+            let tail = " AND (status = 'pending' OR (status = 'active' AND remaining > 0))";
+            for r in select_in(&mut *conn, &head, ids, tail).await? {
+                let (mid, lot) = lot_row(&r)?;
+                if let Some(m) = out.get_mut(mid.as_str()) {
+                    m.account.lots.push(lot);
+                }
+            }
+            let head = format!("SELECT {HOLD_COLS} FROM holds WHERE member_id");
+            for r in select_in(&mut *conn, &head, ids, " AND status = 'open'").await? {
+                let (mid, hold) = hold_row(&r)?;
+                if let Some(m) = out.get_mut(mid.as_str()) {
+                    m.account.holds.push(hold);
+                }
+            }
+            for m in out.values_mut() {
+                load_held_lots(&mut *conn, m).await?;
+            }
+            Ok(out.into_values().map(|m| (m.account.member_id.clone(), m)).collect())
+        }
+
+        /// Lots that open holds took points from but that hold no points now.
+        async fn load_held_lots(conn: &mut <$db as sqlx::Database>::Connection, m: &mut MemberRecord) -> Result<()> {
+            let acc = &mut m.account;
+            let mut missing: Vec<i64> = acc.holds.iter().flat_map(|h| h.allocations.iter().map(|a| a.lot_no)).filter(|no| !acc.lots.iter().any(|l| l.lot_no == *no)).collect();
+            missing.sort_unstable();
+            missing.dedup();
+            for no in missing {
+                let row = sqlx::query(&format!("SELECT {LOT_COLS} FROM lots WHERE member_id = $1 AND lot_no = $2"))
+                    .bind(acc.member_id.as_str().to_owned())
+                    .bind(no)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                acc.lots.push(lot_row(&row)?.1);
+            }
+            acc.lots.sort_by_key(|l| l.lot_no);
+            Ok(())
+        }
+
+        /// Multi-row `INSERT … VALUES (…), (…)` in chunks that stay under the bind limit.
+        async fn insert_rows<'c, T, F>(conn: &mut <$db as sqlx::Database>::Connection, head: &str, cols: usize, tail: &str, rows: &[T], mut bind: F) -> Result<()>
+        where
+            F: FnMut(&mut sqlx::query_builder::Separated<'_, '_, $db, &'static str>, &T),
+        {
+            let per = (MAX_BINDS / cols).max(1);
+            for chunk in rows.chunks(per) {
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(head);
+                qb.push(" VALUES ");
+                for (i, row) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        qb.push(", ");
+                    }
+                    qb.push("(");
+                    {
+                        let mut sep = qb.separated(", ");
+                        bind(&mut sep, row);
+                    }
+                    qb.push(")");
+                }
+                qb.push(tail);
+                qb.build().execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
+        async fn write_changes(conn: &mut <$db as sqlx::Database>::Connection, c: &Changes, recorded_at: i64) -> Result<()> {
+            insert_rows(conn, &format!("INSERT INTO members ({MEMBER_COLS})"), 16,
+                " ON CONFLICT (member_id) DO UPDATE SET name = excluded.name, phone = excluded.phone, email = excluded.email, birthday = excluded.birthday, channel = excluded.channel, registered_at = excluded.registered_at, status = excluded.status, pending = excluded.pending, active = excluded.active, held = excluded.held, debt = excluded.debt, next_seq = excluded.next_seq, next_lot_no = excluded.next_lot_no, updated_at = excluded.updated_at",
+                &c.members, |s, m| {
+                    let (p, a) = (&m.profile, &m.account);
+                    s.push_bind(a.member_id.as_str().to_owned());
+                    s.push_bind(p.name.clone());
+                    s.push_bind(p.phone.clone());
+                    s.push_bind(p.email.clone());
+                    s.push_bind(p.birthday.map(|b| b.to_string()));
+                    s.push_bind(p.channel.clone());
+                    s.push_bind(micros(p.registered_at));
+                    s.push_bind(a.status.as_str());
+                    s.push_bind(a.buckets.pending);
+                    s.push_bind(a.buckets.active);
+                    s.push_bind(a.buckets.held);
+                    s.push_bind(a.buckets.debt);
+                    s.push_bind(a.next_seq);
+                    s.push_bind(a.next_lot_no);
+                    s.push_bind(micros(p.created_at));
+                    s.push_bind(micros(p.updated_at));
+                }).await?;
+            insert_rows(conn, &format!("INSERT INTO lots ({LOT_COLS})"), 11,
+                " ON CONFLICT (member_id, lot_no) DO UPDATE SET remaining = excluded.remaining, expired = excluded.expired, status = excluded.status",
+                &c.lots, |s, (m, l)| {
+                    s.push_bind(m.as_str().to_owned());
+                    s.push_bind(l.lot_no);
+                    s.push_bind(l.source_kind.as_str());
+                    s.push_bind(l.source_id.clone());
+                    s.push_bind(l.granted);
+                    s.push_bind(l.remaining);
+                    s.push_bind(l.expired);
+                    s.push_bind(micros(l.activates_at));
+                    s.push_bind(l.expires_at.map(micros));
+                    s.push_bind(l.status.as_str());
+                    s.push_bind(micros(l.created_at));
+                }).await?;
+            insert_rows(conn, &format!("INSERT INTO holds ({HOLD_COLS})"), 10,
+                " ON CONFLICT (member_id, hold_id) DO UPDATE SET status = excluded.status, settled_at = excluded.settled_at",
+                &c.holds, |s, (m, h)| {
+                    s.push_bind(m.as_str().to_owned());
+                    s.push_bind(h.hold_id.as_str().to_owned());
+                    s.push_bind(h.order_id.clone());
+                    s.push_bind(h.points);
+                    s.push_bind(h.order_amount_minor);
+                    s.push_bind(h.status.as_str());
+                    s.push_bind(micros(h.created_at));
+                    s.push_bind(micros(h.expires_at));
+                    s.push_bind(h.settled_at.map(micros));
+                    s.push_bind(serde_json::to_string(&h.allocations).expect("allocations serialise"));
+                }).await?;
+            insert_rows(conn, &format!("INSERT INTO entries ({ENTRY_COLS})"), 14, "", &c.entries, |s, (m, e)| {
+                s.push_bind(m.as_str().to_owned());
+                s.push_bind(e.seq);
+                s.push_bind(e.kind.as_str());
+                s.push_bind(e.points);
+                s.push_bind(e.source_kind.as_str());
+                s.push_bind(e.source_id.clone());
+                s.push_bind(e.lot_no);
+                s.push_bind(micros(e.at));
+                s.push_bind(e.after.pending);
+                s.push_bind(e.after.active);
+                s.push_bind(e.after.held);
+                s.push_bind(e.after.debt);
+                s.push_bind(e.note.clone());
+                s.push_bind(recorded_at);
+            }).await?;
+            insert_rows(conn, "INSERT INTO order_keys (order_id, member_id)", 2, "", &c.new_order_keys, |s, (o, m)| {
+                s.push_bind(o.as_str().to_owned());
+                s.push_bind(m.as_str().to_owned());
+            }).await?;
+            insert_rows(conn, &format!("INSERT INTO orders ({ORDER_COLS})"), 14,
+                " ON CONFLICT (member_id, order_id) DO UPDATE SET clawed_back_points = excluded.clawed_back_points, refunded_minor = excluded.refunded_minor",
+                &c.orders, |s, o| {
+                    let v = &o.order;
+                    s.push_bind(v.member_id.as_str().to_owned());
+                    s.push_bind(v.id.as_str().to_owned());
+                    s.push_bind(micros(v.paid_at));
+                    s.push_bind(v.currency.clone());
+                    s.push_bind(v.eligible_minor());
+                    s.push_bind(v.shipping_minor);
+                    s.push_bind(v.total_minor());
+                    s.push_bind(o.earned_points);
+                    s.push_bind(o.clawed_back_points);
+                    s.push_bind(o.refunded_minor);
+                    s.push_bind(o.lot_no);
+                    s.push_bind(o.note.clone());
+                    s.push_bind(serde_json::to_string(&v.lines).expect("lines serialise"));
+                    s.push_bind(micros(o.created_at));
+                }).await?;
+            insert_rows(conn, &format!("INSERT INTO refunds ({REFUND_COLS})"), 10, "", &c.refunds, |s, (m, r)| {
+                s.push_bind(m.as_str().to_owned());
+                s.push_bind(r.order_id.as_str().to_owned());
+                s.push_bind(r.refund_id.as_str().to_owned());
+                s.push_bind(r.amount_minor);
+                s.push_bind(serde_json::to_string(&r.lines).expect("lines serialise"));
+                s.push_bind(i64::from(r.by_lines));
+                s.push_bind(r.clawback_points);
+                s.push_bind(r.forgiven_points);
+                s.push_bind(micros(r.refunded_at));
+                s.push_bind(micros(r.created_at));
+            }).await?;
+            insert_rows(conn, "INSERT INTO adjustments (member_id, adjustment_id, points, reason, actor, created_at)", 6, "", &c.adjustments, |s, a| {
+                s.push_bind(a.member_id.as_str().to_owned());
+                s.push_bind(a.adjustment_id.as_str().to_owned());
+                s.push_bind(a.points);
+                s.push_bind(a.reason.clone());
+                s.push_bind(a.actor.clone());
+                s.push_bind(micros(a.created_at));
+            }).await?;
+            Ok(())
+        }
+
+        #[async_trait::async_trait]
+        impl Tx for $tx {
+            async fn load_members(&mut self, ids: &[MemberId]) -> Result<HashMap<MemberId, MemberRecord>> {
+                let ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
+                load_members_on(&mut *self.tx, &ids, $lock).await
+            }
+
+            async fn load_orders(&mut self, ids: &[OrderId]) -> Result<HashMap<OrderId, Order>> {
+                let ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
+                let head = format!("SELECT {} FROM orders o WHERE o.order_id", ORDER_COLS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", "));
+                let mut out = HashMap::new();
+                // Orders are keyed by member; the order id alone is routed through order_keys.
+                let tail = " AND o.member_id = (SELECT k.member_id FROM order_keys k WHERE k.order_id = o.order_id)";
+                for r in select_in(&mut *self.tx, &head, &ids, tail).await? {
+                    let o = order_row(&r)?;
+                    out.insert(o.order.id.clone(), o);
+                }
+                Ok(out)
+            }
+
+            async fn load_refunds(&mut self, orders: &[(MemberId, OrderId)]) -> Result<Vec<Refund>> {
+                let mut out = Vec::new();
+                for (m, o) in orders {
+                    let rows = sqlx::query(&format!("SELECT {REFUND_COLS} FROM refunds WHERE member_id = $1 AND order_id = $2 ORDER BY created_at, refund_id"))
+                        .bind(m.as_str().to_owned())
+                        .bind(o.as_str().to_owned())
+                        .fetch_all(&mut *self.tx)
+                        .await?;
+                    for r in rows {
+                        out.push(refund_row(&r)?);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn load_holds(&mut self, member: &MemberId, hold_ids: &[HoldId], order_ids: &[String]) -> Result<Vec<Hold>> {
+                let mut out = Vec::new();
+                let ids: Vec<String> = hold_ids.iter().map(|h| h.as_str().to_owned()).collect();
+                for (col, vals) in [("hold_id", &ids), ("order_id", &order_ids.to_vec())] {
+                    for chunk in vals.chunks(IN_CHUNK) {
+                        let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!("SELECT {HOLD_COLS} FROM holds WHERE member_id = "));
+                        qb.push_bind(member.as_str().to_owned());
+                        qb.push(format!(" AND {col} IN ("));
+                        let mut sep = qb.separated(", ");
+                        for v in chunk {
+                            sep.push_bind(v.clone());
+                        }
+                        qb.push(")");
+                        for r in qb.build().fetch_all(&mut *self.tx).await? {
+                            out.push(hold_row(&r)?.1);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn load_adjustments(&mut self, keys: &[(MemberId, AdjustmentId)]) -> Result<Vec<Adjustment>> {
+                let mut out = Vec::new();
+                for (m, a) in keys {
+                    let row = sqlx::query("SELECT points, reason, actor, created_at FROM adjustments WHERE member_id = $1 AND adjustment_id = $2")
+                        .bind(m.as_str().to_owned())
+                        .bind(a.as_str().to_owned())
+                        .fetch_optional(&mut *self.tx)
+                        .await?;
+                    if let Some(r) = row {
+                        out.push(Adjustment {
+                            member_id: m.clone(),
+                            adjustment_id: a.clone(),
+                            points: r.try_get("points")?,
+                            reason: r.try_get("reason")?,
+                            actor: r.try_get("actor")?,
+                            created_at: ts("adjustments", r.try_get("created_at")?)?,
+                        });
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn write(&mut self, changes: &Changes, recorded_at: jiff::Timestamp) -> Result<()> {
+                write_changes(&mut *self.tx, changes, micros(recorded_at)).await
+            }
+
+            async fn commit(self: Box<Self>) -> Result<()> {
+                self.tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                Self::BACKEND
+            }
+
+            async fn begin(&self) -> Result<Box<dyn Tx>> {
+                Ok(Box::new(self.begin_tx().await?))
+            }
+
+            async fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>> {
+                let mut conn = self.pool.acquire().await?;
+                let mut found = load_members_on(&mut conn, &[id.as_str().to_owned()], "").await?;
+                Ok(found.remove(id))
+            }
+
+            async fn ledger(&self, q: &LedgerQuery) -> Result<Vec<Entry>> {
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!("SELECT {ENTRY_COLS} FROM entries WHERE member_id = "));
+                qb.push_bind(q.member_id.clone());
+                if let Some(b) = q.before_seq {
+                    qb.push(" AND seq < ").push_bind(b);
+                }
+                if !q.kinds.is_empty() {
+                    qb.push(" AND kind IN (");
+                    let mut sep = qb.separated(", ");
+                    for k in &q.kinds {
+                        sep.push_bind(k.as_str());
+                    }
+                    qb.push(")");
+                }
+                if let Some(f) = q.from {
+                    qb.push(" AND at >= ").push_bind(micros(f));
+                }
+                if let Some(t) = q.to {
+                    qb.push(" AND at < ").push_bind(micros(t));
+                }
+                qb.push(" ORDER BY seq DESC LIMIT ").push_bind(q.limit);
+                qb.build().fetch_all(&self.pool).await?.iter().map(entry_row).collect()
+            }
+
+            async fn lots(&self, id: &MemberId, before: Option<i64>, limit: i64) -> Result<Vec<Lot>> {
+                let rows = sqlx::query(&format!("SELECT {LOT_COLS} FROM lots WHERE member_id = $1 AND lot_no < $2 ORDER BY lot_no DESC LIMIT $3"))
+                    .bind(id.as_str().to_owned())
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| lot_row(r).map(|(_, l)| l)).collect()
+            }
+
+            async fn order(&self, id: &OrderId) -> Result<Option<(Order, Vec<Refund>)>> {
+                let mut tx = self.begin_tx().await?;
+                let mut found = tx.load_orders(std::slice::from_ref(id)).await?;
+                let Some(order) = found.remove(id) else { return Ok(None) };
+                let refunds = tx.load_refunds(&[(order.order.member_id.clone(), id.clone())]).await?;
+                Ok(Some((order, refunds)))
+            }
+
+            async fn due_members(&self, now: jiff::Timestamp, limit: i64) -> Result<Vec<MemberId>> {
+                let n = micros(now);
+                let rows = sqlx::query(
+                    "SELECT member_id FROM (\
+                       SELECT member_id FROM lots WHERE status = 'pending' AND activates_at <= $1 \
+                       UNION SELECT member_id FROM lots WHERE status = 'active' AND remaining > 0 AND expires_at <= $1 \
+                       UNION SELECT member_id FROM holds WHERE status = 'open' AND expires_at <= $1) due \
+                     ORDER BY member_id LIMIT $2",
+                )
+                .bind(n)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let id: String = r.try_get("member_id")?;
+                        MemberId::parse(&id).map_err(|e| corrupt("lots", e.0))
+                    })
+                    .collect()
+            }
+
+            async fn member_ids(&self, after: Option<&str>, limit: i64) -> Result<Vec<String>> {
+                let rows = sqlx::query("SELECT member_id FROM members WHERE member_id > $1 ORDER BY member_id LIMIT $2")
+                    .bind(after.unwrap_or("").to_owned())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| Ok(r.try_get("member_id")?)).collect()
+            }
+
+            async fn histories(&self, ids: &[String]) -> Result<Vec<MemberHistory>> {
+                let mut by_id: HashMap<String, MemberHistory> = HashMap::new();
+                let mut conn = self.pool.acquire().await?;
+                let conn = &mut *conn;
+                let head = format!("SELECT {MEMBER_COLS} FROM members WHERE member_id");
+                for r in select_in(&mut *conn, &head, ids, "").await? {
+                    let m = member_row(&r)?;
+                    let id = m.account.member_id.as_str().to_owned();
+                    by_id.insert(id.clone(), MemberHistory { member_id: id, stored: m.account.buckets, entries: vec![], lots: vec![], open_holds: vec![] });
+                }
+                let head = format!("SELECT {ENTRY_COLS} FROM entries WHERE member_id");
+                for r in select_in(&mut *conn, &head, ids, " ORDER BY member_id, seq").await? {
+                    let mid: String = r.try_get("member_id")?;
+                    let e = entry_row(&r)?;
+                    by_id.get_mut(&mid).ok_or_else(|| corrupt("entries", format!("entry of unknown member {mid}")))?.entries.push(e);
+                }
+                let head = format!("SELECT {LOT_COLS} FROM lots WHERE member_id");
+                for r in select_in(&mut *conn, &head, ids, "").await? {
+                    let (mid, lot) = lot_row(&r)?;
+                    by_id.get_mut(&mid).ok_or_else(|| corrupt("lots", format!("lot of unknown member {mid}")))?.lots.push(lot);
+                }
+                let head = format!("SELECT {HOLD_COLS} FROM holds WHERE member_id");
+                for r in select_in(&mut *conn, &head, ids, " AND status = 'open'").await? {
+                    let (mid, hold) = hold_row(&r)?;
+                    by_id.get_mut(&mid).ok_or_else(|| corrupt("holds", format!("hold of unknown member {mid}")))?.open_holds.push(hold);
+                }
+                let mut out: Vec<MemberHistory> = by_id.into_values().collect();
+                out.sort_by(|a, b| a.member_id.cmp(&b.member_id));
+                Ok(out)
+            }
+
+            async fn totals(&self) -> Result<StoreTotals> {
+                let count = |t: &'static str| format!("SELECT COUNT(*) AS n FROM {t}");
+                let mut out = StoreTotals::default();
+                out.members = sqlx::query(&count("members")).fetch_one(&self.pool).await?.try_get("n")?;
+                out.orders = sqlx::query(&count("orders")).fetch_one(&self.pool).await?.try_get("n")?;
+                out.entries = sqlx::query(&count("entries")).fetch_one(&self.pool).await?.try_get("n")?;
+                Ok(out)
+            }
+
+            async fn api_key(&self, key_hash: &str) -> Result<Option<(String, String)>> {
+                let row = sqlx::query("SELECT name, scope FROM api_keys WHERE key_hash = $1").bind(key_hash.to_owned()).fetch_optional(&self.pool).await?;
+                row.map(|r| Ok((r.try_get("name")?, r.try_get("scope")?))).transpose()
+            }
+
+            async fn insert_api_key(&self, key_hash: &str, name: &str, scope: &str, now: jiff::Timestamp) -> Result<()> {
+                sqlx::query("INSERT INTO api_keys (key_hash, name, scope, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(key_hash.to_owned())
+                    .bind(name.to_owned())
+                    .bind(scope.to_owned())
+                    .bind(micros(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn idem_get(&self, principal: &str, key: &str) -> Result<Option<IdemRecord>> {
+                let row = sqlx::query("SELECT request_hash, status, body, created_at FROM idempotency WHERE principal = $1 AND idem_key = $2")
+                    .bind(principal.to_owned())
+                    .bind(key.to_owned())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| {
+                    Ok(IdemRecord {
+                        principal: principal.to_owned(),
+                        key: key.to_owned(),
+                        request_hash: r.try_get("request_hash")?,
+                        status: u16::try_from(r.try_get::<i64, _>("status")?).map_err(|_| corrupt("idempotency", "status"))?,
+                        body: r.try_get("body")?,
+                        created_at: ts("idempotency", r.try_get("created_at")?)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn idem_put(&self, rec: &IdemRecord) -> Result<()> {
+                sqlx::query("INSERT INTO idempotency (principal, idem_key, request_hash, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (principal, idem_key) DO NOTHING")
+                    .bind(rec.principal.clone())
+                    .bind(rec.key.clone())
+                    .bind(rec.request_hash.clone())
+                    .bind(i64::from(rec.status))
+                    .bind(rec.body.clone())
+                    .bind(micros(rec.created_at))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn idem_purge(&self, before: jiff::Timestamp) -> Result<u64> {
+                let r = sqlx::query("DELETE FROM idempotency WHERE created_at < $1").bind(micros(before)).execute(&self.pool).await?;
+                Ok(r.rows_affected())
+            }
+
+            async fn execute_raw(&self, sql: &str) -> Result<u64> {
+                Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;
