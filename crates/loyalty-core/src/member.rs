@@ -7,6 +7,7 @@ use jiff::{civil::Date, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A `PUT /v1/members/{id}` body: fields sent are set, fields omitted keep their value.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberInput {

@@ -17,6 +17,7 @@ pub const MAX_TEXT: usize = 128;
 pub const MAX_FUTURE_SKEW_SECS: i64 = 300;
 
 /// An order line as the store sends it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineInput {
@@ -32,6 +33,7 @@ pub struct LineInput {
 }
 
 /// A paid order as the store sends it. Parse with [`OrderInput::validate`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderInput {
@@ -166,6 +168,7 @@ impl ValidOrder {
 }
 
 /// A refund line: `quantity` units of the order's line with this `sku`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundLineInput {
@@ -174,6 +177,7 @@ pub struct RefundLineInput {
 }
 
 /// A refund as the store sends it: either an amount or lines.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundInput {

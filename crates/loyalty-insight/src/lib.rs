@@ -6,8 +6,13 @@
 //! simulator all get the same answers. Definitions and tested tolerances: `docs/INSIGHT.md`.
 
 pub mod bgnbd;
+pub mod clv;
 mod error;
+pub mod lifecycle;
+pub mod gamma_gamma;
 mod optimize;
+pub mod rfm;
+pub mod segments;
 pub mod special;
 
 pub use error::InsightError;

@@ -27,12 +27,14 @@ pub struct FitOptions {
     /// Most BFGS iterations; each costs one to a few passes over the distinct histories.
     pub max_iterations: u32,
     /// Converged when every component of the gradient (per member, in log-parameters) is below.
+    /// The default 1e-6 moves the parameters by far less than their sampling error; much below
+    /// 1e-8 the objective's own rounding (about 1e-16 of its value) stops further progress.
     pub gradient_tolerance: f64,
 }
 
 impl Default for FitOptions {
     fn default() -> Self {
-        Self { max_iterations: 1000, gradient_tolerance: 1e-9 }
+        Self { max_iterations: 1000, gradient_tolerance: 1e-6 }
     }
 }
 
@@ -154,7 +156,9 @@ where
             *xi += step * di;
         }
         let f_new = f(&x_new, &mut g_new);
-        if f_new.is_finite() && f_new <= fx + ARMIJO * step * slope {
+        // The strict `<` matters at the optimum: once no step can lower f in floating point,
+        // an equal value must count as failure, or the search would creep on forever.
+        if f_new.is_finite() && f_new < fx && f_new <= fx + ARMIJO * step * slope {
             return Some((x_new, f_new, g_new));
         }
         step *= 0.5;

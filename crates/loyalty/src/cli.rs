@@ -1,0 +1,207 @@
+//! The command line: `serve`, `import`, `verify`, `check-config`, `jobs run`, `keys create`,
+//! `bench`.
+
+use crate::engine::Writer;
+use crate::http::{self, auth, AppState};
+use crate::{bench, import, jobs};
+use clap::{Parser, Subcommand};
+use loyalty_core::Program;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "loyalty", version, about = "Membership engine for online stores")]
+struct Cli {
+    /// sqlite://FILE (created if missing) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "LOYALTY_DATABASE_URL", default_value = "sqlite://loyalty.db")]
+    database_url: String,
+    /// The programme file (TOML); the built-in default programme when absent.
+    #[arg(long, global = true, env = "LOYALTY_PROGRAM")]
+    program: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serves the HTTP API and runs the scheduler.
+    Serve {
+        #[arg(long, env = "LOYALTY_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Seconds between scheduler runs.
+        #[arg(long, default_value_t = 30)]
+        job_interval: u64,
+    },
+    /// Imports a CSV file of members, orders or refunds.
+    Import {
+        kind: import::Kind,
+        file: PathBuf,
+        /// Where rejected rows go (default FILE.rejects.csv).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        #[arg(long, default_value_t = import::DEFAULT_BATCH)]
+        batch: usize,
+    },
+    /// Checks every ledger invariant over the whole store; exits 1 when one is broken.
+    Verify,
+    /// Validates a programme file.
+    CheckConfig { file: PathBuf },
+    /// Scheduled jobs.
+    Jobs {
+        #[command(subcommand)]
+        cmd: JobsCmd,
+    },
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+    /// Generates a synthetic store and measures import and HTTP ingestion.
+    Bench(bench::Args),
+}
+
+#[derive(Subcommand)]
+enum JobsCmd {
+    /// Runs activation, expiry and hold time-outs once.
+    Run {
+        /// The instant to run for (RFC 3339); default now.
+        #[arg(long)]
+        now: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Creates a key and prints it once; only its hash is stored.
+    Create {
+        #[arg(long)]
+        scope: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOYALTY_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub fn load_program(path: Option<&PathBuf>) -> anyhow::Result<Program> {
+    match path {
+        None => Ok(Program::default_program()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+            Program::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Cmd::CheckConfig { file } = &cli.cmd {
+        return Ok(match load_program(Some(file)) {
+            Ok(p) => {
+                println!("{}: valid\n{}", file.display(), toml::to_string_pretty(&p.file)?);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        });
+    }
+    if let Cmd::Bench(args) = cli.cmd {
+        return bench::run(args).await.map(|_| ExitCode::SUCCESS);
+    }
+    let program = load_program(cli.program.as_ref())?;
+    let store = loyalty_store::open(&cli.database_url).await?;
+    match cli.cmd {
+        Cmd::Serve { listen, job_interval } => {
+            serve(store, program, &listen, job_interval).await?;
+        }
+        Cmd::Import { kind, file, rejects, batch } => {
+            let opts = import::Options { batch, rejects: rejects.unwrap_or_else(|| import::default_rejects(&file)), progress: std::io::IsTerminal::is_terminal(&std::io::stderr()) };
+            let sum = import::run(store.as_ref(), &program, kind, &file, &opts).await?;
+            println!("{sum}");
+            if sum.rejected > 0 {
+                println!("rejected rows: {}", opts.rejects.display());
+            }
+        }
+        Cmd::Verify => {
+            let r = jobs::verify_all(store.as_ref(), 100).await?;
+            if r.violations.is_empty() {
+                println!("verify: OK — {} members, {} ledger entries, every invariant holds", r.members, r.entries);
+            } else {
+                println!("verify: FAILED — {} members, {} ledger entries checked", r.members, r.entries);
+                for v in &r.violations {
+                    println!("  {v}");
+                }
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Cmd::Jobs { cmd: JobsCmd::Run { now } } => {
+            let now = match now {
+                Some(raw) => loyalty_core::order::parse_instant("--now", &raw)?,
+                None => jiff::Timestamp::now(),
+            };
+            let r = jobs::run_due(store.as_ref(), &program, now).await?;
+            println!("jobs: {} members advanced, {} ledger entries written, {} idempotency records purged", r.members, r.entries, r.idempotency_purged);
+        }
+        Cmd::Keys { cmd: KeysCmd::Create { scope, name } } => {
+            if auth::Scope::parse(&scope).is_none() {
+                anyhow::bail!("--scope must be admin or integration, not {scope:?}");
+            }
+            if name.is_empty() || name.len() > 64 {
+                anyhow::bail!("--name must be 1 to 64 characters");
+            }
+            let key = auth::new_key();
+            store.insert_api_key(&auth::hash_key(&key), &name, &scope, jiff::Timestamp::now()).await?;
+            println!("{key}");
+            eprintln!("key {name:?} ({scope}) created; it is shown only this once");
+        }
+        Cmd::CheckConfig { .. } | Cmd::Bench(_) => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the app for a store: the writer, the router. Shared by `serve`, tests and bench.
+pub fn app(store: Arc<dyn loyalty_store::Store>, program: Program) -> (AppState, axum::Router) {
+    let program = Arc::new(program);
+    let writer = Writer::spawn(store.clone(), program.clone());
+    let admin_key_hash = std::env::var("LOYALTY_ADMIN_KEY").ok().filter(|k| !k.is_empty()).map(|k| auth::hash_key(&k));
+    let state = AppState { store, writer, program, admin_key_hash, key_cache: Default::default() };
+    (state.clone(), http::router(state))
+}
+
+async fn serve(store: Arc<dyn loyalty_store::Store>, program: Program, listen: &str, job_interval: u64) -> anyhow::Result<()> {
+    let (state, router) = app(store.clone(), program);
+    if state.admin_key_hash.is_none() {
+        tracing::warn!("LOYALTY_ADMIN_KEY is not set: only keys made with `loyalty keys create` can call the API");
+    }
+    tokio::spawn(jobs::scheduler(store.clone(), state.writer.clone(), std::time::Duration::from_secs(job_interval.clamp(1, 60))));
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "loyalty serving; API docs at /docs");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
+}

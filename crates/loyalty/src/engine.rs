@@ -1,0 +1,373 @@
+//! The write path. Commands from HTTP handlers, the importer and the scheduler are applied in
+//! batches: one transaction loads every member a batch touches, runs the domain rules on them
+//! in order, and writes everything that changed at once. The [`Writer`] is the single task
+//! that does this for a server, so commands on one member are serialised without row locks
+//! and many requests share one commit (group commit).
+
+use jiff::Timestamp;
+use loyalty_core::account::Account;
+use loyalty_core::ids::{AdjustmentId, HoldId, MemberId, OrderId};
+use loyalty_core::ledger::{Buckets, Hold, HoldStatus};
+use loyalty_core::member::{MemberInput, Profile};
+use loyalty_core::order::{self, Order, Refund, RefundInput, ValidOrder};
+use loyalty_core::{DomainError, Program};
+use loyalty_store::{Adjustment, Changes, MemberRecord, Store, StoreError};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most commands one batch (one transaction) carries.
+pub const MAX_BATCH: usize = 2_048;
+/// Longest a hold may last before it is released on its own.
+pub const MAX_HOLD_TTL_SECS: i64 = 86_400;
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    UpsertMember { id: MemberId, input: MemberInput },
+    /// `create_member`: an import creates members it has not seen; HTTP does not.
+    PlaceOrder { order: ValidOrder, create_member: bool },
+    Refund { order_id: OrderId, input: RefundInput },
+    Hold { member: MemberId, order_id: String, points: i64, order_amount_minor: i64, ttl_seconds: i64 },
+    Capture { member: MemberId, hold: HoldId },
+    Release { member: MemberId, hold: HoldId },
+    Adjust { member: MemberId, id: AdjustmentId, points: i64, reason: String, actor: String },
+    /// Applies what is due (activations, expiries, hold timeouts): the scheduler's job.
+    Advance { member: MemberId },
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Member { record: MemberRecord, created: bool },
+    Order { order: Order, replayed: bool },
+    Refund { order: Order, replayed: bool },
+    Hold { hold: Hold, balances: Buckets, replayed: bool },
+    Adjusted { adjustment: Adjustment, balances: Buckets, replayed: bool },
+    Advanced { entries: usize },
+}
+
+pub type Reply = Result<Outcome, DomainError>;
+
+/// Everything a batch needs, loaded in a handful of queries.
+struct Loaded {
+    members: HashMap<MemberId, MemberRecord>,
+    orders: HashMap<OrderId, Order>,
+    refunds: HashMap<OrderId, Vec<Refund>>,
+    adjustments: HashMap<(MemberId, AdjustmentId), Adjustment>,
+}
+
+/// What a batch changed, besides the accounts themselves.
+#[derive(Default)]
+struct Touched {
+    members: HashSet<MemberId>,
+    orders: Vec<OrderId>,
+    changes: Changes,
+}
+
+/// Applies `cmds` in one transaction at instant `now`. Each command gets its own result; a
+/// refused command changes nothing. A storage error fails the whole batch (nothing written).
+pub async fn apply_batch(store: &dyn Store, program: &Program, cmds: &[Command], now: Timestamp) -> Result<Vec<Reply>, StoreError> {
+    assert!(cmds.len() <= MAX_BATCH * 8, "batches are bounded");
+    let mut tx = store.begin().await?;
+    let mut loaded = load(tx.as_mut(), cmds).await?;
+    let mut t = Touched::default();
+    let mut replies = Vec::with_capacity(cmds.len());
+    for cmd in cmds {
+        let reply = apply_one(&mut loaded, &mut t, program, cmd, now);
+        if let Some(id) = member_of(cmd, &loaded.orders) {
+            if let Some(m) = loaded.members.get(&id) {
+                m.account.assert_invariants();
+            }
+        }
+        replies.push(reply);
+    }
+    let mut ids: Vec<_> = t.members.iter().cloned().collect();
+    ids.sort();
+    for id in ids {
+        let m = loaded.members.get_mut(&id).expect("touched members are loaded");
+        t.changes.take_from(m);
+    }
+    let mut seen = HashSet::new();
+    for id in t.orders.iter().filter(|id| seen.insert((*id).clone())) {
+        t.changes.orders.push(loaded.orders[id].clone());
+    }
+    tx.write(&t.changes, now).await?;
+    tx.commit().await?;
+    Ok(replies)
+}
+
+fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Option<MemberId> {
+    match cmd {
+        Command::UpsertMember { id, .. } => Some(id.clone()),
+        Command::PlaceOrder { order, .. } => Some(order.member_id.clone()),
+        Command::Refund { order_id, .. } => orders.get(order_id).map(|o| o.order.member_id.clone()),
+        Command::Hold { member, .. }
+        | Command::Capture { member, .. }
+        | Command::Release { member, .. }
+        | Command::Adjust { member, .. }
+        | Command::Advance { member } => Some(member.clone()),
+    }
+}
+
+async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command]) -> Result<Loaded, StoreError> {
+    let mut order_ids: Vec<OrderId> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::PlaceOrder { order, .. } => Some(order.id.clone()),
+            Command::Refund { order_id, .. } => Some(order_id.clone()),
+            _ => None,
+        })
+        .collect();
+    order_ids.sort();
+    order_ids.dedup();
+    let orders = tx.load_orders(&order_ids).await?;
+    let mut member_ids: Vec<MemberId> = cmds.iter().filter_map(|c| member_of(c, &orders)).collect();
+    member_ids.sort();
+    member_ids.dedup();
+    let mut members = tx.load_members(&member_ids).await?;
+
+    let mut refund_keys: Vec<(MemberId, OrderId)> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Refund { order_id, .. } => orders.get(order_id).map(|o| (o.order.member_id.clone(), order_id.clone())),
+            _ => None,
+        })
+        .collect();
+    refund_keys.sort();
+    refund_keys.dedup();
+    let mut refunds: HashMap<OrderId, Vec<Refund>> = HashMap::new();
+    for r in tx.load_refunds(&refund_keys).await? {
+        refunds.entry(r.order_id.clone()).or_default().push(r);
+    }
+
+    // Holds a command names (by id, or by order for a new hold) that are not open.
+    let mut wanted: HashMap<MemberId, (Vec<HoldId>, Vec<String>)> = HashMap::new();
+    for c in cmds {
+        match c {
+            Command::Hold { member, order_id, .. } => wanted.entry(member.clone()).or_default().1.push(order_id.clone()),
+            Command::Capture { member, hold } | Command::Release { member, hold } => wanted.entry(member.clone()).or_default().0.push(hold.clone()),
+            _ => {}
+        }
+    }
+    for (member, (hold_ids, order_ids)) in wanted {
+        let Some(m) = members.get_mut(&member) else { continue };
+        for h in tx.load_holds(&member, &hold_ids, &order_ids).await? {
+            if !m.account.holds.iter().any(|x| x.hold_id == h.hold_id) {
+                m.account.holds.push(h);
+            }
+        }
+    }
+
+    let adj_keys: Vec<(MemberId, AdjustmentId)> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Adjust { member, id, .. } => Some((member.clone(), id.clone())),
+            _ => None,
+        })
+        .collect();
+    let adjustments = tx.load_adjustments(&adj_keys).await?.into_iter().map(|a| ((a.member_id.clone(), a.adjustment_id.clone()), a)).collect();
+    Ok(Loaded { members, orders, refunds, adjustments })
+}
+
+fn existing<'a>(l: &'a mut Loaded, id: &MemberId) -> Result<&'a mut MemberRecord, DomainError> {
+    l.members.get_mut(id).ok_or_else(|| DomainError::MemberNotFound(id.to_string()))
+}
+
+fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, now: Timestamp) -> Reply {
+    match cmd {
+        Command::UpsertMember { id, input } => upsert_member(l, t, id, input, now),
+        Command::PlaceOrder { order, create_member } => place_order(l, t, program, order, *create_member, now),
+        Command::Refund { order_id, input } => refund(l, t, program, order_id, input, now),
+        Command::Hold { member, order_id, points, order_amount_minor, ttl_seconds } => {
+            if !(1..=MAX_HOLD_TTL_SECS).contains(ttl_seconds) {
+                return Err(DomainError::unprocessable("ttl_seconds", format!("{ttl_seconds} must be between 1 and {MAX_HOLD_TTL_SECS}")));
+            }
+            let m = existing(l, member)?;
+            m.account.advance(now);
+            t.members.insert(member.clone());
+            let acc = &mut m.account;
+            let latest = acc.holds.iter().filter(|h| &h.order_id == order_id).max_by_key(|h| h.created_at);
+            if let Some(h) = latest.filter(|h| matches!(h.status, HoldStatus::Open | HoldStatus::Captured)) {
+                if h.points == *points && h.order_amount_minor == *order_amount_minor {
+                    return Ok(Outcome::Hold { hold: h.clone(), balances: acc.buckets, replayed: true });
+                }
+                return Err(DomainError::Conflict {
+                    what: "hold for order".into(),
+                    id: order_id.clone(),
+                    differences: vec!["points or order_amount_minor (release the open hold first)".into()],
+                });
+            }
+            let id = acc.hold(program, order_id, *points, *order_amount_minor, *ttl_seconds, now)?;
+            let hold = acc.holds.iter().find(|h| h.hold_id == id).expect("just created").clone();
+            Ok(Outcome::Hold { hold, balances: acc.buckets, replayed: false })
+        }
+        Command::Capture { member, hold } | Command::Release { member, hold } => {
+            let m = existing(l, member)?;
+            m.account.advance(now);
+            t.members.insert(member.clone());
+            if matches!(cmd, Command::Capture { .. }) {
+                m.account.capture(hold, now)?;
+            } else {
+                m.account.release(hold, now)?;
+            }
+            let h = m.account.holds.iter().find(|h| &h.hold_id == hold).expect("found by the rule").clone();
+            Ok(Outcome::Hold { hold: h, balances: m.account.buckets, replayed: false })
+        }
+        Command::Adjust { member, id, points, reason, actor } => adjust(l, t, program, member, id, *points, reason, actor, now),
+        Command::Advance { member } => {
+            let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
+            let before = m.account.new_entries.len();
+            m.account.advance(now);
+            let n = m.account.new_entries.len() - before;
+            if n > 0 || m.account.lots.iter().any(|x| x.dirty) || m.account.holds.iter().any(|x| x.dirty) {
+                t.members.insert(member.clone());
+            }
+            Ok(Outcome::Advanced { entries: n })
+        }
+    }
+}
+
+fn upsert_member(l: &mut Loaded, t: &mut Touched, id: &MemberId, input: &MemberInput, now: Timestamp) -> Reply {
+    let created = !l.members.contains_key(id);
+    let mut record = match l.members.get(id) {
+        Some(m) => m.clone(),
+        None => MemberRecord { profile: Profile::new(now, now), account: Account::new(id.clone()) },
+    };
+    record.account.advance(now);
+    if let Some(status) = input.apply(&mut record.profile, now)? {
+        record.account.status = status;
+    }
+    l.members.insert(id.clone(), record.clone());
+    t.members.insert(id.clone());
+    Ok(Outcome::Member { record, created })
+}
+
+fn place_order(l: &mut Loaded, t: &mut Touched, program: &Program, order: &ValidOrder, create: bool, now: Timestamp) -> Reply {
+    if let Some(stored) = l.orders.get(&order.id) {
+        let differences = stored.order.differences(order);
+        if differences.is_empty() {
+            return Ok(Outcome::Order { order: stored.clone(), replayed: true });
+        }
+        return Err(DomainError::OrderConflict { order: order.id.to_string(), differences });
+    }
+    if create && !l.members.contains_key(&order.member_id) {
+        let record = MemberRecord { profile: Profile::new(order.paid_at, now), account: Account::new(order.member_id.clone()) };
+        l.members.insert(order.member_id.clone(), record);
+    }
+    let m = existing(l, &order.member_id)?;
+    m.account.advance(now);
+    let placed = order::place_order(&mut m.account, program, order.clone(), now);
+    m.account.advance(now);
+    t.members.insert(order.member_id.clone());
+    t.orders.push(order.id.clone());
+    t.changes.new_order_keys.push((order.id.clone(), order.member_id.clone()));
+    l.orders.insert(order.id.clone(), placed.clone());
+    Ok(Outcome::Order { order: placed, replayed: false })
+}
+
+fn refund(l: &mut Loaded, t: &mut Touched, program: &Program, order_id: &OrderId, input: &RefundInput, now: Timestamp) -> Reply {
+    let Some(order) = l.orders.get(order_id) else { return Err(DomainError::OrderNotFound(order_id.to_string())) };
+    let prior = l.refunds.entry(order_id.clone()).or_default();
+    if let Some(stored) = prior.iter().find(|r| r.refund_id.as_str() == input.id) {
+        let differences = order::refund_differences(stored, input);
+        if differences.is_empty() {
+            return Ok(Outcome::Refund { order: order.clone(), replayed: true });
+        }
+        return Err(DomainError::RefundConflict { order: order_id.to_string(), refund: input.id.clone(), differences });
+    }
+    let mut order = order.clone();
+    let m = l.members.get_mut(&order.order.member_id).expect("an order's member exists");
+    m.account.advance(now);
+    let refund = order::refund_order(&mut m.account, program, &mut order, prior, input, now)?;
+    m.account.advance(now);
+    prior.push(refund.clone());
+    t.members.insert(order.order.member_id.clone());
+    t.orders.push(order_id.clone());
+    t.changes.refunds.push((order.order.member_id.clone(), refund.clone()));
+    l.orders.insert(order_id.clone(), order.clone());
+    Ok(Outcome::Refund { order, replayed: false })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn adjust(l: &mut Loaded, t: &mut Touched, program: &Program, member: &MemberId, id: &AdjustmentId, points: i64, reason: &str, actor: &str, now: Timestamp) -> Reply {
+    let key = (member.clone(), id.clone());
+    if let Some(a) = l.adjustments.get(&key).cloned() {
+        let balances = existing(l, member)?.account.buckets;
+        if a.points == points && a.reason == reason {
+            return Ok(Outcome::Adjusted { adjustment: a, balances, replayed: true });
+        }
+        return Err(DomainError::Conflict { what: "adjustment".into(), id: id.to_string(), differences: vec!["points or reason".into()] });
+    }
+    if reason.trim().is_empty() || reason.chars().count() > 500 {
+        return Err(DomainError::unprocessable("reason", "is required: 1 to 500 characters"));
+    }
+    let m = existing(l, member)?;
+    m.account.advance(now);
+    t.members.insert(member.clone());
+    m.account.adjust(program, id.as_str(), points, format!("{reason} (by {actor})"), now)?;
+    let adjustment = Adjustment { member_id: member.clone(), adjustment_id: id.clone(), points, reason: reason.to_owned(), actor: actor.to_owned(), created_at: now };
+    let balances = m.account.buckets;
+    l.adjustments.insert(key, adjustment.clone());
+    t.changes.adjustments.push(adjustment.clone());
+    Ok(Outcome::Adjusted { adjustment, balances, replayed: false })
+}
+
+/// Why a command sent to the writer got no answer from the rules.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("storage failed, nothing was written: {0}")]
+    Store(String),
+    #[error("the writer stopped")]
+    Stopped,
+}
+
+struct Job {
+    cmd: Command,
+    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+}
+
+/// The single writer of a server process: gathers queued commands into batches.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub fn spawn(store: Arc<dyn Store>, program: Arc<Program>) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
+        tokio::spawn(run_writer(store, program, rx));
+        Self { tx }
+    }
+
+    pub async fn submit(&self, cmd: Command) -> Result<Outcome, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job { cmd, reply }).await.map_err(|_| WriteError::Stopped)?;
+        rx.await.map_err(|_| WriteError::Stopped)?
+    }
+}
+
+async fn run_writer(store: Arc<dyn Store>, program: Arc<Program>, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let cmds: Vec<Command> = jobs.iter().map(|j| j.cmd.clone()).collect();
+        let started = std::time::Instant::now();
+        let now = Timestamp::now().round(jiff::Unit::Microsecond).unwrap_or_else(|_| Timestamp::now());
+        let result = apply_batch(store.as_ref(), &program, &cmds, now).await;
+        metrics::histogram!("loyalty_batch_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("loyalty_batch_commands").record(cmds.len() as f64);
+        match result {
+            Ok(replies) => {
+                for (job, r) in jobs.drain(..).zip(replies) {
+                    let _ = job.reply.send(r.map_err(WriteError::from));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, commands = cmds.len(), "batch failed; nothing written");
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(WriteError::Store(e.to_string())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! `Idempotency-Key`: a retry with the same key and body gets the stored response; the same
+//! key with another body is a 422. Exactness does not rest on this layer alone: orders,
+//! refunds, holds and adjustments also carry natural ids the engine deduplicates on, so a
+//! retry that races the first attempt still credits nothing twice.
+
+use super::auth::Principal;
+use super::extract::MAX_BODY_BYTES;
+use super::problem::ApiError;
+use super::AppState;
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use loyalty_store::IdemRecord;
+use sha2::{Digest, Sha256};
+
+/// Responses are kept at least this long.
+pub const KEEP_HOURS: i64 = 48;
+const MAX_KEY_LEN: usize = 255;
+
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+    if !matches!(*req.method(), Method::POST | Method::PUT) {
+        return Ok(next.run(req).await);
+    }
+    let Some(key) = req.headers().get("idempotency-key").cloned() else {
+        return Ok(next.run(req).await);
+    };
+    let key = key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN && k.is_ascii()).ok_or_else(|| {
+        ApiError::bad_request("Idempotency-Key", format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"))
+    })?;
+    let key = key.to_owned();
+    let principal = req.extensions().get::<Principal>().map(|p| p.name.clone()).unwrap_or_default();
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body exceeds {MAX_BODY_BYTES} bytes")))?;
+    let mut h = Sha256::new();
+    h.update(parts.method.as_str());
+    h.update(b" ");
+    h.update(parts.uri.path());
+    h.update(b"\n");
+    h.update(&bytes);
+    let hash = hex::encode(h.finalize());
+    if let Some(rec) = state.store.idem_get(&principal, &key).await? {
+        if rec.request_hash != hash {
+            return Err(ApiError::invalid("Idempotency-Key", format!("key {key:?} was already used with a different request")).with_code("idempotency_key_reused"));
+        }
+        let status = StatusCode::from_u16(rec.status).unwrap_or(StatusCode::OK);
+        let mut resp = (status, [(axum::http::header::CONTENT_TYPE, content_type(status))], rec.body).into_response();
+        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return Ok(resp);
+    }
+    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    // Only final answers are kept: a 5xx or a 503 may succeed on retry.
+    if resp.status().is_server_error() {
+        return Ok(resp);
+    }
+    let (rparts, rbody) = resp.into_parts();
+    let rbytes = to_bytes(rbody, 16 * MAX_BODY_BYTES).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let rec = IdemRecord {
+        principal,
+        key,
+        request_hash: hash,
+        status: rparts.status.as_u16(),
+        body: String::from_utf8_lossy(&rbytes).into_owned(),
+        created_at: jiff::Timestamp::now(),
+    };
+    state.store.idem_put(&rec).await?;
+    Ok(Response::from_parts(rparts, Body::from(rbytes)))
+}
+
+fn content_type(status: StatusCode) -> &'static str {
+    if status.is_success() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    }
+}

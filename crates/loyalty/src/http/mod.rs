@@ -1,0 +1,123 @@
+//! The HTTP API: thin handlers that parse, call the engine or the store, and map results.
+
+pub mod auth;
+pub mod extract;
+pub mod idempotency;
+pub mod members;
+pub mod orders;
+pub mod problem;
+pub mod views;
+
+use crate::engine::Writer;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use loyalty_core::Program;
+use loyalty_store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+use utoipa::OpenApi;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub writer: Writer,
+    pub program: Arc<Program>,
+    pub admin_key_hash: Option<String>,
+    pub key_cache: Arc<RwLock<HashMap<String, auth::Principal>>>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Loyalty", description = "Membership engine for online stores: members, orders, an exact points ledger."),
+    paths(
+        members::put_member, members::get_member, members::ledger, members::lots,
+        members::create_hold, members::capture, members::release, members::adjust,
+        orders::post_order, orders::get_order, orders::post_refund,
+    ),
+    components(schemas(problem::Problem)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// One Prometheus recorder per process (tests start several servers in one process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+async fn track(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("loyalty_http_requests_total", "method" => method, "status" => status).increment(1);
+    metrics::histogram!("loyalty_http_request_seconds").record(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn not_found() -> problem::ApiError {
+    problem::ApiError::not_found("not_found", "no such route; see /docs")
+}
+
+pub fn router(state: AppState) -> Router {
+    metrics_handle();
+    let integration = Router::new()
+        .route("/v1/members/{id}", put(members::put_member).get(members::get_member))
+        .route("/v1/members/{id}/ledger", get(members::ledger))
+        .route("/v1/members/{id}/lots", get(members::lots))
+        .route("/v1/members/{id}/points/holds", post(members::create_hold))
+        .route("/v1/members/{id}/points/holds/{hold_id}/capture", post(members::capture))
+        .route("/v1/members/{id}/points/holds/{hold_id}/release", post(members::release))
+        .route("/v1/orders", post(orders::post_order))
+        .route("/v1/orders/{id}", get(orders::get_order))
+        .route("/v1/orders/{id}/refunds", post(orders::post_refund))
+        .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_integration));
+    let admin = Router::new()
+        .route("/v1/members/{id}/points/adjustments", post(members::adjust))
+        .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+    Router::new()
+        .merge(integration)
+        .merge(admin)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(from_fn(track))
+        .with_state(state)
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    match s.store.member_ids(None, 1).await {
+        Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": s.store.backend()}))).into_response(),
+        Err(e) => problem::ApiError::unavailable(e.to_string()).into_response(),
+    }
+}
+
+async fn metrics_text() -> String {
+    metrics_handle().render()
+}
