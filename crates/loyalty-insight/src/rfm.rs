@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::InsightError;
 
+mod id_order;
+
 /// Most members one call may score: ranks are kept in `u32`, and a limit on everything.
 pub const MAX_MEMBERS: usize = 200_000_000;
 
@@ -166,38 +168,44 @@ pub fn score_quintiles(members: &[MemberSummary]) -> Result<Vec<Option<RfmScores
     for (rank, &index) in by_id.iter().enumerate() {
         rank_of[index as usize] = rank as u32;
     }
-    let buyers: Vec<u32> = by_id.iter().copied().filter(|&i| members[i as usize].is_buyer()).collect();
-    let n = buyers.len();
-    let mut r = vec![0_u8; members.len()];
-    let mut f = vec![0_u8; members.len()];
-    let mut m = vec![0_u8; members.len()];
-    let pack = |high: u64, index: u32| (high << 32) | u64::from(rank_of[index as usize]);
-    let mut keys: Vec<u64> = buyers
-        .iter()
-        .map(|&i| pack(u64::from(u32::MAX - members[i as usize].recency_days.unwrap_or(0)), i))
+    // Keys are built in input order (sequential reads); the low 32 bits carry the id rank, which
+    // both breaks ties and leads back to the member through `by_id`.
+    let buyers = || members.iter().zip(&rank_of).filter(|(m, _)| m.is_buyer());
+    let pack = |high: u64, rank: u32| (high << 32) | u64::from(rank);
+    let member_of = |low: u64| by_id[(low & 0xFFFF_FFFF) as usize];
+    let mut r_keys: Vec<u64> = buyers()
+        .map(|(m, &rank)| pack(u64::from(u32::MAX - m.recency_days.unwrap_or(0)), rank))
         .collect();
-    assign_ntiles(&mut keys, |k| by_id[(k & 0xFFFF_FFFF) as usize], n, &mut r);
-    keys = buyers.iter().map(|&i| pack(u64::from(members[i as usize].frequency), i)).collect();
-    assign_ntiles(&mut keys, |k| by_id[(k & 0xFFFF_FFFF) as usize], n, &mut f);
+    let n = r_keys.len();
+    let mut scores = vec![[0_u8; 3]; members.len()];
+    assign_ntiles(&mut r_keys, |k| member_of(k), |s, q| s[0] = q, &mut scores);
+    drop(r_keys);
+    let mut f_keys: Vec<u64> = buyers().map(|(m, &rank)| pack(u64::from(m.frequency), rank)).collect();
+    assign_ntiles(&mut f_keys, |k| member_of(k), |s, q| s[1] = q, &mut scores);
+    drop(f_keys);
     // Flipping the sign bit makes the unsigned order of i64 values match the signed order.
-    let mut wide: Vec<u128> = buyers
-        .iter()
-        .map(|&i| {
-            let monetary = (members[i as usize].monetary_minor as u64) ^ (1 << 63);
-            (u128::from(monetary) << 32) | u128::from(rank_of[i as usize])
-        })
+    let mut m_keys: Vec<u128> = buyers()
+        .map(|(m, &rank)| (u128::from((m.monetary_minor as u64) ^ (1 << 63)) << 32) | u128::from(rank))
         .collect();
-    assign_ntiles(&mut wide, |k| by_id[(k & 0xFFFF_FFFF) as usize], n, &mut m);
-    Ok((0..members.len())
-        .map(|i| (r[i] > 0).then(|| RfmScores::new(r[i], f[i], m[i])))
+    assign_ntiles(&mut m_keys, |k| member_of(k as u64), |s, q| s[2] = q, &mut scores);
+    debug_assert_eq!(scores.iter().filter(|s| s[0] > 0).count(), n);
+    Ok(scores
+        .into_iter()
+        .map(|[r, f, m]| (r > 0).then(|| RfmScores::new(r, f, m)))
         .collect())
 }
 
-/// Sorts `keys` and writes NTILE(5) of each position into `out` at the member the key encodes.
-fn assign_ntiles<K: Ord + Copy>(keys: &mut [K], member_of: impl Fn(K) -> u32, n: usize, out: &mut [u8]) {
+/// Sorts `keys` and stores NTILE(5) of each position, via `set`, at the member the key encodes.
+fn assign_ntiles<K: Ord + Copy>(
+    keys: &mut [K],
+    member_of: impl Fn(K) -> u32,
+    set: impl Fn(&mut [u8; 3], u8),
+    scores: &mut [[u8; 3]],
+) {
     keys.sort_unstable();
+    let n = keys.len();
     for (position, &key) in keys.iter().enumerate() {
-        out[member_of(key) as usize] = quintile(position, n);
+        set(&mut scores[member_of(key) as usize], quintile(position, n));
     }
 }
 
@@ -227,15 +235,8 @@ pub(crate) fn check_members(members: &[MemberSummary]) -> Result<(), InsightErro
 
 /// Member indices sorted by id (byte-wise), refusing duplicate ids.
 fn id_order(members: &[MemberSummary]) -> Result<Vec<u32>, InsightError> {
-    let mut by_id: Vec<u32> = (0..members.len() as u32).collect();
-    by_id.sort_unstable_by(|&i, &j| members[i as usize].member_id.cmp(&members[j as usize].member_id));
-    if let Some(pair) = by_id
-        .windows(2)
-        .find(|w| members[w[0] as usize].member_id == members[w[1] as usize].member_id)
-    {
-        return Err(InsightError::DuplicateMemberId(members[pair[0] as usize].member_id.clone()));
-    }
-    Ok(by_id)
+    let ids: Vec<&[u8]> = members.iter().map(|m| m.member_id.as_bytes()).collect();
+    id_order::sort_ids(&ids)
 }
 
 #[cfg(test)]
