@@ -73,11 +73,14 @@ fn check_text(field: &str, v: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// Parses an RFC 3339 timestamp that carries an offset.
+/// Parses an RFC 3339 timestamp that carries an offset. Instants are kept to the
+/// microsecond (what both databases store), so a retried request compares equal.
 pub fn parse_instant(field: &str, raw: &str) -> Result<Timestamp, DomainError> {
-    raw.parse::<Timestamp>().map_err(|_| {
+    let t = raw.parse::<Timestamp>().map_err(|_| {
         DomainError::unprocessable(field, format!("{raw:?} is not an RFC 3339 timestamp with offset, e.g. 2026-11-11T20:00:00+08:00"))
-    })
+    })?;
+    let round = jiff::TimestampRound::new().smallest(jiff::Unit::Microsecond).mode(jiff::RoundMode::Trunc);
+    t.round(round).map_err(|e| DomainError::unprocessable(field, e.to_string()))
 }
 
 impl OrderInput {
@@ -332,7 +335,7 @@ pub fn refund_differences(stored: &Refund, input: &RefundInput) -> Vec<String> {
         _ => d.push("amount_minor".to_owned()),
     }
     if let Some(raw) = &input.refunded_at {
-        if raw.parse::<Timestamp>().ok() != Some(stored.refunded_at) {
+        if parse_instant("refunded_at", raw).ok() != Some(stored.refunded_at) {
             d.push("refunded_at".to_owned());
         }
     }

@@ -68,6 +68,29 @@ def clv(params, x, tx, T):
     return total
 
 
+# Awkward corners of E[Y(t)]: huge r with a = 1 exactly, a + b < 1 with x = 0 (C < 0), a within
+# 1e-4 of 1, huge a with many purchases, and a large-everything member.
+EXTREME_CASES = [
+    ((557.6, 1.0, 1.0, 1.0), (2, 0.0, 0.0), 50.0),
+    ((5.0, 3.0, 1.00003, 0.5), (1, 3.0, 10.0), 30.0),
+    ((5.0, 3.0, 0.3, 0.4), (0, 0.0, 20.0), 40.0),
+    ((1.0, 1.0, 983.56, 1.0), (802, 0.0, 0.0), 50.0),
+    ((300.0, 20.0, 2.5, 3.0), (40, 100.0, 120.0), 500.0),
+]
+
+
+def bg_expected_by_quadrature(r, alpha, a, b, x, tx, T, t):
+    """E[Y(t)] as the posterior mean of (1/p)(1 − (1 + p t/(α+T))^−(r+x)), p ~ Beta(a, b+x):
+    a route through neither 2F1 nor the 1/(a − 1) factor, so it also holds at a = 1."""
+    r, alpha, a, b, tx, T, t = map(mp.mpf, (r, alpha, a, b, tx, T, t))
+    tau = t / (alpha + T)
+    s = r + x
+    g = lambda p: -mp.expm1(-s * mp.log1p(p * tau)) / p
+    density = lambda p: p ** (a - 1) * (1 - p) ** (b + x - 1) / mp.beta(a, b + x)
+    alive = mp.quad(lambda p: g(p) * density(p), [0, mp.mpf(1) / 2, 1])
+    return alive * bg_p_alive(r, alpha, a, b, x, tx, T)
+
+
 def lifetimes_check(params, cases):
     try:
         import numpy as np
@@ -104,6 +127,15 @@ def main():
     print(f"gamma-gamma {GG_PARAMS}")
     for x, m in GG_CASES:
         print(f"  ({x}, {m}): ll={mp.nstr(gg_ll(*GG_PARAMS, x, m), 17)} E[m]={mp.nstr(gg_expected(*GG_PARAMS, x, m), 17)}")
+    print("extreme E[Y(t)] by quadrature")
+    for params, (x, tx, T), t in EXTREME_CASES:
+        e = bg_expected_by_quadrature(*params, x, tx, T, t)
+        if params[2] != 1.0:
+            # Quadrature of an endpoint singularity is good to ~1e-15; the 2F1 form is exact.
+            direct = bg_expected(*params, x, tx, T, t)
+            assert abs(direct - e) < 1e-12 * abs(e), (params, direct, e)
+            e = direct
+        print(f"  {params} ({x}, {tx}, {T}) t={t}: {mp.nstr(e, 17)}")
     cdnow = BG_CASES[0][0]
     print(f"clv {CLV} for (2, 30.43, 38.86): {mp.nstr(clv(cdnow, 2, 30.43, 38.86), 17)}")
 

@@ -104,3 +104,25 @@ fn clv_matches_the_reference_sum() {
     assert!(close(plain.value, 35.0 * plain.expected_purchases, 1e-12));
     assert!(plain.value > clv.value);
 }
+
+#[test]
+fn expected_purchases_hold_in_the_awkward_corners() {
+    // (r, α, a, b), (x, tₓ, T), t, E[Y(t)], tolerance. The first value is mpmath quadrature of the
+    // posterior mean (a = 1 exactly, where the paper's form divides by zero); the others are the
+    // 50-digit ₂F₁ form, confirmed by quadrature. The first two go through the interpolation
+    // around a = 1; with r in the hundreds its nodes carry ~1e-12 of rounding each, amplified by
+    // the 1/(a − 1) cancellation, hence the 1e-9 bound there (observed 1.7e-10).
+    let cases = [
+        ([557.6, 1.0, 1.0, 1.0], (2, 0.0, 0.0), 50.0, 18.631_277_515_924_288, 1e-9),
+        ([5.0, 3.0, 1.000_03, 0.5], (1, 3.0, 10.0), 30.0, 0.018_400_812_699_562_141, 1e-9),
+        ([5.0, 3.0, 0.3, 0.4], (0, 0.0, 20.0), 40.0, 3.949_101_828_524_211_2, 1e-10),
+        ([1.0, 1.0, 983.56, 1.0], (802, 0.0, 0.0), 50.0, 0.816_235_140_856_538_07, 1e-10),
+        ([300.0, 20.0, 2.5, 3.0], (40, 100.0, 120.0), 500.0, 8.567_859_176_356_635_7e-21, 1e-10),
+    ];
+    for (p, (x, t_x, age), t, want, tolerance) in cases {
+        let params = BgNbdParams::new(p[0], p[1], p[2], p[3]).unwrap();
+        let obs = BgNbdObservation::new(x, t_x, age).unwrap();
+        let got = bgnbd::expected_purchases(&params, &obs, t).unwrap();
+        assert!(close(got, want, tolerance), "{p:?} {:?}: {got} vs {want}", (x, t_x, age));
+    }
+}

@@ -176,10 +176,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Builds the app for a store: the writer, the router. Shared by `serve`, tests and bench.
+/// The bootstrap admin key comes from `LOYALTY_ADMIN_KEY`.
 pub fn app(store: Arc<dyn loyalty_store::Store>, program: Program) -> (AppState, axum::Router) {
+    let key = std::env::var("LOYALTY_ADMIN_KEY").ok();
+    app_with_admin_key(store, program, key.as_deref())
+}
+
+/// As [`app`], with the bootstrap admin key given explicitly (tests run many apps at once).
+pub fn app_with_admin_key(store: Arc<dyn loyalty_store::Store>, program: Program, admin_key: Option<&str>) -> (AppState, axum::Router) {
     let program = Arc::new(program);
     let writer = Writer::spawn(store.clone(), program.clone());
-    let admin_key_hash = std::env::var("LOYALTY_ADMIN_KEY").ok().filter(|k| !k.is_empty()).map(|k| auth::hash_key(&k));
+    let admin_key_hash = admin_key.filter(|k| !k.is_empty()).map(auth::hash_key);
     let state = AppState { store, writer, program, admin_key_hash, key_cache: Default::default() };
     (state.clone(), http::router(state))
 }

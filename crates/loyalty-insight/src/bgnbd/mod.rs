@@ -7,15 +7,17 @@
 //! purchase in one time unit the caller chooses (days, weeks…); α scales with that unit.
 
 mod fit;
+mod predict;
 mod simulate;
 
 pub use fit::{fit, BgNbdFit};
+pub use predict::{expected_purchases, expected_purchases_new, p_alive};
 pub use simulate::{simulate, simulate_ages, MAX_SIMULATED_PURCHASES};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::positive;
-use crate::special::{expm1_over, hyp2f1_scaled_excess, ln_gamma};
+use crate::special::ln_gamma;
 use crate::InsightError;
 
 /// The four population parameters. They can only be built positive and finite.
@@ -154,64 +156,6 @@ pub fn total_log_likelihood(params: &BgNbdParams, observations: &[BgNbdObservati
 pub(crate) fn log_add_exp(u: f64, v: f64) -> f64 {
     let (hi, lo) = if u >= v { (u, v) } else { (v, u) };
     hi + (lo - hi).exp().ln_1p()
-}
-
-/// P(alive | x, tₓ, T) = 1 / (1 + δ(x>0) · a/(b+x−1) · ((α+T)/(α+tₓ))^(r+x)), as in Fader, Hardie
-/// & Lee's note "Computing P(alive) using the BG/NBD model". A member with no repeat purchase cannot have dropped out
-/// (dropout happens only right after a repeat purchase), so P(alive) = 1 for x = 0.
-pub fn p_alive(params: &BgNbdParams, obs: &BgNbdObservation) -> f64 {
-    if obs.x == 0 {
-        return 1.0;
-    }
-    let BgNbdParams { r, alpha, a, b } = *params;
-    let x = f64::from(obs.x);
-    let ln_odds = a.ln() - (b + x - 1.0).ln()
-        + (r + x) * ((alpha + obs.age).ln() - (alpha + obs.t_x).ln());
-    let p = 1.0 / (1.0 + ln_odds.exp());
-    debug_assert!((0.0..=1.0).contains(&p));
-    p
-}
-
-/// E[Y(t) | x, tₓ, T]: expected purchases in the next `t` time units (the paper's conditional
-/// expectation),
-///
-///   (a+b+x−1)/(a−1) · [1 − ((α+T)/(α+T+t))^(r+x) ₂F₁(r+x, b+x; a+b+x−1; z)] · P(alive),
-///   z = t/(α+T+t).
-///
-/// Evaluated through Euler's transformation ₂F₁(A, B; C; z) = (1−z)^(C−A−B) ₂F₁(C−A, C−B; C; z),
-/// which turns the bracket into C/(a−1) · [1 − (1−z)^(a−1) ₂F₁(a+b−1−r, a−1; C; z)] with
-/// C = a+b+x−1: its parameters no longer grow with x (so busy members cannot overflow the
-/// series) and the factor 1/(a−1) cancels in closed form, so a = 1 is not a special case.
-pub fn expected_purchases(
-    params: &BgNbdParams,
-    obs: &BgNbdObservation,
-    t: f64,
-) -> Result<f64, InsightError> {
-    if !(t.is_finite() && t >= 0.0) {
-        return Err(InsightError::invalid("horizon", t, "must be finite and >= 0"));
-    }
-    let BgNbdParams { r, alpha, a, b } = *params;
-    let c = a + b + f64::from(obs.x) - 1.0;
-    let z = t / (alpha + obs.age + t);
-    let beta = a - 1.0;
-    let ln_one_minus_z = (-z).ln_1p();
-    let y = beta * ln_one_minus_z;
-    // c/β · [1 − e^y (1 + β G)] with G = (₂F₁ − 1)/β, where c·G is the scaled excess.
-    let scaled = hyp2f1_scaled_excess(a + b - 1.0 - r, beta, c, z)?;
-    let if_alive = -c * ln_one_minus_z * expm1_over(y) - y.exp() * scaled;
-    let expected = if_alive * p_alive(params, obs);
-    if !expected.is_finite() {
-        return Err(InsightError::NonFinite("expected purchases"));
-    }
-    debug_assert!(expected >= -1e-9 * t.max(1.0), "negative expectation {expected}");
-    Ok(expected.max(0.0))
-}
-
-/// E[X(t)]: expected repeat purchases in the first `t` time units of a member who has just made
-/// a first purchase; the conditional expectation at x = tₓ = T = 0.
-pub fn expected_purchases_new(params: &BgNbdParams, t: f64) -> Result<f64, InsightError> {
-    let fresh = BgNbdObservation { x: 0, t_x: 0.0, age: 0.0 };
-    expected_purchases(params, &fresh, t)
 }
 
 #[cfg(test)]
