@@ -54,7 +54,11 @@ impl InsightError {
         }
     }
 
-    pub(crate) fn invalid(what: &'static str, id: impl ToString, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(
+        what: &'static str,
+        id: impl ToString,
+        reason: impl Into<String>,
+    ) -> Self {
         Self::InvalidInput {
             what,
             id: id.to_string(),

@@ -8,8 +8,8 @@
 pub mod bgnbd;
 pub mod clv;
 mod error;
-pub mod lifecycle;
 pub mod gamma_gamma;
+pub mod lifecycle;
 mod optimize;
 pub mod rfm;
 pub mod segments;

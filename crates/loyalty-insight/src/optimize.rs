@@ -34,7 +34,10 @@ pub struct FitOptions {
 
 impl Default for FitOptions {
     fn default() -> Self {
-        Self { max_iterations: 1000, gradient_tolerance: 1e-6 }
+        Self {
+            max_iterations: 1000,
+            gradient_tolerance: 1e-6,
+        }
     }
 }
 
@@ -46,11 +49,17 @@ impl FitOptions {
         if self.max_iterations == 0 || self.max_iterations > MAX_FIT_ITERATIONS {
             return Err(InsightError::config(
                 "max_iterations",
-                format!("{} is outside 1..={MAX_FIT_ITERATIONS}", self.max_iterations),
+                format!(
+                    "{} is outside 1..={MAX_FIT_ITERATIONS}",
+                    self.max_iterations
+                ),
             ));
         }
         if !(self.gradient_tolerance.is_finite() && self.gradient_tolerance > 0.0) {
-            return Err(InsightError::config("gradient_tolerance", "must be a finite number above zero"));
+            return Err(InsightError::config(
+                "gradient_tolerance",
+                "must be a finite number above zero",
+            ));
         }
         Ok(())
     }
@@ -88,7 +97,12 @@ where
     let mut iterations = 0;
     while iterations < max_iterations && fx.is_finite() {
         if max_abs(&g) <= gradient_tolerance {
-            return Minimum { x, value: fx, iterations, converged: true };
+            return Minimum {
+                x,
+                value: fx,
+                iterations,
+                converged: true,
+            };
         }
         iterations += 1;
         let direction = descent_direction(&h, &g);
@@ -114,7 +128,12 @@ where
         (x, fx, g) = (x_new, f_new, g_new);
     }
     let converged = fx.is_finite() && max_abs(&g) <= gradient_tolerance;
-    Minimum { x, value: fx, iterations, converged }
+    Minimum {
+        x,
+        value: fx,
+        iterations,
+        converged,
+    }
 }
 
 /// −H g, or −g when H has lost positive definiteness and −H g points uphill.
@@ -170,7 +189,8 @@ where
 /// which keeps H positive definite.
 fn bfgs_update<const N: usize>(h: &mut [[f64; N]; N], s: &[f64; N], y: &[f64; N]) {
     let sy = dot(s, y);
-    if !(sy > 1e-12 * dot(s, s).sqrt() * dot(y, y).sqrt()) {
+    let positive_curvature = sy > 1e-12 * dot(s, s).sqrt() * dot(y, y).sqrt();
+    if !positive_curvature {
         return;
     }
     let rho = 1.0 / sy;
@@ -228,7 +248,10 @@ mod tests {
         };
         let m = minimize(rosenbrock, [-1.2, 1.0], 500, 1e-10);
         assert!(m.converged, "{m:?}");
-        assert!((m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8,
+            "{m:?}"
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@ fn positive() -> impl Strategy<Value = f64> {
 }
 
 fn params() -> impl Strategy<Value = BgNbdParams> {
-    (positive(), positive(), positive(), positive()).prop_map(|(r, alpha, a, b)| BgNbdParams::new(r, alpha, a, b).unwrap())
+    (positive(), positive(), positive(), positive())
+        .prop_map(|(r, alpha, a, b)| BgNbdParams::new(r, alpha, a, b).unwrap())
 }
 
 /// (x, tₓ, T) with T up to 10,000 time units and up to 5,000 repeat purchases.
@@ -75,15 +76,19 @@ proptest! {
 
 /// A member drawn with many ties and ids sharing prefixes, so tie-breaks decide.
 fn member() -> impl Strategy<Value = MemberSummary> {
-    ("[ab]{0,3}[a-cA-C\u{e9}0-9]{0,9}", prop::option::of(0_u32..6), 1_u32..4, -2_i64..3).prop_map(
-        |(id, recency, frequency, monetary)| MemberSummary {
+    (
+        "[ab]{0,3}[a-cA-C\u{e9}0-9]{0,9}",
+        prop::option::of(0_u32..6),
+        1_u32..4,
+        -2_i64..3,
+    )
+        .prop_map(|(id, recency, frequency, monetary)| MemberSummary {
             member_id: id,
             recency_days: recency,
             frequency: if recency.is_some() { frequency } else { 0 },
             monetary_minor: monetary * 1_000,
             first_order_age_days: recency.map(|r| r + 7),
-        },
-    )
+        })
 }
 
 /// NTILE(5) the way the SQL standard words it, by counting rows per bucket.

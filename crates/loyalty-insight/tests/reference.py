@@ -114,6 +114,11 @@ def lifetimes_check(params, cases):
 
 
 def main():
+    print("ln_gamma / digamma (src/special.rs)")
+    for x in [1e-8, 0.001, 0.24, 0.5, 1, 2, 3.7, 11.99, 12.5, 100, 1e6]:
+        print(f"  ln_gamma({x}) = {mp.nstr(mp.loggamma(mp.mpf(x)), 17)}")
+    for x in [0.001, 0.24, 1, 3.7, 12, 1000]:
+        print(f"  digamma({x}) = {mp.nstr(mp.digamma(mp.mpf(x)), 17)}")
     for params, cases in BG_CASES:
         lifetimes_check(params, cases)
         print(f"params {params}")

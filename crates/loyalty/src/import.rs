@@ -201,6 +201,9 @@ impl Columns {
             }
             Kind::Orders => {
                 let amount = self.int(r, "amount_minor")?.ok_or("amount_minor: required")?;
+                if amount < 0 {
+                    return Err(format!("amount_minor: {amount} must not be negative"));
+                }
                 let input = OrderInput {
                     id: s("order_id").unwrap_or_default(),
                     member_id: s("member_id").unwrap_or_default(),

@@ -71,7 +71,11 @@ impl Draws {
 
     /// One member: purchases arrive at rate λ from time 0 (the first purchase) until `age`;
     /// right after each repeat purchase the member drops out with probability p.
-    fn member<R: Rng + ?Sized>(&self, age: f64, rng: &mut R) -> Result<BgNbdObservation, InsightError> {
+    fn member<R: Rng + ?Sized>(
+        &self,
+        age: f64,
+        rng: &mut R,
+    ) -> Result<BgNbdObservation, InsightError> {
         let lambda = self.rate.sample(rng);
         let p = self.dropout.sample(rng);
         // A rate that underflowed to zero means no purchase ever; `Exp` would refuse it.
