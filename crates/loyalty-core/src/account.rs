@@ -68,14 +68,19 @@ impl Account {
     pub fn can_transact(&self) -> Result<(), DomainError> {
         match self.status {
             MemberStatus::Active => Ok(()),
-            other => Err(DomainError::MemberInactive {
-                member: self.member_id.to_string(),
-                status: other.to_string(),
-            }),
+            other => Err(DomainError::MemberInactive { member: self.member_id.to_string(), status: other.to_string() }),
         }
     }
 
-    fn push(&mut self, kind: EntryKind, points: i64, source: (SourceKind, &str), lot: Option<i64>, at: Timestamp, note: Option<String>) {
+    fn push(
+        &mut self,
+        kind: EntryKind,
+        points: i64,
+        source: (SourceKind, &str),
+        lot: Option<i64>,
+        at: Timestamp,
+        note: Option<String>,
+    ) {
         assert!(self.buckets.is_well_formed(), "balances went negative: {:?}", self.buckets);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -93,10 +98,7 @@ impl Account {
     }
 
     fn lot_mut(&mut self, lot_no: i64) -> &mut Lot {
-        self.lots
-            .iter_mut()
-            .find(|l| l.lot_no == lot_no)
-            .expect("a lot referenced by this account is loaded with it")
+        self.lots.iter_mut().find(|l| l.lot_no == lot_no).expect("a lot referenced by this account is loaded with it")
     }
 
     /// Applies everything due by `now`, in time order: holds timing out, lots activating and
@@ -201,7 +203,14 @@ impl Account {
         taken
     }
 
-    fn new_lot(&mut self, source: (SourceKind, &str), points: i64, activates_at: Timestamp, expires_at: Option<Timestamp>, now: Timestamp) -> i64 {
+    fn new_lot(
+        &mut self,
+        source: (SourceKind, &str),
+        points: i64,
+        activates_at: Timestamp,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> i64 {
         let no = self.next_lot_no;
         self.next_lot_no += 1;
         self.lots.push(Lot {
@@ -222,7 +231,14 @@ impl Account {
 
     /// Credits `points` earned at `paid_at` as a pending lot; debt is settled from it first.
     /// Returns the lot number, or `None` when nothing was earned.
-    pub fn earn(&mut self, program: &Program, source: (SourceKind, &str), points: i64, paid_at: Timestamp, now: Timestamp) -> Option<i64> {
+    pub fn earn(
+        &mut self,
+        program: &Program,
+        source: (SourceKind, &str),
+        points: i64,
+        paid_at: Timestamp,
+        now: Timestamp,
+    ) -> Option<i64> {
         assert!(points >= 0, "earned points are never negative");
         if points == 0 {
             return None;
@@ -244,7 +260,14 @@ impl Account {
 
     /// Takes back `points` for a refund: the order's own pending lot first, then available
     /// points, then the refund policy (debt, or forgive under clamp).
-    pub fn clawback(&mut self, program: &Program, source: (SourceKind, &str), order_lot: Option<i64>, points: i64, at: Timestamp) -> Clawback {
+    pub fn clawback(
+        &mut self,
+        program: &Program,
+        source: (SourceKind, &str),
+        order_lot: Option<i64>,
+        points: i64,
+        at: Timestamp,
+    ) -> Clawback {
         assert!(points >= 0, "clawback is never negative");
         if points == 0 {
             return Clawback::default();
@@ -276,15 +299,29 @@ impl Account {
 
     /// Reserves points for checkout. Validates the programme's minimum and share cap.
     #[allow(clippy::too_many_arguments)]
-    pub fn hold(&mut self, program: &Program, order_id: &str, points: i64, order_amount_minor: i64, ttl_seconds: i64, now: Timestamp) -> Result<HoldId, DomainError> {
+    pub fn hold(
+        &mut self,
+        program: &Program,
+        order_id: &str,
+        points: i64,
+        order_amount_minor: i64,
+        ttl_seconds: i64,
+        now: Timestamp,
+    ) -> Result<HoldId, DomainError> {
         self.can_transact()?;
         let r = &program.file.redemption;
         if points < r.min_points {
-            return Err(DomainError::unprocessable("points", format!("{points} is below the minimum of {} points per redemption", r.min_points)));
+            return Err(DomainError::unprocessable(
+                "points",
+                format!("{points} is below the minimum of {} points per redemption", r.min_points),
+            ));
         }
         let max = program.max_redeemable(order_amount_minor);
         if points > max {
-            return Err(DomainError::unprocessable("points", format!("{points} points exceed the {}% cap of this order: at most {max}", r.max_share_percent)));
+            return Err(DomainError::unprocessable(
+                "points",
+                format!("{points} points exceed the {}% cap of this order: at most {max}", r.max_share_percent),
+            ));
         }
         let available = self.buckets.available();
         if points > available {
@@ -389,7 +426,14 @@ impl Account {
 
     /// A manual correction by an operator: positive grants a lot usable at once, negative
     /// spends available points.
-    pub fn adjust(&mut self, program: &Program, source_id: &str, points: i64, note: String, now: Timestamp) -> Result<(), DomainError> {
+    pub fn adjust(
+        &mut self,
+        program: &Program,
+        source_id: &str,
+        points: i64,
+        note: String,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
         if points == 0 || points.abs() > 1_000_000_000 {
             return Err(DomainError::unprocessable("points", "must be non-zero and at most 1000000000 in size"));
         }
@@ -424,10 +468,23 @@ impl Account {
         let held: i64 = self.holds.iter().filter(|h| h.status == HoldStatus::Open).map(|h| h.points).sum();
         assert_eq!(held, b.held, "{}: held ≠ Σ open holds", self.member_id);
         for l in &self.lots {
-            assert!((0..=l.granted).contains(&l.remaining), "{}: lot {} remaining {} outside 0..={}", self.member_id, l.lot_no, l.remaining, l.granted);
+            assert!(
+                (0..=l.granted).contains(&l.remaining),
+                "{}: lot {} remaining {} outside 0..={}",
+                self.member_id,
+                l.lot_no,
+                l.remaining,
+                l.granted
+            );
         }
         for h in self.holds.iter().filter(|h| h.status == HoldStatus::Open) {
-            assert_eq!(h.allocations.iter().map(|a| a.points).sum::<i64>(), h.points, "{}: hold {} allocations", self.member_id, h.hold_id);
+            assert_eq!(
+                h.allocations.iter().map(|a| a.points).sum::<i64>(),
+                h.points,
+                "{}: hold {} allocations",
+                self.member_id,
+                h.hold_id
+            );
         }
         if let Some(last) = self.new_entries.last() {
             assert_eq!(last.after, b, "{}: last entry's balances differ from the account", self.member_id);

@@ -6,11 +6,7 @@ use jiff::{civil::Date, Span, Timestamp, ToSpan};
 /// When points earned at `paid_at` become usable: `pending_days` calendar days later.
 pub fn activation(program: &Program, paid_at: Timestamp) -> Timestamp {
     let days = program.file.pending_days;
-    paid_at
-        .to_zoned(program.tz.clone())
-        .checked_add(days.days())
-        .map(|z| z.timestamp())
-        .unwrap_or(Timestamp::MAX)
+    paid_at.to_zoned(program.tz.clone()).checked_add(days.days()).map(|z| z.timestamp()).unwrap_or(Timestamp::MAX)
 }
 
 /// The first instant at which points activated at `activated_at` are no longer usable,
@@ -22,12 +18,9 @@ pub fn expiry(program: &Program, activated_at: Timestamp) -> Option<Timestamp> {
     };
     match program.file.expiry {
         ExpiryPolicy::Never => None,
-        ExpiryPolicy::Rolling { days } => Some(
-            zoned
-                .checked_add(i64::from(days).days())
-                .map(|z| z.timestamp())
-                .unwrap_or(Timestamp::MAX),
-        ),
+        ExpiryPolicy::Rolling { days } => {
+            Some(zoned.checked_add(i64::from(days).days()).map(|z| z.timestamp()).unwrap_or(Timestamp::MAX))
+        }
         ExpiryPolicy::EndOfPeriod { period, periods } => {
             let date = zoned.date();
             let (first, months_per) = match period {
@@ -41,14 +34,14 @@ pub fn expiry(program: &Program, activated_at: Timestamp) -> Option<Timestamp> {
             // The period that ends the validity is `periods` after the activation's own;
             // the lot stops being usable at the start of the one after it.
             let months = i64::from(periods + 1) * months_per;
-            Some(
-                first
-                    .checked_add(Span::new().months(months))
-                    .map(start_of)
-                    .unwrap_or(Timestamp::MAX),
-            )
+            Some(first.checked_add(Span::new().months(months)).map(start_of).unwrap_or(Timestamp::MAX))
         }
     }
+}
+
+/// `at` plus `secs` seconds, saturating at the ends of time.
+pub fn plus_secs(at: Timestamp, secs: i64) -> Timestamp {
+    at.checked_add(jiff::SignedDuration::from_secs(secs)).unwrap_or(if secs < 0 { Timestamp::MIN } else { Timestamp::MAX })
 }
 
 #[cfg(test)]
@@ -80,33 +73,21 @@ mod tests {
 
     #[test]
     fn quarter_year_rolling_and_never() {
-        let mut f = ProgramFile::default();
-        f.expiry = ExpiryPolicy::EndOfPeriod { period: Period::Quarter, periods: 1 };
+        let mut f = ProgramFile {
+            expiry: ExpiryPolicy::EndOfPeriod { period: Period::Quarter, periods: 1 },
+            ..ProgramFile::default()
+        };
         let p = Program::from_file(f.clone()).unwrap();
-        assert_eq!(
-            expiry(&p, ts("2026-05-20T00:00:00+08:00")),
-            Some(ts("2026-10-01T00:00:00+08:00"))
-        );
+        assert_eq!(expiry(&p, ts("2026-05-20T00:00:00+08:00")), Some(ts("2026-10-01T00:00:00+08:00")));
         f.expiry = ExpiryPolicy::EndOfPeriod { period: Period::Year, periods: 0 };
         let p = Program::from_file(f.clone()).unwrap();
-        assert_eq!(
-            expiry(&p, ts("2026-05-20T00:00:00+08:00")),
-            Some(ts("2027-01-01T00:00:00+08:00"))
-        );
+        assert_eq!(expiry(&p, ts("2026-05-20T00:00:00+08:00")), Some(ts("2027-01-01T00:00:00+08:00")));
         f.expiry = ExpiryPolicy::Rolling { days: 30 };
         let p = Program::from_file(f.clone()).unwrap();
-        assert_eq!(
-            expiry(&p, ts("2026-05-20T12:00:00+08:00")),
-            Some(ts("2026-06-19T12:00:00+08:00"))
-        );
+        assert_eq!(expiry(&p, ts("2026-05-20T12:00:00+08:00")), Some(ts("2026-06-19T12:00:00+08:00")));
         f.expiry = ExpiryPolicy::Never;
         let p = Program::from_file(f).unwrap();
         assert_eq!(expiry(&p, ts("2026-05-20T12:00:00+08:00")), None);
     }
 }
 
-/// `at` plus `secs` seconds, saturating at the ends of time.
-pub fn plus_secs(at: Timestamp, secs: i64) -> Timestamp {
-    at.checked_add(jiff::SignedDuration::from_secs(secs))
-        .unwrap_or(if secs < 0 { Timestamp::MIN } else { Timestamp::MAX })
-}

@@ -16,18 +16,10 @@ fn check_id(raw: &str) -> Result<(), IdError> {
         return Err(IdError("must not be empty".into()));
     }
     if raw.len() > MAX_ID_LEN {
-        return Err(IdError(format!(
-            "is {} characters long; at most {MAX_ID_LEN} are allowed",
-            raw.len()
-        )));
+        return Err(IdError(format!("is {} characters long; at most {MAX_ID_LEN} are allowed", raw.len())));
     }
-    if let Some(bad) = raw
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
-    {
-        return Err(IdError(format!(
-            "contains {bad:?}; only letters, digits and . _ : - are allowed"
-        )));
+    if let Some(bad) = raw.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))) {
+        return Err(IdError(format!("contains {bad:?}; only letters, digits and . _ : - are allowed")));
     }
     Ok(())
 }

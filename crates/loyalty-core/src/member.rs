@@ -38,7 +38,16 @@ pub struct Profile {
 
 impl Profile {
     pub fn new(registered_at: Timestamp, now: Timestamp) -> Self {
-        Self { name: None, phone: None, email: None, birthday: None, channel: None, registered_at, created_at: now, updated_at: now }
+        Self {
+            name: None,
+            phone: None,
+            email: None,
+            birthday: None,
+            channel: None,
+            registered_at,
+            created_at: now,
+            updated_at: now,
+        }
     }
 }
 
@@ -68,25 +77,42 @@ impl MemberInput {
                 return Err(DomainError::unprocessable("email", format!("{e:?} is not an email address")));
             }
         }
-        let birthday = match &self.birthday {
-            Some(b) => Some(b.parse::<Date>().map_err(|_| DomainError::unprocessable("birthday", format!("{b:?} is not a date like 1990-05-18")))?),
-            None => None,
-        };
+        let birthday =
+            match &self.birthday {
+                Some(b) => Some(b.parse::<Date>().map_err(|_| {
+                    DomainError::unprocessable("birthday", format!("{b:?} is not a date like 1990-05-18"))
+                })?),
+                None => None,
+            };
         let channel = text("channel", &self.channel, 64)?;
         let registered_at = match &self.registered_at {
             Some(r) => Some(parse_instant("registered_at", r)?),
             None => None,
         };
         let status = match &self.status {
-            Some(s) => Some(MemberStatus::parse(s).ok_or_else(|| DomainError::unprocessable("status", format!("{s:?} is not one of active, frozen, closed")))?),
+            Some(s) => Some(MemberStatus::parse(s).ok_or_else(|| {
+                DomainError::unprocessable("status", format!("{s:?} is not one of active, frozen, closed"))
+            })?),
             None => None,
         };
-        if name.is_some() { profile.name = name; }
-        if phone.is_some() { profile.phone = phone; }
-        if email.is_some() { profile.email = email; }
-        if birthday.is_some() { profile.birthday = birthday; }
-        if channel.is_some() { profile.channel = channel; }
-        if let Some(r) = registered_at { profile.registered_at = r; }
+        if name.is_some() {
+            profile.name = name;
+        }
+        if phone.is_some() {
+            profile.phone = phone;
+        }
+        if email.is_some() {
+            profile.email = email;
+        }
+        if birthday.is_some() {
+            profile.birthday = birthday;
+        }
+        if channel.is_some() {
+            profile.channel = channel;
+        }
+        if let Some(r) = registered_at {
+            profile.registered_at = r;
+        }
         profile.updated_at = now;
         Ok(status)
     }

@@ -61,7 +61,10 @@ pub struct ValidOrder {
 
 fn check_amount(field: &str, v: i64) -> Result<(), DomainError> {
     if !(0..=MAX_AMOUNT_MINOR).contains(&v) {
-        return Err(DomainError::unprocessable(field, format!("{v} must be between 0 and {MAX_AMOUNT_MINOR} (minor units)")));
+        return Err(DomainError::unprocessable(
+            field,
+            format!("{v} must be between 0 and {MAX_AMOUNT_MINOR} (minor units)"),
+        ));
     }
     Ok(())
 }
@@ -77,7 +80,10 @@ fn check_text(field: &str, v: &str) -> Result<(), DomainError> {
 /// microsecond (what both databases store), so a retried request compares equal.
 pub fn parse_instant(field: &str, raw: &str) -> Result<Timestamp, DomainError> {
     let t = raw.parse::<Timestamp>().map_err(|_| {
-        DomainError::unprocessable(field, format!("{raw:?} is not an RFC 3339 timestamp with offset, e.g. 2026-11-11T20:00:00+08:00"))
+        DomainError::unprocessable(
+            field,
+            format!("{raw:?} is not an RFC 3339 timestamp with offset, e.g. 2026-11-11T20:00:00+08:00"),
+        )
     })?;
     let round = jiff::TimestampRound::new().smallest(jiff::Unit::Microsecond).mode(jiff::RoundMode::Trunc);
     t.round(round).map_err(|e| DomainError::unprocessable(field, e.to_string()))
@@ -93,7 +99,10 @@ impl OrderInput {
         }
         let currency = self.currency.clone().unwrap_or_else(|| program.file.currency.clone());
         if currency != program.file.currency {
-            return Err(DomainError::unprocessable("currency", format!("{currency:?} differs from the programme's currency {:?}", program.file.currency)));
+            return Err(DomainError::unprocessable(
+                "currency",
+                format!("{currency:?} differs from the programme's currency {:?}", program.file.currency),
+            ));
         }
         if self.lines.is_empty() || self.lines.len() > MAX_LINES {
             return Err(DomainError::unprocessable("lines", format!("must hold 1 to {MAX_LINES} lines")));
@@ -109,19 +118,33 @@ impl OrderInput {
                 check_text(&f("brand"), b)?;
             }
             if !(1..=MAX_QUANTITY).contains(&l.quantity) {
-                return Err(DomainError::unprocessable(f("quantity"), format!("{} must be between 1 and {MAX_QUANTITY}", l.quantity)));
+                return Err(DomainError::unprocessable(
+                    f("quantity"),
+                    format!("{} must be between 1 and {MAX_QUANTITY}", l.quantity),
+                ));
             }
             check_amount(&f("unit_price_minor"), l.unit_price_minor)?;
             check_amount(&f("paid_minor"), l.paid_minor)?;
             if self.lines[..i].iter().any(|o| o.sku == l.sku) {
-                return Err(DomainError::unprocessable(f("sku"), format!("{:?} appears twice; send one line per sku", l.sku)));
+                return Err(DomainError::unprocessable(
+                    f("sku"),
+                    format!("{:?} appears twice; send one line per sku", l.sku),
+                ));
             }
             total += l.paid_minor;
         }
         check_amount("shipping_minor", self.shipping_minor)?;
-        check_amount("lines", total + self.shipping_minor)
-            .map_err(|_| DomainError::unprocessable("lines", format!("the order total must not exceed {MAX_AMOUNT_MINOR}")))?;
-        Ok(ValidOrder { id, member_id, paid_at, currency, lines: self.lines.clone(), shipping_minor: self.shipping_minor })
+        check_amount("lines", total + self.shipping_minor).map_err(|_| {
+            DomainError::unprocessable("lines", format!("the order total must not exceed {MAX_AMOUNT_MINOR}"))
+        })?;
+        Ok(ValidOrder {
+            id,
+            member_id,
+            paid_at,
+            currency,
+            lines: self.lines.clone(),
+            shipping_minor: self.shipping_minor,
+        })
     }
 }
 
@@ -244,7 +267,14 @@ pub fn place_order(account: &mut Account, program: &Program, order: ValidOrder, 
 
 /// Refunds part of `order`, clawing back points in proportion to the goods refunded:
 /// cumulative clawback = floor(earned × min(refunded, eligible) ÷ eligible).
-pub fn refund_order(account: &mut Account, program: &Program, order: &mut Order, prior: &[Refund], input: &RefundInput, now: Timestamp) -> Result<Refund, DomainError> {
+pub fn refund_order(
+    account: &mut Account,
+    program: &Program,
+    order: &mut Order,
+    prior: &[Refund],
+    input: &RefundInput,
+    now: Timestamp,
+) -> Result<Refund, DomainError> {
     let refund_id = RefundId::parse(&input.id).map_err(|e| DomainError::unprocessable("id", e.0))?;
     let refunded_at = match &input.refunded_at {
         Some(raw) => parse_instant("refunded_at", raw)?,
@@ -256,7 +286,10 @@ pub fn refund_order(account: &mut Account, program: &Program, order: &mut Order,
     if after > total {
         return Err(DomainError::unprocessable(
             if input.lines.is_some() { "lines" } else { "amount_minor" },
-            format!("refunding {amount} would bring refunds of order {} to {after}, more than the {total} paid", order.order.id),
+            format!(
+                "refunding {amount} would bring refunds of order {} to {after}, more than the {total} paid",
+                order.order.id
+            ),
         ));
     }
     let eligible = i128::from(order.order.eligible_minor());
@@ -268,7 +301,8 @@ pub fn refund_order(account: &mut Account, program: &Program, order: &mut Order,
     let delta = owed_after - order.clawed_back_points;
     assert!(delta >= 0 && owed_after <= order.earned_points, "clawback is cumulative and never above earned");
     let source = (SourceKind::Refund, format!("{}/{}", order.order.id, refund_id));
-    let Clawback { taken, forgiven } = account.clawback(program, (source.0, &source.1), order.lot_no, delta, refunded_at);
+    let Clawback { taken, forgiven } =
+        account.clawback(program, (source.0, &source.1), order.lot_no, delta, refunded_at);
     order.refunded_minor = after;
     order.clawed_back_points = owed_after;
     Ok(Refund {
@@ -288,7 +322,10 @@ fn refund_amount(order: &Order, prior: &[Refund], input: &RefundInput) -> Result
     match (&input.amount_minor, &input.lines) {
         (Some(a), None) => {
             if !(1..=MAX_AMOUNT_MINOR).contains(a) {
-                return Err(DomainError::unprocessable("amount_minor", format!("{a} must be between 1 and {MAX_AMOUNT_MINOR}")));
+                return Err(DomainError::unprocessable(
+                    "amount_minor",
+                    format!("{a} must be between 1 and {MAX_AMOUNT_MINOR}"),
+                ));
             }
             Ok((*a, Vec::new()))
         }
@@ -299,20 +336,32 @@ fn refund_amount(order: &Order, prior: &[Refund], input: &RefundInput) -> Result
             let mut out: Vec<RefundLine> = Vec::new();
             for (i, rl) in lines.iter().enumerate() {
                 let Some(line) = order.order.lines.iter().find(|l| l.sku == rl.sku) else {
-                    return Err(DomainError::unprocessable(format!("lines[{i}].sku"), format!("{:?} is not a line of order {}", rl.sku, order.order.id)));
+                    return Err(DomainError::unprocessable(
+                        format!("lines[{i}].sku"),
+                        format!("{:?} is not a line of order {}", rl.sku, order.order.id),
+                    ));
                 };
                 let done = |f: fn(&RefundLine) -> i64| -> i64 {
                     prior.iter().flat_map(|r| &r.lines).chain(&out).filter(|x| x.sku == rl.sku).map(f).sum()
                 };
                 let (qty_done, amount_done) = (done(|x| x.quantity), done(|x| x.amount_minor));
                 if rl.quantity < 1 || qty_done + rl.quantity > line.quantity {
-                    return Err(DomainError::unprocessable(format!("lines[{i}].quantity"), format!("{} is more than the {} units of {:?} left to refund", rl.quantity, line.quantity - qty_done, rl.sku)));
+                    return Err(DomainError::unprocessable(
+                        format!("lines[{i}].quantity"),
+                        format!(
+                            "{} is more than the {} units of {:?} left to refund",
+                            rl.quantity,
+                            line.quantity - qty_done,
+                            rl.sku
+                        ),
+                    ));
                 }
                 // The last unit takes the remainder so that a full refund is exact to the fen.
                 let amount = if qty_done + rl.quantity == line.quantity {
                     line.paid_minor - amount_done
                 } else {
-                    i64::try_from(i128::from(line.paid_minor) * i128::from(rl.quantity) / i128::from(line.quantity)).expect("bounded")
+                    i64::try_from(i128::from(line.paid_minor) * i128::from(rl.quantity) / i128::from(line.quantity))
+                        .expect("bounded")
                 };
                 out.push(RefundLine { sku: rl.sku.clone(), quantity: rl.quantity, amount_minor: amount });
             }

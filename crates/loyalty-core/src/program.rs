@@ -45,9 +45,14 @@ pub enum Period {
 pub enum ExpiryPolicy {
     Never,
     /// `days` days after activation.
-    Rolling { days: u32 },
+    Rolling {
+        days: u32,
+    },
     /// The end of the calendar period `periods` periods after the activation's period.
-    EndOfPeriod { period: Period, periods: u32 },
+    EndOfPeriod {
+        period: Period,
+        periods: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,9 +121,27 @@ pub struct Program {
 
 /// ISO 4217 codes we accept, with their minor-unit exponent.
 const CURRENCIES: &[(&str, u32)] = &[
-    ("CNY", 2), ("HKD", 2), ("TWD", 2), ("MOP", 2), ("USD", 2), ("EUR", 2), ("GBP", 2),
-    ("SGD", 2), ("MYR", 2), ("THB", 2), ("AUD", 2), ("CAD", 2), ("CHF", 2), ("NZD", 2),
-    ("PHP", 2), ("IDR", 2), ("INR", 2), ("VND", 0), ("JPY", 0), ("KRW", 0), ("KWD", 3),
+    ("CNY", 2),
+    ("HKD", 2),
+    ("TWD", 2),
+    ("MOP", 2),
+    ("USD", 2),
+    ("EUR", 2),
+    ("GBP", 2),
+    ("SGD", 2),
+    ("MYR", 2),
+    ("THB", 2),
+    ("AUD", 2),
+    ("CAD", 2),
+    ("CHF", 2),
+    ("NZD", 2),
+    ("PHP", 2),
+    ("IDR", 2),
+    ("INR", 2),
+    ("VND", 0),
+    ("JPY", 0),
+    ("KRW", 0),
+    ("KWD", 3),
 ];
 
 /// Upper bounds that keep every multiplication inside i64/i128 and every loop bounded.
@@ -132,12 +155,7 @@ impl Program {
 
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let file: ProgramFile = toml::from_str(text).map_err(|e| {
-            let field = e
-                .message()
-                .split('`')
-                .nth(1)
-                .map(str::to_owned)
-                .unwrap_or_else(|| "(file)".into());
+            let field = e.message().split('`').nth(1).map(str::to_owned).unwrap_or_else(|| "(file)".into());
             ConfigError(vec![ConfigIssue { field, reason: e.message().trim().to_owned() }])
         })?;
         Self::from_file(file)
@@ -145,9 +163,7 @@ impl Program {
 
     pub fn from_file(file: ProgramFile) -> Result<Self, ConfigError> {
         let mut issues = Vec::new();
-        let mut bad = |field: &str, reason: String| {
-            issues.push(ConfigIssue { field: field.into(), reason })
-        };
+        let mut bad = |field: &str, reason: String| issues.push(ConfigIssue { field: field.into(), reason });
         let tz = match TimeZone::get(&file.timezone) {
             Ok(tz) => Some(tz),
             Err(_) => {
@@ -185,9 +201,7 @@ impl Program {
             bad("redemption.min_points", "must be between 1 and 1000000000".into());
         }
         match (issues.is_empty(), tz, exp) {
-            (true, Some(tz), Some(exp)) => {
-                Ok(Self { file, tz, minor_per_unit: 10_i64.pow(exp) })
-            }
+            (true, Some(tz), Some(exp)) => Ok(Self { file, tz, minor_per_unit: 10_i64.pow(exp) }),
             _ => Err(ConfigError(issues)),
         }
     }
@@ -202,8 +216,7 @@ impl Program {
 
     /// Money value of `points` in minor units, rounded down.
     pub fn points_value_minor(&self, points: i64) -> i64 {
-        let v = i128::from(points) * i128::from(self.minor_per_unit)
-            / i128::from(self.file.redemption.points_per_unit);
+        let v = i128::from(points) * i128::from(self.minor_per_unit) / i128::from(self.file.redemption.points_per_unit);
         i64::try_from(v).expect("bounded points keep values inside i64")
     }
 
@@ -238,10 +251,9 @@ mod tests {
 
     #[test]
     fn invalid_files_name_every_bad_field() {
-        let err = Program::from_toml(
-            "timezone = \"Mars/Base\"\ncurrency = \"XXX\"\n[redemption]\nmax_share_percent = 150\n",
-        )
-        .unwrap_err();
+        let err =
+            Program::from_toml("timezone = \"Mars/Base\"\ncurrency = \"XXX\"\n[redemption]\nmax_share_percent = 150\n")
+                .unwrap_err();
         let fields: Vec<_> = err.0.iter().map(|i| i.field.as_str()).collect();
         assert_eq!(fields, ["timezone", "currency", "redemption.max_share_percent"]);
     }

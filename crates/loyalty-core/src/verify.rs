@@ -37,7 +37,13 @@ impl std::fmt::Display for Violation {
 /// observed change `d` is impossible for it.
 fn check_delta(kind: EntryKind, points: i64, d: Buckets) -> Result<(), String> {
     let p = points.abs();
-    let expect = |want: Buckets| if d == want { Ok(()) } else { Err(format!("{kind} of {points} changed balances by {d:?}, expected {want:?}")) };
+    let expect = |want: Buckets| {
+        if d == want {
+            Ok(())
+        } else {
+            Err(format!("{kind} of {points} changed balances by {d:?}, expected {want:?}"))
+        }
+    };
     let z = Buckets::default();
     match kind {
         EntryKind::Earn if points > 0 => expect(Buckets { pending: p, ..z }),
@@ -48,25 +54,45 @@ fn check_delta(kind: EntryKind, points: i64, d: Buckets) -> Result<(), String> {
         EntryKind::Expire if points < 0 => expect(Buckets { active: -p, ..z }),
         EntryKind::Adjust if points != 0 => expect(Buckets { active: points, ..z }),
         EntryKind::Clawback if points <= 0 => {
-            let ok = d.held == 0 && d.pending <= 0 && d.active <= 0 && d.debt >= 0 && d.pending + d.active - d.debt == points;
-            if ok { Ok(()) } else { Err(format!("clawback of {points} changed balances by {d:?}")) }
+            let ok = d.held == 0
+                && d.pending <= 0
+                && d.active <= 0
+                && d.debt >= 0
+                && d.pending + d.active - d.debt == points;
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("clawback of {points} changed balances by {d:?}"))
+            }
         }
         EntryKind::DebtSettle if points < 0 => {
-            let ok = d.held == 0 && d.pending <= 0 && d.active <= 0 && d.debt == points && d.pending + d.active == points;
-            if ok { Ok(()) } else { Err(format!("debt settlement of {points} changed balances by {d:?}")) }
+            let ok =
+                d.held == 0 && d.pending <= 0 && d.active <= 0 && d.debt == points && d.pending + d.active == points;
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("debt settlement of {points} changed balances by {d:?}"))
+            }
         }
         _ => Err(format!("{kind} entry with points {points} has the wrong sign")),
     }
 }
 
 fn sub(a: Buckets, b: Buckets) -> Buckets {
-    Buckets { pending: a.pending - b.pending, active: a.active - b.active, held: a.held - b.held, debt: a.debt - b.debt }
+    Buckets {
+        pending: a.pending - b.pending,
+        active: a.active - b.active,
+        held: a.held - b.held,
+        debt: a.debt - b.debt,
+    }
 }
 
 /// Checks one member's history; returns every violation found (empty when sound).
 pub fn verify_member(h: &MemberHistory) -> Vec<Violation> {
     let mut out = Vec::new();
-    let mut bad = |seq: Option<i64>, problem: String| out.push(Violation { member_id: h.member_id.clone(), entry_seq: seq, problem });
+    let mut bad = |seq: Option<i64>, problem: String| {
+        out.push(Violation { member_id: h.member_id.clone(), entry_seq: seq, problem })
+    };
     let mut prev = Buckets::default();
     for (i, e) in h.entries.iter().enumerate() {
         let want_seq = i as i64 + 1;

@@ -210,7 +210,7 @@ macro_rules! sql_store {
         }
 
         /// Multi-row `INSERT … VALUES (…), (…)` in chunks that stay under the bind limit.
-        async fn insert_rows<'c, T, F>(conn: &mut <$db as sqlx::Database>::Connection, head: &str, cols: usize, tail: &str, rows: &[T], mut bind: F) -> Result<()>
+        async fn insert_rows<T, F>(conn: &mut <$db as sqlx::Database>::Connection, head: &str, cols: usize, tail: &str, rows: &[T], mut bind: F) -> Result<()>
         where
             F: FnMut(&mut sqlx::query_builder::Separated<'_, '_, $db, &'static str>, &T),
         {

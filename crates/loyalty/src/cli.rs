@@ -131,7 +131,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(store, program, &listen, job_interval).await?;
         }
         Cmd::Import { kind, file, rejects, batch } => {
-            let opts = import::Options { batch, rejects: rejects.unwrap_or_else(|| import::default_rejects(&file)), progress: std::io::IsTerminal::is_terminal(&std::io::stderr()) };
+            let opts = import::Options {
+                batch,
+                rejects: rejects.unwrap_or_else(|| import::default_rejects(&file)),
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
             let sum = import::run(store.as_ref(), &program, kind, &file, &opts).await?;
             println!("{sum}");
             if sum.rejected > 0 {
@@ -156,7 +160,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => jiff::Timestamp::now(),
             };
             let r = jobs::run_due(store.as_ref(), &program, now).await?;
-            println!("jobs: {} members advanced, {} ledger entries written, {} idempotency records purged", r.members, r.entries, r.idempotency_purged);
+            println!(
+                "jobs: {} members advanced, {} ledger entries written, {} idempotency records purged",
+                r.members, r.entries, r.idempotency_purged
+            );
         }
         Cmd::Keys { cmd: KeysCmd::Create { scope, name } } => {
             if auth::Scope::parse(&scope).is_none() {
@@ -183,7 +190,11 @@ pub fn app(store: Arc<dyn loyalty_store::Store>, program: Program) -> (AppState,
 }
 
 /// As [`app`], with the bootstrap admin key given explicitly (tests run many apps at once).
-pub fn app_with_admin_key(store: Arc<dyn loyalty_store::Store>, program: Program, admin_key: Option<&str>) -> (AppState, axum::Router) {
+pub fn app_with_admin_key(
+    store: Arc<dyn loyalty_store::Store>,
+    program: Program,
+    admin_key: Option<&str>,
+) -> (AppState, axum::Router) {
     let program = Arc::new(program);
     let writer = Writer::spawn(store.clone(), program.clone());
     let admin_key_hash = admin_key.filter(|k| !k.is_empty()).map(auth::hash_key);
@@ -191,13 +202,23 @@ pub fn app_with_admin_key(store: Arc<dyn loyalty_store::Store>, program: Program
     (state.clone(), http::router(state))
 }
 
-async fn serve(store: Arc<dyn loyalty_store::Store>, program: Program, listen: &str, job_interval: u64) -> anyhow::Result<()> {
+async fn serve(
+    store: Arc<dyn loyalty_store::Store>,
+    program: Program,
+    listen: &str,
+    job_interval: u64,
+) -> anyhow::Result<()> {
     let (state, router) = app(store.clone(), program);
     if state.admin_key_hash.is_none() {
         tracing::warn!("LOYALTY_ADMIN_KEY is not set: only keys made with `loyalty keys create` can call the API");
     }
-    tokio::spawn(jobs::scheduler(store.clone(), state.writer.clone(), std::time::Duration::from_secs(job_interval.clamp(1, 60))));
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    tokio::spawn(jobs::scheduler(
+        store.clone(),
+        state.writer.clone(),
+        std::time::Duration::from_secs(job_interval.clamp(1, 60)),
+    ));
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "loyalty serving; API docs at /docs");
     axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
     Ok(())

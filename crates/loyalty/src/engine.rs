@@ -23,16 +23,45 @@ pub const MAX_HOLD_TTL_SECS: i64 = 86_400;
 
 #[derive(Debug, Clone)]
 pub enum Command {
-    UpsertMember { id: MemberId, input: MemberInput },
+    UpsertMember {
+        id: MemberId,
+        input: MemberInput,
+    },
     /// `create_member`: an import creates members it has not seen; HTTP does not.
-    PlaceOrder { order: ValidOrder, create_member: bool },
-    Refund { order_id: OrderId, input: RefundInput },
-    Hold { member: MemberId, order_id: String, points: i64, order_amount_minor: i64, ttl_seconds: i64 },
-    Capture { member: MemberId, hold: HoldId },
-    Release { member: MemberId, hold: HoldId },
-    Adjust { member: MemberId, id: AdjustmentId, points: i64, reason: String, actor: String },
+    PlaceOrder {
+        order: ValidOrder,
+        create_member: bool,
+    },
+    Refund {
+        order_id: OrderId,
+        input: RefundInput,
+    },
+    Hold {
+        member: MemberId,
+        order_id: String,
+        points: i64,
+        order_amount_minor: i64,
+        ttl_seconds: i64,
+    },
+    Capture {
+        member: MemberId,
+        hold: HoldId,
+    },
+    Release {
+        member: MemberId,
+        hold: HoldId,
+    },
+    Adjust {
+        member: MemberId,
+        id: AdjustmentId,
+        points: i64,
+        reason: String,
+        actor: String,
+    },
     /// Applies what is due (activations, expiries, hold timeouts): the scheduler's job.
-    Advance { member: MemberId },
+    Advance {
+        member: MemberId,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +94,12 @@ struct Touched {
 
 /// Applies `cmds` in one transaction at instant `now`. Each command gets its own result; a
 /// refused command changes nothing. A storage error fails the whole batch (nothing written).
-pub async fn apply_batch(store: &dyn Store, program: &Program, cmds: &[Command], now: Timestamp) -> Result<Vec<Reply>, StoreError> {
+pub async fn apply_batch(
+    store: &dyn Store,
+    program: &Program,
+    cmds: &[Command],
+    now: Timestamp,
+) -> Result<Vec<Reply>, StoreError> {
     assert!(cmds.len() <= MAX_BATCH * 8, "batches are bounded");
     let mut tx = store.begin().await?;
     let mut loaded = load(tx.as_mut(), cmds).await?;
@@ -128,7 +162,9 @@ async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command]) -> Result<Loaded
     let mut refund_keys: Vec<(MemberId, OrderId)> = cmds
         .iter()
         .filter_map(|c| match c {
-            Command::Refund { order_id, .. } => orders.get(order_id).map(|o| (o.order.member_id.clone(), order_id.clone())),
+            Command::Refund { order_id, .. } => {
+                orders.get(order_id).map(|o| (o.order.member_id.clone(), order_id.clone()))
+            }
             _ => None,
         })
         .collect();
@@ -143,8 +179,12 @@ async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command]) -> Result<Loaded
     let mut wanted: HashMap<MemberId, (Vec<HoldId>, Vec<String>)> = HashMap::new();
     for c in cmds {
         match c {
-            Command::Hold { member, order_id, .. } => wanted.entry(member.clone()).or_default().1.push(order_id.clone()),
-            Command::Capture { member, hold } | Command::Release { member, hold } => wanted.entry(member.clone()).or_default().0.push(hold.clone()),
+            Command::Hold { member, order_id, .. } => {
+                wanted.entry(member.clone()).or_default().1.push(order_id.clone())
+            }
+            Command::Capture { member, hold } | Command::Release { member, hold } => {
+                wanted.entry(member.clone()).or_default().0.push(hold.clone())
+            }
             _ => {}
         }
     }
@@ -164,7 +204,12 @@ async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command]) -> Result<Loaded
             _ => None,
         })
         .collect();
-    let adjustments = tx.load_adjustments(&adj_keys).await?.into_iter().map(|a| ((a.member_id.clone(), a.adjustment_id.clone()), a)).collect();
+    let adjustments = tx
+        .load_adjustments(&adj_keys)
+        .await?
+        .into_iter()
+        .map(|a| ((a.member_id.clone(), a.adjustment_id.clone()), a))
+        .collect();
     Ok(Loaded { members, orders, refunds, adjustments })
 }
 
@@ -179,7 +224,10 @@ fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, 
         Command::Refund { order_id, input } => refund(l, t, program, order_id, input, now),
         Command::Hold { member, order_id, points, order_amount_minor, ttl_seconds } => {
             if !(1..=MAX_HOLD_TTL_SECS).contains(ttl_seconds) {
-                return Err(DomainError::unprocessable("ttl_seconds", format!("{ttl_seconds} must be between 1 and {MAX_HOLD_TTL_SECS}")));
+                return Err(DomainError::unprocessable(
+                    "ttl_seconds",
+                    format!("{ttl_seconds} must be between 1 and {MAX_HOLD_TTL_SECS}"),
+                ));
             }
             let m = existing(l, member)?;
             m.account.advance(now);
@@ -212,7 +260,9 @@ fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, 
             let h = m.account.holds.iter().find(|h| &h.hold_id == hold).expect("found by the rule").clone();
             Ok(Outcome::Hold { hold: h, balances: m.account.buckets, replayed: false })
         }
-        Command::Adjust { member, id, points, reason, actor } => adjust(l, t, program, member, id, *points, reason, actor, now),
+        Command::Adjust { member, id, points, reason, actor } => {
+            adjust(l, t, program, member, id, *points, reason, actor, now)
+        }
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
             let before = m.account.new_entries.len();
@@ -241,7 +291,14 @@ fn upsert_member(l: &mut Loaded, t: &mut Touched, id: &MemberId, input: &MemberI
     Ok(Outcome::Member { record, created })
 }
 
-fn place_order(l: &mut Loaded, t: &mut Touched, program: &Program, order: &ValidOrder, create: bool, now: Timestamp) -> Reply {
+fn place_order(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    order: &ValidOrder,
+    create: bool,
+    now: Timestamp,
+) -> Reply {
     if let Some(stored) = l.orders.get(&order.id) {
         let differences = stored.order.differences(order);
         if differences.is_empty() {
@@ -250,7 +307,8 @@ fn place_order(l: &mut Loaded, t: &mut Touched, program: &Program, order: &Valid
         return Err(DomainError::OrderConflict { order: order.id.to_string(), differences });
     }
     if create && !l.members.contains_key(&order.member_id) {
-        let record = MemberRecord { profile: Profile::new(order.paid_at, now), account: Account::new(order.member_id.clone()) };
+        let record =
+            MemberRecord { profile: Profile::new(order.paid_at, now), account: Account::new(order.member_id.clone()) };
         l.members.insert(order.member_id.clone(), record);
     }
     let m = existing(l, &order.member_id)?;
@@ -264,7 +322,14 @@ fn place_order(l: &mut Loaded, t: &mut Touched, program: &Program, order: &Valid
     Ok(Outcome::Order { order: placed, replayed: false })
 }
 
-fn refund(l: &mut Loaded, t: &mut Touched, program: &Program, order_id: &OrderId, input: &RefundInput, now: Timestamp) -> Reply {
+fn refund(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    order_id: &OrderId,
+    input: &RefundInput,
+    now: Timestamp,
+) -> Reply {
     let Some(order) = l.orders.get(order_id) else { return Err(DomainError::OrderNotFound(order_id.to_string())) };
     let prior = l.refunds.entry(order_id.clone()).or_default();
     if let Some(stored) = prior.iter().find(|r| r.refund_id.as_str() == input.id) {
@@ -288,14 +353,28 @@ fn refund(l: &mut Loaded, t: &mut Touched, program: &Program, order_id: &OrderId
 }
 
 #[allow(clippy::too_many_arguments)]
-fn adjust(l: &mut Loaded, t: &mut Touched, program: &Program, member: &MemberId, id: &AdjustmentId, points: i64, reason: &str, actor: &str, now: Timestamp) -> Reply {
+fn adjust(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    member: &MemberId,
+    id: &AdjustmentId,
+    points: i64,
+    reason: &str,
+    actor: &str,
+    now: Timestamp,
+) -> Reply {
     let key = (member.clone(), id.clone());
     if let Some(a) = l.adjustments.get(&key).cloned() {
         let balances = existing(l, member)?.account.buckets;
         if a.points == points && a.reason == reason {
             return Ok(Outcome::Adjusted { adjustment: a, balances, replayed: true });
         }
-        return Err(DomainError::Conflict { what: "adjustment".into(), id: id.to_string(), differences: vec!["points or reason".into()] });
+        return Err(DomainError::Conflict {
+            what: "adjustment".into(),
+            id: id.to_string(),
+            differences: vec!["points or reason".into()],
+        });
     }
     if reason.trim().is_empty() || reason.chars().count() > 500 {
         return Err(DomainError::unprocessable("reason", "is required: 1 to 500 characters"));
@@ -304,7 +383,14 @@ fn adjust(l: &mut Loaded, t: &mut Touched, program: &Program, member: &MemberId,
     m.account.advance(now);
     t.members.insert(member.clone());
     m.account.adjust(program, id.as_str(), points, format!("{reason} (by {actor})"), now)?;
-    let adjustment = Adjustment { member_id: member.clone(), adjustment_id: id.clone(), points, reason: reason.to_owned(), actor: actor.to_owned(), created_at: now };
+    let adjustment = Adjustment {
+        member_id: member.clone(),
+        adjustment_id: id.clone(),
+        points,
+        reason: reason.to_owned(),
+        actor: actor.to_owned(),
+        created_at: now,
+    };
     let balances = m.account.buckets;
     l.adjustments.insert(key, adjustment.clone());
     t.changes.adjustments.push(adjustment.clone());

@@ -45,7 +45,12 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "rows {} · accepted {} · skipped (already present) {} · rejected {} · elapsed {:.2} s · {:.0} rows/s",
-            self.rows, self.accepted, self.skipped, self.rejected, self.elapsed_secs, self.rows_per_sec()
+            self.rows,
+            self.accepted,
+            self.skipped,
+            self.rejected,
+            self.elapsed_secs,
+            self.rows_per_sec()
         )
     }
 }
@@ -65,12 +70,21 @@ pub fn default_rejects(file: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-pub async fn run(store: &dyn Store, program: &Program, kind: Kind, file: &Path, opts: &Options) -> anyhow::Result<Summary> {
+pub async fn run(
+    store: &dyn Store,
+    program: &Program,
+    kind: Kind,
+    file: &Path,
+    opts: &Options,
+) -> anyhow::Result<Summary> {
     assert!((1..=50_000).contains(&opts.batch), "batch size is bounded");
     let started = Instant::now();
     let size = std::fs::metadata(file)?.len();
     let bar = if opts.progress { indicatif::ProgressBar::new(size) } else { indicatif::ProgressBar::hidden() };
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}").expect("static template"));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
+            .expect("static template"),
+    );
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<Parsed>, u64)>(4);
     let reader = spawn_reader(file.to_owned(), kind, program.clone(), opts.batch, tx);
     let mut rejects = csv::Writer::from_path(&opts.rejects)?;
@@ -88,7 +102,13 @@ pub async fn run(store: &dyn Store, program: &Program, kind: Kind, file: &Path, 
     Ok(sum)
 }
 
-async fn apply_rows(store: &dyn Store, program: &Program, rows: Vec<Parsed>, sum: &mut Summary, rejects: &mut csv::Writer<std::fs::File>) -> Result<(), StoreError> {
+async fn apply_rows(
+    store: &dyn Store,
+    program: &Program,
+    rows: Vec<Parsed>,
+    sum: &mut Summary,
+    rejects: &mut csv::Writer<std::fs::File>,
+) -> Result<(), StoreError> {
     let mut lines = Vec::with_capacity(rows.len());
     let mut cmds = Vec::with_capacity(rows.len());
     for (line, parsed) in rows {
@@ -122,7 +142,13 @@ fn reject(w: &mut csv::Writer<std::fs::File>, sum: &mut Summary, line: u64, reas
     }
 }
 
-fn spawn_reader(file: PathBuf, kind: Kind, program: Program, batch: usize, tx: tokio::sync::mpsc::Sender<(Vec<Parsed>, u64)>) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+fn spawn_reader(
+    file: PathBuf,
+    kind: Kind,
+    program: Program,
+    batch: usize,
+    tx: tokio::sync::mpsc::Sender<(Vec<Parsed>, u64)>,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     tokio::task::spawn_blocking(move || {
         let mut rdr = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_path(&file)?;
         let headers = rdr.headers()?.clone();
@@ -158,7 +184,8 @@ struct Columns {
 }
 
 const MEMBER_COLS: &[&str] = &["member_id", "name", "phone", "email", "birthday", "channel", "registered_at", "status"];
-const ORDER_COLS: &[&str] = &["order_id", "member_id", "paid_at", "amount_minor", "shipping_minor", "currency", "sku", "category", "brand"];
+const ORDER_COLS: &[&str] =
+    &["order_id", "member_id", "paid_at", "amount_minor", "shipping_minor", "currency", "sku", "category", "brand"];
 const REFUND_COLS: &[&str] = &["refund_id", "order_id", "refunded_at", "amount_minor"];
 
 impl Columns {
@@ -188,15 +215,26 @@ impl Columns {
     }
 
     fn int(&self, r: &csv::StringRecord, col: &str) -> Result<Option<i64>, String> {
-        self.get(r, col).map(|v| v.parse::<i64>().map_err(|_| format!("{col}: {v:?} is not an integer (minor units)"))).transpose()
+        self.get(r, col)
+            .map(|v| v.parse::<i64>().map_err(|_| format!("{col}: {v:?} is not an integer (minor units)")))
+            .transpose()
     }
 
     fn parse(&self, r: &csv::StringRecord, program: &Program, now: Timestamp) -> Result<Command, String> {
         let s = |col| self.get(r, col).map(str::to_owned);
         match self.kind {
             Kind::Members => {
-                let id = MemberId::parse(self.get(r, "member_id").unwrap_or("")).map_err(|e| format!("member_id: {}", e.0))?;
-                let input = MemberInput { name: s("name"), phone: s("phone"), email: s("email"), birthday: s("birthday"), channel: s("channel"), registered_at: s("registered_at"), status: s("status") };
+                let id = MemberId::parse(self.get(r, "member_id").unwrap_or(""))
+                    .map_err(|e| format!("member_id: {}", e.0))?;
+                let input = MemberInput {
+                    name: s("name"),
+                    phone: s("phone"),
+                    email: s("email"),
+                    birthday: s("birthday"),
+                    channel: s("channel"),
+                    registered_at: s("registered_at"),
+                    status: s("status"),
+                };
                 Ok(Command::UpsertMember { id, input })
             }
             Kind::Orders => {
@@ -209,15 +247,28 @@ impl Columns {
                     member_id: s("member_id").unwrap_or_default(),
                     paid_at: s("paid_at").unwrap_or_default(),
                     currency: s("currency"),
-                    lines: vec![LineInput { sku: s("sku").unwrap_or_else(|| "order".into()), category: s("category"), brand: s("brand"), quantity: 1, unit_price_minor: amount, paid_minor: amount }],
+                    lines: vec![LineInput {
+                        sku: s("sku").unwrap_or_else(|| "order".into()),
+                        category: s("category"),
+                        brand: s("brand"),
+                        quantity: 1,
+                        unit_price_minor: amount,
+                        paid_minor: amount,
+                    }],
                     shipping_minor: self.int(r, "shipping_minor")?.unwrap_or(0),
                 };
                 let order = input.validate(program, now).map_err(|e| e.to_string())?;
                 Ok(Command::PlaceOrder { order, create_member: true })
             }
             Kind::Refunds => {
-                let order_id = OrderId::parse(self.get(r, "order_id").unwrap_or("")).map_err(|e| format!("order_id: {}", e.0))?;
-                let input = RefundInput { id: s("refund_id").unwrap_or_default(), amount_minor: self.int(r, "amount_minor")?, lines: None, refunded_at: s("refunded_at") };
+                let order_id =
+                    OrderId::parse(self.get(r, "order_id").unwrap_or("")).map_err(|e| format!("order_id: {}", e.0))?;
+                let input = RefundInput {
+                    id: s("refund_id").unwrap_or_default(),
+                    amount_minor: self.int(r, "amount_minor")?,
+                    lines: None,
+                    refunded_at: s("refunded_at"),
+                };
                 Ok(Command::Refund { order_id, input })
             }
         }

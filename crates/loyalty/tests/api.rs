@@ -9,7 +9,8 @@ use serde_json::json;
 #[tokio::test]
 async fn the_walkthrough_register_order_hold_capture_refund_ledger() {
     let app = spawn_app().await;
-    let (s, m) = app.put("/v1/members/alice", json!({"name": "Alice", "phone": "13800000000", "birthday": "1990-05-18"})).await;
+    let (s, m) =
+        app.put("/v1/members/alice", json!({"name": "Alice", "phone": "13800000000", "birthday": "1990-05-18"})).await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
     assert_eq!(m["balances"]["available"], 0);
 
@@ -20,12 +21,15 @@ async fn the_walkthrough_register_order_hold_capture_refund_ledger() {
     assert_eq!(app.balances("alice").await["available"], 1_234);
 
     // Redeem 600 points (¥6) on a ¥50 order: within the 50% cap.
-    let (s, h) = app.post("/v1/members/alice/points/holds", json!({"points": 600, "order_amount_minor": 5_000, "order_id": "o-2"})).await;
+    let (s, h) = app
+        .post("/v1/members/alice/points/holds", json!({"points": 600, "order_amount_minor": 5_000, "order_id": "o-2"}))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{h}");
     assert_eq!(h["value_minor"], 600);
     let b = app.balances("alice").await;
     assert_eq!((b["available"].as_i64(), b["held"].as_i64()), (Some(634), Some(600)));
-    let (s, c) = app.post(&format!("/v1/members/alice/points/holds/{}/capture", h["id"].as_str().unwrap()), json!({})).await;
+    let (s, c) =
+        app.post(&format!("/v1/members/alice/points/holds/{}/capture", h["id"].as_str().unwrap()), json!({})).await;
     assert_eq!((s, c["status"].as_str()), (StatusCode::OK, Some("captured")));
 
     // Refund half the goods: half the points come back out.
@@ -76,7 +80,10 @@ async fn concurrent_duplicates_of_orders_and_refunds_count_once() {
     let results = futures_util::future::join_all(sends).await;
     assert_eq!(results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count(), 1);
     let (_, o) = app.get("/v1/orders/o-dup").await;
-    assert_eq!((o["earned_points"].as_i64(), o["clawed_back_points"].as_i64(), o["refunded_minor"].as_i64()), (Some(500), Some(100), Some(10_000)));
+    assert_eq!(
+        (o["earned_points"].as_i64(), o["clawed_back_points"].as_i64(), o["refunded_minor"].as_i64()),
+        (Some(500), Some(100), Some(10_000))
+    );
     assert_eq!(app.balances("carol").await["available"], 400);
     app.assert_verified().await;
 }
@@ -86,7 +93,12 @@ async fn a_hundred_concurrent_holds_against_a_balance_for_ten_let_exactly_ten_th
     let app = spawn_app().await;
     app.member("dave").await;
     app.post("/v1/orders", order("o-1", "dave", 100_000, 10)).await; // 1,000 points
-    let holds = (0..100).map(|i| app.post("/v1/members/dave/points/holds", json!({"points": 100, "order_amount_minor": 100_000, "order_id": format!("c-{i}")})));
+    let holds = (0..100).map(|i| {
+        app.post(
+            "/v1/members/dave/points/holds",
+            json!({"points": 100, "order_amount_minor": 100_000, "order_id": format!("c-{i}")}),
+        )
+    });
     let results = futures_util::future::join_all(holds).await;
     let ok = results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
     let refused: Vec<_> = results.iter().filter(|(s, _)| *s == StatusCode::CONFLICT).collect();
@@ -103,7 +115,12 @@ async fn holds_enforce_the_minimum_and_the_share_cap_and_release_returns_points(
     let app = spawn_app().await;
     app.member("erin").await;
     app.post("/v1/orders", order("o-1", "erin", 200_000, 10)).await; // 2,000 points
-    let hold = |points: i64, amount: i64, id: &str| app.post("/v1/members/erin/points/holds", json!({"points": points, "order_amount_minor": amount, "order_id": id}));
+    let hold = |points: i64, amount: i64, id: &str| {
+        app.post(
+            "/v1/members/erin/points/holds",
+            json!({"points": points, "order_amount_minor": amount, "order_id": id}),
+        )
+    };
     let (s, p) = hold(99, 100_000, "c-min").await;
     assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("points")));
     let (s, p) = hold(600, 1_000, "c-cap").await; // ¥10 order: at most ¥5 = 500 points
@@ -129,12 +146,21 @@ async fn a_hold_times_out_and_its_points_come_back() {
     let app = spawn_app().await;
     app.member("fay").await;
     app.post("/v1/orders", order("o-1", "fay", 100_000, 10)).await;
-    let (s, _) = app.post("/v1/members/fay/points/holds", json!({"points": 300, "order_amount_minor": 100_000, "order_id": "c-1", "ttl_seconds": 1})).await;
+    let (s, _) = app
+        .post(
+            "/v1/members/fay/points/holds",
+            json!({"points": 300, "order_amount_minor": 100_000, "order_id": "c-1", "ttl_seconds": 1}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(app.balances("fay").await["held"], 300);
     tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
     let b = app.balances("fay").await;
-    assert_eq!((b["available"].as_i64(), b["held"].as_i64()), (Some(1_000), Some(0)), "reads are right before the job runs");
+    assert_eq!(
+        (b["available"].as_i64(), b["held"].as_i64()),
+        (Some(1_000), Some(0)),
+        "reads are right before the job runs"
+    );
     let r = loyalty::jobs::run_due(app.store.as_ref(), &app.program, jiff::Timestamp::now()).await.unwrap();
     assert_eq!(r.members, 1);
     let (_, l) = app.get("/v1/members/fay/ledger?kind=release").await;
@@ -167,11 +193,19 @@ async fn partial_refunds_claw_back_proportionally_and_never_beyond_what_was_paid
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "7,001 goods + 800 shipping are left: {p}");
     let (s, o) = app.post("/v1/orders/o-1/refunds", json!({"id": "r-5", "amount_minor": 7_801})).await;
     assert_eq!(s, StatusCode::CREATED);
-    assert_eq!((o["refunded_minor"].as_i64(), o["clawed_back_points"].as_i64()), (Some(37_800), Some(370)), "never more than earned");
+    assert_eq!(
+        (o["refunded_minor"].as_i64(), o["clawed_back_points"].as_i64()),
+        (Some(37_800), Some(370)),
+        "never more than earned"
+    );
     let (s, p) = app.post("/v1/orders/o-1/refunds", json!({"id": "r-5", "amount_minor": 1})).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("refund_conflict")));
     let b = app.balances("gus").await;
-    assert_eq!((b["pending"].as_i64(), b["available"].as_i64()), (Some(0), Some(0)), "the order's own pending points are taken first");
+    assert_eq!(
+        (b["pending"].as_i64(), b["available"].as_i64()),
+        (Some(0), Some(0)),
+        "the order's own pending points are taken first"
+    );
     let (s, _) = app.post("/v1/orders/nope/refunds", json!({"id": "r", "amount_minor": 1})).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     app.assert_verified().await;
@@ -182,12 +216,16 @@ async fn a_refund_after_spending_leaves_a_debt_that_the_next_earning_settles() {
     let app = spawn_app().await;
     app.member("hal").await;
     app.post("/v1/orders", order("o-1", "hal", 100_000, 10)).await;
-    let (_, h) = app.post("/v1/members/hal/points/holds", json!({"points": 800, "order_amount_minor": 100_000, "order_id": "c"})).await;
+    let (_, h) = app
+        .post("/v1/members/hal/points/holds", json!({"points": 800, "order_amount_minor": 100_000, "order_id": "c"}))
+        .await;
     app.post(&format!("/v1/members/hal/points/holds/{}/capture", h["id"].as_str().unwrap()), json!({})).await;
     app.post("/v1/orders/o-1/refunds", json!({"id": "r-1", "amount_minor": 100_000})).await;
     let b = app.balances("hal").await;
     assert_eq!((b["available"].as_i64(), b["debt"].as_i64()), (Some(-800), Some(800)));
-    let (s, p) = app.post("/v1/members/hal/points/holds", json!({"points": 100, "order_amount_minor": 100_000, "order_id": "c2"})).await;
+    let (s, p) = app
+        .post("/v1/members/hal/points/holds", json!({"points": 100, "order_amount_minor": 100_000, "order_id": "c2"}))
+        .await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("insufficient_points")));
     app.post("/v1/orders", order("o-2", "hal", 50_000, 10)).await;
     let b = app.balances("hal").await;
@@ -202,7 +240,9 @@ async fn under_the_clamp_policy_a_refund_stops_at_zero_and_records_what_was_forg
     let app = spawn_app_with("refund_policy = \"clamp\"\n").await;
     app.member("ida").await;
     app.post("/v1/orders", order("o-1", "ida", 100_000, 10)).await;
-    let (_, h) = app.post("/v1/members/ida/points/holds", json!({"points": 800, "order_amount_minor": 100_000, "order_id": "c"})).await;
+    let (_, h) = app
+        .post("/v1/members/ida/points/holds", json!({"points": 800, "order_amount_minor": 100_000, "order_id": "c"}))
+        .await;
     app.post(&format!("/v1/members/ida/points/holds/{}/capture", h["id"].as_str().unwrap()), json!({})).await;
     let (_, o) = app.post("/v1/orders/o-1/refunds", json!({"id": "r-1", "amount_minor": 100_000})).await;
     assert_eq!(o["refunds"][0]["forgiven_points"], 800);
@@ -240,29 +280,52 @@ async fn points_activate_after_the_return_window_and_expire_on_time() {
 async fn adjustments_need_admin_a_reason_and_an_id_and_record_the_actor() {
     let app = spawn_app().await;
     app.member("kay").await;
-    let (s, a) = app.send(Method::POST, "/v1/members/kay/points/adjustments", Some(&json!({"points": 250, "reason": "goodwill"})), Some(ADMIN), Some("adj-1")).await;
+    let (s, a) = app
+        .send(
+            Method::POST,
+            "/v1/members/kay/points/adjustments",
+            Some(&json!({"points": 250, "reason": "goodwill"})),
+            Some(ADMIN),
+            Some("adj-1"),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{a}");
     assert_eq!((a["actor"].as_str(), a["balances"]["available"].as_i64()), (Some("bootstrap-admin"), Some(250)));
     let (s, p) = app.post("/v1/members/kay/points/adjustments", json!({"points": 10, "reason": "x"})).await;
     assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("id")));
-    let (s, p) = app.post("/v1/members/kay/points/adjustments", json!({"id": "adj-2", "points": 10, "reason": " "})).await;
+    let (s, p) =
+        app.post("/v1/members/kay/points/adjustments", json!({"id": "adj-2", "points": 10, "reason": " "})).await;
     assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")));
-    let (s, p) = app.post("/v1/members/kay/points/adjustments", json!({"id": "adj-3", "points": -500, "reason": "fix"})).await;
+    let (s, p) =
+        app.post("/v1/members/kay/points/adjustments", json!({"id": "adj-3", "points": -500, "reason": "fix"})).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("insufficient_points")));
-    let (s, _) = app.post("/v1/members/kay/points/adjustments", json!({"id": "adj-4", "points": -50, "reason": "fix"})).await;
+    let (s, _) =
+        app.post("/v1/members/kay/points/adjustments", json!({"id": "adj-4", "points": -50, "reason": "fix"})).await;
     assert_eq!(s, StatusCode::CREATED);
-    let (s, _) = app.post("/v1/members/kay/points/adjustments", json!({"id": "adj-4", "points": -50, "reason": "fix"})).await;
+    let (s, _) =
+        app.post("/v1/members/kay/points/adjustments", json!({"id": "adj-4", "points": -50, "reason": "fix"})).await;
     assert_eq!(s, StatusCode::OK, "the same adjustment id is applied once");
     assert_eq!(app.balances("kay").await["available"], 200);
     let key = integration_key(&app).await;
-    let (s, p) = app.send(Method::POST, "/v1/members/kay/points/adjustments", Some(&json!({"id": "adj-5", "points": 1, "reason": "x"})), Some(&key), None).await;
+    let (s, p) = app
+        .send(
+            Method::POST,
+            "/v1/members/kay/points/adjustments",
+            Some(&json!({"id": "adj-5", "points": 1, "reason": "x"})),
+            Some(&key),
+            None,
+        )
+        .await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
     app.assert_verified().await;
 }
 
 async fn integration_key(app: &TestApp) -> String {
     let key = "lk_integration_test_key";
-    app.store.insert_api_key(&loyalty::http::auth::hash_key(key), "shop", "integration", jiff::Timestamp::now()).await.unwrap();
+    app.store
+        .insert_api_key(&loyalty::http::auth::hash_key(key), "shop", "integration", jiff::Timestamp::now())
+        .await
+        .unwrap();
     key.to_owned()
 }
 
@@ -289,7 +352,8 @@ async fn an_idempotency_key_replays_the_stored_response_and_refuses_another_body
     let (s2, b) = app.send(Method::POST, "/v1/orders", Some(&body), Some(ADMIN), Some("k-1")).await;
     assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED), "the stored response, status included");
     assert_eq!(a, b);
-    let (s, p) = app.send(Method::POST, "/v1/orders", Some(&order("o-2", "lee", 10_000, 1)), Some(ADMIN), Some("k-1")).await;
+    let (s, p) =
+        app.send(Method::POST, "/v1/orders", Some(&order("o-2", "lee", 10_000, 1)), Some(ADMIN), Some("k-1")).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused")));
     let (_, o) = app.get("/v1/orders/o-2").await;
     assert_eq!(o["code"], "order_not_found", "the refused request wrote nothing");
@@ -343,7 +407,9 @@ async fn malformed_input_gets_a_4xx_problem_naming_the_field_and_writes_nothing(
     assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("birthday")));
     let (s, p) = app.put("/v1/members/mo", json!({"status": "gone"})).await;
     assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("status")));
-    let (s, p) = app.post("/v1/members/mo/points/holds", json!({"points": "many", "order_amount_minor": 1, "order_id": "c"})).await;
+    let (s, p) = app
+        .post("/v1/members/mo/points/holds", json!({"points": "many", "order_amount_minor": 1, "order_id": "c"}))
+        .await;
     assert_eq!((s, p["field"].as_str()), (StatusCode::BAD_REQUEST, Some("points")));
     let (s, p) = app.get("/v1/members/mo/ledger?limit=0").await;
     assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("limit")));
@@ -352,7 +418,15 @@ async fn malformed_input_gets_a_4xx_problem_naming_the_field_and_writes_nothing(
     let (s, _) = app.get("/v1/members/mo/ledger?limit=abc").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let big = "x".repeat(1_100_000);
-    let resp = app.client.post(format!("{}/v1/orders", app.base)).bearer_auth(ADMIN).header("content-type", "application/json").body(format!("{{\"id\":\"{big}\"}}")).send().await.unwrap();
+    let resp = app
+        .client
+        .post(format!("{}/v1/orders", app.base))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(format!("{{\"id\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let totals = app.store.totals().await.unwrap();
     assert_eq!((totals.members, totals.orders, totals.entries), (1, 0, 0), "nothing was written");
@@ -365,7 +439,9 @@ async fn a_frozen_member_cannot_spend_and_earns_nothing() {
     app.post("/v1/orders", order("o-1", "ned", 100_000, 10)).await;
     let (s, m) = app.put("/v1/members/ned", json!({"status": "frozen"})).await;
     assert_eq!((s, m["status"].as_str()), (StatusCode::OK, Some("frozen")));
-    let (s, p) = app.post("/v1/members/ned/points/holds", json!({"points": 100, "order_amount_minor": 100_000, "order_id": "c"})).await;
+    let (s, p) = app
+        .post("/v1/members/ned/points/holds", json!({"points": 100, "order_amount_minor": 100_000, "order_id": "c"}))
+        .await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("member_inactive")));
     let (s, o) = app.post("/v1/orders", order("o-2", "ned", 100_000, 10)).await;
     assert_eq!((s, o["earned_points"].as_i64()), (StatusCode::CREATED, Some(0)));

@@ -6,8 +6,18 @@ use common::*;
 use std::process::{Command, Stdio};
 
 fn loyalty(url: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_loyalty")).arg("--database-url").arg(url).args(args).env("LOYALTY_LOG", "warn").output().expect("run loyalty");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_loyalty"))
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .env("LOYALTY_LOG", "warn")
+        .output()
+        .expect("run loyalty");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
@@ -20,7 +30,8 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 async fn imports_report_rejected_rows_by_line_skip_what_exists_and_verify_clean() {
     let (_db, url) = TestDb::fresh().await;
     let dir = tempfile::tempdir().unwrap();
-    let members = write(&dir, "members.csv", "member_id,name,birthday\nm1,Ann,1990-01-02\nm 2,Bad,\nm3,Cy,1990-02-31\n");
+    let members =
+        write(&dir, "members.csv", "member_id,name,birthday\nm1,Ann,1990-01-02\nm 2,Bad,\nm3,Cy,1990-02-31\n");
     let (code, out, err) = loyalty(&url, &["import", "members", &members]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("rows 3 · accepted 1 · skipped (already present) 0 · rejected 2"), "{out}");
@@ -42,18 +53,24 @@ async fn imports_report_rejected_rows_by_line_skip_what_exists_and_verify_clean(
     assert_eq!(code, 0);
     assert!(out.contains("rows 6 · accepted 2 · skipped (already present) 0 · rejected 4"), "{out}");
     let rejects = std::fs::read_to_string(format!("{orders}.rejects.csv")).unwrap().replace('"', "");
-    for needle in ["4,paid_at", "5,amount_minor: -5 must not be negative", "6,order o1 already exists", "7,amount_minor"] {
+    for needle in
+        ["4,paid_at", "5,amount_minor: -5 must not be negative", "6,order o1 already exists", "7,amount_minor"]
+    {
         assert!(rejects.contains(needle), "{needle} in {rejects}");
     }
     let (_, out, _) = loyalty(&url, &["import", "orders", &orders]);
-    assert!(out.contains("accepted 0 · skipped (already present) 2 · rejected 4"), "a re-run skips what is there: {out}");
+    assert!(
+        out.contains("accepted 0 · skipped (already present) 2 · rejected 4"),
+        "a re-run skips what is there: {out}"
+    );
 
     let refunds = write(&dir, "refunds.csv", "refund_id,order_id,refunded_at,amount_minor\nr1,o1,2026-01-09T10:00:00+08:00,12345\nr2,o1,2026-01-09T10:00:00+08:00,1000\nr1,nope,2026-01-09T10:00:00+08:00,1\n");
     let (_, out, _) = loyalty(&url, &["import", "refunds", &refunds]);
     assert!(out.contains("rows 3 · accepted 1 · skipped (already present) 0 · rejected 2"), "{out}");
 
     let store = loyalty_store::open(&url).await.unwrap();
-    let m9 = store.member(&loyalty_core::ids::MemberId::parse("m9").unwrap()).await.unwrap().expect("the import created m9");
+    let m9 =
+        store.member(&loyalty_core::ids::MemberId::parse("m9").unwrap()).await.unwrap().expect("the import created m9");
     assert_eq!(m9.account.buckets.active, 200);
     let o1 = store.order(&loyalty_core::ids::OrderId::parse("o1").unwrap()).await.unwrap().unwrap().0;
     assert_eq!((o1.earned_points, o1.clawed_back_points), (123, 123));
@@ -118,7 +135,10 @@ async fn check_config_names_the_field_and_keys_are_shown_once() {
     let key = key.trim();
     assert!(key.starts_with("lk_") && key.len() > 60);
     let store = loyalty_store::open(&url).await.unwrap();
-    assert_eq!(store.api_key(&loyalty::http::auth::hash_key(key)).await.unwrap(), Some(("shop".into(), "integration".into())));
+    assert_eq!(
+        store.api_key(&loyalty::http::auth::hash_key(key)).await.unwrap(),
+        Some(("shop".into(), "integration".into()))
+    );
     assert_eq!(loyalty(&url, &["keys", "create", "--scope", "root", "--name", "x"]).0, 2);
 }
 
@@ -153,7 +173,13 @@ async fn a_sigkill_during_ingestion_loses_no_acknowledged_order() {
     let mut child = start();
     wait_up().await;
     for m in 0..16 {
-        let r = client.put(format!("{base}/v1/members/k{m}")).bearer_auth(ADMIN).json(&serde_json::json!({})).send().await.unwrap();
+        let r = client
+            .put(format!("{base}/v1/members/k{m}"))
+            .bearer_auth(ADMIN)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success());
     }
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));

@@ -53,8 +53,15 @@ fn unauth(detail: &str) -> ApiError {
 
 /// The hash of the bearer key a request carries.
 fn presented_hash(req: &Request) -> Result<String, ApiError> {
-    let header = req.headers().get(axum::http::header::AUTHORIZATION).ok_or_else(|| unauth("send Authorization: Bearer <key>"))?;
-    let key = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(|| unauth("the Authorization header must be Bearer <key>"))?;
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| unauth("send Authorization: Bearer <key>"))?;
+    let key = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok_or_else(|| unauth("the Authorization header must be Bearer <key>"))?;
     Ok(hash_key(key.trim()))
 }
 
@@ -75,13 +82,21 @@ async fn resolve(state: &AppState, hash: String) -> Result<Principal, ApiError> 
 async fn require(state: AppState, mut req: Request, next: Next, needed: Scope) -> Result<Response, ApiError> {
     let p = resolve(&state, presented_hash(&req)?).await?;
     if !p.scope.allows(needed) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("key {:?} lacks the {needed:?} scope", p.name)));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("key {:?} lacks the {needed:?} scope", p.name),
+        ));
     }
     req.extensions_mut().insert(p);
     Ok(next.run(req).await)
 }
 
-pub async fn require_integration(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_integration(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     require(state, req, next, Scope::Integration).await
 }
 

@@ -20,11 +20,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let ct = req.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !ct.is_empty() && !ct.starts_with("application/json") && !ct.contains("+json") {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send application/json, not {ct}")));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("send application/json, not {ct}"),
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body exceeds {MAX_BODY_BYTES} bytes"))
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the body exceeds {MAX_BODY_BYTES} bytes"),
+                )
             } else {
                 ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.body_text())
             }
@@ -62,6 +70,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 }
 
 /// A path segment that must parse as one of our ids.
-pub fn path_id<T>(field: &str, raw: &str, parse: fn(&str) -> Result<T, loyalty_core::ids::IdError>) -> Result<T, ApiError> {
+pub fn path_id<T>(
+    field: &str,
+    raw: &str,
+    parse: fn(&str) -> Result<T, loyalty_core::ids::IdError>,
+) -> Result<T, ApiError> {
     parse(raw).map_err(|e| ApiError::invalid(field, format!("{field} {raw:?} {}", e.0)))
 }

@@ -26,15 +26,20 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let Some(key) = req.headers().get("idempotency-key").cloned() else {
         return Ok(next.run(req).await);
     };
-    let key = key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN && k.is_ascii()).ok_or_else(|| {
-        ApiError::bad_request("Idempotency-Key", format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"))
-    })?;
+    let key =
+        key.to_str().ok().filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN && k.is_ascii()).ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key", format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"))
+        })?;
     let key = key.to_owned();
     let principal = req.extensions().get::<Principal>().map(|p| p.name.clone()).unwrap_or_default();
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body exceeds {MAX_BODY_BYTES} bytes")))?;
+    let bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body exceeds {MAX_BODY_BYTES} bytes"),
+        )
+    })?;
     let mut h = Sha256::new();
     h.update(parts.method.as_str());
     h.update(b" ");
@@ -44,7 +49,11 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let hash = hex::encode(h.finalize());
     if let Some(rec) = state.store.idem_get(&principal, &key).await? {
         if rec.request_hash != hash {
-            return Err(ApiError::invalid("Idempotency-Key", format!("key {key:?} was already used with a different request")).with_code("idempotency_key_reused"));
+            return Err(ApiError::invalid(
+                "Idempotency-Key",
+                format!("key {key:?} was already used with a different request"),
+            )
+            .with_code("idempotency_key_reused"));
         }
         let status = StatusCode::from_u16(rec.status).unwrap_or(StatusCode::OK);
         let mut resp = (status, [(axum::http::header::CONTENT_TYPE, content_type(status))], rec.body).into_response();

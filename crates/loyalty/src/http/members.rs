@@ -28,7 +28,11 @@ fn member_id(raw: &str) -> ApiResult<MemberId> {
 #[utoipa::path(put, path = "/v1/members/{id}", request_body = MemberInput, tag = "members",
     params(("id" = String, Path, description = "The store's customer id")),
     responses((status = 200, body = MemberView, description = "Updated"), (status = 201, body = MemberView, description = "Created"), (status = 422, body = Problem)))]
-pub async fn put_member(State(s): State<AppState>, Path(id): Path<String>, Json(input): Json<MemberInput>) -> ApiResult<(StatusCode, axum::Json<MemberView>)> {
+pub async fn put_member(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(input): Json<MemberInput>,
+) -> ApiResult<(StatusCode, axum::Json<MemberView>)> {
     let id = member_id(&id)?;
     match s.writer.submit(Command::UpsertMember { id, input }).await? {
         Outcome::Member { record, created } => {
@@ -48,7 +52,11 @@ pub fn unexpected(o: Outcome) -> ApiError {
     params(("id" = String, Path)), responses((status = 200, body = MemberView), (status = 404, body = Problem)))]
 pub async fn get_member(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<MemberView>> {
     let id = member_id(&id)?;
-    let m = s.store.member(&id).await?.ok_or_else(|| ApiError::not_found("member_not_found", format!("member {id} not found")))?;
+    let m = s
+        .store
+        .member(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member_not_found", format!("member {id} not found")))?;
     Ok(axum::Json(MemberView::new(&m, Timestamp::now(), &s.program.tz)))
 }
 
@@ -75,7 +83,14 @@ fn limit(raw: Option<i64>) -> ApiResult<i64> {
 }
 
 fn cursor(raw: &Option<String>) -> ApiResult<Option<i64>> {
-    raw.as_ref().map(|c| c.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| ApiError::invalid("cursor", format!("{c:?} is not a cursor this API returned")))).transpose()
+    raw.as_ref()
+        .map(|c| {
+            c.parse::<i64>()
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| ApiError::invalid("cursor", format!("{c:?} is not a cursor this API returned")))
+        })
+        .transpose()
 }
 
 async fn require_member(s: &AppState, id: &MemberId) -> ApiResult<()> {
@@ -88,12 +103,17 @@ async fn require_member(s: &AppState, id: &MemberId) -> ApiResult<()> {
 /// The member's ledger, newest first.
 #[utoipa::path(get, path = "/v1/members/{id}/ledger", tag = "members", params(("id" = String, Path), LedgerParams),
     responses((status = 200, body = inline(Page<EntryView>)), (status = 404, body = Problem)))]
-pub async fn ledger(State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<LedgerParams>) -> ApiResult<axum::Json<Page<EntryView>>> {
+pub async fn ledger(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<LedgerParams>,
+) -> ApiResult<axum::Json<Page<EntryView>>> {
     let id = member_id(&id)?;
     let limit = limit(p.limit)?;
     let mut kinds = Vec::new();
     for k in p.kind.iter().flat_map(|k| k.split(',')).filter(|k| !k.is_empty()) {
-        kinds.push(EntryKind::parse(k).ok_or_else(|| ApiError::invalid("kind", format!("{k:?} is not an entry kind")))?);
+        kinds
+            .push(EntryKind::parse(k).ok_or_else(|| ApiError::invalid("kind", format!("{k:?} is not an entry kind")))?);
     }
     let from = p.from.as_deref().map(|r| parse_instant("from", r)).transpose()?;
     let to = p.to.as_deref().map(|r| parse_instant("to", r)).transpose()?;
@@ -114,7 +134,11 @@ pub struct PageParams {
 /// The member's lots (one per grant), newest first.
 #[utoipa::path(get, path = "/v1/members/{id}/lots", tag = "members", params(("id" = String, Path), PageParams),
     responses((status = 200, body = inline(Page<LotView>)), (status = 404, body = Problem)))]
-pub async fn lots(State(s): State<AppState>, Path(id): Path<String>, Query(p): Query<PageParams>) -> ApiResult<axum::Json<Page<LotView>>> {
+pub async fn lots(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<PageParams>,
+) -> ApiResult<axum::Json<Page<LotView>>> {
     let id = member_id(&id)?;
     let limit = limit(p.limit)?;
     let before = cursor(&p.cursor)?;
@@ -140,7 +164,11 @@ pub struct HoldRequest {
 /// Reserves points at checkout.
 #[utoipa::path(post, path = "/v1/members/{id}/points/holds", tag = "points", request_body = HoldRequest, params(("id" = String, Path)),
     responses((status = 201, body = HoldView), (status = 409, body = Problem, description = "insufficient_points"), (status = 422, body = Problem)))]
-pub async fn create_hold(State(s): State<AppState>, Path(id): Path<String>, Json(r): Json<HoldRequest>) -> ApiResult<(StatusCode, axum::Json<HoldView>)> {
+pub async fn create_hold(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(r): Json<HoldRequest>,
+) -> ApiResult<(StatusCode, axum::Json<HoldView>)> {
     let member = member_id(&id)?;
     path_id("order_id", &r.order_id, loyalty_core::ids::OrderId::parse)?;
     if r.points < 1 {
@@ -149,11 +177,22 @@ pub async fn create_hold(State(s): State<AppState>, Path(id): Path<String>, Json
     if !(0..=loyalty_core::order::MAX_AMOUNT_MINOR).contains(&r.order_amount_minor) {
         return Err(ApiError::invalid("order_amount_minor", format!("{} is out of range", r.order_amount_minor)));
     }
-    let cmd = Command::Hold { member: member.clone(), order_id: r.order_id, points: r.points, order_amount_minor: r.order_amount_minor, ttl_seconds: r.ttl_seconds.unwrap_or(900) };
+    let cmd = Command::Hold {
+        member: member.clone(),
+        order_id: r.order_id,
+        points: r.points,
+        order_amount_minor: r.order_amount_minor,
+        ttl_seconds: r.ttl_seconds.unwrap_or(900),
+    };
     hold_reply(&s, &member, s.writer.submit(cmd).await?, StatusCode::CREATED)
 }
 
-fn hold_reply(s: &AppState, member: &MemberId, o: Outcome, created: StatusCode) -> ApiResult<(StatusCode, axum::Json<HoldView>)> {
+fn hold_reply(
+    s: &AppState,
+    member: &MemberId,
+    o: Outcome,
+    created: StatusCode,
+) -> ApiResult<(StatusCode, axum::Json<HoldView>)> {
     match o {
         Outcome::Hold { hold, balances, replayed } => {
             let status = if replayed { StatusCode::OK } else { created };
@@ -166,7 +205,10 @@ fn hold_reply(s: &AppState, member: &MemberId, o: Outcome, created: StatusCode) 
 /// Spends held points.
 #[utoipa::path(post, path = "/v1/members/{id}/points/holds/{hold_id}/capture", tag = "points", params(("id" = String, Path), ("hold_id" = String, Path)),
     responses((status = 200, body = HoldView), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn capture(State(s): State<AppState>, Path((id, hold)): Path<(String, String)>) -> ApiResult<(StatusCode, axum::Json<HoldView>)> {
+pub async fn capture(
+    State(s): State<AppState>,
+    Path((id, hold)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, axum::Json<HoldView>)> {
     let member = member_id(&id)?;
     let hold = path_id("hold_id", &hold, HoldId::parse)?;
     let o = s.writer.submit(Command::Capture { member: member.clone(), hold }).await?;
@@ -176,7 +218,10 @@ pub async fn capture(State(s): State<AppState>, Path((id, hold)): Path<(String, 
 /// Gives held points back to the lots they came from.
 #[utoipa::path(post, path = "/v1/members/{id}/points/holds/{hold_id}/release", tag = "points", params(("id" = String, Path), ("hold_id" = String, Path)),
     responses((status = 200, body = HoldView), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn release(State(s): State<AppState>, Path((id, hold)): Path<(String, String)>) -> ApiResult<(StatusCode, axum::Json<HoldView>)> {
+pub async fn release(
+    State(s): State<AppState>,
+    Path((id, hold)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, axum::Json<HoldView>)> {
     let member = member_id(&id)?;
     let hold = path_id("hold_id", &hold, HoldId::parse)?;
     let o = s.writer.submit(Command::Release { member: member.clone(), hold }).await?;
@@ -197,10 +242,23 @@ pub struct AdjustmentRequest {
 /// A manual correction by an operator (admin scope); the key's name is recorded as actor.
 #[utoipa::path(post, path = "/v1/members/{id}/points/adjustments", tag = "points", request_body = AdjustmentRequest, params(("id" = String, Path)),
     responses((status = 201, body = AdjustmentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn adjust(State(s): State<AppState>, Extension(who): Extension<Principal>, headers: axum::http::HeaderMap, Path(id): Path<String>, Json(r): Json<AdjustmentRequest>) -> ApiResult<(StatusCode, axum::Json<AdjustmentView>)> {
+pub async fn adjust(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    Json(r): Json<AdjustmentRequest>,
+) -> ApiResult<(StatusCode, axum::Json<AdjustmentView>)> {
     let member = member_id(&id)?;
-    let raw_id = r.id.or_else(|| headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned))
-        .ok_or_else(|| ApiError::invalid("id", "send an id for this adjustment or an Idempotency-Key header, so that a retry cannot apply it twice"))?;
+    let raw_id = r
+        .id
+        .or_else(|| headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "id",
+                "send an id for this adjustment or an Idempotency-Key header, so that a retry cannot apply it twice",
+            )
+        })?;
     let adj_id = path_id("id", &raw_id, AdjustmentId::parse)?;
     let cmd = Command::Adjust { member, id: adj_id, points: r.points, reason: r.reason, actor: who.name };
     match s.writer.submit(cmd).await? {

@@ -50,7 +50,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let c = openapi.components.get_or_insert_with(Default::default);
-        c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -113,7 +116,8 @@ pub fn router(state: AppState) -> Router {
 
 async fn healthz(State(s): State<AppState>) -> Response {
     match s.store.member_ids(None, 1).await {
-        Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": s.store.backend()}))).into_response(),
+        Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": s.store.backend()})))
+            .into_response(),
         Err(e) => problem::ApiError::unavailable(e.to_string()).into_response(),
     }
 }

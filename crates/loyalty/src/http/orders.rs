@@ -17,13 +17,20 @@ use loyalty_core::order::{OrderInput, RefundInput};
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = OrderInput,
     responses((status = 201, body = OrderView), (status = 200, body = OrderView, description = "Already recorded with this body"),
         (status = 404, body = Problem, description = "member_not_found"), (status = 409, body = Problem, description = "order_conflict"), (status = 422, body = Problem)))]
-pub async fn post_order(State(s): State<AppState>, Json(input): Json<OrderInput>) -> ApiResult<(StatusCode, axum::Json<OrderView>)> {
+pub async fn post_order(
+    State(s): State<AppState>,
+    Json(input): Json<OrderInput>,
+) -> ApiResult<(StatusCode, axum::Json<OrderView>)> {
     let order = input.validate(&s.program, Timestamp::now())?;
     match s.writer.submit(Command::PlaceOrder { order, create_member: false }).await? {
         Outcome::Order { order, replayed } => {
             metrics::counter!("loyalty_orders_total", "replayed" => replayed.to_string()).increment(1);
             let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
-            let refunds = if replayed { s.store.order(&order.order.id).await?.map(|(_, r)| r).unwrap_or_default() } else { Vec::new() };
+            let refunds = if replayed {
+                s.store.order(&order.order.id).await?.map(|(_, r)| r).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             Ok((status, axum::Json(OrderView::new(&order, &refunds, &s.program))))
         }
         other => Err(unexpected(other)),
@@ -35,7 +42,11 @@ pub async fn post_order(State(s): State<AppState>, Json(input): Json<OrderInput>
     responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
 pub async fn get_order(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<OrderView>> {
     let id = path_id("order_id", &id, OrderId::parse)?;
-    let (order, refunds) = s.store.order(&id).await?.ok_or_else(|| ApiError::not_found("order_not_found", format!("order {id} not found")))?;
+    let (order, refunds) = s
+        .store
+        .order(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order_not_found", format!("order {id} not found")))?;
     Ok(axum::Json(OrderView::new(&order, &refunds, &s.program)))
 }
 
@@ -43,7 +54,11 @@ pub async fn get_order(State(s): State<AppState>, Path(id): Path<String>) -> Api
 #[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "orders", request_body = RefundInput, params(("id" = String, Path)),
     responses((status = 201, body = OrderView), (status = 200, body = OrderView, description = "Already recorded"),
         (status = 404, body = Problem), (status = 409, body = Problem, description = "refund_conflict"), (status = 422, body = Problem, description = "more than was paid")))]
-pub async fn post_refund(State(s): State<AppState>, Path(id): Path<String>, Json(input): Json<RefundInput>) -> ApiResult<(StatusCode, axum::Json<OrderView>)> {
+pub async fn post_refund(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(input): Json<RefundInput>,
+) -> ApiResult<(StatusCode, axum::Json<OrderView>)> {
     let order_id = path_id("order_id", &id, OrderId::parse)?;
     path_id("id", &input.id, loyalty_core::ids::RefundId::parse)?;
     match s.writer.submit(Command::Refund { order_id: order_id.clone(), input }).await? {

@@ -77,19 +77,27 @@ impl From<DomainError> for ApiError {
         let code = e.code();
         match e {
             DomainError::Invalid { field, .. } => Self::new(StatusCode::BAD_REQUEST, code, detail).field(field),
-            DomainError::Unprocessable { field, .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail).field(field),
-            DomainError::MemberNotFound(_) | DomainError::OrderNotFound(_) | DomainError::HoldNotFound(_) => Self::new(StatusCode::NOT_FOUND, code, detail),
+            DomainError::Unprocessable { field, .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail).field(field)
+            }
+            DomainError::MemberNotFound(_) | DomainError::OrderNotFound(_) | DomainError::HoldNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, code, detail)
+            }
             DomainError::InsufficientPoints { available, .. } => {
                 let mut p = Self::new(StatusCode::CONFLICT, code, detail);
                 p.0.available = Some(available);
                 p
             }
-            DomainError::OrderConflict { differences, .. } | DomainError::RefundConflict { differences, .. } | DomainError::Conflict { differences, .. } => {
+            DomainError::OrderConflict { differences, .. }
+            | DomainError::RefundConflict { differences, .. }
+            | DomainError::Conflict { differences, .. } => {
                 let mut p = Self::new(StatusCode::CONFLICT, code, detail);
                 p.0.differences = differences;
                 p
             }
-            DomainError::MemberInactive { .. } | DomainError::HoldState { .. } => Self::new(StatusCode::CONFLICT, code, detail),
+            DomainError::MemberInactive { .. } | DomainError::HoldState { .. } => {
+                Self::new(StatusCode::CONFLICT, code, detail)
+            }
         }
     }
 }

@@ -183,7 +183,8 @@ pub struct RefundLineView {
 
 impl RefundView {
     pub fn new(r: &Refund, tz: &TimeZone) -> Self {
-        let line = |l: &RefundLine| RefundLineView { sku: l.sku.clone(), quantity: l.quantity, amount_minor: l.amount_minor };
+        let line =
+            |l: &RefundLine| RefundLineView { sku: l.sku.clone(), quantity: l.quantity, amount_minor: l.amount_minor };
         Self {
             id: r.refund_id.to_string(),
             order_id: r.order_id.to_string(),
@@ -233,7 +234,8 @@ impl OrderView {
             earned_points: o.earned_points,
             clawed_back_points: o.clawed_back_points,
             refunded_minor: o.refunded_minor,
-            points_activate_at: (o.earned_points > 0).then(|| rfc3339(loyalty_core::calendar::activation(program, v.paid_at), tz)),
+            points_activate_at: (o.earned_points > 0)
+                .then(|| rfc3339(loyalty_core::calendar::activation(program, v.paid_at), tz)),
             note: o.note.clone(),
             refunds: refunds.iter().map(|r| RefundView::new(r, tz)).collect(),
         }

@@ -58,7 +58,9 @@ impl Drop for TestDb {
                     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                     rt.block_on(async {
                         if let Ok(admin) = sqlx::PgPool::connect(&server).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
+                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&admin)
+                                .await;
                         }
                     });
                 })
@@ -94,7 +96,14 @@ pub async fn spawn_app_with(program_toml: &str) -> TestApp {
 }
 
 impl TestApp {
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>, key: Option<&str>, idem: Option<&str>) -> (StatusCode, Value) {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+        idem: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(k) = key {
             req = req.bearer_auth(k);
@@ -127,7 +136,15 @@ impl TestApp {
     }
     /// Posts raw bytes (malformed bodies).
     pub async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
-        let resp = self.client.post(format!("{}{path}", self.base)).bearer_auth(ADMIN).header("content-type", "application/json").body(body).send().await.unwrap();
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let status = resp.status();
         let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         assert_eq!(ct, "application/problem+json");
