@@ -35,34 +35,20 @@ impl Default for ClvConfig {
     /// Twelve 30-day months with about 12.7 % a year of discount (1 % a month), as revenue; the
     /// step length assumes the model was fitted in days.
     fn default() -> Self {
-        Self {
-            steps: 12,
-            step_length: 30.0,
-            discount_rate_per_step: 0.01,
-            margin: 1.0,
-        }
+        Self { steps: 12, step_length: 30.0, discount_rate_per_step: 0.01, margin: 1.0 }
     }
 }
 
 impl ClvConfig {
     fn validate(&self) -> Result<(), InsightError> {
         if self.steps == 0 || self.steps > MAX_CLV_STEPS {
-            return Err(InsightError::config(
-                "steps",
-                format!("{} is outside 1..={MAX_CLV_STEPS}", self.steps),
-            ));
+            return Err(InsightError::config("steps", format!("{} is outside 1..={MAX_CLV_STEPS}", self.steps)));
         }
         if !(self.step_length.is_finite() && self.step_length > 0.0) {
-            return Err(InsightError::config(
-                "step_length",
-                "must be a finite number above zero",
-            ));
+            return Err(InsightError::config("step_length", "must be a finite number above zero"));
         }
         if !(self.discount_rate_per_step.is_finite() && self.discount_rate_per_step >= 0.0) {
-            return Err(InsightError::config(
-                "discount_rate_per_step",
-                "must be finite and >= 0",
-            ));
+            return Err(InsightError::config("discount_rate_per_step", "must be finite and >= 0"));
         }
         if !(self.margin.is_finite() && (0.0..=1.0).contains(&self.margin)) {
             return Err(InsightError::config("margin", "must lie in [0, 1]"));
@@ -93,15 +79,10 @@ pub fn member_clv(
     config: &ClvConfig,
 ) -> Result<Clv, InsightError> {
     let expected_order_value = expected_average_value(spend, history.x(), mean_order_value)?;
-    let (expected_purchases, discounted_purchases) =
-        discounted_purchases(purchases, history, config)?;
+    let (expected_purchases, discounted_purchases) = discounted_purchases(purchases, history, config)?;
     let value = config.margin * expected_order_value * discounted_purchases;
     debug_assert!(value >= 0.0 && discounted_purchases <= expected_purchases + 1e-12);
-    Ok(Clv {
-        expected_purchases,
-        expected_order_value,
-        value,
-    })
+    Ok(Clv { expected_purchases, expected_order_value, value })
 }
 
 /// (Σ purchases per step, Σ purchases per step discounted) over the horizon.

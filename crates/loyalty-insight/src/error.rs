@@ -9,11 +9,7 @@ pub enum InsightError {
     Empty { what: &'static str },
     /// One input row breaks a rule the analysis relies on; the row is named so it can be fixed.
     #[error("{what} {id}: {reason}")]
-    InvalidInput {
-        what: &'static str,
-        id: String,
-        reason: String,
-    },
+    InvalidInput { what: &'static str, id: String, reason: String },
     /// Two members share an id, which would make the quintile tie-break ambiguous.
     #[error("member id {0} appears more than once")]
     DuplicateMemberId(String),
@@ -23,11 +19,7 @@ pub enum InsightError {
     /// Model parameters are not finite positive numbers, or a prediction needs a condition they
     /// do not meet (for example q > 1 for a finite mean spend).
     #[error("parameter {name} = {value}: {reason}")]
-    InvalidParameter {
-        name: &'static str,
-        value: f64,
-        reason: &'static str,
-    },
+    InvalidParameter { name: &'static str, value: f64, reason: &'static str },
     /// The data cannot identify the model (for example no member ever bought again).
     #[error("the data cannot identify the model: {0}")]
     Unidentifiable(&'static str),
@@ -54,23 +46,12 @@ impl InsightError {
         }
     }
 
-    pub(crate) fn invalid(
-        what: &'static str,
-        id: impl ToString,
-        reason: impl Into<String>,
-    ) -> Self {
-        Self::InvalidInput {
-            what,
-            id: id.to_string(),
-            reason: reason.into(),
-        }
+    pub(crate) fn invalid(what: &'static str, id: impl ToString, reason: impl Into<String>) -> Self {
+        Self::InvalidInput { what, id: id.to_string(), reason: reason.into() }
     }
 
     pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::InvalidConfig {
-            field,
-            reason: reason.into(),
-        }
+        Self::InvalidConfig { field, reason: reason.into() }
     }
 }
 
@@ -79,10 +60,6 @@ pub(crate) fn positive(name: &'static str, value: f64) -> Result<f64, InsightErr
     if value.is_finite() && value > 0.0 {
         Ok(value)
     } else {
-        Err(InsightError::InvalidParameter {
-            name,
-            value,
-            reason: "must be a finite number above zero",
-        })
+        Err(InsightError::InvalidParameter { name, value, reason: "must be a finite number above zero" })
     }
 }

@@ -41,11 +41,7 @@ impl TryFrom<RawGammaGammaParams> for GammaGammaParams {
 
 impl GammaGammaParams {
     pub fn new(p: f64, q: f64, v: f64) -> Result<Self, InsightError> {
-        Ok(Self {
-            p: positive("p", p)?,
-            q: positive("q", q)?,
-            v: positive("v", v)?,
-        })
+        Ok(Self { p: positive("p", p)?, q: positive("q", q)?, v: positive("v", v)? })
     }
     pub fn p(&self) -> f64 {
         self.p
@@ -84,18 +80,10 @@ impl SpendObservation {
     pub fn new(x: u32, mean_value: f64) -> Result<Self, InsightError> {
         let id = || format!("(x={x}, mean={mean_value})");
         if x == 0 {
-            return Err(InsightError::invalid(
-                "spend",
-                id(),
-                "needs at least one order",
-            ));
+            return Err(InsightError::invalid("spend", id(), "needs at least one order"));
         }
         if !(mean_value.is_finite() && mean_value > 0.0) {
-            return Err(InsightError::invalid(
-                "spend",
-                id(),
-                "the mean order value must be finite and above zero",
-            ));
+            return Err(InsightError::invalid("spend", id(), "the mean order value must be finite and above zero"));
         }
         Ok(Self { x, mean_value })
     }
@@ -113,10 +101,7 @@ pub fn log_likelihood(params: &GammaGammaParams, obs: &SpendObservation) -> f64 
     let GammaGammaParams { p, q, v } = *params;
     let x = f64::from(obs.x);
     let m = obs.mean_value;
-    ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)
-        + q * v.ln()
-        + (p * x - 1.0) * m.ln()
-        + p * x * x.ln()
+    ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q) + q * v.ln() + (p * x - 1.0) * m.ln() + p * x * x.ln()
         - (p * x + q) * (v + x * m).ln()
 }
 
@@ -128,21 +113,13 @@ pub fn total_log_likelihood(params: &GammaGammaParams, observations: &[SpendObse
 /// E[order value | x, m̄] = (q−1)/(px+q−1) · pv/(q−1) + px/(px+q−1) · m̄ = p (v + x m̄)/(px+q−1):
 /// a weighted average of the population mean and the member's own mean, trusting the member
 /// more the more orders they made. With x = 0 it is the population mean (`mean_value` unused).
-pub fn expected_average_value(
-    params: &GammaGammaParams,
-    x: u32,
-    mean_value: f64,
-) -> Result<f64, InsightError> {
+pub fn expected_average_value(params: &GammaGammaParams, x: u32, mean_value: f64) -> Result<f64, InsightError> {
     let population = params.population_mean_value()?;
     if x == 0 {
         return Ok(population);
     }
     if !(mean_value.is_finite() && mean_value >= 0.0) {
-        return Err(InsightError::invalid(
-            "spend",
-            mean_value,
-            "the mean order value must be finite and >= 0",
-        ));
+        return Err(InsightError::invalid("spend", mean_value, "the mean order value must be finite and >= 0"));
     }
     let GammaGammaParams { p, q, v } = *params;
     let x = f64::from(x);
@@ -162,15 +139,10 @@ pub struct GammaGammaFit {
 /// Fits (p, q, v) by maximum likelihood over their logarithms with BFGS. Terms depending only
 /// on x are computed once per distinct x, and Σ ln m̄ per x once per fit, so each evaluation
 /// costs one logarithm per member.
-pub fn fit(
-    observations: &[SpendObservation],
-    options: &FitOptions,
-) -> Result<GammaGammaFit, InsightError> {
+pub fn fit(observations: &[SpendObservation], options: &FitOptions) -> Result<GammaGammaFit, InsightError> {
     options.validate()?;
     if observations.is_empty() {
-        return Err(InsightError::Empty {
-            what: "spend observations",
-        });
+        return Err(InsightError::Empty { what: "spend observations" });
     }
     let runs = SpendRuns::new(observations);
     let n = observations.len() as f64;
@@ -178,15 +150,10 @@ pub fn fit(
     // Start at p = 1, q = 2, where the population mean p v/(q − 1) equals the sample mean.
     let start = [0.0, 2.0_f64.ln(), mean.ln()];
     let objective = |theta: &[f64; 3], grad: &mut [f64; 3]| runs.neg_mean_ll(theta, grad);
-    let found = minimize(
-        objective,
-        start,
-        options.max_iterations,
-        options.gradient_tolerance,
-    );
+    let found = minimize(objective, start, options.max_iterations, options.gradient_tolerance);
     let [p, q, v] = found.x.map(f64::exp);
-    let params = GammaGammaParams::new(p, q, v)
-        .map_err(|_| InsightError::NonFinite("fitted Gamma-Gamma parameters"))?;
+    let params =
+        GammaGammaParams::new(p, q, v).map_err(|_| InsightError::NonFinite("fitted Gamma-Gamma parameters"))?;
     let log_likelihood = -found.value * n;
     if !log_likelihood.is_finite() {
         return Err(InsightError::NonFinite("Gamma-Gamma log-likelihood"));
@@ -218,10 +185,7 @@ struct SpendRun {
 
 impl SpendRuns {
     fn new(observations: &[SpendObservation]) -> Self {
-        let mut keys: Vec<(u32, u64)> = observations
-            .iter()
-            .map(|o| (o.x, o.mean_value.to_bits()))
-            .collect();
+        let mut keys: Vec<(u32, u64)> = observations.iter().map(|o| (o.x, o.mean_value.to_bits())).collect();
         keys.sort_unstable();
         let mut runs: Vec<SpendRun> = Vec::new();
         let mut means: Vec<(f64, f64)> = Vec::new();
@@ -229,12 +193,7 @@ impl SpendRuns {
             let m = f64::from_bits(bits);
             if runs.last().is_none_or(|run| run.x != f64::from(x)) {
                 let at = means.len();
-                runs.push(SpendRun {
-                    x: f64::from(x),
-                    weight: 0.0,
-                    sum_ln_mean: 0.0,
-                    range: at..at,
-                });
+                runs.push(SpendRun { x: f64::from(x), weight: 0.0, sum_ln_mean: 0.0, range: at..at });
             }
             let run = runs.last_mut().expect("a run was just ensured");
             run.weight += 1.0;
@@ -246,11 +205,7 @@ impl SpendRuns {
                 run.range.end = means.len();
             }
         }
-        Self {
-            runs,
-            means,
-            total_weight: observations.len() as f64,
-        }
+        Self { runs, means, total_weight: observations.len() as f64 }
     }
 
     /// −(1/N) Σ ln f at θ = ln(p, q, v), and its gradient with respect to θ.
@@ -262,8 +217,7 @@ impl SpendRuns {
             let (x, w) = (run.x, run.weight);
             let px = p * x;
             let (psi_pxq, psi_px) = (digamma(px + q), digamma(px));
-            ll += w * (ln_gamma(px + q) - ln_gamma(px) - lg_q + q * ln_v + px * x.ln())
-                + (px - 1.0) * run.sum_ln_mean;
+            ll += w * (ln_gamma(px + q) - ln_gamma(px) - lg_q + q * ln_v + px * x.ln()) + (px - 1.0) * run.sum_ln_mean;
             d[0] += x * (w * (psi_pxq - psi_px + x.ln()) + run.sum_ln_mean);
             d[1] += w * (psi_pxq - psi_q + ln_v);
             d[2] += w * q / v;
@@ -291,20 +245,18 @@ pub fn simulate<R: Rng + ?Sized>(
     orders: &[u32],
     rng: &mut R,
 ) -> Result<Vec<SpendObservation>, InsightError> {
-    let bad = |name, value| InsightError::InvalidParameter {
-        name,
-        value,
-        reason: "cannot be sampled",
-    };
+    let bad = |name, value| InsightError::InvalidParameter { name, value, reason: "cannot be sampled" };
     let spend_rate = Gamma::new(params.q, 1.0 / params.v).map_err(|_| bad("q", params.q))?;
     orders
         .iter()
         .map(|&x| {
+            if x == 0 {
+                return Err(InsightError::invalid("spend", "x=0", "needs at least one order"));
+            }
             let nu = spend_rate.sample(rng);
-            let shape = params.p * f64::from(x.max(1));
-            let mean = Gamma::new(shape, 1.0 / (nu * f64::from(x.max(1))))
-                .map_err(|_| bad("p", params.p))?
-                .sample(rng);
+            let orders = f64::from(x);
+            // A rate ν that underflowed to zero gives an infinite scale, which `Gamma` refuses.
+            let mean = Gamma::new(params.p * orders, 1.0 / (nu * orders)).map_err(|_| bad("v", params.v))?.sample(rng);
             SpendObservation::new(x, mean)
         })
         .collect()
@@ -333,14 +285,8 @@ mod tests {
             up[i] += h;
             down[i] -= h;
             let mut scratch = [0.0; 3];
-            let numeric = (runs.neg_mean_ll(&up, &mut scratch)
-                - runs.neg_mean_ll(&down, &mut scratch))
-                / (2.0 * h);
-            assert!(
-                (numeric - grad[i]).abs() < 1e-7,
-                "component {i}: {numeric} vs {}",
-                grad[i]
-            );
+            let numeric = (runs.neg_mean_ll(&up, &mut scratch) - runs.neg_mean_ll(&down, &mut scratch)) / (2.0 * h);
+            assert!((numeric - grad[i]).abs() < 1e-7, "component {i}: {numeric} vs {}", grad[i]);
         }
     }
 
@@ -348,19 +294,11 @@ mod tests {
     fn expected_value_shrinks_towards_the_population_mean() {
         let params = GammaGammaParams::new(6.25, 3.74, 15.44).unwrap();
         let population = params.population_mean_value().unwrap();
-        assert_eq!(
-            expected_average_value(&params, 0, 999.0).unwrap(),
-            population
-        );
+        assert_eq!(expected_average_value(&params, 0, 999.0).unwrap(), population);
         let one = expected_average_value(&params, 1, 100.0).unwrap();
         let many = expected_average_value(&params, 50, 100.0).unwrap();
         assert!(population < one && one < many && many < 100.0);
         let q_too_small = GammaGammaParams::new(6.25, 0.9, 15.44).unwrap();
-        assert_eq!(
-            expected_average_value(&q_too_small, 1, 10.0)
-                .unwrap_err()
-                .code(),
-            "invalid_parameter"
-        );
+        assert_eq!(expected_average_value(&q_too_small, 1, 10.0).unwrap_err().code(), "invalid_parameter");
     }
 }

@@ -19,14 +19,7 @@ pub enum LifecycleStage {
 }
 
 impl LifecycleStage {
-    pub const ALL: [Self; 6] = [
-        Self::New,
-        Self::Active,
-        Self::AtRisk,
-        Self::Sleeping,
-        Self::Lost,
-        Self::NeverBought,
-    ];
+    pub const ALL: [Self; 6] = [Self::New, Self::Active, Self::AtRisk, Self::Sleeping, Self::Lost, Self::NeverBought];
 
     /// The stable ASCII code, equal to the JSON form.
     pub fn code(self) -> &'static str {
@@ -72,13 +65,7 @@ pub struct LifecycleConfig {
 
 impl Default for LifecycleConfig {
     fn default() -> Self {
-        Self {
-            new_days: 30,
-            active_days: 90,
-            at_risk_days: 180,
-            sleeping_days: 365,
-            p_alive_floor: Some(0.3),
-        }
+        Self { new_days: 30, active_days: 90, at_risk_days: 180, sleeping_days: 365, p_alive_floor: Some(0.3) }
     }
 }
 
@@ -95,10 +82,7 @@ impl LifecycleConfig {
         }
         if let Some(floor) = self.p_alive_floor {
             if !(floor > 0.0 && floor < 1.0) {
-                return Err(InsightError::config(
-                    "p_alive_floor",
-                    "must lie strictly between 0 and 1",
-                ));
+                return Err(InsightError::config("p_alive_floor", "must lie strictly between 0 and 1"));
             }
         }
         Ok(())
@@ -118,13 +102,8 @@ impl LifecycleConfig {
             return LifecycleStage::New;
         }
         if recency <= self.active_days {
-            let slipping =
-                matches!((p_alive, self.p_alive_floor), (Some(p), Some(floor)) if p < floor);
-            return if slipping {
-                LifecycleStage::AtRisk
-            } else {
-                LifecycleStage::Active
-            };
+            let slipping = matches!((p_alive, self.p_alive_floor), (Some(p), Some(floor)) if p < floor);
+            return if slipping { LifecycleStage::AtRisk } else { LifecycleStage::Active };
         }
         if recency <= self.at_risk_days {
             LifecycleStage::AtRisk
@@ -177,11 +156,9 @@ pub fn stages(
 
 fn check_probability(member_id: &str, p: Option<f64>) -> Result<(), InsightError> {
     match p {
-        Some(p) if !(0.0..=1.0).contains(&p) => Err(InsightError::invalid(
-            "member",
-            member_id,
-            format!("P(alive) {p} is not in [0, 1]"),
-        )),
+        Some(p) if !(0.0..=1.0).contains(&p) => {
+            Err(InsightError::invalid("member", member_id, format!("P(alive) {p} is not in [0, 1]")))
+        }
         _ => Ok(()),
     }
 }
@@ -216,60 +193,27 @@ mod tests {
             (Some(366), Some(400), LifecycleStage::Lost),
         ];
         for (recency, first, want) in cases {
-            assert_eq!(
-                stage(&member(recency, first), None, &c).unwrap(),
-                want,
-                "{recency:?} {first:?}"
-            );
+            assert_eq!(stage(&member(recency, first), None, &c).unwrap(), want, "{recency:?} {first:?}");
         }
     }
 
     #[test]
     fn a_low_p_alive_demotes_only_active_members() {
         let c = LifecycleConfig::default();
-        assert_eq!(
-            stage(&member(Some(40), Some(200)), Some(0.29), &c).unwrap(),
-            LifecycleStage::AtRisk
-        );
-        assert_eq!(
-            stage(&member(Some(40), Some(200)), Some(0.30), &c).unwrap(),
-            LifecycleStage::Active
-        );
-        assert_eq!(
-            stage(&member(Some(5), Some(20)), Some(0.01), &c).unwrap(),
-            LifecycleStage::New
-        );
-        assert_eq!(
-            stage(&member(Some(200), Some(300)), Some(0.99), &c).unwrap(),
-            LifecycleStage::Sleeping
-        );
-        let off = LifecycleConfig {
-            p_alive_floor: None,
-            ..c
-        };
-        assert_eq!(
-            stage(&member(Some(40), Some(200)), Some(0.01), &off).unwrap(),
-            LifecycleStage::Active
-        );
+        assert_eq!(stage(&member(Some(40), Some(200)), Some(0.29), &c).unwrap(), LifecycleStage::AtRisk);
+        assert_eq!(stage(&member(Some(40), Some(200)), Some(0.30), &c).unwrap(), LifecycleStage::Active);
+        assert_eq!(stage(&member(Some(5), Some(20)), Some(0.01), &c).unwrap(), LifecycleStage::New);
+        assert_eq!(stage(&member(Some(200), Some(300)), Some(0.99), &c).unwrap(), LifecycleStage::Sleeping);
+        let off = LifecycleConfig { p_alive_floor: None, ..c };
+        assert_eq!(stage(&member(Some(40), Some(200)), Some(0.01), &off).unwrap(), LifecycleStage::Active);
     }
 
     #[test]
     fn bad_configs_and_probabilities_are_refused() {
-        let c = LifecycleConfig {
-            at_risk_days: 90,
-            ..LifecycleConfig::default()
-        };
-        assert_eq!(
-            stage(&member(None, None), None, &c).unwrap_err().code(),
-            "invalid_config"
-        );
+        let c = LifecycleConfig { at_risk_days: 90, ..LifecycleConfig::default() };
+        assert_eq!(stage(&member(None, None), None, &c).unwrap_err().code(), "invalid_config");
         let c = LifecycleConfig::default();
-        assert_eq!(
-            stage(&member(Some(1), Some(2)), Some(1.5), &c)
-                .unwrap_err()
-                .code(),
-            "invalid_input"
-        );
+        assert_eq!(stage(&member(Some(1), Some(2)), Some(1.5), &c).unwrap_err().code(), "invalid_input");
         assert!(stages(&[member(None, None)], Some(&[]), &c).is_err());
     }
 }

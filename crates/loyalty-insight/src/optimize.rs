@@ -34,10 +34,7 @@ pub struct FitOptions {
 
 impl Default for FitOptions {
     fn default() -> Self {
-        Self {
-            max_iterations: 1000,
-            gradient_tolerance: 1e-6,
-        }
+        Self { max_iterations: 1000, gradient_tolerance: 1e-6 }
     }
 }
 
@@ -49,17 +46,11 @@ impl FitOptions {
         if self.max_iterations == 0 || self.max_iterations > MAX_FIT_ITERATIONS {
             return Err(InsightError::config(
                 "max_iterations",
-                format!(
-                    "{} is outside 1..={MAX_FIT_ITERATIONS}",
-                    self.max_iterations
-                ),
+                format!("{} is outside 1..={MAX_FIT_ITERATIONS}", self.max_iterations),
             ));
         }
         if !(self.gradient_tolerance.is_finite() && self.gradient_tolerance > 0.0) {
-            return Err(InsightError::config(
-                "gradient_tolerance",
-                "must be a finite number above zero",
-            ));
+            return Err(InsightError::config("gradient_tolerance", "must be a finite number above zero"));
         }
         Ok(())
     }
@@ -95,14 +86,11 @@ where
     let mut h = identity::<N>();
     let mut fresh = true;
     let mut iterations = 0;
-    while iterations < max_iterations && fx.is_finite() {
+    // A non-finite value or gradient means the model overflowed at this point: stop there and
+    // report no convergence rather than steer by NaN.
+    while iterations < max_iterations && fx.is_finite() && g.iter().all(|gi| gi.is_finite()) {
         if max_abs(&g) <= gradient_tolerance {
-            return Minimum {
-                x,
-                value: fx,
-                iterations,
-                converged: true,
-            };
+            return Minimum { x, value: fx, iterations, converged: true };
         }
         iterations += 1;
         let direction = descent_direction(&h, &g);
@@ -127,13 +115,8 @@ where
         fresh = false;
         (x, fx, g) = (x_new, f_new, g_new);
     }
-    let converged = fx.is_finite() && max_abs(&g) <= gradient_tolerance;
-    Minimum {
-        x,
-        value: fx,
-        iterations,
-        converged,
-    }
+    let converged = fx.is_finite() && g.iter().all(|gi| gi.is_finite()) && max_abs(&g) <= gradient_tolerance;
+    Minimum { x, value: fx, iterations, converged }
 }
 
 /// −H g, or −g when H has lost positive definiteness and −H g points uphill.
@@ -155,13 +138,7 @@ fn descent_direction<const N: usize>(h: &[[f64; N]; N], g: &[f64; N]) -> [f64; N
 type Point<const N: usize> = ([f64; N], f64, [f64; N]);
 
 /// Backtracking line search with Armijo's condition; `None` when no step decreases `f`.
-fn line_search<const N: usize, F>(
-    f: &mut F,
-    x: &[f64; N],
-    fx: f64,
-    g: &[f64; N],
-    d: &[f64; N],
-) -> Option<Point<N>>
+fn line_search<const N: usize, F>(f: &mut F, x: &[f64; N], fx: f64, g: &[f64; N], d: &[f64; N]) -> Option<Point<N>>
 where
     F: FnMut(&[f64; N], &mut [f64; N]) -> f64,
 {
@@ -177,7 +154,8 @@ where
         let f_new = f(&x_new, &mut g_new);
         // The strict `<` matters at the optimum: once no step can lower f in floating point,
         // an equal value must count as failure, or the search would creep on forever.
-        if f_new.is_finite() && f_new < fx && f_new <= fx + ARMIJO * step * slope {
+        let finite = f_new.is_finite() && g_new.iter().all(|gi| gi.is_finite());
+        if finite && f_new < fx && f_new <= fx + ARMIJO * step * slope {
             return Some((x_new, f_new, g_new));
         }
         step *= 0.5;
@@ -248,10 +226,7 @@ mod tests {
         };
         let m = minimize(rosenbrock, [-1.2, 1.0], 500, 1e-10);
         assert!(m.converged, "{m:?}");
-        assert!(
-            (m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8,
-            "{m:?}"
-        );
+        assert!((m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8, "{m:?}");
     }
 
     #[test]

@@ -41,11 +41,7 @@ impl MemberSummary {
     /// query that built them rather than to anything the analysis could interpret.
     pub fn validate(&self) -> Result<(), InsightError> {
         let bad = |reason: &str| InsightError::invalid("member", &self.member_id, reason);
-        match (
-            self.frequency > 0,
-            self.recency_days,
-            self.first_order_age_days,
-        ) {
+        match (self.frequency > 0, self.recency_days, self.first_order_age_days) {
             (true, None, _) => Err(bad("has orders in the window but no recency_days")),
             (false, Some(_), _) => Err(bad("has recency_days but no order in the window")),
             (true, Some(_), None) => Err(bad("has orders but no first_order_age_days")),
@@ -73,10 +69,7 @@ impl RfmScores {
     }
 
     fn new(r: u8, f: u8, m: u8) -> Self {
-        debug_assert!(
-            [r, f, m].iter().all(|s| (1..=5).contains(s)),
-            "score out of 1..=5"
-        );
+        debug_assert!([r, f, m].iter().all(|s| (1..=5).contains(s)), "score out of 1..=5");
         Self { r, f, m }
     }
 }
@@ -111,10 +104,7 @@ impl RfmBoundaries {
             if b.windows(2).all(|w| w[0] < w[1]) {
                 Ok(())
             } else {
-                Err(InsightError::config(
-                    field,
-                    "the four boundaries must be strictly ascending",
-                ))
+                Err(InsightError::config(field, "the four boundaries must be strictly ascending"))
             }
         }
         ascending("recency_days", &self.recency_days)?;
@@ -127,12 +117,7 @@ impl RfmBoundaries {
         RfmScores::new(
             5 - count(self.recency_days.iter().filter(|&&b| b < recency).count()),
             1 + count(self.frequency.iter().filter(|&&b| b <= frequency).count()),
-            1 + count(
-                self.monetary_minor
-                    .iter()
-                    .filter(|&&b| b <= monetary)
-                    .count(),
-            ),
+            1 + count(self.monetary_minor.iter().filter(|&&b| b <= monetary).count()),
         )
     }
 }
@@ -149,10 +134,7 @@ pub enum RfmMethod {
 }
 
 /// Scores every member, in input order: `None` for members with no order in the window.
-pub fn score(
-    members: &[MemberSummary],
-    method: &RfmMethod,
-) -> Result<Vec<Option<RfmScores>>, InsightError> {
+pub fn score(members: &[MemberSummary], method: &RfmMethod) -> Result<Vec<Option<RfmScores>>, InsightError> {
     match method {
         RfmMethod::Quintiles => score_quintiles(members),
         RfmMethod::Fixed(boundaries) => score_fixed(members, boundaries),
@@ -168,10 +150,7 @@ pub fn score_fixed(
     check_members(members)?;
     Ok(members
         .iter()
-        .map(|m| {
-            m.recency_days
-                .map(|recency| boundaries.scores(recency, m.frequency, m.monetary_minor))
-        })
+        .map(|m| m.recency_days.map(|recency| boundaries.scores(recency, m.frequency, m.monetary_minor)))
         .collect())
 }
 
@@ -197,35 +176,22 @@ pub fn score_quintiles(members: &[MemberSummary]) -> Result<Vec<Option<RfmScores
     let buyers = || members.iter().zip(&rank_of).filter(|(m, _)| m.is_buyer());
     let pack = |high: u64, rank: u32| (high << 32) | u64::from(rank);
     let member_of = |low: u64| by_id[(low & 0xFFFF_FFFF) as usize];
-    let mut r_keys: Vec<u64> = buyers()
-        .map(|(m, &rank)| pack(u64::from(u32::MAX - m.recency_days.unwrap_or(0)), rank))
-        .collect();
+    let mut r_keys: Vec<u64> =
+        buyers().map(|(m, &rank)| pack(u64::from(u32::MAX - m.recency_days.unwrap_or(0)), rank)).collect();
     let n = r_keys.len();
     let mut scores = vec![[0_u8; 3]; members.len()];
     assign_ntiles(&mut r_keys, member_of, |s, q| s[0] = q, &mut scores);
     drop(r_keys);
-    let mut f_keys: Vec<u64> = buyers()
-        .map(|(m, &rank)| pack(u64::from(m.frequency), rank))
-        .collect();
+    let mut f_keys: Vec<u64> = buyers().map(|(m, &rank)| pack(u64::from(m.frequency), rank)).collect();
     assign_ntiles(&mut f_keys, member_of, |s, q| s[1] = q, &mut scores);
     drop(f_keys);
     // Flipping the sign bit makes the unsigned order of i64 values match the signed order.
     let mut m_keys: Vec<u128> = buyers()
-        .map(|(m, &rank)| {
-            (u128::from((m.monetary_minor as u64) ^ (1 << 63)) << 32) | u128::from(rank)
-        })
+        .map(|(m, &rank)| (u128::from((m.monetary_minor as u64) ^ (1 << 63)) << 32) | u128::from(rank))
         .collect();
-    assign_ntiles(
-        &mut m_keys,
-        |k| member_of(k as u64),
-        |s, q| s[2] = q,
-        &mut scores,
-    );
+    assign_ntiles(&mut m_keys, |k| member_of(k as u64), |s, q| s[2] = q, &mut scores);
     debug_assert_eq!(scores.iter().filter(|s| s[0] > 0).count(), n);
-    Ok(scores
-        .into_iter()
-        .map(|[r, f, m]| (r > 0).then(|| RfmScores::new(r, f, m)))
-        .collect())
+    Ok(scores.into_iter().map(|[r, f, m]| (r > 0).then(|| RfmScores::new(r, f, m))).collect())
 }
 
 /// Sorts `keys` and stores NTILE(5) of each position, via `set`, at the member the key encodes.
@@ -250,21 +216,14 @@ fn quintile(position: usize, n: usize) -> u8 {
     let size = n / groups;
     let large = n - groups * size;
     let small_from = large * (size + 1);
-    let group = if position < small_from {
-        position / (size + 1)
-    } else {
-        large + (position - small_from) / size
-    };
+    let group = if position < small_from { position / (size + 1) } else { large + (position - small_from) / size };
     debug_assert!(group < groups);
     group as u8 + 1
 }
 
 pub(crate) fn check_members(members: &[MemberSummary]) -> Result<(), InsightError> {
     if members.len() > MAX_MEMBERS {
-        return Err(InsightError::config(
-            "members",
-            format!("{} exceeds the limit of {MAX_MEMBERS}", members.len()),
-        ));
+        return Err(InsightError::config("members", format!("{} exceeds the limit of {MAX_MEMBERS}", members.len())));
     }
     members.iter().try_for_each(MemberSummary::validate)
 }

@@ -105,10 +105,7 @@ pub fn value_segments(members: &[MemberSummary]) -> Result<ValueSegmentation, In
         sum_m += i128::from(m.monetary_minor);
     }
     if n == 0 {
-        return Ok(ValueSegmentation {
-            thresholds: None,
-            segments: vec![ValueSegment::NoPurchase; members.len()],
-        });
+        return Ok(ValueSegmentation { thresholds: None, segments: vec![ValueSegment::NoPurchase; members.len()] });
     }
     let segments = members
         .iter()
@@ -128,10 +125,7 @@ pub fn value_segments(members: &[MemberSummary]) -> Result<ValueSegmentation, In
         mean_frequency: mean(sum_f),
         mean_monetary_minor: mean(sum_m),
     };
-    Ok(ValueSegmentation {
-        thresholds: Some(thresholds),
-        segments,
-    })
+    Ok(ValueSegmentation { thresholds: Some(thresholds), segments })
 }
 
 /// The eleven segments of the RFM score map, plus `no_purchase`.
@@ -158,34 +152,10 @@ use ScoreSegment as S;
 /// segment. Rows are R = 1 (oldest) to 5 (most recent); columns FM = 1 to 5.
 pub const SCORE_MAP: [[ScoreSegment; 5]; 5] = [
     [S::Lost, S::Lost, S::AtRisk, S::AtRisk, S::CantLose],
-    [
-        S::Hibernating,
-        S::Hibernating,
-        S::AtRisk,
-        S::AtRisk,
-        S::CantLose,
-    ],
-    [
-        S::AboutToSleep,
-        S::AboutToSleep,
-        S::NeedAttention,
-        S::Loyal,
-        S::Loyal,
-    ],
-    [
-        S::Promising,
-        S::PotentialLoyalist,
-        S::PotentialLoyalist,
-        S::Loyal,
-        S::Loyal,
-    ],
-    [
-        S::NewCustomers,
-        S::PotentialLoyalist,
-        S::PotentialLoyalist,
-        S::Champions,
-        S::Champions,
-    ],
+    [S::Hibernating, S::Hibernating, S::AtRisk, S::AtRisk, S::CantLose],
+    [S::AboutToSleep, S::AboutToSleep, S::NeedAttention, S::Loyal, S::Loyal],
+    [S::Promising, S::PotentialLoyalist, S::PotentialLoyalist, S::Loyal, S::Loyal],
+    [S::NewCustomers, S::PotentialLoyalist, S::PotentialLoyalist, S::Champions, S::Champions],
 ];
 
 impl ScoreSegment {
@@ -208,9 +178,7 @@ impl ScoreSegment {
     pub fn of(scores: Option<RfmScores>) -> Self {
         match scores {
             None => S::NoPurchase,
-            Some(s) => {
-                SCORE_MAP[usize::from(s.r.clamp(1, 5)) - 1][usize::from(s.fm().clamp(1, 5)) - 1]
-            }
+            Some(s) => SCORE_MAP[usize::from(s.r.clamp(1, 5)) - 1][usize::from(s.fm().clamp(1, 5)) - 1],
         }
     }
 

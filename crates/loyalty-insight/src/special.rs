@@ -51,9 +51,7 @@ fn stirling_ln_gamma(z: f64) -> f64 {
                         * (1.0 / 1260.0
                             + inv2
                                 * (-1.0 / 1680.0
-                                    + inv2
-                                        * (1.0 / 1188.0
-                                            + inv2 * (-691.0 / 360_360.0 + inv2 / 156.0))))));
+                                    + inv2 * (1.0 / 1188.0 + inv2 * (-691.0 / 360_360.0 + inv2 / 156.0))))));
     (z - 0.5) * z.ln() - z + HALF_LN_TWO_PI + series
 }
 
@@ -78,10 +76,7 @@ pub fn digamma(x: f64) -> f64 {
         * (-1.0 / 12.0
             + inv2
                 * (1.0 / 120.0
-                    + inv2
-                        * (-1.0 / 252.0
-                            + inv2
-                                * (1.0 / 240.0 + inv2 * (-1.0 / 132.0 + inv2 * 691.0 / 32760.0)))));
+                    + inv2 * (-1.0 / 252.0 + inv2 * (1.0 / 240.0 + inv2 * (-1.0 / 132.0 + inv2 * 691.0 / 32760.0)))));
     shift + z.ln() - 0.5 / z + series
 }
 
@@ -112,11 +107,7 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Result<f64, InsightError> {
 pub(crate) fn hyp2f1_scaled_excess(a: f64, b: f64, c: f64, z: f64) -> Result<Scaled, InsightError> {
     check_series_args(a, b, c, z)?;
     if c <= -1.0 {
-        return Err(InsightError::InvalidParameter {
-            name: "c",
-            value: c,
-            reason: "must be above -1",
-        });
+        return Err(InsightError::InvalidParameter { name: "c", value: c, reason: "must be above -1" });
     }
     sum_series_scaled(a * z, 1, a, b, c, z)
 }
@@ -124,11 +115,7 @@ pub(crate) fn hyp2f1_scaled_excess(a: f64, b: f64, c: f64, z: f64) -> Result<Sca
 fn check_series_args(a: f64, b: f64, c: f64, z: f64) -> Result<(), InsightError> {
     for (name, value) in [("a", a), ("b", b), ("c", c)] {
         if !value.is_finite() {
-            return Err(InsightError::InvalidParameter {
-                name,
-                value,
-                reason: "must be finite",
-            });
+            return Err(InsightError::InvalidParameter { name, value, reason: "must be finite" });
         }
     }
     if z.is_nan() || z.abs() >= 1.0 {
@@ -174,14 +161,7 @@ fn sum_series(first: f64, k0: u64, a: f64, b: f64, c: f64, z: f64) -> Result<f64
 }
 
 /// Sums `first + Σ term_k` where term_{k+1} = term_k · (a+k)(b+k) z / ((c+k)(k+1)), from k = `k0`.
-pub(crate) fn sum_series_scaled(
-    first: f64,
-    k0: u64,
-    a: f64,
-    b: f64,
-    c: f64,
-    z: f64,
-) -> Result<Scaled, InsightError> {
+pub(crate) fn sum_series_scaled(first: f64, k0: u64, a: f64, b: f64, c: f64, z: f64) -> Result<Scaled, InsightError> {
     let mut term = first;
     let mut sum = first;
     let mut log_scale = 0.0;
@@ -200,19 +180,13 @@ pub(crate) fn sum_series_scaled(
         // tail by a geometric series, which is what makes stopping safe.
         let bound = ratio.abs().max(z.abs());
         if bound < 1.0 && term.abs() * bound <= f64::EPSILON * 0.5 * sum.abs() * (1.0 - bound) {
-            return Ok(Scaled {
-                mantissa: sum,
-                log_scale,
-            });
+            return Ok(Scaled { mantissa: sum, log_scale });
         }
         if !sum.is_finite() {
             return Err(InsightError::NonFinite("hypergeometric series"));
         }
     }
-    Err(InsightError::NoConvergence {
-        what: "hypergeometric series",
-        limit: HYP2F1_MAX_TERMS,
-    })
+    Err(InsightError::NoConvergence { what: "hypergeometric series", limit: HYP2F1_MAX_TERMS })
 }
 
 /// expm1(y) / y, equal to 1 at y = 0, so callers never divide zero by zero.
@@ -248,10 +222,7 @@ mod tests {
         ];
         for (x, want) in cases {
             let got = ln_gamma(x);
-            assert!(
-                (got - want).abs() <= 1e-13 * want.abs().max(1.0),
-                "ln_gamma({x}) = {got}, want {want}"
-            );
+            assert!((got - want).abs() <= 1e-13 * want.abs().max(1.0), "ln_gamma({x}) = {got}, want {want}");
         }
     }
 
@@ -267,10 +238,7 @@ mod tests {
         ];
         for (x, want) in cases {
             let got = digamma(x);
-            assert!(
-                (got - want).abs() <= 1e-13 * want.abs().max(1.0),
-                "digamma({x}) = {got}, want {want}"
-            );
+            assert!((got - want).abs() <= 1e-13 * want.abs().max(1.0), "digamma({x}) = {got}, want {want}");
         }
     }
 
@@ -290,18 +258,9 @@ mod tests {
 
     #[test]
     fn hyp2f1_refuses_points_outside_its_domain() {
-        assert_eq!(
-            hyp2f1(1.0, 1.0, 2.0, 1.0).unwrap_err().code(),
-            "invalid_parameter"
-        );
-        assert_eq!(
-            hyp2f1(1.0, 1.0, -2.0, 0.5).unwrap_err().code(),
-            "invalid_parameter"
-        );
-        assert_eq!(
-            hyp2f1(1.0, 1.0, 2.0, 1.0 - 1e-9).unwrap_err().code(),
-            "no_convergence"
-        );
+        assert_eq!(hyp2f1(1.0, 1.0, 2.0, 1.0).unwrap_err().code(), "invalid_parameter");
+        assert_eq!(hyp2f1(1.0, 1.0, -2.0, 0.5).unwrap_err().code(), "invalid_parameter");
+        assert_eq!(hyp2f1(1.0, 1.0, 2.0, 1.0 - 1e-9).unwrap_err().code(), "no_convergence");
     }
 
     #[test]

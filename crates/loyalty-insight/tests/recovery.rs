@@ -63,19 +63,12 @@ fn bgnbd_fits_whole_day_histories_through_aggregation() {
         .iter()
         .map(|o| {
             let age = (o.age() * 7.0).round();
-            let t_x = if o.x() == 0 {
-                0.0
-            } else {
-                (o.t_x() * 7.0).round().min(age)
-            };
+            let t_x = if o.x() == 0 { 0.0 } else { (o.t_x() * 7.0).round().min(age) };
             BgNbdObservation::new(o.x(), t_x, age).unwrap()
         })
         .collect();
     let fit = bgnbd::fit(&days, &FitOptions::default()).unwrap();
-    assert!(
-        fit.converged && fit.distinct_histories < MEMBERS / 2,
-        "{fit:?}"
-    );
+    assert!(fit.converged && fit.distinct_histories < MEMBERS / 2, "{fit:?}");
     assert_within("r", fit.params.r(), 0.24, 0.10);
     assert_within("alpha", fit.params.alpha(), 4.41 * 7.0, 0.10);
     let plain = bgnbd::total_log_likelihood(&fit.params, &days);
@@ -100,12 +93,7 @@ fn gamma_gamma_recovers_its_parameters_from_50k_simulated_spenders() {
     assert_within("q", fit.params.q(), 3.74, 0.15);
     assert_within("v", fit.params.v(), 15.44, 0.15);
     let population = fit.params.population_mean_value().unwrap();
-    assert_within(
-        "mean order value",
-        population,
-        spend_truth.population_mean_value().unwrap(),
-        0.05,
-    );
+    assert_within("mean order value", population, spend_truth.population_mean_value().unwrap(), 0.05);
 }
 
 #[test]
@@ -113,35 +101,16 @@ fn fits_refuse_data_that_cannot_identify_the_model() {
     let options = FitOptions::default();
     assert_eq!(bgnbd::fit(&[], &options).unwrap_err().code(), "empty_input");
     let silent = vec![BgNbdObservation::new(0, 0.0, 10.0).unwrap(); 5];
-    assert!(matches!(
-        bgnbd::fit(&silent, &options),
-        Err(InsightError::Unidentifiable(_))
-    ));
-    assert_eq!(
-        gamma_gamma::fit(&[], &options).unwrap_err().code(),
-        "empty_input"
-    );
-    let zero_budget = FitOptions {
-        max_iterations: 0,
-        ..options
-    };
-    assert_eq!(
-        bgnbd::fit(&silent, &zero_budget).unwrap_err().code(),
-        "invalid_config"
-    );
+    assert!(matches!(bgnbd::fit(&silent, &options), Err(InsightError::Unidentifiable(_))));
+    assert_eq!(gamma_gamma::fit(&[], &options).unwrap_err().code(), "empty_input");
+    let zero_budget = FitOptions { max_iterations: 0, ..options };
+    assert_eq!(bgnbd::fit(&silent, &zero_budget).unwrap_err().code(), "invalid_config");
 }
 
 #[test]
 fn a_fit_out_of_iterations_says_so() {
     let obs = simulate_cohort(3, 2_000);
-    let fit = bgnbd::fit(
-        &obs,
-        &FitOptions {
-            max_iterations: 2,
-            gradient_tolerance: 1e-6,
-        },
-    )
-    .unwrap();
+    let fit = bgnbd::fit(&obs, &FitOptions { max_iterations: 2, gradient_tolerance: 1e-6 }).unwrap();
     assert!(!fit.converged);
     assert_eq!(fit.iterations, 2);
 }

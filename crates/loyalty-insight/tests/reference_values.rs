@@ -16,15 +16,7 @@ type Row = (u32, f64, f64, f64, f64, f64, f64);
 
 const CDNOW: [f64; 4] = [0.24, 4.41, 0.79, 2.43];
 const CDNOW_ROWS: [Row; 5] = [
-    (
-        0,
-        0.0,
-        38.86,
-        -0.548_060_367_546_729_28,
-        1.0,
-        0.192_842_540_970_744_17,
-        0.249_203_659_492_768_11,
-    ),
+    (0, 0.0, 38.86, -0.548_060_367_546_729_28, 1.0, 0.192_842_540_970_744_17, 0.249_203_659_492_768_11),
     (
         2,
         30.43,
@@ -66,24 +58,8 @@ const CDNOW_ROWS: [Row; 5] = [
 /// A second parameter set with a > 1 and b < 1, so both branches of (a − 1) are covered.
 const OTHER: [f64; 4] = [1.3, 10.2, 1.6, 0.4];
 const OTHER_ROWS: [Row; 3] = [
-    (
-        0,
-        0.0,
-        5.0,
-        -0.518_580_019_830_606_95,
-        1.0,
-        1.024_111_243_709_223_8,
-        1.115_630_107_731_711_9,
-    ),
-    (
-        3,
-        4.5,
-        5.0,
-        -8.704_813_776_634_053_1,
-        0.565_039_149_477_720_77,
-        2.072_819_307_229_754,
-        2.282_521_766_393_412_4,
-    ),
+    (0, 0.0, 5.0, -0.518_580_019_830_606_95, 1.0, 1.024_111_243_709_223_8, 1.115_630_107_731_711_9),
+    (3, 4.5, 5.0, -8.704_813_776_634_053_1, 0.565_039_149_477_720_77, 2.072_819_307_229_754, 2.282_521_766_393_412_4),
     (
         25,
         120.0,
@@ -104,24 +80,12 @@ fn check_rows(params: [f64; 4], rows: &[Row]) {
     for &(x, t_x, age, ll, alive, e39, e52) in rows {
         let obs = BgNbdObservation::new(x, t_x, age).unwrap();
         let got = bgnbd::log_likelihood(&params, &obs);
-        assert!(
-            close(got, ll, 1e-12),
-            "ln L{:?} = {got}, want {ll}",
-            (x, t_x, age)
-        );
+        assert!(close(got, ll, 1e-12), "ln L{:?} = {got}, want {ll}", (x, t_x, age));
         let got = bgnbd::p_alive(&params, &obs);
-        assert!(
-            close(got, alive, 1e-12),
-            "P(alive){:?} = {got}, want {alive}",
-            (x, t_x, age)
-        );
+        assert!(close(got, alive, 1e-12), "P(alive){:?} = {got}, want {alive}", (x, t_x, age));
         for (t, want) in [(39.0, e39), (52.0, e52)] {
             let got = bgnbd::expected_purchases(&params, &obs, t).unwrap();
-            assert!(
-                close(got, want, 1e-11),
-                "E[Y({t})]{:?} = {got}, want {want}",
-                (x, t_x, age)
-            );
+            assert!(close(got, want, 1e-11), "E[Y({t})]{:?} = {got}, want {want}", (x, t_x, age));
         }
     }
 }
@@ -131,15 +95,8 @@ fn bgnbd_matches_the_reference_at_the_cdnow_estimates() {
     check_rows(CDNOW, &CDNOW_ROWS);
     let total: f64 = CDNOW_ROWS.iter().map(|row| row.3).sum();
     let params = BgNbdParams::new(CDNOW[0], CDNOW[1], CDNOW[2], CDNOW[3]).unwrap();
-    let obs: Vec<_> = CDNOW_ROWS
-        .iter()
-        .map(|r| BgNbdObservation::new(r.0, r.1, r.2).unwrap())
-        .collect();
-    assert!(close(
-        bgnbd::total_log_likelihood(&params, &obs),
-        total,
-        1e-12
-    ));
+    let obs: Vec<_> = CDNOW_ROWS.iter().map(|r| BgNbdObservation::new(r.0, r.1, r.2).unwrap()).collect();
+    assert!(close(bgnbd::total_log_likelihood(&params, &obs), total, 1e-12));
 }
 
 #[test]
@@ -151,16 +108,8 @@ fn bgnbd_matches_the_reference_with_a_above_one() {
 fn a_new_member_expects_the_unconditional_number_of_purchases() {
     let cdnow = BgNbdParams::new(CDNOW[0], CDNOW[1], CDNOW[2], CDNOW[3]).unwrap();
     let other = BgNbdParams::new(OTHER[0], OTHER[1], OTHER[2], OTHER[3]).unwrap();
-    assert!(close(
-        bgnbd::expected_purchases_new(&cdnow, 39.0).unwrap(),
-        1.186_356_435_733_028_6,
-        1e-11
-    ));
-    assert!(close(
-        bgnbd::expected_purchases_new(&other, 39.0).unwrap(),
-        1.148_591_905_445_28,
-        1e-11
-    ));
+    assert!(close(bgnbd::expected_purchases_new(&cdnow, 39.0).unwrap(), 1.186_356_435_733_028_6, 1e-11));
+    assert!(close(bgnbd::expected_purchases_new(&other, 39.0).unwrap(), 1.148_591_905_445_28, 1e-11));
 }
 
 #[test]
@@ -174,15 +123,9 @@ fn gamma_gamma_matches_the_reference() {
     for (x, mean, ll, expected) in rows {
         let obs = SpendObservation::new(x, mean).unwrap();
         let got = gamma_gamma::log_likelihood(&params, &obs);
-        assert!(
-            close(got, ll, 1e-12),
-            "ln f({x}, {mean}) = {got}, want {ll}"
-        );
+        assert!(close(got, ll, 1e-12), "ln f({x}, {mean}) = {got}, want {ll}");
         let got = gamma_gamma::expected_average_value(&params, x, mean).unwrap();
-        assert!(
-            close(got, expected, 1e-13),
-            "E[m]({x}, {mean}) = {got}, want {expected}"
-        );
+        assert!(close(got, expected, 1e-13), "E[m]({x}, {mean}) = {got}, want {expected}");
     }
 }
 
@@ -194,20 +137,12 @@ fn clv_matches_the_reference_sum() {
     let purchases = BgNbdParams::new(CDNOW[0], CDNOW[1], CDNOW[2], CDNOW[3]).unwrap();
     let spend = GammaGammaParams::new(7.0, 3.0, 10.0).unwrap();
     let history = BgNbdObservation::new(2, 30.43, 38.86).unwrap();
-    let config = ClvConfig {
-        steps: 12,
-        step_length: 4.0,
-        discount_rate_per_step: 0.01,
-        margin: 1.0,
-    };
+    let config = ClvConfig { steps: 12, step_length: 4.0, discount_rate_per_step: 0.01, margin: 1.0 };
     // E[m | x = 2, m̄ = 35] = 7 (10 + 70) / (14 + 2) = 35 as well.
     let clv = member_clv(&purchases, &spend, &history, 35.0, &config).unwrap();
     assert!(close(clv.expected_order_value, 35.0, 1e-15));
     assert!(close(clv.value, 48.154_681_957_176_438, 1e-11), "{clv:?}");
-    let undiscounted = ClvConfig {
-        discount_rate_per_step: 0.0,
-        ..config
-    };
+    let undiscounted = ClvConfig { discount_rate_per_step: 0.0, ..config };
     let plain = member_clv(&purchases, &spend, &history, 35.0, &undiscounted).unwrap();
     assert!(close(plain.value, 35.0 * plain.expected_purchases, 1e-12));
     assert!(plain.value > clv.value);
@@ -221,50 +156,16 @@ fn expected_purchases_hold_in_the_awkward_corners() {
     // around a = 1; with r in the hundreds its nodes carry ~1e-12 of rounding each, amplified by
     // the 1/(a − 1) cancellation, hence the 1e-9 bound there (observed 1.7e-10).
     let cases = [
-        (
-            [557.6, 1.0, 1.0, 1.0],
-            (2, 0.0, 0.0),
-            50.0,
-            18.631_277_515_924_288,
-            1e-9,
-        ),
-        (
-            [5.0, 3.0, 1.000_03, 0.5],
-            (1, 3.0, 10.0),
-            30.0,
-            0.018_400_812_699_562_141,
-            1e-9,
-        ),
-        (
-            [5.0, 3.0, 0.3, 0.4],
-            (0, 0.0, 20.0),
-            40.0,
-            3.949_101_828_524_211_2,
-            1e-10,
-        ),
-        (
-            [1.0, 1.0, 983.56, 1.0],
-            (802, 0.0, 0.0),
-            50.0,
-            0.816_235_140_856_538_07,
-            1e-10,
-        ),
-        (
-            [300.0, 20.0, 2.5, 3.0],
-            (40, 100.0, 120.0),
-            500.0,
-            8.567_859_176_356_635_7e-21,
-            1e-10,
-        ),
+        ([557.6, 1.0, 1.0, 1.0], (2, 0.0, 0.0), 50.0, 18.631_277_515_924_288, 1e-9),
+        ([5.0, 3.0, 1.000_03, 0.5], (1, 3.0, 10.0), 30.0, 0.018_400_812_699_562_141, 1e-9),
+        ([5.0, 3.0, 0.3, 0.4], (0, 0.0, 20.0), 40.0, 3.949_101_828_524_211_2, 1e-10),
+        ([1.0, 1.0, 983.56, 1.0], (802, 0.0, 0.0), 50.0, 0.816_235_140_856_538_07, 1e-10),
+        ([300.0, 20.0, 2.5, 3.0], (40, 100.0, 120.0), 500.0, 8.567_859_176_356_635_7e-21, 1e-10),
     ];
     for (p, (x, t_x, age), t, want, tolerance) in cases {
         let params = BgNbdParams::new(p[0], p[1], p[2], p[3]).unwrap();
         let obs = BgNbdObservation::new(x, t_x, age).unwrap();
         let got = bgnbd::expected_purchases(&params, &obs, t).unwrap();
-        assert!(
-            close(got, want, tolerance),
-            "{p:?} {:?}: {got} vs {want}",
-            (x, t_x, age)
-        );
+        assert!(close(got, want, tolerance), "{p:?} {:?}: {got} vs {want}", (x, t_x, age));
     }
 }

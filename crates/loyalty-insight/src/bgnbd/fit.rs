@@ -33,37 +33,24 @@ pub struct BgNbdFit {
 /// Errors: `Empty` without members, `Unidentifiable` when nobody made a repeat purchase (the
 /// dropout process is then unobservable), `NonFinite` if the optimum lies at an overflow. A fit
 /// that ran out of iterations is returned with `converged = false` for the caller to judge.
-pub fn fit(
-    observations: &[BgNbdObservation],
-    options: &FitOptions,
-) -> Result<BgNbdFit, InsightError> {
+pub fn fit(observations: &[BgNbdObservation], options: &FitOptions) -> Result<BgNbdFit, InsightError> {
     options.validate()?;
     if observations.is_empty() {
-        return Err(InsightError::Empty {
-            what: "BG/NBD histories",
-        });
+        return Err(InsightError::Empty { what: "BG/NBD histories" });
     }
     let histories = Histories::aggregate(observations);
     let repeat_purchases: f64 = observations.iter().map(|o| f64::from(o.x)).sum();
     if repeat_purchases == 0.0 {
-        return Err(InsightError::Unidentifiable(
-            "no member made a repeat purchase",
-        ));
+        return Err(InsightError::Unidentifiable("no member made a repeat purchase"));
     }
     // Start at r = a = b = 1 with α matching the mean repeat-purchase rate: r/α = Σx / ΣT.
     let exposure: f64 = observations.iter().map(|o| o.age).sum();
     let alpha0 = (exposure / repeat_purchases).clamp(1e-6, 1e6);
     let start = [0.0, alpha0.ln(), 0.0, 0.0];
     let objective = |theta: &[f64; 4], grad: &mut [f64; 4]| histories.neg_mean_ll(theta, grad);
-    let found = minimize(
-        objective,
-        start,
-        options.max_iterations,
-        options.gradient_tolerance,
-    );
+    let found = minimize(objective, start, options.max_iterations, options.gradient_tolerance);
     let [r, alpha, a, b] = found.x.map(f64::exp);
-    let params = BgNbdParams::new(r, alpha, a, b)
-        .map_err(|_| InsightError::NonFinite("fitted BG/NBD parameters"))?;
+    let params = BgNbdParams::new(r, alpha, a, b).map_err(|_| InsightError::NonFinite("fitted BG/NBD parameters"))?;
     let log_likelihood = -found.value * histories.total_weight;
     if !log_likelihood.is_finite() {
         return Err(InsightError::NonFinite("BG/NBD log-likelihood"));
@@ -97,18 +84,11 @@ struct Run {
 impl Histories {
     fn aggregate(observations: &[BgNbdObservation]) -> Self {
         // Non-negative floats order like their bit patterns, and `new` removed −0.0.
-        let mut keys: Vec<(u32, u64, u64)> = observations
-            .iter()
-            .map(|o| (o.x, o.t_x.to_bits(), o.age.to_bits()))
-            .collect();
+        let mut keys: Vec<(u32, u64, u64)> =
+            observations.iter().map(|o| (o.x, o.t_x.to_bits(), o.age.to_bits())).collect();
         keys.sort_unstable();
-        let mut out = Self {
-            runs: Vec::new(),
-            t_x: Vec::new(),
-            age: Vec::new(),
-            weight: Vec::new(),
-            total_weight: 0.0,
-        };
+        let mut out =
+            Self { runs: Vec::new(), t_x: Vec::new(), age: Vec::new(), weight: Vec::new(), total_weight: 0.0 };
         let mut xs: Vec<u32> = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             if let Some(last) = out.weight.last_mut().filter(|_| keys[i - 1] == *key) {
@@ -124,11 +104,7 @@ impl Histories {
         for end in 1..=xs.len() {
             if end == xs.len() || xs[end] != xs[start] {
                 let weight = out.weight[start..end].iter().sum();
-                out.runs.push(Run {
-                    x: f64::from(xs[start]),
-                    range: start..end,
-                    weight,
-                });
+                out.runs.push(Run { x: f64::from(xs[start]), range: start..end, weight });
                 start = end;
             }
         }
@@ -156,10 +132,7 @@ impl Histories {
             let w = run.weight;
             // Terms of ln(A₁A₂) that depend on x only.
             ll += w
-                * (ln_gamma(r + x) - shared.ln_gamma_r
-                    + r * ln_alpha
-                    + shared.ln_gamma_ab
-                    + ln_gamma(b + x)
+                * (ln_gamma(r + x) - shared.ln_gamma_r + r * ln_alpha + shared.ln_gamma_ab + ln_gamma(b + x)
                     - shared.ln_gamma_b
                     - ln_gamma(a + b + x));
             let psi_abx = digamma(a + b + x);
@@ -170,12 +143,7 @@ impl Histories {
             ll += self.run_terms(run, [r, alpha, a, b], &mut d);
         }
         let n = self.total_weight;
-        *grad = [
-            -d[0] * r / n,
-            -d[1] * alpha / n,
-            -d[2] * a / n,
-            -d[3] * b / n,
-        ];
+        *grad = [-d[0] * r / n, -d[1] * alpha / n, -d[2] * a / n, -d[3] * b / n];
         -ll / n
     }
 
@@ -184,11 +152,7 @@ impl Histories {
         let x = run.x;
         let s = r + x;
         let range = run.range.clone();
-        let (t_x, age, weight) = (
-            &self.t_x[range.clone()],
-            &self.age[range.clone()],
-            &self.weight[range],
-        );
+        let (t_x, age, weight) = (&self.t_x[range.clone()], &self.age[range.clone()], &self.weight[range]);
         let mut ll = 0.0;
         if x == 0.0 {
             for (&big_t, &w) in age.iter().zip(weight) {
@@ -229,10 +193,7 @@ struct Shared {
 }
 
 #[cfg(test)]
-pub(super) fn objective_for_tests(
-    observations: &[BgNbdObservation],
-    theta: &[f64; 4],
-) -> (f64, [f64; 4]) {
+pub(super) fn objective_for_tests(observations: &[BgNbdObservation], theta: &[f64; 4]) -> (f64, [f64; 4]) {
     let histories = Histories::aggregate(observations);
     let mut grad = [0.0; 4];
     let value = histories.neg_mean_ll(theta, &mut grad);

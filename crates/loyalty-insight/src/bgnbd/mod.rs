@@ -12,7 +12,7 @@ mod simulate;
 
 pub use fit::{fit, BgNbdFit};
 pub use predict::{expected_purchases, expected_purchases_new, p_alive};
-pub use simulate::{simulate, simulate_ages, MAX_SIMULATED_PURCHASES};
+pub use simulate::{simulate, simulate_ages, MAX_SIMULATED_MEMBERS, MAX_SIMULATED_PURCHASES};
 
 use serde::{Deserialize, Serialize};
 
@@ -48,12 +48,7 @@ impl TryFrom<RawBgNbdParams> for BgNbdParams {
 impl BgNbdParams {
     /// r, α: shape and rate of the purchase-rate Gamma; a, b: the dropout Beta.
     pub fn new(r: f64, alpha: f64, a: f64, b: f64) -> Result<Self, InsightError> {
-        Ok(Self {
-            r: positive("r", r)?,
-            alpha: positive("alpha", alpha)?,
-            a: positive("a", a)?,
-            b: positive("b", b)?,
-        })
+        Ok(Self { r: positive("r", r)?, alpha: positive("alpha", alpha)?, a: positive("a", a)?, b: positive("b", b)? })
     }
     pub fn r(&self) -> f64 {
         self.r
@@ -83,48 +78,24 @@ impl BgNbdObservation {
     pub fn new(x: u32, t_x: f64, age: f64) -> Result<Self, InsightError> {
         let id = || format!("(x={x}, t_x={t_x}, T={age})");
         if !(age.is_finite() && age >= 0.0) {
-            return Err(InsightError::invalid(
-                "history",
-                id(),
-                "T must be finite and >= 0",
-            ));
+            return Err(InsightError::invalid("history", id(), "T must be finite and >= 0"));
         }
         if !(t_x.is_finite() && (0.0..=age).contains(&t_x)) {
-            return Err(InsightError::invalid(
-                "history",
-                id(),
-                "t_x must lie in [0, T]",
-            ));
+            return Err(InsightError::invalid("history", id(), "t_x must lie in [0, T]"));
         }
         if x == 0 && t_x != 0.0 {
-            return Err(InsightError::invalid(
-                "history",
-                id(),
-                "t_x must be 0 when x = 0",
-            ));
+            return Err(InsightError::invalid("history", id(), "t_x must be 0 when x = 0"));
         }
         // Adding +0.0 turns −0.0 into +0.0, so equal histories have equal bits when aggregated.
-        Ok(Self {
-            x,
-            t_x: t_x + 0.0,
-            age: age + 0.0,
-        })
+        Ok(Self { x, t_x: t_x + 0.0, age: age + 0.0 })
     }
 
     /// From a member's order history: `orders` ≥ 1 orders in total, the first `first_order_age`
     /// and the last `last_order_age` time units before the analysis instant. Orders falling in
     /// the same period should be counted once, as in the paper, when the unit is coarse.
-    pub fn from_history(
-        orders: u32,
-        first_order_age: f64,
-        last_order_age: f64,
-    ) -> Result<Self, InsightError> {
+    pub fn from_history(orders: u32, first_order_age: f64, last_order_age: f64) -> Result<Self, InsightError> {
         if orders == 0 {
-            return Err(InsightError::invalid(
-                "history",
-                "orders=0",
-                "a member with no order has no BG/NBD history",
-            ));
+            return Err(InsightError::invalid("history", "orders=0", "a member with no order has no BG/NBD history"));
         }
         if last_order_age.is_nan() || last_order_age > first_order_age {
             return Err(InsightError::invalid(
@@ -134,11 +105,7 @@ impl BgNbdObservation {
             ));
         }
         let x = orders - 1;
-        let t_x = if x == 0 {
-            0.0
-        } else {
-            first_order_age - last_order_age
-        };
+        let t_x = if x == 0 { 0.0 } else { first_order_age - last_order_age };
         Self::new(x, t_x, first_order_age)
     }
 

@@ -23,8 +23,7 @@ pub fn p_alive(params: &BgNbdParams, obs: &BgNbdObservation) -> f64 {
     }
     let BgNbdParams { r, alpha, a, b } = *params;
     let x = f64::from(obs.x);
-    let ln_odds =
-        a.ln() - (b + x - 1.0).ln() + (r + x) * ((alpha + obs.age).ln() - (alpha + obs.t_x).ln());
+    let ln_odds = a.ln() - (b + x - 1.0).ln() + (r + x) * ((alpha + obs.age).ln() - (alpha + obs.t_x).ln());
     let p = 1.0 / (1.0 + ln_odds.exp());
     debug_assert!((0.0..=1.0).contains(&p));
     p
@@ -46,17 +45,9 @@ pub fn p_alive(params: &BgNbdParams, obs: &BgNbdObservation) -> f64 {
 /// its finite product with (1−z)^(r+x). Errors: `NoConvergence` when z is so close to 1 that the
 /// series needs more than [`crate::special::HYP2F1_MAX_TERMS`] terms (horizons thousands of
 /// times α + T).
-pub fn expected_purchases(
-    params: &BgNbdParams,
-    obs: &BgNbdObservation,
-    t: f64,
-) -> Result<f64, InsightError> {
+pub fn expected_purchases(params: &BgNbdParams, obs: &BgNbdObservation, t: f64) -> Result<f64, InsightError> {
     if !(t.is_finite() && t >= 0.0) {
-        return Err(InsightError::invalid(
-            "horizon",
-            t,
-            "must be finite and >= 0",
-        ));
+        return Err(InsightError::invalid("horizon", t, "must be finite and >= 0"));
     }
     let BgNbdParams { r, alpha, a, b } = *params;
     let x = f64::from(obs.x);
@@ -83,10 +74,7 @@ pub fn expected_purchases(
     if !expected.is_finite() {
         return Err(InsightError::NonFinite("expected purchases"));
     }
-    debug_assert!(
-        expected >= -1e-6 * t.max(1.0),
-        "negative expectation {expected}"
-    );
+    debug_assert!(expected >= -1e-6 * t.max(1.0), "negative expectation {expected}");
     Ok(expected.max(0.0))
 }
 
@@ -114,10 +102,6 @@ fn if_alive_direct(r: f64, a: f64, b: f64, x: f64, z: f64) -> Result<f64, Insigh
 /// E[X(t)]: expected repeat purchases in the first `t` time units of a member who has just made
 /// a first purchase; the conditional expectation at x = tₓ = T = 0.
 pub fn expected_purchases_new(params: &BgNbdParams, t: f64) -> Result<f64, InsightError> {
-    let fresh = BgNbdObservation {
-        x: 0,
-        t_x: 0.0,
-        age: 0.0,
-    };
+    let fresh = BgNbdObservation { x: 0, t_x: 0.0, age: 0.0 };
     expected_purchases(params, &fresh, t)
 }

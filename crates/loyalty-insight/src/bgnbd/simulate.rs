@@ -23,9 +23,7 @@ pub fn simulate<R: Rng + ?Sized>(
 ) -> Result<Vec<BgNbdObservation>, InsightError> {
     check_count(members)?;
     let draws = Draws::new(params)?;
-    (0..members)
-        .map(|_| draws.member(observation_length, rng))
-        .collect()
+    (0..members).map(|_| draws.member(observation_length, rng)).collect()
 }
 
 /// Simulates one member per entry of `ages`, each observed for that many time units after the
@@ -42,10 +40,7 @@ pub fn simulate_ages<R: Rng + ?Sized>(
 
 fn check_count(members: usize) -> Result<(), InsightError> {
     if members > MAX_SIMULATED_MEMBERS {
-        return Err(InsightError::config(
-            "members",
-            format!("{members} exceeds the limit of {MAX_SIMULATED_MEMBERS}"),
-        ));
+        return Err(InsightError::config("members", format!("{members} exceeds the limit of {MAX_SIMULATED_MEMBERS}")));
     }
     Ok(())
 }
@@ -58,11 +53,7 @@ struct Draws {
 
 impl Draws {
     fn new(params: &BgNbdParams) -> Result<Self, InsightError> {
-        let bad = |name, value| InsightError::InvalidParameter {
-            name,
-            value,
-            reason: "cannot be sampled",
-        };
+        let bad = |name, value| InsightError::InvalidParameter { name, value, reason: "cannot be sampled" };
         Ok(Self {
             rate: Gamma::new(params.r, 1.0 / params.alpha).map_err(|_| bad("r", params.r))?,
             dropout: Beta::new(params.a, params.b).map_err(|_| bad("a", params.a))?,
@@ -71,11 +62,7 @@ impl Draws {
 
     /// One member: purchases arrive at rate λ from time 0 (the first purchase) until `age`;
     /// right after each repeat purchase the member drops out with probability p.
-    fn member<R: Rng + ?Sized>(
-        &self,
-        age: f64,
-        rng: &mut R,
-    ) -> Result<BgNbdObservation, InsightError> {
+    fn member<R: Rng + ?Sized>(&self, age: f64, rng: &mut R) -> Result<BgNbdObservation, InsightError> {
         let lambda = self.rate.sample(rng);
         let p = self.dropout.sample(rng);
         // A rate that underflowed to zero means no purchase ever; `Exp` would refuse it.

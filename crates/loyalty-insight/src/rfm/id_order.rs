@@ -20,13 +20,8 @@ pub(super) fn sort_ids(ids: &[&[u8]]) -> Result<Vec<u32>, InsightError> {
     while let Some((start, end, offset)) = pending.pop() {
         let group = &mut keyed[start..end];
         if group.len() <= SMALL_GROUP {
-            group.sort_unstable_by(|a, b| {
-                tail(ids[a.1 as usize], offset).cmp(tail(ids[b.1 as usize], offset))
-            });
-            if let Some(pair) = group
-                .windows(2)
-                .find(|w| ids[w[0].1 as usize] == ids[w[1].1 as usize])
-            {
+            group.sort_unstable_by(|a, b| tail(ids[a.1 as usize], offset).cmp(tail(ids[b.1 as usize], offset)));
+            if let Some(pair) = group.windows(2).find(|w| ids[w[0].1 as usize] == ids[w[1].1 as usize]) {
                 return Err(duplicate(ids[pair[0].1 as usize]));
             }
             continue;
@@ -77,11 +72,7 @@ mod tests {
 
     fn check(ids: &[&str]) {
         let bytes: Vec<&[u8]> = ids.iter().map(|s| s.as_bytes()).collect();
-        let got: Vec<&str> = sort_ids(&bytes)
-            .unwrap()
-            .into_iter()
-            .map(|i| ids[i as usize])
-            .collect();
+        let got: Vec<&str> = sort_ids(&bytes).unwrap().into_iter().map(|i| ids[i as usize]).collect();
         let mut want = ids.to_vec();
         want.sort();
         assert_eq!(got, want);
@@ -102,35 +93,17 @@ mod tests {
         // Reverse to make the input order adversarial, then check.
         ids.reverse();
         check(&ids.iter().map(String::as_str).collect::<Vec<_>>());
-        check(&[
-            "b",
-            "a",
-            "",
-            "ab",
-            "a\u{0}",
-            "B",
-            "aaaaaaa",
-            "aaaaaaaa",
-            "aaaaaaa\u{0}",
-        ]);
+        check(&["b", "a", "", "ab", "a\u{0}", "B", "aaaaaaa", "aaaaaaaa", "aaaaaaa\u{0}"]);
     }
 
     #[test]
     fn reports_duplicates_in_small_and_large_groups() {
         let small: Vec<&[u8]> = vec![b"x", b"y", b"x"];
-        assert_eq!(
-            sort_ids(&small).unwrap_err(),
-            InsightError::DuplicateMemberId("x".into())
-        );
+        assert_eq!(sort_ids(&small).unwrap_err(), InsightError::DuplicateMemberId("x".into()));
         let many: Vec<String> = (0..100).map(|i| format!("id-{}", i % 99)).collect();
         let bytes: Vec<&[u8]> = many.iter().map(|s| s.as_bytes()).collect();
-        assert_eq!(
-            sort_ids(&bytes).unwrap_err(),
-            InsightError::DuplicateMemberId("id-0".into())
-        );
-        let long: Vec<String> = (0..100)
-            .map(|i| format!("{}{}", "p".repeat(40), i % 50))
-            .collect();
+        assert_eq!(sort_ids(&bytes).unwrap_err(), InsightError::DuplicateMemberId("id-0".into()));
+        let long: Vec<String> = (0..100).map(|i| format!("{}{}", "p".repeat(40), i % 50)).collect();
         let bytes: Vec<&[u8]> = long.iter().map(|s| s.as_bytes()).collect();
         assert!(sort_ids(&bytes).is_err());
     }

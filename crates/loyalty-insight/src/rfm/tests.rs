@@ -32,11 +32,7 @@ fn ntile_makes_buckets_that_differ_by_at_most_one_larger_first() {
         }
         let groups = n.min(5);
         for (i, &size) in sizes.iter().enumerate() {
-            let want = if i < groups {
-                n / groups + usize::from(i < n % groups)
-            } else {
-                0
-            };
+            let want = if i < groups { n / groups + usize::from(i < n % groups) } else { 0 };
             assert_eq!(size, want, "n={n} bucket {i}: {sizes:?}");
         }
     }
@@ -101,16 +97,10 @@ fn fixed_boundaries_are_inclusive_as_documented() {
 
 #[test]
 fn unordered_boundaries_duplicate_ids_and_contradictions_are_refused() {
-    let bad = RfmBoundaries {
-        frequency: [2, 2, 5, 10],
-        ..RfmBoundaries::default()
-    };
+    let bad = RfmBoundaries { frequency: [2, 2, 5, 10], ..RfmBoundaries::default() };
     assert_eq!(score_fixed(&[], &bad).unwrap_err().code(), "invalid_config");
     let dup = vec![buyer("a", 1, 1, 1), idle("a")];
-    assert_eq!(
-        score_quintiles(&dup).unwrap_err(),
-        InsightError::DuplicateMemberId("a".into())
-    );
+    assert_eq!(score_quintiles(&dup).unwrap_err(), InsightError::DuplicateMemberId("a".into()));
     let mut no_recency = buyer("a", 1, 1, 1);
     no_recency.recency_days = None;
     let mut no_orders = buyer("b", 1, 1, 1);
@@ -118,20 +108,14 @@ fn unordered_boundaries_duplicate_ids_and_contradictions_are_refused() {
     let mut backwards = buyer("c", 10, 1, 1);
     backwards.first_order_age_days = Some(9);
     for member in [no_recency, no_orders, backwards] {
-        assert_eq!(
-            score_quintiles(&[member]).unwrap_err().code(),
-            "invalid_input"
-        );
+        assert_eq!(score_quintiles(&[member]).unwrap_err().code(), "invalid_input");
     }
 }
 
 #[test]
 fn fm_rounds_half_up() {
     let s = |f, m| RfmScores { r: 3, f, m }.fm();
-    assert_eq!(
-        (s(1, 1), s(1, 2), s(2, 3), s(4, 5), s(5, 5), s(1, 5)),
-        (1, 2, 3, 5, 5, 3)
-    );
+    assert_eq!((s(1, 1), s(1, 2), s(2, 3), s(4, 5), s(5, 5), s(1, 5)), (1, 2, 3, 5, 5, 3));
 }
 
 #[test]
