@@ -1,6 +1,7 @@
 //! Storage of the Loyalty engine: one trait, [`Store`], with a SQLite and a PostgreSQL
 //! implementation that share their SQL (see `sql.rs`). The server picks one from the URL.
 
+pub mod analytics;
 mod convert;
 mod postgres;
 mod sql;
@@ -16,6 +17,7 @@ use loyalty_core::order::{Order, Refund};
 use loyalty_core::verify::MemberHistory;
 use std::collections::HashMap;
 
+pub use analytics::Analytics;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -118,7 +120,7 @@ pub struct StoreTotals {
 /// The storage both backends implement. Reads go straight to a pool; writes go through
 /// [`Store::begin`] so that a whole batch commits at once.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Analytics + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn begin(&self) -> Result<Box<dyn Tx>>;
 

@@ -59,6 +59,8 @@ enum Cmd {
     },
     /// Generates a synthetic store and measures import and HTTP ingestion.
     Bench(bench::Args),
+    #[command(flatten)]
+    Insight(crate::insight::cli::Commands),
 }
 
 #[derive(Subcommand)]
@@ -177,6 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{key}");
             eprintln!("key {name:?} ({scope}) created; it is shown only this once");
         }
+        Cmd::Insight(cmd) => return crate::insight::cli::run(cmd, store, program).await,
         Cmd::CheckConfig { .. } | Cmd::Bench(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

@@ -6,4 +6,5 @@ pub mod cli;
 pub mod engine;
 pub mod http;
 pub mod import;
+pub mod insight;
 pub mod jobs;

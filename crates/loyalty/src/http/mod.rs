@@ -84,6 +84,13 @@ async fn not_found() -> problem::ApiError {
     problem::ApiError::not_found("not_found", "no such route; see /docs")
 }
 
+/// The whole API's OpenAPI document: the core paths and the insight paths.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::insight::http::InsightDoc::openapi());
+    doc
+}
+
 pub fn router(state: AppState) -> Router {
     metrics_handle();
     let integration = Router::new()
@@ -96,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orders", post(orders::post_order))
         .route("/v1/orders/{id}", get(orders::get_order))
         .route("/v1/orders/{id}/refunds", post(orders::post_refund))
+        .merge(crate::insight::http::routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_integration));
     let admin = Router::new()
@@ -107,7 +115,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(from_fn(track))
