@@ -26,6 +26,20 @@ pub struct Account {
     pub holds: Vec<Hold>,
     /// Entries appended since the account was loaded, in order.
     pub new_entries: Vec<Entry>,
+    /// The member's tier (see `tiers`).
+    pub tier: crate::tiers::TierState,
+    /// Tier state or growth changed since loading.
+    pub tier_dirty: bool,
+    /// Lifetime growth.
+    pub growth_total: i64,
+    /// Growth entries recent enough to matter for the qualification window, plus new ones.
+    pub growth_entries: Vec<crate::tiers::GrowthEntry>,
+    pub new_growth: Vec<crate::tiers::GrowthEntry>,
+    pub next_growth_seq: i64,
+    pub new_tier_events: Vec<crate::tiers::TierEvent>,
+    pub next_tier_seq: i64,
+    /// When the tier next needs a review (kept for the scheduler's index).
+    pub tier_review_at: Option<Timestamp>,
 }
 
 /// What a clawback did: points taken from the member, and points forgiven (clamp policy).
@@ -46,6 +60,15 @@ impl Account {
             lots: Vec::new(),
             holds: Vec::new(),
             new_entries: Vec::new(),
+            tier: Default::default(),
+            tier_dirty: false,
+            growth_total: 0,
+            growth_entries: Vec::new(),
+            new_growth: Vec::new(),
+            next_growth_seq: 1,
+            new_tier_events: Vec::new(),
+            next_tier_seq: 1,
+            tier_review_at: None,
         }
     }
 
@@ -256,6 +279,16 @@ impl Account {
             self.push(EntryKind::DebtSettle, -k, source, Some(no), paid_at, None);
         }
         Some(no)
+    }
+
+    /// Credits points usable at once (an activity reward): earned, then activated, at `now`.
+    pub fn earn_now(&mut self, program: &Program, source: (SourceKind, &str), points: i64, now: Timestamp) {
+        let expires_at = calendar::expiry(program, now);
+        let no = self.new_lot(source, points, now, expires_at, now);
+        self.buckets.pending += points;
+        self.push(EntryKind::Earn, points, source, Some(no), now, None);
+        let i = self.lots.iter().position(|l| l.lot_no == no).expect("just made");
+        self.activate(i, now);
     }
 
     /// Takes back `points` for a refund: the order's own pending lot first, then available

@@ -67,7 +67,7 @@ str_enum!(
 
 str_enum!(
     /// What caused an entry.
-    SourceKind { Order = "order", Refund = "refund", Hold = "hold", Adjustment = "adjustment", Job = "job" }
+    SourceKind { Order = "order", Refund = "refund", Hold = "hold", Adjustment = "adjustment", Activity = "activity", Job = "job" }
 );
 
 str_enum!(

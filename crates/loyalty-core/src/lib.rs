@@ -5,12 +5,14 @@
 
 pub mod account;
 pub mod calendar;
+pub mod checkout;
 pub mod error;
 pub mod ids;
 pub mod ledger;
 pub mod member;
 pub mod order;
 pub mod program;
+pub mod tiers;
 pub mod verify;
 
 pub use account::Account;

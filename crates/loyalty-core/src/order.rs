@@ -46,6 +46,9 @@ pub struct OrderInput {
     pub lines: Vec<LineInput>,
     #[serde(default)]
     pub shipping_minor: i64,
+    /// Shipping the store waived because of a benefit (as `checkout/evaluate` reported it).
+    #[serde(default)]
+    pub shipping_waived_minor: i64,
 }
 
 /// A validated order. Amounts are non-negative and bounded; `paid_at` is an instant.
@@ -57,9 +60,11 @@ pub struct ValidOrder {
     pub currency: String,
     pub lines: Vec<LineInput>,
     pub shipping_minor: i64,
+    #[serde(default)]
+    pub shipping_waived_minor: i64,
 }
 
-fn check_amount(field: &str, v: i64) -> Result<(), DomainError> {
+pub fn check_amount(field: &str, v: i64) -> Result<(), DomainError> {
     if !(0..=MAX_AMOUNT_MINOR).contains(&v) {
         return Err(DomainError::unprocessable(
             field,
@@ -134,6 +139,7 @@ impl OrderInput {
             total += l.paid_minor;
         }
         check_amount("shipping_minor", self.shipping_minor)?;
+        check_amount("shipping_waived_minor", self.shipping_waived_minor)?;
         check_amount("lines", total + self.shipping_minor).map_err(|_| {
             DomainError::unprocessable("lines", format!("the order total must not exceed {MAX_AMOUNT_MINOR}"))
         })?;
@@ -144,6 +150,7 @@ impl OrderInput {
             currency,
             lines: self.lines.clone(),
             shipping_minor: self.shipping_minor,
+            shipping_waived_minor: self.shipping_waived_minor,
         })
     }
 }
@@ -171,6 +178,9 @@ impl ValidOrder {
         }
         if self.shipping_minor != other.shipping_minor {
             d.push("shipping_minor".to_owned());
+        }
+        if self.shipping_waived_minor != other.shipping_waived_minor {
+            d.push("shipping_waived_minor".to_owned());
         }
         if self.lines.len() != other.lines.len() {
             d.push("lines".to_owned());
@@ -251,18 +261,64 @@ pub struct Order {
     pub created_at: Timestamp,
     /// Why nothing was earned, when nothing was (e.g. the member was frozen).
     pub note: Option<String>,
+    pub growth: i64,
+    pub growth_clawed_back: i64,
+    /// The points multiplier applied, in thousandths.
+    pub multiplier_milli: i64,
+    /// Benefits this order used and what they were worth.
+    pub benefits: Vec<BenefitUse>,
 }
 
-/// Records `order` on `account`: points = floor(eligible × rate), pending until the return
-/// window closes. A frozen or closed member's order is recorded and earns nothing.
-pub fn place_order(account: &mut Account, program: &Program, order: ValidOrder, now: Timestamp) -> Order {
+/// A benefit an order used: its code and its value in minor units (or extra points).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BenefitUse {
+    pub code: String,
+    pub value_minor: i64,
+    pub extra_points: i64,
+}
+
+/// Records `order` on `account`: points = ⌊⌊eligible × rate⌋ × multiplier⌋ (the tier's,
+/// member day's or birthday month's, combined by the programme's rule), pending until the
+/// return window closes; growth may upgrade the tier at once. A frozen or closed member's
+/// order is recorded and earns nothing.
+pub fn place_order(account: &mut Account, program: &Program, order: ValidOrder, birthday: Option<jiff::civil::Date>, now: Timestamp) -> Order {
     assert_eq!(account.member_id, order.member_id, "an order is placed on its own member");
-    let (earned, note) = match account.status {
-        MemberStatus::Active => (program.points_for(order.eligible_minor()), None),
-        s => (0, Some(format!("member was {s}: nothing earned"))),
+    account.join_tier(program, now);
+    let eligible = order.eligible_minor();
+    let (mult, why) = crate::tiers::earn_multiplier(program, &account.tier.code, birthday, order.paid_at);
+    let base = program.points_for(eligible);
+    let (earned, growth, note) = match account.status {
+        MemberStatus::Active => (mult.apply(base), crate::tiers::order_growth(program, eligible), None),
+        s => (0, 0, Some(format!("member was {s}: nothing earned"))),
     };
+    let mut benefits = Vec::new();
+    let discount: i64 = order.lines.iter().map(|l| (l.quantity * l.unit_price_minor - l.paid_minor).max(0)).sum();
+    if discount > 0 {
+        benefits.push(BenefitUse { code: "price_discounts".into(), value_minor: discount, extra_points: 0 });
+    }
+    if order.shipping_waived_minor > 0 {
+        benefits.push(BenefitUse { code: "free_shipping".into(), value_minor: order.shipping_waived_minor, extra_points: 0 });
+    }
+    if earned > base {
+        let value = program.points_value_minor(earned - base);
+        benefits.extend(why.iter().map(|w| BenefitUse { code: w.clone(), value_minor: value, extra_points: earned - base }));
+    }
     let lot_no = account.earn(program, (SourceKind::Order, order.id.as_str()), earned, order.paid_at, now);
-    Order { order, earned_points: earned, clawed_back_points: 0, refunded_minor: 0, lot_no, created_at: now, note }
+    account.add_growth(program, crate::tiers::GrowthKind::Order, order.id.as_str(), growth, order.paid_at, now);
+    Order {
+        order,
+        earned_points: earned,
+        clawed_back_points: 0,
+        refunded_minor: 0,
+        lot_no,
+        created_at: now,
+        note,
+        growth,
+        growth_clawed_back: 0,
+        multiplier_milli: if earned > 0 { mult.0 } else { 1000 },
+        benefits,
+    }
 }
 
 /// Refunds part of `order`, clawing back points in proportion to the goods refunded:
@@ -300,11 +356,15 @@ pub fn refund_order(
     };
     let delta = owed_after - order.clawed_back_points;
     assert!(delta >= 0 && owed_after <= order.earned_points, "clawback is cumulative and never above earned");
+    let growth_after = if eligible == 0 { 0 } else { i64::try_from(i128::from(order.growth) * i128::from(after).min(eligible) / eligible).expect("bounded") };
+    let growth_delta = growth_after - order.growth_clawed_back;
     let source = (SourceKind::Refund, format!("{}/{}", order.order.id, refund_id));
     let Clawback { taken, forgiven } =
         account.clawback(program, (source.0, &source.1), order.lot_no, delta, refunded_at);
     order.refunded_minor = after;
     order.clawed_back_points = owed_after;
+    order.growth_clawed_back = growth_after;
+    account.add_growth(program, crate::tiers::GrowthKind::Refund, &source.1, -growth_delta, refunded_at, now);
     Ok(Refund {
         refund_id,
         order_id: order.order.id.clone(),

@@ -84,6 +84,12 @@ pub struct ProgramFile {
     pub earning: Earning,
     pub expiry: ExpiryPolicy,
     pub redemption: Redemption,
+    pub growth: crate::tiers::GrowthRule,
+    pub activities: Vec<crate::tiers::Activity>,
+    pub tiers: crate::tiers::Tiers,
+    pub member_day: crate::tiers::MemberDay,
+    pub birthday: crate::tiers::Birthday,
+    pub early_access: Vec<crate::tiers::EarlyAccess>,
 }
 
 impl Default for Earning {
@@ -106,6 +112,12 @@ impl Default for ProgramFile {
             earning: Earning::default(),
             expiry: ExpiryPolicy::EndOfPeriod { period: Period::Month, periods: 24 },
             redemption: Redemption::default(),
+            growth: Default::default(),
+            activities: crate::tiers::default_activities(),
+            tiers: Default::default(),
+            member_day: Default::default(),
+            birthday: Default::default(),
+            early_access: Vec::new(),
         }
     }
 }
@@ -200,6 +212,11 @@ impl Program {
         if !(1..=1_000_000_000).contains(&r.min_points) {
             bad("redemption.min_points", "must be between 1 and 1000000000".into());
         }
+        let g = &file.growth;
+        if !(0..=10_000).contains(&g.spend_percent) || !(0..=1_000_000).contains(&g.per_order) || !(0..=1_000_000_000).contains(&g.max_per_order) {
+            issues.push(ConfigIssue { field: "growth".into(), reason: "spend_percent 0–10000, per_order 0–1000000, max_per_order 0–1000000000".into() });
+        }
+        crate::tiers::config::validate(&file.tiers, &file.activities, &file.member_day, &file.early_access, &mut issues);
         match (issues.is_empty(), tz, exp) {
             (true, Some(tz), Some(exp)) => Ok(Self { file, tz, minor_per_unit: 10_i64.pow(exp) }),
             _ => Err(ConfigError(issues)),

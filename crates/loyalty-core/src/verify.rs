@@ -14,6 +14,9 @@ pub struct MemberHistory {
     pub lots: Vec<Lot>,
     /// All open holds.
     pub open_holds: Vec<Hold>,
+    /// The growth ledger, ascending by `seq`, and the stored lifetime growth.
+    pub growth: Vec<crate::tiers::GrowthEntry>,
+    pub growth_total: i64,
 }
 
 /// One broken invariant, naming the member and, where there is one, the entry.
@@ -130,6 +133,19 @@ pub fn verify_member(h: &MemberHistory) -> Vec<Violation> {
         if l.status == LotStatus::Expired && l.remaining != 0 {
             bad(None, format!("expired lot {} still has {} remaining", l.lot_no, l.remaining));
         }
+    }
+    let mut total = 0;
+    for (i, g) in h.growth.iter().enumerate() {
+        total += g.amount;
+        if g.seq != i as i64 + 1 {
+            bad(None, format!("growth entry #{} out of sequence (expected #{})", g.seq, i + 1));
+        }
+        if g.total_after != total {
+            bad(None, format!("growth entry #{} says total {} but the entries sum to {total}", g.seq, g.total_after));
+        }
+    }
+    if total != h.growth_total {
+        bad(None, format!("lifetime growth {} differs from the sum of growth entries {total}", h.growth_total));
     }
     let held: i64 = h.open_holds.iter().map(|x| x.points).sum();
     if held != h.stored.held {

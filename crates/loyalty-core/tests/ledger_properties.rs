@@ -104,6 +104,8 @@ fn history(acc: &Account) -> MemberHistory {
         entries: acc.new_entries.clone(),
         lots: acc.lots.clone(),
         open_holds: acc.holds.iter().filter(|h| h.status == HoldStatus::Open).cloned().collect(),
+        growth: acc.new_growth.clone(),
+        growth_total: acc.growth_total,
     }
 }
 

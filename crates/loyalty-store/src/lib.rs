@@ -5,6 +5,7 @@ pub mod analytics;
 mod convert;
 mod postgres;
 mod sql;
+mod sql_tiers;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -66,6 +67,9 @@ pub struct Changes {
     pub new_order_keys: Vec<(OrderId, MemberId)>,
     pub refunds: Vec<(MemberId, Refund)>,
     pub adjustments: Vec<Adjustment>,
+    pub growth: Vec<(MemberId, loyalty_core::tiers::GrowthEntry)>,
+    pub tier_events: Vec<(MemberId, loyalty_core::tiers::TierEvent)>,
+    pub actions: Vec<(MemberId, loyalty_core::tiers::Action)>,
 }
 
 impl Changes {
@@ -82,6 +86,9 @@ impl Changes {
             self.holds.push((id.clone(), h.clone()));
         }
         self.entries.extend(acc.new_entries.drain(..).map(|e| (id.clone(), e)));
+        self.growth.extend(acc.new_growth.drain(..).map(|g| (id.clone(), g)));
+        self.tier_events.extend(acc.new_tier_events.drain(..).map(|e| (id.clone(), e)));
+        acc.tier_dirty = false;
         self.members.push(record.clone());
     }
 }
@@ -124,7 +131,12 @@ pub trait Store: Analytics + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn begin(&self) -> Result<Box<dyn Tx>>;
 
-    async fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>>;
+    /// A member with open lots, open holds and growth entries after `growth_since`.
+    async fn member(&self, id: &MemberId, growth_since: Timestamp) -> Result<Option<MemberRecord>>;
+    /// Tier history and at-risk events, newest first, with `seq` below `before`.
+    async fn tier_events(&self, id: &MemberId, before: Option<i64>, limit: i64) -> Result<Vec<loyalty_core::tiers::TierEvent>>;
+    /// Activities or claims that occurred at or after `since`.
+    async fn actions(&self, id: &MemberId, kind: loyalty_core::tiers::ActionKind, since: Timestamp) -> Result<Vec<loyalty_core::tiers::Action>>;
     async fn ledger(&self, q: &LedgerQuery) -> Result<Vec<Entry>>;
     /// Lots of a member, newest first, with `lot_no` below `before`.
     async fn lots(&self, id: &MemberId, before: Option<i64>, limit: i64) -> Result<Vec<Lot>>;
@@ -150,7 +162,10 @@ pub trait Store: Analytics + Send + Sync + 'static {
 /// One write transaction. Loads take the rows they read for update where the backend can.
 #[async_trait]
 pub trait Tx: Send {
-    async fn load_members(&mut self, ids: &[MemberId]) -> Result<HashMap<MemberId, MemberRecord>>;
+    /// Members with open lots, open holds and growth entries after `growth_since`.
+    async fn load_members(&mut self, ids: &[MemberId], growth_since: Timestamp) -> Result<HashMap<MemberId, MemberRecord>>;
+    async fn load_actions(&mut self, member: &MemberId, kind: loyalty_core::tiers::ActionKind, since: Timestamp) -> Result<Vec<loyalty_core::tiers::Action>>;
+    async fn find_action(&mut self, member: &MemberId, kind: loyalty_core::tiers::ActionKind, id: &str) -> Result<Option<loyalty_core::tiers::Action>>;
     async fn load_orders(&mut self, ids: &[OrderId]) -> Result<HashMap<OrderId, Order>>;
     /// All refunds of the given orders (member id, order id).
     async fn load_refunds(&mut self, orders: &[(MemberId, OrderId)]) -> Result<Vec<Refund>>;

@@ -19,12 +19,13 @@ macro_rules! sql_store {
         use std::collections::HashMap;
 
         type DbRow = <$db as sqlx::Database>::Row;
+        crate::sql_tiers::tier_sql!($db);
 
-        const MEMBER_COLS: &str = "member_id, name, phone, email, birthday, channel, registered_at, status, pending, active, held, debt, next_seq, next_lot_no, created_at, updated_at";
+        const MEMBER_COLS: &str = "member_id, name, phone, email, birthday, channel, registered_at, status, pending, active, held, debt, next_seq, next_lot_no, created_at, updated_at, tier, tier_since, tier_term_end, tier_grace_until, tier_warned, tier_assigned_reason, tier_assigned_until, tier_review_at, growth_total, next_growth_seq, next_tier_seq";
         const LOT_COLS: &str = "member_id, lot_no, source_kind, source_id, granted, remaining, expired, activates_at, expires_at, status, created_at";
         const HOLD_COLS: &str = "member_id, hold_id, order_id, points, order_amount_minor, status, created_at, expires_at, settled_at, allocations";
         const ENTRY_COLS: &str = "member_id, seq, kind, points, source_kind, source_id, lot_no, at, pending_after, active_after, held_after, debt_after, note, recorded_at";
-        const ORDER_COLS: &str = "member_id, order_id, paid_at, currency, eligible_minor, shipping_minor, total_minor, earned_points, clawed_back_points, refunded_minor, lot_no, note, lines, created_at";
+        const ORDER_COLS: &str = "member_id, order_id, paid_at, currency, eligible_minor, shipping_minor, total_minor, earned_points, clawed_back_points, refunded_minor, lot_no, note, lines, created_at, growth, growth_clawed_back, multiplier_milli, benefits, shipping_waived_minor";
         const REFUND_COLS: &str = "member_id, order_id, refund_id, amount_minor, lines, by_lines, clawback_points, forgiven_points, refunded_at, created_at";
 
         fn member_row(r: &DbRow) -> Result<MemberRecord> {
@@ -47,6 +48,19 @@ macro_rules! sql_store {
             account.buckets = buckets(r.try_get("pending")?, r.try_get("active")?, r.try_get("held")?, r.try_get("debt")?);
             account.next_seq = r.try_get("next_seq")?;
             account.next_lot_no = r.try_get("next_lot_no")?;
+            account.tier = loyalty_core::tiers::TierState {
+                code: r.try_get::<Option<String>, _>("tier")?.unwrap_or_default(),
+                since: opt_ts(t, r.try_get("tier_since")?)?,
+                term_end: opt_ts(t, r.try_get("tier_term_end")?)?,
+                grace_until: opt_ts(t, r.try_get("tier_grace_until")?)?,
+                warned: r.try_get::<i64, _>("tier_warned")? != 0,
+                assigned_reason: r.try_get("tier_assigned_reason")?,
+                assigned_until: opt_ts(t, r.try_get("tier_assigned_until")?)?,
+            };
+            account.tier_review_at = opt_ts(t, r.try_get("tier_review_at")?)?;
+            account.growth_total = r.try_get("growth_total")?;
+            account.next_growth_seq = r.try_get("next_growth_seq")?;
+            account.next_tier_seq = r.try_get("next_tier_seq")?;
             Ok(MemberRecord { profile, account })
         }
 
@@ -117,7 +131,12 @@ macro_rules! sql_store {
                     currency: r.try_get("currency")?,
                     lines: json(t, &r.try_get::<String, _>("lines")?)?,
                     shipping_minor: r.try_get("shipping_minor")?,
+                    shipping_waived_minor: r.try_get("shipping_waived_minor")?,
                 },
+                growth: r.try_get("growth")?,
+                growth_clawed_back: r.try_get("growth_clawed_back")?,
+                multiplier_milli: r.try_get("multiplier_milli")?,
+                benefits: json(t, &r.try_get::<String, _>("benefits")?)?,
                 earned_points: r.try_get("earned_points")?,
                 clawed_back_points: r.try_get("clawed_back_points")?,
                 refunded_minor: r.try_get("refunded_minor")?,
@@ -163,7 +182,7 @@ macro_rules! sql_store {
         }
 
         /// Loads members with their open lots and holds (and lots their open holds point to).
-        async fn load_members_on(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], lock: &str) -> Result<HashMap<MemberId, MemberRecord>> {
+        async fn load_members_on(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], lock: &str, growth_since: i64) -> Result<HashMap<MemberId, MemberRecord>> {
             let mut out: HashMap<String, MemberRecord> = HashMap::new();
             let head = format!("SELECT {MEMBER_COLS} FROM members WHERE member_id");
             for r in select_in(&mut *conn, &head, ids, lock).await? {
@@ -188,6 +207,7 @@ macro_rules! sql_store {
             for m in out.values_mut() {
                 load_held_lots(&mut *conn, m).await?;
             }
+            load_growth(&mut *conn, &mut out, ids, growth_since).await?;
             Ok(out.into_values().map(|m| (m.account.member_id.clone(), m)).collect())
         }
 
@@ -236,8 +256,8 @@ macro_rules! sql_store {
         }
 
         async fn write_changes(conn: &mut <$db as sqlx::Database>::Connection, c: &Changes, recorded_at: i64) -> Result<()> {
-            insert_rows(conn, &format!("INSERT INTO members ({MEMBER_COLS})"), 16,
-                " ON CONFLICT (member_id) DO UPDATE SET name = excluded.name, phone = excluded.phone, email = excluded.email, birthday = excluded.birthday, channel = excluded.channel, registered_at = excluded.registered_at, status = excluded.status, pending = excluded.pending, active = excluded.active, held = excluded.held, debt = excluded.debt, next_seq = excluded.next_seq, next_lot_no = excluded.next_lot_no, updated_at = excluded.updated_at",
+            insert_rows(conn, &format!("INSERT INTO members ({MEMBER_COLS})"), 27,
+                " ON CONFLICT (member_id) DO UPDATE SET name = excluded.name, phone = excluded.phone, email = excluded.email, birthday = excluded.birthday, channel = excluded.channel, registered_at = excluded.registered_at, status = excluded.status, pending = excluded.pending, active = excluded.active, held = excluded.held, debt = excluded.debt, next_seq = excluded.next_seq, next_lot_no = excluded.next_lot_no, updated_at = excluded.updated_at, tier = excluded.tier, tier_since = excluded.tier_since, tier_term_end = excluded.tier_term_end, tier_grace_until = excluded.tier_grace_until, tier_warned = excluded.tier_warned, tier_assigned_reason = excluded.tier_assigned_reason, tier_assigned_until = excluded.tier_assigned_until, tier_review_at = excluded.tier_review_at, growth_total = excluded.growth_total, next_growth_seq = excluded.next_growth_seq, next_tier_seq = excluded.next_tier_seq",
                 &c.members, |s, m| {
                     let (p, a) = (&m.profile, &m.account);
                     s.push_bind(a.member_id.as_str().to_owned());
@@ -256,6 +276,18 @@ macro_rules! sql_store {
                     s.push_bind(a.next_lot_no);
                     s.push_bind(micros(p.created_at));
                     s.push_bind(micros(p.updated_at));
+                    let t = &a.tier;
+                    s.push_bind((!t.code.is_empty()).then(|| t.code.clone()));
+                    s.push_bind(t.since.map(micros));
+                    s.push_bind(t.term_end.map(micros));
+                    s.push_bind(t.grace_until.map(micros));
+                    s.push_bind(i64::from(t.warned));
+                    s.push_bind(t.assigned_reason.clone());
+                    s.push_bind(t.assigned_until.map(micros));
+                    s.push_bind(a.tier_review_at.map(micros));
+                    s.push_bind(a.growth_total);
+                    s.push_bind(a.next_growth_seq);
+                    s.push_bind(a.next_tier_seq);
                 }).await?;
             insert_rows(conn, &format!("INSERT INTO lots ({LOT_COLS})"), 11,
                 " ON CONFLICT (member_id, lot_no) DO UPDATE SET remaining = excluded.remaining, expired = excluded.expired, status = excluded.status",
@@ -306,8 +338,8 @@ macro_rules! sql_store {
                 s.push_bind(o.as_str().to_owned());
                 s.push_bind(m.as_str().to_owned());
             }).await?;
-            insert_rows(conn, &format!("INSERT INTO orders ({ORDER_COLS})"), 14,
-                " ON CONFLICT (member_id, order_id) DO UPDATE SET clawed_back_points = excluded.clawed_back_points, refunded_minor = excluded.refunded_minor",
+            insert_rows(conn, &format!("INSERT INTO orders ({ORDER_COLS})"), 19,
+                " ON CONFLICT (member_id, order_id) DO UPDATE SET clawed_back_points = excluded.clawed_back_points, refunded_minor = excluded.refunded_minor, growth_clawed_back = excluded.growth_clawed_back",
                 &c.orders, |s, o| {
                     let v = &o.order;
                     s.push_bind(v.member_id.as_str().to_owned());
@@ -324,6 +356,11 @@ macro_rules! sql_store {
                     s.push_bind(o.note.clone());
                     s.push_bind(serde_json::to_string(&v.lines).expect("lines serialise"));
                     s.push_bind(micros(o.created_at));
+                    s.push_bind(o.growth);
+                    s.push_bind(o.growth_clawed_back);
+                    s.push_bind(o.multiplier_milli);
+                    s.push_bind(serde_json::to_string(&o.benefits).expect("benefits serialise"));
+                    s.push_bind(v.shipping_waived_minor);
                 }).await?;
             insert_rows(conn, &format!("INSERT INTO refunds ({REFUND_COLS})"), 10, "", &c.refunds, |s, (m, r)| {
                 s.push_bind(m.as_str().to_owned());
@@ -345,14 +382,22 @@ macro_rules! sql_store {
                 s.push_bind(a.actor.clone());
                 s.push_bind(micros(a.created_at));
             }).await?;
-            Ok(())
+            write_tier_changes(conn, c, recorded_at).await
         }
 
         #[async_trait::async_trait]
         impl Tx for $tx {
-            async fn load_members(&mut self, ids: &[MemberId]) -> Result<HashMap<MemberId, MemberRecord>> {
+            async fn load_members(&mut self, ids: &[MemberId], growth_since: jiff::Timestamp) -> Result<HashMap<MemberId, MemberRecord>> {
                 let ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
-                load_members_on(&mut *self.tx, &ids, $lock).await
+                load_members_on(&mut *self.tx, &ids, $lock, micros(growth_since)).await
+            }
+
+            async fn load_actions(&mut self, member: &MemberId, kind: ActionKind, since: jiff::Timestamp) -> Result<Vec<Action>> {
+                select_actions(&mut *self.tx, member, kind, micros(since), None).await
+            }
+
+            async fn find_action(&mut self, member: &MemberId, kind: ActionKind, id: &str) -> Result<Option<Action>> {
+                Ok(select_actions(&mut *self.tx, member, kind, 0, Some(id)).await?.pop())
             }
 
             async fn load_orders(&mut self, ids: &[OrderId]) -> Result<HashMap<OrderId, Order>> {
@@ -446,10 +491,25 @@ macro_rules! sql_store {
                 Ok(Box::new(self.begin_tx().await?))
             }
 
-            async fn member(&self, id: &MemberId) -> Result<Option<MemberRecord>> {
+            async fn member(&self, id: &MemberId, growth_since: jiff::Timestamp) -> Result<Option<MemberRecord>> {
                 let mut conn = self.pool.acquire().await?;
-                let mut found = load_members_on(&mut conn, &[id.as_str().to_owned()], "").await?;
+                let mut found = load_members_on(&mut conn, &[id.as_str().to_owned()], "", micros(growth_since)).await?;
                 Ok(found.remove(id))
+            }
+
+            async fn tier_events(&self, id: &MemberId, before: Option<i64>, limit: i64) -> Result<Vec<TierEvent>> {
+                let rows = sqlx::query(&format!("SELECT {TIER_EVENT_COLS} FROM tier_events WHERE member_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"))
+                    .bind(id.as_str().to_owned())
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(tier_event_row).collect()
+            }
+
+            async fn actions(&self, id: &MemberId, kind: ActionKind, since: jiff::Timestamp) -> Result<Vec<Action>> {
+                let mut conn = self.pool.acquire().await?;
+                select_actions(&mut conn, id, kind, micros(since), None).await
             }
 
             async fn ledger(&self, q: &LedgerQuery) -> Result<Vec<Entry>> {
@@ -500,7 +560,8 @@ macro_rules! sql_store {
                     "SELECT member_id FROM (\
                        SELECT member_id FROM lots WHERE status = 'pending' AND activates_at <= $1 \
                        UNION SELECT member_id FROM lots WHERE status = 'active' AND remaining > 0 AND expires_at <= $1 \
-                       UNION SELECT member_id FROM holds WHERE status = 'open' AND expires_at <= $1) due \
+                       UNION SELECT member_id FROM holds WHERE status = 'open' AND expires_at <= $1 \
+                       UNION SELECT member_id FROM members WHERE tier_review_at <= $1) due \
                      ORDER BY member_id LIMIT $2",
                 )
                 .bind(n)
@@ -532,7 +593,8 @@ macro_rules! sql_store {
                 for r in select_in(&mut *conn, &head, ids, "").await? {
                     let m = member_row(&r)?;
                     let id = m.account.member_id.as_str().to_owned();
-                    by_id.insert(id.clone(), MemberHistory { member_id: id, stored: m.account.buckets, entries: vec![], lots: vec![], open_holds: vec![] });
+                    let history = MemberHistory { member_id: id.clone(), stored: m.account.buckets, entries: vec![], lots: vec![], open_holds: vec![], growth: vec![], growth_total: m.account.growth_total };
+                    by_id.insert(id, history);
                 }
                 let head = format!("SELECT {ENTRY_COLS} FROM entries WHERE member_id");
                 for r in select_in(&mut *conn, &head, ids, " ORDER BY member_id, seq").await? {
@@ -549,6 +611,11 @@ macro_rules! sql_store {
                 for r in select_in(&mut *conn, &head, ids, " AND status = 'open'").await? {
                     let (mid, hold) = hold_row(&r)?;
                     by_id.get_mut(&mid).ok_or_else(|| corrupt("holds", format!("hold of unknown member {mid}")))?.open_holds.push(hold);
+                }
+                let head = format!("SELECT {GROWTH_COLS} FROM growth_entries WHERE member_id");
+                for r in select_in(&mut *conn, &head, ids, " ORDER BY member_id, seq").await? {
+                    let (mid, g) = growth_row(&r)?;
+                    by_id.get_mut(&mid).ok_or_else(|| corrupt("growth_entries", format!("growth of unknown member {mid}")))?.growth.push(g);
                 }
                 let mut out: Vec<MemberHistory> = by_id.into_values().collect();
                 out.sort_by(|a, b| a.member_id.cmp(&b.member_id));

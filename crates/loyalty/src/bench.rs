@@ -34,7 +34,8 @@ const SPAN_SECS: u32 = 730 * 86_400;
 /// The spread of members' log-normal shares of orders: the heaviest buyer of 100,000 buys
 /// about a hundred times what the median member does.
 const SKEW_SIGMA: f64 = 1.2;
-const CATEGORIES: &[&str] = &["apparel", "beauty", "books", "digital", "food", "home", "kids", "pets", "sports", "toys", "travel", "wine"];
+const CATEGORIES: &[&str] =
+    &["apparel", "beauty", "books", "digital", "food", "home", "kids", "pets", "sports", "toys", "travel", "wine"];
 /// A worker gives up after this many failed requests, so a dead server cannot spin it forever.
 const MAX_WORKER_ERRORS: u64 = 100;
 /// Largest response the load generator accepts.
@@ -88,9 +89,17 @@ impl Args {
         ensure!((1..=10_000_000).contains(&self.orders), "--orders must be 1 to 10,000,000");
         ensure!((1..=10_000_000).contains(&self.members), "--members must be 1 to 10,000,000");
         ensure!((1..=10_000_000).contains(&self.http_orders), "--http-orders must be 1 to 10,000,000");
-        ensure!(self.naive_orders <= self.orders, "--naive-orders takes the first rows of the CSV: at most --orders ({})", self.orders);
+        ensure!(
+            self.naive_orders <= self.orders,
+            "--naive-orders takes the first rows of the CSV: at most --orders ({})",
+            self.orders
+        );
         ensure!((1..=1_024).contains(&self.connections), "--connections must be 1 to 1,024");
-        ensure!((1..=MAX_BATCH * 8).contains(&self.batch), "--batch must be 1 to {}, the engine's bound on a batch", MAX_BATCH * 8);
+        ensure!(
+            (1..=MAX_BATCH * 8).contains(&self.batch),
+            "--batch must be 1 to {}, the engine's bound on a batch",
+            MAX_BATCH * 8
+        );
         ensure!((1..=16).contains(&self.client_threads), "--client-threads must be 1 to 16");
         Ok(())
     }
@@ -226,7 +235,13 @@ struct Generated {
 }
 
 /// Writes `n` orders in the importer's format, in the order they were paid.
-fn write_orders_csv(path: &Path, n: u64, pop: &Population, rng: &mut StdRng, anchor: Timestamp) -> anyhow::Result<Generated> {
+fn write_orders_csv(
+    path: &Path,
+    n: u64,
+    pop: &Population,
+    rng: &mut StdRng,
+    anchor: Timestamp,
+) -> anyhow::Result<Generated> {
     let started = Instant::now();
     let mut offsets: Vec<u32> = (0..n).map(|_| rng.random_range(0..SPAN_SECS)).collect();
     offsets.sort_unstable();
@@ -237,7 +252,15 @@ fn write_orders_csv(path: &Path, n: u64, pop: &Population, rng: &mut StdRng, anc
         let b = basket(rng, pop);
         counts[b.member] += 1;
         let paid_at = Timestamp::from_second(anchor.as_second() - i64::from(SPAN_SECS - off))?;
-        let record = [format!("o{i:09}"), member_id(b.member), rfc3339_cst(paid_at), b.amount_minor.to_string(), b.shipping_minor.to_string(), format!("SKU-{:05}", b.sku), b.category.to_owned()];
+        let record = [
+            format!("o{i:09}"),
+            member_id(b.member),
+            rfc3339_cst(paid_at),
+            b.amount_minor.to_string(),
+            b.shipping_minor.to_string(),
+            format!("SKU-{:05}", b.sku),
+            b.category.to_owned(),
+        ];
         w.write_record(&record)?;
     }
     w.flush()?;
@@ -279,9 +302,26 @@ fn read_commands(path: &Path, n: u64, program: &Program) -> anyhow::Result<Vec<C
     let mut out = Vec::with_capacity(n as usize);
     for row in csv::Reader::from_path(path)?.deserialize::<CsvOrder>().take(n as usize) {
         let r = row?;
-        let line = LineInput { sku: r.sku, category: Some(r.category), brand: None, quantity: 1, unit_price_minor: r.amount_minor, paid_minor: r.amount_minor };
-        let input = OrderInput { id: r.order_id, member_id: r.member_id, paid_at: r.paid_at, currency: None, lines: vec![line], shipping_minor: r.shipping_minor };
-        let order = input.validate(program, now).map_err(|e| anyhow::anyhow!("generated order {} is invalid: {e}", input.id))?;
+        let line = LineInput {
+            sku: r.sku,
+            category: Some(r.category),
+            brand: None,
+            quantity: 1,
+            unit_price_minor: r.amount_minor,
+            paid_minor: r.amount_minor,
+        };
+        let input = OrderInput {
+            id: r.order_id,
+            member_id: r.member_id,
+            paid_at: r.paid_at,
+            currency: None,
+            lines: vec![line],
+            shipping_minor: r.shipping_minor,
+            shipping_waived_minor: 0,
+        };
+        let order = input
+            .validate(program, now)
+            .map_err(|e| anyhow::anyhow!("generated order {} is invalid: {e}", input.id))?;
         out.push(Command::PlaceOrder { order, create_member: true });
     }
     Ok(out)
@@ -294,7 +334,9 @@ fn fresh_sqlite(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, String)> {
         let mut p = path.clone().into_os_string();
         p.push(suffix);
         match std::fs::remove_file(&p) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).with_context(|| format!("cannot remove {}", PathBuf::from(p).display())),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {}", PathBuf::from(p).display()))
+            }
             _ => {}
         }
     }
@@ -386,14 +428,24 @@ async fn verify(store: &dyn Store) -> anyhow::Result<VerifyResult> {
     let started = Instant::now();
     let r = jobs::verify_all(store, 20).await?;
     let secs = started.elapsed().as_secs_f64();
-    Ok(VerifyResult { members: r.members, entries: r.entries, violations: r.violations.iter().map(|v| v.to_string()).collect(), secs, mem: mem.finish() })
+    Ok(VerifyResult {
+        members: r.members,
+        entries: r.entries,
+        violations: r.violations.iter().map(|v| v.to_string()).collect(),
+        secs,
+        mem: mem.finish(),
+    })
 }
 
 async fn import_phase(args: &Args, program: &Program, csv: &Path) -> anyhow::Result<ImportResult> {
     let (path, url) = fresh_sqlite(&args.dir, "import")?;
     eprintln!("bench: importing {} into {} ({} rows per transaction)", csv.display(), path.display(), args.batch);
     let store = loyalty_store::open(&url).await?;
-    let opts = import::Options { batch: args.batch, rejects: args.dir.join("orders.rejects.csv"), progress: std::io::stderr().is_terminal() };
+    let opts = import::Options {
+        batch: args.batch,
+        rejects: args.dir.join("orders.rejects.csv"),
+        progress: std::io::stderr().is_terminal(),
+    };
     let mem = MemSampler::start();
     let summary = import::run(store.as_ref(), program, import::Kind::Orders, csv, &opts).await?;
     let mem = mem.finish();
@@ -459,7 +511,13 @@ impl HttpResult {
 }
 
 /// Registers the members, starts the real router on 127.0.0.1:0, and posts the orders.
-async fn http_phase(args: &Args, program: &Program, store: Arc<dyn Store>, backend: &'static str, pop: &Arc<Population>) -> anyhow::Result<HttpResult> {
+async fn http_phase(
+    args: &Args,
+    program: &Program,
+    store: Arc<dyn Store>,
+    backend: &'static str,
+    pop: &Arc<Population>,
+) -> anyhow::Result<HttpResult> {
     let members_csv = args.dir.join("members.csv");
     write_members_csv(&members_csv, pop.len())?;
     let opts = import::Options { batch: args.batch, rejects: args.dir.join("members.rejects.csv"), progress: false };
@@ -481,8 +539,22 @@ async fn http_phase(args: &Args, program: &Program, store: Arc<dyn Store>, backe
             })
             .await
     });
-    eprintln!("bench: {backend}: {} members registered in {members_secs:.1} s; posting {} orders on {} connections to {addr}", pop.len(), args.http_orders, args.connections);
-    let load = Load { addr, key, orders: args.http_orders, connections: args.connections, seed: args.seed, anchor: Timestamp::now(), idempotency_keys: args.idempotency_keys, pop: pop.clone() };
+    eprintln!(
+        "bench: {backend}: {} members registered in {members_secs:.1} s; posting {} orders on {} connections to {addr}",
+        pop.len(),
+        args.http_orders,
+        args.connections
+    );
+    let load = Load {
+        addr,
+        key,
+        orders: args.http_orders,
+        connections: args.connections,
+        seed: args.seed,
+        anchor: Timestamp::now(),
+        idempotency_keys: args.idempotency_keys,
+        pop: pop.clone(),
+    };
     let threads = args.client_threads;
     let mem = MemSampler::start();
     let load = tokio::task::spawn_blocking(move || run_load(load, threads)).await??;
@@ -496,10 +568,16 @@ async fn http_phase(args: &Args, program: &Program, store: Arc<dyn Store>, backe
 }
 
 /// The HTTP benchmark on a fresh PostgreSQL database, dropped afterwards whatever happens.
-async fn postgres_phase(args: &Args, program: &Program, admin_url: &str, pop: &Arc<Population>) -> anyhow::Result<HttpResult> {
+async fn postgres_phase(
+    args: &Args,
+    program: &Program,
+    admin_url: &str,
+    pop: &Arc<Population>,
+) -> anyhow::Result<HttpResult> {
     use sqlx::Connection;
     let name = format!("loyalty_bench_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(admin_url).await.with_context(|| format!("cannot connect to {admin_url}"))?;
+    let mut admin =
+        sqlx::PgConnection::connect(admin_url).await.with_context(|| format!("cannot connect to {admin_url}"))?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut admin).await?;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
     let url = with_database(admin_url, &name);
@@ -544,11 +622,27 @@ impl Load {
         let lines = (0..n)
             .map(|k| {
                 let paid = (b.amount_minor / i64::from(n)).max(1);
-                LineInput { sku: format!("SKU-{:05}", (b.sku + k) % 20_000), category: Some(b.category.to_owned()), brand: None, quantity: 1, unit_price_minor: paid, paid_minor: paid }
+                LineInput {
+                    sku: format!("SKU-{:05}", (b.sku + k) % 20_000),
+                    category: Some(b.category.to_owned()),
+                    brand: None,
+                    quantity: 1,
+                    unit_price_minor: paid,
+                    paid_minor: paid,
+                }
             })
             .collect();
-        let paid_at = Timestamp::from_second(self.anchor.as_second() - rng.random_range(0..3_600)).expect("an hour ago is a valid instant");
-        let order = OrderInput { id: format!("h{i:09}"), member_id: member_id(b.member), paid_at: rfc3339_cst(paid_at), currency: None, lines, shipping_minor: b.shipping_minor };
+        let paid_at = Timestamp::from_second(self.anchor.as_second() - rng.random_range(0..3_600))
+            .expect("an hour ago is a valid instant");
+        let order = OrderInput {
+            id: format!("h{i:09}"),
+            member_id: member_id(b.member),
+            paid_at: rfc3339_cst(paid_at),
+            currency: None,
+            lines,
+            shipping_minor: b.shipping_minor,
+            shipping_waived_minor: 0,
+        };
         let body = serde_json::to_string(&order).expect("an order serialises");
         let idem = if self.idempotency_keys { format!("Idempotency-Key: bench-{i}\r\n") } else { String::new() };
         let head = format!(
@@ -572,7 +666,13 @@ struct LoadReport {
 
 impl LoadReport {
     fn new() -> Self {
-        Self { hist: Histogram::new_with_bounds(1, 120_000_000, 3).expect("static bounds"), created: 0, errors: 0, first_error: None, secs: 0.0 }
+        Self {
+            hist: Histogram::new_with_bounds(1, 120_000_000, 3).expect("static bounds"),
+            created: 0,
+            errors: 0,
+            first_error: None,
+            secs: 0.0,
+        }
     }
 
     fn error(&mut self, what: String) {
@@ -672,7 +772,12 @@ impl Conn {
         if self.io.read_line(&mut self.line).await? == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        let status: u16 = self.line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("malformed status line"))?;
+        let status: u16 = self
+            .line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("malformed status line"))?;
         let (mut len, mut keep) = (None, true);
         for _ in 0..100 {
             self.line.clear();
@@ -709,9 +814,17 @@ struct Machine {
 impl Machine {
     fn read() -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()).unwrap_or_else(|| "unknown CPU".into());
+        let model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            .unwrap_or_else(|| "unknown CPU".into());
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let mem_kib = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+        let mem_kib = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
         Self { cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), model, mem_kib }
     }
 }
@@ -766,7 +879,8 @@ fn text_table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
+        let padded: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
         format!("{}\n", padded.join(" | ").trim_end())
     };
     let mut out = line(header.to_vec());
@@ -802,24 +916,68 @@ impl Report {
             let s = &i.summary;
             let rate = s.rows_per_sec();
             let [a, b] = mem(&i.mem);
-            let work = format!("{} orders ({} rejected), {} MiB database", thousands(s.accepted), s.rejected, i.db_bytes >> 20);
-            rows.push(vec!["import, SQLite, batched".into(), work, secs(s.elapsed_secs), per_sec(rate), format!("≥ 50,000/s: {}", verdict(rate >= TARGET_IMPORT_PER_SEC)), a, b]);
+            let work = format!(
+                "{} orders ({} rejected), {} MiB database",
+                thousands(s.accepted),
+                s.rejected,
+                i.db_bytes >> 20
+            );
+            rows.push(vec![
+                "import, SQLite, batched".into(),
+                work,
+                secs(s.elapsed_secs),
+                per_sec(rate),
+                format!("≥ 50,000/s: {}", verdict(rate >= TARGET_IMPORT_PER_SEC)),
+                a,
+                b,
+            ]);
             let v = &i.verify;
             let [a, b] = mem(&v.mem);
             let work = format!("{} members, {} entries", thousands(v.members as u64), thousands(v.entries as u64));
-            rows.push(vec!["verify after import".into(), work, secs(v.secs), format!("{} violations", v.violations.len()), format!("clean: {}", verdict(v.violations.is_empty())), a, b]);
+            rows.push(vec![
+                "verify after import".into(),
+                work,
+                secs(v.secs),
+                format!("{} violations", v.violations.len()),
+                format!("clean: {}", verdict(v.violations.is_empty())),
+                a,
+                b,
+            ]);
         }
         if let Some(n) = &self.naive {
-            let ratio = self.import.as_ref().map_or_else(|| "-".into(), |i| format!("batched is {:.0}× faster", i.summary.rows_per_sec() / n.rate()));
+            let ratio = self.import.as_ref().map_or_else(
+                || "-".into(),
+                |i| format!("batched is {:.0}× faster", i.summary.rows_per_sec() / n.rate()),
+            );
             let [a, b] = mem(&n.mem);
-            rows.push(vec!["naive, SQLite, 1 tx per order".into(), format!("{} orders", thousands(n.orders)), secs(n.secs), per_sec(n.rate()), ratio, a, b]);
+            rows.push(vec![
+                "naive, SQLite, 1 tx per order".into(),
+                format!("{} orders", thousands(n.orders)),
+                secs(n.secs),
+                per_sec(n.rate()),
+                ratio,
+                a,
+                b,
+            ]);
         }
         for h in &self.http {
             let (rate, p99) = (h.rate(), h.ms(0.99));
             let [a, b] = mem(&h.mem);
-            let target = format!("≥ 5,000/s: {}; p99 < 50 ms: {}", verdict(rate >= TARGET_HTTP_PER_SEC), verdict(p99 < TARGET_HTTP_P99_MS));
+            let target = format!(
+                "≥ 5,000/s: {}; p99 < 50 ms: {}",
+                verdict(rate >= TARGET_HTTP_PER_SEC),
+                verdict(p99 < TARGET_HTTP_P99_MS)
+            );
             let work = format!("{} orders, {} connections", thousands(h.load.created), h.connections);
-            rows.push(vec![format!("HTTP POST /v1/orders, {}", h.backend), work, secs(h.load.secs), per_sec(rate), target, a, b]);
+            rows.push(vec![
+                format!("HTTP POST /v1/orders, {}", h.backend),
+                work,
+                secs(h.load.secs),
+                per_sec(rate),
+                target,
+                a,
+                b,
+            ]);
         }
         rows
     }
@@ -838,7 +996,15 @@ impl Report {
                     h.members_secs
                 );
                 let max = h.load.hist.max() as f64 / 1_000.0;
-                vec![h.backend.to_owned(), ms(h.ms(0.5)), ms(h.ms(0.99)), ms(h.ms(0.999)), ms(max), h.load.errors.to_string(), after]
+                vec![
+                    h.backend.to_owned(),
+                    ms(h.ms(0.5)),
+                    ms(h.ms(0.99)),
+                    ms(h.ms(0.999)),
+                    ms(max),
+                    h.load.errors.to_string(),
+                    after,
+                ]
             })
             .collect()
     }
@@ -871,7 +1037,10 @@ impl Report {
 
     fn markdown(&self, args: &Args) -> String {
         let command: Vec<String> = std::env::args().collect();
-        let mut out = format!("### `loyalty bench` — {}\n\n", Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| Timestamp::now()));
+        let mut out = format!(
+            "### `loyalty bench` — {}\n\n",
+            Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| Timestamp::now())
+        );
         out += &format!("- Command: `{}`\n", command.join(" "));
         out += &format!("- Machine: {}; the load generator and the server share it.\n", self.machine);
         out += &format!("- Data: {}.\n\n", self.data(args));
@@ -891,18 +1060,34 @@ impl Report {
                 out.push(format!("the import rejected {} generated rows", i.summary.rejected));
             }
             if !i.verify.violations.is_empty() {
-                out.push(format!("verify found {} violations after the import, e.g. {}", i.verify.violations.len(), i.verify.violations[0]));
+                out.push(format!(
+                    "verify found {} violations after the import, e.g. {}",
+                    i.verify.violations.len(),
+                    i.verify.violations[0]
+                ));
             }
         }
         for h in &self.http {
             if h.load.errors > 0 {
-                out.push(format!("{}: {} requests failed, e.g. {}", h.backend, h.load.errors, h.load.first_error.as_deref().unwrap_or("?")));
+                out.push(format!(
+                    "{}: {} requests failed, e.g. {}",
+                    h.backend,
+                    h.load.errors,
+                    h.load.first_error.as_deref().unwrap_or("?")
+                ));
             }
             if !h.verify.violations.is_empty() {
-                out.push(format!("{}: verify found {} violations after HTTP ingestion", h.backend, h.verify.violations.len()));
+                out.push(format!(
+                    "{}: verify found {} violations after HTTP ingestion",
+                    h.backend,
+                    h.verify.violations.len()
+                ));
             }
             if h.stored_orders as u64 != h.load.created {
-                out.push(format!("{}: {} orders acknowledged but {} stored", h.backend, h.load.created, h.stored_orders));
+                out.push(format!(
+                    "{}: {} orders acknowledged but {} stored",
+                    h.backend, h.load.created, h.stored_orders
+                ));
             }
         }
         out

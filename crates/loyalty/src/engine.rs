@@ -10,6 +10,8 @@ use loyalty_core::ids::{AdjustmentId, HoldId, MemberId, OrderId};
 use loyalty_core::ledger::{Buckets, Hold, HoldStatus};
 use loyalty_core::member::{MemberInput, Profile};
 use loyalty_core::order::{self, Order, Refund, RefundInput, ValidOrder};
+use loyalty_core::calendar::plus_secs;
+use loyalty_core::tiers::{self, Action, ActionKind};
 use loyalty_core::{DomainError, Program};
 use loyalty_store::{Adjustment, Changes, MemberRecord, Store, StoreError};
 use std::collections::{HashMap, HashSet};
@@ -58,9 +60,27 @@ pub enum Command {
         reason: String,
         actor: String,
     },
-    /// Applies what is due (activations, expiries, hold timeouts): the scheduler's job.
+    /// Applies what is due (activations, expiries, hold timeouts, tier reviews): the scheduler's job.
     Advance {
         member: MemberId,
+    },
+    Activity {
+        member: MemberId,
+        id: String,
+        kind: String,
+        occurred_at: Timestamp,
+        reference: Option<String>,
+    },
+    ClaimSample {
+        member: MemberId,
+        id: String,
+    },
+    AssignTier {
+        member: MemberId,
+        tier: String,
+        reason: String,
+        until: Option<Timestamp>,
+        actor: String,
     },
 }
 
@@ -72,6 +92,8 @@ pub enum Outcome {
     Hold { hold: Hold, balances: Buckets, replayed: bool },
     Adjusted { adjustment: Adjustment, balances: Buckets, replayed: bool },
     Advanced { entries: usize },
+    Action { action: Action, replayed: bool },
+    Tier { record: MemberRecord },
 }
 
 pub type Reply = Result<Outcome, DomainError>;
@@ -82,6 +104,8 @@ struct Loaded {
     orders: HashMap<OrderId, Order>,
     refunds: HashMap<OrderId, Vec<Refund>>,
     adjustments: HashMap<(MemberId, AdjustmentId), Adjustment>,
+    /// Activities and claims the batch's commands need, by member and kind.
+    actions: HashMap<(MemberId, ActionKind), Vec<Action>>,
 }
 
 /// What a batch changed, besides the accounts themselves.
@@ -102,7 +126,7 @@ pub async fn apply_batch(
 ) -> Result<Vec<Reply>, StoreError> {
     assert!(cmds.len() <= MAX_BATCH * 8, "batches are bounded");
     let mut tx = store.begin().await?;
-    let mut loaded = load(tx.as_mut(), cmds).await?;
+    let mut loaded = load(tx.as_mut(), cmds, now).await?;
     let mut t = Touched::default();
     let mut replies = Vec::with_capacity(cmds.len());
     for cmd in cmds {
@@ -118,6 +142,7 @@ pub async fn apply_batch(
     ids.sort();
     for id in ids {
         let m = loaded.members.get_mut(&id).expect("touched members are loaded");
+        m.account.tier_review_at = m.account.next_tier_review(program);
         t.changes.take_from(m);
     }
     let mut seen = HashSet::new();
@@ -138,11 +163,43 @@ fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Option<MemberId
         | Command::Capture { member, .. }
         | Command::Release { member, .. }
         | Command::Adjust { member, .. }
+        | Command::Activity { member, .. }
+        | Command::ClaimSample { member, .. }
+        | Command::AssignTier { member, .. }
         | Command::Advance { member } => Some(member.clone()),
     }
 }
 
-async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command]) -> Result<Loaded, StoreError> {
+/// Growth entries older than this cannot matter to any qualification window (≤ 1 year, plus
+/// a term's grace), so accounts are loaded without them.
+pub const GROWTH_LOOKBACK_DAYS: i64 = 800;
+
+/// The earliest growth entry an account loaded at `now` needs.
+pub fn growth_since(now: Timestamp) -> Timestamp {
+    plus_secs(now, -GROWTH_LOOKBACK_DAYS * 86_400)
+}
+
+async fn load_actions(tx: &mut dyn loyalty_store::Tx, cmds: &[Command], now: Timestamp) -> Result<HashMap<(MemberId, ActionKind), Vec<Action>>, StoreError> {
+    let mut out: HashMap<(MemberId, ActionKind), Vec<Action>> = HashMap::new();
+    for c in cmds {
+        let (member, kind, id, since) = match c {
+            Command::Activity { member, id, occurred_at, .. } => (member, ActionKind::Activity, id, plus_secs(*occurred_at, -32 * 86_400)),
+            Command::ClaimSample { member, id } => (member, ActionKind::Claim, id, plus_secs(now, -32 * 86_400)),
+            _ => continue,
+        };
+        let mut found = tx.load_actions(member, kind, since).await?;
+        found.extend(tx.find_action(member, kind, id).await?);
+        let list = out.entry((member.clone(), kind)).or_default();
+        for a in found {
+            if !list.iter().any(|x| x.action_id == a.action_id) {
+                list.push(a);
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command], now: Timestamp) -> Result<Loaded, StoreError> {
     let mut order_ids: Vec<OrderId> = cmds
         .iter()
         .filter_map(|c| match c {
@@ -157,7 +214,7 @@ async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command]) -> Result<Loaded
     let mut member_ids: Vec<MemberId> = cmds.iter().filter_map(|c| member_of(c, &orders)).collect();
     member_ids.sort();
     member_ids.dedup();
-    let mut members = tx.load_members(&member_ids).await?;
+    let mut members = tx.load_members(&member_ids, growth_since(now)).await?;
 
     let mut refund_keys: Vec<(MemberId, OrderId)> = cmds
         .iter()
@@ -210,7 +267,14 @@ async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command]) -> Result<Loaded
         .into_iter()
         .map(|a| ((a.member_id.clone(), a.adjustment_id.clone()), a))
         .collect();
-    Ok(Loaded { members, orders, refunds, adjustments })
+    let actions = load_actions(tx, cmds, now).await?;
+    Ok(Loaded { members, orders, refunds, adjustments, actions })
+}
+
+/// Brings a member up to `now`: due activations, expiries, hold time-outs and tier reviews.
+fn catch_up(m: &mut MemberRecord, program: &Program, now: Timestamp) {
+    m.account.advance(now);
+    m.account.review_tier(program, now);
 }
 
 fn existing<'a>(l: &'a mut Loaded, id: &MemberId) -> Result<&'a mut MemberRecord, DomainError> {
@@ -230,7 +294,7 @@ fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, 
                 ));
             }
             let m = existing(l, member)?;
-            m.account.advance(now);
+            catch_up(m, program, now);
             t.members.insert(member.clone());
             let acc = &mut m.account;
             let latest = acc.holds.iter().filter(|h| &h.order_id == order_id).max_by_key(|h| h.created_at);
@@ -250,7 +314,7 @@ fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, 
         }
         Command::Capture { member, hold } | Command::Release { member, hold } => {
             let m = existing(l, member)?;
-            m.account.advance(now);
+            catch_up(m, program, now);
             t.members.insert(member.clone());
             if matches!(cmd, Command::Capture { .. }) {
                 m.account.capture(hold, now)?;
@@ -263,10 +327,25 @@ fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, 
         Command::Adjust { member, id, points, reason, actor } => {
             adjust(l, t, program, member, id, *points, reason, actor, now)
         }
+        Command::Activity { member, id, kind, occurred_at, reference } => {
+            action(l, t, program, member, ActionKind::Activity, id, now, |acc, prior| {
+                tiers::record_activity(acc, program, id, kind, *occurred_at, reference.clone(), prior, now)
+            })
+        }
+        Command::ClaimSample { member, id } => {
+            action(l, t, program, member, ActionKind::Claim, id, now, |acc, prior| tiers::claim_free_sample(acc, program, id, prior, now))
+        }
+        Command::AssignTier { member, tier, reason, until, actor } => {
+            let m = existing(l, member)?;
+            catch_up(m, program, now);
+            m.account.assign_tier(program, tier, &format!("{reason} (by {actor})"), *until, now)?;
+            t.members.insert(member.clone());
+            Ok(Outcome::Tier { record: m.clone() })
+        }
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
             let before = m.account.new_entries.len();
-            m.account.advance(now);
+            catch_up(m, program, now);
             let n = m.account.new_entries.len() - before;
             if n > 0 || m.account.lots.iter().any(|x| x.dirty) || m.account.holds.iter().any(|x| x.dirty) {
                 t.members.insert(member.clone());
@@ -312,9 +391,9 @@ fn place_order(
         l.members.insert(order.member_id.clone(), record);
     }
     let m = existing(l, &order.member_id)?;
-    m.account.advance(now);
-    let placed = order::place_order(&mut m.account, program, order.clone(), now);
-    m.account.advance(now);
+    catch_up(m, program, now);
+    let placed = order::place_order(&mut m.account, program, order.clone(), m.profile.birthday, now);
+    catch_up(m, program, now);
     t.members.insert(order.member_id.clone());
     t.orders.push(order.id.clone());
     t.changes.new_order_keys.push((order.id.clone(), order.member_id.clone()));
@@ -341,9 +420,9 @@ fn refund(
     }
     let mut order = order.clone();
     let m = l.members.get_mut(&order.order.member_id).expect("an order's member exists");
-    m.account.advance(now);
+    catch_up(m, program, now);
     let refund = order::refund_order(&mut m.account, program, &mut order, prior, input, now)?;
-    m.account.advance(now);
+    catch_up(m, program, now);
     prior.push(refund.clone());
     t.members.insert(order.order.member_id.clone());
     t.orders.push(order_id.clone());
@@ -380,7 +459,7 @@ fn adjust(
         return Err(DomainError::unprocessable("reason", "is required: 1 to 500 characters"));
     }
     let m = existing(l, member)?;
-    m.account.advance(now);
+    catch_up(m, program, now);
     t.members.insert(member.clone());
     m.account.adjust(program, id.as_str(), points, format!("{reason} (by {actor})"), now)?;
     let adjustment = Adjustment {
@@ -395,6 +474,36 @@ fn adjust(
     l.adjustments.insert(key, adjustment.clone());
     t.changes.adjustments.push(adjustment.clone());
     Ok(Outcome::Adjusted { adjustment, balances, replayed: false })
+}
+
+/// Records an activity or a claim once per id: a retry returns the recorded one.
+#[allow(clippy::too_many_arguments)]
+fn action(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    member: &MemberId,
+    kind: ActionKind,
+    id: &str,
+    now: Timestamp,
+    rule: impl FnOnce(&mut Account, &[Action]) -> Result<Action, DomainError>,
+) -> Reply {
+    let key = (member.clone(), kind);
+    if let Some(a) = l.actions.get(&key).and_then(|v| v.iter().find(|a| a.action_id == id)) {
+        return Ok(Outcome::Action { action: a.clone(), replayed: true });
+    }
+    let prior = l.actions.remove(&key).unwrap_or_default();
+    let m = existing(l, member)?;
+    catch_up(m, program, now);
+    t.members.insert(member.clone());
+    let result = rule(&mut m.account, &prior);
+    let mut prior = prior;
+    if let Ok(a) = &result {
+        prior.push(a.clone());
+        t.changes.actions.push((member.clone(), a.clone()));
+    }
+    l.actions.insert(key, prior);
+    result.map(|action| Outcome::Action { action, replayed: false })
 }
 
 /// Why a command sent to the writer got no answer from the rules.

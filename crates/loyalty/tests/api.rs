@@ -237,7 +237,7 @@ async fn a_refund_after_spending_leaves_a_debt_that_the_next_earning_settles() {
 
 #[tokio::test]
 async fn under_the_clamp_policy_a_refund_stops_at_zero_and_records_what_was_forgiven() {
-    let app = spawn_app_with("refund_policy = \"clamp\"\n").await;
+    let app = spawn_app_with(&format!("refund_policy = \"clamp\"\n{STABLE}")).await;
     app.member("ida").await;
     app.post("/v1/orders", order("o-1", "ida", 100_000, 10)).await;
     let (_, h) = app
@@ -254,7 +254,7 @@ async fn under_the_clamp_policy_a_refund_stops_at_zero_and_records_what_was_forg
 
 #[tokio::test]
 async fn points_activate_after_the_return_window_and_expire_on_time() {
-    let app = spawn_app_with("pending_days = 7\n[expiry]\npolicy = \"rolling\"\ndays = 30\n").await;
+    let app = spawn_app_with(&format!("pending_days = 7\n{STABLE}[expiry]\npolicy = \"rolling\"\ndays = 30\n")).await;
     app.member("jo").await;
     app.post("/v1/orders", order("o-old", "jo", 10_000, 40)).await; // activated 33 days ago, expired 3 days ago
     app.post("/v1/orders", order("o-mid", "jo", 20_000, 20)).await; // activated 13 days ago, expires in 17

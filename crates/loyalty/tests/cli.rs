@@ -70,10 +70,11 @@ async fn imports_report_rejected_rows_by_line_skip_what_exists_and_verify_clean(
 
     let store = loyalty_store::open(&url).await.unwrap();
     let m9 =
-        store.member(&loyalty_core::ids::MemberId::parse("m9").unwrap()).await.unwrap().expect("the import created m9");
+        store.member(&loyalty_core::ids::MemberId::parse("m9").unwrap(), jiff::Timestamp::UNIX_EPOCH).await.unwrap().expect("the import created m9");
     assert_eq!(m9.account.buckets.active, 200);
     let o1 = store.order(&loyalty_core::ids::OrderId::parse("o1").unwrap()).await.unwrap().unwrap().0;
-    assert_eq!((o1.earned_points, o1.clawed_back_points), (123, 123));
+    // m1 was born in January and o1 was paid in January: the birthday month doubles points.
+    assert_eq!((o1.earned_points, o1.clawed_back_points), (246, 246));
     let (code, out, _) = loyalty(&url, &["verify"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("verify: OK"), "{out}");

@@ -54,7 +54,7 @@ pub async fn get_member(State(s): State<AppState>, Path(id): Path<String>) -> Ap
     let id = member_id(&id)?;
     let m = s
         .store
-        .member(&id)
+        .member(&id, crate::engine::growth_since(Timestamp::now()))
         .await?
         .ok_or_else(|| ApiError::not_found("member_not_found", format!("member {id} not found")))?;
     Ok(axum::Json(MemberView::new(&m, Timestamp::now(), &s.program.tz)))
@@ -94,7 +94,7 @@ fn cursor(raw: &Option<String>) -> ApiResult<Option<i64>> {
 }
 
 async fn require_member(s: &AppState, id: &MemberId) -> ApiResult<()> {
-    match s.store.member(id).await? {
+    match s.store.member(id, crate::engine::growth_since(Timestamp::now())).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found("member_not_found", format!("member {id} not found"))),
     }

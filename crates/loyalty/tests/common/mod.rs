@@ -79,8 +79,12 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
+/// The default programme without its date-dependent multipliers (member day on the 18th,
+/// birthday month), so that point figures do not depend on the day the suite runs.
+pub const STABLE: &str = "[member_day]\nday_of_month = 0\n[birthday]\npoints_multiplier = 1.0\n";
+
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with("").await
+    spawn_app_with(STABLE).await
 }
 
 /// Starts the app with a programme file's text on a fresh database, on port 0.

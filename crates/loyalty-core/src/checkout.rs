@@ -1,0 +1,269 @@
+//! Checkout evaluation: what a member pays for a cart, what they may redeem and what they
+//! would earn. Pure; it changes nothing, and its prices and points agree to the fen with what
+//! `place_order` credits for the same cart paid at the same instant.
+
+use crate::error::DomainError;
+use crate::ledger::MemberStatus;
+use crate::order::{check_amount, MAX_LINES, MAX_QUANTITY};
+use crate::program::Program;
+use crate::tiers::{self, level_index, Level};
+use jiff::{civil::Date, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CartLine {
+    pub sku: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub brand: Option<String>,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+}
+
+/// Who is buying what: the member's tier, birthday, status and available points.
+pub struct Buyer<'a> {
+    pub tier: &'a str,
+    pub birthday: Option<Date>,
+    pub status: MemberStatus,
+    pub available_points: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Applied {
+    pub code: String,
+    pub reason: String,
+    pub value_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PricedLine {
+    pub sku: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+    pub list_minor: i64,
+    /// After member, category/brand and member-day discounts.
+    pub member_price_minor: i64,
+    /// After the points redeemed are spread over the lines: send this as the order line's
+    /// `paid_minor`.
+    pub paid_minor: i64,
+    pub benefits: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefusedLine {
+    pub sku: String,
+    pub reason: String,
+    pub opens_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Redemption {
+    /// The most points this cart may use (programme cap and the member's available points).
+    pub max_points: i64,
+    pub max_value_minor: i64,
+    /// Points applied (the request's `points_to_redeem`, or 0).
+    pub points: i64,
+    pub value_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Evaluation {
+    pub tier: String,
+    pub lines: Vec<PricedLine>,
+    pub refused: Vec<RefusedLine>,
+    pub list_minor: i64,
+    pub goods_minor: i64,
+    pub shipping_minor: i64,
+    pub shipping_waived_minor: i64,
+    pub redemption: Redemption,
+    /// Goods after points plus shipping: what the member pays in money.
+    pub payable_minor: i64,
+    pub points_earned: i64,
+    pub growth_earned: i64,
+    /// The points multiplier, e.g. 1.5.
+    pub points_multiplier: f64,
+    pub benefits: Vec<Applied>,
+}
+
+fn special_applies(d: &tiers::SpecialDiscount, line: &CartLine, date: Date) -> bool {
+    let matches = d.category.as_ref().is_some_and(|c| line.category.as_ref() == Some(c))
+        || d.brand.as_ref().is_some_and(|b| line.brand.as_ref() == Some(b));
+    let weekday = d.weekdays.is_empty() || d.weekdays.contains(&date.weekday().to_monday_one_offset());
+    let day = d.dates.is_empty() || d.dates.iter().any(|s| tiers::parse_month_day(s) == Some((date.month(), date.day())));
+    matches && weekday && day
+}
+
+/// Price of one line: the best of the member price and matching special discounts, then the
+/// member-day extra. Each step rounds down to the fen.
+fn price_line(program: &Program, level: &Level, member_day: bool, line: &CartLine, date: Date) -> (i64, Vec<String>) {
+    let list = line.quantity * line.unit_price_minor;
+    let mut best = (level.discount_percent, format!("member_price:{}%", level.discount_percent));
+    for d in level.special_discounts.iter().filter(|d| special_applies(d, line, date)) {
+        if d.percent < best.0 {
+            let what = d.category.as_deref().map(|c| format!("category:{c}")).or(d.brand.as_ref().map(|b| format!("brand:{b}")));
+            best = (d.percent, format!("{}:{}%", what.unwrap_or_default(), d.percent));
+        }
+    }
+    let mut price = list * best.0 / 100;
+    let mut why = vec![best.1];
+    let extra = program.file.member_day.extra_percent;
+    if member_day && extra < 100 {
+        price = price * extra / 100;
+        why.push(format!("member_day:{extra}%"));
+    }
+    (price, why)
+}
+
+fn validate_line(i: usize, l: &CartLine) -> Result<(), DomainError> {
+    let f = |n: &str| format!("lines[{i}].{n}");
+    if l.sku.is_empty() || l.sku.chars().count() > crate::order::MAX_TEXT {
+        return Err(DomainError::unprocessable(f("sku"), "must be 1 to 128 characters"));
+    }
+    if !(1..=MAX_QUANTITY).contains(&l.quantity) {
+        return Err(DomainError::unprocessable(f("quantity"), format!("{} must be between 1 and {MAX_QUANTITY}", l.quantity)));
+    }
+    check_amount(&f("unit_price_minor"), l.unit_price_minor)?;
+    check_amount(&f("unit_price_minor"), l.unit_price_minor * l.quantity)
+}
+
+/// Whether `line` may be bought by this tier at `at`; the reason when not.
+fn early_access(program: &Program, tier_idx: usize, sku: &str, at: Timestamp) -> Result<bool, RefusedLine> {
+    let Some(e) = program.file.early_access.iter().find(|e| e.sku == sku) else { return Ok(false) };
+    let opens = e.open_to_all_at.as_deref().and_then(|s| s.parse::<Timestamp>().ok());
+    if level_index(program, &e.min_tier).is_some_and(|min| tier_idx >= min) {
+        return Ok(true);
+    }
+    if opens.is_some_and(|o| o <= at) {
+        return Ok(false);
+    }
+    let reason = format!("early access for {} and above", e.min_tier);
+    Err(RefusedLine { sku: sku.to_owned(), reason, opens_at: opens.map(|o| o.to_string()) })
+}
+
+/// Evaluates a cart for `buyer` at instant `at`.
+pub fn evaluate(program: &Program, buyer: &Buyer<'_>, lines: &[CartLine], shipping_minor: i64, points_to_redeem: Option<i64>, at: Timestamp) -> Result<Evaluation, DomainError> {
+    if lines.is_empty() || lines.len() > MAX_LINES {
+        return Err(DomainError::unprocessable("lines", format!("must hold 1 to {MAX_LINES} lines")));
+    }
+    check_amount("shipping_minor", shipping_minor)?;
+    let tier_idx = level_index(program, buyer.tier).unwrap_or(0);
+    let level = &program.file.tiers.levels[tier_idx];
+    let date = at.to_zoned(program.tz.clone()).date();
+    let member_day = tiers::is_member_day(program, buyer.tier, at);
+    let (mut priced, mut refused) = (Vec::new(), Vec::new());
+    for (i, l) in lines.iter().enumerate() {
+        validate_line(i, l)?;
+        let early = match early_access(program, tier_idx, &l.sku, at) {
+            Ok(e) => e,
+            Err(r) => {
+                refused.push(r);
+                continue;
+            }
+        };
+        let (price, mut why) = price_line(program, level, member_day, l, date);
+        if early {
+            why.push("early_access".into());
+        }
+        let list = l.quantity * l.unit_price_minor;
+        priced.push(PricedLine {
+            sku: l.sku.clone(),
+            category: l.category.clone(),
+            brand: l.brand.clone(),
+            quantity: l.quantity,
+            unit_price_minor: l.unit_price_minor,
+            list_minor: list,
+            member_price_minor: price,
+            paid_minor: price,
+            benefits: why,
+        });
+    }
+    let list: i64 = priced.iter().map(|l| l.list_minor).sum();
+    let goods: i64 = priced.iter().map(|l| l.member_price_minor).sum();
+    check_amount("lines", list + shipping_minor)?;
+    let free_ship = level.free_shipping_over_minor.is_some_and(|x| goods >= x) && !priced.is_empty();
+    let waived = if free_ship { shipping_minor } else { 0 };
+    let active = buyer.status == MemberStatus::Active;
+    let redemption = redeem(program, goods, buyer.available_points, active, points_to_redeem)?;
+    spread(&mut priced, redemption.value_minor);
+    let paid: i64 = priced.iter().map(|l| l.paid_minor).sum();
+    let (mult, mult_why) = tiers::earn_multiplier(program, buyer.tier, buyer.birthday, at);
+    let (points, growth) = if active { (mult.apply(program.points_for(paid)), tiers::order_growth(program, paid)) } else { (0, 0) };
+    let mut benefits = Vec::new();
+    if list > goods {
+        benefits.push(Applied { code: "price_discounts".into(), reason: format!("{} member prices", level.name), value_minor: list - goods });
+    }
+    if waived > 0 {
+        benefits.push(Applied { code: "free_shipping".into(), reason: format!("free shipping for {}", level.name), value_minor: waived });
+    }
+    for w in mult_why {
+        benefits.push(Applied { code: w.clone(), reason: format!("points ×{}", f64::from(mult)), value_minor: 0 });
+    }
+    Ok(Evaluation {
+        tier: level.code.clone(),
+        lines: priced,
+        refused,
+        list_minor: list,
+        goods_minor: goods,
+        shipping_minor: shipping_minor - waived,
+        shipping_waived_minor: waived,
+        payable_minor: paid + shipping_minor - waived,
+        redemption,
+        points_earned: points,
+        growth_earned: growth,
+        points_multiplier: f64::from(mult),
+        benefits,
+    })
+}
+
+fn redeem(program: &Program, goods: i64, available: i64, active: bool, wanted: Option<i64>) -> Result<Redemption, DomainError> {
+    let r = &program.file.redemption;
+    let mut max = program.max_redeemable(goods).min(available.max(0));
+    if !active || max < r.min_points {
+        max = 0;
+    }
+    let points = match wanted {
+        None | Some(0) => 0,
+        Some(p) if p < r.min_points => {
+            return Err(DomainError::unprocessable("points_to_redeem", format!("{p} is below the minimum of {} points", r.min_points)));
+        }
+        Some(p) if p > max => {
+            return Err(DomainError::unprocessable("points_to_redeem", format!("{p} points exceed what this cart allows: at most {max}")));
+        }
+        Some(p) => p,
+    };
+    Ok(Redemption { max_points: max, max_value_minor: program.points_value_minor(max), points, value_minor: program.points_value_minor(points) })
+}
+
+/// Spreads `value` over the lines in proportion to their prices, rounding down, then the
+/// remaining fen one by one from the first line, so that Σ paid = Σ price − value exactly.
+fn spread(lines: &mut [PricedLine], value: i64) {
+    let total: i64 = lines.iter().map(|l| l.member_price_minor).sum();
+    if value == 0 || total == 0 {
+        return;
+    }
+    assert!(value <= total, "redemption is capped below the goods amount");
+    let mut left = value;
+    for l in lines.iter_mut() {
+        let share = i64::try_from(i128::from(value) * i128::from(l.member_price_minor) / i128::from(total)).expect("bounded");
+        l.paid_minor = l.member_price_minor - share;
+        left -= share;
+    }
+    for l in lines.iter_mut() {
+        let take = left.min(l.paid_minor);
+        l.paid_minor -= take;
+        left -= take;
+    }
+    debug_assert_eq!(left, 0);
+}

@@ -1,0 +1,106 @@
+//! Member activities (reviews, shares, community posts, …) and benefit claims.
+
+use super::config::CapPeriod;
+use super::rules::GrowthKind;
+use crate::account::Account;
+use crate::error::DomainError;
+use crate::ledger::SourceKind;
+use crate::program::Program;
+use jiff::{civil::Date, Timestamp, ToSpan};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Activity,
+    /// A claim on a monthly benefit quota (free samples).
+    Claim,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Activity => "activity",
+            Self::Claim => "claim",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Activity, Self::Claim].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A recorded activity or claim, with what it awarded and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    pub kind: ActionKind,
+    pub action_id: String,
+    pub action_type: String,
+    pub occurred_at: Timestamp,
+    pub reference: Option<String>,
+    pub growth: i64,
+    pub points: i64,
+    /// Why nothing was awarded, when nothing was.
+    pub note: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// The calendar period (in the programme's zone) that contains `at`.
+pub fn period_bounds(program: &Program, period: CapPeriod, at: Timestamp) -> (Timestamp, Timestamp) {
+    let date = at.to_zoned(program.tz.clone()).date();
+    let (start, span) = match period {
+        CapPeriod::Day => (date, 1.day()),
+        CapPeriod::Week => (date.checked_sub(i64::from(date.weekday().to_monday_zero_offset()).days()).unwrap_or(date), 7.days()),
+        CapPeriod::Month => (date.first_of_month(), 1.month()),
+    };
+    let at_start = |d: Date| d.to_zoned(program.tz.clone()).map(|z| z.timestamp()).unwrap_or(Timestamp::MIN);
+    (at_start(start), start.checked_add(span).map(at_start).unwrap_or(Timestamp::MAX))
+}
+
+/// Records an activity. Over its cap it is accepted and recorded with nothing awarded and
+/// the reason; otherwise growth (and points, usable at once) are awarded.
+/// `prior` holds this member's earlier activities of the same type in the same period.
+pub fn record_activity(acc: &mut Account, program: &Program, id: &str, kind: &str, occurred_at: Timestamp, reference: Option<String>, prior: &[Action], now: Timestamp) -> Result<Action, DomainError> {
+    let cfg = program
+        .file
+        .activities
+        .iter()
+        .find(|a| a.kind == kind)
+        .ok_or_else(|| DomainError::unprocessable("type", format!("{kind:?} is not an activity of the programme")))?;
+    acc.can_transact()?;
+    let (start, end) = period_bounds(program, cfg.cap_period, occurred_at);
+    let awarded = prior.iter().filter(|a| a.action_type == kind && a.occurred_at >= start && a.occurred_at < end && (a.growth > 0 || a.points > 0)).count();
+    let mut action = Action { kind: ActionKind::Activity, action_id: id.to_owned(), action_type: kind.to_owned(), occurred_at, reference, growth: 0, points: 0, note: None, created_at: now };
+    if awarded as i64 >= cfg.cap {
+        let period = match cfg.cap_period {
+            CapPeriod::Day => "day",
+            CapPeriod::Week => "week",
+            CapPeriod::Month => "month",
+        };
+        action.note = Some(format!("cap of {} {kind} per {period} reached: recorded, nothing awarded", cfg.cap));
+        return Ok(action);
+    }
+    let source = format!("activity/{id}");
+    acc.add_growth(program, GrowthKind::Activity, &source, cfg.growth, occurred_at, now);
+    if cfg.points > 0 {
+        acc.earn_now(program, (SourceKind::Activity, &source), cfg.points, now);
+    }
+    action.growth = cfg.growth;
+    action.points = cfg.points;
+    Ok(action)
+}
+
+/// Claims one free sample from this month's quota of the member's tier.
+pub fn claim_free_sample(acc: &mut Account, program: &Program, id: &str, prior: &[Action], now: Timestamp) -> Result<Action, DomainError> {
+    acc.can_transact()?;
+    let quota = super::rules::level_index(program, &acc.tier.code).map(|i| program.file.tiers.levels[i].free_samples_per_month).unwrap_or(0);
+    let (start, end) = period_bounds(program, CapPeriod::Month, now);
+    let used = prior.iter().filter(|a| a.kind == ActionKind::Claim && a.occurred_at >= start && a.occurred_at < end).count() as i64;
+    if used >= quota {
+        return Err(DomainError::Conflict {
+            what: "free sample quota".into(),
+            id: acc.member_id.to_string(),
+            differences: vec![format!("{used} of {quota} free samples used this month")],
+        });
+    }
+    Ok(Action { kind: ActionKind::Claim, action_id: id.to_owned(), action_type: "free_sample".into(), occurred_at: now, reference: None, growth: 0, points: 0, note: None, created_at: now })
+}

@@ -1,0 +1,123 @@
+//! SQL for growth, tier events and member actions, shared by both backends (instantiated
+//! inside `sql_store!`).
+
+macro_rules! tier_sql {
+    ($db:ty) => {
+        use loyalty_core::tiers::{Action, ActionKind, GrowthEntry, GrowthKind, TierEvent, TierEventKind};
+
+        const GROWTH_COLS: &str = "member_id, seq, kind, amount, source_id, at, total_after, recorded_at";
+        const TIER_EVENT_COLS: &str = "member_id, seq, kind, from_tier, to_tier, at, growth_in_window, growth_needed, deadline, detail, recorded_at";
+        const ACTION_COLS: &str = "member_id, kind, action_id, action_type, occurred_at, reference, growth, points, note, created_at";
+
+        fn growth_row(r: &DbRow) -> Result<(String, GrowthEntry)> {
+            let t = "growth_entries";
+            Ok((
+                r.try_get("member_id")?,
+                GrowthEntry {
+                    seq: r.try_get("seq")?,
+                    kind: parse_enum(t, &r.try_get::<String, _>("kind")?, GrowthKind::parse)?,
+                    amount: r.try_get("amount")?,
+                    source_id: r.try_get("source_id")?,
+                    at: ts(t, r.try_get("at")?)?,
+                    total_after: r.try_get("total_after")?,
+                },
+            ))
+        }
+
+        fn tier_event_row(r: &DbRow) -> Result<TierEvent> {
+            let t = "tier_events";
+            Ok(TierEvent {
+                seq: r.try_get("seq")?,
+                kind: parse_enum(t, &r.try_get::<String, _>("kind")?, TierEventKind::parse)?,
+                from: r.try_get("from_tier")?,
+                to: r.try_get("to_tier")?,
+                at: ts(t, r.try_get("at")?)?,
+                growth_in_window: r.try_get("growth_in_window")?,
+                growth_needed: r.try_get("growth_needed")?,
+                deadline: opt_ts(t, r.try_get("deadline")?)?,
+                detail: r.try_get("detail")?,
+            })
+        }
+
+        fn action_row(r: &DbRow) -> Result<Action> {
+            let t = "member_actions";
+            Ok(Action {
+                kind: parse_enum(t, &r.try_get::<String, _>("kind")?, ActionKind::parse)?,
+                action_id: r.try_get("action_id")?,
+                action_type: r.try_get("action_type")?,
+                occurred_at: ts(t, r.try_get("occurred_at")?)?,
+                reference: r.try_get("reference")?,
+                growth: r.try_get("growth")?,
+                points: r.try_get("points")?,
+                note: r.try_get("note")?,
+                created_at: ts(t, r.try_get("created_at")?)?,
+            })
+        }
+
+        /// Growth entries since `since`, into the loaded members.
+        async fn load_growth(conn: &mut <$db as sqlx::Database>::Connection, out: &mut HashMap<String, MemberRecord>, ids: &[String], since: i64) -> Result<()> {
+            let head = format!("SELECT {GROWTH_COLS} FROM growth_entries WHERE member_id");
+            for r in select_in(&mut *conn, &head, ids, &format!(" AND at > {since} ORDER BY member_id, seq")).await? {
+                let (mid, g) = growth_row(&r)?;
+                if let Some(m) = out.get_mut(&mid) {
+                    m.account.growth_entries.push(g);
+                }
+            }
+            Ok(())
+        }
+
+        async fn select_actions(conn: &mut <$db as sqlx::Database>::Connection, member: &MemberId, kind: ActionKind, since: i64, id: Option<&str>) -> Result<Vec<Action>> {
+            let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!("SELECT {ACTION_COLS} FROM member_actions WHERE member_id = "));
+            qb.push_bind(member.as_str().to_owned()).push(" AND kind = ").push_bind(kind.as_str());
+            match id {
+                Some(id) => qb.push(" AND action_id = ").push_bind(id.to_owned()),
+                None => qb.push(" AND occurred_at >= ").push_bind(since),
+            };
+            qb.push(" ORDER BY occurred_at LIMIT 10000");
+            qb.build().fetch_all(&mut *conn).await?.iter().map(action_row).collect()
+        }
+
+        async fn write_tier_changes(conn: &mut <$db as sqlx::Database>::Connection, c: &Changes, recorded_at: i64) -> Result<()> {
+            insert_rows(conn, &format!("INSERT INTO growth_entries ({GROWTH_COLS})"), 8, "", &c.growth, |s, (m, g)| {
+                s.push_bind(m.as_str().to_owned());
+                s.push_bind(g.seq);
+                s.push_bind(g.kind.as_str());
+                s.push_bind(g.amount);
+                s.push_bind(g.source_id.clone());
+                s.push_bind(micros(g.at));
+                s.push_bind(g.total_after);
+                s.push_bind(recorded_at);
+            })
+            .await?;
+            insert_rows(conn, &format!("INSERT INTO tier_events ({TIER_EVENT_COLS})"), 11, "", &c.tier_events, |s, (m, e)| {
+                s.push_bind(m.as_str().to_owned());
+                s.push_bind(e.seq);
+                s.push_bind(e.kind.as_str());
+                s.push_bind(e.from.clone());
+                s.push_bind(e.to.clone());
+                s.push_bind(micros(e.at));
+                s.push_bind(e.growth_in_window);
+                s.push_bind(e.growth_needed);
+                s.push_bind(e.deadline.map(micros));
+                s.push_bind(e.detail.clone());
+                s.push_bind(recorded_at);
+            })
+            .await?;
+            insert_rows(conn, &format!("INSERT INTO member_actions ({ACTION_COLS})"), 10, "", &c.actions, |s, (m, a)| {
+                s.push_bind(m.as_str().to_owned());
+                s.push_bind(a.kind.as_str());
+                s.push_bind(a.action_id.clone());
+                s.push_bind(a.action_type.clone());
+                s.push_bind(micros(a.occurred_at));
+                s.push_bind(a.reference.clone());
+                s.push_bind(a.growth);
+                s.push_bind(a.points);
+                s.push_bind(a.note.clone());
+                s.push_bind(micros(a.created_at));
+            })
+            .await
+        }
+    };
+}
+
+pub(crate) use tier_sql;
