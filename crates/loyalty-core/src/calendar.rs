@@ -41,7 +41,11 @@ pub fn expiry(program: &Program, activated_at: Timestamp) -> Option<Timestamp> {
 
 /// `at` plus `secs` seconds, saturating at the ends of time.
 pub fn plus_secs(at: Timestamp, secs: i64) -> Timestamp {
-    at.checked_add(jiff::SignedDuration::from_secs(secs)).unwrap_or(if secs < 0 { Timestamp::MIN } else { Timestamp::MAX })
+    at.checked_add(jiff::SignedDuration::from_secs(secs)).unwrap_or(if secs < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
 }
 
 #[cfg(test)]
@@ -90,4 +94,3 @@ mod tests {
         assert_eq!(expiry(&p, ts("2026-05-20T12:00:00+08:00")), None);
     }
 }
-

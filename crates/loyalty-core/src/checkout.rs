@@ -101,7 +101,8 @@ fn special_applies(d: &tiers::SpecialDiscount, line: &CartLine, date: Date) -> b
     let matches = d.category.as_ref().is_some_and(|c| line.category.as_ref() == Some(c))
         || d.brand.as_ref().is_some_and(|b| line.brand.as_ref() == Some(b));
     let weekday = d.weekdays.is_empty() || d.weekdays.contains(&date.weekday().to_monday_one_offset());
-    let day = d.dates.is_empty() || d.dates.iter().any(|s| tiers::parse_month_day(s) == Some((date.month(), date.day())));
+    let day =
+        d.dates.is_empty() || d.dates.iter().any(|s| tiers::parse_month_day(s) == Some((date.month(), date.day())));
     matches && weekday && day
 }
 
@@ -112,7 +113,11 @@ fn price_line(program: &Program, level: &Level, member_day: bool, line: &CartLin
     let mut best = (level.discount_percent, format!("member_price:{}%", level.discount_percent));
     for d in level.special_discounts.iter().filter(|d| special_applies(d, line, date)) {
         if d.percent < best.0 {
-            let what = d.category.as_deref().map(|c| format!("category:{c}")).or(d.brand.as_ref().map(|b| format!("brand:{b}")));
+            let what = d
+                .category
+                .as_deref()
+                .map(|c| format!("category:{c}"))
+                .or(d.brand.as_ref().map(|b| format!("brand:{b}")));
             best = (d.percent, format!("{}:{}%", what.unwrap_or_default(), d.percent));
         }
     }
@@ -132,7 +137,10 @@ fn validate_line(i: usize, l: &CartLine) -> Result<(), DomainError> {
         return Err(DomainError::unprocessable(f("sku"), "must be 1 to 128 characters"));
     }
     if !(1..=MAX_QUANTITY).contains(&l.quantity) {
-        return Err(DomainError::unprocessable(f("quantity"), format!("{} must be between 1 and {MAX_QUANTITY}", l.quantity)));
+        return Err(DomainError::unprocessable(
+            f("quantity"),
+            format!("{} must be between 1 and {MAX_QUANTITY}", l.quantity),
+        ));
     }
     check_amount(&f("unit_price_minor"), l.unit_price_minor)?;
     check_amount(&f("unit_price_minor"), l.unit_price_minor * l.quantity)
@@ -153,7 +161,14 @@ fn early_access(program: &Program, tier_idx: usize, sku: &str, at: Timestamp) ->
 }
 
 /// Evaluates a cart for `buyer` at instant `at`.
-pub fn evaluate(program: &Program, buyer: &Buyer<'_>, lines: &[CartLine], shipping_minor: i64, points_to_redeem: Option<i64>, at: Timestamp) -> Result<Evaluation, DomainError> {
+pub fn evaluate(
+    program: &Program,
+    buyer: &Buyer<'_>,
+    lines: &[CartLine],
+    shipping_minor: i64,
+    points_to_redeem: Option<i64>,
+    at: Timestamp,
+) -> Result<Evaluation, DomainError> {
     if lines.is_empty() || lines.len() > MAX_LINES {
         return Err(DomainError::unprocessable("lines", format!("must hold 1 to {MAX_LINES} lines")));
     }
@@ -199,13 +214,22 @@ pub fn evaluate(program: &Program, buyer: &Buyer<'_>, lines: &[CartLine], shippi
     spread(&mut priced, redemption.value_minor);
     let paid: i64 = priced.iter().map(|l| l.paid_minor).sum();
     let (mult, mult_why) = tiers::earn_multiplier(program, buyer.tier, buyer.birthday, at);
-    let (points, growth) = if active { (mult.apply(program.points_for(paid)), tiers::order_growth(program, paid)) } else { (0, 0) };
+    let (points, growth) =
+        if active { (mult.apply(program.points_for(paid)), tiers::order_growth(program, paid)) } else { (0, 0) };
     let mut benefits = Vec::new();
     if list > goods {
-        benefits.push(Applied { code: "price_discounts".into(), reason: format!("{} member prices", level.name), value_minor: list - goods });
+        benefits.push(Applied {
+            code: "price_discounts".into(),
+            reason: format!("{} member prices", level.name),
+            value_minor: list - goods,
+        });
     }
     if waived > 0 {
-        benefits.push(Applied { code: "free_shipping".into(), reason: format!("free shipping for {}", level.name), value_minor: waived });
+        benefits.push(Applied {
+            code: "free_shipping".into(),
+            reason: format!("free shipping for {}", level.name),
+            value_minor: waived,
+        });
     }
     for w in mult_why {
         benefits.push(Applied { code: w.clone(), reason: format!("points ×{}", f64::from(mult)), value_minor: 0 });
@@ -227,7 +251,13 @@ pub fn evaluate(program: &Program, buyer: &Buyer<'_>, lines: &[CartLine], shippi
     })
 }
 
-fn redeem(program: &Program, goods: i64, available: i64, active: bool, wanted: Option<i64>) -> Result<Redemption, DomainError> {
+fn redeem(
+    program: &Program,
+    goods: i64,
+    available: i64,
+    active: bool,
+    wanted: Option<i64>,
+) -> Result<Redemption, DomainError> {
     let r = &program.file.redemption;
     let mut max = program.max_redeemable(goods).min(available.max(0));
     if !active || max < r.min_points {
@@ -236,14 +266,25 @@ fn redeem(program: &Program, goods: i64, available: i64, active: bool, wanted: O
     let points = match wanted {
         None | Some(0) => 0,
         Some(p) if p < r.min_points => {
-            return Err(DomainError::unprocessable("points_to_redeem", format!("{p} is below the minimum of {} points", r.min_points)));
+            return Err(DomainError::unprocessable(
+                "points_to_redeem",
+                format!("{p} is below the minimum of {} points", r.min_points),
+            ));
         }
         Some(p) if p > max => {
-            return Err(DomainError::unprocessable("points_to_redeem", format!("{p} points exceed what this cart allows: at most {max}")));
+            return Err(DomainError::unprocessable(
+                "points_to_redeem",
+                format!("{p} points exceed what this cart allows: at most {max}"),
+            ));
         }
         Some(p) => p,
     };
-    Ok(Redemption { max_points: max, max_value_minor: program.points_value_minor(max), points, value_minor: program.points_value_minor(points) })
+    Ok(Redemption {
+        max_points: max,
+        max_value_minor: program.points_value_minor(max),
+        points,
+        value_minor: program.points_value_minor(points),
+    })
 }
 
 /// Spreads `value` over the lines in proportion to their prices, rounding down, then the
@@ -256,7 +297,8 @@ fn spread(lines: &mut [PricedLine], value: i64) {
     assert!(value <= total, "redemption is capped below the goods amount");
     let mut left = value;
     for l in lines.iter_mut() {
-        let share = i64::try_from(i128::from(value) * i128::from(l.member_price_minor) / i128::from(total)).expect("bounded");
+        let share =
+            i64::try_from(i128::from(value) * i128::from(l.member_price_minor) / i128::from(total)).expect("bounded");
         l.paid_minor = l.member_price_minor - share;
         left -= share;
     }

@@ -282,7 +282,13 @@ pub struct BenefitUse {
 /// member day's or birthday month's, combined by the programme's rule), pending until the
 /// return window closes; growth may upgrade the tier at once. A frozen or closed member's
 /// order is recorded and earns nothing.
-pub fn place_order(account: &mut Account, program: &Program, order: ValidOrder, birthday: Option<jiff::civil::Date>, now: Timestamp) -> Order {
+pub fn place_order(
+    account: &mut Account,
+    program: &Program,
+    order: ValidOrder,
+    birthday: Option<jiff::civil::Date>,
+    now: Timestamp,
+) -> Order {
     assert_eq!(account.member_id, order.member_id, "an order is placed on its own member");
     account.join_tier(program, now);
     let eligible = order.eligible_minor();
@@ -298,11 +304,19 @@ pub fn place_order(account: &mut Account, program: &Program, order: ValidOrder, 
         benefits.push(BenefitUse { code: "price_discounts".into(), value_minor: discount, extra_points: 0 });
     }
     if order.shipping_waived_minor > 0 {
-        benefits.push(BenefitUse { code: "free_shipping".into(), value_minor: order.shipping_waived_minor, extra_points: 0 });
+        benefits.push(BenefitUse {
+            code: "free_shipping".into(),
+            value_minor: order.shipping_waived_minor,
+            extra_points: 0,
+        });
     }
     if earned > base {
         let value = program.points_value_minor(earned - base);
-        benefits.extend(why.iter().map(|w| BenefitUse { code: w.clone(), value_minor: value, extra_points: earned - base }));
+        benefits.extend(why.iter().map(|w| BenefitUse {
+            code: w.clone(),
+            value_minor: value,
+            extra_points: earned - base,
+        }));
     }
     let lot_no = account.earn(program, (SourceKind::Order, order.id.as_str()), earned, order.paid_at, now);
     account.add_growth(program, crate::tiers::GrowthKind::Order, order.id.as_str(), growth, order.paid_at, now);
@@ -356,7 +370,11 @@ pub fn refund_order(
     };
     let delta = owed_after - order.clawed_back_points;
     assert!(delta >= 0 && owed_after <= order.earned_points, "clawback is cumulative and never above earned");
-    let growth_after = if eligible == 0 { 0 } else { i64::try_from(i128::from(order.growth) * i128::from(after).min(eligible) / eligible).expect("bounded") };
+    let growth_after = if eligible == 0 {
+        0
+    } else {
+        i64::try_from(i128::from(order.growth) * i128::from(after).min(eligible) / eligible).expect("bounded")
+    };
     let growth_delta = growth_after - order.growth_clawed_back;
     let source = (SourceKind::Refund, format!("{}/{}", order.order.id, refund_id));
     let Clawback { taken, forgiven } =

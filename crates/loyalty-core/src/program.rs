@@ -156,6 +156,30 @@ const CURRENCIES: &[(&str, u32)] = &[
     ("KWD", 3),
 ];
 
+/// The dotted key written on the line holding byte `at` of the file, under its table header.
+fn key_at(text: &str, at: usize) -> String {
+    let mut table = String::new();
+    let mut key = String::new();
+    let mut offset = 0;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            table = t.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
+        } else if let Some((k, _)) = t.split_once('=') {
+            key = k.trim().to_owned();
+        }
+        offset += line.len() + 1;
+        if offset > at {
+            break;
+        }
+    }
+    if table.is_empty() {
+        key
+    } else {
+        format!("{table}.{key}")
+    }
+}
+
 /// Upper bounds that keep every multiplication inside i64/i128 and every loop bounded.
 pub const MAX_PENDING_DAYS: i64 = 3650;
 pub const MAX_RATE: i64 = 100_000;
@@ -167,7 +191,13 @@ impl Program {
 
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let file: ProgramFile = toml::from_str(text).map_err(|e| {
-            let field = e.message().split('`').nth(1).map(str::to_owned).unwrap_or_else(|| "(file)".into());
+            let field = e
+                .message()
+                .split('`')
+                .nth(1)
+                .map(str::to_owned)
+                .or_else(|| e.span().map(|s| key_at(text, s.start)))
+                .unwrap_or_else(|| "(file)".into());
             ConfigError(vec![ConfigIssue { field, reason: e.message().trim().to_owned() }])
         })?;
         Self::from_file(file)
@@ -213,10 +243,22 @@ impl Program {
             bad("redemption.min_points", "must be between 1 and 1000000000".into());
         }
         let g = &file.growth;
-        if !(0..=10_000).contains(&g.spend_percent) || !(0..=1_000_000).contains(&g.per_order) || !(0..=1_000_000_000).contains(&g.max_per_order) {
-            issues.push(ConfigIssue { field: "growth".into(), reason: "spend_percent 0–10000, per_order 0–1000000, max_per_order 0–1000000000".into() });
+        if !(0..=10_000).contains(&g.spend_percent)
+            || !(0..=1_000_000).contains(&g.per_order)
+            || !(0..=1_000_000_000).contains(&g.max_per_order)
+        {
+            issues.push(ConfigIssue {
+                field: "growth".into(),
+                reason: "spend_percent 0–10000, per_order 0–1000000, max_per_order 0–1000000000".into(),
+            });
         }
-        crate::tiers::config::validate(&file.tiers, &file.activities, &file.member_day, &file.early_access, &mut issues);
+        crate::tiers::config::validate(
+            &file.tiers,
+            &file.activities,
+            &file.member_day,
+            &file.early_access,
+            &mut issues,
+        );
         match (issues.is_empty(), tz, exp) {
             (true, Some(tz), Some(exp)) => Ok(Self { file, tz, minor_per_unit: 10_i64.pow(exp) }),
             _ => Err(ConfigError(issues)),

@@ -134,9 +134,19 @@ pub trait Store: Analytics + Send + Sync + 'static {
     /// A member with open lots, open holds and growth entries after `growth_since`.
     async fn member(&self, id: &MemberId, growth_since: Timestamp) -> Result<Option<MemberRecord>>;
     /// Tier history and at-risk events, newest first, with `seq` below `before`.
-    async fn tier_events(&self, id: &MemberId, before: Option<i64>, limit: i64) -> Result<Vec<loyalty_core::tiers::TierEvent>>;
+    async fn tier_events(
+        &self,
+        id: &MemberId,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<loyalty_core::tiers::TierEvent>>;
     /// Activities or claims that occurred at or after `since`.
-    async fn actions(&self, id: &MemberId, kind: loyalty_core::tiers::ActionKind, since: Timestamp) -> Result<Vec<loyalty_core::tiers::Action>>;
+    async fn actions(
+        &self,
+        id: &MemberId,
+        kind: loyalty_core::tiers::ActionKind,
+        since: Timestamp,
+    ) -> Result<Vec<loyalty_core::tiers::Action>>;
     async fn ledger(&self, q: &LedgerQuery) -> Result<Vec<Entry>>;
     /// Lots of a member, newest first, with `lot_no` below `before`.
     async fn lots(&self, id: &MemberId, before: Option<i64>, limit: i64) -> Result<Vec<Lot>>;
@@ -163,9 +173,23 @@ pub trait Store: Analytics + Send + Sync + 'static {
 #[async_trait]
 pub trait Tx: Send {
     /// Members with open lots, open holds and growth entries after `growth_since`.
-    async fn load_members(&mut self, ids: &[MemberId], growth_since: Timestamp) -> Result<HashMap<MemberId, MemberRecord>>;
-    async fn load_actions(&mut self, member: &MemberId, kind: loyalty_core::tiers::ActionKind, since: Timestamp) -> Result<Vec<loyalty_core::tiers::Action>>;
-    async fn find_action(&mut self, member: &MemberId, kind: loyalty_core::tiers::ActionKind, id: &str) -> Result<Option<loyalty_core::tiers::Action>>;
+    async fn load_members(
+        &mut self,
+        ids: &[MemberId],
+        growth_since: Timestamp,
+    ) -> Result<HashMap<MemberId, MemberRecord>>;
+    async fn load_actions(
+        &mut self,
+        member: &MemberId,
+        kind: loyalty_core::tiers::ActionKind,
+        since: Timestamp,
+    ) -> Result<Vec<loyalty_core::tiers::Action>>;
+    async fn find_action(
+        &mut self,
+        member: &MemberId,
+        kind: loyalty_core::tiers::ActionKind,
+        id: &str,
+    ) -> Result<Option<loyalty_core::tiers::Action>>;
     async fn load_orders(&mut self, ids: &[OrderId]) -> Result<HashMap<OrderId, Order>>;
     /// All refunds of the given orders (member id, order id).
     async fn load_refunds(&mut self, orders: &[(MemberId, OrderId)]) -> Result<Vec<Refund>>;

@@ -6,11 +6,11 @@
 
 use jiff::Timestamp;
 use loyalty_core::account::Account;
+use loyalty_core::calendar::plus_secs;
 use loyalty_core::ids::{AdjustmentId, HoldId, MemberId, OrderId};
 use loyalty_core::ledger::{Buckets, Hold, HoldStatus};
 use loyalty_core::member::{MemberInput, Profile};
 use loyalty_core::order::{self, Order, Refund, RefundInput, ValidOrder};
-use loyalty_core::calendar::plus_secs;
 use loyalty_core::tiers::{self, Action, ActionKind};
 use loyalty_core::{DomainError, Program};
 use loyalty_store::{Adjustment, Changes, MemberRecord, Store, StoreError};
@@ -179,11 +179,17 @@ pub fn growth_since(now: Timestamp) -> Timestamp {
     plus_secs(now, -GROWTH_LOOKBACK_DAYS * 86_400)
 }
 
-async fn load_actions(tx: &mut dyn loyalty_store::Tx, cmds: &[Command], now: Timestamp) -> Result<HashMap<(MemberId, ActionKind), Vec<Action>>, StoreError> {
+async fn load_actions(
+    tx: &mut dyn loyalty_store::Tx,
+    cmds: &[Command],
+    now: Timestamp,
+) -> Result<HashMap<(MemberId, ActionKind), Vec<Action>>, StoreError> {
     let mut out: HashMap<(MemberId, ActionKind), Vec<Action>> = HashMap::new();
     for c in cmds {
         let (member, kind, id, since) = match c {
-            Command::Activity { member, id, occurred_at, .. } => (member, ActionKind::Activity, id, plus_secs(*occurred_at, -32 * 86_400)),
+            Command::Activity { member, id, occurred_at, .. } => {
+                (member, ActionKind::Activity, id, plus_secs(*occurred_at, -32 * 86_400))
+            }
             Command::ClaimSample { member, id } => (member, ActionKind::Claim, id, plus_secs(now, -32 * 86_400)),
             _ => continue,
         };
@@ -333,7 +339,9 @@ fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, 
             })
         }
         Command::ClaimSample { member, id } => {
-            action(l, t, program, member, ActionKind::Claim, id, now, |acc, prior| tiers::claim_free_sample(acc, program, id, prior, now))
+            action(l, t, program, member, ActionKind::Claim, id, now, |acc, prior| {
+                tiers::claim_free_sample(acc, program, id, prior, now)
+            })
         }
         Command::AssignTier { member, tier, reason, until, actor } => {
             let m = existing(l, member)?;
@@ -344,10 +352,12 @@ fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, 
         }
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
-            let before = m.account.new_entries.len();
+            let before = m.account.new_entries.len() + m.account.new_tier_events.len();
             catch_up(m, program, now);
-            let n = m.account.new_entries.len() - before;
-            if n > 0 || m.account.lots.iter().any(|x| x.dirty) || m.account.holds.iter().any(|x| x.dirty) {
+            let n = m.account.new_entries.len() + m.account.new_tier_events.len() - before;
+            let acc = &m.account;
+            let dirty = acc.tier_dirty || acc.lots.iter().any(|x| x.dirty) || acc.holds.iter().any(|x| x.dirty);
+            if n > 0 || dirty || acc.tier_review_at != acc.next_tier_review(program) {
                 t.members.insert(member.clone());
             }
             Ok(Outcome::Advanced { entries: n })

@@ -49,7 +49,9 @@ pub fn period_bounds(program: &Program, period: CapPeriod, at: Timestamp) -> (Ti
     let date = at.to_zoned(program.tz.clone()).date();
     let (start, span) = match period {
         CapPeriod::Day => (date, 1.day()),
-        CapPeriod::Week => (date.checked_sub(i64::from(date.weekday().to_monday_zero_offset()).days()).unwrap_or(date), 7.days()),
+        CapPeriod::Week => {
+            (date.checked_sub(i64::from(date.weekday().to_monday_zero_offset()).days()).unwrap_or(date), 7.days())
+        }
         CapPeriod::Month => (date.first_of_month(), 1.month()),
     };
     let at_start = |d: Date| d.to_zoned(program.tz.clone()).map(|z| z.timestamp()).unwrap_or(Timestamp::MIN);
@@ -59,17 +61,39 @@ pub fn period_bounds(program: &Program, period: CapPeriod, at: Timestamp) -> (Ti
 /// Records an activity. Over its cap it is accepted and recorded with nothing awarded and
 /// the reason; otherwise growth (and points, usable at once) are awarded.
 /// `prior` holds this member's earlier activities of the same type in the same period.
-pub fn record_activity(acc: &mut Account, program: &Program, id: &str, kind: &str, occurred_at: Timestamp, reference: Option<String>, prior: &[Action], now: Timestamp) -> Result<Action, DomainError> {
-    let cfg = program
-        .file
-        .activities
-        .iter()
-        .find(|a| a.kind == kind)
-        .ok_or_else(|| DomainError::unprocessable("type", format!("{kind:?} is not an activity of the programme")))?;
+pub fn record_activity(
+    acc: &mut Account,
+    program: &Program,
+    id: &str,
+    kind: &str,
+    occurred_at: Timestamp,
+    reference: Option<String>,
+    prior: &[Action],
+    now: Timestamp,
+) -> Result<Action, DomainError> {
+    let cfg =
+        program.file.activities.iter().find(|a| a.kind == kind).ok_or_else(|| {
+            DomainError::unprocessable("type", format!("{kind:?} is not an activity of the programme"))
+        })?;
     acc.can_transact()?;
     let (start, end) = period_bounds(program, cfg.cap_period, occurred_at);
-    let awarded = prior.iter().filter(|a| a.action_type == kind && a.occurred_at >= start && a.occurred_at < end && (a.growth > 0 || a.points > 0)).count();
-    let mut action = Action { kind: ActionKind::Activity, action_id: id.to_owned(), action_type: kind.to_owned(), occurred_at, reference, growth: 0, points: 0, note: None, created_at: now };
+    let awarded = prior
+        .iter()
+        .filter(|a| {
+            a.action_type == kind && a.occurred_at >= start && a.occurred_at < end && (a.growth > 0 || a.points > 0)
+        })
+        .count();
+    let mut action = Action {
+        kind: ActionKind::Activity,
+        action_id: id.to_owned(),
+        action_type: kind.to_owned(),
+        occurred_at,
+        reference,
+        growth: 0,
+        points: 0,
+        note: None,
+        created_at: now,
+    };
     if awarded as i64 >= cfg.cap {
         let period = match cfg.cap_period {
             CapPeriod::Day => "day",
@@ -90,11 +114,21 @@ pub fn record_activity(acc: &mut Account, program: &Program, id: &str, kind: &st
 }
 
 /// Claims one free sample from this month's quota of the member's tier.
-pub fn claim_free_sample(acc: &mut Account, program: &Program, id: &str, prior: &[Action], now: Timestamp) -> Result<Action, DomainError> {
+pub fn claim_free_sample(
+    acc: &mut Account,
+    program: &Program,
+    id: &str,
+    prior: &[Action],
+    now: Timestamp,
+) -> Result<Action, DomainError> {
     acc.can_transact()?;
-    let quota = super::rules::level_index(program, &acc.tier.code).map(|i| program.file.tiers.levels[i].free_samples_per_month).unwrap_or(0);
+    let quota = super::rules::level_index(program, &acc.tier.code)
+        .map(|i| program.file.tiers.levels[i].free_samples_per_month)
+        .unwrap_or(0);
     let (start, end) = period_bounds(program, CapPeriod::Month, now);
-    let used = prior.iter().filter(|a| a.kind == ActionKind::Claim && a.occurred_at >= start && a.occurred_at < end).count() as i64;
+    let used =
+        prior.iter().filter(|a| a.kind == ActionKind::Claim && a.occurred_at >= start && a.occurred_at < end).count()
+            as i64;
     if used >= quota {
         return Err(DomainError::Conflict {
             what: "free sample quota".into(),
@@ -102,5 +136,15 @@ pub fn claim_free_sample(acc: &mut Account, program: &Program, id: &str, prior: 
             differences: vec![format!("{used} of {quota} free samples used this month")],
         });
     }
-    Ok(Action { kind: ActionKind::Claim, action_id: id.to_owned(), action_type: "free_sample".into(), occurred_at: now, reference: None, growth: 0, points: 0, note: None, created_at: now })
+    Ok(Action {
+        kind: ActionKind::Claim,
+        action_id: id.to_owned(),
+        action_type: "free_sample".into(),
+        occurred_at: now,
+        reference: None,
+        growth: 0,
+        points: 0,
+        note: None,
+        created_at: now,
+    })
 }

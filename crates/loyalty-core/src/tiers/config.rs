@@ -255,7 +255,8 @@ impl Default for Tiers {
 }
 
 pub fn default_activities() -> Vec<Activity> {
-    let a = |kind: &str, growth, points, cap, cap_period| Activity { kind: kind.into(), growth, points, cap, cap_period };
+    let a =
+        |kind: &str, growth, points, cap, cap_period| Activity { kind: kind.into(), growth, points, cap, cap_period };
     vec![
         a("review", 20, 10, 5, CapPeriod::Day),
         a("share", 5, 0, 3, CapPeriod::Day),
@@ -264,12 +265,20 @@ pub fn default_activities() -> Vec<Activity> {
 }
 
 /// Checks the tiers section; pushes every problem with the field it is in.
-pub fn validate(t: &Tiers, activities: &[Activity], member_day: &MemberDay, early: &[EarlyAccess], issues: &mut Vec<ConfigIssue>) {
+pub fn validate(
+    t: &Tiers,
+    activities: &[Activity],
+    member_day: &MemberDay,
+    early: &[EarlyAccess],
+    issues: &mut Vec<ConfigIssue>,
+) {
     let mut bad = |field: String, reason: String| issues.push(ConfigIssue { field, reason });
     if t.levels.is_empty() || t.levels.len() > 20 {
         bad("tiers.levels".into(), "must hold 1 to 20 tiers".into());
     }
-    for (name, v, max) in [("term_months", t.term_months, 120), ("warning_days", t.warning_days, 365), ("grace_days", t.grace_days, 365)] {
+    for (name, v, max) in
+        [("term_months", t.term_months, 120), ("warning_days", t.warning_days, 365), ("grace_days", t.grace_days, 365)]
+    {
         if !(0..=max).contains(&v) || (name == "term_months" && v == 0) {
             bad(format!("tiers.{name}"), format!("must be between {} and {max}", i64::from(name == "term_months")));
         }

@@ -4,7 +4,9 @@
 pub mod activity;
 pub mod config;
 pub mod rules;
+pub mod status;
 
 pub use activity::*;
 pub use config::*;
 pub use rules::*;
+pub use status::*;

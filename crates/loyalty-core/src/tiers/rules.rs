@@ -168,11 +168,30 @@ fn term_end_from(program: &Program, start: Timestamp) -> Timestamp {
 }
 
 impl Account {
-    fn tier_event(&mut self, kind: TierEventKind, from: Option<String>, at: Timestamp, g: i64, needed: Option<i64>, deadline: Option<Timestamp>, detail: String) {
+    fn tier_event(
+        &mut self,
+        kind: TierEventKind,
+        from: Option<String>,
+        at: Timestamp,
+        g: i64,
+        needed: Option<i64>,
+        deadline: Option<Timestamp>,
+        detail: String,
+    ) {
         let seq = self.next_tier_seq;
         self.next_tier_seq += 1;
         let to = self.tier.code.clone();
-        self.new_tier_events.push(TierEvent { seq, kind, from, to, at, growth_in_window: g, growth_needed: needed, deadline, detail });
+        self.new_tier_events.push(TierEvent {
+            seq,
+            kind,
+            from,
+            to,
+            at,
+            growth_in_window: g,
+            growth_needed: needed,
+            deadline,
+            detail,
+        });
         self.tier_dirty = true;
     }
 
@@ -209,7 +228,15 @@ impl Account {
 
     /// Records growth; positive growth may upgrade at once or retain a tier in grace.
     /// Negative growth (refunds) never changes the tier mid-term.
-    pub fn add_growth(&mut self, program: &Program, kind: GrowthKind, source_id: &str, amount: i64, at: Timestamp, now: Timestamp) {
+    pub fn add_growth(
+        &mut self,
+        program: &Program,
+        kind: GrowthKind,
+        source_id: &str,
+        amount: i64,
+        at: Timestamp,
+        now: Timestamp,
+    ) {
         if amount == 0 {
             return;
         }
@@ -233,20 +260,44 @@ impl Account {
         if q > cur {
             let from = self.enter(program, q, now);
             let name = &program.file.tiers.levels[q].name;
-            self.tier_event(TierEventKind::Upgraded, from, now, g, None, None, format!("growth {g} in the window reached {name}"));
+            self.tier_event(
+                TierEventKind::Upgraded,
+                from,
+                now,
+                g,
+                None,
+                None,
+                format!("growth {g} in the window reached {name}"),
+            );
         } else if let Some(deadline) = self.tier.grace_until {
             let need = program.file.tiers.levels[cur].retention();
             if g >= need {
                 let start = self.tier.term_end.unwrap_or(now);
                 let from = self.enter(program, cur, start);
-                self.tier_event(TierEventKind::Retained, from, now, g, None, Some(deadline), format!("growth {g} met the retention threshold {need} during grace"));
+                self.tier_event(
+                    TierEventKind::Retained,
+                    from,
+                    now,
+                    g,
+                    None,
+                    Some(deadline),
+                    format!("growth {g} met the retention threshold {need} during grace"),
+                );
             }
         }
     }
 
     /// Assigns a tier by hand, with a reason and an optional end date.
-    pub fn assign_tier(&mut self, program: &Program, code: &str, reason: &str, until: Option<Timestamp>, now: Timestamp) -> Result<(), DomainError> {
-        let idx = level_index(program, code).ok_or_else(|| DomainError::unprocessable("tier", format!("{code:?} is not a tier of the programme")))?;
+    pub fn assign_tier(
+        &mut self,
+        program: &Program,
+        code: &str,
+        reason: &str,
+        until: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        let idx = level_index(program, code)
+            .ok_or_else(|| DomainError::unprocessable("tier", format!("{code:?} is not a tier of the programme")))?;
         if reason.trim().is_empty() || reason.chars().count() > 500 {
             return Err(DomainError::unprocessable("reason", "is required: 1 to 500 characters"));
         }
@@ -270,7 +321,10 @@ impl Account {
     /// When the tier next needs a review, for the scheduler's index.
     pub fn next_tier_review(&self, program: &Program) -> Option<Timestamp> {
         let t = &self.tier;
-        let warn = t.term_end.filter(|_| !t.warned && t.grace_until.is_none()).map(|e| plus_secs(e, -program.file.tiers.warning_days * 86_400));
+        let warn = t
+            .term_end
+            .filter(|_| !t.warned && t.grace_until.is_none())
+            .map(|e| plus_secs(e, -program.file.tiers.warning_days * 86_400));
         let end = t.term_end.filter(|_| t.grace_until.is_none());
         [t.assigned_until, warn, end, t.grace_until].into_iter().flatten().min()
     }
@@ -298,7 +352,15 @@ impl Account {
             let g = growth_in_window(self, program, until);
             let q = qualified(program, g);
             let from = self.enter(program, q, until);
-            self.tier_event(TierEventKind::AssignmentEnded, from, until, g, None, None, "the assigned term ended; back to the tier growth qualifies for".into());
+            self.tier_event(
+                TierEventKind::AssignmentEnded,
+                from,
+                until,
+                g,
+                None,
+                None,
+                "the assigned term ended; back to the tier growth qualifies for".into(),
+            );
             return true;
         }
         let Some(term_end) = t.term_end else { return false };
@@ -313,20 +375,32 @@ impl Account {
             };
             let old = &cfg.levels[cur];
             let back = (old.entry - g).max(0);
-            let detail = format!("growth {g} stayed below the {need} that keeps {}; earn {back} more growth within the window to return", old.name);
+            let detail = format!(
+                "growth {g} stayed below the {need} that keeps {}; earn {back} more growth within the window to return",
+                old.name
+            );
             let from = self.enter(program, target.min(cur), grace);
             self.tier_event(TierEventKind::Downgraded, from, grace, g, Some(back), None, detail);
             return true;
         }
         let warn_at = plus_secs(term_end, -cfg.warning_days * 86_400);
         if !t.warned && warn_at <= now && now < term_end {
-            let g = growth_in_window(self, program, now);
+            // What will count at the term's end: growth so far that is still in that window.
+            let g = growth_in_window(self, program, term_end);
             if g < need {
                 self.tier.warned = true;
                 let deadline = plus_secs(term_end, cfg.grace_days * 86_400);
                 let detail = format!("{} more growth by the end of grace keeps {}", need - g, cfg.levels[cur].name);
                 let from = Some(t.code.clone());
-                self.tier_event(TierEventKind::AtRisk, from, warn_at.max(t.since.unwrap_or(warn_at)), g, Some(need - g), Some(deadline), detail);
+                self.tier_event(
+                    TierEventKind::AtRisk,
+                    from,
+                    warn_at.max(t.since.unwrap_or(warn_at)),
+                    g,
+                    Some(need - g),
+                    Some(deadline),
+                    detail,
+                );
                 return true;
             }
             return false;
@@ -335,7 +409,15 @@ impl Account {
             let g = growth_in_window(self, program, term_end);
             if g >= need {
                 let from = self.enter(program, cur, term_end);
-                self.tier_event(TierEventKind::Retained, from, term_end, g, None, None, format!("growth {g} met the retention threshold {need}"));
+                self.tier_event(
+                    TierEventKind::Retained,
+                    from,
+                    term_end,
+                    g,
+                    None,
+                    None,
+                    format!("growth {g} met the retention threshold {need}"),
+                );
             } else {
                 self.tier.grace_until = Some(plus_secs(term_end, cfg.grace_days * 86_400));
                 self.tier_dirty = true;
@@ -347,7 +429,12 @@ impl Account {
 }
 
 /// The points multiplier an order gets, and the benefits that made it.
-pub fn earn_multiplier(program: &Program, tier: &str, birthday: Option<Date>, paid_at: Timestamp) -> (Multiplier, Vec<String>) {
+pub fn earn_multiplier(
+    program: &Program,
+    tier: &str,
+    birthday: Option<Date>,
+    paid_at: Timestamp,
+) -> (Multiplier, Vec<String>) {
     let f = &program.file;
     let day = paid_at.to_zoned(program.tz.clone());
     let mut found: Vec<(Multiplier, String)> = Vec::new();

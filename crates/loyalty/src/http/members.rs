@@ -74,7 +74,7 @@ pub struct LedgerParams {
     to: Option<String>,
 }
 
-fn limit(raw: Option<i64>) -> ApiResult<i64> {
+pub fn limit(raw: Option<i64>) -> ApiResult<i64> {
     let l = raw.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&l) {
         return Err(ApiError::invalid("limit", format!("{l} must be between 1 and {MAX_PAGE}")));
@@ -82,7 +82,7 @@ fn limit(raw: Option<i64>) -> ApiResult<i64> {
     Ok(l)
 }
 
-fn cursor(raw: &Option<String>) -> ApiResult<Option<i64>> {
+pub fn cursor(raw: &Option<String>) -> ApiResult<Option<i64>> {
     raw.as_ref()
         .map(|c| {
             c.parse::<i64>()
@@ -127,8 +127,8 @@ pub async fn ledger(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
-    limit: Option<i64>,
-    cursor: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
 }
 
 /// The member's lots (one per grant), newest first.

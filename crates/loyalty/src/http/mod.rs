@@ -6,6 +6,7 @@ pub mod idempotency;
 pub mod members;
 pub mod orders;
 pub mod problem;
+pub mod tiers;
 pub mod views;
 
 use crate::engine::Writer;
@@ -38,6 +39,8 @@ pub struct AppState {
         members::put_member, members::get_member, members::ledger, members::lots,
         members::create_hold, members::capture, members::release, members::adjust,
         orders::post_order, orders::get_order, orders::post_refund,
+        tiers::get_tier, tiers::tier_history, tiers::assign, tiers::activity, tiers::claim_sample,
+        tiers::benefits, tiers::evaluate,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth),
@@ -103,11 +106,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orders", post(orders::post_order))
         .route("/v1/orders/{id}", get(orders::get_order))
         .route("/v1/orders/{id}/refunds", post(orders::post_refund))
+        .route("/v1/members/{id}/tier", get(tiers::get_tier))
+        .route("/v1/members/{id}/tier/history", get(tiers::tier_history))
+        .route("/v1/members/{id}/activities", post(tiers::activity))
+        .route("/v1/members/{id}/benefits", get(tiers::benefits))
+        .route("/v1/members/{id}/benefits/free-samples/claims", post(tiers::claim_sample))
+        .route("/v1/checkout/evaluate", post(tiers::evaluate))
         .merge(crate::insight::http::routes())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_integration));
     let admin = Router::new()
         .route("/v1/members/{id}/points/adjustments", post(members::adjust))
+        .route("/v1/members/{id}/tier/assignments", post(tiers::assign))
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()
