@@ -4,6 +4,7 @@
 //! that does this for a server, so commands on one member are serialised without row locks
 //! and many requests share one commit (group commit).
 
+use crate::cache::MemberCache;
 use jiff::Timestamp;
 use loyalty_core::account::Account;
 use loyalty_core::calendar::plus_secs;
@@ -124,6 +125,17 @@ pub async fn apply_batch(
     cmds: &[Command],
     now: Timestamp,
 ) -> Result<Vec<Reply>, StoreError> {
+    apply_batch_cached(store, program, cmds, now, None).await
+}
+
+/// As [`apply_batch`], putting every committed member into `cache`.
+pub async fn apply_batch_cached(
+    store: &dyn Store,
+    program: &Program,
+    cmds: &[Command],
+    now: Timestamp,
+    cache: Option<&MemberCache>,
+) -> Result<Vec<Reply>, StoreError> {
     assert!(cmds.len() <= MAX_BATCH * 8, "batches are bounded");
     let mut tx = store.begin().await?;
     let mut loaded = load(tx.as_mut(), cmds, now).await?;
@@ -151,6 +163,9 @@ pub async fn apply_batch(
     }
     tx.write(&t.changes, now).await?;
     tx.commit().await?;
+    if let Some(c) = cache {
+        c.put_committed(&t.changes.members);
+    }
     Ok(replies)
 }
 
@@ -335,7 +350,13 @@ fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, 
         }
         Command::Activity { member, id, kind, occurred_at, reference } => {
             action(l, t, program, member, ActionKind::Activity, id, now, |acc, prior| {
-                tiers::record_activity(acc, program, id, kind, *occurred_at, reference.clone(), prior, now)
+                let input = tiers::ActivityInput {
+                    id: id.clone(),
+                    kind: kind.clone(),
+                    occurred_at: *occurred_at,
+                    reference: reference.clone(),
+                };
+                tiers::record_activity(acc, program, &input, prior, now)
             })
         }
         Command::ClaimSample { member, id } => {
@@ -536,13 +557,16 @@ struct Job {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    /// Accounts as this writer last committed them, for hot reads.
+    pub cache: Arc<MemberCache>,
 }
 
 impl Writer {
     pub fn spawn(store: Arc<dyn Store>, program: Arc<Program>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
-        tokio::spawn(run_writer(store, program, rx));
-        Self { tx }
+        let cache = Arc::new(MemberCache::default());
+        tokio::spawn(run_writer(store, program, rx, cache.clone()));
+        Self { tx, cache }
     }
 
     pub async fn submit(&self, cmd: Command) -> Result<Outcome, WriteError> {
@@ -552,13 +576,18 @@ impl Writer {
     }
 }
 
-async fn run_writer(store: Arc<dyn Store>, program: Arc<Program>, mut rx: mpsc::Receiver<Job>) {
+async fn run_writer(
+    store: Arc<dyn Store>,
+    program: Arc<Program>,
+    mut rx: mpsc::Receiver<Job>,
+    cache: Arc<MemberCache>,
+) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let cmds: Vec<Command> = jobs.iter().map(|j| j.cmd.clone()).collect();
         let started = std::time::Instant::now();
         let now = Timestamp::now().round(jiff::Unit::Microsecond).unwrap_or_else(|_| Timestamp::now());
-        let result = apply_batch(store.as_ref(), &program, &cmds, now).await;
+        let result = apply_batch_cached(store.as_ref(), &program, &cmds, now, Some(&cache)).await;
         metrics::histogram!("loyalty_batch_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("loyalty_batch_commands").record(cmds.len() as f64);
         match result {

@@ -2,6 +2,7 @@
 //! tests and benchmarks build the same app through [`cli::app`].
 
 pub mod bench;
+pub mod cache;
 pub mod cli;
 pub mod engine;
 pub mod http;

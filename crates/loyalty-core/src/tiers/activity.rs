@@ -61,16 +61,23 @@ pub fn period_bounds(program: &Program, period: CapPeriod, at: Timestamp) -> (Ti
 /// Records an activity. Over its cap it is accepted and recorded with nothing awarded and
 /// the reason; otherwise growth (and points, usable at once) are awarded.
 /// `prior` holds this member's earlier activities of the same type in the same period.
+/// An activity as the store reports it.
+#[derive(Debug, Clone)]
+pub struct ActivityInput {
+    pub id: String,
+    pub kind: String,
+    pub occurred_at: Timestamp,
+    pub reference: Option<String>,
+}
+
 pub fn record_activity(
     acc: &mut Account,
     program: &Program,
-    id: &str,
-    kind: &str,
-    occurred_at: Timestamp,
-    reference: Option<String>,
+    input: &ActivityInput,
     prior: &[Action],
     now: Timestamp,
 ) -> Result<Action, DomainError> {
+    let (id, kind, occurred_at) = (input.id.as_str(), input.kind.as_str(), input.occurred_at);
     let cfg =
         program.file.activities.iter().find(|a| a.kind == kind).ok_or_else(|| {
             DomainError::unprocessable("type", format!("{kind:?} is not an activity of the programme"))
@@ -88,7 +95,7 @@ pub fn record_activity(
         action_id: id.to_owned(),
         action_type: kind.to_owned(),
         occurred_at,
-        reference,
+        reference: input.reference.clone(),
         growth: 0,
         points: 0,
         note: None,

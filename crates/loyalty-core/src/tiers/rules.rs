@@ -168,6 +168,8 @@ fn term_end_from(program: &Program, start: Timestamp) -> Timestamp {
 }
 
 impl Account {
+    // A private recorder: each argument is one column of the event.
+    #[allow(clippy::too_many_arguments)]
     fn tier_event(
         &mut self,
         kind: TierEventKind,

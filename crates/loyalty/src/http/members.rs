@@ -53,8 +53,9 @@ pub fn unexpected(o: Outcome) -> ApiError {
 pub async fn get_member(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<MemberView>> {
     let id = member_id(&id)?;
     let m = s
-        .store
-        .member(&id, crate::engine::growth_since(Timestamp::now()))
+        .writer
+        .cache
+        .member(s.store.as_ref(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found("member_not_found", format!("member {id} not found")))?;
     Ok(axum::Json(MemberView::new(&m, Timestamp::now(), &s.program.tz)))
@@ -94,7 +95,7 @@ pub fn cursor(raw: &Option<String>) -> ApiResult<Option<i64>> {
 }
 
 async fn require_member(s: &AppState, id: &MemberId) -> ApiResult<()> {
-    match s.store.member(id, crate::engine::growth_since(Timestamp::now())).await? {
+    match s.writer.cache.member(s.store.as_ref(), id).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found("member_not_found", format!("member {id} not found"))),
     }

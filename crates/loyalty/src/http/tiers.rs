@@ -6,7 +6,7 @@ use super::members::{unexpected, PageParams};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::views::rfc3339;
 use super::AppState;
-use crate::engine::{growth_since, Command, Outcome};
+use crate::engine::{Command, Outcome};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Extension;
@@ -23,9 +23,10 @@ fn member_id(raw: &str) -> ApiResult<MemberId> {
     path_id("member_id", raw, MemberId::parse)
 }
 
-async fn load(s: &AppState, id: &MemberId) -> ApiResult<MemberRecord> {
-    s.store
-        .member(id, growth_since(Timestamp::now()))
+async fn load(s: &AppState, id: &MemberId) -> ApiResult<std::sync::Arc<MemberRecord>> {
+    s.writer
+        .cache
+        .member(s.store.as_ref(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("member_not_found", format!("member {id} not found")))
 }
