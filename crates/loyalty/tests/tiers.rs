@@ -320,3 +320,29 @@ async fn evaluate_and_order_agree_and_the_order_records_its_benefits() {
     assert_eq!(codes, ["price_discounts", "free_shipping", "tier_multiplier:silver"]);
     assert_eq!(m.growth, e["growth_earned"].as_i64().unwrap());
 }
+
+#[tokio::test]
+async fn early_access_refuses_lines_until_the_sku_opens_to_every_tier() {
+    let extra = "[[early_access]]\nsku = \"NEW-1\"\nmin_tier = \"gold\"\nopen_to_all_at = \"2026-12-01T00:00:00+08:00\"\n\
+[[early_access]]\nsku = \"VIP-ONLY\"\nmin_tier = \"diamond\"\n";
+    let app = spawn_app_with(&format!("{STABLE}{extra}")).await;
+    app.member("ivy").await;
+    let cart = |at: &str| {
+        json!({"member_id": "ivy", "at": at, "lines": [
+            {"sku": "NEW-1", "quantity": 1, "unit_price_minor": 10_000},
+            {"sku": "VIP-ONLY", "quantity": 1, "unit_price_minor": 10_000},
+            {"sku": "PLAIN", "quantity": 1, "unit_price_minor": 10_000}
+        ]})
+    };
+    let (_, e) = app.post("/v1/checkout/evaluate", cart("2026-11-20T12:00:00+08:00")).await;
+    let refused: Vec<&str> = e["refused"].as_array().unwrap().iter().map(|r| r["sku"].as_str().unwrap()).collect();
+    assert_eq!(refused, ["NEW-1", "VIP-ONLY"]);
+    assert_eq!(e["goods_minor"], 9_500, "only the plain line is priced");
+    let (_, e) = app.post("/v1/checkout/evaluate", cart("2026-12-02T12:00:00+08:00")).await;
+    let refused: Vec<&str> = e["refused"].as_array().unwrap().iter().map(|r| r["sku"].as_str().unwrap()).collect();
+    assert_eq!(refused, ["VIP-ONLY"], "open to all after its date; the exclusive SKU stays closed");
+    app.post("/v1/members/ivy/tier/assignments", json!({"tier": "diamond", "reason": "test"})).await;
+    let (_, e) = app.post("/v1/checkout/evaluate", cart("2026-11-20T12:00:00+08:00")).await;
+    assert_eq!(e["refused"].as_array().unwrap().len(), 0);
+    assert!(e["lines"][0]["benefits"].as_array().unwrap().iter().any(|b| b == "early_access"));
+}
