@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use loyalty_core::ids::MemberId;
 use loyalty_store::{MemberRecord, Store, StoreError};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,12 +25,24 @@ fn version(m: &MemberRecord) -> Version {
     (a.next_seq, a.next_growth_seq, a.next_tier_seq, m.profile.updated_at.as_microsecond())
 }
 
-#[derive(Default)]
 pub struct MemberCache {
     map: RwLock<HashMap<MemberId, (Instant, Arc<MemberRecord>)>>,
+    /// Off: every read goes to the store (for benchmarks' naive comparison).
+    enabled: AtomicBool,
+}
+
+impl Default for MemberCache {
+    fn default() -> Self {
+        Self { map: RwLock::default(), enabled: AtomicBool::new(true) }
+    }
 }
 
 impl MemberCache {
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::Relaxed);
+        self.map.write().expect("cache lock").clear();
+    }
+
     fn put(&self, m: MemberRecord, fresh: Instant) {
         let mut map = self.map.write().expect("cache lock");
         if map.len() >= CAPACITY {
@@ -52,6 +65,9 @@ impl MemberCache {
 
     /// The member, from the cache when fresh, else from the store.
     pub async fn member(&self, store: &dyn Store, id: &MemberId) -> Result<Option<Arc<MemberRecord>>, StoreError> {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return Ok(store.member(id, crate::engine::growth_since(Timestamp::now())).await?.map(Arc::new));
+        }
         if let Some((at, m)) = self.map.read().expect("cache lock").get(id) {
             if at.elapsed() < TTL {
                 return Ok(Some(m.clone()));

@@ -59,6 +59,8 @@ enum Cmd {
     },
     /// Generates a synthetic store and measures import and HTTP ingestion.
     Bench(bench::Args),
+    /// Measures checkout evaluation over HTTP and a tier review over many members.
+    BenchTiers(crate::bench_tiers::Args),
     #[command(flatten)]
     Insight(crate::insight::cli::Commands),
 }
@@ -126,6 +128,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Cmd::Bench(args) = cli.cmd {
         return bench::run(args).await.map(|_| ExitCode::SUCCESS);
     }
+    if let Cmd::BenchTiers(args) = cli.cmd {
+        return crate::bench_tiers::run(args).await.map(|_| ExitCode::SUCCESS);
+    }
     let program = load_program(cli.program.as_ref())?;
     let store = loyalty_store::open(&cli.database_url).await?;
     match cli.cmd {
@@ -180,7 +185,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("key {name:?} ({scope}) created; it is shown only this once");
         }
         Cmd::Insight(cmd) => return crate::insight::cli::run(cmd, store, program).await,
-        Cmd::CheckConfig { .. } | Cmd::Bench(_) => unreachable!("handled above"),
+        Cmd::CheckConfig { .. } | Cmd::Bench(_) | Cmd::BenchTiers(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }

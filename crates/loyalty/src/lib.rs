@@ -2,6 +2,7 @@
 //! tests and benchmarks build the same app through [`cli::app`].
 
 pub mod bench;
+pub mod bench_tiers;
 pub mod cache;
 pub mod cli;
 pub mod engine;
