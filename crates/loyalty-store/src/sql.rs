@@ -557,12 +557,12 @@ macro_rules! sql_store {
             async fn due_members(&self, now: jiff::Timestamp, limit: i64) -> Result<Vec<MemberId>> {
                 let n = micros(now);
                 let rows = sqlx::query(
-                    "SELECT member_id FROM (\
-                       SELECT member_id FROM lots WHERE status = 'pending' AND activates_at <= $1 \
-                       UNION SELECT member_id FROM lots WHERE status = 'active' AND remaining > 0 AND expires_at <= $1 \
-                       UNION SELECT member_id FROM holds WHERE status = 'open' AND expires_at <= $1 \
-                       UNION SELECT member_id FROM members WHERE tier_review_at <= $1) due \
-                     ORDER BY member_id LIMIT $2",
+                    // Each source is read through its own partial index, up to `limit` each;
+                    // the caller advances what it gets, which takes it out of the due sets.
+                    "SELECT member_id FROM (SELECT member_id FROM lots WHERE status = 'pending' AND activates_at <= $1 LIMIT $2) a \
+                     UNION SELECT member_id FROM (SELECT member_id FROM lots WHERE status = 'active' AND remaining > 0 AND expires_at <= $1 LIMIT $2) b \
+                     UNION SELECT member_id FROM (SELECT member_id FROM holds WHERE status = 'open' AND expires_at <= $1 LIMIT $2) c \
+                     UNION SELECT member_id FROM (SELECT member_id FROM members WHERE tier_review_at <= $1 LIMIT $2) d",
                 )
                 .bind(n)
                 .bind(limit)

@@ -3,6 +3,7 @@
 
 use crate::engine::{apply_batch, Command, Outcome, Writer};
 use jiff::Timestamp;
+use loyalty_core::ids::MemberId;
 use loyalty_core::verify::{verify_member, Violation};
 use loyalty_core::Program;
 use loyalty_store::{Store, StoreError};
@@ -23,11 +24,14 @@ pub struct JobReport {
 /// Runs everything due at `now` directly against the store (the CLI's `jobs run`).
 pub async fn run_due(store: &dyn Store, program: &Program, now: Timestamp) -> Result<JobReport, StoreError> {
     let mut report = JobReport::default();
+    let mut previous: Vec<MemberId> = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let ids = store.due_members(now, JOB_BATCH).await?;
         if ids.is_empty() {
             break;
         }
+        // Advancing a member takes it out of the due sets; the same set twice is a bug.
+        assert!(ids != previous, "members stay due after advancing: {:?}", &ids[..ids.len().min(5)]);
         let cmds: Vec<Command> = ids.iter().map(|m| Command::Advance { member: m.clone() }).collect();
         for r in apply_batch(store, program, &cmds, now).await? {
             if let Ok(Outcome::Advanced { entries }) = r {
@@ -35,9 +39,7 @@ pub async fn run_due(store: &dyn Store, program: &Program, now: Timestamp) -> Re
             }
         }
         report.members += ids.len();
-        if (ids.len() as i64) < JOB_BATCH {
-            break;
-        }
+        previous = ids;
     }
     report.idempotency_purged = purge(store, now).await?;
     Ok(report)
@@ -56,6 +58,7 @@ pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, period: std::time:
         tick.tick().await;
         let now = Timestamp::now();
         let mut done = 0usize;
+        let mut previous: Vec<MemberId> = Vec::new();
         for _ in 0..MAX_ROUNDS {
             let ids = match store.due_members(now, JOB_BATCH).await {
                 Ok(ids) => ids,
@@ -65,6 +68,14 @@ pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, period: std::time:
                 }
             };
             let n = ids.len();
+            if n == 0 {
+                break;
+            }
+            if ids == previous {
+                tracing::error!(members = ?&ids[..n.min(5)], "members stay due after advancing; stopping this tick");
+                break;
+            }
+            previous = ids.clone();
             let futs = ids.into_iter().map(|member| writer.submit(Command::Advance { member }));
             let results = futures_util::future::join_all(futs).await;
             if results.iter().any(|r| r.is_err()) {
@@ -72,9 +83,6 @@ pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, period: std::time:
                 break;
             }
             done += n;
-            if (n as i64) < JOB_BATCH {
-                break;
-            }
         }
         if let Err(e) = purge(store.as_ref(), now).await {
             tracing::warn!(error = %e, "idempotency purge failed");

@@ -389,8 +389,10 @@ impl Account {
         if !t.warned && warn_at <= now && now < term_end {
             // What will count at the term's end: growth so far that is still in that window.
             let g = growth_in_window(self, program, term_end);
+            // The warning point is passed once per term: warned or found safe.
+            self.tier.warned = true;
+            self.tier_dirty = true;
             if g < need {
-                self.tier.warned = true;
                 let deadline = plus_secs(term_end, cfg.grace_days * 86_400);
                 let detail = format!("{} more growth by the end of grace keeps {}", need - g, cfg.levels[cur].name);
                 let from = Some(t.code.clone());
@@ -403,9 +405,8 @@ impl Account {
                     Some(deadline),
                     detail,
                 );
-                return true;
             }
-            return false;
+            return true;
         }
         if term_end <= now {
             let g = growth_in_window(self, program, term_end);
