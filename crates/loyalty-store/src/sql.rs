@@ -402,11 +402,12 @@ macro_rules! sql_store {
 
             async fn load_orders(&mut self, ids: &[OrderId]) -> Result<HashMap<OrderId, Order>> {
                 let ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
-                let head = format!("SELECT {} FROM orders o WHERE o.order_id", ORDER_COLS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", "));
+                // Orders are keyed by member first; the order id alone is routed through
+                // order_keys, so both lookups use a primary key (never a scan of orders).
+                let cols = ORDER_COLS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ");
+                let head = format!("SELECT {cols} FROM order_keys k JOIN orders o ON o.member_id = k.member_id AND o.order_id = k.order_id WHERE k.order_id");
                 let mut out = HashMap::new();
-                // Orders are keyed by member; the order id alone is routed through order_keys.
-                let tail = " AND o.member_id = (SELECT k.member_id FROM order_keys k WHERE k.order_id = o.order_id)";
-                for r in select_in(&mut *self.tx, &head, &ids, tail).await? {
+                for r in select_in(&mut *self.tx, &head, &ids, "").await? {
                     let o = order_row(&r)?;
                     out.insert(o.order.id.clone(), o);
                 }
