@@ -69,8 +69,11 @@ async fn imports_report_rejected_rows_by_line_skip_what_exists_and_verify_clean(
     assert!(out.contains("rows 3 · accepted 1 · skipped (already present) 0 · rejected 2"), "{out}");
 
     let store = loyalty_store::open(&url).await.unwrap();
-    let m9 =
-        store.member(&loyalty_core::ids::MemberId::parse("m9").unwrap(), jiff::Timestamp::UNIX_EPOCH).await.unwrap().expect("the import created m9");
+    let m9 = store
+        .member(&loyalty_core::ids::MemberId::parse("m9").unwrap(), jiff::Timestamp::UNIX_EPOCH)
+        .await
+        .unwrap()
+        .expect("the import created m9");
     assert_eq!(m9.account.buckets.active, 200);
     let o1 = store.order(&loyalty_core::ids::OrderId::parse("o1").unwrap()).await.unwrap().unwrap().0;
     // m1 was born in January and o1 was paid in January: the birthday month doubles points.

@@ -323,7 +323,8 @@ async fn evaluate_and_order_agree_and_the_order_records_its_benefits() {
 
 #[tokio::test]
 async fn early_access_refuses_lines_until_the_sku_opens_to_every_tier() {
-    let extra = "[[early_access]]\nsku = \"NEW-1\"\nmin_tier = \"gold\"\nopen_to_all_at = \"2026-12-01T00:00:00+08:00\"\n\
+    let extra =
+        "[[early_access]]\nsku = \"NEW-1\"\nmin_tier = \"gold\"\nopen_to_all_at = \"2026-12-01T00:00:00+08:00\"\n\
 [[early_access]]\nsku = \"VIP-ONLY\"\nmin_tier = \"diamond\"\n";
     let app = spawn_app_with(&format!("{STABLE}{extra}")).await;
     app.member("ivy").await;
