@@ -356,7 +356,7 @@ fn db_bytes(path: &Path) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------
-// Memory.
+// Memory and CPU.
 
 /// Kibibytes of a field of /proc/self/status (VmRSS, VmHWM); 0 where there is no /proc.
 fn status_kib(field: &str) -> u64 {
@@ -368,16 +368,36 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user and system, all threads) this process has used so far; Linux's
+/// USER_HZ is 100 on every architecture we run on.
+fn process_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// The share of the last five minutes in which some task waited for a CPU (PSI), if known.
+fn cpu_pressure() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
+    let some = text.lines().find(|l| l.starts_with("some"))?;
+    some.split_whitespace().find_map(|f| f.strip_prefix("avg300=")).map(|v| format!("{v}%"))
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Memory {
     /// Highest resident set sampled during the phase.
     peak_rss_kib: u64,
     /// The process's high-water mark when the phase ended (it never goes down).
     hwm_kib: u64,
+    /// CPU the whole process used during the phase (with HTTP, the load generator's too).
+    cpu_secs: f64,
 }
 
 /// Samples VmRSS every 10 ms on its own thread, since VmHWM cannot be reset between phases.
 struct MemSampler {
+    cpu_at_start: f64,
     stop: Arc<AtomicBool>,
     peak: Arc<AtomicU64>,
     thread: std::thread::JoinHandle<()>,
@@ -394,14 +414,14 @@ impl MemSampler {
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
-        Self { stop, peak, thread }
+        Self { cpu_at_start: process_cpu_secs(), stop, peak, thread }
     }
 
     fn finish(self) -> Memory {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
         let peak_rss_kib = self.peak.load(Ordering::Relaxed).max(status_kib("VmRSS"));
-        Memory { peak_rss_kib, hwm_kib: status_kib("VmHWM") }
+        Memory { peak_rss_kib, hwm_kib: status_kib("VmHWM"), cpu_secs: process_cpu_secs() - self.cpu_at_start }
     }
 }
 
@@ -848,7 +868,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -868,7 +888,7 @@ fn per_sec(rate: f64) -> String {
     format!("{} orders/s", thousands(rate.round() as u64))
 }
 
-const PHASE_COLS: [&str; 7] = ["phase", "work", "time", "rate", "target", "peak RSS", "VmHWM after"];
+const PHASE_COLS: [&str; 8] = ["phase", "work", "time", "rate", "target", "peak RSS", "VmHWM after", "process CPU"];
 const LATENCY_COLS: [&str; 7] = ["HTTP", "p50", "p99", "p99.9", "max", "errors", "afterwards"];
 
 fn text_table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -911,11 +931,11 @@ impl Report {
     /// One row per phase: phase, work, time, rate, target, peak RSS during, VmHWM after.
     fn phases(&self) -> Vec<Vec<String>> {
         let mut rows = Vec::new();
-        let mem = |m: &Memory| [mib(m.peak_rss_kib), mib(m.hwm_kib)];
+        let mem = |m: &Memory| [mib(m.peak_rss_kib), mib(m.hwm_kib), secs(m.cpu_secs)];
         if let Some(i) = &self.import {
             let s = &i.summary;
             let rate = s.rows_per_sec();
-            let [a, b] = mem(&i.mem);
+            let [a, b, c] = mem(&i.mem);
             let work = format!(
                 "{} orders ({} rejected), {} MiB database",
                 thousands(s.accepted),
@@ -930,9 +950,10 @@ impl Report {
                 format!("≥ 50,000/s: {}", verdict(rate >= TARGET_IMPORT_PER_SEC)),
                 a,
                 b,
+                c,
             ]);
             let v = &i.verify;
-            let [a, b] = mem(&v.mem);
+            let [a, b, c] = mem(&v.mem);
             let work = format!("{} members, {} entries", thousands(v.members as u64), thousands(v.entries as u64));
             rows.push(vec![
                 "verify after import".into(),
@@ -942,6 +963,7 @@ impl Report {
                 format!("clean: {}", verdict(v.violations.is_empty())),
                 a,
                 b,
+                c,
             ]);
         }
         if let Some(n) = &self.naive {
@@ -949,7 +971,7 @@ impl Report {
                 || "-".into(),
                 |i| format!("batched is {:.0}× faster", i.summary.rows_per_sec() / n.rate()),
             );
-            let [a, b] = mem(&n.mem);
+            let [a, b, c] = mem(&n.mem);
             rows.push(vec![
                 "naive, SQLite, 1 tx per order".into(),
                 format!("{} orders", thousands(n.orders)),
@@ -958,11 +980,12 @@ impl Report {
                 ratio,
                 a,
                 b,
+                c,
             ]);
         }
         for h in &self.http {
             let (rate, p99) = (h.rate(), h.ms(0.99));
-            let [a, b] = mem(&h.mem);
+            let [a, b, c] = mem(&h.mem);
             let target = format!(
                 "≥ 5,000/s: {}; p99 < 50 ms: {}",
                 verdict(rate >= TARGET_HTTP_PER_SEC),
@@ -977,6 +1000,7 @@ impl Report {
                 target,
                 a,
                 b,
+                c,
             ]);
         }
         rows
@@ -1024,9 +1048,18 @@ impl Report {
         s
     }
 
+    /// How contended the CPUs were: other work on the machine slows every figure.
+    fn pressure(&self) -> String {
+        match cpu_pressure() {
+            Some(p) => format!("CPU pressure over the last 5 minutes (PSI, some tasks waiting for a CPU): {p}"),
+            None => "CPU pressure: unknown (no /proc/pressure/cpu)".into(),
+        }
+    }
+
     fn table(&self) -> String {
         let mut out = String::from("\nloyalty bench\n");
-        out += &format!("machine: {}; the load generator and the server share it\n\n", self.machine);
+        out += &format!("machine: {}; the load generator and the server share it\n", self.machine);
+        out += &format!("{}\n\n", self.pressure());
         out += &text_table(&PHASE_COLS, &self.phases());
         if !self.http.is_empty() {
             out += "\n";
@@ -1043,6 +1076,7 @@ impl Report {
         );
         out += &format!("- Command: `{}`\n", command.join(" "));
         out += &format!("- Machine: {}; the load generator and the server share it.\n", self.machine);
+        out += &format!("- {}.\n", self.pressure());
         out += &format!("- Data: {}.\n\n", self.data(args));
         out += &md_table(&PHASE_COLS, &self.phases());
         if !self.http.is_empty() {
