@@ -1,13 +1,7 @@
 //! Member insight: RFM segments, lifecycle, churn and lifetime value, KPIs and the report.
+//! The analytics themselves live in the `loyalty-insight` crate; the server side (stored
+//! results, endpoints, KPIs, the report) plugs in here: its routes, OpenAPI paths and commands
+//! are already wired into the router, the document and the CLI.
 
 pub mod cli;
 pub mod http;
-
-use loyalty_core::Program;
-use loyalty_store::Store;
-use std::sync::Arc;
-
-/// The daily insight run inside `loyalty serve`.
-pub async fn daily(store: Arc<dyn Store>, program: Arc<Program>) {
-    let _ = (store, program);
-}
