@@ -74,7 +74,7 @@ pub struct Redemption {
 }
 
 /// The programme as written in TOML. Every field has the documented default.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProgramFile {
     pub timezone: String,
@@ -90,6 +90,10 @@ pub struct ProgramFile {
     pub member_day: crate::tiers::MemberDay,
     pub birthday: crate::tiers::Birthday,
     pub early_access: Vec<crate::tiers::EarlyAccess>,
+    /// Member insight (RFM window and method, segment scheme, lifecycle thresholds, CLV). The
+    /// pure core does not interpret it: the insight module of the `loyalty` crate parses and
+    /// validates this table when the programme is loaded (docs/METRICS.md, "Configuration").
+    pub insight: toml::Table,
 }
 
 impl Default for Earning {
@@ -118,6 +122,7 @@ impl Default for ProgramFile {
             member_day: Default::default(),
             birthday: Default::default(),
             early_access: Vec::new(),
+            insight: toml::Table::new(),
         }
     }
 }

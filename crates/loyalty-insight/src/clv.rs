@@ -19,7 +19,7 @@ pub const MAX_CLV_STEPS: u32 = 1200;
 
 /// The horizon and money settings of a CLV. Times are in the BG/NBD time unit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClvConfig {
     /// K: how many steps the horizon has.
     pub steps: u32,

@@ -47,7 +47,7 @@ impl LifecycleStage {
 
 /// Day thresholds of the stages, inclusive, and the P(alive) floor of an active member.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LifecycleConfig {
     /// First order at most this many days ago: `new`.
     pub new_days: u32,

@@ -22,7 +22,7 @@ const ARMIJO: f64 = 1e-4;
 /// Limits of a maximum-likelihood fit. Both fits minimise the mean negative log-likelihood per
 /// member, so the tolerance means the same whatever the number of members.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FitOptions {
     /// Most BFGS iterations; each costs one to a few passes over the distinct histories.
     pub max_iterations: u32,
@@ -143,6 +143,11 @@ where
     F: FnMut(&[f64; N], &mut [f64; N]) -> f64,
 {
     let slope = dot(g, d);
+    // A gradient that overflowed (NaN or infinite slope) gives no direction to search along:
+    // the caller treats `None` as "no step lowers f" and stops without converging.
+    if !slope.is_finite() {
+        return None;
+    }
     debug_assert!(slope < 0.0 || max_abs(g) == 0.0, "not a descent direction");
     let mut step = 1.0;
     let mut g_new = [0.0; N];

@@ -80,6 +80,7 @@ impl RfmScores {
 /// Recency: ≤ b₁ days scores 5, ≤ b₂ scores 4, ≤ b₃ scores 3, ≤ b₄ scores 2, older scores 1.
 /// Frequency and monetary: below b₁ scores 1, from b₁ 2, from b₂ 3, from b₃ 4, from b₄ 5.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RfmBoundaries {
     pub recency_days: [u32; 4],
     pub frequency: [u32; 4],

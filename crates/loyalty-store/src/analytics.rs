@@ -1,16 +1,482 @@
-//! Read-only analytics over the store (member insight, KPIs), implemented for both backends
-//! from one body of SQL like the rest of the store.
+//! Read-only analytics over the store (member insight, KPIs) and the tables that keep computed
+//! insight, implemented for both backends from one body of SQL like the rest of the store.
+//!
+//! Every read that touches orders or entries is one aggregate statement: per-member activity
+//! pages by member id (one index range scan per page), KPI figures scan a table once against a
+//! small list of time windows. Nothing here issues a query per member.
 
+use crate::Result;
 use async_trait::async_trait;
+use jiff::Timestamp;
 
-/// Aggregate reads for member insight and KPIs.
+/// Largest number of time windows one KPI statement may carry.
+pub const MAX_WINDOWS: usize = 1_000;
+/// Largest page of per-member rows.
+pub const MAX_ACTIVITY_PAGE: i64 = 100_000;
+
+mod types;
+pub use types::*;
+
+/// Aggregate reads for member insight and KPIs, and the writes of computed insight.
 #[async_trait]
-pub trait Analytics: Send + Sync {}
+pub trait Analytics: Send + Sync {
+    /// One page of members (ids ascending) with their order activity.
+    async fn member_activity(&self, q: &ActivityQuery) -> Result<Vec<MemberActivity>>;
+    /// Every `page`-th member id, ascending: boundaries that split the members into ranges of
+    /// `page` members which can be read concurrently.
+    async fn activity_bounds(&self, page: i64) -> Result<Vec<String>>;
+    async fn late_refunds(&self, at: Timestamp, window_start: Timestamp) -> Result<Vec<LateRefund>>;
+
+    /// Starts a run: marks runs still `running` whose heartbeat is older than `stale_before` failed,
+    /// then records a new one in the slot the last complete run does not use. Fails (unique
+    /// violation) while another run is in progress.
+    async fn insight_start(
+        &self,
+        at: Timestamp,
+        window_days: i64,
+        config: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> Result<InsightRun>;
+    /// Writes member rows of a run, in one transaction per call.
+    async fn insight_write(&self, run: &InsightRun, rows: &[MemberInsight]) -> Result<()>;
+    /// Records that a running run is still alive.
+    async fn insight_heartbeat(&self, run: &InsightRun, now: Timestamp) -> Result<()>;
+    /// Stores segments and models, drops rows of older runs from the slot and marks the run
+    /// complete, in one transaction.
+    async fn insight_finish(&self, run: &InsightRun, result: &RunResult, now: Timestamp) -> Result<()>;
+    async fn insight_fail(&self, run: &InsightRun, summary: &str, now: Timestamp) -> Result<()>;
+    /// Runs, newest first.
+    async fn insight_runs(&self, limit: i64) -> Result<Vec<InsightRun>>;
+    async fn latest_insight_run(&self) -> Result<Option<InsightRun>>;
+    async fn member_insight(&self, run: &InsightRun, member_id: &str) -> Result<Option<MemberInsight>>;
+    async fn segment_summaries(&self, run: &InsightRun, scheme: &str) -> Result<Vec<SegmentSummary>>;
+    /// Members of a segment, ids ascending after `after`.
+    async fn segment_members(
+        &self,
+        run: &InsightRun,
+        column: SegmentColumn,
+        segment: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MemberInsight>>;
+    /// All member rows of a run, ids ascending after `after`.
+    async fn insight_page(&self, run: &InsightRun, after: Option<&str>, limit: i64) -> Result<Vec<MemberInsight>>;
+    async fn insight_models(&self, run: &InsightRun) -> Result<Vec<ModelFit>>;
+
+    async fn order_windows(&self, windows: &[Window]) -> Result<Vec<OrderWindow>>;
+    /// Per window `k ≥ 1`: members who bought in window `k − 1` and not in window `k`.
+    async fn lapsed_buyers(&self, windows: &[Window]) -> Result<Vec<(usize, i64)>>;
+    async fn entry_flows(&self, windows: &[Window]) -> Result<Vec<EntryFlow>>;
+    async fn registrations(&self, windows: &[Window]) -> Result<Vec<Registrations>>;
+    async fn refund_windows(&self, windows: &[Window]) -> Result<Vec<RefundWindow>>;
+    async fn balance_totals(&self) -> Result<BalanceTotals>;
+}
+
+pub(crate) const INSIGHT_COLS: &str = "member_id, slot, run_id, recency_days, frequency, monetary_minor, first_order_age_days, orders_total, repeat_purchases, r_score, f_score, m_score, value_segment, score_segment, stage, p_alive, expected_purchases, expected_order_value_minor, clv_minor";
+pub(crate) const RUN_COLS: &str =
+    "run_id, slot, status, at, window_days, started_at, finished_at, members, buyers, config, summary";
+
+/// Checks a window list before it becomes SQL.
+pub(crate) fn check_windows(windows: &[Window]) -> Result<()> {
+    if windows.len() > MAX_WINDOWS {
+        return Err(crate::convert::corrupt("windows", format!("{} windows exceed {MAX_WINDOWS}", windows.len())));
+    }
+    Ok(())
+}
 
 macro_rules! analytics_sql {
     ($store:ident, $db:ty) => {
-        #[async_trait::async_trait]
-        impl crate::analytics::Analytics for $store {}
+        mod analytics_impl {
+            use super::$store;
+            use crate::analytics::*;
+            use crate::convert::{corrupt, micros, opt_ts, ts, MAX_BINDS};
+            use crate::Result;
+            use jiff::Timestamp;
+            use sqlx::{QueryBuilder, Row};
+
+            type DbRow = <$db as sqlx::Database>::Row;
+            const DAY_MICROS: i64 = 86_400_000_000;
+
+            /// `WITH w(k, s, e) AS (VALUES (0, s₀, e₀), …)`: the windows a KPI statement joins.
+            fn with_windows<'a>(windows: &[Window]) -> Result<QueryBuilder<'a, $db>> {
+                check_windows(windows)?;
+                let mut qb: QueryBuilder<'a, $db> = QueryBuilder::new("WITH w(k, s, e) AS (VALUES ");
+                for (k, w) in windows.iter().enumerate() {
+                    qb.push(if k == 0 { "(" } else { ", (" }).push(format!("CAST({k} AS BIGINT), "));
+                    qb.push_bind(micros(w.start)).push(", ").push_bind(micros(w.end)).push(")");
+                }
+                qb.push(") ");
+                Ok(qb)
+            }
+
+            /// `AND col >= first start AND col < last end`: rows outside every window skip the join.
+            fn within(col: &str, windows: &[Window]) -> String {
+                let lo = windows.iter().map(|w| micros(w.start)).min().unwrap_or(0);
+                let hi = windows.iter().map(|w| micros(w.end)).max().unwrap_or(0);
+                format!("{col} >= {lo} AND {col} < {hi}")
+            }
+
+            fn k_of(r: &DbRow) -> Result<usize> {
+                usize::try_from(r.try_get::<i64, _>("k")?).map_err(|_| corrupt("windows", "negative window index"))
+            }
+
+            fn run_row(r: &DbRow) -> Result<InsightRun> {
+                let t = "insight_runs";
+                Ok(InsightRun {
+                    run_id: r.try_get("run_id")?,
+                    slot: r.try_get("slot")?,
+                    status: r.try_get("status")?,
+                    at: ts(t, r.try_get("at")?)?,
+                    window_days: r.try_get("window_days")?,
+                    started_at: ts(t, r.try_get("started_at")?)?,
+                    finished_at: opt_ts(t, r.try_get("finished_at")?)?,
+                    members: r.try_get("members")?,
+                    buyers: r.try_get("buyers")?,
+                    config: r.try_get("config")?,
+                    summary: r.try_get("summary")?,
+                })
+            }
+
+            fn insight_row(r: &DbRow) -> Result<MemberInsight> {
+                let score = |c: &str| r.try_get::<Option<i64>, _>(c);
+                let scores = match (score("r_score")?, score("f_score")?, score("m_score")?) {
+                    (Some(r), Some(f), Some(m)) => Some([r, f, m]),
+                    _ => None,
+                };
+                Ok(MemberInsight {
+                    member_id: r.try_get("member_id")?,
+                    run_id: r.try_get("run_id")?,
+                    recency_days: r.try_get("recency_days")?,
+                    frequency: r.try_get("frequency")?,
+                    monetary_minor: r.try_get("monetary_minor")?,
+                    first_order_age_days: r.try_get("first_order_age_days")?,
+                    orders_total: r.try_get("orders_total")?,
+                    repeat_purchases: r.try_get("repeat_purchases")?,
+                    scores,
+                    value_segment: r.try_get("value_segment")?,
+                    score_segment: r.try_get("score_segment")?,
+                    stage: r.try_get("stage")?,
+                    p_alive: r.try_get("p_alive")?,
+                    expected_purchases: r.try_get("expected_purchases")?,
+                    expected_order_value_minor: r.try_get("expected_order_value_minor")?,
+                    clv_minor: r.try_get("clv_minor")?,
+                })
+            }
+
+            fn activity_row(r: &DbRow) -> Result<MemberActivity> {
+                let t = "orders";
+                Ok(MemberActivity {
+                    member_id: r.try_get("member_id")?,
+                    orders: r.try_get("orders")?,
+                    order_days: r.try_get("order_days")?,
+                    first_paid_at: opt_ts(t, r.try_get("first_paid_at")?)?,
+                    last_paid_at: opt_ts(t, r.try_get("last_paid_at")?)?,
+                    net_minor: r.try_get("net_minor")?,
+                    window_orders: r.try_get("window_orders")?,
+                    window_last_paid_at: opt_ts(t, r.try_get("window_last_paid_at")?)?,
+                    window_net_minor: r.try_get("window_net_minor")?,
+                })
+            }
+
+            fn bind_insight(s: &mut sqlx::query_builder::Separated<'_, '_, $db, &'static str>, slot: i64, m: &MemberInsight) {
+                let [r, f, sm] = m.scores.map_or([None; 3], |s| s.map(Some));
+                s.push_bind(m.member_id.clone()).push_bind(slot).push_bind(m.run_id).push_bind(m.recency_days);
+                s.push_bind(m.frequency).push_bind(m.monetary_minor).push_bind(m.first_order_age_days);
+                s.push_bind(m.orders_total).push_bind(m.repeat_purchases).push_bind(r).push_bind(f).push_bind(sm);
+                s.push_bind(m.value_segment.clone()).push_bind(m.score_segment.clone()).push_bind(m.stage.clone());
+                s.push_bind(m.p_alive).push_bind(m.expected_purchases).push_bind(m.expected_order_value_minor).push_bind(m.clv_minor);
+            }
+
+            async fn insight_rows(qb: &mut QueryBuilder<'_, $db>, pool: &sqlx::Pool<$db>) -> Result<Vec<MemberInsight>> {
+                qb.build().fetch_all(pool).await?.iter().map(insight_row).collect()
+            }
+
+            #[async_trait::async_trait]
+            impl Analytics for $store {
+                async fn member_activity(&self, q: &ActivityQuery) -> Result<Vec<MemberActivity>> {
+                    // One statement per page: members in id order (registered by `at` or with an
+                    // order by then), each joined to its orders through the orders key, which
+                    // member_id leads; the database stops after `limit` members.
+                    let through = if q.through.is_some() { " AND m.member_id <= $5" } else { "" };
+                    let sql = format!(
+                        "SELECT m.member_id AS member_id, COUNT(o.paid_at) AS orders, \
+                         COUNT(DISTINCT ($1 - o.paid_at) / {DAY_MICROS}) AS order_days, \
+                         MIN(o.paid_at) AS first_paid_at, MAX(o.paid_at) AS last_paid_at, \
+                         CAST(COALESCE(SUM(o.total_minor - o.refunded_minor), 0) AS BIGINT) AS net_minor, \
+                         CAST(COALESCE(SUM(CASE WHEN o.paid_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS window_orders, \
+                         MAX(CASE WHEN o.paid_at >= $2 THEN o.paid_at END) AS window_last_paid_at, \
+                         CAST(COALESCE(SUM(CASE WHEN o.paid_at >= $2 THEN o.total_minor - o.refunded_minor ELSE 0 END), 0) AS BIGINT) AS window_net_minor \
+                         FROM members m LEFT JOIN orders o ON o.member_id = m.member_id AND o.paid_at <= $1 \
+                         WHERE m.member_id > $3{through} \
+                         AND (m.registered_at <= $1 OR EXISTS (SELECT 1 FROM orders x WHERE x.member_id = m.member_id AND x.paid_at <= $1)) \
+                         GROUP BY m.member_id ORDER BY m.member_id LIMIT $4"
+                    );
+                    let mut query = sqlx::query(&sql)
+                        .bind(micros(q.at))
+                        .bind(micros(q.window_start))
+                        .bind(q.after.clone().unwrap_or_default())
+                        .bind(q.limit.clamp(1, MAX_ACTIVITY_PAGE));
+                    if let Some(t) = &q.through {
+                        query = query.bind(t.clone());
+                    }
+                    query.fetch_all(&self.pool).await?.iter().map(activity_row).collect()
+                }
+
+                async fn activity_bounds(&self, page: i64) -> Result<Vec<String>> {
+                    let rows = sqlx::query(
+                        "SELECT member_id FROM (SELECT member_id, ROW_NUMBER() OVER (ORDER BY member_id) AS rn FROM members) ranked \
+                         WHERE rn % $1 = 0 ORDER BY member_id",
+                    )
+                    .bind(page.max(1))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(|r| Ok(r.try_get("member_id")?)).collect()
+                }
+
+                async fn late_refunds(&self, at: Timestamp, window_start: Timestamp) -> Result<Vec<LateRefund>> {
+                    let rows = sqlx::query(
+                        "SELECT r.member_id AS member_id, CAST(SUM(r.amount_minor) AS BIGINT) AS amount_minor, \
+                         CAST(SUM(CASE WHEN o.paid_at >= $2 THEN r.amount_minor ELSE 0 END) AS BIGINT) AS window_amount_minor \
+                         FROM refunds r JOIN orders o ON o.member_id = r.member_id AND o.order_id = r.order_id \
+                         WHERE r.refunded_at > $1 AND o.paid_at <= $1 GROUP BY r.member_id",
+                    )
+                    .bind(micros(at))
+                    .bind(micros(window_start))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|r| Ok(LateRefund { member_id: r.try_get("member_id")?, amount_minor: r.try_get("amount_minor")?, window_amount_minor: r.try_get("window_amount_minor")? }))
+                        .collect()
+                }
+
+                async fn insight_start(&self, at: Timestamp, window_days: i64, config: &str, now: Timestamp, stale_before: Timestamp) -> Result<InsightRun> {
+                    let mut tx = self.begin_tx().await?.tx;
+                    sqlx::query("UPDATE insight_runs SET status = 'failed', finished_at = $1 WHERE status = 'running' AND heartbeat_at < $2")
+                        .bind(micros(now))
+                        .bind(micros(stale_before))
+                        .execute(&mut *tx)
+                        .await?;
+                    let next: i64 = sqlx::query("SELECT CAST(COALESCE(MAX(run_id), 0) + 1 AS BIGINT) AS n FROM insight_runs").fetch_one(&mut *tx).await?.try_get("n")?;
+                    let used: Option<i64> = sqlx::query("SELECT slot FROM insight_runs WHERE status = 'complete' ORDER BY run_id DESC LIMIT 1")
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|r| r.try_get("slot"))
+                        .transpose()?;
+                    let run = InsightRun {
+                        run_id: next, slot: 1 - used.unwrap_or(1), status: "running".into(), at, window_days,
+                        started_at: now, finished_at: None, members: 0, buyers: 0, config: config.to_owned(), summary: "{}".into(),
+                    };
+                    sqlx::query(&format!("INSERT INTO insight_runs ({RUN_COLS}, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, 0, 0, $7, $8, $6)"))
+                        .bind(run.run_id).bind(run.slot).bind(run.status.clone()).bind(micros(at)).bind(window_days)
+                        .bind(micros(now)).bind(run.config.clone()).bind(run.summary.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(run)
+                }
+
+                async fn insight_write(&self, run: &InsightRun, rows: &[MemberInsight]) -> Result<()> {
+                    const COLS: usize = 19;
+                    let update = INSIGHT_COLS.split(", ").skip(2).map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ");
+                    let mut tx = self.begin_tx().await?.tx;
+                    for chunk in rows.chunks(MAX_BINDS / COLS) {
+                        let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!("INSERT INTO member_insight ({INSIGHT_COLS}) "));
+                        qb.push_values(chunk, |mut s, m| bind_insight(&mut s, run.slot, m));
+                        qb.push(format!(" ON CONFLICT (member_id, slot) DO UPDATE SET {update}"));
+                        qb.build().execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn insight_heartbeat(&self, run: &InsightRun, now: Timestamp) -> Result<()> {
+                    sqlx::query("UPDATE insight_runs SET heartbeat_at = $1 WHERE run_id = $2 AND status = 'running'")
+                        .bind(micros(now))
+                        .bind(run.run_id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn insight_finish(&self, run: &InsightRun, result: &RunResult, now: Timestamp) -> Result<()> {
+                    let mut tx = self.begin_tx().await?.tx;
+                    for s in &result.segments {
+                        sqlx::query("INSERT INTO insight_segments (run_id, scheme, segment, members, orders, monetary_minor, expected_purchases, clv_minor, p_alive_sum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                            .bind(run.run_id).bind(s.scheme.clone()).bind(s.segment.clone()).bind(s.members).bind(s.orders)
+                            .bind(s.monetary_minor).bind(s.expected_purchases).bind(s.clv_minor).bind(s.p_alive_sum)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    for m in &result.models {
+                        sqlx::query("INSERT INTO insight_models (run_id, model, params, log_likelihood, iterations, converged, members, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                            .bind(run.run_id).bind(m.model.clone()).bind(m.params.clone()).bind(m.log_likelihood).bind(m.iterations)
+                            .bind(i64::from(m.converged)).bind(m.members).bind(m.detail.clone())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    sqlx::query("DELETE FROM member_insight WHERE slot = $1 AND run_id <> $2").bind(run.slot).bind(run.run_id).execute(&mut *tx).await?;
+                    let done = sqlx::query("UPDATE insight_runs SET status = 'complete', finished_at = $1, members = $2, buyers = $3, summary = $4 WHERE run_id = $5 AND status = 'running'")
+                        .bind(micros(now)).bind(result.members).bind(result.buyers).bind(result.summary.clone()).bind(run.run_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(corrupt("insight_runs", format!("run {} is no longer running (marked stale?)", run.run_id)));
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn insight_fail(&self, run: &InsightRun, summary: &str, now: Timestamp) -> Result<()> {
+                    sqlx::query("UPDATE insight_runs SET status = 'failed', finished_at = $1, summary = $2 WHERE run_id = $3 AND status = 'running'")
+                        .bind(micros(now)).bind(summary.to_owned()).bind(run.run_id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn insight_runs(&self, limit: i64) -> Result<Vec<InsightRun>> {
+                    let rows = sqlx::query(&format!("SELECT {RUN_COLS} FROM insight_runs ORDER BY run_id DESC LIMIT $1")).bind(limit).fetch_all(&self.pool).await?;
+                    rows.iter().map(run_row).collect()
+                }
+
+                async fn latest_insight_run(&self) -> Result<Option<InsightRun>> {
+                    let row = sqlx::query(&format!("SELECT {RUN_COLS} FROM insight_runs WHERE status = 'complete' ORDER BY run_id DESC LIMIT 1")).fetch_optional(&self.pool).await?;
+                    row.as_ref().map(run_row).transpose()
+                }
+
+                async fn member_insight(&self, run: &InsightRun, member_id: &str) -> Result<Option<MemberInsight>> {
+                    let row = sqlx::query(&format!("SELECT {INSIGHT_COLS} FROM member_insight WHERE member_id = $1 AND slot = $2 AND run_id = $3"))
+                        .bind(member_id.to_owned()).bind(run.slot).bind(run.run_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(insight_row).transpose()
+                }
+
+                async fn segment_summaries(&self, run: &InsightRun, scheme: &str) -> Result<Vec<SegmentSummary>> {
+                    let rows = sqlx::query("SELECT scheme, segment, members, orders, monetary_minor, expected_purchases, clv_minor, p_alive_sum FROM insight_segments WHERE run_id = $1 AND scheme = $2 ORDER BY segment")
+                        .bind(run.run_id).bind(scheme.to_owned())
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter()
+                        .map(|r| Ok(SegmentSummary {
+                            scheme: r.try_get("scheme")?, segment: r.try_get("segment")?, members: r.try_get("members")?,
+                            orders: r.try_get("orders")?, monetary_minor: r.try_get("monetary_minor")?,
+                            expected_purchases: r.try_get("expected_purchases")?, clv_minor: r.try_get("clv_minor")?, p_alive_sum: r.try_get("p_alive_sum")?,
+                        }))
+                        .collect()
+                }
+
+                async fn segment_members(&self, run: &InsightRun, column: SegmentColumn, segment: &str, after: Option<&str>, limit: i64) -> Result<Vec<MemberInsight>> {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!("SELECT {INSIGHT_COLS} FROM member_insight WHERE slot = "));
+                    qb.push_bind(run.slot).push(format!(" AND {} = ", column.column())).push_bind(segment.to_owned());
+                    qb.push(" AND member_id > ").push_bind(after.unwrap_or("").to_owned());
+                    qb.push(" AND run_id = ").push_bind(run.run_id).push(" ORDER BY member_id LIMIT ").push_bind(limit);
+                    insight_rows(&mut qb, &self.pool).await
+                }
+
+                async fn insight_page(&self, run: &InsightRun, after: Option<&str>, limit: i64) -> Result<Vec<MemberInsight>> {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!("SELECT {INSIGHT_COLS} FROM member_insight WHERE member_id > "));
+                    qb.push_bind(after.unwrap_or("").to_owned()).push(" AND slot = ").push_bind(run.slot);
+                    qb.push(" AND run_id = ").push_bind(run.run_id).push(" ORDER BY member_id LIMIT ").push_bind(limit);
+                    insight_rows(&mut qb, &self.pool).await
+                }
+
+                async fn insight_models(&self, run: &InsightRun) -> Result<Vec<ModelFit>> {
+                    let rows = sqlx::query("SELECT model, params, log_likelihood, iterations, converged, members, detail FROM insight_models WHERE run_id = $1 ORDER BY model")
+                        .bind(run.run_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter()
+                        .map(|r| Ok(ModelFit {
+                            model: r.try_get("model")?, params: r.try_get("params")?, log_likelihood: r.try_get("log_likelihood")?,
+                            iterations: r.try_get("iterations")?, converged: r.try_get::<i64, _>("converged")? != 0,
+                            members: r.try_get("members")?, detail: r.try_get("detail")?,
+                        }))
+                        .collect()
+                }
+
+                async fn order_windows(&self, windows: &[Window]) -> Result<Vec<OrderWindow>> {
+                    // CROSS JOIN keeps orders the outer loop on SQLite: one scan against the window list.
+                    let mut qb = with_windows(windows)?;
+                    qb.push(format!(
+                        ", mb AS (SELECT w.k AS k, MIN(w.s) AS s, o.member_id AS member_id, COUNT(*) AS n, \
+                         CAST(SUM(o.total_minor) AS BIGINT) AS paid, CAST(SUM(o.refunded_minor) AS BIGINT) AS refunded \
+                         FROM orders o CROSS JOIN w WHERE {range} AND o.paid_at >= w.s AND o.paid_at < w.e GROUP BY w.k, o.member_id) \
+                         SELECT k, COUNT(*) AS buyers, CAST(SUM(n) AS BIGINT) AS orders, CAST(SUM(paid) AS BIGINT) AS paid, \
+                         CAST(SUM(refunded) AS BIGINT) AS refunded, \
+                         CAST(SUM(CASE WHEN n >= 2 OR EXISTS (SELECT 1 FROM orders p WHERE p.member_id = mb.member_id AND p.paid_at < mb.s) THEN 1 ELSE 0 END) AS BIGINT) AS repeat_buyers \
+                         FROM mb GROUP BY k ORDER BY k",
+                        range = within("o.paid_at", windows)
+                    ));
+                    let rows = qb.build().fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|r| Ok(OrderWindow {
+                            k: k_of(r)?, buyers: r.try_get("buyers")?, orders: r.try_get("orders")?, paid_minor: r.try_get("paid")?,
+                            refunded_minor: r.try_get("refunded")?, repeat_buyers: r.try_get("repeat_buyers")?,
+                        }))
+                        .collect()
+                }
+
+                async fn lapsed_buyers(&self, windows: &[Window]) -> Result<Vec<(usize, i64)>> {
+                    let mut qb = with_windows(windows)?;
+                    qb.push(format!(
+                        ", mb AS MATERIALIZED (SELECT DISTINCT w.k AS k, o.member_id AS member_id \
+                         FROM orders o CROSS JOIN w WHERE {range} AND o.paid_at >= w.s AND o.paid_at < w.e) \
+                         SELECT a.k + 1 AS k, COUNT(*) AS lapsed FROM mb a \
+                         WHERE a.k + 1 < ",
+                        range = within("o.paid_at", windows)
+                    ));
+                    qb.push(format!("{} AND NOT EXISTS (SELECT 1 FROM mb b WHERE b.k = a.k + 1 AND b.member_id = a.member_id) \
+                         GROUP BY a.k ORDER BY a.k", windows.len()));
+                    let rows = qb.build().fetch_all(&self.pool).await?;
+                    rows.iter().map(|r| Ok((k_of(r)?, r.try_get("lapsed")?))).collect()
+                }
+
+                async fn entry_flows(&self, windows: &[Window]) -> Result<Vec<EntryFlow>> {
+                    let mut qb = with_windows(windows)?;
+                    qb.push(
+                        "SELECT w.k AS k, e.kind AS kind, CAST(SUM(CASE WHEN e.points > 0 THEN e.points ELSE 0 END) AS BIGINT) AS credited, \
+                         CAST(SUM(CASE WHEN e.points < 0 THEN -e.points ELSE 0 END) AS BIGINT) AS debited \
+                         FROM entries e CROSS JOIN w WHERE e.at >= w.s AND e.at < w.e GROUP BY w.k, e.kind ORDER BY w.k, e.kind",
+                    );
+                    let rows = qb.build().fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|r| Ok(EntryFlow { k: k_of(r)?, kind: r.try_get("kind")?, credited: r.try_get("credited")?, debited: r.try_get("debited")? }))
+                        .collect()
+                }
+
+                async fn registrations(&self, windows: &[Window]) -> Result<Vec<Registrations>> {
+                    let mut qb = with_windows(windows)?;
+                    qb.push(
+                        "SELECT w.k AS k, COALESCE(m.tier, 'base') AS tier, COUNT(*) AS members FROM members m CROSS JOIN w \
+                         WHERE m.registered_at >= w.s AND m.registered_at < w.e GROUP BY w.k, COALESCE(m.tier, 'base') ORDER BY w.k",
+                    );
+                    let rows = qb.build().fetch_all(&self.pool).await?;
+                    rows.iter().map(|r| Ok(Registrations { k: k_of(r)?, tier: r.try_get("tier")?, members: r.try_get("members")? })).collect()
+                }
+
+                async fn refund_windows(&self, windows: &[Window]) -> Result<Vec<RefundWindow>> {
+                    let mut qb = with_windows(windows)?;
+                    qb.push(
+                        "SELECT w.k AS k, COUNT(*) AS refunds, CAST(SUM(r.amount_minor) AS BIGINT) AS amount_minor FROM refunds r CROSS JOIN w \
+                         WHERE r.refunded_at >= w.s AND r.refunded_at < w.e GROUP BY w.k ORDER BY w.k",
+                    );
+                    let rows = qb.build().fetch_all(&self.pool).await?;
+                    rows.iter().map(|r| Ok(RefundWindow { k: k_of(r)?, refunds: r.try_get("refunds")?, amount_minor: r.try_get("amount_minor")? })).collect()
+                }
+
+                async fn balance_totals(&self) -> Result<BalanceTotals> {
+                    let r = sqlx::query(
+                        "SELECT COUNT(*) AS members, CAST(COALESCE(SUM(pending), 0) AS BIGINT) AS pending, CAST(COALESCE(SUM(active), 0) AS BIGINT) AS active, \
+                         CAST(COALESCE(SUM(held), 0) AS BIGINT) AS held, CAST(COALESCE(SUM(debt), 0) AS BIGINT) AS debt FROM members",
+                    )
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(BalanceTotals { members: r.try_get("members")?, pending: r.try_get("pending")?, active: r.try_get("active")?, held: r.try_get("held")?, debt: r.try_get("debt")? })
+                }
+            }
+        }
     };
 }
 

@@ -102,12 +102,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Loads and validates a programme file, its `[insight]` section included.
 pub fn load_program(path: Option<&PathBuf>) -> anyhow::Result<Program> {
     match path {
         None => Ok(Program::default_program()),
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
-            Program::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+            let program = Program::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            crate::insight::config::InsightConfig::from_program(&program)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            Ok(program)
         }
     }
 }
@@ -130,6 +134,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     if let Cmd::BenchTiers(args) = cli.cmd {
         return crate::bench_tiers::run(args).await.map(|_| ExitCode::SUCCESS);
+    }
+    if let Cmd::Insight(crate::insight::cli::Commands::BenchInsight(args)) = cli.cmd {
+        return crate::insight::bench::run(args).await.map(|_| ExitCode::SUCCESS);
     }
     let program = load_program(cli.program.as_ref())?;
     let store = loyalty_store::open(&cli.database_url).await?;
@@ -225,6 +232,7 @@ async fn serve(
         state.writer.clone(),
         std::time::Duration::from_secs(job_interval.clamp(1, 60)),
     ));
+    tokio::spawn(crate::insight::daily(store.clone(), state.program.clone()));
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "loyalty serving; API docs at /docs");

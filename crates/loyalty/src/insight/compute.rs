@@ -1,0 +1,184 @@
+//! `loyalty insight` and the daily run: read every member's order activity with one aggregate
+//! query per page of members, analyse, and store the results in batches.
+
+use super::analysis::{analyse, Analysis, RunSummary};
+use super::config::InsightConfig;
+use jiff::{SignedDuration, Timestamp};
+use loyalty_store::analytics::{ActivityQuery, InsightRun, MemberActivity, RunResult};
+use loyalty_store::{Store, StoreError};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Members per activity page (one aggregate statement each).
+pub const READ_PAGE: i64 = 20_000;
+/// Member rows per write transaction: small enough that the order writer never waits long.
+pub const WRITE_BATCH: usize = 5_000;
+/// A running run whose heartbeat is this old is taken to have died (a crash, a kill).
+const STALE_MINUTES: i64 = 15;
+
+/// How a run went.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run: InsightRun,
+    pub members: usize,
+    pub buyers: usize,
+    pub summary: RunSummary,
+}
+
+/// The start of the RFM window ending at `at`.
+pub fn window_start(at: Timestamp, window_days: u32) -> anyhow::Result<Timestamp> {
+    at.checked_sub(SignedDuration::from_hours(24 * i64::from(window_days)))
+        .map_err(|e| anyhow::anyhow!("--at minus the window is out of range: {e}"))
+}
+
+/// Member-id ranges read at once: SQLite readers and PostgreSQL backends work in parallel.
+const READERS: usize = 2;
+
+/// Every member's activity as of `at`, amounts as they stood at `at`: member-id ranges of
+/// about `READ_PAGE` members, each one aggregate statement, `READERS` at a time.
+pub async fn read_activity(store: &dyn Store, at: Timestamp, window_days: u32) -> anyhow::Result<Vec<MemberActivity>> {
+    read_activity_in_pages(store, at, window_days, READ_PAGE).await
+}
+
+/// As [`read_activity`], with ranges of `page` members.
+pub async fn read_activity_in_pages(
+    store: &dyn Store,
+    at: Timestamp,
+    window_days: u32,
+    page: i64,
+) -> anyhow::Result<Vec<MemberActivity>> {
+    use futures_util::{StreamExt, TryStreamExt};
+    let start = window_start(at, window_days)?;
+    let bounds = store.activity_bounds(page).await?;
+    let mut ranges: Vec<(Option<String>, Option<String>)> = Vec::with_capacity(bounds.len() + 1);
+    let mut after = None;
+    for b in bounds {
+        ranges.push((after, Some(b.clone())));
+        after = Some(b);
+    }
+    ranges.push((after, None));
+    let pages: Vec<Vec<MemberActivity>> = futures_util::stream::iter(ranges)
+        .map(|(after, through)| {
+            read_range(store, ActivityQuery { at, window_start: start, after, through, limit: page })
+        })
+        .buffered(READERS)
+        .try_collect()
+        .await?;
+    let mut out: Vec<MemberActivity> = pages.into_iter().flatten().collect();
+    add_back_late_refunds(store, at, start, &mut out).await?;
+    Ok(out)
+}
+
+/// Members with ids in (`q.after`, `q.through`], page by page (one page unless the range grew).
+async fn read_range(store: &dyn Store, mut q: ActivityQuery) -> anyhow::Result<Vec<MemberActivity>> {
+    let mut out = Vec::new();
+    loop {
+        let started = Instant::now();
+        let page = store.member_activity(&q).await?;
+        tracing::debug!(members = page.len(), ms = started.elapsed().as_millis() as u64, "activity page");
+        let full = page.len() as i64 == q.limit;
+        q.after = page.last().map(|a| a.member_id.clone());
+        out.extend(page);
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+/// Refunds made after `at` were not there at `at`: adds them back.
+async fn add_back_late_refunds(
+    store: &dyn Store,
+    at: Timestamp,
+    start: Timestamp,
+    out: &mut [MemberActivity],
+) -> anyhow::Result<()> {
+    let late = store.late_refunds(at, start).await?;
+    if late.is_empty() {
+        return Ok(());
+    }
+    let index: HashMap<String, usize> = out.iter().enumerate().map(|(i, a)| (a.member_id.clone(), i)).collect();
+    for r in late {
+        if let Some(&i) = index.get(&r.member_id) {
+            out[i].net_minor += r.amount_minor;
+            out[i].window_net_minor += r.window_amount_minor;
+        }
+    }
+    Ok(())
+}
+
+/// Computes and stores insight as of `at`. Fails without writing when another run is going.
+pub async fn run(store: &dyn Store, config: &InsightConfig, at: Timestamp) -> anyhow::Result<RunOutcome> {
+    config.validate()?;
+    let now = Timestamp::now();
+    let stale = now.checked_sub(SignedDuration::from_mins(STALE_MINUTES))?;
+    let config_json = serde_json::to_string(config)?;
+    let run =
+        store.insight_start(at, i64::from(config.window_days), &config_json, now, stale).await.map_err(
+            |e| match &e {
+                StoreError::Db(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                    anyhow::anyhow!("another insight run is in progress; try again when it has finished")
+                }
+                _ => anyhow::Error::from(e),
+            },
+        )?;
+    match compute_and_store(store, config, &run).await {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => {
+            let summary = RunSummary { error: Some(format!("{e:#}")), ..Default::default() };
+            let text = serde_json::to_string(&summary)?;
+            if let Err(fail) = store.insight_fail(&run, &text, Timestamp::now()).await {
+                tracing::error!(error = %fail, run = run.run_id, "could not mark the insight run failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn compute_and_store(store: &dyn Store, config: &InsightConfig, run: &InsightRun) -> anyhow::Result<RunOutcome> {
+    let started = Instant::now();
+    let activity = read_activity(store, run.at, config.window_days).await?;
+    let read_ms = started.elapsed().as_secs_f64() * 1e3;
+    store.insight_heartbeat(run, Timestamp::now()).await?;
+    let (cfg, at) = (config.clone(), run.at);
+    let (activity, analysis) = tokio::task::spawn_blocking(move || {
+        let analysis = analyse(&activity, at, &cfg);
+        (activity, analysis)
+    })
+    .await?;
+    let mut analysis: Analysis = analysis?;
+    let started = Instant::now();
+    write_rows(store, run, &analysis, &activity).await?;
+    let t = &mut analysis.summary.timings_ms;
+    t.insert("read".into(), read_ms);
+    t.insert("write".into(), started.elapsed().as_secs_f64() * 1e3);
+    let result = RunResult {
+        members: activity.len() as i64,
+        buyers: analysis.buyers() as i64,
+        summary: serde_json::to_string(&analysis.summary)?,
+        segments: analysis.segment_summaries(),
+        models: analysis.models.clone(),
+    };
+    store.insight_finish(run, &result, Timestamp::now()).await?;
+    tracing::info!(run = run.run_id, members = result.members, buyers = result.buyers, "member insight stored");
+    Ok(RunOutcome {
+        run: run.clone(),
+        members: activity.len(),
+        buyers: result.buyers as usize,
+        summary: analysis.summary,
+    })
+}
+
+async fn write_rows(
+    store: &dyn Store,
+    run: &InsightRun,
+    analysis: &Analysis,
+    activity: &[MemberActivity],
+) -> Result<(), StoreError> {
+    for from in (0..activity.len()).step_by(WRITE_BATCH) {
+        let to = (from + WRITE_BATCH).min(activity.len());
+        let rows: Vec<_> = (from..to).map(|i| analysis.row(i, &activity[i], run.run_id)).collect();
+        store.insight_write(run, &rows).await?;
+        store.insight_heartbeat(run, Timestamp::now()).await?;
+    }
+    Ok(())
+}
