@@ -80,3 +80,8 @@ CREATE TABLE insight_models (
     detail         TEXT NOT NULL,
     PRIMARY KEY (run_id, model)
 );
+
+-- Member insight reads every member's orders grouped by member: this narrow covering index lets
+-- both databases aggregate (member id, paid_at, amounts) without touching the wide order rows
+-- (lines, benefits). It costs one more index entry per order written and an update per refund.
+CREATE INDEX orders_activity ON orders (member_id, paid_at, total_minor, refunded_minor);

@@ -11,8 +11,26 @@ use jiff::Timestamp;
 
 /// Largest number of time windows one KPI statement may carry.
 pub const MAX_WINDOWS: usize = 1_000;
-/// Largest page of per-member rows.
+/// Largest range of members read at once (and largest page of per-member rows).
 pub const MAX_ACTIVITY_PAGE: i64 = 100_000;
+
+/// The members of one id range: those with orders (`buyers`) and those registered by the
+/// analysis instant (`registered`), each once; a registered member without orders gets an empty
+/// activity. Sorted by id byte-wise (Rust's order, not the database's collation, which is only
+/// trusted to make the ranges).
+pub fn merge_activity(buyers: Vec<MemberActivity>, registered: Vec<String>) -> Vec<MemberActivity> {
+    let seen: std::collections::HashSet<&str> = buyers.iter().map(|b| b.member_id.as_str()).collect();
+    assert_eq!(seen.len(), buyers.len(), "one activity row per member");
+    let rest: Vec<MemberActivity> = registered
+        .into_iter()
+        .filter(|id| !seen.contains(id.as_str()))
+        .map(|member_id| MemberActivity { member_id, ..Default::default() })
+        .collect();
+    let mut out = buyers;
+    out.extend(rest);
+    out.sort_unstable_by(|a, b| a.member_id.cmp(&b.member_id));
+    out
+}
 
 mod types;
 pub use types::*;
@@ -195,32 +213,37 @@ macro_rules! analytics_sql {
             #[async_trait::async_trait]
             impl Analytics for $store {
                 async fn member_activity(&self, q: &ActivityQuery) -> Result<Vec<MemberActivity>> {
-                    // One statement per page: members in id order (registered by `at` or with an
-                    // order by then), each joined to its orders through the orders key, which
-                    // member_id leads; the database stops after `limit` members.
-                    let through = if q.through.is_some() { " AND m.member_id <= $5" } else { "" };
-                    let sql = format!(
-                        "SELECT m.member_id AS member_id, COUNT(o.paid_at) AS orders, \
-                         COUNT(DISTINCT ($1 - o.paid_at) / {DAY_MICROS}) AS order_days, \
-                         MIN(o.paid_at) AS first_paid_at, MAX(o.paid_at) AS last_paid_at, \
-                         CAST(COALESCE(SUM(o.total_minor - o.refunded_minor), 0) AS BIGINT) AS net_minor, \
-                         CAST(COALESCE(SUM(CASE WHEN o.paid_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS window_orders, \
-                         MAX(CASE WHEN o.paid_at >= $2 THEN o.paid_at END) AS window_last_paid_at, \
-                         CAST(COALESCE(SUM(CASE WHEN o.paid_at >= $2 THEN o.total_minor - o.refunded_minor ELSE 0 END), 0) AS BIGINT) AS window_net_minor \
-                         FROM members m LEFT JOIN orders o ON o.member_id = m.member_id AND o.paid_at <= $1 \
-                         WHERE m.member_id > $3{through} \
-                         AND (m.registered_at <= $1 OR EXISTS (SELECT 1 FROM orders x WHERE x.member_id = m.member_id AND x.paid_at <= $1)) \
-                         GROUP BY m.member_id ORDER BY m.member_id LIMIT $4"
+                    // Two statements over the same id range (`activity_bounds` keeps ranges to
+                    // a page of members), merged: the members' orders grouped straight off the
+                    // covering index `orders_activity` (member id, paid_at, amounts; no table
+                    // rows, no per-member probe), and the members registered by `at`. A member is
+                    // in the result when registered by `at` or with an order paid by then.
+                    let through = if q.through.is_some() { " AND member_id <= $4" } else { "" };
+                    let orders_sql = format!(
+                        "SELECT member_id, COUNT(*) AS orders, \
+                         COUNT(DISTINCT ($1 - paid_at) / {DAY_MICROS}) AS order_days, \
+                         MIN(paid_at) AS first_paid_at, MAX(paid_at) AS last_paid_at, \
+                         CAST(SUM(total_minor - refunded_minor) AS BIGINT) AS net_minor, \
+                         CAST(SUM(CASE WHEN paid_at >= $2 THEN 1 ELSE 0 END) AS BIGINT) AS window_orders, \
+                         MAX(CASE WHEN paid_at >= $2 THEN paid_at END) AS window_last_paid_at, \
+                         CAST(SUM(CASE WHEN paid_at >= $2 THEN total_minor - refunded_minor ELSE 0 END) AS BIGINT) AS window_net_minor \
+                         FROM orders WHERE member_id > $3{through} AND paid_at <= $1 \
+                         GROUP BY member_id"
                     );
-                    let mut query = sqlx::query(&sql)
-                        .bind(micros(q.at))
-                        .bind(micros(q.window_start))
-                        .bind(q.after.clone().unwrap_or_default())
-                        .bind(q.limit.clamp(1, MAX_ACTIVITY_PAGE));
+                    let after = q.after.clone().unwrap_or_default();
+                    let mut orders = sqlx::query(&orders_sql).bind(micros(q.at)).bind(micros(q.window_start)).bind(after.clone());
+                    let members_sql = format!(
+                        "SELECT member_id FROM members WHERE member_id > $2{through} AND registered_at <= $1"
+                    )
+                    .replace("$4", "$3");
+                    let mut members = sqlx::query(&members_sql).bind(micros(q.at)).bind(after);
                     if let Some(t) = &q.through {
-                        query = query.bind(t.clone());
+                        orders = orders.bind(t.clone());
+                        members = members.bind(t.clone());
                     }
-                    query.fetch_all(&self.pool).await?.iter().map(activity_row).collect()
+                    let buyers: Vec<MemberActivity> = orders.fetch_all(&self.pool).await?.iter().map(activity_row).collect::<Result<_>>()?;
+                    let registered: Vec<String> = members.fetch_all(&self.pool).await?.iter().map(|r| r.try_get("member_id")).collect::<std::result::Result<_, _>>()?;
+                    Ok(merge_activity(buyers, registered))
                 }
 
                 async fn activity_bounds(&self, page: i64) -> Result<Vec<String>> {
@@ -228,7 +251,7 @@ macro_rules! analytics_sql {
                         "SELECT member_id FROM (SELECT member_id, ROW_NUMBER() OVER (ORDER BY member_id) AS rn FROM members) ranked \
                          WHERE rn % $1 = 0 ORDER BY member_id",
                     )
-                    .bind(page.max(1))
+                    .bind(page.clamp(1, MAX_ACTIVITY_PAGE))
                     .fetch_all(&self.pool)
                     .await?;
                     rows.iter().map(|r| Ok(r.try_get("member_id")?)).collect()
@@ -481,3 +504,19 @@ macro_rules! analytics_sql {
 }
 
 pub(crate) use analytics_sql;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_lists_buyers_and_registered_members_once_each_in_id_order() {
+        let buyer = |id: &str, orders| MemberActivity { member_id: id.into(), orders, ..Default::default() };
+        let merged = merge_activity(
+            vec![buyer("b", 2), buyer("Z", 1), buyer("d", 5)],
+            vec!["a".into(), "b".into(), "c".into(), "Z".into()],
+        );
+        let ids: Vec<(&str, i64)> = merged.iter().map(|m| (m.member_id.as_str(), m.orders)).collect();
+        assert_eq!(ids, [("Z", 1), ("a", 0), ("b", 2), ("c", 0), ("d", 5)]);
+    }
+}

@@ -12,7 +12,6 @@ pub struct ActivityQuery {
     pub after: Option<String>,
     /// Only members with ids up to this one (inclusive), when given.
     pub through: Option<String>,
-    pub limit: i64,
 }
 
 /// A member's paid orders up to the analysis instant. Amounts are paid minus refunded.

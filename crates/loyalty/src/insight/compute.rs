@@ -9,7 +9,7 @@ use loyalty_store::{Store, StoreError};
 use std::collections::HashMap;
 use std::time::Instant;
 
-/// Members per activity page (one aggregate statement each).
+/// Members per activity range (two statements each; see `Analytics::member_activity`).
 pub const READ_PAGE: i64 = 20_000;
 /// Member rows per write transaction: small enough that the order writer never waits long.
 pub const WRITE_BATCH: usize = 5_000;
@@ -35,7 +35,7 @@ pub fn window_start(at: Timestamp, window_days: u32) -> anyhow::Result<Timestamp
 const READERS: usize = 2;
 
 /// Every member's activity as of `at`, amounts as they stood at `at`: member-id ranges of
-/// about `READ_PAGE` members, each one aggregate statement, `READERS` at a time.
+/// about `READ_PAGE` members, each read with two statements, `READERS` ranges at a time.
 pub async fn read_activity(store: &dyn Store, at: Timestamp, window_days: u32) -> anyhow::Result<Vec<MemberActivity>> {
     read_activity_in_pages(store, at, window_days, READ_PAGE).await
 }
@@ -58,9 +58,7 @@ pub async fn read_activity_in_pages(
     }
     ranges.push((after, None));
     let pages: Vec<Vec<MemberActivity>> = futures_util::stream::iter(ranges)
-        .map(|(after, through)| {
-            read_range(store, ActivityQuery { at, window_start: start, after, through, limit: page })
-        })
+        .map(|(after, through)| read_range(store, ActivityQuery { at, window_start: start, after, through }))
         .buffered(READERS)
         .try_collect()
         .await?;
@@ -69,20 +67,12 @@ pub async fn read_activity_in_pages(
     Ok(out)
 }
 
-/// Members with ids in (`q.after`, `q.through`], page by page (one page unless the range grew).
-async fn read_range(store: &dyn Store, mut q: ActivityQuery) -> anyhow::Result<Vec<MemberActivity>> {
-    let mut out = Vec::new();
-    loop {
-        let started = Instant::now();
-        let page = store.member_activity(&q).await?;
-        tracing::debug!(members = page.len(), ms = started.elapsed().as_millis() as u64, "activity page");
-        let full = page.len() as i64 == q.limit;
-        q.after = page.last().map(|a| a.member_id.clone());
-        out.extend(page);
-        if !full {
-            return Ok(out);
-        }
-    }
+/// Members with ids in (`q.after`, `q.through`]: one range of about a page of members.
+async fn read_range(store: &dyn Store, q: ActivityQuery) -> anyhow::Result<Vec<MemberActivity>> {
+    let started = Instant::now();
+    let page = store.member_activity(&q).await?;
+    tracing::debug!(members = page.len(), ms = started.elapsed().as_millis() as u64, "activity range");
+    Ok(page)
 }
 
 /// Refunds made after `at` were not there at `at`: adds them back.
