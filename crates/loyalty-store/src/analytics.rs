@@ -14,6 +14,40 @@ pub const MAX_WINDOWS: usize = 1_000;
 /// Largest range of members read at once (and largest page of per-member rows).
 pub const MAX_ACTIVITY_PAGE: i64 = 100_000;
 
+/// Parses one range of activity packed as `id,orders,order_days,first,last,net,window_orders,
+/// window_last (empty when none),window_net` records separated by `;` (member ids never hold
+/// `,` or `;`). A malformed record is a corrupt store, never a guess.
+pub fn unpack_activity(packed: &str) -> Result<Vec<MemberActivity>> {
+    let corrupt = |record: &str| crate::StoreError::Corrupt { table: "orders", reason: format!("bad activity record {record:?}") };
+    let mut out = Vec::new();
+    for record in packed.split(';').filter(|r| !r.is_empty()) {
+        let f: Vec<&str> = record.split(',').collect();
+        if f.len() != 9 {
+            return Err(corrupt(record));
+        }
+        let int = |i: usize| f[i].parse::<i64>().map_err(|_| corrupt(record));
+        let at = |i: usize| -> Result<Option<Timestamp>> {
+            if f[i].is_empty() {
+                Ok(None)
+            } else {
+                crate::convert::opt_ts("orders", Some(int(i)?))
+            }
+        };
+        out.push(MemberActivity {
+            member_id: f[0].to_owned(),
+            orders: int(1)?,
+            order_days: int(2)?,
+            first_paid_at: at(3)?,
+            last_paid_at: at(4)?,
+            net_minor: int(5)?,
+            window_orders: int(6)?,
+            window_last_paid_at: at(7)?,
+            window_net_minor: int(8)?,
+        });
+    }
+    Ok(out)
+}
+
 /// The members of one id range: those with orders (`buyers`) and those registered by the
 /// analysis instant (`registered`), each once; a registered member without orders gets an empty
 /// activity. Sorted by id byte-wise (Rust's order, not the database's collation, which is only
@@ -182,21 +216,6 @@ macro_rules! analytics_sql {
                 })
             }
 
-            fn activity_row(r: &DbRow) -> Result<MemberActivity> {
-                let t = "orders";
-                Ok(MemberActivity {
-                    member_id: r.try_get("member_id")?,
-                    orders: r.try_get("orders")?,
-                    order_days: r.try_get("order_days")?,
-                    first_paid_at: opt_ts(t, r.try_get("first_paid_at")?)?,
-                    last_paid_at: opt_ts(t, r.try_get("last_paid_at")?)?,
-                    net_minor: r.try_get("net_minor")?,
-                    window_orders: r.try_get("window_orders")?,
-                    window_last_paid_at: opt_ts(t, r.try_get("window_last_paid_at")?)?,
-                    window_net_minor: r.try_get("window_net_minor")?,
-                })
-            }
-
             fn bind_insight(s: &mut sqlx::query_builder::Separated<'_, '_, $db, &'static str>, slot: i64, m: &MemberInsight) {
                 let [r, f, sm] = m.scores.map_or([None; 3], |s| s.map(Some));
                 s.push_bind(m.member_id.clone()).push_bind(slot).push_bind(m.run_id).push_bind(m.recency_days);
@@ -218,9 +237,16 @@ macro_rules! analytics_sql {
                     // covering index `orders_activity` (member id, paid_at, amounts; no table
                     // rows, no per-member probe), and the members registered by `at`. A member is
                     // in the result when registered by `at` or with an order paid by then.
+                    // Each statement answers ONE row, the range packed as text by `string_agg`
+                    // (SQLite ≥ 3.44 and PostgreSQL): the driver's per-row cost, not the
+                    // database, dominated this read when it returned a row per member.
                     let through = if q.through.is_some() { " AND member_id <= $4" } else { "" };
                     let orders_sql = format!(
-                        "SELECT member_id, COUNT(*) AS orders, \
+                        "SELECT string_agg(member_id || ',' || CAST(orders AS TEXT) || ',' || CAST(order_days AS TEXT) || ',' || \
+                         CAST(first_paid_at AS TEXT) || ',' || CAST(last_paid_at AS TEXT) || ',' || CAST(net_minor AS TEXT) || ',' || \
+                         CAST(window_orders AS TEXT) || ',' || COALESCE(CAST(window_last_paid_at AS TEXT), '') || ',' || \
+                         CAST(window_net_minor AS TEXT), ';') AS packed FROM (\
+                         SELECT member_id, COUNT(*) AS orders, \
                          COUNT(DISTINCT ($1 - paid_at) / {DAY_MICROS}) AS order_days, \
                          MIN(paid_at) AS first_paid_at, MAX(paid_at) AS last_paid_at, \
                          CAST(SUM(total_minor - refunded_minor) AS BIGINT) AS net_minor, \
@@ -228,12 +254,13 @@ macro_rules! analytics_sql {
                          MAX(CASE WHEN paid_at >= $2 THEN paid_at END) AS window_last_paid_at, \
                          CAST(SUM(CASE WHEN paid_at >= $2 THEN total_minor - refunded_minor ELSE 0 END) AS BIGINT) AS window_net_minor \
                          FROM orders WHERE member_id > $3{through} AND paid_at <= $1 \
-                         GROUP BY member_id"
+                         GROUP BY member_id) AS per_member"
                     );
                     let after = q.after.clone().unwrap_or_default();
                     let mut orders = sqlx::query(&orders_sql).bind(micros(q.at)).bind(micros(q.window_start)).bind(after.clone());
                     let members_sql = format!(
-                        "SELECT member_id FROM members WHERE member_id > $2{through} AND registered_at <= $1"
+                        "SELECT string_agg(member_id, ';') AS packed FROM members \
+                         WHERE member_id > $2{through} AND registered_at <= $1"
                     )
                     .replace("$4", "$3");
                     let mut members = sqlx::query(&members_sql).bind(micros(q.at)).bind(after);
@@ -241,8 +268,10 @@ macro_rules! analytics_sql {
                         orders = orders.bind(t.clone());
                         members = members.bind(t.clone());
                     }
-                    let buyers: Vec<MemberActivity> = orders.fetch_all(&self.pool).await?.iter().map(activity_row).collect::<Result<_>>()?;
-                    let registered: Vec<String> = members.fetch_all(&self.pool).await?.iter().map(|r| r.try_get("member_id")).collect::<std::result::Result<_, _>>()?;
+                    let packed: Option<String> = orders.fetch_one(&self.pool).await?.try_get("packed")?;
+                    let buyers = unpack_activity(packed.as_deref().unwrap_or(""))?;
+                    let packed: Option<String> = members.fetch_one(&self.pool).await?.try_get("packed")?;
+                    let registered = packed.as_deref().unwrap_or("").split(';').filter(|id| !id.is_empty()).map(str::to_owned).collect();
                     Ok(merge_activity(buyers, registered))
                 }
 
@@ -518,5 +547,17 @@ mod tests {
         );
         let ids: Vec<(&str, i64)> = merged.iter().map(|m| (m.member_id.as_str(), m.orders)).collect();
         assert_eq!(ids, [("Z", 1), ("a", 0), ("b", 2), ("c", 0), ("d", 5)]);
+    }
+
+    #[test]
+    fn packed_activity_parses_and_a_bad_record_is_corrupt_not_guessed() {
+        let rows = unpack_activity("m1,3,2,100,300,4500,1,,0;m:2,1,1,5,5,-20,1,5,-20").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].orders, rows[0].order_days, rows[0].net_minor), (3, 2, 4500));
+        assert_eq!(rows[0].window_last_paid_at, None);
+        assert_eq!(rows[1].window_last_paid_at, Some(Timestamp::from_microsecond(5).unwrap()));
+        assert!(unpack_activity("").unwrap().is_empty());
+        assert!(unpack_activity("m1,3,2,100").is_err());
+        assert!(unpack_activity("m1,x,2,100,300,4500,1,,0").is_err());
     }
 }
