@@ -18,7 +18,10 @@ pub const MAX_ACTIVITY_PAGE: i64 = 100_000;
 /// window_last (empty when none),window_net` records separated by `;` (member ids never hold
 /// `,` or `;`). A malformed record is a corrupt store, never a guess.
 pub fn unpack_activity(packed: &str) -> Result<Vec<MemberActivity>> {
-    let corrupt = |record: &str| crate::StoreError::Corrupt { table: "orders", reason: format!("bad activity record {record:?}") };
+    let corrupt = |record: &str| crate::StoreError::Corrupt {
+        table: "orders",
+        reason: format!("bad activity record {record:?}"),
+    };
     let mut out = Vec::new();
     for record in packed.split(';').filter(|r| !r.is_empty()) {
         let f: Vec<&str> = record.split(',').collect();
