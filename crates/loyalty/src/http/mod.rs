@@ -7,6 +7,7 @@ pub mod members;
 pub mod orders;
 pub mod problem;
 pub mod tiers;
+pub mod usage;
 pub mod views;
 
 use crate::engine::Writer;
@@ -40,7 +41,7 @@ pub struct AppState {
         members::create_hold, members::capture, members::release, members::adjust,
         orders::post_order, orders::get_order, orders::post_refund,
         tiers::get_tier, tiers::tier_history, tiers::assign, tiers::activity, tiers::claim_sample,
-        tiers::benefits, tiers::evaluate,
+        tiers::benefits, tiers::evaluate, usage::benefit_usage,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth),
@@ -118,6 +119,7 @@ pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/v1/members/{id}/points/adjustments", post(members::adjust))
         .route("/v1/members/{id}/tier/assignments", post(tiers::assign))
+        .route("/v1/benefits/usage", get(usage::benefit_usage))
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()
