@@ -23,6 +23,18 @@ pub struct CartLine {
     pub unit_price_minor: i64,
 }
 
+/// The member's tier and available points at `now`, from one copy of the account brought up
+/// to date (due activations, expiries and hold time-outs, then the tier review), as the
+/// writer would leave it.
+pub fn buyer_at(account: &crate::account::Account, program: &Program, now: Timestamp) -> (String, i64) {
+    let mut view = account.clone();
+    view.advance(now);
+    view.join_tier(program, now);
+    view.review_tier(program, now);
+    let tier = level_index(program, &view.tier.code).unwrap_or(0);
+    (program.file.tiers.levels[tier].code.clone(), view.buckets.available())
+}
+
 /// Who is buying what: the member's tier, birthday, status and available points.
 pub struct Buyer<'a> {
     pub tier: &'a str,

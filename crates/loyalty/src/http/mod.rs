@@ -69,18 +69,42 @@ pub fn metrics_handle() -> PrometheusHandle {
             let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
             let handle = recorder.handle();
             let _ = metrics::set_global_recorder(recorder);
+            // Histogram samples wait in a buffer until they are folded into the summaries; a
+            // server nobody scrapes would otherwise keep every request's sample forever.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                })
+                .expect("spawn the metrics upkeep thread");
             handle
         })
         .clone()
 }
 
+/// The request counter for a method and status. Handles are kept, so that a request costs a
+/// map lookup rather than building and registering a labelled key.
+fn requests_counter(method: &axum::http::Method, status: StatusCode) -> metrics::Counter {
+    type Counters = RwLock<HashMap<(axum::http::Method, u16), metrics::Counter>>;
+    static COUNTERS: OnceLock<Counters> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(Default::default);
+    let key = (method.clone(), status.as_u16());
+    if let Some(c) = counters.read().expect("metrics lock").get(&key) {
+        return c.clone();
+    }
+    let c = metrics::counter!("loyalty_http_requests_total", "method" => method.to_string(), "status" => status.as_u16().to_string());
+    counters.write().expect("metrics lock").entry(key).or_insert(c).clone()
+}
+
 async fn track(req: Request, next: Next) -> Response {
+    static SECONDS: OnceLock<metrics::Histogram> = OnceLock::new();
     let started = std::time::Instant::now();
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("loyalty_http_requests_total", "method" => method, "status" => status).increment(1);
-    metrics::histogram!("loyalty_http_request_seconds").record(started.elapsed().as_secs_f64());
+    requests_counter(&method, resp.status()).increment(1);
+    SECONDS.get_or_init(|| metrics::histogram!("loyalty_http_request_seconds")).record(started.elapsed().as_secs_f64());
     resp
 }
 
