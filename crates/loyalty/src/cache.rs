@@ -15,8 +15,8 @@ use jiff::Timestamp;
 use loyalty_core::ids::MemberId;
 use loyalty_store::{MemberRecord, Store, StoreError};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 /// Entries kept at most; beyond it the cache starts over (cheap, and bounded).
@@ -26,8 +26,11 @@ pub const TTL: Duration = Duration::from_secs(5);
 pub const RENEW_AFTER: Duration = Duration::from_millis(2_500);
 /// How often the background confirmation runs.
 pub const RENEW_EVERY: Duration = Duration::from_secs(1);
-/// Most entries confirmed per round (a few `IN` queries).
+/// Most entries confirmed per round.
 pub const RENEW_MAX: usize = 50_000;
+/// Entries confirmed per query: small enough that decoding one answer never holds a worker
+/// thread (and the requests queued on it) for more than a fraction of a millisecond.
+pub const RENEW_CHUNK: usize = 500;
 
 type Version = (i64, i64, i64, i64);
 
@@ -36,9 +39,21 @@ fn version(m: &MemberRecord) -> Version {
     (a.next_seq, a.next_growth_seq, a.next_tier_seq, m.profile.updated_at.as_microsecond())
 }
 
+/// Instants as microseconds since the first cache was made, so that an entry's `checked`
+/// can be renewed under the read lock (readers are never blocked by a renewal).
+fn stamp(t: Instant) -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(|| t);
+    t.saturating_duration_since(epoch).as_micros() as u64
+}
+
+fn fresh(checked: &AtomicU64, now: Instant) -> bool {
+    stamp(now).saturating_sub(checked.load(Ordering::Relaxed)) < TTL.as_micros() as u64
+}
+
 struct Entry {
-    /// When the record was last known to be current.
-    checked: Instant,
+    /// When the record was last known to be current (see [`stamp`]).
+    checked: AtomicU64,
     record: Arc<MemberRecord>,
     /// Read since `checked`: worth confirming.
     read: AtomicBool,
@@ -52,6 +67,7 @@ pub struct MemberCache {
 
 impl Default for MemberCache {
     fn default() -> Self {
+        stamp(Instant::now());
         Self { map: RwLock::default(), enabled: AtomicBool::new(true) }
     }
 }
@@ -70,7 +86,10 @@ impl MemberCache {
         let id = m.account.member_id.clone();
         let keep_old = map.get(&id).is_some_and(|old| version(&old.record) > version(&m));
         if !keep_old {
-            map.insert(id, Entry { checked: fresh, record: Arc::new(m), read: AtomicBool::new(false) });
+            map.insert(
+                id,
+                Entry { checked: AtomicU64::new(stamp(fresh)), record: Arc::new(m), read: AtomicBool::new(false) },
+            );
         }
     }
 
@@ -88,7 +107,7 @@ impl MemberCache {
             return Ok(store.member(id, crate::engine::growth_since(Timestamp::now())).await?.map(Arc::new));
         }
         if let Some(e) = self.map.read().expect("cache lock").get(id) {
-            if e.checked.elapsed() < TTL {
+            if fresh(&e.checked, Instant::now()) {
                 // Load first: most reads find the flag set and leave the cache line shared.
                 if !e.read.load(Ordering::Relaxed) {
                     e.read.store(true, Ordering::Relaxed);
@@ -106,10 +125,11 @@ impl MemberCache {
     /// confirmed and older than [`RENEW_AFTER`]; renews those still current. Returns how many
     /// were renewed.
     pub async fn revalidate(&self, store: &dyn Store) -> Result<usize, StoreError> {
+        let old = stamp(Instant::now()).saturating_sub(RENEW_AFTER.as_micros() as u64);
         let ids: Vec<MemberId> = {
             let map = self.map.read().expect("cache lock");
             map.iter()
-                .filter(|(_, e)| e.read.load(Ordering::Relaxed) && e.checked.elapsed() >= RENEW_AFTER)
+                .filter(|(_, e)| e.read.load(Ordering::Relaxed) && e.checked.load(Ordering::Relaxed) <= old)
                 .map(|(id, _)| id.clone())
                 .take(RENEW_MAX)
                 .collect()
@@ -117,18 +137,25 @@ impl MemberCache {
         if ids.is_empty() {
             return Ok(0);
         }
-        // Versions read after this instant are at least this fresh.
-        let started = Instant::now();
-        let current = store.member_versions(&ids).await?;
-        let mut map = self.map.write().expect("cache lock");
         let mut renewed = 0;
-        for id in &ids {
-            let Some(e) = map.get_mut(id) else { continue };
-            if e.checked < started && current.get(id) == Some(&version(&e.record)) {
-                e.checked = started;
-                *e.read.get_mut() = false;
-                renewed += 1;
+        for chunk in ids.chunks(RENEW_CHUNK) {
+            // Versions read after this instant are at least this fresh.
+            let started = stamp(Instant::now());
+            let current = store.member_versions(chunk).await?;
+            // The read lock is enough: entries are only replaced under the write lock, so the
+            // one compared is the one renewed.
+            {
+                let map = self.map.read().expect("cache lock");
+                for id in chunk {
+                    let Some(e) = map.get(id) else { continue };
+                    if e.checked.load(Ordering::Relaxed) < started && current.get(id) == Some(&version(&e.record)) {
+                        e.checked.fetch_max(started, Ordering::Relaxed);
+                        e.read.store(false, Ordering::Relaxed);
+                        renewed += 1;
+                    }
+                }
             }
+            tokio::task::yield_now().await;
         }
         Ok(renewed)
     }

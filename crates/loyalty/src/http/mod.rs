@@ -29,7 +29,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub writer: Writer,
     pub program: Arc<Program>,
-    pub admin_key_hash: Option<String>,
+    /// Shared, not owned: the state is cloned for every layer of every request.
+    pub admin_key_hash: Option<Arc<str>>,
     pub key_cache: Arc<RwLock<HashMap<String, auth::Principal>>>,
 }
 
