@@ -97,6 +97,27 @@ async fn usage_sums_each_benefit_per_tier_to_the_fen() {
     // and 500 fen of points on top (not a benefit); shipping 800 waived. Points: 220 base,
     // birthday ×3 beats gold ×1.5 → 660, 440 extra.
     let b1 = json!([line("B", "beauty", 1, 20_000, 14_000), line("X", "shoes", 1, 10_000, 8_000)]);
+    // Checkout names the same benefits with the same values for the same cart and instant.
+    let cart = json!({"member_id": "bob", "at": "2026-03-10T12:00:00+08:00", "shipping_minor": 800, "lines": [
+        {"sku": "B", "category": "beauty", "quantity": 1, "unit_price_minor": 20_000},
+        {"sku": "X", "category": "shoes", "quantity": 1, "unit_price_minor": 10_000}]});
+    let (s, e) = app.post("/v1/checkout/evaluate", cart).await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    let applied: Vec<(&str, i64)> = e["benefits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["code"].as_str().unwrap(), b["value_minor"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        applied,
+        [
+            ("category_discount:beauty", 6_000),
+            ("member_discount", 1_500),
+            ("free_shipping", 800),
+            ("birthday_month", 0)
+        ]
+    );
     place(&app, "b1", "bob", "2026-03-10T12:00:00+08:00", b1, 800).await;
     // bob on April's member day: 8,500 then 95% → 8,075: 1,500 + 425; points 80 × 2, 80 extra.
     place(&app, "b2", "bob", "2026-04-18T12:00:00+08:00", json!([line("X", "shoes", 1, 10_000, 8_075)]), 0).await;
@@ -176,6 +197,8 @@ async fn usage_refuses_bad_parameters_naming_the_field() {
     let (s, p) = app.get("/v1/benefits/usage?tier=platinum").await;
     assert!(p["detail"].as_str().unwrap().contains("base, gold"), "{s} {p}");
     // An integration key may not read it.
+    let (_, doc) = app.get("/openapi.json").await;
+    assert!(doc["paths"]["/v1/benefits/usage"]["get"].is_object(), "the report is in the OpenAPI document");
     let key = "lk_integration_usage";
     app.store
         .insert_api_key(&loyalty::http::auth::hash_key(key), "shop", "integration", jiff::Timestamp::now())
