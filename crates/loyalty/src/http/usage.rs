@@ -131,7 +131,14 @@ pub async fn benefit_usage(
     Query(p): Query<UsageParams>,
 ) -> ApiResult<axum::Json<BenefitUsageReport>> {
     let q = params(&s, &p, Timestamp::now())?;
-    let report = s.store.benefit_usage(&q).await?;
+    let mut report = s.store.benefit_usage(&q).await?;
+    // Benefits in byte order (the same on both databases whatever PostgreSQL's collation),
+    // and each benefit's tiers in the ladder's order.
+    report.by_benefit.sort_by(|a, b| a.benefit.cmp(&b.benefit));
+    let rung = |t: &Option<String>| {
+        t.as_deref().and_then(|t| loyalty_core::tiers::level_index(&s.program, t)).unwrap_or(usize::MAX)
+    };
+    report.by_tier.sort_by(|a, b| (&a.benefit, rung(&a.tier), &a.tier).cmp(&(&b.benefit, rung(&b.tier), &b.tier)));
     let benefits: Vec<BenefitUsageView> = report.by_benefit.iter().map(|t| view(t, &report.by_tier)).collect();
     let money = benefits.iter().filter(|b| !is_multiplier(&b.kind) && b.kind != "free_sample");
     let totals = UsageTotals {
