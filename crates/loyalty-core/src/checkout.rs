@@ -23,6 +23,18 @@ pub struct CartLine {
     pub unit_price_minor: i64,
 }
 
+/// The member's tier and available points at `now`, from one copy of the account brought up
+/// to date (due activations, expiries and hold time-outs, then the tier review), as the
+/// writer would leave it.
+pub fn buyer_at(account: &crate::account::Account, program: &Program, now: Timestamp) -> (String, i64) {
+    let mut view = account.clone();
+    view.advance(now);
+    view.join_tier(program, now);
+    view.review_tier(program, now);
+    let tier = level_index(program, &view.tier.code).unwrap_or(0);
+    (program.file.tiers.levels[tier].code.clone(), view.buckets.available())
+}
+
 /// Who is buying what: the member's tier, birthday, status and available points.
 pub struct Buyer<'a> {
     pub tier: &'a str,
@@ -97,38 +109,97 @@ pub struct Evaluation {
     pub benefits: Vec<Applied>,
 }
 
-fn special_applies(d: &tiers::SpecialDiscount, line: &CartLine, date: Date) -> bool {
-    let matches = d.category.as_ref().is_some_and(|c| line.category.as_ref() == Some(c))
-        || d.brand.as_ref().is_some_and(|b| line.brand.as_ref() == Some(b));
+fn special_applies(d: &tiers::SpecialDiscount, category: Option<&str>, brand: Option<&str>, date: Date) -> bool {
+    let matches = d.category.as_deref().is_some_and(|c| category == Some(c))
+        || d.brand.as_deref().is_some_and(|b| brand == Some(b));
     let weekday = d.weekdays.is_empty() || d.weekdays.contains(&date.weekday().to_monday_one_offset());
     let day =
         d.dates.is_empty() || d.dates.iter().any(|s| tiers::parse_month_day(s) == Some((date.month(), date.day())));
     matches && weekday && day
 }
 
+/// How one line was priced: the tier's discount that won (member price or a category/brand
+/// discount), then the member-day extra. Checkout shows it; an order records what it was worth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinePrice {
+    pub list: i64,
+    /// The benefit code of the tier discount that applied: `member_discount`,
+    /// `category_discount:{category}` or `brand_discount:{brand}`.
+    pub tier_code: String,
+    pub tier_percent: i64,
+    pub after_tier: i64,
+    /// The member-day extra percent, when it applied.
+    pub member_day_percent: Option<i64>,
+    /// The member price of the line.
+    pub price: i64,
+}
+
+impl LinePrice {
+    /// The reasons shown on a priced line, e.g. `member_price:90%`, `category:beauty:85%`.
+    fn why(&self) -> Vec<String> {
+        let first = match self.tier_code.split_once(':') {
+            Some((kind, what)) => format!("{}:{what}:{}%", kind.trim_end_matches("_discount"), self.tier_percent),
+            None => format!("member_price:{}%", self.tier_percent),
+        };
+        let mut why = vec![first];
+        if let Some(p) = self.member_day_percent {
+            why.push(format!("member_day:{p}%"));
+        }
+        why
+    }
+
+    /// What each benefit took off this line, the tier's discount first, so that together they
+    /// never exceed `given` (what the line was actually discounted).
+    pub fn uses(&self, given: i64) -> [(&str, i64); 2] {
+        let tier = (self.list - self.after_tier).min(given).max(0);
+        let day = (self.after_tier - self.price).min(given - tier).max(0);
+        [(self.tier_code.as_str(), tier), ("member_day_discount", day)]
+    }
+}
+
 /// Price of one line: the best of the member price and matching special discounts, then the
 /// member-day extra. Each step rounds down to the fen.
-fn price_line(program: &Program, level: &Level, member_day: bool, line: &CartLine, date: Date) -> (i64, Vec<String>) {
-    let list = line.quantity * line.unit_price_minor;
-    let mut best = (level.discount_percent, format!("member_price:{}%", level.discount_percent));
-    for d in level.special_discounts.iter().filter(|d| special_applies(d, line, date)) {
+pub fn price_line(
+    program: &Program,
+    level: &Level,
+    member_day: bool,
+    (category, brand): (Option<&str>, Option<&str>),
+    list: i64,
+    date: Date,
+) -> LinePrice {
+    let mut best = (level.discount_percent, "member_discount".to_owned());
+    for d in level.special_discounts.iter().filter(|d| special_applies(d, category, brand, date)) {
         if d.percent < best.0 {
-            let what = d
-                .category
-                .as_deref()
-                .map(|c| format!("category:{c}"))
-                .or(d.brand.as_ref().map(|b| format!("brand:{b}")));
-            best = (d.percent, format!("{}:{}%", what.unwrap_or_default(), d.percent));
+            let code = match (&d.category, &d.brand) {
+                (Some(c), _) => format!("category_discount:{c}"),
+                (None, Some(b)) => format!("brand_discount:{b}"),
+                (None, None) => "special_discount".to_owned(),
+            };
+            best = (d.percent, code);
         }
     }
-    let mut price = list * best.0 / 100;
-    let mut why = vec![best.1];
+    let after_tier = list * best.0 / 100;
     let extra = program.file.member_day.extra_percent;
-    if member_day && extra < 100 {
-        price = price * extra / 100;
-        why.push(format!("member_day:{extra}%"));
+    let day = member_day && extra < 100;
+    LinePrice {
+        list,
+        tier_code: best.1,
+        tier_percent: best.0,
+        after_tier,
+        member_day_percent: day.then_some(extra),
+        price: if day { after_tier * extra / 100 } else { after_tier },
     }
-    (price, why)
+}
+
+/// Adds `value` to the benefit `code` in `out`, keeping first-seen order.
+pub(crate) fn add_use(out: &mut Vec<(String, i64)>, code: &str, value: i64) {
+    if value <= 0 {
+        return;
+    }
+    match out.iter_mut().find(|(c, _)| c == code) {
+        Some((_, v)) => *v += value,
+        None => out.push((code.to_owned(), value)),
+    }
 }
 
 fn validate_line(i: usize, l: &CartLine) -> Result<(), DomainError> {
@@ -178,6 +249,7 @@ pub fn evaluate(
     let date = at.to_zoned(program.tz.clone()).date();
     let member_day = tiers::is_member_day(program, buyer.tier, at);
     let (mut priced, mut refused) = (Vec::new(), Vec::new());
+    let mut discounts: Vec<(String, i64)> = Vec::new();
     for (i, l) in lines.iter().enumerate() {
         validate_line(i, l)?;
         let early = match early_access(program, tier_idx, &l.sku, at) {
@@ -187,11 +259,16 @@ pub fn evaluate(
                 continue;
             }
         };
-        let (price, mut why) = price_line(program, level, member_day, l, date);
+        let list = l.quantity * l.unit_price_minor;
+        let lp = price_line(program, level, member_day, (l.category.as_deref(), l.brand.as_deref()), list, date);
+        let mut why = lp.why();
         if early {
             why.push("early_access".into());
         }
-        let list = l.quantity * l.unit_price_minor;
+        for (code, v) in lp.uses(list - lp.price) {
+            add_use(&mut discounts, code, v);
+        }
+        let price = lp.price;
         priced.push(PricedLine {
             sku: l.sku.clone(),
             category: l.category.clone(),
@@ -217,12 +294,16 @@ pub fn evaluate(
     let (points, growth) =
         if active { (mult.apply(program.points_for(paid)), tiers::order_growth(program, paid)) } else { (0, 0) };
     let mut benefits = Vec::new();
-    if list > goods {
-        benefits.push(Applied {
-            code: "price_discounts".into(),
-            reason: format!("{} member prices", level.name),
-            value_minor: list - goods,
-        });
+    debug_assert_eq!(discounts.iter().map(|(_, v)| v).sum::<i64>(), list - goods);
+    for (code, value) in discounts {
+        let reason = match code.split_once(':') {
+            _ if code == "member_day_discount" => {
+                format!("member day: {}% of the member price", program.file.member_day.extra_percent)
+            }
+            Some((_, what)) => format!("{} price on {what}", level.name),
+            None => format!("{} member price {}%", level.name, level.discount_percent),
+        };
+        benefits.push(Applied { code, reason, value_minor: value });
     }
     if waived > 0 {
         benefits.push(Applied {

@@ -13,6 +13,7 @@ pub mod member;
 pub mod order;
 pub mod program;
 pub mod tiers;
+pub mod usage;
 pub mod verify;
 
 pub use account::Account;

@@ -269,13 +269,19 @@ pub struct Order {
     pub benefits: Vec<BenefitUse>,
 }
 
-/// A benefit an order used: its code and its value in minor units (or extra points).
+/// A benefit an order used: its code (`member_discount`, `category_discount:beauty`,
+/// `member_day_discount`, `free_shipping`, `tier_multiplier:gold`, `member_day`,
+/// `birthday_month`), its value in minor units and the extra points it gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BenefitUse {
     pub code: String,
     pub value_minor: i64,
     pub extra_points: i64,
+    /// The tier whose benefit it was (the member's tier when the order was priced). Empty on
+    /// orders recorded before it was kept.
+    #[serde(default)]
+    pub tier: String,
 }
 
 /// Records `order` on `account`: points = ⌊⌊eligible × rate⌋ × multiplier⌋ (the tier's,
@@ -298,26 +304,7 @@ pub fn place_order(
         MemberStatus::Active => (mult.apply(base), crate::tiers::order_growth(program, eligible), None),
         s => (0, 0, Some(format!("member was {s}: nothing earned"))),
     };
-    let mut benefits = Vec::new();
-    let discount: i64 = order.lines.iter().map(|l| (l.quantity * l.unit_price_minor - l.paid_minor).max(0)).sum();
-    if discount > 0 {
-        benefits.push(BenefitUse { code: "price_discounts".into(), value_minor: discount, extra_points: 0 });
-    }
-    if order.shipping_waived_minor > 0 {
-        benefits.push(BenefitUse {
-            code: "free_shipping".into(),
-            value_minor: order.shipping_waived_minor,
-            extra_points: 0,
-        });
-    }
-    if earned > base {
-        let value = program.points_value_minor(earned - base);
-        benefits.extend(why.iter().map(|w| BenefitUse {
-            code: w.clone(),
-            value_minor: value,
-            extra_points: earned - base,
-        }));
-    }
+    let benefits = crate::usage::order_benefits(program, &account.tier.code, &order, base, earned, &why);
     let lot_no = account.earn(program, (SourceKind::Order, order.id.as_str()), earned, order.paid_at, now);
     account.add_growth(program, crate::tiers::GrowthKind::Order, order.id.as_str(), growth, order.paid_at, now);
     Order {

@@ -71,6 +71,14 @@ proptest! {
         let placed = place_order(&mut acc, &program, order, birthday, at);
         prop_assert_eq!(placed.earned_points, e.points_earned);
         prop_assert_eq!(placed.growth, e.growth_earned);
+        // The order records the discounts and shipping checkout named, to the fen, and the
+        // multipliers' extra points add up to what the multiplier earned.
+        let given: Vec<(String, i64)> = e.benefits.iter().filter(|b| b.value_minor > 0).map(|b| (b.code.clone(), b.value_minor)).collect();
+        let recorded: Vec<(String, i64)> = placed.benefits.iter().filter(|b| b.extra_points == 0 && b.value_minor > 0).map(|b| (b.code.clone(), b.value_minor)).collect();
+        prop_assert_eq!(recorded, given);
+        let base = program.points_for(e.lines.iter().map(|l| l.paid_minor).sum());
+        prop_assert_eq!(placed.benefits.iter().map(|b| b.extra_points).sum::<i64>(), placed.earned_points - base);
+        prop_assert!(placed.benefits.iter().all(|b| b.tier == code));
     }
 }
 

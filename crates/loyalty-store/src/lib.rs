@@ -7,6 +7,8 @@ mod postgres;
 mod sql;
 mod sql_tiers;
 mod sqlite;
+pub mod usage;
+pub mod versions;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -21,6 +23,8 @@ use std::collections::HashMap;
 pub use analytics::Analytics;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use usage::{BenefitUsage, UsageQuery, UsageReport, UsageRow};
+pub use versions::{MemberVersion, MemberVersions};
 
 /// A storage failure. Kept apart from the domain's errors: a rule never sees one.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +131,7 @@ pub struct StoreTotals {
 /// The storage both backends implement. Reads go straight to a pool; writes go through
 /// [`Store::begin`] so that a whole batch commits at once.
 #[async_trait]
-pub trait Store: Analytics + Send + Sync + 'static {
+pub trait Store: Analytics + BenefitUsage + MemberVersions + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn begin(&self) -> Result<Box<dyn Tx>>;
 

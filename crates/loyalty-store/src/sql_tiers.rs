@@ -115,6 +115,39 @@ macro_rules! tier_sql {
                 s.push_bind(a.note.clone());
                 s.push_bind(micros(a.created_at));
             })
+            .await?;
+            write_benefit_uses(conn, c, recorded_at).await
+        }
+
+        /// One `benefit_uses` row per benefit of each order in the batch and per free-sample
+        /// claim. An order's benefits never change once it is placed, so rows already there
+        /// (an order written again because a refund changed its totals) are left as they are.
+        async fn write_benefit_uses(conn: &mut <$db as sqlx::Database>::Connection, c: &Changes, recorded_at: i64) -> Result<()> {
+            // (member, source kind, source id, benefit, tier, used at, value, extra points)
+            type UseRow<'a> = (&'a str, &'static str, &'a str, &'a str, &'a str, i64, i64, i64);
+            let mut rows: Vec<UseRow<'_>> = Vec::new();
+            for o in &c.orders {
+                for b in o.benefits.iter().filter(|b| !b.tier.is_empty()) {
+                    let v = &o.order;
+                    rows.push((v.member_id.as_str(), "order", v.id.as_str(), &b.code, &b.tier, micros(v.paid_at), b.value_minor, b.extra_points));
+                }
+            }
+            let tiers: HashMap<&str, &str> = c.members.iter().map(|m| (m.account.member_id.as_str(), m.account.tier.code.as_str())).collect();
+            for (m, a) in c.actions.iter().filter(|(_, a)| a.kind == ActionKind::Claim) {
+                let tier = tiers.get(m.as_str()).copied().unwrap_or_default();
+                rows.push((m.as_str(), "claim", &a.action_id, "free_sample", tier, micros(a.occurred_at), 0, 0));
+            }
+            insert_rows(conn, "INSERT INTO benefit_uses (member_id, source_kind, source_id, benefit, tier, used_at, value_minor, extra_points, recorded_at)", 9, " ON CONFLICT DO NOTHING", &rows, |s, r| {
+                s.push_bind(r.0.to_owned());
+                s.push_bind(r.1);
+                s.push_bind(r.2.to_owned());
+                s.push_bind(r.3.to_owned());
+                s.push_bind(r.4.to_owned());
+                s.push_bind(r.5);
+                s.push_bind(r.6);
+                s.push_bind(r.7);
+                s.push_bind(recorded_at);
+            })
             .await
         }
     };

@@ -40,3 +40,5 @@ impl SqliteStore {
 
 crate::sql::sql_store!(SqliteStore, SqliteTx, sqlx::Sqlite, "");
 crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite);
+crate::usage::usage_sql!(SqliteStore, sqlx::Sqlite);
+crate::versions::versions_sql!(SqliteStore, sqlx::Sqlite);

@@ -4,19 +4,33 @@
 //! it at once. Entries loaded by reads carry a version (the member's sequence counters and
 //! last profile update) and never replace a newer one, so a slow read cannot undo a write.
 //! Writes by other processes (an import, another node on PostgreSQL) become visible within
-//! the time-to-live.
+//! the time-to-live: an entry is served only while it was known current less than `TTL` ago.
+//!
+//! Keeping entries current costs little: every second [`MemberCache::revalidate`] takes the
+//! entries that were read since they were last confirmed and are past half their life, reads
+//! their versions in one query, and renews those that have not moved. A member read often is
+//! thus never reloaded in a request; one that changed elsewhere expires and is loaded afresh.
 
 use jiff::Timestamp;
 use loyalty_core::ids::MemberId;
 use loyalty_store::{MemberRecord, Store, StoreError};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 /// Entries kept at most; beyond it the cache starts over (cheap, and bounded).
 pub const CAPACITY: usize = 200_000;
 pub const TTL: Duration = Duration::from_secs(5);
+/// Entries older than this (and read since) are confirmed in the background.
+pub const RENEW_AFTER: Duration = Duration::from_millis(2_500);
+/// How often the background confirmation runs.
+pub const RENEW_EVERY: Duration = Duration::from_secs(1);
+/// Most entries confirmed per round.
+pub const RENEW_MAX: usize = 50_000;
+/// Entries confirmed per query: small enough that decoding one answer never holds a worker
+/// thread (and the requests queued on it) for more than a fraction of a millisecond.
+pub const RENEW_CHUNK: usize = 500;
 
 type Version = (i64, i64, i64, i64);
 
@@ -25,14 +39,35 @@ fn version(m: &MemberRecord) -> Version {
     (a.next_seq, a.next_growth_seq, a.next_tier_seq, m.profile.updated_at.as_microsecond())
 }
 
+/// Instants as microseconds since the first cache was made, so that an entry's `checked`
+/// can be renewed under the read lock (readers are never blocked by a renewal).
+fn stamp(t: Instant) -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(|| t);
+    t.saturating_duration_since(epoch).as_micros() as u64
+}
+
+fn fresh(checked: &AtomicU64, now: Instant) -> bool {
+    stamp(now).saturating_sub(checked.load(Ordering::Relaxed)) < TTL.as_micros() as u64
+}
+
+struct Entry {
+    /// When the record was last known to be current (see [`stamp`]).
+    checked: AtomicU64,
+    record: Arc<MemberRecord>,
+    /// Read since `checked`: worth confirming.
+    read: AtomicBool,
+}
+
 pub struct MemberCache {
-    map: RwLock<HashMap<MemberId, (Instant, Arc<MemberRecord>)>>,
+    map: RwLock<HashMap<MemberId, Entry>>,
     /// Off: every read goes to the store (for benchmarks' naive comparison).
     enabled: AtomicBool,
 }
 
 impl Default for MemberCache {
     fn default() -> Self {
+        stamp(Instant::now());
         Self { map: RwLock::default(), enabled: AtomicBool::new(true) }
     }
 }
@@ -49,9 +84,12 @@ impl MemberCache {
             map.clear();
         }
         let id = m.account.member_id.clone();
-        let keep_old = map.get(&id).is_some_and(|(_, old)| version(old) > version(&m));
+        let keep_old = map.get(&id).is_some_and(|old| version(&old.record) > version(&m));
         if !keep_old {
-            map.insert(id, (fresh, Arc::new(m)));
+            map.insert(
+                id,
+                Entry { checked: AtomicU64::new(stamp(fresh)), record: Arc::new(m), read: AtomicBool::new(false) },
+            );
         }
     }
 
@@ -68,14 +106,74 @@ impl MemberCache {
         if !self.enabled.load(Ordering::Relaxed) {
             return Ok(store.member(id, crate::engine::growth_since(Timestamp::now())).await?.map(Arc::new));
         }
-        if let Some((at, m)) = self.map.read().expect("cache lock").get(id) {
-            if at.elapsed() < TTL {
-                return Ok(Some(m.clone()));
+        if let Some(e) = self.map.read().expect("cache lock").get(id) {
+            if fresh(&e.checked, Instant::now()) {
+                // Load first: most reads find the flag set and leave the cache line shared.
+                if !e.read.load(Ordering::Relaxed) {
+                    e.read.store(true, Ordering::Relaxed);
+                }
+                return Ok(Some(e.record.clone()));
             }
         }
         let started = Instant::now();
         let Some(m) = store.member(id, crate::engine::growth_since(Timestamp::now())).await? else { return Ok(None) };
         self.put(m, started);
-        Ok(self.map.read().expect("cache lock").get(id).map(|(_, m)| m.clone()))
+        Ok(self.map.read().expect("cache lock").get(id).map(|e| e.record.clone()))
+    }
+
+    /// Confirms, with one read of their versions, the entries read since they were last
+    /// confirmed and older than [`RENEW_AFTER`]; renews those still current. Returns how many
+    /// were renewed.
+    pub async fn revalidate(&self, store: &dyn Store) -> Result<usize, StoreError> {
+        let old = stamp(Instant::now()).saturating_sub(RENEW_AFTER.as_micros() as u64);
+        let ids: Vec<MemberId> = {
+            let map = self.map.read().expect("cache lock");
+            map.iter()
+                .filter(|(_, e)| e.read.load(Ordering::Relaxed) && e.checked.load(Ordering::Relaxed) <= old)
+                .map(|(id, _)| id.clone())
+                .take(RENEW_MAX)
+                .collect()
+        };
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut renewed = 0;
+        for chunk in ids.chunks(RENEW_CHUNK) {
+            // Versions read after this instant are at least this fresh.
+            let started = stamp(Instant::now());
+            let current = store.member_versions(chunk).await?;
+            // The read lock is enough: entries are only replaced under the write lock, so the
+            // one compared is the one renewed.
+            {
+                let map = self.map.read().expect("cache lock");
+                for id in chunk {
+                    let Some(e) = map.get(id) else { continue };
+                    if e.checked.load(Ordering::Relaxed) < started && current.get(id) == Some(&version(&e.record)) {
+                        e.checked.fetch_max(started, Ordering::Relaxed);
+                        e.read.store(false, Ordering::Relaxed);
+                        renewed += 1;
+                    }
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(renewed)
+    }
+
+    /// Runs [`MemberCache::revalidate`] every [`RENEW_EVERY`] until the cache is dropped.
+    pub async fn keep_fresh(cache: Weak<MemberCache>, store: Arc<dyn Store>) {
+        let mut tick = tokio::time::interval(RENEW_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(cache) = cache.upgrade() else { return };
+            if !cache.enabled.load(Ordering::Relaxed) {
+                continue;
+            }
+            if let Err(e) = cache.revalidate(store.as_ref()).await {
+                // Nothing is renewed: entries expire and reads load them from the store.
+                tracing::warn!(error = %e, "member cache: confirming entries failed");
+            }
+        }
     }
 }

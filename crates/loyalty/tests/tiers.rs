@@ -317,7 +317,7 @@ async fn evaluate_and_order_agree_and_the_order_records_its_benefits() {
     assert_eq!(o["earned_points"], e["points_earned"], "evaluate and order agree");
     let m = app.store.order(&"o-eval".parse_id()).await.unwrap().unwrap().0;
     let codes: Vec<&str> = m.benefits.iter().map(|b| b.code.as_str()).collect();
-    assert_eq!(codes, ["price_discounts", "free_shipping", "tier_multiplier:silver"]);
+    assert_eq!(codes, ["member_discount", "free_shipping", "tier_multiplier:silver"]);
     assert_eq!(m.growth, e["growth_earned"].as_i64().unwrap());
 }
 

@@ -7,6 +7,7 @@ pub mod members;
 pub mod orders;
 pub mod problem;
 pub mod tiers;
+pub mod usage;
 pub mod views;
 
 use crate::engine::Writer;
@@ -28,7 +29,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub writer: Writer,
     pub program: Arc<Program>,
-    pub admin_key_hash: Option<String>,
+    /// Shared, not owned: the state is cloned for every layer of every request.
+    pub admin_key_hash: Option<Arc<str>>,
     pub key_cache: Arc<RwLock<HashMap<String, auth::Principal>>>,
 }
 
@@ -40,7 +42,7 @@ pub struct AppState {
         members::create_hold, members::capture, members::release, members::adjust,
         orders::post_order, orders::get_order, orders::post_refund,
         tiers::get_tier, tiers::tier_history, tiers::assign, tiers::activity, tiers::claim_sample,
-        tiers::benefits, tiers::evaluate,
+        tiers::benefits, tiers::evaluate, usage::benefit_usage,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth),
@@ -68,18 +70,42 @@ pub fn metrics_handle() -> PrometheusHandle {
             let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
             let handle = recorder.handle();
             let _ = metrics::set_global_recorder(recorder);
+            // Histogram samples wait in a buffer until they are folded into the summaries; a
+            // server nobody scrapes would otherwise keep every request's sample forever.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                })
+                .expect("spawn the metrics upkeep thread");
             handle
         })
         .clone()
 }
 
+/// The request counter for a method and status. Handles are kept, so that a request costs a
+/// map lookup rather than building and registering a labelled key.
+fn requests_counter(method: &axum::http::Method, status: StatusCode) -> metrics::Counter {
+    type Counters = RwLock<HashMap<(axum::http::Method, u16), metrics::Counter>>;
+    static COUNTERS: OnceLock<Counters> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(Default::default);
+    let key = (method.clone(), status.as_u16());
+    if let Some(c) = counters.read().expect("metrics lock").get(&key) {
+        return c.clone();
+    }
+    let c = metrics::counter!("loyalty_http_requests_total", "method" => method.to_string(), "status" => status.as_u16().to_string());
+    counters.write().expect("metrics lock").entry(key).or_insert(c).clone()
+}
+
 async fn track(req: Request, next: Next) -> Response {
+    static SECONDS: OnceLock<metrics::Histogram> = OnceLock::new();
     let started = std::time::Instant::now();
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("loyalty_http_requests_total", "method" => method, "status" => status).increment(1);
-    metrics::histogram!("loyalty_http_request_seconds").record(started.elapsed().as_secs_f64());
+    requests_counter(&method, resp.status()).increment(1);
+    SECONDS.get_or_init(|| metrics::histogram!("loyalty_http_request_seconds")).record(started.elapsed().as_secs_f64());
     resp
 }
 
@@ -118,6 +144,7 @@ pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/v1/members/{id}/points/adjustments", post(members::adjust))
         .route("/v1/members/{id}/tier/assignments", post(tiers::assign))
+        .route("/v1/benefits/usage", get(usage::benefit_usage))
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()

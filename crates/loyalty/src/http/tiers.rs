@@ -408,14 +408,7 @@ pub async fn evaluate(State(s): State<AppState>, Json(r): Json<EvaluateRequest>)
         None => Timestamp::now(),
     };
     let m = load(&s, &id).await?;
-    let now = Timestamp::now();
-    let st = tiers::tier_status(&m.account, &s.program, now);
-    let (balances, _) = m.account.balances_at(now);
-    let buyer = Buyer {
-        tier: &st.level.code,
-        birthday: m.profile.birthday,
-        status: m.account.status,
-        available_points: balances.available(),
-    };
+    let (tier, available_points) = checkout::buyer_at(&m.account, &s.program, Timestamp::now());
+    let buyer = Buyer { tier: &tier, birthday: m.profile.birthday, status: m.account.status, available_points };
     Ok(axum::Json(checkout::evaluate(&s.program, &buyer, &r.lines, r.shipping_minor, r.points_to_redeem, at)?))
 }

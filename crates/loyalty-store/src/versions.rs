@@ -1,0 +1,57 @@
+//! Member versions (the counters the member cache orders entries by), read in bulk so that
+//! the cache can confirm many entries are still current with one query instead of reloading
+//! each member.
+
+use async_trait::async_trait;
+use loyalty_core::ids::MemberId;
+use std::collections::HashMap;
+
+/// `(next_seq, next_growth_seq, next_tier_seq, updated_at µs)`: every change to a member's
+/// points, growth, tier or profile moves one of them.
+pub type MemberVersion = (i64, i64, i64, i64);
+
+#[async_trait]
+pub trait MemberVersions: Send + Sync {
+    /// The current version of each of `ids` that exists.
+    async fn member_versions(&self, ids: &[MemberId]) -> crate::Result<HashMap<MemberId, MemberVersion>>;
+}
+
+macro_rules! versions_sql {
+    ($store:ident, $db:ty) => {
+        #[async_trait::async_trait]
+        impl crate::versions::MemberVersions for $store {
+            async fn member_versions(
+                &self,
+                ids: &[loyalty_core::ids::MemberId],
+            ) -> crate::Result<std::collections::HashMap<loyalty_core::ids::MemberId, crate::versions::MemberVersion>> {
+                use sqlx::{QueryBuilder, Row};
+                let mut out = std::collections::HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(crate::convert::IN_CHUNK) {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                        "SELECT member_id, next_seq, next_growth_seq, next_tier_seq, updated_at FROM members WHERE member_id IN (",
+                    );
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(id.as_str().to_owned());
+                    }
+                    qb.push(")");
+                    for r in qb.build().fetch_all(&self.pool).await? {
+                        let raw: String = r.try_get("member_id")?;
+                        let id = loyalty_core::ids::MemberId::parse(&raw)
+                            .map_err(|e| crate::convert::corrupt("members", e.0))?;
+                        let v = (
+                            r.try_get("next_seq")?,
+                            r.try_get("next_growth_seq")?,
+                            r.try_get("next_tier_seq")?,
+                            r.try_get("updated_at")?,
+                        );
+                        out.insert(id, v);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    };
+}
+
+pub(crate) use versions_sql;
