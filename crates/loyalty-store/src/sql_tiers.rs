@@ -66,6 +66,24 @@ macro_rules! tier_sql {
             Ok(())
         }
 
+        /// Growth entries of each member after its own instant. Members sharing an instant
+        /// share a query (the engine rounds the instants so that most do).
+        async fn load_growth_since(conn: &mut <$db as sqlx::Database>::Connection, since: &[(MemberId, jiff::Timestamp)]) -> Result<Vec<(MemberId, GrowthEntry)>> {
+            let mut groups: std::collections::BTreeMap<i64, Vec<String>> = std::collections::BTreeMap::new();
+            for (m, at) in since {
+                groups.entry(micros(*at)).or_default().push(m.as_str().to_owned());
+            }
+            let mut out = Vec::new();
+            let head = format!("SELECT {GROWTH_COLS} FROM growth_entries WHERE member_id");
+            for (at, ids) in groups {
+                for r in select_in(&mut *conn, &head, &ids, &format!(" AND at > {at} ORDER BY member_id, seq")).await? {
+                    let (mid, g) = growth_row(&r)?;
+                    out.push((MemberId::parse(&mid).map_err(|e| corrupt("growth_entries", e.0))?, g));
+                }
+            }
+            Ok(out)
+        }
+
         async fn select_actions(conn: &mut <$db as sqlx::Database>::Connection, member: &MemberId, kind: ActionKind, since: i64, id: Option<&str>) -> Result<Vec<Action>> {
             let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!("SELECT {ACTION_COLS} FROM member_actions WHERE member_id = "));
             qb.push_bind(member.as_str().to_owned()).push(" AND kind = ").push_bind(kind.as_str());

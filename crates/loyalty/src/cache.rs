@@ -25,8 +25,16 @@ fn version(m: &MemberRecord) -> Version {
     (a.next_seq, a.next_growth_seq, a.next_tier_seq, m.profile.updated_at.as_microsecond())
 }
 
+/// A cached member, or only the version the writer last committed when its account was
+/// loaded in part (reads need every lot, so they go to the store for it).
+struct Slot {
+    fresh: Instant,
+    version: Version,
+    record: Option<Arc<MemberRecord>>,
+}
+
 pub struct MemberCache {
-    map: RwLock<HashMap<MemberId, (Instant, Arc<MemberRecord>)>>,
+    map: RwLock<HashMap<MemberId, Slot>>,
     /// Off: every read goes to the store (for benchmarks' naive comparison).
     enabled: AtomicBool,
 }
@@ -43,15 +51,23 @@ impl MemberCache {
         self.map.write().expect("cache lock").clear();
     }
 
-    fn put(&self, m: MemberRecord, fresh: Instant) {
+    /// Keeps `m` unless a newer version is known. A partially loaded account keeps only its
+    /// version. Returns what a read should see: `m` unless a newer record is cached.
+    fn put(&self, m: MemberRecord, fresh: Instant) -> Arc<MemberRecord> {
         let mut map = self.map.write().expect("cache lock");
         if map.len() >= CAPACITY {
             map.clear();
         }
         let id = m.account.member_id.clone();
-        let keep_old = map.get(&id).is_some_and(|(_, old)| version(old) > version(&m));
-        if !keep_old {
-            map.insert(id, (fresh, Arc::new(m)));
+        let v = version(&m);
+        let m = Arc::new(m);
+        match map.get(&id) {
+            Some(old) if old.version > v => old.record.clone().unwrap_or(m),
+            _ => {
+                let record = m.account.is_fully_loaded().then(|| m.clone());
+                map.insert(id, Slot { fresh, version: v, record });
+                m
+            }
         }
     }
 
@@ -68,14 +84,13 @@ impl MemberCache {
         if !self.enabled.load(Ordering::Relaxed) {
             return Ok(store.member(id, crate::engine::growth_since(Timestamp::now())).await?.map(Arc::new));
         }
-        if let Some((at, m)) = self.map.read().expect("cache lock").get(id) {
-            if at.elapsed() < TTL {
+        if let Some(slot) = self.map.read().expect("cache lock").get(id) {
+            if let Some(m) = slot.record.as_ref().filter(|_| slot.fresh.elapsed() < TTL) {
                 return Ok(Some(m.clone()));
             }
         }
         let started = Instant::now();
         let Some(m) = store.member(id, crate::engine::growth_since(Timestamp::now())).await? else { return Ok(None) };
-        self.put(m, started);
-        Ok(self.map.read().expect("cache lock").get(id).map(|(_, m)| m.clone()))
+        Ok(Some(self.put(m, started)))
     }
 }

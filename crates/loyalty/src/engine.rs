@@ -138,7 +138,7 @@ pub async fn apply_batch_cached(
 ) -> Result<Vec<Reply>, StoreError> {
     assert!(cmds.len() <= MAX_BATCH * 8, "batches are bounded");
     let mut tx = store.begin().await?;
-    let mut loaded = load(tx.as_mut(), cmds, now).await?;
+    let mut loaded = load(tx.as_mut(), program, cmds, now).await?;
     let mut t = Touched::default();
     let mut replies = Vec::with_capacity(cmds.len());
     for cmd in cmds {
@@ -220,7 +220,29 @@ async fn load_actions(
     Ok(out)
 }
 
-async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command], now: Timestamp) -> Result<Loaded, StoreError> {
+/// Commands that may spend points (so need the spending order of every lot) or whose reply
+/// shows the whole account. Orders and advances only add lots and apply what is due.
+fn needs_every_lot(cmd: &Command) -> bool {
+    !matches!(cmd, Command::PlaceOrder { .. } | Command::Advance { .. })
+}
+
+/// Growth a member's windows can count starts after this instant (see
+/// `tiers::growth_floor`), never earlier than the lookback. Rounded down to a week so that
+/// most members of a batch share one query; loading a little more changes nothing.
+fn growth_load_since(m: &MemberRecord, program: &Program, now: Timestamp) -> Timestamp {
+    const WEEK_MICROS: i64 = 7 * 86_400 * 1_000_000;
+    let lookback = growth_since(now);
+    let Some(floor) = tiers::growth_floor(&m.account, program, now) else { return lookback };
+    let floor = floor.max(lookback).as_microsecond();
+    Timestamp::from_microsecond(floor - floor.rem_euclid(WEEK_MICROS)).unwrap_or(lookback).max(lookback)
+}
+
+async fn load(
+    tx: &mut dyn loyalty_store::Tx,
+    program: &Program,
+    cmds: &[Command],
+    now: Timestamp,
+) -> Result<Loaded, StoreError> {
     let mut order_ids: Vec<OrderId> = cmds
         .iter()
         .filter_map(|c| match c {
@@ -232,10 +254,28 @@ async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command], now: Timestamp) 
     order_ids.sort();
     order_ids.dedup();
     let orders = tx.load_orders(&order_ids).await?;
-    let mut member_ids: Vec<MemberId> = cmds.iter().filter_map(|c| member_of(c, &orders)).collect();
-    member_ids.sort();
-    member_ids.dedup();
-    let mut members = tx.load_members(&member_ids, growth_since(now)).await?;
+    let mut full: Vec<MemberId> =
+        cmds.iter().filter(|c| needs_every_lot(c)).filter_map(|c| member_of(c, &orders)).collect();
+    full.sort();
+    full.dedup();
+    let mut partial: Vec<MemberId> = cmds
+        .iter()
+        .filter_map(|c| member_of(c, &orders))
+        .filter(|id| full.binary_search(id).is_err())
+        .collect();
+    partial.sort();
+    partial.dedup();
+    let mut members = tx.load_members(&full, &partial, now).await?;
+    let mut since: Vec<(MemberId, Timestamp)> =
+        members.values().map(|m| (m.account.member_id.clone(), growth_load_since(m, program, now))).collect();
+    since.sort();
+    for (id, g) in tx.load_growth(&since).await? {
+        let m = members.get_mut(&id).ok_or_else(|| StoreError::Corrupt {
+            table: "growth_entries",
+            reason: format!("growth of a member not loaded: {id}"),
+        })?;
+        m.account.growth_entries.push(g);
+    }
 
     let mut refund_keys: Vec<(MemberId, OrderId)> = cmds
         .iter()

@@ -159,6 +159,18 @@ pub fn growth_in_window(acc: &Account, program: &Program, at: Timestamp) -> i64 
     sum.max(0)
 }
 
+/// The earliest growth that any window a batch at `now` can evaluate may count: growth at or
+/// before this instant never counts, so a write need not load it. `None` for a lifetime window.
+///
+/// Windows end at `now` (upgrades, assignments) or at a review instant of the current tier
+/// (assignment end, warning, term end, grace end). Reviews run in time order from the earliest
+/// one due, and every later review instant is later than it, so the earliest window end is
+/// `min(now, next review)`; window starts only move forward as the end moves forward.
+pub fn growth_floor(acc: &Account, program: &Program, now: Timestamp) -> Option<Timestamp> {
+    let first_end = acc.next_tier_review(program).map_or(now, |r| r.min(now));
+    window_start(program, first_end)
+}
+
 fn term_end_from(program: &Program, start: Timestamp) -> Timestamp {
     start
         .to_zoned(program.tz.clone())
