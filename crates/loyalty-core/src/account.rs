@@ -44,6 +44,8 @@ pub struct Account {
     /// Growth entries recent enough to matter for the qualification window, plus new ones.
     pub growth_entries: Vec<crate::tiers::GrowthEntry>,
     pub new_growth: Vec<crate::tiers::GrowthEntry>,
+    /// Growth the store summed instead of loading its entries (see `tiers::growth_need`).
+    pub growth_sum: Option<crate::tiers::GrowthSum>,
     pub next_growth_seq: i64,
     pub new_tier_events: Vec<crate::tiers::TierEvent>,
     pub next_tier_seq: i64,
@@ -75,6 +77,7 @@ impl Account {
             growth_total: 0,
             growth_entries: Vec::new(),
             new_growth: Vec::new(),
+            growth_sum: None,
             next_growth_seq: 1,
             new_tier_events: Vec::new(),
             next_tier_seq: 1,
@@ -85,7 +88,7 @@ impl Account {
     /// Balances as they are at `now`, without changing anything: what a read shows even when
     /// the scheduler has not yet run.
     pub fn balances_at(&self, now: Timestamp) -> (Buckets, Vec<(i64, Timestamp)>) {
-        assert!(self.is_fully_loaded(), "{}: expiring points need every active lot", self.member_id);
+        assert!(self.lots_fully_loaded(), "{}: expiring points need every active lot", self.member_id);
         let mut view = self.clone();
         view.advance(now);
         let horizon = calendar::plus_secs(now, 30 * 86_400);
@@ -100,8 +103,13 @@ impl Account {
     }
 
     /// Every lot with points is loaded (not a partial load with active points left behind).
-    pub fn is_fully_loaded(&self) -> bool {
+    pub fn lots_fully_loaded(&self) -> bool {
         self.unloaded_active == 0
+    }
+
+    /// Lots and growth are loaded as reads load them: any rule or view may run on it.
+    pub fn is_fully_loaded(&self) -> bool {
+        self.lots_fully_loaded() && self.growth_sum.is_none()
     }
 
     /// Marks the account as partially loaded: the active points not backed by a loaded lot
@@ -232,7 +240,7 @@ impl Account {
 
     fn next_spendable(&self) -> Option<usize> {
         // The spending order (soonest expiry first) is only known with every lot at hand.
-        assert!(self.is_fully_loaded(), "{}: spending from a partially loaded account", self.member_id);
+        assert!(self.lots_fully_loaded(), "{}: spending from a partially loaded account", self.member_id);
         self.lots
             .iter()
             .enumerate()

@@ -124,3 +124,34 @@ fn a_change_to_active_points_without_a_lot_is_caught_on_a_partial_load() {
     part.buckets.active += 1;
     part.assert_invariants();
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Growth loaded as a write loads it (entries near the window's edges, the middle as one
+    /// sum) gives every window a write can evaluate the same growth as every entry does.
+    #[test]
+    fn summed_growth_counts_like_every_entry(
+        growth in proptest::collection::vec((1i64..2_000, 0i64..800), 0..60),
+        ends in proptest::collection::vec(0i64..30, 1..5),
+    ) {
+        use loyalty_core::tiers::{growth_in_window, growth_need, GrowthKind, GrowthSum};
+        let p = program(false);
+        let now: Timestamp = "2026-06-15T08:00:00Z".parse().unwrap();
+        let mut full = Account::new(MemberId::parse("g").unwrap());
+        for (i, (amount, days_ago)) in growth.iter().enumerate() {
+            let at = now.checked_sub(SignedDuration::from_hours(24 * days_ago)).unwrap();
+            full.add_growth(&p, GrowthKind::Order, &format!("o{i}"), *amount, at, now);
+        }
+        let need = growth_need(&full, &p, now);
+        let (a, b) = need.summed.expect("a rolling window has a middle");
+        let mut part = full.clone();
+        part.growth_entries.retain(|g| need.from.is_none_or(|f| g.at > f) && !(g.at > a && g.at <= b));
+        let amount = full.growth_entries.iter().filter(|g| g.at > a && g.at <= b).map(|g| g.amount).sum();
+        part.growth_sum = Some(GrowthSum { after: a, upto: b, amount });
+        for d in ends {
+            let end = now.checked_add(SignedDuration::from_hours(24 * d)).unwrap();
+            prop_assert_eq!(growth_in_window(&full, &p, end), growth_in_window(&part, &p, end));
+        }
+    }
+}

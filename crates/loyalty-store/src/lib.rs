@@ -44,6 +44,19 @@ pub struct MemberRecord {
     pub account: Account,
 }
 
+/// Which growth entries of a member a write loads (see `loyalty_core::tiers::GrowthNeed`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GrowthLoad {
+    pub member: MemberId,
+    /// Entries at or before this instant are not loaded.
+    pub after: Timestamp,
+    /// Entries in `(a, b]` are summed instead of loaded.
+    pub summed: Option<(Timestamp, Timestamp)>,
+}
+
+/// Growth entries loaded one by one, and sums per member.
+pub type LoadedGrowth = (Vec<(MemberId, loyalty_core::tiers::GrowthEntry)>, Vec<(MemberId, i64)>);
+
 /// A manual adjustment as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Adjustment {
@@ -186,11 +199,9 @@ pub trait Tx: Send {
         partial: &[MemberId],
         due_by: Timestamp,
     ) -> Result<HashMap<MemberId, MemberRecord>>;
-    /// Growth entries of each member after its own instant, in sequence order.
-    async fn load_growth(
-        &mut self,
-        since: &[(MemberId, Timestamp)],
-    ) -> Result<Vec<(MemberId, loyalty_core::tiers::GrowthEntry)>>;
+    /// Growth entries of each member after its `after`, in sequence order, except those in
+    /// its `summed` range, which come as one sum per member (members with none in it get none).
+    async fn load_growth(&mut self, wanted: &[GrowthLoad]) -> Result<LoadedGrowth>;
     async fn load_actions(
         &mut self,
         member: &MemberId,

@@ -435,8 +435,8 @@ macro_rules! sql_store {
                 Ok(out.into_values().map(|m| (m.account.member_id.clone(), m)).collect())
             }
 
-            async fn load_growth(&mut self, since: &[(MemberId, jiff::Timestamp)]) -> Result<Vec<(MemberId, GrowthEntry)>> {
-                load_growth_since(&mut *self.tx, since).await
+            async fn load_growth(&mut self, wanted: &[GrowthLoad]) -> Result<LoadedGrowth> {
+                load_growth_for_write(&mut *self.tx, wanted).await
             }
 
             async fn load_actions(&mut self, member: &MemberId, kind: ActionKind, since: jiff::Timestamp) -> Result<Vec<Action>> {

@@ -66,22 +66,39 @@ macro_rules! tier_sql {
             Ok(())
         }
 
-        /// Growth entries of each member after its own instant. Members sharing an instant
-        /// share a query (the engine rounds the instants so that most do).
-        async fn load_growth_since(conn: &mut <$db as sqlx::Database>::Connection, since: &[(MemberId, jiff::Timestamp)]) -> Result<Vec<(MemberId, GrowthEntry)>> {
-            let mut groups: std::collections::BTreeMap<i64, Vec<String>> = std::collections::BTreeMap::new();
-            for (m, at) in since {
-                groups.entry(micros(*at)).or_default().push(m.as_str().to_owned());
+        /// Growth for a write: members asking for the same ranges share their queries (the
+        /// engine rounds the ranges so that most do). Both the entries and the sums are read
+        /// through the index on (member_id, at, amount).
+        async fn load_growth_for_write(conn: &mut <$db as sqlx::Database>::Connection, wanted: &[GrowthLoad]) -> Result<LoadedGrowth> {
+            type Ranges = (i64, Option<(i64, i64)>);
+            let mut groups: std::collections::BTreeMap<Ranges, Vec<String>> = std::collections::BTreeMap::new();
+            for w in wanted {
+                let summed = w.summed.map(|(a, b)| (micros(a), micros(b)));
+                groups.entry((micros(w.after), summed)).or_default().push(w.member.as_str().to_owned());
             }
-            let mut out = Vec::new();
+            let (mut entries, mut sums) = (Vec::new(), Vec::new());
             let head = format!("SELECT {GROWTH_COLS} FROM growth_entries WHERE member_id");
-            for (at, ids) in groups {
-                for r in select_in(&mut *conn, &head, &ids, &format!(" AND at > {at} ORDER BY member_id, seq")).await? {
-                    let (mid, g) = growth_row(&r)?;
-                    out.push((MemberId::parse(&mid).map_err(|e| corrupt("growth_entries", e.0))?, g));
+            let member = |mid: &str| MemberId::parse(mid).map_err(|e| corrupt("growth_entries", e.0));
+            for ((after, summed), ids) in groups {
+                let ranges = match summed {
+                    None => vec![format!(" AND at > {after}")],
+                    Some((a, b)) => vec![format!(" AND at > {after} AND at <= {a}"), format!(" AND at > {b}")],
+                };
+                for range in ranges {
+                    for r in select_in(&mut *conn, &head, &ids, &format!("{range} ORDER BY member_id, seq")).await? {
+                        let (mid, g) = growth_row(&r)?;
+                        entries.push((member(&mid)?, g));
+                    }
+                }
+                if let Some((a, b)) = summed {
+                    let head = "SELECT member_id, CAST(SUM(amount) AS BIGINT) AS total FROM growth_entries WHERE member_id";
+                    for r in select_in(&mut *conn, head, &ids, &format!(" AND at > {a} AND at <= {b} GROUP BY member_id")).await? {
+                        let mid: String = r.try_get("member_id")?;
+                        sums.push((member(&mid)?, r.try_get::<i64, _>("total")?));
+                    }
                 }
             }
-            Ok(out)
+            Ok((entries, sums))
         }
 
         async fn select_actions(conn: &mut <$db as sqlx::Database>::Connection, member: &MemberId, kind: ActionKind, since: i64, id: Option<&str>) -> Result<Vec<Action>> {

@@ -226,15 +226,31 @@ fn needs_every_lot(cmd: &Command) -> bool {
     !matches!(cmd, Command::PlaceOrder { .. } | Command::Advance { .. })
 }
 
-/// Growth a member's windows can count starts after this instant (see
-/// `tiers::growth_floor`), never earlier than the lookback. Rounded down to a week so that
-/// most members of a batch share one query; loading a little more changes nothing.
-fn growth_load_since(m: &MemberRecord, program: &Program, now: Timestamp) -> Timestamp {
+/// Which growth of `m` a write at `now` loads: what its windows can count (see
+/// `tiers::growth_need`), never earlier than the lookback. The ranges are rounded to whole
+/// weeks so that most members of a batch share their queries: the individual range only
+/// grows and the summed one only shrinks, which keeps every window's growth exact. Only
+/// members loaded in part take a sum; a reply never shows their account.
+fn growth_load(m: &MemberRecord, program: &Program, now: Timestamp, partial: bool) -> loyalty_store::GrowthLoad {
     const WEEK_MICROS: i64 = 7 * 86_400 * 1_000_000;
+    let floor = |t: Timestamp| {
+        let us = t.as_microsecond();
+        Timestamp::from_microsecond(us - us.rem_euclid(WEEK_MICROS)).unwrap_or(t)
+    };
+    let ceil = |t: Timestamp| {
+        let us = t.as_microsecond();
+        let r = us.rem_euclid(WEEK_MICROS);
+        if r == 0 { t } else { Timestamp::from_microsecond(us - r + WEEK_MICROS).unwrap_or(t) }
+    };
     let lookback = growth_since(now);
-    let Some(floor) = tiers::growth_floor(&m.account, program, now) else { return lookback };
-    let floor = floor.max(lookback).as_microsecond();
-    Timestamp::from_microsecond(floor - floor.rem_euclid(WEEK_MICROS)).unwrap_or(lookback).max(lookback)
+    let need = tiers::growth_need(&m.account, program, now);
+    let after = need.from.map_or(lookback, |f| floor(f.max(lookback)).max(lookback));
+    let summed = need
+        .summed
+        .filter(|_| partial)
+        .map(|(a, b)| (ceil(a), floor(b)))
+        .filter(|(a, b)| *a >= after && a < b);
+    loyalty_store::GrowthLoad { member: m.account.member_id.clone(), after, summed }
 }
 
 async fn load(
@@ -266,16 +282,30 @@ async fn load(
     partial.sort();
     partial.dedup();
     let mut members = tx.load_members(&full, &partial, now).await?;
-    let mut since: Vec<(MemberId, Timestamp)> =
-        members.values().map(|m| (m.account.member_id.clone(), growth_load_since(m, program, now))).collect();
-    since.sort();
-    for (id, g) in tx.load_growth(&since).await? {
-        let m = members.get_mut(&id).ok_or_else(|| StoreError::Corrupt {
-            table: "growth_entries",
-            reason: format!("growth of a member not loaded: {id}"),
-        })?;
-        m.account.growth_entries.push(g);
+    let mut wanted: Vec<loyalty_store::GrowthLoad> = members
+        .values()
+        .map(|m| {
+            let partial = partial.binary_search(&m.account.member_id).is_ok();
+            growth_load(m, program, now, partial)
+        })
+        .collect();
+    wanted.sort();
+    let (entries, sums) = tx.load_growth(&wanted).await?;
+    let not_loaded =
+        |id: &MemberId| StoreError::Corrupt { table: "growth_entries", reason: format!("growth of a member not loaded: {id}") };
+    for (id, g) in entries {
+        members.get_mut(&id).ok_or_else(|| not_loaded(&id))?.account.growth_entries.push(g);
     }
+    let mut sums: HashMap<MemberId, i64> = sums.into_iter().collect();
+    for w in &wanted {
+        let acc = &mut members.get_mut(&w.member).ok_or_else(|| not_loaded(&w.member))?.account;
+        acc.growth_entries.sort_by_key(|g| g.seq);
+        if let Some((after, upto)) = w.summed {
+            let amount = sums.remove(&w.member).unwrap_or(0);
+            acc.growth_sum = Some(tiers::GrowthSum { after, upto, amount });
+        }
+    }
+    assert!(sums.is_empty(), "every growth sum belongs to a member that asked for one");
 
     let mut refund_keys: Vec<(MemberId, OrderId)> = cmds
         .iter()
