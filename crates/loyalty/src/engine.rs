@@ -137,8 +137,10 @@ pub async fn apply_batch_cached(
     cache: Option<&MemberCache>,
 ) -> Result<Vec<Reply>, StoreError> {
     assert!(cmds.len() <= MAX_BATCH * 8, "batches are bounded");
+    let started = std::time::Instant::now();
     let mut tx = store.begin().await?;
     let mut loaded = load(tx.as_mut(), program, cmds, now).await?;
+    let loaded_at = started.elapsed();
     let mut t = Touched::default();
     let mut replies = Vec::with_capacity(cmds.len());
     for cmd in cmds {
@@ -161,8 +163,20 @@ pub async fn apply_batch_cached(
     for id in t.orders.iter().filter(|id| seen.insert((*id).clone())) {
         t.changes.orders.push(loaded.orders[id].clone());
     }
+    let applied_at = started.elapsed();
     tx.write(&t.changes, now).await?;
+    let written_at = started.elapsed();
     tx.commit().await?;
+    // Where a batch's time goes (LOYALTY_LOG=loyalty=debug): the figures BENCHMARKS.md uses.
+    tracing::debug!(
+        commands = cmds.len(),
+        members = t.changes.members.len(),
+        load_ms = loaded_at.as_secs_f64() * 1e3,
+        apply_ms = (applied_at - loaded_at).as_secs_f64() * 1e3,
+        write_ms = (written_at - applied_at).as_secs_f64() * 1e3,
+        commit_ms = (started.elapsed() - written_at).as_secs_f64() * 1e3,
+        "batch"
+    );
     if let Some(c) = cache {
         c.put_committed(&t.changes.members);
     }
