@@ -115,8 +115,7 @@ impl Account {
     /// Marks the account as partially loaded: the active points not backed by a loaded lot
     /// are in lots left in the store. Called by the store right after a partial load.
     pub fn set_partially_loaded(&mut self) {
-        let loaded: i64 =
-            self.lots.iter().filter(|l| l.status == LotStatus::Active).map(|l| l.remaining).sum();
+        let loaded: i64 = self.lots.iter().filter(|l| l.status == LotStatus::Active).map(|l| l.remaining).sum();
         let rest = self.buckets.active - loaded;
         assert!(
             rest >= 0,

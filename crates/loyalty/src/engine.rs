@@ -163,6 +163,10 @@ pub async fn apply_batch_cached(
     for id in t.orders.iter().filter(|id| seen.insert((*id).clone())) {
         t.changes.orders.push(loaded.orders[id].clone());
     }
+    // In key order, so that inserts walk each index from one end to the other instead of
+    // jumping between pages (members, lots and entries already are: by member id).
+    t.changes.orders.sort_by(|a, b| (&a.order.member_id, &a.order.id).cmp(&(&b.order.member_id, &b.order.id)));
+    t.changes.new_order_keys.sort();
     let applied_at = started.elapsed();
     tx.write(&t.changes, now).await?;
     let written_at = started.elapsed();
@@ -254,16 +258,17 @@ fn growth_load(m: &MemberRecord, program: &Program, now: Timestamp, partial: boo
     let ceil = |t: Timestamp| {
         let us = t.as_microsecond();
         let r = us.rem_euclid(WEEK_MICROS);
-        if r == 0 { t } else { Timestamp::from_microsecond(us - r + WEEK_MICROS).unwrap_or(t) }
+        if r == 0 {
+            t
+        } else {
+            Timestamp::from_microsecond(us - r + WEEK_MICROS).unwrap_or(t)
+        }
     };
     let lookback = growth_since(now);
     let need = tiers::growth_need(&m.account, program, now);
     let after = need.from.map_or(lookback, |f| floor(f.max(lookback)).max(lookback));
-    let summed = need
-        .summed
-        .filter(|_| partial)
-        .map(|(a, b)| (ceil(a), floor(b)))
-        .filter(|(a, b)| *a >= after && a < b);
+    let summed =
+        need.summed.filter(|_| partial).map(|(a, b)| (ceil(a), floor(b))).filter(|(a, b)| *a >= after && a < b);
     loyalty_store::GrowthLoad { member: m.account.member_id.clone(), after, summed }
 }
 
@@ -288,11 +293,8 @@ async fn load(
         cmds.iter().filter(|c| needs_every_lot(c)).filter_map(|c| member_of(c, &orders)).collect();
     full.sort();
     full.dedup();
-    let mut partial: Vec<MemberId> = cmds
-        .iter()
-        .filter_map(|c| member_of(c, &orders))
-        .filter(|id| full.binary_search(id).is_err())
-        .collect();
+    let mut partial: Vec<MemberId> =
+        cmds.iter().filter_map(|c| member_of(c, &orders)).filter(|id| full.binary_search(id).is_err()).collect();
     partial.sort();
     partial.dedup();
     let mut members = tx.load_members(&full, &partial, now).await?;
@@ -305,8 +307,10 @@ async fn load(
         .collect();
     wanted.sort();
     let (entries, sums) = tx.load_growth(&wanted).await?;
-    let not_loaded =
-        |id: &MemberId| StoreError::Corrupt { table: "growth_entries", reason: format!("growth of a member not loaded: {id}") };
+    let not_loaded = |id: &MemberId| StoreError::Corrupt {
+        table: "growth_entries",
+        reason: format!("growth of a member not loaded: {id}"),
+    };
     for (id, g) in entries {
         members.get_mut(&id).ok_or_else(|| not_loaded(&id))?.account.growth_entries.push(g);
     }

@@ -204,8 +204,6 @@ pub fn growth_need(acc: &Account, program: &Program, now: Timestamp) -> GrowthNe
     GrowthNeed { from, summed }
 }
 
-
-
 fn term_end_from(program: &Program, start: Timestamp) -> Timestamp {
     start
         .to_zoned(program.tz.clone())
