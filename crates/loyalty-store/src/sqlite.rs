@@ -17,6 +17,8 @@ use std::time::Duration;
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// Pages (4 KiB) the log may reach before a commit checkpoints it itself: the backstop.
 pub const AUTOCHECKPOINT_PAGES: u32 = 65_536;
+/// Attempts at truncating the log (50 ms apart) before giving up.
+const TRUNCATE_TRIES: usize = 100;
 
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
@@ -61,9 +63,19 @@ impl SqliteStore {
         Ok(SqliteTx { tx })
     }
 
-    /// Copies the whole log into the database and empties it (waits for writers and readers).
+    /// Copies the whole log into the database and empties it. SQLite answers busy rather than
+    /// wait when another checkpoint (the background one, or another process's) is running,
+    /// so this tries again for a while; a log left in place loses nothing, it is only larger.
     async fn truncate_wal(&self) -> crate::Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+        use sqlx::Row;
+        for _ in 0..TRUNCATE_TRIES {
+            let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.pool).await?;
+            if row.try_get::<i64, _>(0)? == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::warn!("the write-ahead log stayed busy; it was not truncated");
         Ok(())
     }
 }
