@@ -27,9 +27,9 @@ pub struct Account {
     /// Points in active lots that were not loaded with this account. A batch that only earns
     /// or advances does not need the spending order, so the store loads a member's pending
     /// lots and the lots due by `now`, not the whole active FIFO; the points of the lots left
-    /// behind are counted here. No rule touches them, so the invariant `active = Σ active lots
-    /// + unloaded_active` still checks every change the rules make. Spending needs every lot:
-    /// it asserts this is zero (the engine loads spenders in full).
+    /// behind are counted here. No rule touches them, so the invariant
+    /// `active = Σ active lots + unloaded_active` still checks every change the rules make.
+    /// Spending needs every lot: it asserts this is zero (the engine loads spenders in full).
     pub unloaded_active: i64,
     /// Open holds, plus any hold a command in flight refers to.
     pub holds: Vec<Hold>,
