@@ -139,6 +139,7 @@ pub async fn apply_batch_cached(
     assert!(cmds.len() <= MAX_BATCH * 8, "batches are bounded");
     let started = std::time::Instant::now();
     let mut tx = store.begin().await?;
+    let begun_at = started.elapsed();
     let mut loaded = load(tx.as_mut(), program, cmds, now).await?;
     let loaded_at = started.elapsed();
     let mut t = Touched::default();
@@ -175,7 +176,8 @@ pub async fn apply_batch_cached(
     tracing::debug!(
         commands = cmds.len(),
         members = t.changes.members.len(),
-        load_ms = loaded_at.as_secs_f64() * 1e3,
+        begin_ms = begun_at.as_secs_f64() * 1e3,
+        load_ms = (loaded_at - begun_at).as_secs_f64() * 1e3,
         apply_ms = (applied_at - loaded_at).as_secs_f64() * 1e3,
         write_ms = (written_at - applied_at).as_secs_f64() * 1e3,
         commit_ms = (started.elapsed() - written_at).as_secs_f64() * 1e3,
