@@ -18,8 +18,6 @@ use std::time::Duration;
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// Pages (4 KiB) the log may reach before a commit checkpoints it itself: the backstop.
 pub const AUTOCHECKPOINT_PAGES: u32 = 65_536;
-/// Bytes of the database file SQLite reads through a memory map.
-pub const MMAP_BYTES: u64 = 4 << 30;
 /// Log size (4 KiB pages, 32 MiB) past which the background task starts the log over.
 const RESTART_PAGES: i64 = 8_192;
 /// Attempts at truncating the log (50 ms apart) before giving up.
@@ -54,10 +52,6 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30))
             .pragma("cache_size", "-131072")
             .pragma("temp_store", "memory")
-            // Reads of pages beyond the page cache (index probes of a batch's members in a
-            // database larger than the cache) are memory reads of the OS cache, not a
-            // read() each. Writes still go through the log.
-            .pragma("mmap_size", MMAP_BYTES.to_string())
             .pragma("wal_autocheckpoint", AUTOCHECKPOINT_PAGES.to_string());
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
