@@ -20,6 +20,10 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 pub const AUTOCHECKPOINT_PAGES: u32 = 65_536;
 /// Log size (4 KiB pages, 32 MiB) past which the background task starts the log over.
 const RESTART_PAGES: i64 = 8_192;
+/// How long a statement waits for a lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a RESTART checkpoint waits (and so holds new writers) for a lock.
+const RESTART_WAIT_MS: u64 = 2_000;
 /// Attempts at truncating the log (50 ms apart) before giving up.
 const TRUNCATE_TRIES: usize = 100;
 
@@ -49,7 +53,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: an acknowledged commit survives power loss, not only a process crash.
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", "-131072")
             .pragma("temp_store", "memory")
             .pragma("wal_autocheckpoint", AUTOCHECKPOINT_PAGES.to_string());
@@ -108,11 +112,25 @@ async fn checkpoint_in_background(pool: sqlx::SqlitePool) {
             }
         };
         if log_pages >= RESTART_PAGES {
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&pool).await {
+            if let Err(e) = restart_wal(&pool).await {
                 tracing::warn!(error = %e, "WAL restart failed; the next one retries");
             }
         }
     }
+}
+
+/// A RESTART checkpoint holds new writers while it waits, for the batch in flight and then
+/// for readers of older snapshots (a long analytics query, say). Its wait is bounded by its
+/// own busy timeout, shorter than the pool's, so a long reader delays the writer by at most
+/// `RESTART_WAIT_MS`; a restart that times out is retried on a later tick.
+async fn restart_wal(pool: &sqlx::SqlitePool) -> crate::Result<()> {
+    let mut conn = pool.acquire().await?;
+    // Closed afterwards instead of going back to the pool with the short timeout (at most
+    // one connection a second is opened anew for it).
+    conn.close_on_drop();
+    sqlx::query(&format!("PRAGMA busy_timeout = {RESTART_WAIT_MS}")).execute(&mut *conn).await?;
+    sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&mut *conn).await?;
+    Ok(())
 }
 
 crate::sql::sql_store!(SqliteStore, SqliteTx, sqlx::Sqlite, "");
