@@ -291,12 +291,26 @@ async fn load(
     order_ids.sort();
     order_ids.dedup();
     let orders = tx.load_orders(&order_ids).await?;
-    let mut full: Vec<MemberId> =
-        cmds.iter().filter(|c| needs_every_lot(c)).filter_map(|c| member_of(c, &orders)).collect();
+    // A refund of an order placed earlier in the same batch names its member through that
+    // order: the member must be loaded in full for the refund's clawback.
+    let placed: HashMap<&OrderId, &MemberId> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::PlaceOrder { order, .. } => Some((&order.id, &order.member_id)),
+            _ => None,
+        })
+        .collect();
+    let member_to_load = |c: &Command| {
+        member_of(c, &orders).or_else(|| match c {
+            Command::Refund { order_id, .. } => placed.get(order_id).map(|m| (*m).clone()),
+            _ => None,
+        })
+    };
+    let mut full: Vec<MemberId> = cmds.iter().filter(|c| needs_every_lot(c)).filter_map(member_to_load).collect();
     full.sort();
     full.dedup();
     let mut partial: Vec<MemberId> =
-        cmds.iter().filter_map(|c| member_of(c, &orders)).filter(|id| full.binary_search(id).is_err()).collect();
+        cmds.iter().filter_map(member_to_load).filter(|id| full.binary_search(id).is_err()).collect();
     partial.sort();
     partial.dedup();
     let mut members = tx.load_members(&full, &partial, now).await?;

@@ -8,7 +8,8 @@ use common::*;
 use jiff::{SignedDuration, Timestamp};
 use loyalty::engine::{apply_batch, Command, Outcome};
 use loyalty_core::ids::MemberId;
-use loyalty_core::order::{LineInput, OrderInput};
+use loyalty_core::ids::OrderId;
+use loyalty_core::order::{LineInput, OrderInput, RefundInput};
 
 fn days_before(t: Timestamp, d: i64) -> Timestamp {
     t.checked_sub(SignedDuration::from_hours(24 * d)).unwrap()
@@ -89,6 +90,28 @@ async fn orders_and_a_spend_in_one_batch_load_the_member_in_full() {
     assert_eq!((balances.active, balances.held, balances.pending), (50, 250, 0));
     let stored = app.store.member(&MemberId::parse("mx").unwrap(), now).await.unwrap().unwrap();
     assert_eq!((stored.account.buckets.active, stored.account.buckets.pending), (50, 100));
+    app.assert_verified().await;
+}
+
+#[tokio::test]
+async fn a_refund_of_an_order_placed_in_the_same_batch_loads_the_member_in_full() {
+    let app = spawn_app().await;
+    let now = Timestamp::now();
+    run(&app, vec![place(&app, "rf-0", "rf", 100, days_before(now, 60), now)], now).await;
+    // Both orders' points are active (paid 60 and 30 days ago), so refunding the new order in
+    // full takes its points from active points, soonest expiry first: the spending order,
+    // which a partial load does not have.
+    let refund = Command::Refund {
+        order_id: OrderId::parse("rf-1").unwrap(),
+        input: RefundInput { id: "r1".into(), amount_minor: Some(10_000), lines: None, refunded_at: None },
+    };
+    let out = run(&app, vec![place(&app, "rf-1", "rf", 100, days_before(now, 30), now), refund], now).await;
+    let Outcome::Refund { order, .. } = &out[1] else { panic!("a refund: {out:?}") };
+    assert_eq!(order.clawed_back_points, 100);
+    let m = app.store.member(&MemberId::parse("rf").unwrap(), now).await.unwrap().unwrap();
+    assert_eq!((m.account.buckets.active, m.account.buckets.debt), (100, 0));
+    let older = m.account.lots.iter().find(|l| l.source_id == "rf-0");
+    assert!(older.is_none(), "the older lot gave its points first and holds none now: {:?}", m.account.lots);
     app.assert_verified().await;
 }
 
