@@ -20,8 +20,17 @@ pub struct Account {
     pub buckets: Buckets,
     pub next_seq: i64,
     pub next_lot_no: i64,
-    /// Every lot with points left, plus lots that open holds took points from.
+    /// Every lot with points left, plus lots that open holds took points from; after a
+    /// partial load, only pending lots, lots due by the load's instant and held lots (see
+    /// `unloaded_active`).
     pub lots: Vec<Lot>,
+    /// Points in active lots that were not loaded with this account. A batch that only earns
+    /// or advances does not need the spending order, so the store loads a member's pending
+    /// lots and the lots due by `now`, not the whole active FIFO; the points of the lots left
+    /// behind are counted here. No rule touches them, so the invariant
+    /// `active = Σ active lots + unloaded_active` still checks every change the rules make.
+    /// Spending needs every lot: it asserts this is zero (the engine loads spenders in full).
+    pub unloaded_active: i64,
     /// Open holds, plus any hold a command in flight refers to.
     pub holds: Vec<Hold>,
     /// Entries appended since the account was loaded, in order.
@@ -35,6 +44,8 @@ pub struct Account {
     /// Growth entries recent enough to matter for the qualification window, plus new ones.
     pub growth_entries: Vec<crate::tiers::GrowthEntry>,
     pub new_growth: Vec<crate::tiers::GrowthEntry>,
+    /// Growth the store summed instead of loading its entries (see `tiers::growth_need`).
+    pub growth_sum: Option<crate::tiers::GrowthSum>,
     pub next_growth_seq: i64,
     pub new_tier_events: Vec<crate::tiers::TierEvent>,
     pub next_tier_seq: i64,
@@ -58,6 +69,7 @@ impl Account {
             next_seq: 1,
             next_lot_no: 1,
             lots: Vec::new(),
+            unloaded_active: 0,
             holds: Vec::new(),
             new_entries: Vec::new(),
             tier: Default::default(),
@@ -65,6 +77,7 @@ impl Account {
             growth_total: 0,
             growth_entries: Vec::new(),
             new_growth: Vec::new(),
+            growth_sum: None,
             next_growth_seq: 1,
             new_tier_events: Vec::new(),
             next_tier_seq: 1,
@@ -75,6 +88,7 @@ impl Account {
     /// Balances as they are at `now`, without changing anything: what a read shows even when
     /// the scheduler has not yet run.
     pub fn balances_at(&self, now: Timestamp) -> (Buckets, Vec<(i64, Timestamp)>) {
+        assert!(self.lots_fully_loaded(), "{}: expiring points need every active lot", self.member_id);
         let mut view = self.clone();
         view.advance(now);
         let horizon = calendar::plus_secs(now, 30 * 86_400);
@@ -86,6 +100,30 @@ impl Account {
             .collect();
         expiring.sort_by_key(|(_, e)| *e);
         (view.buckets, expiring)
+    }
+
+    /// Every lot with points is loaded (not a partial load with active points left behind).
+    pub fn lots_fully_loaded(&self) -> bool {
+        self.unloaded_active == 0
+    }
+
+    /// Lots and growth are loaded as reads load them: any rule or view may run on it.
+    pub fn is_fully_loaded(&self) -> bool {
+        self.lots_fully_loaded() && self.growth_sum.is_none()
+    }
+
+    /// Marks the account as partially loaded: the active points not backed by a loaded lot
+    /// are in lots left in the store. Called by the store right after a partial load.
+    pub fn set_partially_loaded(&mut self) {
+        let loaded: i64 = self.lots.iter().filter(|l| l.status == LotStatus::Active).map(|l| l.remaining).sum();
+        let rest = self.buckets.active - loaded;
+        assert!(
+            rest >= 0,
+            "{}: stored active {} is below the loaded active lots {loaded}",
+            self.member_id,
+            self.buckets.active
+        );
+        self.unloaded_active = rest;
     }
 
     pub fn can_transact(&self) -> Result<(), DomainError> {
@@ -200,6 +238,8 @@ impl Account {
     }
 
     fn next_spendable(&self) -> Option<usize> {
+        // The spending order (soonest expiry first) is only known with every lot at hand.
+        assert!(self.lots_fully_loaded(), "{}: spending from a partially loaded account", self.member_id);
         self.lots
             .iter()
             .enumerate()
@@ -497,7 +537,14 @@ impl Account {
         assert!(b.debt == 0 || b.active == 0, "{}: debt {} with active {}", self.member_id, b.debt, b.active);
         let sum = |s: LotStatus| self.lots.iter().filter(|l| l.status == s).map(|l| l.remaining).sum::<i64>();
         assert_eq!(sum(LotStatus::Pending), b.pending, "{}: pending ≠ Σ pending lots", self.member_id);
-        assert_eq!(sum(LotStatus::Active), b.active, "{}: active ≠ Σ active lots", self.member_id);
+        assert!(self.unloaded_active >= 0, "{}: negative unloaded active points", self.member_id);
+        assert_eq!(
+            sum(LotStatus::Active) + self.unloaded_active,
+            b.active,
+            "{}: active ≠ Σ active lots (+ {} in lots not loaded)",
+            self.member_id,
+            self.unloaded_active
+        );
         let held: i64 = self.holds.iter().filter(|h| h.status == HoldStatus::Open).map(|h| h.points).sum();
         assert_eq!(held, b.held, "{}: held ≠ Σ open holds", self.member_id);
         for l in &self.lots {

@@ -48,6 +48,19 @@ pub struct MemberRecord {
     pub account: Account,
 }
 
+/// Which growth entries of a member a write loads (see `loyalty_core::tiers::GrowthNeed`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GrowthLoad {
+    pub member: MemberId,
+    /// Entries at or before this instant are not loaded.
+    pub after: Timestamp,
+    /// Entries in `(a, b]` are summed instead of loaded.
+    pub summed: Option<(Timestamp, Timestamp)>,
+}
+
+/// Growth entries loaded one by one, and sums per member.
+pub type LoadedGrowth = (Vec<(MemberId, loyalty_core::tiers::GrowthEntry)>, Vec<(MemberId, i64)>);
+
 /// A manual adjustment as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Adjustment {
@@ -171,17 +184,28 @@ pub trait Store: Analytics + BenefitUsage + MemberVersions + Send + Sync + 'stat
     async fn idem_purge(&self, before: Timestamp) -> Result<u64>;
     /// Runs raw SQL; for tests that tamper with the database on purpose.
     async fn execute_raw(&self, sql: &str) -> Result<u64>;
+    /// After a bulk write: SQLite moves its write-ahead log into the database file and
+    /// empties it; PostgreSQL has nothing to do.
+    async fn checkpoint(&self) -> Result<()>;
 }
 
 /// One write transaction. Loads take the rows they read for update where the backend can.
 #[async_trait]
 pub trait Tx: Send {
-    /// Members with open lots, open holds and growth entries after `growth_since`.
+    /// Member rows with their open holds (and the lots those holds took from), without
+    /// growth (see [`Tx::load_growth`]). Members in `full` come with every open lot. Members
+    /// in `partial` only earn or advance in this transaction: they come with their pending
+    /// lots and the active lots due to expire by `due_by`, and the points of the active lots
+    /// left in the store are counted in `Account::unloaded_active`.
     async fn load_members(
         &mut self,
-        ids: &[MemberId],
-        growth_since: Timestamp,
+        full: &[MemberId],
+        partial: &[MemberId],
+        due_by: Timestamp,
     ) -> Result<HashMap<MemberId, MemberRecord>>;
+    /// Growth entries of each member after its `after`, in sequence order, except those in
+    /// its `summed` range, which come as one sum per member (members with none in it get none).
+    async fn load_growth(&mut self, wanted: &[GrowthLoad]) -> Result<LoadedGrowth>;
     async fn load_actions(
         &mut self,
         member: &MemberId,

@@ -181,22 +181,31 @@ macro_rules! sql_store {
             Ok(rows)
         }
 
-        /// Loads members with their open lots and holds (and lots their open holds point to).
-        async fn load_members_on(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], lock: &str, growth_since: i64) -> Result<HashMap<MemberId, MemberRecord>> {
+        /// Member rows, keyed by id.
+        async fn member_rows(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], lock: &str) -> Result<HashMap<String, MemberRecord>> {
             let mut out: HashMap<String, MemberRecord> = HashMap::new();
             let head = format!("SELECT {MEMBER_COLS} FROM members WHERE member_id");
             for r in select_in(&mut *conn, &head, ids, lock).await? {
                 let m = member_row(&r)?;
                 out.insert(m.account.member_id.as_str().to_owned(), m);
             }
+            Ok(out)
+        }
+
+        /// Lots selected by `tail` into the loaded members.
+        async fn lots_into(conn: &mut <$db as sqlx::Database>::Connection, out: &mut HashMap<String, MemberRecord>, ids: &[String], tail: &str) -> Result<()> {
             let head = format!("SELECT {LOT_COLS} FROM lots WHERE member_id");
-            let tail = " AND (status = 'pending' OR (status = 'active' AND remaining > 0))";
             for r in select_in(&mut *conn, &head, ids, tail).await? {
                 let (mid, lot) = lot_row(&r)?;
                 if let Some(m) = out.get_mut(mid.as_str()) {
                     m.account.lots.push(lot);
                 }
             }
+            Ok(())
+        }
+
+        /// Open holds into the loaded members, then the lots they took from.
+        async fn holds_into(conn: &mut <$db as sqlx::Database>::Connection, out: &mut HashMap<String, MemberRecord>, ids: &[String]) -> Result<()> {
             let head = format!("SELECT {HOLD_COLS} FROM holds WHERE member_id");
             for r in select_in(&mut *conn, &head, ids, " AND status = 'open'").await? {
                 let (mid, hold) = hold_row(&r)?;
@@ -204,9 +213,42 @@ macro_rules! sql_store {
                     m.account.holds.push(hold);
                 }
             }
-            for m in out.values_mut() {
-                load_held_lots(&mut *conn, m).await?;
+            for id in ids {
+                if let Some(m) = out.get_mut(id.as_str()) {
+                    load_held_lots(&mut *conn, m).await?;
+                }
             }
+            Ok(())
+        }
+
+        /// Every open lot: pending, or active with points left.
+        const OPEN_LOTS: &str = " AND (status = 'pending' OR (status = 'active' AND remaining > 0))";
+
+        /// Loads members for a write: `full` with every open lot, `partial` with pending lots
+        /// and active lots due by `due_by` only (each read through its partial index).
+        async fn load_members_for_write(conn: &mut <$db as sqlx::Database>::Connection, full: &[String], partial: &[String], lock: &str, due_by: i64) -> Result<HashMap<String, MemberRecord>> {
+            let mut ids: Vec<String> = full.iter().chain(partial).cloned().collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), full.len() + partial.len(), "a member is loaded in full or in part, not both");
+            let mut out = member_rows(&mut *conn, &ids, lock).await?;
+            lots_into(&mut *conn, &mut out, full, OPEN_LOTS).await?;
+            lots_into(&mut *conn, &mut out, partial, " AND status = 'pending'").await?;
+            lots_into(&mut *conn, &mut out, partial, &format!(" AND status = 'active' AND remaining > 0 AND expires_at <= {due_by}")).await?;
+            holds_into(&mut *conn, &mut out, &ids).await?;
+            for id in partial {
+                if let Some(m) = out.get_mut(id.as_str()) {
+                    m.account.set_partially_loaded();
+                }
+            }
+            Ok(out)
+        }
+
+        /// Loads members in full with growth entries after `growth_since` (reads).
+        async fn load_members_on(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], lock: &str, growth_since: i64) -> Result<HashMap<MemberId, MemberRecord>> {
+            let mut out = member_rows(&mut *conn, ids, lock).await?;
+            lots_into(&mut *conn, &mut out, ids, OPEN_LOTS).await?;
+            holds_into(&mut *conn, &mut out, ids).await?;
             load_growth(&mut *conn, &mut out, ids, growth_since).await?;
             Ok(out.into_values().map(|m| (m.account.member_id.clone(), m)).collect())
         }
@@ -387,9 +429,14 @@ macro_rules! sql_store {
 
         #[async_trait::async_trait]
         impl Tx for $tx {
-            async fn load_members(&mut self, ids: &[MemberId], growth_since: jiff::Timestamp) -> Result<HashMap<MemberId, MemberRecord>> {
-                let ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
-                load_members_on(&mut *self.tx, &ids, $lock, micros(growth_since)).await
+            async fn load_members(&mut self, full: &[MemberId], partial: &[MemberId], due_by: jiff::Timestamp) -> Result<HashMap<MemberId, MemberRecord>> {
+                let strings = |v: &[MemberId]| v.iter().map(|i| i.as_str().to_owned()).collect::<Vec<String>>();
+                let out = load_members_for_write(&mut *self.tx, &strings(full), &strings(partial), $lock, micros(due_by)).await?;
+                Ok(out.into_values().map(|m| (m.account.member_id.clone(), m)).collect())
+            }
+
+            async fn load_growth(&mut self, wanted: &[GrowthLoad]) -> Result<LoadedGrowth> {
+                load_growth_for_write(&mut *self.tx, wanted).await
             }
 
             async fn load_actions(&mut self, member: &MemberId, kind: ActionKind, since: jiff::Timestamp) -> Result<Vec<Action>> {
@@ -687,6 +734,10 @@ macro_rules! sql_store {
 
             async fn execute_raw(&self, sql: &str) -> Result<u64> {
                 Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+            }
+
+            async fn checkpoint(&self) -> Result<()> {
+                self.truncate_wal().await
             }
         }
     };

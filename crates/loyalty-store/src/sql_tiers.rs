@@ -66,6 +66,41 @@ macro_rules! tier_sql {
             Ok(())
         }
 
+        /// Growth for a write: members asking for the same ranges share their queries (the
+        /// engine rounds the ranges so that most do). Both the entries and the sums are read
+        /// through the index on (member_id, at, amount).
+        async fn load_growth_for_write(conn: &mut <$db as sqlx::Database>::Connection, wanted: &[GrowthLoad]) -> Result<LoadedGrowth> {
+            type Ranges = (i64, Option<(i64, i64)>);
+            let mut groups: std::collections::BTreeMap<Ranges, Vec<String>> = std::collections::BTreeMap::new();
+            for w in wanted {
+                let summed = w.summed.map(|(a, b)| (micros(a), micros(b)));
+                groups.entry((micros(w.after), summed)).or_default().push(w.member.as_str().to_owned());
+            }
+            let (mut entries, mut sums) = (Vec::new(), Vec::new());
+            let head = format!("SELECT {GROWTH_COLS} FROM growth_entries WHERE member_id");
+            let member = |mid: &str| MemberId::parse(mid).map_err(|e| corrupt("growth_entries", e.0));
+            for ((after, summed), ids) in groups {
+                let ranges = match summed {
+                    None => vec![format!(" AND at > {after}")],
+                    Some((a, b)) => vec![format!(" AND at > {after} AND at <= {a}"), format!(" AND at > {b}")],
+                };
+                for range in ranges {
+                    for r in select_in(&mut *conn, &head, &ids, &format!("{range} ORDER BY member_id, seq")).await? {
+                        let (mid, g) = growth_row(&r)?;
+                        entries.push((member(&mid)?, g));
+                    }
+                }
+                if let Some((a, b)) = summed {
+                    let head = "SELECT member_id, CAST(SUM(amount) AS BIGINT) AS total FROM growth_entries WHERE member_id";
+                    for r in select_in(&mut *conn, head, &ids, &format!(" AND at > {a} AND at <= {b} GROUP BY member_id")).await? {
+                        let mid: String = r.try_get("member_id")?;
+                        sums.push((member(&mid)?, r.try_get::<i64, _>("total")?));
+                    }
+                }
+            }
+            Ok((entries, sums))
+        }
+
         async fn select_actions(conn: &mut <$db as sqlx::Database>::Connection, member: &MemberId, kind: ActionKind, since: i64, id: Option<&str>) -> Result<Vec<Action>> {
             let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!("SELECT {ACTION_COLS} FROM member_actions WHERE member_id = "));
             qb.push_bind(member.as_str().to_owned()).push(" AND kind = ").push_bind(kind.as_str());

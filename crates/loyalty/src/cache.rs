@@ -51,10 +51,13 @@ fn fresh(checked: &AtomicU64, now: Instant) -> bool {
     stamp(now).saturating_sub(checked.load(Ordering::Relaxed)) < TTL.as_micros() as u64
 }
 
+/// A cached member, or only the version the writer last committed when its account was
+/// loaded in part (reads need every lot, so they go to the store for it).
 struct Entry {
     /// When the record was last known to be current (see [`stamp`]).
     checked: AtomicU64,
-    record: Arc<MemberRecord>,
+    version: Version,
+    record: Option<Arc<MemberRecord>>,
     /// Read since `checked`: worth confirming.
     read: AtomicBool,
 }
@@ -78,18 +81,25 @@ impl MemberCache {
         self.map.write().expect("cache lock").clear();
     }
 
-    fn put(&self, m: MemberRecord, fresh: Instant) {
+    /// Keeps `m` unless a newer version is known. A partially loaded account keeps only its
+    /// version. Returns what a read should see: `m` unless a newer record is cached.
+    fn put(&self, m: MemberRecord, fresh: Instant) -> Arc<MemberRecord> {
         let mut map = self.map.write().expect("cache lock");
         if map.len() >= CAPACITY {
             map.clear();
         }
         let id = m.account.member_id.clone();
-        let keep_old = map.get(&id).is_some_and(|old| version(&old.record) > version(&m));
-        if !keep_old {
-            map.insert(
-                id,
-                Entry { checked: AtomicU64::new(stamp(fresh)), record: Arc::new(m), read: AtomicBool::new(false) },
-            );
+        let v = version(&m);
+        let m = Arc::new(m);
+        match map.get(&id) {
+            Some(old) if old.version > v => old.record.clone().unwrap_or(m),
+            _ => {
+                let record = m.account.is_fully_loaded().then(|| m.clone());
+                let entry =
+                    Entry { checked: AtomicU64::new(stamp(fresh)), version: v, record, read: AtomicBool::new(false) };
+                map.insert(id, entry);
+                m
+            }
         }
     }
 
@@ -107,18 +117,17 @@ impl MemberCache {
             return Ok(store.member(id, crate::engine::growth_since(Timestamp::now())).await?.map(Arc::new));
         }
         if let Some(e) = self.map.read().expect("cache lock").get(id) {
-            if fresh(&e.checked, Instant::now()) {
+            if let Some(record) = e.record.as_ref().filter(|_| fresh(&e.checked, Instant::now())) {
                 // Load first: most reads find the flag set and leave the cache line shared.
                 if !e.read.load(Ordering::Relaxed) {
                     e.read.store(true, Ordering::Relaxed);
                 }
-                return Ok(Some(e.record.clone()));
+                return Ok(Some(record.clone()));
             }
         }
         let started = Instant::now();
         let Some(m) = store.member(id, crate::engine::growth_since(Timestamp::now())).await? else { return Ok(None) };
-        self.put(m, started);
-        Ok(self.map.read().expect("cache lock").get(id).map(|e| e.record.clone()))
+        Ok(Some(self.put(m, started)))
     }
 
     /// Confirms, with one read of their versions, the entries read since they were last
@@ -129,7 +138,9 @@ impl MemberCache {
         let ids: Vec<MemberId> = {
             let map = self.map.read().expect("cache lock");
             map.iter()
-                .filter(|(_, e)| e.read.load(Ordering::Relaxed) && e.checked.load(Ordering::Relaxed) <= old)
+                .filter(|(_, e)| {
+                    e.record.is_some() && e.read.load(Ordering::Relaxed) && e.checked.load(Ordering::Relaxed) <= old
+                })
                 .map(|(id, _)| id.clone())
                 .take(RENEW_MAX)
                 .collect()
@@ -148,7 +159,7 @@ impl MemberCache {
                 let map = self.map.read().expect("cache lock");
                 for id in chunk {
                     let Some(e) = map.get(id) else { continue };
-                    if e.checked.load(Ordering::Relaxed) < started && current.get(id) == Some(&version(&e.record)) {
+                    if e.checked.load(Ordering::Relaxed) < started && current.get(id) == Some(&e.version) {
                         e.checked.fetch_max(started, Ordering::Relaxed);
                         e.read.store(false, Ordering::Relaxed);
                         renewed += 1;

@@ -145,6 +145,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(store, program, &listen, job_interval).await?;
         }
         Cmd::Import { kind, file, rejects, batch } => {
+            let most = crate::engine::MAX_BATCH * 8;
+            anyhow::ensure!(
+                (1..=most).contains(&batch),
+                "--batch {batch} must be 1 to {most}, the engine's bound on a batch"
+            );
             let opts = import::Options {
                 batch,
                 rejects: rejects.unwrap_or_else(|| import::default_rejects(&file)),

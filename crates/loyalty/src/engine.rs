@@ -137,8 +137,11 @@ pub async fn apply_batch_cached(
     cache: Option<&MemberCache>,
 ) -> Result<Vec<Reply>, StoreError> {
     assert!(cmds.len() <= MAX_BATCH * 8, "batches are bounded");
+    let started = std::time::Instant::now();
     let mut tx = store.begin().await?;
-    let mut loaded = load(tx.as_mut(), cmds, now).await?;
+    let begun_at = started.elapsed();
+    let mut loaded = load(tx.as_mut(), program, cmds, now).await?;
+    let loaded_at = started.elapsed();
     let mut t = Touched::default();
     let mut replies = Vec::with_capacity(cmds.len());
     for cmd in cmds {
@@ -161,8 +164,25 @@ pub async fn apply_batch_cached(
     for id in t.orders.iter().filter(|id| seen.insert((*id).clone())) {
         t.changes.orders.push(loaded.orders[id].clone());
     }
+    // In key order, so that inserts walk each index from one end to the other instead of
+    // jumping between pages (members, lots and entries already are: by member id).
+    t.changes.orders.sort_by(|a, b| (&a.order.member_id, &a.order.id).cmp(&(&b.order.member_id, &b.order.id)));
+    t.changes.new_order_keys.sort();
+    let applied_at = started.elapsed();
     tx.write(&t.changes, now).await?;
+    let written_at = started.elapsed();
     tx.commit().await?;
+    // Where a batch's time goes (LOYALTY_LOG=loyalty=debug): the figures BENCHMARKS.md uses.
+    tracing::debug!(
+        commands = cmds.len(),
+        members = t.changes.members.len(),
+        begin_ms = begun_at.as_secs_f64() * 1e3,
+        load_ms = (loaded_at - begun_at).as_secs_f64() * 1e3,
+        apply_ms = (applied_at - loaded_at).as_secs_f64() * 1e3,
+        write_ms = (written_at - applied_at).as_secs_f64() * 1e3,
+        commit_ms = (started.elapsed() - written_at).as_secs_f64() * 1e3,
+        "batch"
+    );
     if let Some(c) = cache {
         c.put_committed(&t.changes.members);
     }
@@ -220,7 +240,46 @@ async fn load_actions(
     Ok(out)
 }
 
-async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command], now: Timestamp) -> Result<Loaded, StoreError> {
+/// Commands that may spend points (so need the spending order of every lot) or whose reply
+/// shows the whole account. Orders and advances only add lots and apply what is due.
+fn needs_every_lot(cmd: &Command) -> bool {
+    !matches!(cmd, Command::PlaceOrder { .. } | Command::Advance { .. })
+}
+
+/// Which growth of `m` a write at `now` loads: what its windows can count (see
+/// `tiers::growth_need`), never earlier than the lookback. The ranges are rounded to whole
+/// weeks so that most members of a batch share their queries: the individual range only
+/// grows and the summed one only shrinks, which keeps every window's growth exact. Only
+/// members loaded in part take a sum; a reply never shows their account.
+fn growth_load(m: &MemberRecord, program: &Program, now: Timestamp, partial: bool) -> loyalty_store::GrowthLoad {
+    const WEEK_MICROS: i64 = 7 * 86_400 * 1_000_000;
+    let floor = |t: Timestamp| {
+        let us = t.as_microsecond();
+        Timestamp::from_microsecond(us - us.rem_euclid(WEEK_MICROS)).unwrap_or(t)
+    };
+    let ceil = |t: Timestamp| {
+        let us = t.as_microsecond();
+        let r = us.rem_euclid(WEEK_MICROS);
+        if r == 0 {
+            t
+        } else {
+            Timestamp::from_microsecond(us - r + WEEK_MICROS).unwrap_or(t)
+        }
+    };
+    let lookback = growth_since(now);
+    let need = tiers::growth_need(&m.account, program, now);
+    let after = need.from.map_or(lookback, |f| floor(f.max(lookback)).max(lookback));
+    let summed =
+        need.summed.filter(|_| partial).map(|(a, b)| (ceil(a), floor(b))).filter(|(a, b)| *a >= after && a < b);
+    loyalty_store::GrowthLoad { member: m.account.member_id.clone(), after, summed }
+}
+
+async fn load(
+    tx: &mut dyn loyalty_store::Tx,
+    program: &Program,
+    cmds: &[Command],
+    now: Timestamp,
+) -> Result<Loaded, StoreError> {
     let mut order_ids: Vec<OrderId> = cmds
         .iter()
         .filter_map(|c| match c {
@@ -232,10 +291,55 @@ async fn load(tx: &mut dyn loyalty_store::Tx, cmds: &[Command], now: Timestamp) 
     order_ids.sort();
     order_ids.dedup();
     let orders = tx.load_orders(&order_ids).await?;
-    let mut member_ids: Vec<MemberId> = cmds.iter().filter_map(|c| member_of(c, &orders)).collect();
-    member_ids.sort();
-    member_ids.dedup();
-    let mut members = tx.load_members(&member_ids, growth_since(now)).await?;
+    // A refund of an order placed earlier in the same batch names its member through that
+    // order: the member must be loaded in full for the refund's clawback.
+    let placed: HashMap<&OrderId, &MemberId> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::PlaceOrder { order, .. } => Some((&order.id, &order.member_id)),
+            _ => None,
+        })
+        .collect();
+    let member_to_load = |c: &Command| {
+        member_of(c, &orders).or_else(|| match c {
+            Command::Refund { order_id, .. } => placed.get(order_id).map(|m| (*m).clone()),
+            _ => None,
+        })
+    };
+    let mut full: Vec<MemberId> = cmds.iter().filter(|c| needs_every_lot(c)).filter_map(member_to_load).collect();
+    full.sort();
+    full.dedup();
+    let mut partial: Vec<MemberId> =
+        cmds.iter().filter_map(member_to_load).filter(|id| full.binary_search(id).is_err()).collect();
+    partial.sort();
+    partial.dedup();
+    let mut members = tx.load_members(&full, &partial, now).await?;
+    let mut wanted: Vec<loyalty_store::GrowthLoad> = members
+        .values()
+        .map(|m| {
+            let partial = partial.binary_search(&m.account.member_id).is_ok();
+            growth_load(m, program, now, partial)
+        })
+        .collect();
+    wanted.sort();
+    let (entries, sums) = tx.load_growth(&wanted).await?;
+    let not_loaded = |id: &MemberId| StoreError::Corrupt {
+        table: "growth_entries",
+        reason: format!("growth of a member not loaded: {id}"),
+    };
+    for (id, g) in entries {
+        members.get_mut(&id).ok_or_else(|| not_loaded(&id))?.account.growth_entries.push(g);
+    }
+    let mut sums: HashMap<MemberId, i64> = sums.into_iter().collect();
+    for w in &wanted {
+        let acc = &mut members.get_mut(&w.member).ok_or_else(|| not_loaded(&w.member))?.account;
+        acc.growth_entries.sort_by_key(|g| g.seq);
+        if let Some((after, upto)) = w.summed {
+            let amount = sums.remove(&w.member).unwrap_or(0);
+            acc.growth_sum = Some(tiers::GrowthSum { after, upto, amount });
+        }
+    }
+    assert!(sums.is_empty(), "every growth sum belongs to a member that asked for one");
 
     let mut refund_keys: Vec<(MemberId, OrderId)> = cmds
         .iter()

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Rows applied per transaction.
-pub const DEFAULT_BATCH: usize = 5_000;
+pub const DEFAULT_BATCH: usize = crate::engine::MAX_BATCH * 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
@@ -77,7 +77,7 @@ pub async fn run(
     file: &Path,
     opts: &Options,
 ) -> anyhow::Result<Summary> {
-    assert!((1..=50_000).contains(&opts.batch), "batch size is bounded");
+    assert!((1..=crate::engine::MAX_BATCH * 8).contains(&opts.batch), "batch size is bounded by the engine's");
     let started = Instant::now();
     let size = std::fs::metadata(file)?.len();
     let bar = if opts.progress { indicatif::ProgressBar::new(size) } else { indicatif::ProgressBar::hidden() };
@@ -96,6 +96,8 @@ pub async fn run(
         bar.set_message(format!("{} rows", sum.rows));
     }
     reader.await??;
+    // Leaves the database file whole and its write-ahead log empty.
+    store.checkpoint().await?;
     rejects.flush()?;
     bar.finish_and_clear();
     sum.elapsed_secs = started.elapsed().as_secs_f64();

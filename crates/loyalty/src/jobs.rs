@@ -9,8 +9,9 @@ use loyalty_core::Program;
 use loyalty_store::{Store, StoreError};
 use std::sync::Arc;
 
-/// Members advanced per batch.
-const JOB_BATCH: i64 = 1_000;
+/// Members each due source yields per batch. A member can be due from all four sources, so
+/// one batch holds at most four times this: the engine's bound.
+const JOB_BATCH: i64 = (crate::engine::MAX_BATCH * 2) as i64;
 /// Bound on rounds of one run, so a bug can never spin forever.
 const MAX_ROUNDS: usize = 100_000;
 

@@ -152,11 +152,56 @@ pub fn window_start(program: &Program, at: Timestamp) -> Option<Timestamp> {
 
 /// Growth earned in the window ending at `at` (never below zero).
 pub fn growth_in_window(acc: &Account, program: &Program, at: Timestamp) -> i64 {
-    let sum = match window_start(program, at) {
+    let start = window_start(program, at);
+    let sum = match start {
         None => acc.growth_entries.iter().filter(|g| g.at <= at).map(|g| g.amount).sum::<i64>(),
         Some(start) => acc.growth_entries.iter().filter(|g| g.at > start && g.at <= at).map(|g| g.amount).sum(),
     };
-    sum.max(0)
+    let summed = acc.growth_sum.as_ref().map_or(0, |s| {
+        // The sum stands for entries the window must count whole; a window that would split
+        // it is a bug in what the store was asked to load.
+        assert!(
+            start.is_some_and(|st| st <= s.after) && at >= s.upto,
+            "{}: the window ending at {at} splits the growth summed over ({}, {}]",
+            acc.member_id,
+            s.after,
+            s.upto
+        );
+        s.amount
+    });
+    (sum + summed).max(0)
+}
+
+/// Growth entries in `(after, upto]` that a write received as one sum instead of one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrowthSum {
+    pub after: Timestamp,
+    pub upto: Timestamp,
+    pub amount: i64,
+}
+
+/// What a write at `now` needs of a member's growth: every entry after `from` (`None`: every
+/// entry), except that the entries in `summed` may come as one sum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrowthNeed {
+    pub from: Option<Timestamp>,
+    pub summed: Option<(Timestamp, Timestamp)>,
+}
+
+/// See [`GrowthNeed`]. A write evaluates windows ending at `now` (upgrades, assignments) or
+/// at a due review instant of the current tier: an assignment's end, a term's end or a grace
+/// end (all at or before `now`), or a term's end at most `warning_days` after `now` (the
+/// at-risk warning). Reviews run in time order from the earliest one due and every later one
+/// is later, so window ends lie in `[min(now, next review), now + warning_days]`. Window
+/// starts only move forward as the end does, so growth at or before the earliest start never
+/// counts, and growth between the latest start and the earliest end counts in every window:
+/// one sum serves for it.
+pub fn growth_need(acc: &Account, program: &Program, now: Timestamp) -> GrowthNeed {
+    let first_end = acc.next_tier_review(program).map_or(now, |r| r.min(now));
+    let from = window_start(program, first_end);
+    let last_end = plus_secs(now, program.file.tiers.warning_days * 86_400);
+    let summed = window_start(program, last_end).filter(|after| *after < first_end).map(|after| (after, first_end));
+    GrowthNeed { from, summed }
 }
 
 fn term_end_from(program: &Program, start: Timestamp) -> Timestamp {

@@ -1,0 +1,157 @@
+//! Proves that a partially loaded account (pending lots, lots due by `now` and lots open holds
+//! took from; the rest counted in `unloaded_active`) earns and advances exactly as the fully
+//! loaded one does, keeps its invariants, and refuses to spend rather than spend in the wrong
+//! order. The engine loads members partially for batches of orders and advances only.
+
+use jiff::{SignedDuration, Timestamp};
+use loyalty_core::account::Account;
+use loyalty_core::ids::MemberId;
+use loyalty_core::ledger::{HoldStatus, LotStatus, SourceKind};
+use loyalty_core::program::{ExpiryPolicy, ProgramFile};
+use loyalty_core::Program;
+use proptest::prelude::*;
+
+fn program(rolling: bool) -> Program {
+    let mut f = ProgramFile::default();
+    if rolling {
+        f.expiry = ExpiryPolicy::Rolling { days: 20 };
+    }
+    Program::from_file(f).unwrap()
+}
+
+/// What the store hands the engine for a partial load at `now`: what an earn or an advance
+/// can touch, with the new entries of earlier work already written.
+fn partial_copy(full: &Account, now: Timestamp) -> Account {
+    let mut p = full.clone();
+    let held: Vec<i64> = full
+        .holds
+        .iter()
+        .filter(|h| h.status == HoldStatus::Open)
+        .flat_map(|h| h.allocations.iter().map(|a| a.lot_no))
+        .collect();
+    p.lots.retain(|l| {
+        l.status == LotStatus::Pending
+            || (l.status == LotStatus::Active && l.remaining > 0 && l.expires_at.is_some_and(|e| e <= now))
+            || held.contains(&l.lot_no)
+    });
+    p.new_entries.clear();
+    p.set_partially_loaded();
+    p
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Earn(i64, i64),
+    Wait(i64),
+    Hold(i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (1i64..5_000, 0i64..30).prop_map(|(p, d)| Op::Earn(p, d)),
+        3 => (1i64..40 * 86_400).prop_map(Op::Wait),
+        1 => (100i64..2_000).prop_map(Op::Hold),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn earning_and_advancing_on_a_partial_load_match_the_full_account(ops in proptest::collection::vec(op(), 1..60), rolling in any::<bool>()) {
+        let p = program(rolling);
+        let mut full = Account::new(MemberId::parse("m1").unwrap());
+        let mut now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        for (n, op) in ops.iter().enumerate() {
+            match *op {
+                Op::Wait(secs) => now = now.checked_add(SignedDuration::from_secs(secs)).unwrap(),
+                Op::Earn(pts, days_ago) => {
+                    let paid = now.checked_sub(SignedDuration::from_hours(24 * days_ago)).unwrap();
+                    let mut part = partial_copy(&full, now);
+                    part.assert_invariants();
+                    let before = full.new_entries.len();
+                    for acc in [&mut full, &mut part] {
+                        acc.advance(now);
+                        acc.earn(&p, (SourceKind::Order, &format!("o{n}")), pts, paid, now);
+                        acc.advance(now);
+                        acc.assert_invariants();
+                    }
+                    prop_assert_eq!(&full.new_entries[before..], &part.new_entries[..]);
+                    prop_assert_eq!(full.buckets, part.buckets);
+                }
+                // Spending is done on the full account only (the engine loads spenders in full).
+                Op::Hold(pts) => {
+                    full.advance(now);
+                    let _ = full.hold(&p, &format!("c{n}"), pts, 1_000_000, 3_600, now);
+                }
+            }
+            let mut part = partial_copy(&full, now);
+            let before = full.new_entries.len();
+            full.advance(now);
+            part.advance(now);
+            part.assert_invariants();
+            prop_assert_eq!(&full.new_entries[before..], &part.new_entries[..]);
+            prop_assert_eq!(full.buckets, part.buckets);
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "spending from a partially loaded account")]
+fn spending_from_a_partial_load_stops_the_world() {
+    let p = program(false);
+    let mut full = Account::new(MemberId::parse("m").unwrap());
+    let t0: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
+    full.earn(&p, (SourceKind::Order, "o1"), 300, t0, t0);
+    let t1: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
+    full.advance(t1);
+    let mut part = partial_copy(&full, t1);
+    assert_eq!((part.unloaded_active, part.lots.len()), (300, 0), "the active lot stays in the store");
+    part.assert_invariants();
+    let _ = part.hold(&p, "c1", 100, 1_000_000, 600, t1);
+}
+
+#[test]
+#[should_panic(expected = "active ≠ Σ active lots")]
+fn a_change_to_active_points_without_a_lot_is_caught_on_a_partial_load() {
+    let p = program(false);
+    let mut full = Account::new(MemberId::parse("m").unwrap());
+    let t0: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
+    full.earn(&p, (SourceKind::Order, "o1"), 300, t0, t0);
+    let t1: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
+    full.advance(t1);
+    let mut part = partial_copy(&full, t1);
+    part.buckets.active += 1;
+    part.assert_invariants();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Growth loaded as a write loads it (entries near the window's edges, the middle as one
+    /// sum) gives every window a write can evaluate the same growth as every entry does.
+    #[test]
+    fn summed_growth_counts_like_every_entry(
+        growth in proptest::collection::vec((1i64..2_000, 0i64..800), 0..60),
+        ends in proptest::collection::vec(0i64..30, 1..5),
+    ) {
+        use loyalty_core::tiers::{growth_in_window, growth_need, GrowthKind, GrowthSum};
+        let p = program(false);
+        let now: Timestamp = "2026-06-15T08:00:00Z".parse().unwrap();
+        let mut full = Account::new(MemberId::parse("g").unwrap());
+        for (i, (amount, days_ago)) in growth.iter().enumerate() {
+            let at = now.checked_sub(SignedDuration::from_hours(24 * days_ago)).unwrap();
+            full.add_growth(&p, GrowthKind::Order, &format!("o{i}"), *amount, at, now);
+        }
+        let need = growth_need(&full, &p, now);
+        let (a, b) = need.summed.expect("a rolling window has a middle");
+        let mut part = full.clone();
+        part.growth_entries.retain(|g| need.from.is_none_or(|f| g.at > f) && !(g.at > a && g.at <= b));
+        let amount = full.growth_entries.iter().filter(|g| g.at > a && g.at <= b).map(|g| g.amount).sum();
+        part.growth_sum = Some(GrowthSum { after: a, upto: b, amount });
+        for d in ends {
+            let end = now.checked_add(SignedDuration::from_hours(24 * d)).unwrap();
+            prop_assert_eq!(growth_in_window(&full, &p, end), growth_in_window(&part, &p, end));
+        }
+    }
+}

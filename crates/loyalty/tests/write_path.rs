@@ -1,0 +1,163 @@
+//! The write path's shortcuts keep it exact: members that only earn or advance are loaded in
+//! part, spenders in full (in a later batch or in the same one), and SQLite's background
+//! checkpoints never lose an acknowledged batch. Runs on SQLite, and on PostgreSQL when
+//! `LOYALTY_TEST_DATABASE_URL` is set (the checkpoint test is SQLite's own).
+
+mod common;
+use common::*;
+use jiff::{SignedDuration, Timestamp};
+use loyalty::engine::{apply_batch, Command, Outcome};
+use loyalty_core::ids::MemberId;
+use loyalty_core::ids::OrderId;
+use loyalty_core::order::{LineInput, OrderInput, RefundInput};
+
+fn days_before(t: Timestamp, d: i64) -> Timestamp {
+    t.checked_sub(SignedDuration::from_hours(24 * d)).unwrap()
+}
+
+/// An order of `yuan` (100 points under the default programme for ¥100) paid at `paid_at`.
+fn place(app: &TestApp, id: &str, member: &str, yuan: i64, paid_at: Timestamp, now: Timestamp) -> Command {
+    let input = OrderInput {
+        id: id.into(),
+        member_id: member.into(),
+        paid_at: paid_at.to_string(),
+        currency: None,
+        lines: vec![LineInput {
+            sku: "S".into(),
+            category: None,
+            brand: None,
+            quantity: 1,
+            unit_price_minor: yuan * 100,
+            paid_minor: yuan * 100,
+        }],
+        shipping_minor: 0,
+        shipping_waived_minor: 0,
+    };
+    Command::PlaceOrder { order: input.validate(&app.program, now).unwrap(), create_member: true }
+}
+
+fn hold(member: &str, order: &str, points: i64) -> Command {
+    Command::Hold {
+        member: MemberId::parse(member).unwrap(),
+        order_id: order.into(),
+        points,
+        order_amount_minor: 1_000_000,
+        ttl_seconds: 600,
+    }
+}
+
+async fn run(app: &TestApp, cmds: Vec<Command>, now: Timestamp) -> Vec<Outcome> {
+    apply_batch(app.store.as_ref(), &app.program, &cmds, now).await.unwrap().into_iter().map(|r| r.unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_spend_after_partial_loads_takes_the_oldest_points_first() {
+    let app = spawn_app().await;
+    let now = Timestamp::now();
+    // Three batches of orders only: after the first, the member is loaded without its active lots.
+    for (i, d) in [90, 60, 30].into_iter().enumerate() {
+        run(&app, vec![place(&app, &format!("pl-{i}"), "pl", 100, days_before(now, d), now)], now).await;
+    }
+    let stored = app.store.member(&MemberId::parse("pl").unwrap(), now).await.unwrap().unwrap();
+    assert_eq!((stored.account.buckets.active, stored.account.lots.len()), (300, 3), "three active lots");
+    // A hold needs the spending order, so this batch loads the member in full.
+    let out = run(&app, vec![hold("pl", "cart-1", 150)], now).await;
+    let Outcome::Hold { hold, balances, .. } = &out[0] else { panic!("a hold: {out:?}") };
+    let lot_of = |i: usize| stored.account.lots.iter().find(|l| l.source_id == format!("pl-{i}")).unwrap().lot_no;
+    let taken: Vec<(i64, i64)> = hold.allocations.iter().map(|a| (a.lot_no, a.points)).collect();
+    assert_eq!(taken, vec![(lot_of(0), 100), (lot_of(1), 50)], "the oldest lot first, then the next");
+    assert_eq!((balances.active, balances.held), (150, 150));
+    app.assert_verified().await;
+}
+
+#[tokio::test]
+async fn orders_and_a_spend_in_one_batch_load_the_member_in_full() {
+    let app = spawn_app().await;
+    let now = Timestamp::now();
+    run(&app, vec![place(&app, "mx-0", "mx", 100, days_before(now, 40), now)], now).await;
+    run(&app, vec![place(&app, "mx-1", "mx", 100, days_before(now, 20), now)], now).await;
+    let out = run(
+        &app,
+        vec![
+            place(&app, "mx-2", "mx", 100, days_before(now, 10), now),
+            hold("mx", "cart-1", 250),
+            place(&app, "mx-3", "mx", 100, days_before(now, 1), now),
+        ],
+        now,
+    )
+    .await;
+    let Outcome::Hold { balances, .. } = &out[1] else { panic!("a hold: {out:?}") };
+    assert_eq!((balances.active, balances.held, balances.pending), (50, 250, 0));
+    let stored = app.store.member(&MemberId::parse("mx").unwrap(), now).await.unwrap().unwrap();
+    assert_eq!((stored.account.buckets.active, stored.account.buckets.pending), (50, 100));
+    app.assert_verified().await;
+}
+
+#[tokio::test]
+async fn a_refund_of_an_order_placed_in_the_same_batch_loads_the_member_in_full() {
+    let app = spawn_app().await;
+    let now = Timestamp::now();
+    run(&app, vec![place(&app, "rf-0", "rf", 100, days_before(now, 60), now)], now).await;
+    // Both orders' points are active (paid 60 and 30 days ago), so refunding the new order in
+    // full takes its points from active points, soonest expiry first: the spending order,
+    // which a partial load does not have.
+    let refund = Command::Refund {
+        order_id: OrderId::parse("rf-1").unwrap(),
+        input: RefundInput { id: "r1".into(), amount_minor: Some(10_000), lines: None, refunded_at: None },
+    };
+    let out = run(&app, vec![place(&app, "rf-1", "rf", 100, days_before(now, 30), now), refund], now).await;
+    let Outcome::Refund { order, .. } = &out[1] else { panic!("a refund: {out:?}") };
+    assert_eq!(order.clawed_back_points, 100);
+    let m = app.store.member(&MemberId::parse("rf").unwrap(), now).await.unwrap().unwrap();
+    assert_eq!((m.account.buckets.active, m.account.buckets.debt), (100, 0));
+    let older = m.account.lots.iter().find(|l| l.source_id == "rf-0");
+    assert!(older.is_none(), "the older lot gave its points first and holds none now: {:?}", m.account.lots);
+    app.assert_verified().await;
+}
+
+#[tokio::test]
+async fn advancing_a_partially_loaded_member_activates_and_expires_what_is_due() {
+    let app = spawn_app().await;
+    let now = Timestamp::now();
+    run(&app, vec![place(&app, "ad-0", "ad", 100, days_before(now, 2), now)], now).await;
+    run(&app, vec![place(&app, "ad-1", "ad", 200, days_before(now, 30), now)], now).await;
+    let member = MemberId::parse("ad").unwrap();
+    // Ten days on, the first order's points activate; years on, every lot has expired.
+    let later = now.checked_add(SignedDuration::from_hours(24 * 10)).unwrap();
+    run(&app, vec![Command::Advance { member: member.clone() }], later).await;
+    let m = app.store.member(&member, later).await.unwrap().unwrap();
+    assert_eq!((m.account.buckets.pending, m.account.buckets.active), (0, 300));
+    let much_later = now.checked_add(SignedDuration::from_hours(24 * 365 * 3)).unwrap();
+    run(&app, vec![Command::Advance { member: member.clone() }], much_later).await;
+    let m = app.store.member(&member, much_later).await.unwrap().unwrap();
+    assert_eq!((m.account.buckets.pending, m.account.buckets.active), (0, 0), "every lot expired");
+    app.assert_verified().await;
+}
+
+#[tokio::test]
+async fn background_checkpoints_keep_every_acknowledged_batch() {
+    if std::env::var("LOYALTY_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        return; // SQLite's write-ahead log only.
+    }
+    let app = spawn_app().await;
+    let now = Timestamp::now();
+    let mut acknowledged = 0;
+    // Batches before, during and after several background checkpoints (one a second).
+    for b in 0..6 {
+        let cmds: Vec<Command> = (0..50)
+            .map(|i| place(&app, &format!("ck-{b}-{i}"), &format!("ck{}", i % 7), 10 + i, days_before(now, 9), now))
+            .collect();
+        acknowledged += run(&app, cmds, now).await.len();
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    // A second handle on the same file sees every acknowledged order.
+    let reopened = loyalty_store::open(&app.url).await.unwrap();
+    assert_eq!(reopened.totals().await.unwrap().orders, acknowledged as i64);
+    reopened.checkpoint().await.unwrap();
+    let TestDb::Sqlite(path) = &app.db else { unreachable!("SQLite only") };
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0, "TRUNCATE empties the log");
+    let r = loyalty::jobs::verify_all(reopened.as_ref(), 50).await.unwrap();
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+}
