@@ -382,6 +382,15 @@ impl Account {
         now: Timestamp,
     ) -> Result<HoldId, DomainError> {
         self.can_transact()?;
+        if points < 1 {
+            return Err(DomainError::unprocessable("points", format!("{points} must be positive")));
+        }
+        if !(0..=crate::order::MAX_AMOUNT_MINOR).contains(&order_amount_minor) {
+            return Err(DomainError::unprocessable(
+                "order_amount_minor",
+                format!("{order_amount_minor} is outside 0..={}", crate::order::MAX_AMOUNT_MINOR),
+            ));
+        }
         let r = &program.file.redemption;
         if points < r.min_points {
             return Err(DomainError::unprocessable(

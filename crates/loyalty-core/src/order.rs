@@ -32,6 +32,14 @@ pub struct LineInput {
     pub paid_minor: i64,
 }
 
+impl LineInput {
+    /// One unit of `sku` paid at its full price, as the importer's one-row-per-order CSV and
+    /// the benchmarks describe an order.
+    pub fn one_unit(sku: String, category: Option<String>, brand: Option<String>, amount_minor: i64) -> Self {
+        Self { sku, category, brand, quantity: 1, unit_price_minor: amount_minor, paid_minor: amount_minor }
+    }
+}
+
 /// A paid order as the store sends it. Parse with [`OrderInput::validate`].
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -302,14 +302,7 @@ fn read_commands(path: &Path, n: u64, program: &Program) -> anyhow::Result<Vec<C
     let mut out = Vec::with_capacity(n as usize);
     for row in csv::Reader::from_path(path)?.deserialize::<CsvOrder>().take(n as usize) {
         let r = row?;
-        let line = LineInput {
-            sku: r.sku,
-            category: Some(r.category),
-            brand: None,
-            quantity: 1,
-            unit_price_minor: r.amount_minor,
-            paid_minor: r.amount_minor,
-        };
+        let line = LineInput::one_unit(r.sku, Some(r.category), None, r.amount_minor);
         let input = OrderInput {
             id: r.order_id,
             member_id: r.member_id,
@@ -642,14 +635,7 @@ impl Load {
         let lines = (0..n)
             .map(|k| {
                 let paid = (b.amount_minor / i64::from(n)).max(1);
-                LineInput {
-                    sku: format!("SKU-{:05}", (b.sku + k) % 20_000),
-                    category: Some(b.category.to_owned()),
-                    brand: None,
-                    quantity: 1,
-                    unit_price_minor: paid,
-                    paid_minor: paid,
-                }
+                LineInput::one_unit(format!("SKU-{:05}", (b.sku + k) % 20_000), Some(b.category.to_owned()), None, paid)
             })
             .collect();
         let paid_at = Timestamp::from_second(self.anchor.as_second() - rng.random_range(0..3_600))

@@ -249,14 +249,12 @@ impl Columns {
                     member_id: s("member_id").unwrap_or_default(),
                     paid_at: s("paid_at").unwrap_or_default(),
                     currency: s("currency"),
-                    lines: vec![LineInput {
-                        sku: s("sku").unwrap_or_else(|| "order".into()),
-                        category: s("category"),
-                        brand: s("brand"),
-                        quantity: 1,
-                        unit_price_minor: amount,
-                        paid_minor: amount,
-                    }],
+                    lines: vec![LineInput::one_unit(
+                        s("sku").unwrap_or_else(|| "order".into()),
+                        s("category"),
+                        s("brand"),
+                        amount,
+                    )],
                     shipping_minor: self.int(r, "shipping_minor")?.unwrap_or(0),
                     shipping_waived_minor: 0,
                 };

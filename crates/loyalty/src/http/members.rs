@@ -172,12 +172,7 @@ pub async fn create_hold(
 ) -> ApiResult<(StatusCode, axum::Json<HoldView>)> {
     let member = member_id(&id)?;
     path_id("order_id", &r.order_id, loyalty_core::ids::OrderId::parse)?;
-    if r.points < 1 {
-        return Err(ApiError::invalid("points", format!("{} must be positive", r.points)));
-    }
-    if !(0..=loyalty_core::order::MAX_AMOUNT_MINOR).contains(&r.order_amount_minor) {
-        return Err(ApiError::invalid("order_amount_minor", format!("{} is out of range", r.order_amount_minor)));
-    }
+    // Points and the order amount are the rules' to check (`Account::hold`): one place, one answer.
     let cmd = Command::Hold {
         member: member.clone(),
         order_id: r.order_id,
