@@ -6,18 +6,7 @@ use common::*;
 use std::process::{Command, Stdio};
 
 fn loyalty(url: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_loyalty"))
-        .arg("--database-url")
-        .arg(url)
-        .args(args)
-        .env("LOYALTY_LOG", "warn")
-        .output()
-        .expect("run loyalty");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    loyalty_bin(url, args)
 }
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {

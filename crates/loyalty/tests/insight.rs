@@ -344,15 +344,8 @@ async fn kpis_add_up_with_the_ledger() {
 }
 
 fn loyalty_cli(url: &str, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loyalty"))
-        .arg("--database-url")
-        .arg(url)
-        .args(args)
-        .env("LOYALTY_LOG", "warn")
-        .output()
-        .expect("run loyalty");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    let (code, out, err) = loyalty_bin(url, args);
+    (code == 0, format!("{out}{err}"))
 }
 
 #[tokio::test]

@@ -34,14 +34,7 @@ async fn unchanged_entries_are_renewed_and_changed_ones_are_not() {
         member_id: "b".into(),
         paid_at: now.to_string(),
         currency: None,
-        lines: vec![LineInput {
-            sku: "S".into(),
-            category: None,
-            brand: None,
-            quantity: 1,
-            unit_price_minor: 10_000,
-            paid_minor: 10_000,
-        }],
+        lines: vec![LineInput::one_unit("S".into(), None, None, 10_000)],
         shipping_minor: 0,
         shipping_waived_minor: 0,
     };

@@ -22,14 +22,7 @@ fn place(app: &TestApp, id: &str, member: &str, yuan: i64, paid_at: Timestamp, n
         member_id: member.into(),
         paid_at: paid_at.to_string(),
         currency: None,
-        lines: vec![LineInput {
-            sku: "S".into(),
-            category: None,
-            brand: None,
-            quantity: 1,
-            unit_price_minor: yuan * 100,
-            paid_minor: yuan * 100,
-        }],
+        lines: vec![LineInput::one_unit("S".into(), None, None, yuan * 100)],
         shipping_minor: 0,
         shipping_waived_minor: 0,
     };

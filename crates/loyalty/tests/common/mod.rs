@@ -181,3 +181,19 @@ pub fn order(id: &str, member: &str, paid_minor: i64, days_ago: i64) -> Value {
         "shipping_minor": 800
     })
 }
+
+/// Runs the `loyalty` binary on the database at `url`: (exit code, stdout, stderr).
+pub fn loyalty_bin(url: &str, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loyalty"))
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .env("LOYALTY_LOG", "warn")
+        .output()
+        .expect("run loyalty");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
