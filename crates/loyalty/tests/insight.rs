@@ -340,6 +340,12 @@ async fn kpis_add_up_with_the_ledger() {
     assert!(breakage > 0.0 && breakage < 1.0, "some activated points expired: {last}");
     let (s, w) = app.get(&format!("/v1/kpis?from={from}&to={today}&granularity=week")).await;
     assert_eq!(s, StatusCode::OK, "{w}");
+    // Instants are RFC 3339 with the programme's offset, as everywhere in the API (no zone annotation).
+    for t in [&w["as_of"], &w["periods"][0]["start"], &w["periods"][0]["end"]] {
+        let t = t.as_str().unwrap();
+        assert!(t.ends_with("+08:00") && !t.contains('['), "{t}");
+        t.parse::<Timestamp>().unwrap();
+    }
     assert_eq!(w["periods"].as_array().unwrap().last().unwrap()["points"]["outstanding"], balances);
 }
 

@@ -202,7 +202,7 @@ pub async fn kpis(State(s): State<AppState>, Query(p): Query<KpiParams>) -> ApiR
         granularity: g,
         timezone: tz.iana_name().unwrap_or("UTC").to_owned(),
         currency: s.program.file.currency.clone(),
-        as_of: now.to_zoned(tz.clone()).to_string(),
+        as_of: crate::http::views::rfc3339(now, tz),
         periods,
         ledger,
     }))

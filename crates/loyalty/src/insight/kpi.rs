@@ -228,8 +228,8 @@ pub async fn compute(
             let prev_buyers = if i == 0 { 0 } else { orders[i - 1].buyers };
             KpiPeriod {
                 period: p.label.clone(),
-                start: p.start.to_zoned(tz.clone()).to_string(),
-                end: p.end.to_zoned(tz.clone()).to_string(),
+                start: crate::http::views::rfc3339(p.start, tz),
+                end: crate::http::views::rfc3339(p.end, tz),
                 active_30d: orders[k + i].buyers,
                 active_90d: orders[2 * k + i].buyers,
                 buyers: o.buyers,

@@ -24,9 +24,9 @@ impl RunView {
     pub fn new(r: &InsightRun, tz: &TimeZone) -> Self {
         Self {
             run_id: r.run_id,
-            at: r.at.to_zoned(tz.clone()).to_string(),
+            at: crate::http::views::rfc3339(r.at, tz),
             window_days: r.window_days,
-            finished_at: r.finished_at.map(|t| t.to_zoned(tz.clone()).to_string()),
+            finished_at: r.finished_at.map(|t| crate::http::views::rfc3339(t, tz)),
             members: r.members,
             buyers: r.buyers,
         }
