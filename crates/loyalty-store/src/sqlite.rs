@@ -22,10 +22,14 @@ pub const AUTOCHECKPOINT_PAGES: u32 = 65_536;
 const RESTART_PAGES: i64 = 8_192;
 /// How long a statement waits for a lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest a RESTART checkpoint waits (and so holds new writers) for a lock.
+/// Longest a RESTART or TRUNCATE checkpoint waits (and so holds new writers) for a lock.
 const RESTART_WAIT_MS: u64 = 2_000;
-/// Attempts at truncating the log (50 ms apart) before giving up.
-const TRUNCATE_TRIES: usize = 100;
+/// After a RESTART that found the log busy (a reader on an old snapshot), the next one waits
+/// this long, doubling up to `RESTART_BACKOFF_MAX`: the writer always gets the time between.
+const RESTART_BACKOFF: Duration = Duration::from_secs(2);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Attempts at truncating the log (each waits at most `RESTART_WAIT_MS`, then 250 ms apart).
+const TRUNCATE_TRIES: usize = 20;
 
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
@@ -70,17 +74,16 @@ impl SqliteStore {
         Ok(SqliteTx { tx })
     }
 
-    /// Copies the whole log into the database and empties it. SQLite answers busy rather than
-    /// wait when another checkpoint (the background one, or another process's) is running,
-    /// so this tries again for a while; a log left in place loses nothing, it is only larger.
+    /// Copies the whole log into the database and empties it. TRUNCATE holds new writers while
+    /// it waits for readers, so each attempt waits at most `RESTART_WAIT_MS` (a server writing
+    /// the same file is never held longer) and attempts are 250 ms apart; a log left in place
+    /// loses nothing, it is only larger.
     async fn truncate_wal(&self) -> crate::Result<()> {
-        use sqlx::Row;
         for _ in 0..TRUNCATE_TRIES {
-            let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.pool).await?;
-            if row.try_get::<i64, _>(0)? == 0 {
+            if checkpoint_bounded(&self.pool, "TRUNCATE").await? {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
         tracing::warn!("the write-ahead log stayed busy; it was not truncated");
         Ok(())
@@ -93,13 +96,17 @@ impl SqliteStore {
 /// then grew to the backstop (measured: 271 MB), and both reads and the backstop's
 /// checkpoint got slow. So once the log passes `RESTART_PAGES`, a RESTART checkpoint follows
 /// the PASSIVE one: it waits for the current batch to commit, copies only what was written
-/// since the PASSIVE one (a batch or so), and lets the next batch start the log over.
+/// since the PASSIVE one (a batch or so), and lets the next batch start the log over. While a
+/// reader keeps an old snapshot the RESTART cannot finish: it gives up after `RESTART_WAIT_MS`
+/// and the next attempt backs off (2 s, doubling to 60 s), so a long reader costs the writer
+/// at most one bounded wait per attempt, never a starved writer.
 async fn checkpoint_in_background(pool: sqlx::SqlitePool) {
     use sqlx::Row;
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut backoff = Duration::ZERO;
     loop {
-        tick.tick().await;
+        // A full period after each round (not a fixed-rate timer): a round that waited cannot
+        // make the next one start at once.
+        tokio::time::sleep(CHECKPOINT_EVERY + backoff).await;
         if pool.is_closed() {
             return;
         }
@@ -111,26 +118,35 @@ async fn checkpoint_in_background(pool: sqlx::SqlitePool) {
                 continue;
             }
         };
-        if log_pages >= RESTART_PAGES {
-            if let Err(e) = restart_wal(&pool).await {
-                tracing::warn!(error = %e, "WAL restart failed; the next one retries");
-            }
+        if log_pages < RESTART_PAGES {
+            backoff = Duration::ZERO;
+            continue;
         }
+        backoff = match checkpoint_bounded(&pool, "RESTART").await {
+            Ok(true) => Duration::ZERO,
+            Ok(false) => (backoff * 2).clamp(RESTART_BACKOFF, RESTART_BACKOFF_MAX),
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL restart failed; a later round retries");
+                (backoff * 2).clamp(RESTART_BACKOFF, RESTART_BACKOFF_MAX)
+            }
+        };
     }
 }
 
-/// A RESTART checkpoint holds new writers while it waits, for the batch in flight and then
-/// for readers of older snapshots (a long analytics query, say). Its wait is bounded by its
-/// own busy timeout, shorter than the pool's, so a long reader delays the writer by at most
-/// `RESTART_WAIT_MS`; a restart that times out is retried on a later tick.
-async fn restart_wal(pool: &sqlx::SqlitePool) -> crate::Result<()> {
+/// Runs a RESTART or TRUNCATE checkpoint, which holds new writers while it waits: for the
+/// batch in flight, then for readers of older snapshots (a long analytics query, another
+/// process). Its wait is bounded by its own busy timeout, shorter than the pool's, so it holds
+/// the writer for at most `RESTART_WAIT_MS`. Returns whether it completed (false: busy — a
+/// reader still needs the log; the caller backs off so the writer is not held again at once).
+async fn checkpoint_bounded(pool: &sqlx::SqlitePool, mode: &str) -> crate::Result<bool> {
+    use sqlx::Row;
+    debug_assert!(mode == "RESTART" || mode == "TRUNCATE");
     let mut conn = pool.acquire().await?;
-    // Closed afterwards instead of going back to the pool with the short timeout (at most
-    // one connection a second is opened anew for it).
+    // Closed afterwards instead of going back to the pool with the short timeout.
     conn.close_on_drop();
     sqlx::query(&format!("PRAGMA busy_timeout = {RESTART_WAIT_MS}")).execute(&mut *conn).await?;
-    sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&mut *conn).await?;
-    Ok(())
+    let row = sqlx::query(&format!("PRAGMA wal_checkpoint({mode})")).fetch_one(&mut *conn).await?;
+    Ok(row.try_get::<i64, _>(0)? == 0)
 }
 
 crate::sql::sql_store!(SqliteStore, SqliteTx, sqlx::Sqlite, "");
