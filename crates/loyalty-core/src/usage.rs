@@ -6,6 +6,24 @@ use crate::order::{BenefitUse, ValidOrder};
 use crate::program::Program;
 use crate::tiers;
 
+/// Benefit codes (the part before any `:`) of the multipliers, whose value is extra points.
+pub const TIER_MULTIPLIER: &str = "tier_multiplier";
+pub const MEMBER_DAY_MULTIPLIER: &str = "member_day";
+pub const BIRTHDAY_MULTIPLIER: &str = "birthday_month";
+/// The benefit code of a free-sample claim (counted per claim, no money value).
+pub const FREE_SAMPLE: &str = "free_sample";
+
+/// The kind of a benefit code: `category_discount:shoes` → `category_discount`.
+pub fn kind(code: &str) -> &str {
+    code.split_once(':').map_or(code, |(k, _)| k)
+}
+
+/// Whether a benefit of this kind gives money (a discount or shipping waived), as opposed to
+/// extra points (a multiplier) or a free sample: what the usage report's `given_minor` sums.
+pub fn gives_money(kind: &str) -> bool {
+    ![TIER_MULTIPLIER, MEMBER_DAY_MULTIPLIER, BIRTHDAY_MULTIPLIER, FREE_SAMPLE].contains(&kind)
+}
+
 /// The benefits `order` used when placed by a member of `tier`: per line the tier's discount
 /// (member price or a category/brand discount) and the member-day extra, each as the checkout
 /// computes it for the same cart and instant but never more than the line was actually
@@ -52,4 +70,18 @@ pub fn order_benefits(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::*;
+
+    #[test]
+    fn kinds_split_at_the_colon_and_only_discounts_and_shipping_give_money() {
+        assert_eq!(kind("category_discount:shoes"), "category_discount");
+        assert_eq!(kind("free_shipping"), "free_shipping");
+        assert!(gives_money("member_discount") && gives_money("free_shipping"));
+        assert!(!gives_money(kind("tier_multiplier:gold")) && !gives_money(MEMBER_DAY_MULTIPLIER));
+        assert!(!gives_money(BIRTHDAY_MULTIPLIER) && !gives_money(FREE_SAMPLE));
+    }
 }

@@ -243,7 +243,8 @@ macro_rules! analytics_sql {
                     // Each statement answers ONE row, the range packed as text by `string_agg`
                     // (SQLite ≥ 3.44 and PostgreSQL): the driver's per-row cost, not the
                     // database, dominated this read when it returned a row per member.
-                    let through = if q.through.is_some() { " AND member_id <= $4" } else { "" };
+                    let (through_orders, through_members) =
+                        if q.through.is_some() { (" AND member_id <= $4", " AND member_id <= $3") } else { ("", "") };
                     let orders_sql = format!(
                         "SELECT string_agg(member_id || ',' || CAST(orders AS TEXT) || ',' || CAST(order_days AS TEXT) || ',' || \
                          CAST(first_paid_at AS TEXT) || ',' || CAST(last_paid_at AS TEXT) || ',' || CAST(net_minor AS TEXT) || ',' || \
@@ -256,16 +257,15 @@ macro_rules! analytics_sql {
                          CAST(SUM(CASE WHEN paid_at >= $2 THEN 1 ELSE 0 END) AS BIGINT) AS window_orders, \
                          MAX(CASE WHEN paid_at >= $2 THEN paid_at END) AS window_last_paid_at, \
                          CAST(SUM(CASE WHEN paid_at >= $2 THEN total_minor - refunded_minor ELSE 0 END) AS BIGINT) AS window_net_minor \
-                         FROM orders WHERE member_id > $3{through} AND paid_at <= $1 \
+                         FROM orders WHERE member_id > $3{through_orders} AND paid_at <= $1 \
                          GROUP BY member_id) AS per_member"
                     );
                     let after = q.after.clone().unwrap_or_default();
                     let mut orders = sqlx::query(&orders_sql).bind(micros(q.at)).bind(micros(q.window_start)).bind(after.clone());
                     let members_sql = format!(
                         "SELECT string_agg(member_id, ';') AS packed FROM members \
-                         WHERE member_id > $2{through} AND registered_at <= $1"
-                    )
-                    .replace("$4", "$3");
+                         WHERE member_id > $2{through_members} AND registered_at <= $1"
+                    );
                     let mut members = sqlx::query(&members_sql).bind(micros(q.at)).bind(after);
                     if let Some(t) = &q.through {
                         orders = orders.bind(t.clone());

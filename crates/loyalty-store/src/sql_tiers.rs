@@ -170,7 +170,7 @@ macro_rules! tier_sql {
             let tiers: HashMap<&str, &str> = c.members.iter().map(|m| (m.account.member_id.as_str(), m.account.tier.code.as_str())).collect();
             for (m, a) in c.actions.iter().filter(|(_, a)| a.kind == ActionKind::Claim) {
                 let tier = tiers.get(m.as_str()).copied().unwrap_or_default();
-                rows.push((m.as_str(), "claim", &a.action_id, "free_sample", tier, micros(a.occurred_at), 0, 0));
+                rows.push((m.as_str(), "claim", &a.action_id, loyalty_core::usage::FREE_SAMPLE, tier, micros(a.occurred_at), 0, 0));
             }
             insert_rows(conn, "INSERT INTO benefit_uses (member_id, source_kind, source_id, benefit, tier, used_at, value_minor, extra_points, recorded_at)", 9, " ON CONFLICT DO NOTHING", &rows, |s, r| {
                 s.push_bind(r.0.to_owned());

@@ -146,7 +146,7 @@ pub fn claim_free_sample(
     Ok(Action {
         kind: ActionKind::Claim,
         action_id: id.to_owned(),
-        action_type: "free_sample".into(),
+        action_type: crate::usage::FREE_SAMPLE.into(),
         occurred_at: now,
         reference: None,
         growth: 0,

@@ -488,14 +488,14 @@ pub fn earn_multiplier(
     let mut found: Vec<(Multiplier, String)> = Vec::new();
     if let Some(l) = f.tiers.levels.iter().find(|l| l.code == tier) {
         if l.points_multiplier != Multiplier::ONE {
-            found.push((l.points_multiplier, format!("tier_multiplier:{}", l.code)));
+            found.push((l.points_multiplier, format!("{}:{}", crate::usage::TIER_MULTIPLIER, l.code)));
         }
     }
     if is_member_day(program, tier, paid_at) && f.member_day.points_multiplier != Multiplier::ONE {
-        found.push((f.member_day.points_multiplier, "member_day".into()));
+        found.push((f.member_day.points_multiplier, crate::usage::MEMBER_DAY_MULTIPLIER.into()));
     }
     if birthday.is_some_and(|b| b.month() == day.month()) && f.birthday.points_multiplier != Multiplier::ONE {
-        found.push((f.birthday.points_multiplier, "birthday_month".into()));
+        found.push((f.birthday.points_multiplier, crate::usage::BIRTHDAY_MULTIPLIER.into()));
     }
     match f.tiers.multipliers {
         CombineRule::Max => match found.into_iter().max_by_key(|(m, _)| *m) {

@@ -8,6 +8,7 @@ use super::AppState;
 use axum::extract::State;
 use jiff::Timestamp;
 use loyalty_core::order::parse_instant;
+use loyalty_core::usage;
 use loyalty_store::{UsageQuery, UsageRow};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -71,11 +72,6 @@ pub struct BenefitUsageReport {
     pub totals: UsageTotals,
 }
 
-/// Is this benefit a multiplier (its value is extra points, not money given)?
-fn is_multiplier(kind: &str) -> bool {
-    matches!(kind, "tier_multiplier" | "member_day" | "birthday_month")
-}
-
 fn params(s: &AppState, p: &UsageParams, now: Timestamp) -> ApiResult<UsageQuery> {
     let to = p.to.as_deref().map(|r| parse_instant("to", r)).transpose()?.unwrap_or(now);
     let from = match p.from.as_deref() {
@@ -98,10 +94,10 @@ fn params(s: &AppState, p: &UsageParams, now: Timestamp) -> ApiResult<UsageQuery
 }
 
 fn view(total: &UsageRow, per_tier: &[UsageRow]) -> BenefitUsageView {
-    let kind = total.benefit.split_once(':').map_or(total.benefit.as_str(), |(k, _)| k).to_owned();
+    let kind = usage::kind(&total.benefit).to_owned();
     BenefitUsageView {
         benefit: total.benefit.clone(),
-        counted_in: if kind == "free_sample" { "claim" } else { "order" }.into(),
+        counted_in: if kind == usage::FREE_SAMPLE { "claim" } else { "order" }.into(),
         kind,
         uses: total.uses,
         members: total.members,
@@ -140,7 +136,7 @@ pub async fn benefit_usage(
     };
     report.by_tier.sort_by(|a, b| (&a.benefit, rung(&a.tier), &a.tier).cmp(&(&b.benefit, rung(&b.tier), &b.tier)));
     let benefits: Vec<BenefitUsageView> = report.by_benefit.iter().map(|t| view(t, &report.by_tier)).collect();
-    let money = benefits.iter().filter(|b| !is_multiplier(&b.kind) && b.kind != "free_sample");
+    let money = benefits.iter().filter(|b| usage::gives_money(&b.kind));
     let totals = UsageTotals {
         given_minor: money.map(|b| b.value_minor).sum(),
         extra_points: benefits.iter().map(|b| b.extra_points).sum(),
