@@ -210,6 +210,13 @@ async fn tier_endpoints_activities_benefits_and_assignment_over_http() {
     assert_eq!(s, StatusCode::OK, "the same activity id is recorded once");
     let (s, p) = app.post("/v1/members/fin/activities", json!({"id": "x", "type": "dance", "occurred_at": now})).await;
     assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("type")));
+    let long = "y".repeat(65);
+    let (s, p) = app.post("/v1/members/fin/activities", json!({"id": "x", "type": long, "occurred_at": now})).await;
+    assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("type")), "{p}");
+    assert!(!p["detail"].as_str().unwrap().contains(&long), "a long type is not echoed back: {p}");
+    let body = json!({"id": "x", "type": "review", "occurred_at": now, "reference": "r".repeat(257)});
+    let (s, p) = app.post("/v1/members/fin/activities", body).await;
+    assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reference")), "{p}");
     assert_eq!(app.balances("fin").await["available"], 1_000 + 50);
     let (s, t) = app
         .post(

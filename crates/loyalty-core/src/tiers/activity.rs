@@ -58,9 +58,6 @@ pub fn period_bounds(program: &Program, period: CapPeriod, at: Timestamp) -> (Ti
     (at_start(start), start.checked_add(span).map(at_start).unwrap_or(Timestamp::MAX))
 }
 
-/// Records an activity. Over its cap it is accepted and recorded with nothing awarded and
-/// the reason; otherwise growth (and points, usable at once) are awarded.
-/// `prior` holds this member's earlier activities of the same type in the same period.
 /// An activity as the store reports it.
 #[derive(Debug, Clone)]
 pub struct ActivityInput {
@@ -70,6 +67,13 @@ pub struct ActivityInput {
     pub reference: Option<String>,
 }
 
+/// Longest activity type and reference (characters).
+pub const MAX_TYPE_CHARS: usize = 64;
+pub const MAX_REFERENCE_CHARS: usize = 256;
+
+/// Records an activity. Over its cap it is accepted and recorded with nothing awarded and
+/// the reason; otherwise growth (and points, usable at once) are awarded.
+/// `prior` holds this member's earlier activities of the same type in the same period.
 pub fn record_activity(
     acc: &mut Account,
     program: &Program,
@@ -78,6 +82,15 @@ pub fn record_activity(
     now: Timestamp,
 ) -> Result<Action, DomainError> {
     let (id, kind, occurred_at) = (input.id.as_str(), input.kind.as_str(), input.occurred_at);
+    if kind.chars().count() > MAX_TYPE_CHARS {
+        return Err(DomainError::unprocessable("type", format!("must be at most {MAX_TYPE_CHARS} characters")));
+    }
+    if input.reference.as_ref().is_some_and(|r| r.chars().count() > MAX_REFERENCE_CHARS) {
+        return Err(DomainError::unprocessable(
+            "reference",
+            format!("must be at most {MAX_REFERENCE_CHARS} characters"),
+        ));
+    }
     let cfg =
         program.file.activities.iter().find(|a| a.kind == kind).ok_or_else(|| {
             DomainError::unprocessable("type", format!("{kind:?} is not an activity of the programme"))

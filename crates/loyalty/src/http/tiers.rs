@@ -259,9 +259,6 @@ pub async fn activity(
     if occurred_at > loyalty_core::calendar::plus_secs(Timestamp::now(), 300) {
         return Err(ApiError::invalid("occurred_at", "is in the future"));
     }
-    if r.reference.as_ref().is_some_and(|x| x.chars().count() > 256) {
-        return Err(ApiError::invalid("reference", "must be at most 256 characters"));
-    }
     let cmd = Command::Activity { member, id: r.id, kind: r.kind, occurred_at, reference: r.reference };
     action_reply(&s, s.writer.submit(cmd).await?)
 }
