@@ -32,7 +32,7 @@ impl PgStore {
     }
 }
 
-crate::sql::sql_store!(PgStore, PgTx, sqlx::Postgres, " ORDER BY member_id FOR UPDATE");
+crate::sql::sql_store!(PgStore, PgTx, sqlx::Postgres, " ORDER BY member_id FOR UPDATE", "json_agg(json_build_array(");
 crate::analytics::analytics_sql!(PgStore, sqlx::Postgres);
 crate::usage::usage_sql!(PgStore, sqlx::Postgres);
 crate::versions::versions_sql!(PgStore, sqlx::Postgres);

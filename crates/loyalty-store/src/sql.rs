@@ -5,9 +5,11 @@
 
 /// Implements `Store` for `$store` (holding `pool: sqlx::Pool<$db>`) and `Tx` for `$tx`
 /// (holding `tx: sqlx::Transaction<'static, $db>`). `$lock` is appended to row loads made
-/// for update (`" FOR UPDATE"` on PostgreSQL; SQLite's single writer needs none).
+/// for update (`" FOR UPDATE"` on PostgreSQL; SQLite's single writer needs none). `$pack`
+/// opens the aggregate that packs a statement's rows into one JSON text (see `Packed`),
+/// closed by `))` after the column list.
 macro_rules! sql_store {
-    ($store:ident, $tx:ident, $db:ty, $lock:expr) => {
+    ($store:ident, $tx:ident, $db:ty, $lock:expr, $pack:expr) => {
         use crate::convert::*;
         use crate::*;
         use loyalty_core::ids::*;
@@ -28,147 +30,168 @@ macro_rules! sql_store {
         const ORDER_COLS: &str = "member_id, order_id, paid_at, currency, eligible_minor, shipping_minor, total_minor, earned_points, clawed_back_points, refunded_minor, lot_no, note, lines, created_at, growth, growth_clawed_back, multiplier_milli, benefits, shipping_waived_minor";
         const REFUND_COLS: &str = "member_id, order_id, refund_id, amount_minor, lines, by_lines, clawback_points, forgiven_points, refunded_at, created_at";
 
-        fn member_row(r: &DbRow) -> Result<MemberRecord> {
+        fn member_row(r: &impl Cells) -> Result<MemberRecord> {
             let t = "members";
-            let id: String = r.try_get("member_id")?;
-            let member_id = MemberId::parse(&id).map_err(|e| corrupt(t, e.0))?;
-            let birthday: Option<String> = r.try_get("birthday")?;
+            let member_id = MemberId::parse(&r.text("member_id")?).map_err(|e| corrupt(t, e.0))?;
+            let birthday = r.opt_text("birthday")?;
             let profile = Profile {
-                name: r.try_get("name")?,
-                phone: r.try_get("phone")?,
-                email: r.try_get("email")?,
+                name: r.opt_text("name")?,
+                phone: r.opt_text("phone")?,
+                email: r.opt_text("email")?,
                 birthday: birthday.map(|b| b.parse().map_err(|_| corrupt(t, "birthday"))).transpose()?,
-                channel: r.try_get("channel")?,
-                registered_at: ts(t, r.try_get("registered_at")?)?,
-                created_at: ts(t, r.try_get("created_at")?)?,
-                updated_at: ts(t, r.try_get("updated_at")?)?,
+                channel: r.opt_text("channel")?,
+                registered_at: ts(t, r.i64("registered_at")?)?,
+                created_at: ts(t, r.i64("created_at")?)?,
+                updated_at: ts(t, r.i64("updated_at")?)?,
             };
             let mut account = loyalty_core::Account::new(member_id);
-            account.status = parse_enum(t, &r.try_get::<String, _>("status")?, MemberStatus::parse)?;
-            account.buckets = buckets(r.try_get("pending")?, r.try_get("active")?, r.try_get("held")?, r.try_get("debt")?);
-            account.next_seq = r.try_get("next_seq")?;
-            account.next_lot_no = r.try_get("next_lot_no")?;
+            account.status = parse_enum(t, &r.text("status")?, MemberStatus::parse)?;
+            account.buckets = buckets(r.i64("pending")?, r.i64("active")?, r.i64("held")?, r.i64("debt")?);
+            account.next_seq = r.i64("next_seq")?;
+            account.next_lot_no = r.i64("next_lot_no")?;
             account.tier = loyalty_core::tiers::TierState {
-                code: r.try_get::<Option<String>, _>("tier")?.unwrap_or_default(),
-                since: opt_ts(t, r.try_get("tier_since")?)?,
-                term_end: opt_ts(t, r.try_get("tier_term_end")?)?,
-                grace_until: opt_ts(t, r.try_get("tier_grace_until")?)?,
-                warned: r.try_get::<i64, _>("tier_warned")? != 0,
-                assigned_reason: r.try_get("tier_assigned_reason")?,
-                assigned_until: opt_ts(t, r.try_get("tier_assigned_until")?)?,
+                code: r.opt_text("tier")?.unwrap_or_default(),
+                since: opt_ts(t, r.opt_i64("tier_since")?)?,
+                term_end: opt_ts(t, r.opt_i64("tier_term_end")?)?,
+                grace_until: opt_ts(t, r.opt_i64("tier_grace_until")?)?,
+                warned: r.i64("tier_warned")? != 0,
+                assigned_reason: r.opt_text("tier_assigned_reason")?,
+                assigned_until: opt_ts(t, r.opt_i64("tier_assigned_until")?)?,
             };
-            account.tier_review_at = opt_ts(t, r.try_get("tier_review_at")?)?;
-            account.growth_total = r.try_get("growth_total")?;
-            account.next_growth_seq = r.try_get("next_growth_seq")?;
-            account.next_tier_seq = r.try_get("next_tier_seq")?;
+            account.tier_review_at = opt_ts(t, r.opt_i64("tier_review_at")?)?;
+            account.growth_total = r.i64("growth_total")?;
+            account.next_growth_seq = r.i64("next_growth_seq")?;
+            account.next_tier_seq = r.i64("next_tier_seq")?;
             Ok(MemberRecord { profile, account })
         }
 
-        fn lot_row(r: &DbRow) -> Result<(String, Lot)> {
+        fn lot_row(r: &impl Cells) -> Result<(String, Lot)> {
             let t = "lots";
             Ok((
-                r.try_get("member_id")?,
+                r.text("member_id")?,
                 Lot {
-                    lot_no: r.try_get("lot_no")?,
-                    source_kind: parse_enum(t, &r.try_get::<String, _>("source_kind")?, SourceKind::parse)?,
-                    source_id: r.try_get("source_id")?,
-                    granted: r.try_get("granted")?,
-                    remaining: r.try_get("remaining")?,
-                    expired: r.try_get("expired")?,
-                    activates_at: ts(t, r.try_get("activates_at")?)?,
-                    expires_at: opt_ts(t, r.try_get("expires_at")?)?,
-                    status: parse_enum(t, &r.try_get::<String, _>("status")?, LotStatus::parse)?,
-                    created_at: ts(t, r.try_get("created_at")?)?,
+                    lot_no: r.i64("lot_no")?,
+                    source_kind: parse_enum(t, &r.text("source_kind")?, SourceKind::parse)?,
+                    source_id: r.text("source_id")?,
+                    granted: r.i64("granted")?,
+                    remaining: r.i64("remaining")?,
+                    expired: r.i64("expired")?,
+                    activates_at: ts(t, r.i64("activates_at")?)?,
+                    expires_at: opt_ts(t, r.opt_i64("expires_at")?)?,
+                    status: parse_enum(t, &r.text("status")?, LotStatus::parse)?,
+                    created_at: ts(t, r.i64("created_at")?)?,
                     dirty: false,
                 },
             ))
         }
 
-        fn hold_row(r: &DbRow) -> Result<(String, Hold)> {
+        fn hold_row(r: &impl Cells) -> Result<(String, Hold)> {
             let t = "holds";
-            let hold_id: String = r.try_get("hold_id")?;
+            let member_id = r.text("member_id")?;
             Ok((
-                r.try_get("member_id")?,
+                member_id,
                 Hold {
-                    hold_id: HoldId::parse(&hold_id).map_err(|e| corrupt(t, e.0))?,
-                    order_id: r.try_get("order_id")?,
-                    points: r.try_get("points")?,
-                    order_amount_minor: r.try_get("order_amount_minor")?,
-                    status: parse_enum(t, &r.try_get::<String, _>("status")?, HoldStatus::parse)?,
-                    created_at: ts(t, r.try_get("created_at")?)?,
-                    expires_at: ts(t, r.try_get("expires_at")?)?,
-                    settled_at: opt_ts(t, r.try_get("settled_at")?)?,
-                    allocations: json(t, &r.try_get::<String, _>("allocations")?)?,
+                    hold_id: HoldId::parse(&r.text("hold_id")?).map_err(|e| corrupt(t, e.0))?,
+                    order_id: r.text("order_id")?,
+                    points: r.i64("points")?,
+                    order_amount_minor: r.i64("order_amount_minor")?,
+                    status: parse_enum(t, &r.text("status")?, HoldStatus::parse)?,
+                    created_at: ts(t, r.i64("created_at")?)?,
+                    expires_at: ts(t, r.i64("expires_at")?)?,
+                    settled_at: opt_ts(t, r.opt_i64("settled_at")?)?,
+                    allocations: json(t, &r.text("allocations")?)?,
                     dirty: false,
                 },
             ))
         }
 
-        fn entry_row(r: &DbRow) -> Result<Entry> {
+        fn entry_row(r: &impl Cells) -> Result<Entry> {
             let t = "entries";
             Ok(Entry {
-                seq: r.try_get("seq")?,
-                kind: parse_enum(t, &r.try_get::<String, _>("kind")?, EntryKind::parse)?,
-                points: r.try_get("points")?,
-                source_kind: parse_enum(t, &r.try_get::<String, _>("source_kind")?, SourceKind::parse)?,
-                source_id: r.try_get("source_id")?,
-                lot_no: r.try_get("lot_no")?,
-                at: ts(t, r.try_get("at")?)?,
-                after: buckets(r.try_get("pending_after")?, r.try_get("active_after")?, r.try_get("held_after")?, r.try_get("debt_after")?),
-                note: r.try_get("note")?,
+                seq: r.i64("seq")?,
+                kind: parse_enum(t, &r.text("kind")?, EntryKind::parse)?,
+                points: r.i64("points")?,
+                source_kind: parse_enum(t, &r.text("source_kind")?, SourceKind::parse)?,
+                source_id: r.text("source_id")?,
+                lot_no: r.opt_i64("lot_no")?,
+                at: ts(t, r.i64("at")?)?,
+                after: buckets(r.i64("pending_after")?, r.i64("active_after")?, r.i64("held_after")?, r.i64("debt_after")?),
+                note: r.opt_text("note")?,
             })
         }
 
-        fn order_row(r: &DbRow) -> Result<Order> {
+        fn order_row(r: &impl Cells) -> Result<Order> {
             let t = "orders";
-            let id: String = r.try_get("order_id")?;
-            let member: String = r.try_get("member_id")?;
+            let member = r.text("member_id")?;
+            let id = r.text("order_id")?;
             Ok(Order {
                 order: ValidOrder {
                     id: OrderId::parse(&id).map_err(|e| corrupt(t, e.0))?,
                     member_id: MemberId::parse(&member).map_err(|e| corrupt(t, e.0))?,
-                    paid_at: ts(t, r.try_get("paid_at")?)?,
-                    currency: r.try_get("currency")?,
-                    lines: json(t, &r.try_get::<String, _>("lines")?)?,
-                    shipping_minor: r.try_get("shipping_minor")?,
-                    shipping_waived_minor: r.try_get("shipping_waived_minor")?,
+                    paid_at: ts(t, r.i64("paid_at")?)?,
+                    currency: r.text("currency")?,
+                    lines: json(t, &r.text("lines")?)?,
+                    shipping_minor: r.i64("shipping_minor")?,
+                    shipping_waived_minor: r.i64("shipping_waived_minor")?,
                 },
-                growth: r.try_get("growth")?,
-                growth_clawed_back: r.try_get("growth_clawed_back")?,
-                multiplier_milli: r.try_get("multiplier_milli")?,
-                benefits: json(t, &r.try_get::<String, _>("benefits")?)?,
-                earned_points: r.try_get("earned_points")?,
-                clawed_back_points: r.try_get("clawed_back_points")?,
-                refunded_minor: r.try_get("refunded_minor")?,
-                lot_no: r.try_get("lot_no")?,
-                created_at: ts(t, r.try_get("created_at")?)?,
-                note: r.try_get("note")?,
+                growth: r.i64("growth")?,
+                growth_clawed_back: r.i64("growth_clawed_back")?,
+                multiplier_milli: r.i64("multiplier_milli")?,
+                benefits: json(t, &r.text("benefits")?)?,
+                earned_points: r.i64("earned_points")?,
+                clawed_back_points: r.i64("clawed_back_points")?,
+                refunded_minor: r.i64("refunded_minor")?,
+                lot_no: r.opt_i64("lot_no")?,
+                created_at: ts(t, r.i64("created_at")?)?,
+                note: r.opt_text("note")?,
             })
         }
 
-        fn refund_row(r: &DbRow) -> Result<Refund> {
+        fn refund_row(r: &impl Cells) -> Result<Refund> {
             let t = "refunds";
-            let order_id: String = r.try_get("order_id")?;
-            let refund_id: String = r.try_get("refund_id")?;
-            let lines: Vec<RefundLine> = json(t, &r.try_get::<String, _>("lines")?)?;
+            let order_id = r.text("order_id")?;
+            let refund_id = r.text("refund_id")?;
+            let lines: Vec<RefundLine> = json(t, &r.text("lines")?)?;
             Ok(Refund {
                 refund_id: RefundId::parse(&refund_id).map_err(|e| corrupt(t, e.0))?,
                 order_id: OrderId::parse(&order_id).map_err(|e| corrupt(t, e.0))?,
-                amount_minor: r.try_get("amount_minor")?,
+                amount_minor: r.i64("amount_minor")?,
                 lines,
-                clawback_points: r.try_get("clawback_points")?,
-                forgiven_points: r.try_get("forgiven_points")?,
-                refunded_at: ts(t, r.try_get("refunded_at")?)?,
-                created_at: ts(t, r.try_get("created_at")?)?,
-                by_lines: r.try_get::<i64, _>("by_lines")? != 0,
+                clawback_points: r.i64("clawback_points")?,
+                forgiven_points: r.i64("forgiven_points")?,
+                refunded_at: ts(t, r.i64("refunded_at")?)?,
+                created_at: ts(t, r.i64("created_at")?)?,
+                by_lines: r.i64("by_lines")? != 0,
             })
         }
 
-        /// `SELECT … WHERE col IN (ids…)[ suffix]`, chunked so no statement binds too much.
-        async fn select_in(conn: &mut <$db as sqlx::Database>::Connection, head: &str, ids: &[String], tail: &str) -> Result<Vec<DbRow>> {
-            let mut rows = Vec::new();
+        /// A row the driver returned on its own (statements that return few rows).
+        struct One<'a>(&'a DbRow);
+
+        impl Cells for One<'_> {
+            fn i64(&self, col: &str) -> Result<i64> {
+                Ok(self.0.try_get(col)?)
+            }
+            fn opt_i64(&self, col: &str) -> Result<Option<i64>> {
+                Ok(self.0.try_get(col)?)
+            }
+            fn text(&self, col: &str) -> Result<String> {
+                Ok(self.0.try_get(col)?)
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>> {
+                Ok(self.0.try_get(col)?)
+            }
+        }
+
+        /// `SELECT cols … WHERE col IN (ids…)[ tail]`, chunked so no statement binds too much,
+        /// each statement answering its rows packed into one JSON text (see [`Packed`]).
+        /// `head` selects exactly the columns named in `cols`, in that order; `tail` may
+        /// order, group or lock the rows.
+        async fn select_in(conn: &mut <$db as sqlx::Database>::Connection, cols: &'static str, table: &'static str, head: &str, ids: &[String], tail: &str) -> Result<Packed> {
+            let mut out = Packed::parse(Packed::names(cols), table, None)?;
             for chunk in ids.chunks(IN_CHUNK) {
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(head);
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!("SELECT CAST({}{cols})) AS TEXT) AS packed FROM (", $pack));
+                qb.push(head);
                 qb.push(" IN (");
                 let mut sep = qb.separated(", ");
                 for id in chunk {
@@ -176,16 +199,18 @@ macro_rules! sql_store {
                 }
                 qb.push(")");
                 qb.push(tail);
-                rows.extend(qb.build().fetch_all(&mut *conn).await?);
+                qb.push(") AS p");
+                let packed: Option<String> = qb.build().fetch_one(&mut *conn).await?.try_get("packed")?;
+                out.extend(Packed::parse(Packed::names(cols), table, packed.as_deref())?);
             }
-            Ok(rows)
+            Ok(out)
         }
 
         /// Member rows, keyed by id.
         async fn member_rows(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], lock: &str) -> Result<HashMap<String, MemberRecord>> {
             let mut out: HashMap<String, MemberRecord> = HashMap::new();
             let head = format!("SELECT {MEMBER_COLS} FROM members WHERE member_id");
-            for r in select_in(&mut *conn, &head, ids, lock).await? {
+            for r in select_in(&mut *conn, MEMBER_COLS, "members", &head, ids, lock).await?.rows() {
                 let m = member_row(&r)?;
                 out.insert(m.account.member_id.as_str().to_owned(), m);
             }
@@ -195,11 +220,14 @@ macro_rules! sql_store {
         /// Lots selected by `tail` into the loaded members.
         async fn lots_into(conn: &mut <$db as sqlx::Database>::Connection, out: &mut HashMap<String, MemberRecord>, ids: &[String], tail: &str) -> Result<()> {
             let head = format!("SELECT {LOT_COLS} FROM lots WHERE member_id");
-            for r in select_in(&mut *conn, &head, ids, tail).await? {
+            for r in select_in(&mut *conn, LOT_COLS, "lots", &head, ids, tail).await?.rows() {
                 let (mid, lot) = lot_row(&r)?;
                 if let Some(m) = out.get_mut(mid.as_str()) {
                     m.account.lots.push(lot);
                 }
+            }
+            for m in out.values_mut() {
+                m.account.lots.sort_by_key(|l| l.lot_no);
             }
             Ok(())
         }
@@ -207,7 +235,7 @@ macro_rules! sql_store {
         /// Open holds into the loaded members, then the lots they took from.
         async fn holds_into(conn: &mut <$db as sqlx::Database>::Connection, out: &mut HashMap<String, MemberRecord>, ids: &[String]) -> Result<()> {
             let head = format!("SELECT {HOLD_COLS} FROM holds WHERE member_id");
-            for r in select_in(&mut *conn, &head, ids, " AND status = 'open'").await? {
+            for r in select_in(&mut *conn, HOLD_COLS, "holds", &head, ids, " AND status = 'open'").await?.rows() {
                 let (mid, hold) = hold_row(&r)?;
                 if let Some(m) = out.get_mut(mid.as_str()) {
                     m.account.holds.push(hold);
@@ -265,7 +293,7 @@ macro_rules! sql_store {
                     .bind(no)
                     .fetch_one(&mut *conn)
                     .await?;
-                acc.lots.push(lot_row(&row)?.1);
+                acc.lots.push(lot_row(&One(&row))?.1);
             }
             acc.lots.sort_by_key(|l| l.lot_no);
             Ok(())
@@ -454,7 +482,7 @@ macro_rules! sql_store {
                 let cols = ORDER_COLS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ");
                 let head = format!("SELECT {cols} FROM order_keys k JOIN orders o ON o.member_id = k.member_id AND o.order_id = k.order_id WHERE k.order_id");
                 let mut out = HashMap::new();
-                for r in select_in(&mut *self.tx, &head, &ids, "").await? {
+                for r in select_in(&mut *self.tx, ORDER_COLS, "orders", &head, &ids, "").await?.rows() {
                     let o = order_row(&r)?;
                     out.insert(o.order.id.clone(), o);
                 }
@@ -470,7 +498,7 @@ macro_rules! sql_store {
                         .fetch_all(&mut *self.tx)
                         .await?;
                     for r in rows {
-                        out.push(refund_row(&r)?);
+                        out.push(refund_row(&One(&r))?);
                     }
                 }
                 Ok(out)
@@ -490,7 +518,7 @@ macro_rules! sql_store {
                         }
                         qb.push(")");
                         for r in qb.build().fetch_all(&mut *self.tx).await? {
-                            out.push(hold_row(&r)?.1);
+                            out.push(hold_row(&One(&r))?.1);
                         }
                     }
                 }
@@ -581,7 +609,7 @@ macro_rules! sql_store {
                     qb.push(" AND at < ").push_bind(micros(t));
                 }
                 qb.push(" ORDER BY seq DESC LIMIT ").push_bind(q.limit);
-                qb.build().fetch_all(&self.pool).await?.iter().map(entry_row).collect()
+                qb.build().fetch_all(&self.pool).await?.iter().map(|r| entry_row(&One(r))).collect()
             }
 
             async fn lots(&self, id: &MemberId, before: Option<i64>, limit: i64) -> Result<Vec<Lot>> {
@@ -591,7 +619,7 @@ macro_rules! sql_store {
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await?;
-                rows.iter().map(|r| lot_row(r).map(|(_, l)| l)).collect()
+                rows.iter().map(|r| lot_row(&One(r)).map(|(_, l)| l)).collect()
             }
 
             async fn order(&self, id: &OrderId) -> Result<Option<(Order, Vec<Refund>)>> {
@@ -638,34 +666,39 @@ macro_rules! sql_store {
                 let mut conn = self.pool.acquire().await?;
                 let conn = &mut *conn;
                 let head = format!("SELECT {MEMBER_COLS} FROM members WHERE member_id");
-                for r in select_in(&mut *conn, &head, ids, "").await? {
+                for r in select_in(&mut *conn, MEMBER_COLS, "members", &head, ids, "").await?.rows() {
                     let m = member_row(&r)?;
                     let id = m.account.member_id.as_str().to_owned();
                     let history = MemberHistory { member_id: id.clone(), stored: m.account.buckets, entries: vec![], lots: vec![], open_holds: vec![], growth: vec![], growth_total: m.account.growth_total };
                     by_id.insert(id, history);
                 }
                 let head = format!("SELECT {ENTRY_COLS} FROM entries WHERE member_id");
-                for r in select_in(&mut *conn, &head, ids, " ORDER BY member_id, seq").await? {
-                    let mid: String = r.try_get("member_id")?;
+                for r in select_in(&mut *conn, ENTRY_COLS, "entries", &head, ids, " ORDER BY member_id, seq").await?.rows() {
+                    let mid = r.text("member_id")?;
                     let e = entry_row(&r)?;
                     by_id.get_mut(&mid).ok_or_else(|| corrupt("entries", format!("entry of unknown member {mid}")))?.entries.push(e);
                 }
                 let head = format!("SELECT {LOT_COLS} FROM lots WHERE member_id");
-                for r in select_in(&mut *conn, &head, ids, "").await? {
+                for r in select_in(&mut *conn, LOT_COLS, "lots", &head, ids, "").await?.rows() {
                     let (mid, lot) = lot_row(&r)?;
                     by_id.get_mut(&mid).ok_or_else(|| corrupt("lots", format!("lot of unknown member {mid}")))?.lots.push(lot);
                 }
                 let head = format!("SELECT {HOLD_COLS} FROM holds WHERE member_id");
-                for r in select_in(&mut *conn, &head, ids, " AND status = 'open'").await? {
+                for r in select_in(&mut *conn, HOLD_COLS, "holds", &head, ids, " AND status = 'open'").await?.rows() {
                     let (mid, hold) = hold_row(&r)?;
                     by_id.get_mut(&mid).ok_or_else(|| corrupt("holds", format!("hold of unknown member {mid}")))?.open_holds.push(hold);
                 }
                 let head = format!("SELECT {GROWTH_COLS} FROM growth_entries WHERE member_id");
-                for r in select_in(&mut *conn, &head, ids, " ORDER BY member_id, seq").await? {
+                for r in select_in(&mut *conn, GROWTH_COLS, "growth_entries", &head, ids, " ORDER BY member_id, seq").await?.rows() {
                     let (mid, g) = growth_row(&r)?;
                     by_id.get_mut(&mid).ok_or_else(|| corrupt("growth_entries", format!("growth of unknown member {mid}")))?.growth.push(g);
                 }
                 let mut out: Vec<MemberHistory> = by_id.into_values().collect();
+                for h in &mut out {
+                    h.entries.sort_by_key(|e| e.seq);
+                    h.lots.sort_by_key(|l| l.lot_no);
+                    h.growth.sort_by_key(|g| g.seq);
+                }
                 out.sort_by(|a, b| a.member_id.cmp(&b.member_id));
                 Ok(out)
             }

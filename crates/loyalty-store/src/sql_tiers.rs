@@ -9,17 +9,17 @@ macro_rules! tier_sql {
         const TIER_EVENT_COLS: &str = "member_id, seq, kind, from_tier, to_tier, at, growth_in_window, growth_needed, deadline, detail, recorded_at";
         const ACTION_COLS: &str = "member_id, kind, action_id, action_type, occurred_at, reference, growth, points, note, created_at";
 
-        fn growth_row(r: &DbRow) -> Result<(String, GrowthEntry)> {
+        fn growth_row(r: &impl Cells) -> Result<(String, GrowthEntry)> {
             let t = "growth_entries";
             Ok((
-                r.try_get("member_id")?,
+                r.text("member_id")?,
                 GrowthEntry {
-                    seq: r.try_get("seq")?,
-                    kind: parse_enum(t, &r.try_get::<String, _>("kind")?, GrowthKind::parse)?,
-                    amount: r.try_get("amount")?,
-                    source_id: r.try_get("source_id")?,
-                    at: ts(t, r.try_get("at")?)?,
-                    total_after: r.try_get("total_after")?,
+                    seq: r.i64("seq")?,
+                    kind: parse_enum(t, &r.text("kind")?, GrowthKind::parse)?,
+                    amount: r.i64("amount")?,
+                    source_id: r.text("source_id")?,
+                    at: ts(t, r.i64("at")?)?,
+                    total_after: r.i64("total_after")?,
                 },
             ))
         }
@@ -57,7 +57,7 @@ macro_rules! tier_sql {
         /// Growth entries since `since`, into the loaded members.
         async fn load_growth(conn: &mut <$db as sqlx::Database>::Connection, out: &mut HashMap<String, MemberRecord>, ids: &[String], since: i64) -> Result<()> {
             let head = format!("SELECT {GROWTH_COLS} FROM growth_entries WHERE member_id");
-            for r in select_in(&mut *conn, &head, ids, &format!(" AND at > {since} ORDER BY member_id, seq")).await? {
+            for r in select_in(&mut *conn, GROWTH_COLS, "growth_entries", &head, ids, &format!(" AND at > {since} ORDER BY member_id, seq")).await?.rows() {
                 let (mid, g) = growth_row(&r)?;
                 if let Some(m) = out.get_mut(&mid) {
                     m.account.growth_entries.push(g);
@@ -85,16 +85,16 @@ macro_rules! tier_sql {
                     Some((a, b)) => vec![format!(" AND at > {after} AND at <= {a}"), format!(" AND at > {b}")],
                 };
                 for range in ranges {
-                    for r in select_in(&mut *conn, &head, &ids, &format!("{range} ORDER BY member_id, seq")).await? {
+                    for r in select_in(&mut *conn, GROWTH_COLS, "growth_entries", &head, &ids, &format!("{range} ORDER BY member_id, seq")).await?.rows() {
                         let (mid, g) = growth_row(&r)?;
                         entries.push((member(&mid)?, g));
                     }
                 }
                 if let Some((a, b)) = summed {
                     let head = "SELECT member_id, CAST(SUM(amount) AS BIGINT) AS total FROM growth_entries WHERE member_id";
-                    for r in select_in(&mut *conn, head, &ids, &format!(" AND at > {a} AND at <= {b} GROUP BY member_id")).await? {
-                        let mid: String = r.try_get("member_id")?;
-                        sums.push((member(&mid)?, r.try_get::<i64, _>("total")?));
+                    for r in select_in(&mut *conn, "member_id, total", "growth_entries", head, &ids, &format!(" AND at > {a} AND at <= {b} GROUP BY member_id")).await?.rows() {
+                        let mid = r.text("member_id")?;
+                        sums.push((member(&mid)?, r.i64("total")?));
                     }
                 }
             }

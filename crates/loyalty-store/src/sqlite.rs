@@ -149,7 +149,7 @@ async fn checkpoint_bounded(pool: &sqlx::SqlitePool, mode: &str) -> crate::Resul
     Ok(row.try_get::<i64, _>(0)? == 0)
 }
 
-crate::sql::sql_store!(SqliteStore, SqliteTx, sqlx::Sqlite, "");
+crate::sql::sql_store!(SqliteStore, SqliteTx, sqlx::Sqlite, "", "json_group_array(json_array(");
 crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite);
 crate::usage::usage_sql!(SqliteStore, sqlx::Sqlite);
 crate::versions::versions_sql!(SqliteStore, sqlx::Sqlite);
