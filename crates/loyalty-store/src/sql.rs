@@ -632,24 +632,24 @@ macro_rules! sql_store {
 
             async fn due_members(&self, now: jiff::Timestamp, limit: i64) -> Result<Vec<MemberId>> {
                 let n = micros(now);
-                let rows = sqlx::query(
-                    // Each source is read through its own partial index, up to `limit` each;
-                    // the caller advances what it gets, which takes it out of the due sets.
-                    "SELECT member_id FROM (SELECT member_id FROM lots WHERE status = 'pending' AND activates_at <= $1 LIMIT $2) a \
+                // Each source is read through its own partial index, up to `limit` each;
+                // the caller advances what it gets, which takes it out of the due sets. The
+                // ids come back packed in one text (see `Packed`).
+                let sql = format!(
+                    "SELECT CAST({}member_id)) AS TEXT) AS packed FROM (\
+                     SELECT member_id FROM (SELECT member_id FROM lots WHERE status = 'pending' AND activates_at <= $1 LIMIT $2) a \
                      UNION SELECT member_id FROM (SELECT member_id FROM lots WHERE status = 'active' AND remaining > 0 AND expires_at <= $1 LIMIT $2) b \
                      UNION SELECT member_id FROM (SELECT member_id FROM holds WHERE status = 'open' AND expires_at <= $1 LIMIT $2) c \
-                     UNION SELECT member_id FROM (SELECT member_id FROM members WHERE tier_review_at <= $1 LIMIT $2) d",
-                )
-                .bind(n)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        let id: String = r.try_get("member_id")?;
-                        MemberId::parse(&id).map_err(|e| corrupt("lots", e.0))
-                    })
-                    .collect()
+                     UNION SELECT member_id FROM (SELECT member_id FROM members WHERE tier_review_at <= $1 LIMIT $2) d) AS due",
+                    $pack
+                );
+                let packed: Option<String> = sqlx::query(&sql).bind(n).bind(limit).fetch_one(&self.pool).await?.try_get("packed")?;
+                let mut ids = Packed::parse(Packed::names("member_id"), "members", packed.as_deref())?
+                    .rows()
+                    .map(|r| MemberId::parse(&r.text("member_id")?).map_err(|e| corrupt("members", e.0)))
+                    .collect::<Result<Vec<_>>>()?;
+                ids.sort();
+                Ok(ids)
             }
 
             async fn member_ids(&self, after: Option<&str>, limit: i64) -> Result<Vec<String>> {
