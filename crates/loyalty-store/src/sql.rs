@@ -7,9 +7,12 @@
 /// (holding `tx: sqlx::Transaction<'static, $db>`). `$lock` is appended to row loads made
 /// for update (`" FOR UPDATE"` on PostgreSQL; SQLite's single writer needs none). `$pack`
 /// opens the aggregate that packs a statement's rows into one JSON text (see `Packed`),
-/// closed by `))` after the column list.
+/// closed by `))` after the column list. `$ids` is the subquery that lists the elements of
+/// the JSON array of ids bound to `$1`. `$rows_from_json(table, cols)` is the `SELECT` that
+/// unpacks rows written as one JSON text bound to `$1`: arrays of values, or objects keyed by
+/// column when `$rows_as_objects`.
 macro_rules! sql_store {
-    ($store:ident, $tx:ident, $db:ty, $lock:expr, $pack:expr) => {
+    ($store:ident, $tx:ident, $db:ty, $lock:expr, $pack:expr, $ids:expr, $rows_from_json:path, $rows_as_objects:expr) => {
         use crate::convert::*;
         use crate::*;
         use loyalty_core::ids::*;
@@ -183,24 +186,23 @@ macro_rules! sql_store {
             }
         }
 
-        /// `SELECT cols … WHERE col IN (ids…)[ tail]`, chunked so no statement binds too much,
-        /// each statement answering its rows packed into one JSON text (see [`Packed`]).
-        /// `head` selects exactly the columns named in `cols`, in that order; `tail` may
-        /// order, group or lock the rows.
-        async fn select_in(conn: &mut <$db as sqlx::Database>::Connection, cols: &'static str, table: &'static str, head: &str, ids: &[String], tail: &str) -> Result<Packed> {
+        /// `SELECT cols … WHERE col IN (ids)[ tail]`, each statement answering its rows packed
+        /// into one JSON text (see [`Packed`]). `head` selects exactly the columns named in
+        /// `cols`, in that order; `tail` may filter with `$2`, `$3`, … (bound from `args`),
+        /// order, group or lock. The ids travel as one JSON array bound to `$1`, so the
+        /// statement's text is the same whatever the ids and the driver prepares it once: an
+        /// IN list of binds was a new statement for every batch size, prepared again and again.
+        /// Chunks bound how much one statement answers.
+        async fn select_in(conn: &mut <$db as sqlx::Database>::Connection, cols: &'static str, table: &'static str, head: &str, ids: &[String], tail: &str, args: &[i64]) -> Result<Packed> {
             let mut out = Packed::parse(Packed::names(cols), table, None)?;
+            let sql = format!("SELECT CAST({}{cols})) AS TEXT) AS packed FROM ({head} IN {}{tail}) AS p", $pack, $ids);
             for chunk in ids.chunks(IN_CHUNK) {
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!("SELECT CAST({}{cols})) AS TEXT) AS packed FROM (", $pack));
-                qb.push(head);
-                qb.push(" IN (");
-                let mut sep = qb.separated(", ");
-                for id in chunk {
-                    sep.push_bind(id.clone());
+                let list = serde_json::to_string(chunk).map_err(|e| corrupt(table, e.to_string()))?;
+                let mut q = sqlx::query(&sql).bind(list);
+                for a in args {
+                    q = q.bind(*a);
                 }
-                qb.push(")");
-                qb.push(tail);
-                qb.push(") AS p");
-                let packed: Option<String> = qb.build().fetch_one(&mut *conn).await?.try_get("packed")?;
+                let packed: Option<String> = q.fetch_one(&mut *conn).await?.try_get("packed")?;
                 out.extend(Packed::parse(Packed::names(cols), table, packed.as_deref())?);
             }
             Ok(out)
@@ -210,7 +212,7 @@ macro_rules! sql_store {
         async fn member_rows(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], lock: &str) -> Result<HashMap<String, MemberRecord>> {
             let mut out: HashMap<String, MemberRecord> = HashMap::new();
             let head = format!("SELECT {MEMBER_COLS} FROM members WHERE member_id");
-            for r in select_in(&mut *conn, MEMBER_COLS, "members", &head, ids, lock).await?.rows() {
+            for r in select_in(&mut *conn, MEMBER_COLS, "members", &head, ids, lock, &[]).await?.rows() {
                 let m = member_row(&r)?;
                 out.insert(m.account.member_id.as_str().to_owned(), m);
             }
@@ -218,9 +220,9 @@ macro_rules! sql_store {
         }
 
         /// Lots selected by `tail` into the loaded members.
-        async fn lots_into(conn: &mut <$db as sqlx::Database>::Connection, out: &mut HashMap<String, MemberRecord>, ids: &[String], tail: &str) -> Result<()> {
+        async fn lots_into(conn: &mut <$db as sqlx::Database>::Connection, out: &mut HashMap<String, MemberRecord>, ids: &[String], tail: &str, args: &[i64]) -> Result<()> {
             let head = format!("SELECT {LOT_COLS} FROM lots WHERE member_id");
-            for r in select_in(&mut *conn, LOT_COLS, "lots", &head, ids, tail).await?.rows() {
+            for r in select_in(&mut *conn, LOT_COLS, "lots", &head, ids, tail, args).await?.rows() {
                 let (mid, lot) = lot_row(&r)?;
                 if let Some(m) = out.get_mut(mid.as_str()) {
                     m.account.lots.push(lot);
@@ -235,7 +237,7 @@ macro_rules! sql_store {
         /// Open holds into the loaded members, then the lots they took from.
         async fn holds_into(conn: &mut <$db as sqlx::Database>::Connection, out: &mut HashMap<String, MemberRecord>, ids: &[String]) -> Result<()> {
             let head = format!("SELECT {HOLD_COLS} FROM holds WHERE member_id");
-            for r in select_in(&mut *conn, HOLD_COLS, "holds", &head, ids, " AND status = 'open'").await?.rows() {
+            for r in select_in(&mut *conn, HOLD_COLS, "holds", &head, ids, " AND status = 'open'", &[]).await?.rows() {
                 let (mid, hold) = hold_row(&r)?;
                 if let Some(m) = out.get_mut(mid.as_str()) {
                     m.account.holds.push(hold);
@@ -260,9 +262,9 @@ macro_rules! sql_store {
             ids.dedup();
             assert_eq!(ids.len(), full.len() + partial.len(), "a member is loaded in full or in part, not both");
             let mut out = member_rows(&mut *conn, &ids, lock).await?;
-            lots_into(&mut *conn, &mut out, full, OPEN_LOTS).await?;
-            lots_into(&mut *conn, &mut out, partial, " AND status = 'pending'").await?;
-            lots_into(&mut *conn, &mut out, partial, &format!(" AND status = 'active' AND remaining > 0 AND expires_at <= {due_by}")).await?;
+            lots_into(&mut *conn, &mut out, full, OPEN_LOTS, &[]).await?;
+            lots_into(&mut *conn, &mut out, partial, " AND status = 'pending'", &[]).await?;
+            lots_into(&mut *conn, &mut out, partial, " AND status = 'active' AND remaining > 0 AND expires_at <= $2", &[due_by]).await?;
             holds_into(&mut *conn, &mut out, &ids).await?;
             for id in partial {
                 if let Some(m) = out.get_mut(id.as_str()) {
@@ -275,7 +277,7 @@ macro_rules! sql_store {
         /// Loads members in full with growth entries after `growth_since` (reads).
         async fn load_members_on(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], lock: &str, growth_since: i64) -> Result<HashMap<MemberId, MemberRecord>> {
             let mut out = member_rows(&mut *conn, ids, lock).await?;
-            lots_into(&mut *conn, &mut out, ids, OPEN_LOTS).await?;
+            lots_into(&mut *conn, &mut out, ids, OPEN_LOTS, &[]).await?;
             holds_into(&mut *conn, &mut out, ids).await?;
             load_growth(&mut *conn, &mut out, ids, growth_since).await?;
             Ok(out.into_values().map(|m| (m.account.member_id.clone(), m)).collect())
@@ -299,34 +301,36 @@ macro_rules! sql_store {
             Ok(())
         }
 
-        /// Multi-row `INSERT … VALUES (…), (…)` in chunks that stay under the bind limit.
-        async fn insert_rows<T, F>(conn: &mut <$db as sqlx::Database>::Connection, head: &str, cols: usize, tail: &str, rows: &[T], mut bind: F) -> Result<()>
+        /// `INSERT INTO table (cols) SELECT … FROM <rows bound as one JSON text>[ tail]`, in
+        /// chunks of `INSERT_CHUNK` rows. `bind` pushes one value per column, in order.
+        ///
+        /// One bound text instead of a bind per value: the statement's text no longer depends
+        /// on how many rows a batch writes, so the driver prepares it once per connection (a
+        /// multi-row `VALUES` list was a new statement for each batch size, prepared on every
+        /// small batch). How the rows are unpacked is the backend's `$rows_from_json`.
+        async fn insert_rows<T, F>(conn: &mut <$db as sqlx::Database>::Connection, table: &'static str, cols: &'static str, tail: &str, rows: &[T], mut bind: F) -> Result<()>
         where
-            F: FnMut(&mut sqlx::query_builder::Separated<'_, '_, $db, &'static str>, &T),
+            F: FnMut(&mut JsonRow, &T),
         {
-            let per = (MAX_BINDS / cols).max(1);
-            for chunk in rows.chunks(per) {
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(head);
-                qb.push(" VALUES ");
-                for (i, row) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        qb.push(", ");
-                    }
-                    qb.push("(");
-                    {
-                        let mut sep = qb.separated(", ");
-                        bind(&mut sep, row);
-                    }
-                    qb.push(")");
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let names = Packed::names(cols);
+            let sql = format!("INSERT INTO {table} ({cols}) {}{tail}", $rows_from_json(table, &names));
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let mut packed = JsonRows::new(&names, $rows_as_objects);
+                for row in chunk {
+                    let mut r = JsonRow::default();
+                    bind(&mut r, row);
+                    packed.push(r);
                 }
-                qb.push(tail);
-                qb.build().execute(&mut *conn).await?;
+                sqlx::query(&sql).bind(packed.finish()).execute(&mut *conn).await?;
             }
             Ok(())
         }
 
         async fn write_changes(conn: &mut <$db as sqlx::Database>::Connection, c: &Changes, recorded_at: i64) -> Result<()> {
-            insert_rows(conn, &format!("INSERT INTO members ({MEMBER_COLS})"), 27,
+            insert_rows(conn, "members", MEMBER_COLS,
                 " ON CONFLICT (member_id) DO UPDATE SET name = excluded.name, phone = excluded.phone, email = excluded.email, birthday = excluded.birthday, channel = excluded.channel, registered_at = excluded.registered_at, status = excluded.status, pending = excluded.pending, active = excluded.active, held = excluded.held, debt = excluded.debt, next_seq = excluded.next_seq, next_lot_no = excluded.next_lot_no, updated_at = excluded.updated_at, tier = excluded.tier, tier_since = excluded.tier_since, tier_term_end = excluded.tier_term_end, tier_grace_until = excluded.tier_grace_until, tier_warned = excluded.tier_warned, tier_assigned_reason = excluded.tier_assigned_reason, tier_assigned_until = excluded.tier_assigned_until, tier_review_at = excluded.tier_review_at, growth_total = excluded.growth_total, next_growth_seq = excluded.next_growth_seq, next_tier_seq = excluded.next_tier_seq",
                 &c.members, |s, m| {
                     let (p, a) = (&m.profile, &m.account);
@@ -359,7 +363,7 @@ macro_rules! sql_store {
                     s.push_bind(a.next_growth_seq);
                     s.push_bind(a.next_tier_seq);
                 }).await?;
-            insert_rows(conn, &format!("INSERT INTO lots ({LOT_COLS})"), 11,
+            insert_rows(conn, "lots", LOT_COLS,
                 " ON CONFLICT (member_id, lot_no) DO UPDATE SET remaining = excluded.remaining, expired = excluded.expired, status = excluded.status",
                 &c.lots, |s, (m, l)| {
                     s.push_bind(m.as_str().to_owned());
@@ -374,7 +378,7 @@ macro_rules! sql_store {
                     s.push_bind(l.status.as_str());
                     s.push_bind(micros(l.created_at));
                 }).await?;
-            insert_rows(conn, &format!("INSERT INTO holds ({HOLD_COLS})"), 10,
+            insert_rows(conn, "holds", HOLD_COLS,
                 " ON CONFLICT (member_id, hold_id) DO UPDATE SET status = excluded.status, settled_at = excluded.settled_at",
                 &c.holds, |s, (m, h)| {
                     s.push_bind(m.as_str().to_owned());
@@ -388,7 +392,7 @@ macro_rules! sql_store {
                     s.push_bind(h.settled_at.map(micros));
                     s.push_bind(serde_json::to_string(&h.allocations).expect("allocations serialise"));
                 }).await?;
-            insert_rows(conn, &format!("INSERT INTO entries ({ENTRY_COLS})"), 14, "", &c.entries, |s, (m, e)| {
+            insert_rows(conn, "entries", ENTRY_COLS, "", &c.entries, |s, (m, e)| {
                 s.push_bind(m.as_str().to_owned());
                 s.push_bind(e.seq);
                 s.push_bind(e.kind.as_str());
@@ -404,11 +408,11 @@ macro_rules! sql_store {
                 s.push_bind(e.note.clone());
                 s.push_bind(recorded_at);
             }).await?;
-            insert_rows(conn, "INSERT INTO order_keys (order_id, member_id)", 2, "", &c.new_order_keys, |s, (o, m)| {
+            insert_rows(conn, "order_keys", "order_id, member_id", "", &c.new_order_keys, |s, (o, m)| {
                 s.push_bind(o.as_str().to_owned());
                 s.push_bind(m.as_str().to_owned());
             }).await?;
-            insert_rows(conn, &format!("INSERT INTO orders ({ORDER_COLS})"), 19,
+            insert_rows(conn, "orders", ORDER_COLS,
                 " ON CONFLICT (member_id, order_id) DO UPDATE SET clawed_back_points = excluded.clawed_back_points, refunded_minor = excluded.refunded_minor, growth_clawed_back = excluded.growth_clawed_back",
                 &c.orders, |s, o| {
                     let v = &o.order;
@@ -432,7 +436,7 @@ macro_rules! sql_store {
                     s.push_bind(serde_json::to_string(&o.benefits).expect("benefits serialise"));
                     s.push_bind(v.shipping_waived_minor);
                 }).await?;
-            insert_rows(conn, &format!("INSERT INTO refunds ({REFUND_COLS})"), 10, "", &c.refunds, |s, (m, r)| {
+            insert_rows(conn, "refunds", REFUND_COLS, "", &c.refunds, |s, (m, r)| {
                 s.push_bind(m.as_str().to_owned());
                 s.push_bind(r.order_id.as_str().to_owned());
                 s.push_bind(r.refund_id.as_str().to_owned());
@@ -444,7 +448,7 @@ macro_rules! sql_store {
                 s.push_bind(micros(r.refunded_at));
                 s.push_bind(micros(r.created_at));
             }).await?;
-            insert_rows(conn, "INSERT INTO adjustments (member_id, adjustment_id, points, reason, actor, created_at)", 6, "", &c.adjustments, |s, a| {
+            insert_rows(conn, "adjustments", "member_id, adjustment_id, points, reason, actor, created_at", "", &c.adjustments, |s, a| {
                 s.push_bind(a.member_id.as_str().to_owned());
                 s.push_bind(a.adjustment_id.as_str().to_owned());
                 s.push_bind(a.points);
@@ -482,7 +486,7 @@ macro_rules! sql_store {
                 let cols = ORDER_COLS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ");
                 let head = format!("SELECT {cols} FROM order_keys k JOIN orders o ON o.member_id = k.member_id AND o.order_id = k.order_id WHERE k.order_id");
                 let mut out = HashMap::new();
-                for r in select_in(&mut *self.tx, ORDER_COLS, "orders", &head, &ids, "").await?.rows() {
+                for r in select_in(&mut *self.tx, ORDER_COLS, "orders", &head, &ids, "", &[]).await?.rows() {
                     let o = order_row(&r)?;
                     out.insert(o.order.id.clone(), o);
                 }
@@ -666,30 +670,30 @@ macro_rules! sql_store {
                 let mut conn = self.pool.acquire().await?;
                 let conn = &mut *conn;
                 let head = format!("SELECT {MEMBER_COLS} FROM members WHERE member_id");
-                for r in select_in(&mut *conn, MEMBER_COLS, "members", &head, ids, "").await?.rows() {
+                for r in select_in(&mut *conn, MEMBER_COLS, "members", &head, ids, "", &[]).await?.rows() {
                     let m = member_row(&r)?;
                     let id = m.account.member_id.as_str().to_owned();
                     let history = MemberHistory { member_id: id.clone(), stored: m.account.buckets, entries: vec![], lots: vec![], open_holds: vec![], growth: vec![], growth_total: m.account.growth_total };
                     by_id.insert(id, history);
                 }
                 let head = format!("SELECT {ENTRY_COLS} FROM entries WHERE member_id");
-                for r in select_in(&mut *conn, ENTRY_COLS, "entries", &head, ids, " ORDER BY member_id, seq").await?.rows() {
+                for r in select_in(&mut *conn, ENTRY_COLS, "entries", &head, ids, " ORDER BY member_id, seq", &[]).await?.rows() {
                     let mid = r.text("member_id")?;
                     let e = entry_row(&r)?;
                     by_id.get_mut(&mid).ok_or_else(|| corrupt("entries", format!("entry of unknown member {mid}")))?.entries.push(e);
                 }
                 let head = format!("SELECT {LOT_COLS} FROM lots WHERE member_id");
-                for r in select_in(&mut *conn, LOT_COLS, "lots", &head, ids, "").await?.rows() {
+                for r in select_in(&mut *conn, LOT_COLS, "lots", &head, ids, "", &[]).await?.rows() {
                     let (mid, lot) = lot_row(&r)?;
                     by_id.get_mut(&mid).ok_or_else(|| corrupt("lots", format!("lot of unknown member {mid}")))?.lots.push(lot);
                 }
                 let head = format!("SELECT {HOLD_COLS} FROM holds WHERE member_id");
-                for r in select_in(&mut *conn, HOLD_COLS, "holds", &head, ids, " AND status = 'open'").await?.rows() {
+                for r in select_in(&mut *conn, HOLD_COLS, "holds", &head, ids, " AND status = 'open'", &[]).await?.rows() {
                     let (mid, hold) = hold_row(&r)?;
                     by_id.get_mut(&mid).ok_or_else(|| corrupt("holds", format!("hold of unknown member {mid}")))?.open_holds.push(hold);
                 }
                 let head = format!("SELECT {GROWTH_COLS} FROM growth_entries WHERE member_id");
-                for r in select_in(&mut *conn, GROWTH_COLS, "growth_entries", &head, ids, " ORDER BY member_id, seq").await?.rows() {
+                for r in select_in(&mut *conn, GROWTH_COLS, "growth_entries", &head, ids, " ORDER BY member_id, seq", &[]).await?.rows() {
                     let (mid, g) = growth_row(&r)?;
                     by_id.get_mut(&mid).ok_or_else(|| corrupt("growth_entries", format!("growth of unknown member {mid}")))?.growth.push(g);
                 }

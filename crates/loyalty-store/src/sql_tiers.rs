@@ -57,7 +57,7 @@ macro_rules! tier_sql {
         /// Growth entries since `since`, into the loaded members.
         async fn load_growth(conn: &mut <$db as sqlx::Database>::Connection, out: &mut HashMap<String, MemberRecord>, ids: &[String], since: i64) -> Result<()> {
             let head = format!("SELECT {GROWTH_COLS} FROM growth_entries WHERE member_id");
-            for r in select_in(&mut *conn, GROWTH_COLS, "growth_entries", &head, ids, &format!(" AND at > {since} ORDER BY member_id, seq")).await?.rows() {
+            for r in select_in(&mut *conn, GROWTH_COLS, "growth_entries", &head, ids, " AND at > $2 ORDER BY member_id, seq", &[since]).await?.rows() {
                 let (mid, g) = growth_row(&r)?;
                 if let Some(m) = out.get_mut(&mid) {
                     m.account.growth_entries.push(g);
@@ -81,18 +81,18 @@ macro_rules! tier_sql {
             let member = |mid: &str| MemberId::parse(mid).map_err(|e| corrupt("growth_entries", e.0));
             for ((after, summed), ids) in groups {
                 let ranges = match summed {
-                    None => vec![format!(" AND at > {after}")],
-                    Some((a, b)) => vec![format!(" AND at > {after} AND at <= {a}"), format!(" AND at > {b}")],
+                    None => vec![(" AND at > $2", vec![after])],
+                    Some((a, b)) => vec![(" AND at > $2 AND at <= $3", vec![after, a]), (" AND at > $2", vec![b])],
                 };
                 for range in ranges {
-                    for r in select_in(&mut *conn, GROWTH_COLS, "growth_entries", &head, &ids, &format!("{range} ORDER BY member_id, seq")).await?.rows() {
+                    for r in select_in(&mut *conn, GROWTH_COLS, "growth_entries", &head, &ids, &format!("{} ORDER BY member_id, seq", range.0), &range.1).await?.rows() {
                         let (mid, g) = growth_row(&r)?;
                         entries.push((member(&mid)?, g));
                     }
                 }
                 if let Some((a, b)) = summed {
                     let head = "SELECT member_id, CAST(SUM(amount) AS BIGINT) AS total FROM growth_entries WHERE member_id";
-                    for r in select_in(&mut *conn, "member_id, total", "growth_entries", head, &ids, &format!(" AND at > {a} AND at <= {b} GROUP BY member_id")).await?.rows() {
+                    for r in select_in(&mut *conn, "member_id, total", "growth_entries", head, &ids, " AND at > $2 AND at <= $3 GROUP BY member_id", &[a, b]).await?.rows() {
                         let mid = r.text("member_id")?;
                         sums.push((member(&mid)?, r.i64("total")?));
                     }
@@ -113,7 +113,7 @@ macro_rules! tier_sql {
         }
 
         async fn write_tier_changes(conn: &mut <$db as sqlx::Database>::Connection, c: &Changes, recorded_at: i64) -> Result<()> {
-            insert_rows(conn, &format!("INSERT INTO growth_entries ({GROWTH_COLS})"), 8, "", &c.growth, |s, (m, g)| {
+            insert_rows(conn, "growth_entries", GROWTH_COLS, "", &c.growth, |s, (m, g)| {
                 s.push_bind(m.as_str().to_owned());
                 s.push_bind(g.seq);
                 s.push_bind(g.kind.as_str());
@@ -124,7 +124,7 @@ macro_rules! tier_sql {
                 s.push_bind(recorded_at);
             })
             .await?;
-            insert_rows(conn, &format!("INSERT INTO tier_events ({TIER_EVENT_COLS})"), 11, "", &c.tier_events, |s, (m, e)| {
+            insert_rows(conn, "tier_events", TIER_EVENT_COLS, "", &c.tier_events, |s, (m, e)| {
                 s.push_bind(m.as_str().to_owned());
                 s.push_bind(e.seq);
                 s.push_bind(e.kind.as_str());
@@ -138,7 +138,7 @@ macro_rules! tier_sql {
                 s.push_bind(recorded_at);
             })
             .await?;
-            insert_rows(conn, &format!("INSERT INTO member_actions ({ACTION_COLS})"), 10, "", &c.actions, |s, (m, a)| {
+            insert_rows(conn, "member_actions", ACTION_COLS, "", &c.actions, |s, (m, a)| {
                 s.push_bind(m.as_str().to_owned());
                 s.push_bind(a.kind.as_str());
                 s.push_bind(a.action_id.clone());
@@ -172,7 +172,7 @@ macro_rules! tier_sql {
                 let tier = tiers.get(m.as_str()).copied().unwrap_or_default();
                 rows.push((m.as_str(), "claim", &a.action_id, loyalty_core::usage::FREE_SAMPLE, tier, micros(a.occurred_at), 0, 0));
             }
-            insert_rows(conn, "INSERT INTO benefit_uses (member_id, source_kind, source_id, benefit, tier, used_at, value_minor, extra_points, recorded_at)", 9, " ON CONFLICT DO NOTHING", &rows, |s, r| {
+            insert_rows(conn, "benefit_uses", "member_id, source_kind, source_id, benefit, tier, used_at, value_minor, extra_points, recorded_at", " ON CONFLICT DO NOTHING", &rows, |s, r| {
                 s.push_bind(r.0.to_owned());
                 s.push_bind(r.1);
                 s.push_bind(r.2.to_owned());
