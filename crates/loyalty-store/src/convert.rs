@@ -34,8 +34,6 @@ pub fn corrupt(table: &'static str, reason: impl Into<String>) -> StoreError {
 pub const MAX_BINDS: usize = 30_000;
 /// Largest number of ids one load statement is given.
 pub const IN_CHUNK: usize = 5_000;
-/// Largest number of rows one insert statement writes.
-pub const INSERT_CHUNK: usize = 5_000;
 
 pub fn buckets(pending: i64, active: i64, held: i64, debt: i64) -> Buckets {
     Buckets { pending, active, held, debt }
@@ -149,61 +147,6 @@ impl Cells for PackedRow<'_> {
     }
 }
 
-/// One row being written: its values in column order (see `insert_rows`).
-#[derive(Default)]
-pub struct JsonRow {
-    vals: Vec<serde_json::Value>,
-}
-
-impl JsonRow {
-    /// Adds the next column's value (integers, text, or `None` for NULL).
-    pub fn push_bind(&mut self, v: impl Into<serde_json::Value>) {
-        self.vals.push(v.into());
-    }
-}
-
-/// Rows being written, packed into the one JSON text an insert statement is bound to: an
-/// array of arrays (values by position) or of objects (values by column name).
-pub struct JsonRows<'a> {
-    names: &'a [&'static str],
-    objects: bool,
-    out: String,
-    rows: usize,
-}
-
-impl<'a> JsonRows<'a> {
-    pub fn new(names: &'a [&'static str], objects: bool) -> Self {
-        JsonRows { names, objects, out: String::from("["), rows: 0 }
-    }
-
-    pub fn push(&mut self, row: JsonRow) {
-        assert_eq!(row.vals.len(), self.names.len(), "a written row has one value per column");
-        if self.rows > 0 {
-            self.out.push(',');
-        }
-        self.rows += 1;
-        self.out.push(if self.objects { '{' } else { '[' });
-        for (i, v) in row.vals.iter().enumerate() {
-            if i > 0 {
-                self.out.push(',');
-            }
-            if self.objects {
-                // Column names are identifiers from this crate's constants: no escaping needed.
-                self.out.push('"');
-                self.out.push_str(self.names[i]);
-                self.out.push_str("\":");
-            }
-            self.out.push_str(&v.to_string());
-        }
-        self.out.push(if self.objects { '}' } else { ']' });
-    }
-
-    pub fn finish(mut self) -> String {
-        self.out.push(']');
-        self.out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,30 +168,6 @@ mod tests {
         assert!(rows[1].i64("missing").is_err());
         assert!(rows[1].i64("id").is_err(), "text is not an integer");
         assert!(rows[1].text("big").is_err(), "an integer is not text");
-    }
-
-    #[test]
-    fn written_rows_pack_as_arrays_or_objects_and_read_back_exactly() {
-        let names = Packed::names("id, n, note");
-        for objects in [false, true] {
-            let mut rows = JsonRows::new(&names, objects);
-            for (id, n, note) in [("m1", i64::MAX, Some("a \"b\" 会员\n")), ("m2", i64::MIN, None)] {
-                let mut r = JsonRow::default();
-                r.push_bind(id);
-                r.push_bind(n);
-                r.push_bind(note.map(str::to_owned));
-                rows.push(r);
-            }
-            let text = rows.finish();
-            let parsed: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
-            assert_eq!(parsed.len(), 2);
-            let get = |row: &serde_json::Value, i: usize| if objects { row[names[i]].clone() } else { row[i].clone() };
-            assert_eq!(get(&parsed[0], 0), "m1");
-            assert_eq!(get(&parsed[0], 1).as_i64(), Some(i64::MAX));
-            assert_eq!(get(&parsed[0], 2), "a \"b\" 会员\n");
-            assert_eq!(get(&parsed[1], 1).as_i64(), Some(i64::MIN));
-            assert!(get(&parsed[1], 2).is_null());
-        }
     }
 
     #[test]

@@ -32,20 +32,13 @@ impl PgStore {
     }
 }
 
-/// Rows written as one JSON array of objects, typed by the table's own row type.
-fn rows_from_json(table: &str, cols: &[&str]) -> String {
-    format!("SELECT {} FROM json_populate_recordset(NULL::{table}, CAST($1 AS JSON))", cols.join(", "))
-}
-
 crate::sql::sql_store!(
     PgStore,
     PgTx,
     sqlx::Postgres,
     " ORDER BY member_id FOR UPDATE",
     "json_agg(json_build_array(",
-    "(SELECT json_array_elements_text(CAST($1 AS JSON)))",
-    rows_from_json,
-    true
+    "(SELECT json_array_elements_text(CAST($1 AS JSON)))"
 );
 crate::analytics::analytics_sql!(PgStore, sqlx::Postgres);
 crate::usage::usage_sql!(PgStore, sqlx::Postgres);

@@ -149,22 +149,13 @@ async fn checkpoint_bounded(pool: &sqlx::SqlitePool, mode: &str) -> crate::Resul
     Ok(row.try_get::<i64, _>(0)? == 0)
 }
 
-/// Rows written as one JSON array of arrays: `->>` gives each value its SQL type (integer,
-/// text or NULL) as it is. `WHERE true` lets an `ON CONFLICT` clause follow a `SELECT`.
-fn rows_from_json(_table: &str, cols: &[&str]) -> String {
-    let picks: Vec<String> = (0..cols.len()).map(|i| format!("value->>{i}")).collect();
-    format!("SELECT {} FROM json_each($1) WHERE true", picks.join(", "))
-}
-
 crate::sql::sql_store!(
     SqliteStore,
     SqliteTx,
     sqlx::Sqlite,
     "",
     "json_group_array(json_array(",
-    "(SELECT value FROM json_each($1))",
-    rows_from_json,
-    false
+    "(SELECT value FROM json_each($1))"
 );
 crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite);
 crate::usage::usage_sql!(SqliteStore, sqlx::Sqlite);
