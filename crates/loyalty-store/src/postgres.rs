@@ -1,7 +1,8 @@
 //! Production storage on PostgreSQL. Batches lock their members' rows with one
 //! `SELECT … FOR UPDATE` per batch, so several engine nodes may write safely.
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
 use std::time::Duration;
 
 pub struct PgStore {
@@ -16,8 +17,17 @@ impl PgStore {
     const BACKEND: &'static str = "postgres";
 
     pub async fn open(url: &str) -> crate::Result<Self> {
-        let pool =
-            PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(30)).connect(url).await?;
+        // Every execution is planned for its own arguments and the tables' current size. The
+        // write path's statements have fixed texts (ids travel as one JSON array), so a
+        // generic plan would be made once per connection, and one made while a table was
+        // small kept scanning it after it grew: measured, a pending-lots load through the
+        // wrong partial index, 25 ms a batch at 100,000 lots (HTTP 1,066 orders/s).
+        let opts = PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_custom_plan")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -38,7 +48,10 @@ crate::sql::sql_store!(
     sqlx::Postgres,
     " ORDER BY member_id FOR UPDATE",
     "json_agg(json_build_array(",
-    "(SELECT json_array_elements_text(CAST($1 AS JSON)))"
+    // `= ANY(array)`, not `IN (SELECT …)`: planned as an index scan for a handful of ids;
+    // the semi-join form was planned as a scan of the whole table when the statistics were
+    // taken while the table was small (measured: 4 ms a member load, HTTP 1,254 orders/s).
+    "= ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS JSON))))"
 );
 crate::analytics::analytics_sql!(PgStore, sqlx::Postgres);
 crate::usage::usage_sql!(PgStore, sqlx::Postgres);

@@ -7,8 +7,8 @@
 /// (holding `tx: sqlx::Transaction<'static, $db>`). `$lock` is appended to row loads made
 /// for update (`" FOR UPDATE"` on PostgreSQL; SQLite's single writer needs none). `$pack`
 /// opens the aggregate that packs a statement's rows into one JSON text (see `Packed`),
-/// closed by `))` after the column list. `$ids` is the subquery that lists the elements of
-/// the JSON array of ids bound to `$1`.
+/// closed by `))` after the column list. `$ids` completes `WHERE col` with a test against the
+/// elements of the JSON array of ids bound to `$1`.
 macro_rules! sql_store {
     ($store:ident, $tx:ident, $db:ty, $lock:expr, $pack:expr, $ids:expr) => {
         use crate::convert::*;
@@ -184,7 +184,7 @@ macro_rules! sql_store {
             }
         }
 
-        /// `SELECT cols … WHERE col IN (ids)[ tail]`, each statement answering its rows packed
+        /// `SELECT cols … WHERE col` in `ids`[ tail]`, each statement answering its rows packed
         /// into one JSON text (see [`Packed`]). `head` selects exactly the columns named in
         /// `cols`, in that order; `tail` may filter with `$2`, `$3`, … (bound from `args`),
         /// order, group or lock. The ids travel as one JSON array bound to `$1`, so the
@@ -193,7 +193,7 @@ macro_rules! sql_store {
         /// Chunks bound how much one statement answers.
         async fn select_in(conn: &mut <$db as sqlx::Database>::Connection, cols: &'static str, table: &'static str, head: &str, ids: &[String], tail: &str, args: &[i64]) -> Result<Packed> {
             let mut out = Packed::parse(Packed::names(cols), table, None)?;
-            let sql = format!("SELECT CAST({}{cols})) AS TEXT) AS packed FROM ({head} IN {}{tail}) AS p", $pack, $ids);
+            let sql = format!("SELECT CAST({}{cols})) AS TEXT) AS packed FROM ({head} {}{tail}) AS p", $pack, $ids);
             for chunk in ids.chunks(IN_CHUNK) {
                 let list = serde_json::to_string(chunk).map_err(|e| corrupt(table, e.to_string()))?;
                 let mut q = sqlx::query(&sql).bind(list);

@@ -155,7 +155,7 @@ crate::sql::sql_store!(
     sqlx::Sqlite,
     "",
     "json_group_array(json_array(",
-    "(SELECT value FROM json_each($1))"
+    "IN (SELECT value FROM json_each($1))"
 );
 crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite);
 crate::usage::usage_sql!(SqliteStore, sqlx::Sqlite);
