@@ -59,6 +59,7 @@ pub trait Cells {
 /// backend. JSON keeps integers exact (64-bit, both databases print them in full) and
 /// escapes text.
 pub struct Packed {
+    table: &'static str,
     names: Vec<&'static str>,
     rows: Vec<Vec<serde_json::Value>>,
 }
@@ -78,11 +79,16 @@ impl Packed {
         if let Some(bad) = rows.iter().find(|r| r.len() != names.len()) {
             return Err(corrupt(table, format!("packed row of {} cells for {} columns", bad.len(), names.len())));
         }
-        Ok(Packed { names, rows })
+        Ok(Packed { table, names, rows })
     }
 
     pub fn rows(&self) -> impl Iterator<Item = PackedRow<'_>> {
-        self.rows.iter().map(|vals| PackedRow { names: &self.names, vals, hint: std::cell::Cell::new(0) })
+        self.rows.iter().map(|vals| PackedRow {
+            table: self.table,
+            names: &self.names,
+            vals,
+            hint: std::cell::Cell::new(0),
+        })
     }
 
     pub fn extend(&mut self, other: Packed) {
@@ -93,6 +99,7 @@ impl Packed {
 
 /// One row of a [`Packed`] answer.
 pub struct PackedRow<'a> {
+    table: &'static str,
     names: &'a [&'static str],
     vals: &'a [serde_json::Value],
     /// Where the last column was found: decoders read columns in about the stored order,
@@ -111,38 +118,38 @@ impl PackedRow<'_> {
                 return Ok(&self.vals[i]);
             }
         }
-        Err(corrupt("packed", format!("no column {col}")))
+        Err(corrupt(self.table, format!("no column {col}")))
     }
 
-    fn int(col: &str, v: &serde_json::Value) -> Result<i64> {
-        v.as_i64().ok_or_else(|| corrupt("packed", format!("column {col}: {v} is not a 64-bit integer")))
+    fn int(&self, col: &str, v: &serde_json::Value) -> Result<i64> {
+        v.as_i64().ok_or_else(|| corrupt(self.table, format!("column {col}: {v} is not a 64-bit integer")))
     }
 
-    fn string(col: &str, v: &serde_json::Value) -> Result<String> {
-        v.as_str().map(str::to_owned).ok_or_else(|| corrupt("packed", format!("column {col}: {v} is not text")))
+    fn string(&self, col: &str, v: &serde_json::Value) -> Result<String> {
+        v.as_str().map(str::to_owned).ok_or_else(|| corrupt(self.table, format!("column {col}: {v} is not text")))
     }
 }
 
 impl Cells for PackedRow<'_> {
     fn i64(&self, col: &str) -> Result<i64> {
-        Self::int(col, self.cell(col)?)
+        self.int(col, self.cell(col)?)
     }
 
     fn opt_i64(&self, col: &str) -> Result<Option<i64>> {
         match self.cell(col)? {
             serde_json::Value::Null => Ok(None),
-            v => Self::int(col, v).map(Some),
+            v => self.int(col, v).map(Some),
         }
     }
 
     fn text(&self, col: &str) -> Result<String> {
-        Self::string(col, self.cell(col)?)
+        self.string(col, self.cell(col)?)
     }
 
     fn opt_text(&self, col: &str) -> Result<Option<String>> {
         match self.cell(col)? {
             serde_json::Value::Null => Ok(None),
-            v => Self::string(col, v).map(Some),
+            v => self.string(col, v).map(Some),
         }
     }
 }
