@@ -305,7 +305,9 @@ macro_rules! sql_store {
         /// Tried and measured slower on SQLite (HTTP batches of ~35 orders): the rows bound as
         /// one JSON text and unpacked with `json_each` (2.4 ms a batch against 1.5 ms), and
         /// chunks of powers of two so that each statement text is prepared once (2.0 ms: more
-        /// statements cost more than preparing one).
+        /// statements cost more than preparing one). On PostgreSQL, rows as one JSON text
+        /// unpacked by `json_populate_recordset` made no difference (HTTP, 100,000 orders:
+        /// 4,547 orders/s against 4,851 in the same session).
         async fn insert_rows<T, F>(conn: &mut <$db as sqlx::Database>::Connection, table: &'static str, cols: &'static str, tail: &str, rows: &[T], mut bind: F) -> Result<()>
         where
             F: FnMut(&mut sqlx::query_builder::Separated<'_, '_, $db, &'static str>, &T),
