@@ -7,7 +7,7 @@
 //! seeded generator, and timestamps are anchored at the start of the current day (+08:00) so
 //! that no order is ever in the future.
 
-use crate::engine::{apply_batch, Command, MAX_BATCH};
+use crate::engine::{apply_batch, Command, MAX_COMMANDS};
 use crate::http::auth;
 use crate::{cli, import, jobs};
 use anyhow::{bail, ensure, Context};
@@ -96,9 +96,9 @@ impl Args {
         );
         ensure!((1..=1_024).contains(&self.connections), "--connections must be 1 to 1,024");
         ensure!(
-            (1..=MAX_BATCH * 8).contains(&self.batch),
+            (1..=MAX_COMMANDS).contains(&self.batch),
             "--batch must be 1 to {}, the engine's bound on a batch",
-            MAX_BATCH * 8
+            MAX_COMMANDS
         );
         ensure!((1..=16).contains(&self.client_threads), "--client-threads must be 1 to 16");
         Ok(())

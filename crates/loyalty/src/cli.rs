@@ -145,7 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(store, program, &listen, job_interval).await?;
         }
         Cmd::Import { kind, file, rejects, batch } => {
-            let most = crate::engine::MAX_BATCH * 8;
+            let most = crate::engine::MAX_COMMANDS;
             anyhow::ensure!(
                 (1..=most).contains(&batch),
                 "--batch {batch} must be 1 to {most}, the engine's bound on a batch"
