@@ -96,16 +96,22 @@ proptest! {
     }
 }
 
-#[test]
-#[should_panic(expected = "spending from a partially loaded account")]
-fn spending_from_a_partial_load_stops_the_world() {
+/// An account loaded in part after 300 points activated: the active lot stays in the store.
+fn partial_with_one_active_lot() -> (Program, Timestamp, Account) {
     let p = program(false);
     let mut full = Account::new(MemberId::parse("m").unwrap());
     let t0: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
     full.earn(&p, (SourceKind::Order, "o1"), 300, t0, t0);
     let t1: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
     full.advance(t1);
-    let mut part = partial_copy(&full, t1);
+    let part = partial_copy(&full, t1);
+    (p, t1, part)
+}
+
+#[test]
+#[should_panic(expected = "spending from a partially loaded account")]
+fn spending_from_a_partial_load_stops_the_world() {
+    let (p, t1, mut part) = partial_with_one_active_lot();
     assert_eq!((part.unloaded_active, part.lots.len()), (300, 0), "the active lot stays in the store");
     part.assert_invariants();
     let _ = part.hold(&p, "c1", 100, 1_000_000, 600, t1);
@@ -114,13 +120,7 @@ fn spending_from_a_partial_load_stops_the_world() {
 #[test]
 #[should_panic(expected = "active ≠ Σ active lots")]
 fn a_change_to_active_points_without_a_lot_is_caught_on_a_partial_load() {
-    let p = program(false);
-    let mut full = Account::new(MemberId::parse("m").unwrap());
-    let t0: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
-    full.earn(&p, (SourceKind::Order, "o1"), 300, t0, t0);
-    let t1: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
-    full.advance(t1);
-    let mut part = partial_copy(&full, t1);
+    let (_, _, mut part) = partial_with_one_active_lot();
     part.buckets.active += 1;
     part.assert_invariants();
 }

@@ -192,16 +192,17 @@ macro_rules! sql_store {
         /// IN list of binds was a new statement for every batch size, prepared again and again.
         /// Chunks bound how much one statement answers.
         async fn select_in(conn: &mut <$db as sqlx::Database>::Connection, cols: &'static str, table: &'static str, head: &str, ids: &[String], tail: &str, args: &[i64]) -> Result<Packed> {
-            let mut out = Packed::parse(Packed::names(cols), table, None)?;
+            let names = Packed::names(cols);
+            let mut out = Packed::parse(names.clone(), table, None)?;
             let sql = format!("SELECT CAST({}{cols})) AS TEXT) AS packed FROM ({head} {}{tail}) AS p", $pack, $ids);
             for chunk in ids.chunks(IN_CHUNK) {
-                let list = serde_json::to_string(chunk).map_err(|e| corrupt(table, e.to_string()))?;
+                let list = serde_json::to_string(chunk).expect("a list of strings serialises");
                 let mut q = sqlx::query(&sql).bind(list);
                 for a in args {
                     q = q.bind(*a);
                 }
                 let packed: Option<String> = q.fetch_one(&mut *conn).await?.try_get("packed")?;
-                out.extend(Packed::parse(Packed::names(cols), table, packed.as_deref())?);
+                out.extend(Packed::parse(names.clone(), table, packed.as_deref())?);
             }
             Ok(out)
         }
@@ -226,13 +227,11 @@ macro_rules! sql_store {
                     m.account.lots.push(lot);
                 }
             }
-            for m in out.values_mut() {
-                m.account.lots.sort_by_key(|l| l.lot_no);
-            }
             Ok(())
         }
 
-        /// Open holds into the loaded members, then the lots they took from.
+        /// Open holds into the loaded members, then the lots they took from (which also puts
+        /// every loaded member's lots in `lot_no` order: see `load_held_lots`).
         async fn holds_into(conn: &mut <$db as sqlx::Database>::Connection, out: &mut HashMap<String, MemberRecord>, ids: &[String]) -> Result<()> {
             let head = format!("SELECT {HOLD_COLS} FROM holds WHERE member_id");
             for r in select_in(&mut *conn, HOLD_COLS, "holds", &head, ids, " AND status = 'open'", &[]).await?.rows() {
