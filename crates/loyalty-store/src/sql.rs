@@ -451,6 +451,16 @@ macro_rules! sql_store {
                 s.push_bind(micros(r.refunded_at));
                 s.push_bind(micros(r.created_at));
             }).await?;
+            // Every new order and refund also goes to its member's activity log (what member
+            // insight reads), in this transaction: the log can never miss or repeat one.
+            let appends = crate::analytics::activity_appends(c);
+            insert_rows(conn, "member_activity", "member_id, span, log",
+                " ON CONFLICT (member_id, span) DO UPDATE SET log = member_activity.log || excluded.log",
+                &appends, |s, a| {
+                    s.push_bind(a.member_id.clone());
+                    s.push_bind(a.span);
+                    s.push_bind(a.log.clone());
+                }).await?;
             insert_rows(conn, "adjustments", "member_id, adjustment_id, points, reason, actor, created_at", "", &c.adjustments, |s, a| {
                 s.push_bind(a.member_id.as_str().to_owned());
                 s.push_bind(a.adjustment_id.as_str().to_owned());

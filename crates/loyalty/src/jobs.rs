@@ -101,7 +101,8 @@ pub struct VerifyReport {
     pub violations: Vec<Violation>,
 }
 
-/// Checks every member's ledger, lots and holds. Streams members in pages.
+/// Checks every member's ledger, lots and holds, and their activity log against their orders.
+/// Streams members in pages.
 pub async fn verify_all(store: &dyn Store, max_violations: usize) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport::default();
     let mut after: Option<String> = None;
@@ -116,6 +117,15 @@ pub async fn verify_all(store: &dyn Store, max_violations: usize) -> Result<Veri
             for v in verify_member(&h) {
                 if report.violations.len() < max_violations {
                     report.violations.push(v);
+                }
+            }
+        }
+        // The activity log member insight reads must hold exactly the recorded orders and
+        // refunds.
+        for (recorded, log) in store.activity_audit(&ids).await? {
+            if let Some(problem) = loyalty_store::analytics::audit_log(&recorded, &log) {
+                if report.violations.len() < max_violations {
+                    report.violations.push(Violation { member_id: recorded.member_id, entry_seq: None, problem });
                 }
             }
         }

@@ -29,15 +29,6 @@ pub struct MemberActivity {
     pub window_net_minor: i64,
 }
 
-/// Refunds made after the analysis instant on orders paid before it, per member: added back
-/// so that a past instant sees the amounts as they stood then.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LateRefund {
-    pub member_id: String,
-    pub amount_minor: i64,
-    pub window_amount_minor: i64,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct InsightRun {
     pub run_id: i64,

@@ -40,6 +40,10 @@ pub struct Args {
     /// Skip the full `loyalty insight` run that stores results.
     #[arg(long)]
     pub no_store: bool,
+    /// Keep the SQLite file a previous run with the same sizes and seed loaded, instead of
+    /// loading it again (to re-time the read while working on it).
+    #[arg(long)]
+    pub reuse: bool,
 }
 
 /// The analysis instant of the synthetic store.
@@ -60,13 +64,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let data = bench_data::generate(args.members, args.orders, at, args.seed);
     println!("generate: {:.1} s", secs(started));
     let db = args.dir.join("insight-bench.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    let reuse = args.reuse && db.exists();
+    if !reuse {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
     }
     let store = loyalty_store::open(&format!("sqlite://{}", db.display())).await?;
-    let started = Instant::now();
-    bench_data::load_sqlite(&db, &data).await?;
-    println!("load SQLite: {:.1} s", secs(started));
+    if reuse {
+        println!("load SQLite: reusing {}", db.display());
+    } else {
+        let started = Instant::now();
+        bench_data::load_sqlite(&db, &data).await?;
+        println!("load SQLite: {:.1} s", secs(started));
+    }
 
     let started = Instant::now();
     let activity = compute::read_activity(store.as_ref(), at, config.window_days).await?;

@@ -30,6 +30,8 @@ pub struct Synthetic {
     pub paid_at: Vec<i64>,
     pub total_minor: Vec<i64>,
     pub refunded_minor: Vec<i64>,
+    /// The analysis instant (microseconds): no refund is made after it.
+    pub analysis_at: i64,
 }
 
 fn member_ids(n: usize, rng: &mut StdRng) -> Vec<String> {
@@ -81,6 +83,7 @@ pub fn generate(members: usize, orders: usize, at: Timestamp, seed: u64) -> Synt
         paid_at: Vec::with_capacity(orders),
         total_minor: Vec::with_capacity(orders),
         refunded_minor: Vec::with_capacity(orders),
+        analysis_at: at,
         ids,
     };
     let mut times = Vec::new();
@@ -111,7 +114,31 @@ pub fn generate(members: usize, orders: usize, at: Timestamp, seed: u64) -> Synt
     s
 }
 
-/// Writes members and orders straight into the SQLite file the store already migrated.
+impl Synthetic {
+    /// When order `i`'s refund (if any) was made.
+    fn refunded_at(&self, i: usize) -> i64 {
+        (self.paid_at[i] + 2 * DAY).min(self.analysis_at)
+    }
+
+    /// Every member's activity log as (member index, span, log) rows, in key order.
+    fn activity_logs(&self) -> Vec<(u32, i64, String)> {
+        use loyalty_store::analytics::{span_of, ActivityEvent};
+        let mut rows: std::collections::BTreeMap<(u32, i64), String> = std::collections::BTreeMap::new();
+        for i in 0..self.paid_at.len() {
+            let paid_at = self.paid_at[i];
+            let log = rows.entry((self.member[i], span_of(paid_at))).or_default();
+            ActivityEvent::Order { paid_at, total_minor: self.total_minor[i] }.write(log);
+            if self.refunded_minor[i] > 0 {
+                let refunded_at = self.refunded_at(i);
+                ActivityEvent::Refund { paid_at, refunded_at, amount_minor: self.refunded_minor[i] }.write(log);
+            }
+        }
+        rows.into_iter().map(|((m, span), log)| (m, span, log)).collect()
+    }
+}
+
+/// Writes members, orders, refunds and activity logs straight into the SQLite file the store
+/// already migrated.
 pub async fn load_sqlite(path: &Path, s: &Synthetic) -> anyhow::Result<()> {
     let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
         .journal_mode(SqliteJournalMode::Wal)
@@ -149,6 +176,38 @@ pub async fn load_sqlite(path: &Path, s: &Synthetic) -> anyhow::Result<()> {
                 b.push_bind(s.ids[s.member[i] as usize].as_str()).push_bind(format!("o{i:x}")).push_bind(s.paid_at[i]);
                 b.push("'CNY'").push_bind(total).push("0").push_bind(total).push_bind(total / 100).push("0");
                 b.push_bind(s.refunded_minor[i]).push("'[]'").push_bind(s.paid_at[i]);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    }
+    // Each refund as the store records it (made two days after the payment, or at the analysis
+    // instant if that is sooner), and every member's activity log built with the store's own
+    // encoder: the rows the engine would have written with these orders and refunds.
+    let refunded: Vec<usize> = (0..s.paid_at.len()).filter(|&i| s.refunded_minor[i] > 0).collect();
+    let head = "INSERT INTO refunds (member_id, order_id, refund_id, amount_minor, lines, by_lines, clawback_points, \
+                forgiven_points, refunded_at, created_at) ";
+    for tx_rows in refunded.chunks(ROWS_PER_TX) {
+        let mut tx = conn.begin().await?;
+        for chunk in tx_rows.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<sqlx::Sqlite> = QueryBuilder::new(head);
+            qb.push_values(chunk, |mut b, &i| {
+                let t = s.refunded_at(i);
+                b.push_bind(s.ids[s.member[i] as usize].as_str()).push_bind(format!("o{i:x}")).push("'r1'");
+                b.push_bind(s.refunded_minor[i]).push("'[]', 0, 0, 0").push_bind(t).push_bind(t);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    }
+    let logs = s.activity_logs();
+    let head = "INSERT INTO member_activity (member_id, span, log) ";
+    for tx_rows in logs.chunks(ROWS_PER_TX) {
+        let mut tx = conn.begin().await?;
+        for chunk in tx_rows.chunks(ROWS_PER_INSERT) {
+            let mut qb: QueryBuilder<sqlx::Sqlite> = QueryBuilder::new(head);
+            qb.push_values(chunk, |mut b, a| {
+                b.push_bind(s.ids[a.0 as usize].as_str()).push_bind(a.1).push_bind(a.2.as_str());
             });
             qb.build().execute(&mut *tx).await?;
         }

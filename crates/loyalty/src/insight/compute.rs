@@ -6,7 +6,6 @@ use super::config::InsightConfig;
 use jiff::{SignedDuration, Timestamp};
 use loyalty_store::analytics::{ActivityQuery, InsightRun, MemberActivity, RunResult};
 use loyalty_store::{Store, StoreError};
-use std::collections::HashMap;
 use std::time::Instant;
 
 /// Members per activity range (two statements each; see `Analytics::member_activity`).
@@ -34,8 +33,9 @@ pub fn window_start(at: Timestamp, window_days: u32) -> anyhow::Result<Timestamp
 /// Member-id ranges read at once: SQLite readers and PostgreSQL backends work in parallel.
 const READERS: usize = 2;
 
-/// Every member's activity as of `at`, amounts as they stood at `at`: member-id ranges of
-/// about `READ_PAGE` members, each read with two statements, `READERS` ranges at a time.
+/// Every member's activity as of `at`, amounts as they stood at `at` (refunds made later are
+/// not counted): member-id ranges of about `READ_PAGE` members, each read with two statements,
+/// `READERS` ranges at a time.
 pub async fn read_activity(store: &dyn Store, at: Timestamp, window_days: u32) -> anyhow::Result<Vec<MemberActivity>> {
     read_activity_in_pages(store, at, window_days, READ_PAGE).await
 }
@@ -49,7 +49,9 @@ pub async fn read_activity_in_pages(
 ) -> anyhow::Result<Vec<MemberActivity>> {
     use futures_util::{StreamExt, TryStreamExt};
     let start = window_start(at, window_days)?;
+    let started = Instant::now();
     let bounds = store.activity_bounds(page).await?;
+    tracing::debug!(ranges = bounds.len() + 1, ms = started.elapsed().as_millis() as u64, "activity bounds");
     let mut ranges: Vec<(Option<String>, Option<String>)> = Vec::with_capacity(bounds.len() + 1);
     let mut after = None;
     for b in bounds {
@@ -62,9 +64,7 @@ pub async fn read_activity_in_pages(
         .buffered(READERS)
         .try_collect()
         .await?;
-    let mut out: Vec<MemberActivity> = pages.into_iter().flatten().collect();
-    add_back_late_refunds(store, at, start, &mut out).await?;
-    Ok(out)
+    Ok(pages.into_iter().flatten().collect())
 }
 
 /// Members with ids in (`q.after`, `q.through`]: one range of about a page of members.
@@ -73,27 +73,6 @@ async fn read_range(store: &dyn Store, q: ActivityQuery) -> anyhow::Result<Vec<M
     let page = store.member_activity(&q).await?;
     tracing::debug!(members = page.len(), ms = started.elapsed().as_millis() as u64, "activity range");
     Ok(page)
-}
-
-/// Refunds made after `at` were not there at `at`: adds them back.
-async fn add_back_late_refunds(
-    store: &dyn Store,
-    at: Timestamp,
-    start: Timestamp,
-    out: &mut [MemberActivity],
-) -> anyhow::Result<()> {
-    let late = store.late_refunds(at, start).await?;
-    if late.is_empty() {
-        return Ok(());
-    }
-    let index: HashMap<String, usize> = out.iter().enumerate().map(|(i, a)| (a.member_id.clone(), i)).collect();
-    for r in late {
-        if let Some(&i) = index.get(&r.member_id) {
-            out[i].net_minor += r.amount_minor;
-            out[i].window_net_minor += r.window_amount_minor;
-        }
-    }
-    Ok(())
 }
 
 /// Computes and stores insight as of `at`. Fails without writing when another run is going.

@@ -1,0 +1,423 @@
+//! The member activity log: every paid order and every refund of a member, as short text records
+//! appended to `member_activity` in the same transaction that records them. Member insight reads
+//! one row per member (and span) from it instead of aggregating ten million order rows, and
+//! computes each member's figures for any analysis instant here, in Rust. Pure: no I/O.
+//!
+//! A log is a run of records, each ending with `;`:
+//! - `o<paid_at>,<total_minor>;` — an order paid at `paid_at` (microseconds since the epoch);
+//! - `r<paid_at>,<refunded_at>,<amount_minor>;` — a refund of `amount_minor` made at
+//!   `refunded_at` on an order paid at `paid_at`.
+//!
+//! Records are only ever appended (SQL `log || new`), so a log never has to be read to be
+//! written. A member's records are split over rows by the span of `paid_at` (see
+//! [`ACTIVITY_SPAN_MICROS`]) so that one row never grows with a member's whole history.
+
+use super::MemberActivity;
+use crate::{Changes, Result, StoreError};
+use jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+const DAY_MICROS: i64 = 86_400_000_000;
+/// Rows of one member's log cover 365 days of `paid_at` each (counted from the Unix epoch, by
+/// truncating division, as both databases divide). Only a storage split: a row's records are
+/// appended to as orders for that span arrive, so the bytes rewritten per order are bounded by a
+/// year of that member's orders, not by their whole history.
+pub const ACTIVITY_SPAN_MICROS: i64 = 365 * DAY_MICROS;
+
+/// The span a record with this `paid_at` goes to.
+pub fn span_of(paid_at: i64) -> i64 {
+    paid_at / ACTIVITY_SPAN_MICROS
+}
+
+/// One parsed record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityEvent {
+    Order { paid_at: i64, total_minor: i64 },
+    Refund { paid_at: i64, refunded_at: i64, amount_minor: i64 },
+}
+
+impl ActivityEvent {
+    pub fn paid_at(&self) -> i64 {
+        match *self {
+            ActivityEvent::Order { paid_at, .. } | ActivityEvent::Refund { paid_at, .. } => paid_at,
+        }
+    }
+
+    /// Appends this record's text to `out`.
+    pub fn write(&self, out: &mut String) {
+        use std::fmt::Write;
+        match *self {
+            ActivityEvent::Order { paid_at, total_minor } => write!(out, "o{paid_at},{total_minor};"),
+            ActivityEvent::Refund { paid_at, refunded_at, amount_minor } => {
+                write!(out, "r{paid_at},{refunded_at},{amount_minor};")
+            }
+        }
+        .expect("writing to a String cannot fail");
+    }
+}
+
+/// Text appended to one row of `member_activity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityAppend {
+    pub member_id: String,
+    pub span: i64,
+    pub log: String,
+}
+
+/// What a batch of changes appends to the activity log: a record per new order and per new
+/// refund, grouped into one append per (member, span), in key order (so that PostgreSQL's
+/// `ON CONFLICT` never meets a row twice in one statement and writers lock rows in one order).
+///
+/// Panics when a refund's order is not among the changed orders: the engine always writes a
+/// refunded order's new totals with the refund, so anything else is a bug in the caller.
+pub fn activity_appends(c: &Changes) -> Vec<ActivityAppend> {
+    let new: HashSet<(&str, &str)> = c.new_order_keys.iter().map(|(o, m)| (m.as_str(), o.as_str())).collect();
+    let mut logs: BTreeMap<(&str, i64), String> = BTreeMap::new();
+    let mut paid: HashMap<(&str, &str), i64> = HashMap::with_capacity(c.orders.len());
+    for o in &c.orders {
+        let v = &o.order;
+        let paid_at = crate::convert::micros(v.paid_at);
+        paid.insert((v.member_id.as_str(), v.id.as_str()), paid_at);
+        if new.contains(&(v.member_id.as_str(), v.id.as_str())) {
+            let e = ActivityEvent::Order { paid_at, total_minor: v.total_minor() };
+            e.write(logs.entry((v.member_id.as_str(), span_of(paid_at))).or_default());
+        }
+    }
+    for (m, r) in &c.refunds {
+        let paid_at = *paid
+            .get(&(m.as_str(), r.order_id.as_str()))
+            .unwrap_or_else(|| panic!("refund {} of order {} written without its order", r.refund_id, r.order_id));
+        let e = ActivityEvent::Refund {
+            paid_at,
+            refunded_at: crate::convert::micros(r.refunded_at),
+            amount_minor: r.amount_minor,
+        };
+        e.write(logs.entry((m.as_str(), span_of(paid_at))).or_default());
+    }
+    logs.into_iter().map(|((m, span), log)| ActivityAppend { member_id: m.to_owned(), span, log }).collect()
+}
+
+fn corrupt(member: &str, reason: String) -> StoreError {
+    StoreError::Corrupt { table: "member_activity", reason: format!("member {member}: {reason}") }
+}
+
+/// Reads a decimal `i64` (optional `-`, 1 to 19 digits, no overflow) from `b` at `*i`.
+fn int(b: &[u8], i: &mut usize) -> Option<i64> {
+    let neg = b.get(*i) == Some(&b'-');
+    if neg {
+        *i += 1;
+    }
+    let start = *i;
+    let mut v: i64 = 0;
+    while let Some(d) = b.get(*i).filter(|d| d.is_ascii_digit()) {
+        let d = i64::from(d - b'0');
+        v = v.checked_mul(10)?.checked_add(if neg { -d } else { d })?;
+        *i += 1;
+    }
+    (*i > start).then_some(v)
+}
+
+/// Parses the records of a log that start at `b[*i]`, up to the end of `b` or a `|`, into
+/// `out`; leaves `*i` at the `|` or the end. A malformed record is a corrupt store, never a guess.
+fn parse_records(member: &str, b: &[u8], i: &mut usize, out: &mut Vec<ActivityEvent>) -> Result<()> {
+    while *i < b.len() && b[*i] != b'|' {
+        let start = *i;
+        let bad = |at: usize| {
+            let end = (at + 1).min(b.len());
+            corrupt(member, format!("bad activity record {:?}", String::from_utf8_lossy(&b[start..end])))
+        };
+        let kind = b[*i];
+        *i += 1;
+        let field = |i: &mut usize, sep: u8| -> Result<i64> {
+            let v = int(b, i).ok_or_else(|| bad(*i))?;
+            if b.get(*i) != Some(&sep) {
+                return Err(bad(*i));
+            }
+            *i += 1;
+            Ok(v)
+        };
+        let e = match kind {
+            b'o' => ActivityEvent::Order { paid_at: field(i, b',')?, total_minor: field(i, b';')? },
+            b'r' => ActivityEvent::Refund {
+                paid_at: field(i, b',')?,
+                refunded_at: field(i, b',')?,
+                amount_minor: field(i, b';')?,
+            },
+            _ => return Err(bad(*i)),
+        };
+        out.push(e);
+    }
+    Ok(())
+}
+
+/// Parses a log (or several rows' logs run together) into `out`. A malformed record is a corrupt
+/// store, never a guess.
+pub fn parse_log(member: &str, log: &str, out: &mut Vec<ActivityEvent>) -> Result<()> {
+    let mut i = 0;
+    parse_records(member, log.as_bytes(), &mut i, out)?;
+    if i != log.len() {
+        return Err(corrupt(member, "a log holds a '|'".into()));
+    }
+    Ok(())
+}
+
+/// A member's figures as of `at` (microseconds) with the window starting at `window_start`:
+/// orders paid at or before `at`; amounts net of the refunds made by `at`. `None` when no order
+/// was paid by `at`. `days` is scratch space, reused across members.
+pub fn summarise(
+    member_id: &str,
+    events: &[ActivityEvent],
+    at: i64,
+    window_start: i64,
+    days: &mut Vec<i64>,
+) -> Result<Option<MemberActivity>> {
+    days.clear();
+    let (mut orders, mut net, mut window_orders, mut window_net) = (0_i64, 0_i64, 0_i64, 0_i64);
+    let (mut first, mut last, mut window_last) = (i64::MAX, i64::MIN, None::<i64>);
+    for e in events {
+        match *e {
+            ActivityEvent::Order { paid_at, total_minor } if paid_at <= at => {
+                orders += 1;
+                net += total_minor;
+                first = first.min(paid_at);
+                last = last.max(paid_at);
+                days.push((at - paid_at) / DAY_MICROS);
+                if paid_at >= window_start {
+                    window_orders += 1;
+                    window_net += total_minor;
+                    window_last = Some(window_last.map_or(paid_at, |w| w.max(paid_at)));
+                }
+            }
+            ActivityEvent::Refund { paid_at, refunded_at, amount_minor } if paid_at <= at && refunded_at <= at => {
+                net -= amount_minor;
+                if paid_at >= window_start {
+                    window_net -= amount_minor;
+                }
+            }
+            _ => {}
+        }
+    }
+    if orders == 0 {
+        return Ok(None);
+    }
+    days.sort_unstable();
+    days.dedup();
+    let ts = |t: i64| Timestamp::from_microsecond(t).map_err(|e| corrupt(member_id, format!("instant {t}: {e}")));
+    Ok(Some(MemberActivity {
+        member_id: member_id.to_owned(),
+        orders,
+        order_days: days.len() as i64,
+        first_paid_at: Some(ts(first)?),
+        last_paid_at: Some(ts(last)?),
+        net_minor: net,
+        window_orders,
+        window_last_paid_at: window_last.map(ts).transpose()?,
+        window_net_minor: window_net,
+    }))
+}
+
+/// One range of `member_activity` rows packed as `id=log` items separated by `|` (ids never hold
+/// `=` or `|`; logs never hold either), turned into every buyer's figures, sorted by id. One
+/// pass over the bytes: this parse is most of the read's own work.
+pub fn unpack_logs(packed: &str, at: i64, window_start: i64) -> Result<Vec<MemberActivity>> {
+    let b = packed.as_bytes();
+    // (member id, first event, end of events) per row, then gathered by member: a member's
+    // spans come back in no promised order.
+    let mut rows: Vec<(&str, usize, usize)> = Vec::with_capacity(b.len() / 128);
+    // An order record is at least 20 bytes with today's instants: room for all without regrowing.
+    let mut events: Vec<ActivityEvent> = Vec::with_capacity(b.len() / 20 + 1);
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'|' {
+            i += 1;
+            continue;
+        }
+        let eq = b[i..].iter().position(|&c| c == b'=' || c == b'|').map(|p| i + p);
+        let Some(eq) = eq.filter(|&p| b[p] == b'=') else {
+            return Err(corrupt(&packed[i..(i + 40).min(b.len())], "activity row without an id".into()));
+        };
+        // `=` and `|` are ASCII, so both ends are character boundaries.
+        let id = &packed[i..eq];
+        i = eq + 1;
+        let first = events.len();
+        parse_records(id, b, &mut i, &mut events)?;
+        rows.push((id, first, events.len()));
+    }
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    let (mut out, mut mine, mut days) = (Vec::with_capacity(rows.len()), Vec::new(), Vec::new());
+    for group in rows.chunk_by(|a, b| a.0 == b.0) {
+        let id = group[0].0;
+        let found = if let [(_, from, to)] = group {
+            summarise(id, &events[*from..*to], at, window_start, &mut days)?
+        } else {
+            mine.clear();
+            for (_, from, to) in group {
+                mine.extend_from_slice(&events[*from..*to]);
+            }
+            summarise(id, &mine, at, window_start, &mut days)?
+        };
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// What the orders and refunds tables say about one member, to check the log against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordedActivity {
+    pub member_id: String,
+    pub orders: i64,
+    pub total_minor: i64,
+    pub refunded_minor: i64,
+    pub refunds: i64,
+    pub first_paid_at: Option<i64>,
+    pub last_paid_at: Option<i64>,
+}
+
+/// Checks a member's log against their recorded orders and refunds: the same number of orders
+/// and refunds, the same totals, the same first and last payment, and every refund on an order
+/// the log holds. Returns what differs, if anything.
+pub fn audit_log(recorded: &RecordedActivity, log: &str) -> Option<String> {
+    let mut events = Vec::new();
+    if let Err(e) = parse_log(&recorded.member_id, log, &mut events) {
+        return Some(e.to_string());
+    }
+    let mut seen = RecordedActivity { member_id: recorded.member_id.clone(), ..Default::default() };
+    let mut paid: HashSet<i64> = HashSet::new();
+    for e in &events {
+        if let ActivityEvent::Order { paid_at, total_minor } = *e {
+            seen.orders += 1;
+            seen.total_minor += total_minor;
+            seen.first_paid_at = Some(seen.first_paid_at.map_or(paid_at, |f| f.min(paid_at)));
+            seen.last_paid_at = Some(seen.last_paid_at.map_or(paid_at, |l| l.max(paid_at)));
+            paid.insert(paid_at);
+        }
+    }
+    for e in &events {
+        if let ActivityEvent::Refund { paid_at, amount_minor, .. } = *e {
+            seen.refunds += 1;
+            seen.refunded_minor += amount_minor;
+            if !paid.contains(&paid_at) {
+                return Some(format!("activity log has a refund on an order paid at {paid_at} that it does not hold"));
+            }
+        }
+    }
+    (seen != *recorded).then(|| {
+        format!(
+            "activity log does not match the orders: log has {} orders totalling {} minor, {} refunds of {} minor, paid {:?}..{:?}; \
+             the orders table has {} orders totalling {} minor, {} refunds of {} minor, paid {:?}..{:?}",
+            seen.orders,
+            seen.total_minor,
+            seen.refunds,
+            seen.refunded_minor,
+            seen.first_paid_at,
+            seen.last_paid_at,
+            recorded.orders,
+            recorded.total_minor,
+            recorded.refunds,
+            recorded.refunded_minor,
+            recorded.first_paid_at,
+            recorded.last_paid_at
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: i64 = DAY_MICROS;
+
+    fn log(events: &[ActivityEvent]) -> String {
+        let mut s = String::new();
+        events.iter().for_each(|e| e.write(&mut s));
+        s
+    }
+
+    #[test]
+    fn records_round_trip_and_a_bad_record_is_corrupt_not_guessed() {
+        let events = vec![
+            ActivityEvent::Order { paid_at: -5, total_minor: 9_223_372_036_854_775_807 },
+            ActivityEvent::Refund { paid_at: -5, refunded_at: 7, amount_minor: 3 },
+        ];
+        let text = log(&events);
+        assert_eq!(text, "o-5,9223372036854775807;r-5,7,3;");
+        let mut back = Vec::new();
+        parse_log("m", &text, &mut back).unwrap();
+        assert_eq!(back, events);
+        for bad in ["o1;", "o1,2,3;", "x1,2;", "r1,2;", "o1,2", "o1,2;;", "o,2;", "o1,2x;", "o-,1;", "o99999999999999999999,1;", "o1,2;|"] {
+            assert!(parse_log("m", bad, &mut Vec::new()).is_err(), "{bad:?} should be corrupt");
+        }
+        parse_log("m", "", &mut back).unwrap();
+    }
+
+    #[test]
+    fn figures_count_orders_by_at_and_refunds_made_by_at() {
+        let at = 1_000 * D;
+        let ws = at - 365 * D;
+        let events = vec![
+            ActivityEvent::Order { paid_at: ws - 10 * D, total_minor: 500 },
+            ActivityEvent::Order { paid_at: at - 3 * D - 1, total_minor: 200 },
+            ActivityEvent::Order { paid_at: at - 3 * D + 5, total_minor: 100 },
+            ActivityEvent::Order { paid_at: at + 1, total_minor: 7_000 },
+            ActivityEvent::Refund { paid_at: at - 3 * D - 1, refunded_at: at, amount_minor: 50 },
+            ActivityEvent::Refund { paid_at: ws - 10 * D, refunded_at: at - D, amount_minor: 20 },
+            ActivityEvent::Refund { paid_at: at - 3 * D + 5, refunded_at: at + 1, amount_minor: 100 },
+        ];
+        let a = summarise("m", &events, at, ws, &mut Vec::new()).unwrap().unwrap();
+        assert_eq!((a.orders, a.order_days, a.net_minor), (3, 3, 800 - 70));
+        assert_eq!((a.window_orders, a.window_net_minor), (2, 250));
+        assert_eq!(a.first_paid_at.unwrap().as_microsecond(), ws - 10 * D);
+        assert_eq!(a.last_paid_at.unwrap().as_microsecond(), at - 3 * D + 5);
+        assert_eq!(a.window_last_paid_at, a.last_paid_at);
+        // Two orders on the same whole day back from `at` are one order day.
+        let same_day = [
+            ActivityEvent::Order { paid_at: at - D - 1, total_minor: 1 },
+            ActivityEvent::Order { paid_at: at - 2 * D + 1, total_minor: 1 },
+        ];
+        assert_eq!(summarise("m", &same_day, at, ws, &mut Vec::new()).unwrap().unwrap().order_days, 1);
+        // Only a future order: not a buyer yet.
+        assert!(summarise("m", &events[3..4], at, ws, &mut Vec::new()).unwrap().is_none());
+    }
+
+    #[test]
+    fn packed_rows_gather_a_members_spans_in_any_order() {
+        let at = 1_000 * D;
+        let packed = format!(
+            "b={}|a:1={}|b={}|c={}",
+            log(&[ActivityEvent::Order { paid_at: 10, total_minor: 5 }]),
+            log(&[ActivityEvent::Order { paid_at: 20, total_minor: 1 }]),
+            log(&[ActivityEvent::Order { paid_at: 500 * D, total_minor: 6 }]),
+            log(&[ActivityEvent::Order { paid_at: at + 1, total_minor: 6 }]),
+        );
+        let rows = unpack_logs(&packed, at, 0).unwrap();
+        let got: Vec<(&str, i64, i64)> = rows.iter().map(|r| (r.member_id.as_str(), r.orders, r.net_minor)).collect();
+        assert_eq!(got, [("a:1", 1, 1), ("b", 2, 11)]);
+        assert!(unpack_logs("no-separator", at, 0).is_err());
+        assert!(unpack_logs("", at, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_audit_names_what_differs() {
+        let events = [
+            ActivityEvent::Order { paid_at: 10, total_minor: 500 },
+            ActivityEvent::Refund { paid_at: 10, refunded_at: 11, amount_minor: 100 },
+        ];
+        let recorded = RecordedActivity {
+            member_id: "m".into(),
+            orders: 1,
+            total_minor: 500,
+            refunded_minor: 100,
+            refunds: 1,
+            first_paid_at: Some(10),
+            last_paid_at: Some(10),
+        };
+        assert_eq!(audit_log(&recorded, &log(&events)), None);
+        let lost_refund = audit_log(&recorded, &log(&events[..1])).unwrap();
+        assert!(lost_refund.contains("0 refunds of 0 minor"), "{lost_refund}");
+        let stray = audit_log(&recorded, &log(&[events[0], ActivityEvent::Refund { paid_at: 9, refunded_at: 11, amount_minor: 100 }]));
+        assert!(stray.unwrap().contains("does not hold"));
+        assert!(audit_log(&recorded, "o10;").unwrap().contains("bad activity record"));
+        let none = RecordedActivity { member_id: "n".into(), ..Default::default() };
+        assert_eq!(audit_log(&none, ""), None);
+    }
+}
