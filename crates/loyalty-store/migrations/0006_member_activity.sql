@@ -1,8 +1,9 @@
--- The member activity log (see loyalty-store/src/analytics/activity.rs): each paid order and each
--- refund of a member as a short text record, appended in the transaction that records them, so
--- that member insight reads one row per member and span instead of every order. `span` is
--- paid_at divided by 365 days of microseconds (truncating): a member's records are split by it so
--- that no row grows with a member's whole history. Filled here from what is already recorded.
+-- The member activity log (see loyalty-store/src/analytics/activity.rs): each row is `|<member
+-- id>=` and then the member's paid orders and refunds as short text records, appended in the
+-- transaction that records them, so that member insight reads one row per member and span
+-- instead of every order. `span` is paid_at divided by 365 days of microseconds (truncating): a
+-- member's records are split by it so that no row grows with a member's whole history. Filled
+-- here from what is already recorded.
 CREATE TABLE member_activity (
     member_id TEXT NOT NULL,
     span      BIGINT NOT NULL,
@@ -11,7 +12,7 @@ CREATE TABLE member_activity (
 );
 
 INSERT INTO member_activity (member_id, span, log)
-SELECT member_id, span, string_agg(rec, '') FROM (
+SELECT member_id, span, '|' || member_id || '=' || string_agg(rec, '') FROM (
     SELECT member_id, paid_at / 31536000000000 AS span,
            'o' || CAST(paid_at AS TEXT) || ',' || CAST(total_minor AS TEXT) || ';' AS rec
     FROM orders

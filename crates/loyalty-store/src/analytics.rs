@@ -210,7 +210,8 @@ macro_rules! analytics_sql {
                     // Two statements over the same id range (`activity_bounds` keeps ranges to
                     // a page of members), merged: the members' activity logs (one row per member
                     // and span, written with each order and refund; never the orders
-                    // themselves), and the members registered by `at`. Each statement answers
+                    // themselves; each row starts with its member's id, so the rows are simply
+                    // run together), and the members registered by `at`. Each statement answers
                     // ONE row, the range packed as text by `string_agg` (SQLite ≥ 3.44 and
                     // PostgreSQL): the driver's per-row cost dominated this read when it returned
                     // a row per member. Figures for `at` are computed from the logs in Rust, on a
@@ -218,8 +219,7 @@ macro_rules! analytics_sql {
                     let (through_logs, through_members) =
                         if q.through.is_some() { (" AND member_id <= $2", " AND member_id <= $3") } else { ("", "") };
                     let logs_sql = format!(
-                        "SELECT string_agg(member_id || '=' || log, '|') AS packed FROM member_activity \
-                         WHERE member_id > $1{through_logs}"
+                        "SELECT string_agg(log, '') AS packed FROM member_activity WHERE member_id > $1{through_logs}"
                     );
                     let after = q.after.clone().unwrap_or_default();
                     let mut logs = sqlx::query(&logs_sql).bind(after.clone());

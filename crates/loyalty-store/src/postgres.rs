@@ -53,6 +53,10 @@ crate::sql::sql_store!(
     // taken while the table was small (measured: 4 ms a member load, HTTP 1,254 orders/s).
     "= ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS JSON))))"
 );
-crate::analytics::analytics_sql!(PgStore, sqlx::Postgres, "= ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS JSON))))");
+crate::analytics::analytics_sql!(
+    PgStore,
+    sqlx::Postgres,
+    "= ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS JSON))))"
+);
 crate::usage::usage_sql!(PgStore, sqlx::Postgres);
 crate::versions::versions_sql!(PgStore, sqlx::Postgres);

@@ -459,3 +459,64 @@ async fn one_run_at_a_time_and_a_dead_run_does_not_block_the_next() {
     assert_eq!(status, ["running", "failed"]);
     assert!(app.store.latest_insight_run().await.unwrap().is_none(), "nothing complete to read yet");
 }
+
+/// Each member's activity log, parsed, one event list per member in a fixed order.
+async fn logs(app: &TestApp, ids: &[&str]) -> Vec<(String, Vec<String>)> {
+    let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    let mut out = Vec::new();
+    for (recorded, text) in app.store.activity_audit(&ids).await.unwrap() {
+        let mut events = Vec::new();
+        loyalty_store::analytics::parse_rows(&text, &mut events).unwrap();
+        let mut events: Vec<String> = events.iter().map(|e| format!("{e:?}")).collect();
+        events.sort();
+        out.push((recorded.member_id, events));
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_fills_it_alike() {
+    let app = spawn_app().await;
+    // Two spans for gus (400 days apart); refunds partial and whole, all made after `before`.
+    for member in ["gus", "hal", "ivy"] {
+        app.member(member).await;
+    }
+    for (id, member, paid, days) in [("g1", "gus", 10_000, 400), ("g2", "gus", 20_000, 2), ("h1", "hal", 7_000, 30)] {
+        let (s, o) = app.post("/v1/orders", order(id, member, paid, days)).await;
+        assert_eq!(s, StatusCode::CREATED, "{o}");
+    }
+    for (order, refund, amount) in [("g1", "r1", 3_000), ("g1", "r2", 1_000), ("h1", "r1", 7_800)] {
+        let (s, r) =
+            app.post(&format!("/v1/orders/{order}/refunds"), json!({"id": refund, "amount_minor": amount})).await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+    }
+    let at = Timestamp::now();
+    let read = compute::read_activity(app.store.as_ref(), at, 365).await.unwrap();
+    let gus = read.iter().find(|a| a.member_id == "gus").unwrap();
+    assert_eq!((gus.orders, gus.net_minor, gus.window_orders, gus.window_net_minor), (2, 31_600 - 4_000, 1, 20_800));
+    let hal = read.iter().find(|a| a.member_id == "hal").unwrap();
+    assert_eq!((hal.net_minor, hal.window_net_minor), (0, 0));
+    // As of before hal's refund, hal had paid in full.
+    let before = at.checked_sub(SignedDuration::from_hours(24)).unwrap();
+    let earlier = compute::read_activity(app.store.as_ref(), before, 365).await.unwrap();
+    assert_eq!(earlier.iter().find(|a| a.member_id == "hal").unwrap().net_minor, 7_800);
+    app.assert_verified().await;
+
+    // Migration 0006's fill, run again over the same orders and refunds, writes the same log.
+    let written = logs(&app, &["gus", "hal", "ivy"]).await;
+    assert_eq!(written.iter().map(|(_, e)| e.len()).collect::<Vec<_>>(), [4, 2, 0]);
+    let migration = include_str!("../../loyalty-store/migrations/0006_member_activity.sql");
+    let fill = &migration[migration.find("INSERT INTO member_activity").unwrap()..];
+    app.store.execute_raw("DELETE FROM member_activity").await.unwrap();
+    app.store.execute_raw(fill).await.unwrap();
+    assert_eq!(logs(&app, &["gus", "hal", "ivy"]).await, written);
+    assert_eq!(compute::read_activity(app.store.as_ref(), at, 365).await.unwrap(), read);
+    app.assert_verified().await;
+
+    // A log that lost or gained a record is named by verify.
+    app.store.execute_raw("UPDATE member_activity SET log = log || 'o5,100;' WHERE member_id = 'hal'").await.unwrap();
+    let r = loyalty::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+    assert_eq!(r.violations[0].member_id, "hal");
+    assert!(r.violations[0].problem.contains("log has 2 orders"), "{}", r.violations[0].problem);
+}

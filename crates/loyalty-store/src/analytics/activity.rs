@@ -1,16 +1,18 @@
 //! The member activity log: every paid order and every refund of a member, as short text records
 //! appended to `member_activity` in the same transaction that records them. Member insight reads
-//! one row per member (and span) from it instead of aggregating ten million order rows, and
-//! computes each member's figures for any analysis instant here, in Rust. Pure: no I/O.
+//! these rows instead of aggregating ten million order rows, and computes each member's figures
+//! for any analysis instant here, in Rust. Pure: no I/O.
 //!
-//! A log is a run of records, each ending with `;`:
+//! A row's `log` is `|<member id>=` followed by records, each ending with `;`:
 //! - `o<paid_at>,<total_minor>;` — an order paid at `paid_at` (microseconds since the epoch);
 //! - `r<paid_at>,<refunded_at>,<amount_minor>;` — a refund of `amount_minor` made at
 //!   `refunded_at` on an order paid at `paid_at`.
 //!
-//! Records are only ever appended (SQL `log || new`), so a log never has to be read to be
-//! written. A member's records are split over rows by the span of `paid_at` (see
-//! [`ACTIVITY_SPAN_MICROS`]) so that one row never grows with a member's whole history.
+//! The row names its member (ids never hold `|` or `=`), so a range of rows read back as one
+//! text by `string_agg(log, '')` needs no per-row concatenation in SQL. Records are only ever
+//! appended (SQL `log || new`), so a log never has to be read to be written. A member's records
+//! are split over rows by the span of `paid_at` (see [`ACTIVITY_SPAN_MICROS`]) so that one row
+//! never grows with a member's whole history.
 
 use super::MemberActivity;
 use crate::{Changes, Result, StoreError};
@@ -56,12 +58,19 @@ impl ActivityEvent {
     }
 }
 
-/// Text appended to one row of `member_activity`.
+/// What one row of `member_activity` gets: `log` is the row as it is when new (its head, then
+/// the records); a row that exists keeps its head and gets the records after it (the store's
+/// upsert drops the first `length(member_id) + 2` characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivityAppend {
     pub member_id: String,
     pub span: i64,
     pub log: String,
+}
+
+/// The head of every row of a member's log.
+pub fn row_head(member_id: &str) -> String {
+    format!("|{member_id}=")
 }
 
 /// What a batch of changes appends to the activity log: a record per new order and per new
@@ -80,7 +89,9 @@ pub fn activity_appends(c: &Changes) -> Vec<ActivityAppend> {
         paid.insert((v.member_id.as_str(), v.id.as_str()), paid_at);
         if new.contains(&(v.member_id.as_str(), v.id.as_str())) {
             let e = ActivityEvent::Order { paid_at, total_minor: v.total_minor() };
-            e.write(logs.entry((v.member_id.as_str(), span_of(paid_at))).or_default());
+            e.write(
+                logs.entry((v.member_id.as_str(), span_of(paid_at))).or_insert_with(|| row_head(v.member_id.as_str())),
+            );
         }
     }
     for (m, r) in &c.refunds {
@@ -92,7 +103,7 @@ pub fn activity_appends(c: &Changes) -> Vec<ActivityAppend> {
             refunded_at: crate::convert::micros(r.refunded_at),
             amount_minor: r.amount_minor,
         };
-        e.write(logs.entry((m.as_str(), span_of(paid_at))).or_default());
+        e.write(logs.entry((m.as_str(), span_of(paid_at))).or_insert_with(|| row_head(m.as_str())));
     }
     logs.into_iter().map(|((m, span), log)| ActivityAppend { member_id: m.to_owned(), span, log }).collect()
 }
@@ -150,15 +161,29 @@ fn parse_records(member: &str, b: &[u8], i: &mut usize, out: &mut Vec<ActivityEv
     Ok(())
 }
 
-/// Parses a log (or several rows' logs run together) into `out`. A malformed record is a corrupt
-/// store, never a guess.
-pub fn parse_log(member: &str, log: &str, out: &mut Vec<ActivityEvent>) -> Result<()> {
+/// Rows of `member_activity` run together (`|id=records|id=records…`): each row's member id and
+/// the range of `events` its records went to, in the order the rows came. A malformed row or
+/// record is a corrupt store, never a guess.
+pub fn parse_rows<'a>(text: &'a str, events: &mut Vec<ActivityEvent>) -> Result<Vec<(&'a str, usize, usize)>> {
+    let b = text.as_bytes();
+    let mut rows = Vec::with_capacity(b.len() / 128);
     let mut i = 0;
-    parse_records(member, log.as_bytes(), &mut i, out)?;
-    if i != log.len() {
-        return Err(corrupt(member, "a log holds a '|'".into()));
+    while i < b.len() {
+        let eq = (b[i] == b'|')
+            .then(|| b[i + 1..].iter().position(|&c| c == b'=' || c == b'|').map(|p| i + 1 + p))
+            .flatten();
+        let Some(eq) = eq.filter(|&p| b[p] == b'=' && p > i + 1) else {
+            let near = String::from_utf8_lossy(&b[i..(i + 40).min(b.len())]).into_owned();
+            return Err(corrupt(&near, "activity row without its member id".into()));
+        };
+        // `|` and `=` are ASCII, so both ends are character boundaries.
+        let id = &text[i + 1..eq];
+        i = eq + 1;
+        let first = events.len();
+        parse_records(id, b, &mut i, events)?;
+        rows.push((id, first, events.len()));
     }
-    Ok(())
+    Ok(rows)
 }
 
 /// A member's figures as of `at` (microseconds) with the window starting at `window_start`:
@@ -216,33 +241,14 @@ pub fn summarise(
     }))
 }
 
-/// One range of `member_activity` rows packed as `id=log` items separated by `|` (ids never hold
-/// `=` or `|`; logs never hold either), turned into every buyer's figures, sorted by id. One
-/// pass over the bytes: this parse is most of the read's own work.
+/// One range of `member_activity` rows run together, turned into every buyer's figures as of
+/// `at`, sorted by id byte-wise. One pass over the bytes: this parse is most of the read's own
+/// work.
 pub fn unpack_logs(packed: &str, at: i64, window_start: i64) -> Result<Vec<MemberActivity>> {
-    let b = packed.as_bytes();
-    // (member id, first event, end of events) per row, then gathered by member: a member's
-    // spans come back in no promised order.
-    let mut rows: Vec<(&str, usize, usize)> = Vec::with_capacity(b.len() / 128);
     // An order record is at least 20 bytes with today's instants: room for all without regrowing.
-    let mut events: Vec<ActivityEvent> = Vec::with_capacity(b.len() / 20 + 1);
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'|' {
-            i += 1;
-            continue;
-        }
-        let eq = b[i..].iter().position(|&c| c == b'=' || c == b'|').map(|p| i + p);
-        let Some(eq) = eq.filter(|&p| b[p] == b'=') else {
-            return Err(corrupt(&packed[i..(i + 40).min(b.len())], "activity row without an id".into()));
-        };
-        // `=` and `|` are ASCII, so both ends are character boundaries.
-        let id = &packed[i..eq];
-        i = eq + 1;
-        let first = events.len();
-        parse_records(id, b, &mut i, &mut events)?;
-        rows.push((id, first, events.len()));
-    }
+    let mut events: Vec<ActivityEvent> = Vec::with_capacity(packed.len() / 20 + 1);
+    let mut rows = parse_rows(packed, &mut events)?;
+    // A member's spans come back in no promised order: gather them.
     rows.sort_by(|a, b| a.0.cmp(b.0));
     let (mut out, mut mine, mut days) = (Vec::with_capacity(rows.len()), Vec::new(), Vec::new());
     for group in rows.chunk_by(|a, b| a.0 == b.0) {
@@ -273,13 +279,17 @@ pub struct RecordedActivity {
     pub last_paid_at: Option<i64>,
 }
 
-/// Checks a member's log against their recorded orders and refunds: the same number of orders
+/// Checks a member's log (their rows run together) against their recorded orders and refunds: the same number of orders
 /// and refunds, the same totals, the same first and last payment, and every refund on an order
 /// the log holds. Returns what differs, if anything.
 pub fn audit_log(recorded: &RecordedActivity, log: &str) -> Option<String> {
     let mut events = Vec::new();
-    if let Err(e) = parse_log(&recorded.member_id, log, &mut events) {
-        return Some(e.to_string());
+    let rows = match parse_rows(log, &mut events) {
+        Ok(rows) => rows,
+        Err(e) => return Some(e.to_string()),
+    };
+    if let Some((other, _, _)) = rows.iter().find(|(id, _, _)| *id != recorded.member_id) {
+        return Some(format!("an activity row of this member names member {other:?}"));
     }
     let mut seen = RecordedActivity { member_id: recorded.member_id.clone(), ..Default::default() };
     let mut paid: HashSet<i64> = HashSet::new();
@@ -327,27 +337,43 @@ mod tests {
 
     const D: i64 = DAY_MICROS;
 
-    fn log(events: &[ActivityEvent]) -> String {
-        let mut s = String::new();
+    fn row(id: &str, events: &[ActivityEvent]) -> String {
+        let mut s = row_head(id);
         events.iter().for_each(|e| e.write(&mut s));
         s
     }
 
     #[test]
-    fn records_round_trip_and_a_bad_record_is_corrupt_not_guessed() {
+    fn records_round_trip_and_a_bad_row_is_corrupt_not_guessed() {
         let events = vec![
-            ActivityEvent::Order { paid_at: -5, total_minor: 9_223_372_036_854_775_807 },
+            ActivityEvent::Order { paid_at: -5, total_minor: i64::MAX },
             ActivityEvent::Refund { paid_at: -5, refunded_at: 7, amount_minor: 3 },
+            ActivityEvent::Order { paid_at: i64::MIN, total_minor: 0 },
         ];
-        let text = log(&events);
-        assert_eq!(text, "o-5,9223372036854775807;r-5,7,3;");
+        let text = row("m:1", &events);
+        assert_eq!(text, "|m:1=o-5,9223372036854775807;r-5,7,3;o-9223372036854775808,0;");
         let mut back = Vec::new();
-        parse_log("m", &text, &mut back).unwrap();
+        assert_eq!(parse_rows(&text, &mut back).unwrap(), [("m:1", 0, 3)]);
         assert_eq!(back, events);
-        for bad in ["o1;", "o1,2,3;", "x1,2;", "r1,2;", "o1,2", "o1,2;;", "o,2;", "o1,2x;", "o-,1;", "o99999999999999999999,1;", "o1,2;|"] {
-            assert!(parse_log("m", bad, &mut Vec::new()).is_err(), "{bad:?} should be corrupt");
+        for bad in [
+            "|m=o1;",
+            "|m=o1,2,3;",
+            "|m=x1,2;",
+            "|m=r1,2;",
+            "|m=o1,2",
+            "|m=o1,2;;",
+            "|m=o,2;",
+            "|m=o1,2x;",
+            "|m=o-,1;",
+            "|m=o99999999999999999999,1;",
+            "|m=o1,2;|",
+            "m=o1,2;",
+            "|=o1,2;",
+            "|mo1,2;",
+        ] {
+            assert!(parse_rows(bad, &mut Vec::new()).is_err(), "{bad:?} should be corrupt");
         }
-        parse_log("m", "", &mut back).unwrap();
+        assert!(parse_rows("", &mut back).unwrap().is_empty());
     }
 
     #[test]
@@ -382,17 +408,17 @@ mod tests {
     #[test]
     fn packed_rows_gather_a_members_spans_in_any_order() {
         let at = 1_000 * D;
-        let packed = format!(
-            "b={}|a:1={}|b={}|c={}",
-            log(&[ActivityEvent::Order { paid_at: 10, total_minor: 5 }]),
-            log(&[ActivityEvent::Order { paid_at: 20, total_minor: 1 }]),
-            log(&[ActivityEvent::Order { paid_at: 500 * D, total_minor: 6 }]),
-            log(&[ActivityEvent::Order { paid_at: at + 1, total_minor: 6 }]),
-        );
+        let packed = [
+            row("b", &[ActivityEvent::Order { paid_at: 10, total_minor: 5 }]),
+            row("a:1", &[ActivityEvent::Order { paid_at: 20, total_minor: 1 }]),
+            row("b", &[ActivityEvent::Order { paid_at: 500 * D, total_minor: 6 }]),
+            row("c", &[ActivityEvent::Order { paid_at: at + 1, total_minor: 6 }]),
+        ]
+        .concat();
         let rows = unpack_logs(&packed, at, 0).unwrap();
         let got: Vec<(&str, i64, i64)> = rows.iter().map(|r| (r.member_id.as_str(), r.orders, r.net_minor)).collect();
         assert_eq!(got, [("a:1", 1, 1), ("b", 2, 11)]);
-        assert!(unpack_logs("no-separator", at, 0).is_err());
+        assert!(unpack_logs("no-head", at, 0).is_err());
         assert!(unpack_logs("", at, 0).unwrap().is_empty());
     }
 
@@ -411,12 +437,15 @@ mod tests {
             first_paid_at: Some(10),
             last_paid_at: Some(10),
         };
-        assert_eq!(audit_log(&recorded, &log(&events)), None);
-        let lost_refund = audit_log(&recorded, &log(&events[..1])).unwrap();
+        assert_eq!(audit_log(&recorded, &row("m", &events)), None);
+        // Split over two rows: the same log.
+        assert_eq!(audit_log(&recorded, &(row("m", &events[1..]) + &row("m", &events[..1]))), None);
+        let lost_refund = audit_log(&recorded, &row("m", &events[..1])).unwrap();
         assert!(lost_refund.contains("0 refunds of 0 minor"), "{lost_refund}");
-        let stray = audit_log(&recorded, &log(&[events[0], ActivityEvent::Refund { paid_at: 9, refunded_at: 11, amount_minor: 100 }]));
-        assert!(stray.unwrap().contains("does not hold"));
-        assert!(audit_log(&recorded, "o10;").unwrap().contains("bad activity record"));
+        let stray = row("m", &[events[0], ActivityEvent::Refund { paid_at: 9, refunded_at: 11, amount_minor: 100 }]);
+        assert!(audit_log(&recorded, &stray).unwrap().contains("does not hold"));
+        assert!(audit_log(&recorded, "|m=o10;").unwrap().contains("bad activity record"));
+        assert!(audit_log(&recorded, &row("n", &events)).unwrap().contains("names member \"n\""));
         let none = RecordedActivity { member_id: "n".into(), ..Default::default() };
         assert_eq!(audit_log(&none, ""), None);
     }

@@ -122,11 +122,12 @@ impl Synthetic {
 
     /// Every member's activity log as (member index, span, log) rows, in key order.
     fn activity_logs(&self) -> Vec<(u32, i64, String)> {
-        use loyalty_store::analytics::{span_of, ActivityEvent};
+        use loyalty_store::analytics::{row_head, span_of, ActivityEvent};
         let mut rows: std::collections::BTreeMap<(u32, i64), String> = std::collections::BTreeMap::new();
         for i in 0..self.paid_at.len() {
             let paid_at = self.paid_at[i];
-            let log = rows.entry((self.member[i], span_of(paid_at))).or_default();
+            let m = self.member[i];
+            let log = rows.entry((m, span_of(paid_at))).or_insert_with(|| row_head(&self.ids[m as usize]));
             ActivityEvent::Order { paid_at, total_minor: self.total_minor[i] }.write(log);
             if self.refunded_minor[i] > 0 {
                 let refunded_at = self.refunded_at(i);
