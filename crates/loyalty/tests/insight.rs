@@ -506,7 +506,10 @@ async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_f
     let written = logs(&app, &["gus", "hal", "ivy"]).await;
     assert_eq!(written.iter().map(|(_, e)| e.len()).collect::<Vec<_>>(), [4, 2, 0]);
     let migration = include_str!("../../loyalty-store/migrations/0006_member_activity.sql");
-    let fill = &migration[migration.find("INSERT INTO member_activity").unwrap()..];
+    let start = migration.find("INSERT INTO member_activity").unwrap();
+    let tail = "GROUP BY member_id, span";
+    let end = start + migration[start..].find(tail).unwrap() + tail.len();
+    let fill = &migration[start..end];
     app.store.execute_raw("DELETE FROM member_activity").await.unwrap();
     app.store.execute_raw(fill).await.unwrap();
     assert_eq!(logs(&app, &["gus", "hal", "ivy"]).await, written);
