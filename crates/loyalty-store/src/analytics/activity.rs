@@ -68,8 +68,10 @@ pub struct ActivityAppend {
     pub log: String,
 }
 
-/// The head of every row of a member's log.
+/// The head of every row of a member's log. Member ids are `[A-Za-z0-9._:-]` (`MemberId`), so
+/// they never hold the `|` and `=` that frame a row.
 pub fn row_head(member_id: &str) -> String {
+    assert!(!member_id.is_empty() && !member_id.contains(['|', '=']), "member id {member_id:?} cannot frame a log row");
     format!("|{member_id}=")
 }
 
