@@ -51,6 +51,10 @@ pub trait Analytics: Send + Sync {
     /// Each member's recorded orders and refunds and their activity log, for the members in
     /// `ids` (at most [`MAX_ACTIVITY_PAGE`]): what `loyalty verify` checks the log against.
     async fn activity_audit(&self, ids: &[String]) -> Result<Vec<(RecordedActivity, String)>>;
+    /// Rebuilds every member's activity log from the orders and refunds tables (migration
+    /// 0006's fill), in one transaction that holds order writes off until it commits. Returns
+    /// the rows written.
+    async fn rebuild_activity(&self) -> Result<u64>;
 
     /// Starts a run: marks runs still `running` whose heartbeat is older than `stale_before` failed,
     /// then records a new one in the slot the last complete run does not use. Fails (unique
@@ -110,8 +114,18 @@ pub(crate) fn check_windows(windows: &[Window]) -> Result<()> {
     Ok(())
 }
 
+/// The statement of migration 0006 that fills `member_activity` from the orders and refunds
+/// tables: the one text both the migration and `rebuild_activity` run.
+pub fn activity_fill_sql() -> &'static str {
+    const MIGRATION: &str = include_str!("../migrations/0006_member_activity.sql");
+    const TAIL: &str = "GROUP BY member_id, span";
+    let start = MIGRATION.find("INSERT INTO member_activity").expect("migration 0006 fills member_activity");
+    let len = MIGRATION[start..].find(TAIL).expect("the fill ends with its GROUP BY") + TAIL.len();
+    &MIGRATION[start..start + len]
+}
+
 macro_rules! analytics_sql {
-    ($store:ident, $db:ty, $ids:literal) => {
+    ($store:ident, $db:ty, $ids:literal, $hold_order_writes:literal) => {
         mod analytics_impl {
             use super::$store;
             use crate::analytics::*;
@@ -309,6 +323,20 @@ macro_rules! analytics_sql {
                         }
                     }
                     Ok(by_id.into_values().collect())
+                }
+
+                async fn rebuild_activity(&self) -> Result<u64> {
+                    let mut tx = self.pool.begin().await?;
+                    // SQLite: the DELETE takes the one write lock, so no order lands between
+                    // it and the fill. PostgreSQL: a SHARE lock on orders and refunds waits for
+                    // writes in flight and holds new ones off until the commit.
+                    if !$hold_order_writes.is_empty() {
+                        sqlx::query($hold_order_writes).execute(&mut *tx).await?;
+                    }
+                    sqlx::query("DELETE FROM member_activity").execute(&mut *tx).await?;
+                    let rows = sqlx::query(activity_fill_sql()).execute(&mut *tx).await?.rows_affected();
+                    tx.commit().await?;
+                    Ok(rows)
                 }
 
                 async fn insight_start(&self, at: Timestamp, window_days: i64, config: &str, now: Timestamp, stale_before: Timestamp) -> Result<InsightRun> {

@@ -56,7 +56,8 @@ crate::sql::sql_store!(
 crate::analytics::analytics_sql!(
     PgStore,
     sqlx::Postgres,
-    "= ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS JSON))))"
+    "= ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS JSON))))",
+    "LOCK TABLE orders, refunds IN SHARE MODE"
 );
 crate::usage::usage_sql!(PgStore, sqlx::Postgres);
 crate::versions::versions_sql!(PgStore, sqlx::Postgres);

@@ -157,6 +157,6 @@ crate::sql::sql_store!(
     "json_group_array(json_array(",
     "IN (SELECT value FROM json_each($1))"
 );
-crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite, "IN (SELECT value FROM json_each($1))");
+crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite, "IN (SELECT value FROM json_each($1))", "");
 crate::usage::usage_sql!(SqliteStore, sqlx::Sqlite);
 crate::versions::versions_sql!(SqliteStore, sqlx::Sqlite);

@@ -45,6 +45,10 @@ enum Cmd {
     },
     /// Checks every ledger invariant over the whole store; exits 1 when one is broken.
     Verify,
+    /// Rebuilds every member's activity log (what member insight reads) from the orders and
+    /// refunds, when `verify` reports a log that does not match them. Order writes wait until it
+    /// is done; on SQLite a server writing meanwhile may time out, so run it while writes are quiet.
+    RebuildActivity,
     /// Validates a programme file.
     CheckConfig { file: PathBuf },
     /// Scheduled jobs.
@@ -172,6 +176,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::from(1));
             }
+        }
+        Cmd::RebuildActivity => {
+            let started = std::time::Instant::now();
+            let rows = store.rebuild_activity().await?;
+            println!(
+                "rebuild-activity: {rows} activity rows written from the orders and refunds in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
         }
         Cmd::Jobs { cmd: JobsCmd::Run { now } } => {
             let now = match now {

@@ -505,13 +505,8 @@ async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_f
     // Migration 0006's fill, run again over the same orders and refunds, writes the same log.
     let written = logs(&app, &["gus", "hal", "ivy"]).await;
     assert_eq!(written.iter().map(|(_, e)| e.len()).collect::<Vec<_>>(), [4, 2, 0]);
-    let migration = include_str!("../../loyalty-store/migrations/0006_member_activity.sql");
-    let start = migration.find("INSERT INTO member_activity").unwrap();
-    let tail = "GROUP BY member_id, span";
-    let end = start + migration[start..].find(tail).unwrap() + tail.len();
-    let fill = &migration[start..end];
     app.store.execute_raw("DELETE FROM member_activity").await.unwrap();
-    app.store.execute_raw(fill).await.unwrap();
+    app.store.execute_raw(loyalty_store::analytics::activity_fill_sql()).await.unwrap();
     assert_eq!(logs(&app, &["gus", "hal", "ivy"]).await, written);
     assert_eq!(compute::read_activity(app.store.as_ref(), at, 365).await.unwrap(), read);
     app.assert_verified().await;
@@ -522,4 +517,10 @@ async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_f
     assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
     assert_eq!(r.violations[0].member_id, "hal");
     assert!(r.violations[0].problem.contains("log has 2 orders"), "{}", r.violations[0].problem);
+    // `loyalty rebuild-activity` puts it right.
+    let (code, out, err) = loyalty_bin(&app.url, &["rebuild-activity"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("3 activity rows written"), "{out}");
+    assert_eq!(logs(&app, &["gus", "hal", "ivy"]).await, written);
+    app.assert_verified().await;
 }
