@@ -505,6 +505,11 @@ async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_f
     // Migration 0006's fill, run again over the same orders and refunds, writes the same log.
     let written = logs(&app, &["gus", "hal", "ivy"]).await;
     assert_eq!(written.iter().map(|(_, e)| e.len()).collect::<Vec<_>>(), [4, 2, 0]);
+    // Appends to a row that exists add records only: one head per row (gus: two spans).
+    let ids: Vec<String> = ["gus", "hal", "ivy"].map(String::from).to_vec();
+    let heads: Vec<usize> =
+        app.store.activity_audit(&ids).await.unwrap().iter().map(|(_, text)| text.matches('|').count()).collect();
+    assert_eq!(heads, [2, 1, 0]);
     app.store.execute_raw("DELETE FROM member_activity").await.unwrap();
     app.store.execute_raw(loyalty_store::analytics::activity_fill_sql()).await.unwrap();
     assert_eq!(logs(&app, &["gus", "hal", "ivy"]).await, written);

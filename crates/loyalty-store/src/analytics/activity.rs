@@ -39,12 +39,6 @@ pub enum ActivityEvent {
 }
 
 impl ActivityEvent {
-    pub fn paid_at(&self) -> i64 {
-        match *self {
-            ActivityEvent::Order { paid_at, .. } | ActivityEvent::Refund { paid_at, .. } => paid_at,
-        }
-    }
-
     /// Appends this record's text to `out`.
     pub fn write(&self, out: &mut String) {
         use std::fmt::Write;
@@ -281,9 +275,9 @@ pub struct RecordedActivity {
     pub last_paid_at: Option<i64>,
 }
 
-/// Checks a member's log (their rows run together) against their recorded orders and refunds: the same number of orders
-/// and refunds, the same totals, the same first and last payment, and every refund on an order
-/// the log holds. Returns what differs, if anything.
+/// Checks a member's log (their rows run together) against their recorded orders and refunds:
+/// the same number of orders and refunds, the same totals, the same first and last payment, and
+/// every refund on an order the log holds. Returns what differs, if anything.
 pub fn audit_log(recorded: &RecordedActivity, log: &str) -> Option<String> {
     let mut events = Vec::new();
     let rows = match parse_rows(log, &mut events) {
