@@ -19,19 +19,20 @@ pub const MAX_ACTIVITY_PAGE: i64 = 100_000;
 /// activity. `buyers` come sorted by id byte-wise, as [`unpack_logs`] returns them; the result
 /// is sorted the same way (Rust's order, not the database's collation, which is only
 /// trusted to make the ranges).
-pub fn merge_activity(buyers: Vec<MemberActivity>, mut registered: Vec<String>) -> Vec<MemberActivity> {
+pub fn merge_activity(buyers: Vec<MemberActivity>, mut registered: Vec<&str>) -> Vec<MemberActivity> {
     assert!(buyers.windows(2).all(|w| w[0].member_id < w[1].member_id), "buyers come sorted, one row each");
     registered.sort_unstable();
     let mut out = Vec::with_capacity(buyers.len().max(registered.len()));
     let mut ids = registered.into_iter().peekable();
+    let none = |id: &str| MemberActivity { member_id: id.to_owned(), ..Default::default() };
     for b in buyers {
-        while let Some(id) = ids.next_if(|id| *id < b.member_id) {
-            out.push(MemberActivity { member_id: id, ..Default::default() });
+        while let Some(id) = ids.next_if(|id| *id < b.member_id.as_str()) {
+            out.push(none(id));
         }
         ids.next_if(|id| *id == b.member_id);
         out.push(b);
     }
-    out.extend(ids.map(|member_id| MemberActivity { member_id, ..Default::default() }));
+    out.extend(ids.map(none));
     out
 }
 
@@ -250,7 +251,7 @@ macro_rules! analytics_sql {
                     let (at, start) = (micros(q.at), micros(q.window_start));
                     let buyers = tokio::task::spawn_blocking(move || unpack_logs(packed.as_deref().unwrap_or(""), at, start));
                     let packed: Option<String> = members.fetch_one(&self.pool).await?.try_get("packed")?;
-                    let registered = packed.as_deref().unwrap_or("").split(';').filter(|id| !id.is_empty()).map(str::to_owned).collect();
+                    let registered = packed.as_deref().unwrap_or("").split(';').filter(|id| !id.is_empty()).collect();
                     let buyers = buyers.await.map_err(|e| corrupt("member_activity", format!("parsing a range failed: {e}")))??;
                     Ok(merge_activity(buyers, registered))
                 }
@@ -578,10 +579,7 @@ mod tests {
     #[test]
     fn a_range_lists_buyers_and_registered_members_once_each_in_id_order() {
         let buyer = |id: &str, orders| MemberActivity { member_id: id.into(), orders, ..Default::default() };
-        let merged = merge_activity(
-            vec![buyer("Z", 1), buyer("b", 2), buyer("d", 5)],
-            vec!["a".into(), "b".into(), "c".into(), "Z".into()],
-        );
+        let merged = merge_activity(vec![buyer("Z", 1), buyer("b", 2), buyer("d", 5)], vec!["a", "b", "c", "Z"]);
         let ids: Vec<(&str, i64)> = merged.iter().map(|m| (m.member_id.as_str(), m.orders)).collect();
         assert_eq!(ids, [("Z", 1), ("a", 0), ("b", 2), ("c", 0), ("d", 5)]);
     }

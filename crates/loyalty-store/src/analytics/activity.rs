@@ -124,9 +124,10 @@ fn int(b: &[u8], i: &mut usize) -> Option<i64> {
     (*i > start).then_some(v)
 }
 
-/// Parses the records of a log that start at `b[*i]`, up to the end of `b` or a `|`, into
-/// `out`; leaves `*i` at the `|` or the end. A malformed record is a corrupt store, never a guess.
-fn parse_records(member: &str, b: &[u8], i: &mut usize, out: &mut Vec<ActivityEvent>) -> Result<()> {
+/// Parses the records of a log that start at `b[*i]`, up to the end of `b` or a `|`, handing
+/// each to `each`; leaves `*i` at the `|` or the end. A malformed record is a corrupt store,
+/// never a guess.
+fn parse_records(member: &str, b: &[u8], i: &mut usize, mut each: impl FnMut(ActivityEvent)) -> Result<()> {
     while *i < b.len() && b[*i] != b'|' {
         let start = *i;
         let bad = |at: usize| {
@@ -152,9 +153,25 @@ fn parse_records(member: &str, b: &[u8], i: &mut usize, out: &mut Vec<ActivityEv
             },
             _ => return Err(bad(*i)),
         };
-        out.push(e);
+        each(e);
     }
     Ok(())
+}
+
+/// Reads the head of the row that starts at `text[*i]` (`|<member id>=`) and leaves `*i` at its
+/// first record.
+fn row_member<'a>(text: &'a str, i: &mut usize) -> Result<&'a str> {
+    let b = text.as_bytes();
+    let at = *i;
+    let eq =
+        (b[at] == b'|').then(|| b[at + 1..].iter().position(|&c| c == b'=' || c == b'|').map(|p| at + 1 + p)).flatten();
+    let Some(eq) = eq.filter(|&p| b[p] == b'=' && p > at + 1) else {
+        let near = String::from_utf8_lossy(&b[at..(at + 40).min(b.len())]).into_owned();
+        return Err(corrupt(&near, "activity row without its member id".into()));
+    };
+    *i = eq + 1;
+    // `|` and `=` are ASCII, so both ends are character boundaries.
+    Ok(&text[at + 1..eq])
 }
 
 /// Rows of `member_activity` run together (`|id=records|id=records…`): each row's member id and
@@ -165,100 +182,161 @@ pub fn parse_rows<'a>(text: &'a str, events: &mut Vec<ActivityEvent>) -> Result<
     let mut rows = Vec::with_capacity(b.len() / 128);
     let mut i = 0;
     while i < b.len() {
-        let eq = (b[i] == b'|')
-            .then(|| b[i + 1..].iter().position(|&c| c == b'=' || c == b'|').map(|p| i + 1 + p))
-            .flatten();
-        let Some(eq) = eq.filter(|&p| b[p] == b'=' && p > i + 1) else {
-            let near = String::from_utf8_lossy(&b[i..(i + 40).min(b.len())]).into_owned();
-            return Err(corrupt(&near, "activity row without its member id".into()));
-        };
-        // `|` and `=` are ASCII, so both ends are character boundaries.
-        let id = &text[i + 1..eq];
-        i = eq + 1;
+        let id = row_member(text, &mut i)?;
         let first = events.len();
-        parse_records(id, b, &mut i, events)?;
+        parse_records(id, b, &mut i, |e| events.push(e))?;
         rows.push((id, first, events.len()));
     }
     Ok(rows)
 }
 
-/// A member's figures as of `at` (microseconds) with the window starting at `window_start`:
-/// orders paid at or before `at`; amounts net of the refunds made by `at`. `None` when no order
-/// was paid by `at`. `days` is scratch space, reused across members.
-pub fn summarise(
-    member_id: &str,
-    events: &[ActivityEvent],
+/// One member's figures as of `at`, gathered record by record (records come in any order):
+/// orders paid at or before `at`; amounts net of the refunds made by `at`; the window starts at
+/// `window_start`.
+struct Tally {
     at: i64,
     window_start: i64,
-    days: &mut Vec<i64>,
-) -> Result<Option<MemberActivity>> {
-    days.clear();
-    let (mut orders, mut net, mut window_orders, mut window_net) = (0_i64, 0_i64, 0_i64, 0_i64);
-    let (mut first, mut last, mut window_last) = (i64::MAX, i64::MIN, None::<i64>);
-    for e in events {
-        match *e {
-            ActivityEvent::Order { paid_at, total_minor } if paid_at <= at => {
-                orders += 1;
-                net += total_minor;
-                first = first.min(paid_at);
-                last = last.max(paid_at);
-                days.push((at - paid_at) / DAY_MICROS);
-                if paid_at >= window_start {
-                    window_orders += 1;
-                    window_net += total_minor;
-                    window_last = Some(window_last.map_or(paid_at, |w| w.max(paid_at)));
+    orders: i64,
+    net: i64,
+    window_orders: i64,
+    window_net: i64,
+    first: i64,
+    last: i64,
+    window_last: Option<i64>,
+    /// Whole days back from `at` of each order; reused from member to member.
+    days: Vec<i64>,
+}
+
+impl Tally {
+    fn new(at: i64, window_start: i64) -> Self {
+        Tally {
+            at,
+            window_start,
+            orders: 0,
+            net: 0,
+            window_orders: 0,
+            window_net: 0,
+            first: i64::MAX,
+            last: i64::MIN,
+            window_last: None,
+            days: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, e: ActivityEvent) {
+        match e {
+            ActivityEvent::Order { paid_at, total_minor } if paid_at <= self.at => {
+                self.orders += 1;
+                self.net += total_minor;
+                self.first = self.first.min(paid_at);
+                self.last = self.last.max(paid_at);
+                self.days.push((self.at - paid_at) / DAY_MICROS);
+                if paid_at >= self.window_start {
+                    self.window_orders += 1;
+                    self.window_net += total_minor;
+                    self.window_last = Some(self.window_last.map_or(paid_at, |w| w.max(paid_at)));
                 }
             }
-            ActivityEvent::Refund { paid_at, refunded_at, amount_minor } if paid_at <= at && refunded_at <= at => {
-                net -= amount_minor;
-                if paid_at >= window_start {
-                    window_net -= amount_minor;
+            ActivityEvent::Refund { paid_at, refunded_at, amount_minor }
+                if paid_at <= self.at && refunded_at <= self.at =>
+            {
+                self.net -= amount_minor;
+                if paid_at >= self.window_start {
+                    self.window_net -= amount_minor;
                 }
             }
             _ => {}
         }
     }
-    if orders == 0 {
-        return Ok(None);
+
+    /// The figures gathered so far for `member_id` (`None` when no order was paid by `at`), and
+    /// a clean tally for the next member.
+    fn take(&mut self, member_id: &str) -> Result<Option<MemberActivity>> {
+        let mut days = std::mem::take(&mut self.days);
+        let done = std::mem::replace(self, Tally::new(self.at, self.window_start));
+        days.sort_unstable();
+        days.dedup();
+        let order_days = days.len() as i64;
+        days.clear();
+        self.days = days;
+        if done.orders == 0 {
+            return Ok(None);
+        }
+        let ts = |t: i64| Timestamp::from_microsecond(t).map_err(|e| corrupt(member_id, format!("instant {t}: {e}")));
+        Ok(Some(MemberActivity {
+            member_id: member_id.to_owned(),
+            orders: done.orders,
+            order_days,
+            first_paid_at: Some(ts(done.first)?),
+            last_paid_at: Some(ts(done.last)?),
+            net_minor: done.net,
+            window_orders: done.window_orders,
+            window_last_paid_at: done.window_last.map(ts).transpose()?,
+            window_net_minor: done.window_net,
+        }))
     }
-    days.sort_unstable();
-    days.dedup();
-    let ts = |t: i64| Timestamp::from_microsecond(t).map_err(|e| corrupt(member_id, format!("instant {t}: {e}")));
-    Ok(Some(MemberActivity {
-        member_id: member_id.to_owned(),
-        orders,
-        order_days: days.len() as i64,
-        first_paid_at: Some(ts(first)?),
-        last_paid_at: Some(ts(last)?),
-        net_minor: net,
-        window_orders,
-        window_last_paid_at: window_last.map(ts).transpose()?,
-        window_net_minor: window_net,
-    }))
+}
+
+/// A member's figures as of `at` (microseconds) with the window starting at `window_start`:
+/// orders paid at or before `at`; amounts net of the refunds made by `at`. `None` when no order
+/// was paid by `at`.
+pub fn summarise(
+    member_id: &str,
+    events: &[ActivityEvent],
+    at: i64,
+    window_start: i64,
+) -> Result<Option<MemberActivity>> {
+    let mut tally = Tally::new(at, window_start);
+    events.iter().for_each(|e| tally.add(*e));
+    tally.take(member_id)
 }
 
 /// One range of `member_activity` rows run together, turned into every buyer's figures as of
-/// `at`, sorted by id byte-wise. One pass over the bytes: this parse is most of the read's own
-/// work.
+/// `at`, sorted by id byte-wise. This parse is most of the read's own work, so it is one pass
+/// that never holds the records: rows come from the key walk in member order, so a member's
+/// rows are adjacent and each member is summed up as soon as the next one starts. The SQL does
+/// not promise that order; should a row come before the one ahead of it, the range is parsed
+/// again by [`unpack_gathered`], which promises nothing about order.
 pub fn unpack_logs(packed: &str, at: i64, window_start: i64) -> Result<Vec<MemberActivity>> {
+    let b = packed.as_bytes();
+    let mut out = Vec::new();
+    let mut tally = Tally::new(at, window_start);
+    let mut current: Option<&str> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let id = row_member(packed, &mut i)?;
+        match current {
+            Some(c) if c == id => {}
+            Some(c) if c > id => return unpack_gathered(packed, at, window_start),
+            _ => {
+                if let Some(c) = current {
+                    out.extend(tally.take(c)?);
+                }
+                current = Some(id);
+            }
+        }
+        parse_records(id, b, &mut i, |e| tally.add(e))?;
+    }
+    if let Some(c) = current {
+        out.extend(tally.take(c)?);
+    }
+    Ok(out)
+}
+
+/// As [`unpack_logs`], for rows in any order: every record is parsed first and a member's rows
+/// are gathered by sorting.
+pub fn unpack_gathered(packed: &str, at: i64, window_start: i64) -> Result<Vec<MemberActivity>> {
     // An order record is at least 20 bytes with today's instants: room for all without regrowing.
     let mut events: Vec<ActivityEvent> = Vec::with_capacity(packed.len() / 20 + 1);
     let mut rows = parse_rows(packed, &mut events)?;
-    // A member's spans come back in no promised order: gather them.
     rows.sort_by(|a, b| a.0.cmp(b.0));
-    let (mut out, mut mine, mut days) = (Vec::with_capacity(rows.len()), Vec::new(), Vec::new());
+    let mut tally = Tally::new(at, window_start);
+    let mut out = Vec::with_capacity(rows.len());
     for group in rows.chunk_by(|a, b| a.0 == b.0) {
-        let id = group[0].0;
-        let found = if let [(_, from, to)] = group {
-            summarise(id, &events[*from..*to], at, window_start, &mut days)?
-        } else {
-            mine.clear();
-            for (_, from, to) in group {
-                mine.extend_from_slice(&events[*from..*to]);
-            }
-            summarise(id, &mine, at, window_start, &mut days)?
-        };
-        out.extend(found);
+        for (_, from, to) in group {
+            events[*from..*to].iter().for_each(|e| tally.add(*e));
+        }
+        out.extend(tally.take(group[0].0)?);
     }
     Ok(out)
 }
@@ -385,7 +463,7 @@ mod tests {
             ActivityEvent::Refund { paid_at: ws - 10 * D, refunded_at: at - D, amount_minor: 20 },
             ActivityEvent::Refund { paid_at: at - 3 * D + 5, refunded_at: at + 1, amount_minor: 100 },
         ];
-        let a = summarise("m", &events, at, ws, &mut Vec::new()).unwrap().unwrap();
+        let a = summarise("m", &events, at, ws).unwrap().unwrap();
         assert_eq!((a.orders, a.order_days, a.net_minor), (3, 3, 800 - 70));
         assert_eq!((a.window_orders, a.window_net_minor), (2, 250));
         assert_eq!(a.first_paid_at.unwrap().as_microsecond(), ws - 10 * D);
@@ -396,9 +474,9 @@ mod tests {
             ActivityEvent::Order { paid_at: at - D - 1, total_minor: 1 },
             ActivityEvent::Order { paid_at: at - 2 * D + 1, total_minor: 1 },
         ];
-        assert_eq!(summarise("m", &same_day, at, ws, &mut Vec::new()).unwrap().unwrap().order_days, 1);
+        assert_eq!(summarise("m", &same_day, at, ws).unwrap().unwrap().order_days, 1);
         // Only a future order: not a buyer yet.
-        assert!(summarise("m", &events[3..4], at, ws, &mut Vec::new()).unwrap().is_none());
+        assert!(summarise("m", &events[3..4], at, ws).unwrap().is_none());
     }
 
     #[test]
@@ -414,6 +492,20 @@ mod tests {
         let rows = unpack_logs(&packed, at, 0).unwrap();
         let got: Vec<(&str, i64, i64)> = rows.iter().map(|r| (r.member_id.as_str(), r.orders, r.net_minor)).collect();
         assert_eq!(got, [("a:1", 1, 1), ("b", 2, 11)]);
+        // The same rows in key order take the one-pass path, with the same figures.
+        let in_order = [
+            row("a:1", &[ActivityEvent::Order { paid_at: 20, total_minor: 1 }]),
+            row("b", &[ActivityEvent::Order { paid_at: 500 * D, total_minor: 6 }]),
+            row("b", &[ActivityEvent::Order { paid_at: 10, total_minor: 5 }]),
+            row("c", &[ActivityEvent::Order { paid_at: at + 1, total_minor: 6 }]),
+        ]
+        .concat();
+        assert_eq!(unpack_logs(&in_order, at, 0).unwrap(), rows);
+        assert_eq!(unpack_gathered(&in_order, at, 0).unwrap(), rows);
+        assert!(
+            unpack_logs(&(in_order + "|b=o1,x;"), at, 0).is_err(),
+            "a bad record after the fall-back is still corrupt"
+        );
         assert!(unpack_logs("no-head", at, 0).is_err());
         assert!(unpack_logs("", at, 0).unwrap().is_empty());
     }

@@ -64,7 +64,9 @@ pub async fn read_activity_in_pages(
         .buffered(READERS)
         .try_collect()
         .await?;
-    Ok(pages.into_iter().flatten().collect())
+    let mut all = Vec::with_capacity(pages.iter().map(Vec::len).sum());
+    pages.into_iter().for_each(|p| all.extend(p));
+    Ok(all)
 }
 
 /// Members with ids in (`q.after`, `q.through`]: one range of about a page of members.
