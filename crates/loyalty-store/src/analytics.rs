@@ -115,14 +115,10 @@ pub(crate) fn check_windows(windows: &[Window]) -> Result<()> {
     Ok(())
 }
 
-/// The statement of migration 0006 that fills `member_activity` from the orders and refunds
-/// tables: the one text both the migration and `rebuild_activity` run.
-pub fn activity_fill_sql() -> &'static str {
-    const MIGRATION: &str = include_str!("../migrations/0006_member_activity.sql");
-    const TAIL: &str = "GROUP BY member_id, span";
-    let start = MIGRATION.find("INSERT INTO member_activity").expect("migration 0006 fills member_activity");
-    let len = MIGRATION[start..].find(TAIL).expect("the fill ends with its GROUP BY") + TAIL.len();
-    &MIGRATION[start..start + len]
+/// The statement that fills `member_activity` from the orders and refunds tables: the one text
+/// both migration 0007 and `rebuild_activity` run ([`activity::fill_sql`]).
+pub fn activity_fill_sql() -> String {
+    activity::fill_sql()
 }
 
 macro_rules! analytics_sql {
@@ -335,7 +331,7 @@ macro_rules! analytics_sql {
                         sqlx::query($hold_order_writes).execute(&mut *tx).await?;
                     }
                     sqlx::query("DELETE FROM member_activity").execute(&mut *tx).await?;
-                    let rows = sqlx::query(activity_fill_sql()).execute(&mut *tx).await?.rows_affected();
+                    let rows = sqlx::query(&activity_fill_sql()).execute(&mut *tx).await?.rows_affected();
                     tx.commit().await?;
                     Ok(rows)
                 }

@@ -455,9 +455,10 @@ macro_rules! sql_store {
             // insight reads), in this transaction: the log can never miss or repeat one.
             let appends = crate::analytics::activity_appends(c);
             insert_rows(conn, "member_activity", "member_id, span, log",
-                // A new row is the whole text; a row already there keeps its head (`|id=`) and
-                // gets the records after the new text's head.
-                " ON CONFLICT (member_id, span) DO UPDATE SET log = member_activity.log || substr(excluded.log, length(excluded.member_id) + 3)",
+                // A new row is the whole text; a row already there keeps its head (`|id=` and
+                // the span, `activity::HEAD_EXTRA` characters besides the id) and gets the
+                // records after the new text's head.
+                " ON CONFLICT (member_id, span) DO UPDATE SET log = member_activity.log || substr(excluded.log, length(excluded.member_id) + 6)",
                 &appends, |s, a| {
                     s.push_bind(a.member_id.clone());
                     s.push_bind(a.span);

@@ -502,7 +502,7 @@ async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_f
     assert_eq!(earlier.iter().find(|a| a.member_id == "hal").unwrap().net_minor, 7_800);
     app.assert_verified().await;
 
-    // Migration 0006's fill, run again over the same orders and refunds, writes the same log.
+    // Migration 0007's fill, run again over the same orders and refunds, writes the same log.
     let written = logs(&app, &["gus", "hal", "ivy"]).await;
     assert_eq!(written.iter().map(|(_, e)| e.len()).collect::<Vec<_>>(), [4, 2, 0]);
     // Appends to a row that exists add records only: one head per row (gus: two spans).
@@ -511,13 +511,13 @@ async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_f
         app.store.activity_audit(&ids).await.unwrap().iter().map(|(_, text)| text.matches('|').count()).collect();
     assert_eq!(heads, [2, 1, 0]);
     app.store.execute_raw("DELETE FROM member_activity").await.unwrap();
-    app.store.execute_raw(loyalty_store::analytics::activity_fill_sql()).await.unwrap();
+    app.store.execute_raw(&loyalty_store::analytics::activity_fill_sql()).await.unwrap();
     assert_eq!(logs(&app, &["gus", "hal", "ivy"]).await, written);
     assert_eq!(compute::read_activity(app.store.as_ref(), at, 365).await.unwrap(), read);
     app.assert_verified().await;
 
     // A log that lost or gained a record is named by verify.
-    app.store.execute_raw("UPDATE member_activity SET log = log || 'o5,100;' WHERE member_id = 'hal'").await.unwrap();
+    app.store.execute_raw("UPDATE member_activity SET log = log || '+WW' WHERE member_id = 'hal'").await.unwrap();
     let r = loyalty::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
     assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
     assert_eq!(r.violations[0].member_id, "hal");

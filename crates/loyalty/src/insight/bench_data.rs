@@ -127,7 +127,8 @@ impl Synthetic {
         for i in 0..self.paid_at.len() {
             let paid_at = self.paid_at[i];
             let m = self.member[i];
-            let log = rows.entry((m, span_of(paid_at))).or_insert_with(|| row_head(&self.ids[m as usize]));
+            let log =
+                rows.entry((m, span_of(paid_at))).or_insert_with(|| row_head(&self.ids[m as usize], span_of(paid_at)));
             ActivityEvent::Order { paid_at, total_minor: self.total_minor[i] }.write(log);
             if self.refunded_minor[i] > 0 {
                 let refunded_at = self.refunded_at(i);
