@@ -218,6 +218,9 @@ macro_rules! analytics_sql {
             #[async_trait::async_trait]
             impl Analytics for $store {
                 async fn member_activity(&self, q: &ActivityQuery) -> Result<Vec<MemberActivity>> {
+                    if let Some(read) = self.member_activity_direct(q).await {
+                        return read;
+                    }
                     // Two statements over the same id range (`activity_bounds` keeps ranges to
                     // a page of members), merged: the members' activity logs (one row per member
                     // and span, written with each order and refund; never the orders

@@ -31,6 +31,9 @@ pub use versions::{MemberVersion, MemberVersions};
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// From member insight's own read-only SQLite connections.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row in {table}: {reason}")]

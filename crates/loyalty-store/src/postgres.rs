@@ -16,6 +16,14 @@ pub struct PgTx {
 impl PgStore {
     const BACKEND: &'static str = "postgres";
 
+    /// PostgreSQL reads every range through the pool (see `SqliteStore::member_activity_direct`).
+    async fn member_activity_direct(
+        &self,
+        _q: &crate::analytics::ActivityQuery,
+    ) -> Option<crate::Result<Vec<crate::analytics::MemberActivity>>> {
+        None
+    }
+
     pub async fn open(url: &str) -> crate::Result<Self> {
         // Every execution is planned for its own arguments and the tables' current size. The
         // write path's statements have fixed texts (ids travel as one JSON array), so a

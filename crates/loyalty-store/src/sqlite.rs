@@ -10,6 +10,8 @@
 //! has been checkpointed. A large auto-checkpoint threshold stays as a backstop should the
 //! task fall behind, and [`Store::checkpoint`] truncates the log after an import.
 
+use crate::analytics::{merge_activity, ActivityQuery, MemberActivity, Unpacker};
+use crate::convert::micros;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
@@ -34,6 +36,8 @@ const TRUNCATE_TRIES: usize = 20;
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     checkpointer: tokio::task::JoinHandle<()>,
+    /// The database file, for member insight's own read-only connections (`None` in memory).
+    file: Option<std::path::PathBuf>,
 }
 
 pub struct SqliteTx {
@@ -50,6 +54,20 @@ impl Drop for SqliteStore {
 impl SqliteStore {
     const BACKEND: &'static str = "sqlite";
 
+    /// Member insight's read of one range of members, on a read-only connection of its own on a
+    /// blocking thread (`None` for a store in memory, which only the pool can see). The log rows
+    /// are stepped one by one and parsed where SQLite holds them: returning a range as one text
+    /// through the pool copied it four times over, which cost more than SQLite's own walk
+    /// (BENCHMARKS.md, run H).
+    async fn member_activity_direct(&self, q: &ActivityQuery) -> Option<crate::Result<Vec<MemberActivity>>> {
+        let file = self.file.clone()?;
+        let q = q.clone();
+        let read = tokio::task::spawn_blocking(move || read_activity_range(&file, &q)).await;
+        Some(read.unwrap_or_else(|e| {
+            Err(crate::convert::corrupt("member_activity", format!("reading a range failed: {e}")))
+        }))
+    }
+
     /// Opens (creating if missing) the file a `sqlite://` URL names and applies migrations.
     pub async fn open(url: &str) -> crate::Result<Self> {
         let opts = SqliteConnectOptions::from_str(url)?
@@ -61,10 +79,11 @@ impl SqliteStore {
             .pragma("cache_size", "-131072")
             .pragma("temp_store", "memory")
             .pragma("wal_autocheckpoint", AUTOCHECKPOINT_PAGES.to_string());
+        let file = Some(opts.get_filename().to_path_buf()).filter(|f| f.is_file());
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         let checkpointer = tokio::spawn(checkpoint_in_background(pool.clone()));
-        Ok(Self { pool, checkpointer })
+        Ok(Self { pool, checkpointer, file })
     }
 
     async fn begin_tx(&self) -> crate::Result<SqliteTx> {
@@ -157,6 +176,55 @@ crate::sql::sql_store!(
     "json_group_array(json_array(",
     "IN (SELECT value FROM json_each($1))"
 );
+/// How much of the file member insight's read-only connections map into memory.
+const INSIGHT_MMAP_BYTES: i64 = 1 << 40;
+
+/// One range of members' activity as of `q.at`, read from `file` (see
+/// [`SqliteStore::member_activity_direct`]): the log rows in key order, then the members
+/// registered by `at`.
+fn read_activity_range(file: &std::path::Path, q: &ActivityQuery) -> crate::Result<Vec<MemberActivity>> {
+    use rusqlite::{params, OpenFlags};
+    let conn = rusqlite::Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Pages are read where the kernel caches them instead of copied out by `pread`: a reader of
+    // its own, so no other connection's memory changes.
+    conn.pragma_update(None, "mmap_size", INSIGHT_MMAP_BYTES)?;
+    let after = q.after.as_deref().unwrap_or("");
+    let (logs_through, members_through) =
+        if q.through.is_some() { (" AND member_id <= ?2", " AND member_id <= ?3") } else { ("", "") };
+    let through_id = q.through.as_deref().unwrap_or("");
+    // One transaction: both statements see the same snapshot.
+    conn.execute_batch("BEGIN")?;
+    let mut unpacker = Unpacker::new(micros(q.at), micros(q.window_start));
+    let mut logs = conn.prepare(&format!(
+        "SELECT log FROM member_activity WHERE member_id > ?1{logs_through} ORDER BY member_id, span"
+    ))?;
+    let mut rows =
+        if q.through.is_some() { logs.query(params![after, through_id])? } else { logs.query(params![after])? };
+    while let Some(row) = rows.next()? {
+        let log = row
+            .get_ref(0)?
+            .as_bytes()
+            .map_err(|e| crate::convert::corrupt("member_activity", format!("a log is not text: {e}")))?;
+        if !unpacker.feed(log)? {
+            return Err(crate::convert::corrupt("member_activity", "rows came out of key order under ORDER BY"));
+        }
+    }
+    let buyers = unpacker.finish()?;
+    let mut members = conn.prepare(&format!(
+        "SELECT member_id FROM members WHERE member_id > ?1 AND registered_at <= ?2{members_through}"
+    ))?;
+    let ids: Vec<String> = if q.through.is_some() {
+        members.query_map(params![after, micros(q.at), through_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+    } else {
+        members.query_map(params![after, micros(q.at)], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+    };
+    Ok(merge_activity(buyers, ids.iter().map(String::as_str).collect()))
+}
+
 crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite, "IN (SELECT value FROM json_each($1))", "");
 crate::usage::usage_sql!(SqliteStore, sqlx::Sqlite);
 crate::versions::versions_sql!(SqliteStore, sqlx::Sqlite);

@@ -74,6 +74,7 @@ fn put(out: &mut String, mut x: u64) {
 
 /// Reads a number [`put`] wrote from `b` at `*i`: `None` unless it is one to thirteen digits,
 /// the last from [`LAST`], that fit in 64 bits.
+#[inline]
 fn get(b: &[u8], i: &mut usize) -> Option<u64> {
     let mut v: u64 = 0;
     let mut shift = 0;
@@ -233,8 +234,7 @@ fn parse_records(member: &str, span: i64, b: &[u8], i: &mut usize, mut each: imp
 
 /// Reads the head of the row that starts at `text[*i]` (`|<member id>=` and three span digits)
 /// and leaves `*i` at its first record.
-fn row_member<'a>(text: &'a str, i: &mut usize) -> Result<(&'a str, i64)> {
-    let b = text.as_bytes();
+fn row_member<'a>(b: &'a [u8], i: &mut usize) -> Result<(&'a str, i64)> {
     let at = *i;
     let eq =
         (b[at] == b'|').then(|| b[at + 1..].iter().position(|&c| c == b'=' || c == b'|').map(|p| at + 1 + p)).flatten();
@@ -249,9 +249,10 @@ fn row_member<'a>(text: &'a str, i: &mut usize) -> Result<(&'a str, i64)> {
         let near = String::from_utf8_lossy(&b[at..(at + 40).min(b.len())]).into_owned();
         return Err(corrupt(&near, "activity row without its member id and span".into()));
     };
+    let id = std::str::from_utf8(&b[at + 1..eq])
+        .map_err(|_| corrupt("?", "an activity row's member id is not UTF-8".into()))?;
     *i = eq + 4;
-    // `|` and `=` are ASCII, so both ends are character boundaries.
-    Ok((&text[at + 1..eq], biased - SPAN_BIAS))
+    Ok((id, biased - SPAN_BIAS))
 }
 
 /// Rows of `member_activity` run together (`|id=records|id=records…`): each row's member id and
@@ -262,7 +263,7 @@ pub fn parse_rows<'a>(text: &'a str, events: &mut Vec<ActivityEvent>) -> Result<
     let mut rows = Vec::with_capacity(b.len() / 128);
     let mut i = 0;
     while i < b.len() {
-        let (id, span) = row_member(text, &mut i)?;
+        let (id, span) = row_member(b, &mut i)?;
         let first = events.len();
         parse_records(id, span, b, &mut i, |e| events.push(e))?;
         rows.push((id, first, events.len()));
@@ -371,36 +372,65 @@ pub fn summarise(
     tally.take(member_id)
 }
 
-/// One range of `member_activity` rows run together, turned into every buyer's figures as of
-/// `at`, sorted by id byte-wise. This parse is most of the read's own work, so it is one pass
-/// that never holds the records: rows come from the key walk in member order, so a member's
-/// rows are adjacent and each member is summed up as soon as the next one starts. The SQL does
-/// not promise that order; should a row come before the one ahead of it, the range is parsed
-/// again by [`unpack_gathered`], which promises nothing about order.
-pub fn unpack_logs(packed: &str, at: i64, window_start: i64) -> Result<Vec<MemberActivity>> {
-    let b = packed.as_bytes();
-    let mut out = Vec::new();
-    let mut tally = Tally::new(at, window_start);
-    let mut current: Option<&str> = None;
-    let mut i = 0;
-    while i < b.len() {
-        let (id, span) = row_member(packed, &mut i)?;
-        match current {
-            Some(c) if c == id => {}
-            Some(c) if c > id => return unpack_gathered(packed, at, window_start),
-            _ => {
-                if let Some(c) = current {
-                    out.extend(tally.take(c)?);
+/// Turns rows of `member_activity`, fed in member order, into every buyer's figures as of `at`,
+/// sorted by id byte-wise. This parse is most of the read's own work, so it is one pass that
+/// never holds the records: a member is summed up as soon as the next one starts.
+pub struct Unpacker {
+    tally: Tally,
+    /// The member being summed up, if any (`None` before the first row).
+    current: Option<String>,
+    out: Vec<MemberActivity>,
+}
+
+impl Unpacker {
+    pub fn new(at: i64, window_start: i64) -> Self {
+        Unpacker { tally: Tally::new(at, window_start), current: None, out: Vec::new() }
+    }
+
+    /// Feeds one or more whole rows run together. Returns `Ok(false)`, having taken nothing from
+    /// that row on, when a row's member sorts before the member being summed up: the rows are
+    /// not in member order, and the caller must read them another way.
+    pub fn feed(&mut self, b: &[u8]) -> Result<bool> {
+        let mut i = 0;
+        while i < b.len() {
+            let (id, span) = row_member(b, &mut i)?;
+            match self.current.as_deref() {
+                Some(c) if c == id => {}
+                Some(c) if c > id => return Ok(false),
+                Some(c) => {
+                    self.out.extend(self.tally.take(c)?);
+                    let c = self.current.as_mut().expect("a member is being summed up");
+                    c.clear();
+                    c.push_str(id);
                 }
-                current = Some(id);
+                None => self.current = Some(id.to_owned()),
             }
+            let tally = &mut self.tally;
+            parse_records(id, span, b, &mut i, |e| tally.add(e))?;
         }
-        parse_records(id, span, b, &mut i, |e| tally.add(e))?;
+        Ok(true)
     }
-    if let Some(c) = current {
-        out.extend(tally.take(c)?);
+
+    /// Every buyer fed, in id order.
+    pub fn finish(mut self) -> Result<Vec<MemberActivity>> {
+        if let Some(c) = self.current.take() {
+            self.out.extend(self.tally.take(&c)?);
+        }
+        Ok(self.out)
     }
-    Ok(out)
+}
+
+/// One range of `member_activity` rows run together, turned into every buyer's figures as of
+/// `at`, sorted by id byte-wise. Rows come from the key walk in member order, so a member's rows
+/// are adjacent and one [`Unpacker`] pass does; the SQL does not promise that order, and should a
+/// row come before the one ahead of it, the range is parsed again by [`unpack_gathered`].
+pub fn unpack_logs(packed: &str, at: i64, window_start: i64) -> Result<Vec<MemberActivity>> {
+    let mut unpacker = Unpacker::new(at, window_start);
+    if unpacker.feed(packed.as_bytes())? {
+        unpacker.finish()
+    } else {
+        unpack_gathered(packed, at, window_start)
+    }
 }
 
 /// As [`unpack_logs`], for rows in any order: every record is parsed first and a member's rows
