@@ -218,6 +218,7 @@ macro_rules! analytics_sql {
             #[async_trait::async_trait]
             impl Analytics for $store {
                 async fn member_activity(&self, q: &ActivityQuery) -> Result<Vec<MemberActivity>> {
+                    // A SQLite file is read on connections of its own (`member_activity_direct`).
                     if let Some(read) = self.member_activity_direct(q).await {
                         return read;
                     }

@@ -86,7 +86,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let t = &analysis.summary.timings_ms;
     let ms = |k: &str| t.get(k).copied().unwrap_or(0.0);
     let compute_s = (ms("summaries") + ms("rfm") + ms("segments") + ms("lifecycle")) / 1e3;
-    println!("ours: read activity from SQLite (one aggregate per 20,000 members) {read_s:.2} s");
+    println!("ours: read activity from SQLite (ranges of 20,000 members) {read_s:.2} s");
     println!(
         "ours: RFM + segments + lifecycle {compute_s:.3} s \
          (summaries {:.0} ms, rfm {:.0} ms, segments {:.0} ms, lifecycle {:.0} ms)",
