@@ -231,6 +231,11 @@ pub(crate) fn check_members(members: &[MemberSummary]) -> Result<(), InsightErro
 
 /// Member indices sorted by id (byte-wise), refusing duplicate ids.
 fn id_order(members: &[MemberSummary]) -> Result<Vec<u32>, InsightError> {
+    // The store reads members in id order, so this is usually already done: one pass proves it
+    // (strictly ascending, so no duplicates either).
+    if members.windows(2).all(|w| w[0].member_id.as_bytes() < w[1].member_id.as_bytes()) {
+        return Ok((0..members.len() as u32).collect());
+    }
     let ids: Vec<&[u8]> = members.iter().map(|m| m.member_id.as_bytes()).collect();
     id_order::sort_ids(&ids)
 }

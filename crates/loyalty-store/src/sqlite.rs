@@ -36,8 +36,8 @@ const TRUNCATE_TRIES: usize = 20;
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     checkpointer: tokio::task::JoinHandle<()>,
-    /// The database file, for member insight's own read-only connections (`None` in memory).
-    file: Option<std::path::PathBuf>,
+    /// Member insight's own read-only connections to the file (`None` for a store in memory).
+    readers: Option<std::sync::Arc<InsightReaders>>,
 }
 
 pub struct SqliteTx {
@@ -60,9 +60,15 @@ impl SqliteStore {
     /// through the pool copied it four times over, which cost more than SQLite's own walk
     /// (BENCHMARKS.md, run H).
     async fn member_activity_direct(&self, q: &ActivityQuery) -> Option<crate::Result<Vec<MemberActivity>>> {
-        let file = self.file.clone()?;
+        let readers = self.readers.clone()?;
         let q = q.clone();
-        let read = tokio::task::spawn_blocking(move || read_activity_range(&file, &q)).await;
+        let read = tokio::task::spawn_blocking(move || {
+            let mut conn = readers.take()?;
+            let read = read_activity_range(&mut conn, &q)?;
+            readers.put(conn);
+            Ok(read)
+        })
+        .await;
         Some(read.unwrap_or_else(|e| {
             Err(crate::convert::corrupt("member_activity", format!("reading a range failed: {e}")))
         }))
@@ -79,11 +85,13 @@ impl SqliteStore {
             .pragma("cache_size", "-131072")
             .pragma("temp_store", "memory")
             .pragma("wal_autocheckpoint", AUTOCHECKPOINT_PAGES.to_string());
-        let file = Some(opts.get_filename().to_path_buf()).filter(|f| f.is_file());
+        let readers = Some(opts.get_filename().to_path_buf())
+            .filter(|f| f.is_file())
+            .map(|file| std::sync::Arc::new(InsightReaders { file, idle: std::sync::Mutex::new(Vec::new()) }));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         let checkpointer = tokio::spawn(checkpoint_in_background(pool.clone()));
-        Ok(Self { pool, checkpointer, file })
+        Ok(Self { pool, checkpointer, readers })
     }
 
     async fn begin_tx(&self) -> crate::Result<SqliteTx> {
@@ -176,30 +184,58 @@ crate::sql::sql_store!(
     "json_group_array(json_array(",
     "IN (SELECT value FROM json_each($1))"
 );
+/// Member insight's read-only connections to the store's file, kept between ranges and runs (a
+/// connection's page mapping and prepared statements outlive one range).
+struct InsightReaders {
+    file: std::path::PathBuf,
+    idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl InsightReaders {
+    /// Idle connections kept: as many as ranges are read at once, and a few more.
+    const KEEP: usize = 4;
+
+    fn take(&self) -> crate::Result<rusqlite::Connection> {
+        if let Some(conn) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(conn);
+        }
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.file,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Pages are read where the kernel caches them instead of copied out by `pread`: a
+        // reader of its own, so no other connection's memory changes.
+        conn.pragma_update(None, "mmap_size", INSIGHT_MMAP_BYTES)?;
+        Ok(conn)
+    }
+
+    /// Returns a connection that finished a read (one that failed is dropped instead).
+    fn put(&self, conn: rusqlite::Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < Self::KEEP {
+            idle.push(conn);
+        }
+    }
+}
+
 /// How much of the file member insight's read-only connections map into memory.
 const INSIGHT_MMAP_BYTES: i64 = 1 << 40;
 
-/// One range of members' activity as of `q.at`, read from `file` (see
+/// One range of members' activity as of `q.at`, read on `conn` (see
 /// [`SqliteStore::member_activity_direct`]): the log rows in key order, then the members
 /// registered by `at`.
-fn read_activity_range(file: &std::path::Path, q: &ActivityQuery) -> crate::Result<Vec<MemberActivity>> {
-    use rusqlite::{params, OpenFlags};
-    let conn = rusqlite::Connection::open_with_flags(
-        file,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    // Pages are read where the kernel caches them instead of copied out by `pread`: a reader of
-    // its own, so no other connection's memory changes.
-    conn.pragma_update(None, "mmap_size", INSIGHT_MMAP_BYTES)?;
+fn read_activity_range(conn: &mut rusqlite::Connection, q: &ActivityQuery) -> crate::Result<Vec<MemberActivity>> {
+    use rusqlite::params;
     let after = q.after.as_deref().unwrap_or("");
     let (logs_through, members_through) =
         if q.through.is_some() { (" AND member_id <= ?2", " AND member_id <= ?3") } else { ("", "") };
     let through_id = q.through.as_deref().unwrap_or("");
-    // One transaction: both statements see the same snapshot.
-    conn.execute_batch("BEGIN")?;
+    // One transaction, so that both statements see the same snapshot; dropping it ends the read.
+    let tx = conn.transaction()?;
     let mut unpacker = Unpacker::new(micros(q.at), micros(q.window_start));
-    let mut logs = conn.prepare(&format!(
+    let mut logs = tx.prepare_cached(&format!(
         "SELECT log FROM member_activity WHERE member_id > ?1{logs_through} ORDER BY member_id, span"
     ))?;
     let mut rows =
@@ -214,15 +250,27 @@ fn read_activity_range(file: &std::path::Path, q: &ActivityQuery) -> crate::Resu
         }
     }
     let buyers = unpacker.finish()?;
-    let mut members = conn.prepare(&format!(
+    drop(rows);
+    let mut members = tx.prepare_cached(&format!(
         "SELECT member_id FROM members WHERE member_id > ?1 AND registered_at <= ?2{members_through}"
     ))?;
-    let ids: Vec<String> = if q.through.is_some() {
-        members.query_map(params![after, micros(q.at), through_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+    let mut rows = if q.through.is_some() {
+        members.query(params![after, micros(q.at), through_id])?
     } else {
-        members.query_map(params![after, micros(q.at)], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        members.query(params![after, micros(q.at)])?
     };
-    Ok(merge_activity(buyers, ids.iter().map(String::as_str).collect()))
+    // The ids run together in one buffer: a range's worth of strings without one allocation each.
+    let (mut ids, mut ends) = (String::new(), Vec::new());
+    while let Some(row) = rows.next()? {
+        let id = row
+            .get_ref(0)?
+            .as_str()
+            .map_err(|e| crate::convert::corrupt("members", format!("a member id is not text: {e}")))?;
+        ids.push_str(id);
+        ends.push(ids.len());
+    }
+    let registered = ends.iter().scan(0, |start, &end| Some(&ids[std::mem::replace(start, end)..end])).collect();
+    Ok(merge_activity(buyers, registered))
 }
 
 crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite, "IN (SELECT value FROM json_each($1))", "");
