@@ -177,36 +177,35 @@ pub fn score_quintiles(members: &[MemberSummary]) -> Result<Vec<Option<RfmScores
     let buyers = || members.iter().zip(&rank_of).filter(|(m, _)| m.is_buyer());
     let pack = |high: u64, rank: u32| (high << 32) | u64::from(rank);
     let member_of = |low: u64| by_id[(low & 0xFFFF_FFFF) as usize];
-    let mut r_keys: Vec<u64> =
-        buyers().map(|(m, &rank)| pack(u64::from(u32::MAX - m.recency_days.unwrap_or(0)), rank)).collect();
-    let n = r_keys.len();
-    let mut scores = vec![[0_u8; 3]; members.len()];
-    assign_ntiles(&mut r_keys, member_of, |s, q| s[0] = q, &mut scores);
-    drop(r_keys);
-    let mut f_keys: Vec<u64> = buyers().map(|(m, &rank)| pack(u64::from(m.frequency), rank)).collect();
-    assign_ntiles(&mut f_keys, member_of, |s, q| s[1] = q, &mut scores);
-    drop(f_keys);
-    // Flipping the sign bit makes the unsigned order of i64 values match the signed order.
-    let mut m_keys: Vec<u128> = buyers()
-        .map(|(m, &rank)| (u128::from((m.monetary_minor as u64) ^ (1 << 63)) << 32) | u128::from(rank))
-        .collect();
-    assign_ntiles(&mut m_keys, |k| member_of(k as u64), |s, q| s[2] = q, &mut scores);
-    debug_assert_eq!(scores.iter().filter(|s| s[0] > 0).count(), n);
-    Ok(scores.into_iter().map(|[r, f, m]| (r > 0).then(|| RfmScores::new(r, f, m))).collect())
+    // M (128-bit keys, the largest sort) on a second thread while R and F sort on this one.
+    let (r, f, m) = std::thread::scope(|s| {
+        let m = s.spawn(|| {
+            // Flipping the sign bit makes the unsigned order of i64 values match the signed order.
+            let keys: Vec<u128> = buyers()
+                .map(|(m, &rank)| (u128::from((m.monetary_minor as u64) ^ (1 << 63)) << 32) | u128::from(rank))
+                .collect();
+            ntiles(keys, |k| member_of(k as u64), members.len())
+        });
+        let r_keys = buyers().map(|(m, &rank)| pack(u64::from(u32::MAX - m.recency_days.unwrap_or(0)), rank)).collect();
+        let r = ntiles(r_keys, member_of, members.len());
+        let f =
+            ntiles(buyers().map(|(m, &rank)| pack(u64::from(m.frequency), rank)).collect(), member_of, members.len());
+        (r, f, m.join().expect("scoring M cannot panic"))
+    });
+    debug_assert_eq!(r.iter().filter(|&&q| q > 0).count(), members.iter().filter(|m| m.is_buyer()).count());
+    Ok(r.into_iter().zip(f).zip(m).map(|((r, f), m)| (r > 0).then(|| RfmScores::new(r, f, m))).collect())
 }
 
-/// Sorts `keys` and stores NTILE(5) of each position, via `set`, at the member the key encodes.
-fn assign_ntiles<K: Ord + Copy>(
-    keys: &mut [K],
-    member_of: impl Fn(K) -> u32,
-    set: impl Fn(&mut [u8; 3], u8),
-    scores: &mut [[u8; 3]],
-) {
+/// Sorts `keys` and returns NTILE(5) of each position at the member the key encodes (0 for
+/// members without a key: non-buyers).
+fn ntiles<K: Ord + Copy>(mut keys: Vec<K>, member_of: impl Fn(K) -> u32, members: usize) -> Vec<u8> {
     keys.sort_unstable();
     let n = keys.len();
+    let mut out = vec![0_u8; members];
     for (position, &key) in keys.iter().enumerate() {
-        set(&mut scores[member_of(key) as usize], quintile(position, n));
+        out[member_of(key) as usize] = quintile(position, n);
     }
+    out
 }
 
 /// NTILE(5) of the row at 0-based `position` among `n` rows, as SQLite and DuckDB define it:

@@ -49,21 +49,30 @@ pub async fn read_activity_in_pages(
 ) -> anyhow::Result<Vec<MemberActivity>> {
     use futures_util::{StreamExt, TryStreamExt};
     let start = window_start(at, window_days)?;
-    let started = Instant::now();
-    let bounds = store.activity_bounds(page).await?;
-    tracing::debug!(ranges = bounds.len() + 1, ms = started.elapsed().as_millis() as u64, "activity bounds");
-    let mut ranges: Vec<(Option<String>, Option<String>)> = Vec::with_capacity(bounds.len() + 1);
-    let mut after = None;
-    for b in bounds {
-        ranges.push((after, Some(b.clone())));
-        after = Some(b);
-    }
-    ranges.push((after, None));
-    let pages: Vec<Vec<MemberActivity>> = futures_util::stream::iter(ranges)
+    // The bounds are stepped to (one keyset step per range) while the first ranges are read: a
+    // producer and the readers, polled together.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let bounds = async move {
+        let started = Instant::now();
+        let mut after: Option<String> = None;
+        loop {
+            let through = store.activity_bound(after.as_deref(), page).await?;
+            // The readers stop taking ranges only when one of them failed: nothing to add.
+            let _ = tx.send((after, through.clone()));
+            match through {
+                Some(b) => after = Some(b),
+                None => break,
+            }
+        }
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "activity bounds");
+        Ok::<_, anyhow::Error>(())
+    };
+    let ranges = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let reads = ranges
         .map(|(after, through)| read_range(store, ActivityQuery { at, window_start: start, after, through }))
         .buffered(READERS)
-        .try_collect()
-        .await?;
+        .try_collect::<Vec<Vec<MemberActivity>>>();
+    let ((), pages) = futures_util::future::try_join(bounds, reads).await?;
     let mut all = Vec::with_capacity(pages.iter().map(Vec::len).sum());
     pages.into_iter().for_each(|p| all.extend(p));
     Ok(all)
