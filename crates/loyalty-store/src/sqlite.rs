@@ -85,11 +85,13 @@ impl SqliteStore {
             .pragma("cache_size", "-131072")
             .pragma("temp_store", "memory")
             .pragma("wal_autocheckpoint", AUTOCHECKPOINT_PAGES.to_string());
-        let readers = Some(opts.get_filename().to_path_buf())
-            .filter(|f| f.is_file())
-            .map(|file| std::sync::Arc::new(InsightReaders { file, idle: std::sync::Mutex::new(Vec::new()) }));
+        let file = opts.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        // Looked for once the pool has created the file: a store in memory has none.
+        let readers = Some(file)
+            .filter(|f| f.is_file())
+            .map(|file| std::sync::Arc::new(InsightReaders { file, idle: std::sync::Mutex::new(Vec::new()) }));
         let checkpointer = tokio::spawn(checkpoint_in_background(pool.clone()));
         Ok(Self { pool, checkpointer, readers })
     }
@@ -276,3 +278,41 @@ fn read_activity_range(conn: &mut rusqlite::Connection, q: &ActivityQuery) -> cr
 crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite, "IN (SELECT value FROM json_each($1))", "");
 crate::usage::usage_sql!(SqliteStore, sqlx::Sqlite);
 crate::versions::versions_sql!(SqliteStore, sqlx::Sqlite);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::Analytics;
+    use crate::Store;
+
+    #[tokio::test]
+    async fn a_new_file_is_read_for_insight_on_connections_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("new.db").display())).await.unwrap();
+        assert!(store.readers.is_some(), "the file the pool created is found");
+        // A member with one order of 250 in span 0 (offset 5 µs), and one whose log is damaged.
+        store
+            .execute_raw(
+                "INSERT INTO members (member_id, registered_at, status, pending, active, held, debt, next_seq, \
+                 next_lot_no, created_at, updated_at) VALUES ('a', 0, 'active', 0, 0, 0, 0, 1, 1, 0, 0), \
+                 ('b', 0, 'active', 0, 0, 0, 0, 1, 1, 0, 0)",
+            )
+            .await
+            .unwrap();
+        let mut log = crate::analytics::row_head("a", 0);
+        crate::analytics::ActivityEvent::Order { paid_at: 5, total_minor: 250 }.write(&mut log);
+        store.execute_raw(&format!("INSERT INTO member_activity VALUES ('a', 0, '{log}')")).await.unwrap();
+        let at = jiff::Timestamp::from_microsecond(1_000).unwrap();
+        let q = ActivityQuery { at, window_start: jiff::Timestamp::UNIX_EPOCH, after: None, through: None };
+        let read = store.member_activity(&q).await.unwrap();
+        let got: Vec<(&str, i64, i64)> = read.iter().map(|a| (a.member_id.as_str(), a.orders, a.net_minor)).collect();
+        assert_eq!(got, [("a", 1, 250), ("b", 0, 0)]);
+        assert_eq!(store.readers.as_ref().unwrap().idle.lock().unwrap().len(), 1, "the connection is kept");
+        store.execute_raw("INSERT INTO member_activity VALUES ('b', 0, '|b=FVV+')").await.unwrap();
+        let err = store.member_activity(&q).await.unwrap_err();
+        assert!(err.to_string().contains("member b"), "{err}");
+
+        let memory = SqliteStore::open("sqlite::memory:").await.unwrap();
+        assert!(memory.readers.is_none(), "a store in memory is read through the pool");
+    }
+}
