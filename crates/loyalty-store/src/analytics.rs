@@ -54,7 +54,7 @@ pub trait Analytics: Send + Sync {
     /// `ids` (at most [`MAX_ACTIVITY_PAGE`]): what `loyalty verify` checks the log against.
     async fn activity_audit(&self, ids: &[String]) -> Result<Vec<(RecordedActivity, String)>>;
     /// Rebuilds every member's activity log from the orders and refunds tables (migration
-    /// 0006's fill), in one transaction that holds order writes off until it commits. Returns
+    /// 0007's fill), in one transaction that holds order writes off until it commits. Returns
     /// the rows written.
     async fn rebuild_activity(&self) -> Result<u64>;
 
