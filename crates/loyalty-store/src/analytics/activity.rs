@@ -693,6 +693,14 @@ mod tests {
             ActivityEvent::Order { paid_at: at - 2 * D + 1, total_minor: 1 },
         ];
         assert_eq!(summarise("m", &same_day, at, ws).unwrap().unwrap().order_days, 1);
+        // Out of time order, the same day apart: still one order day (and three days in all).
+        let shuffled = [
+            ActivityEvent::Order { paid_at: at - D - 1, total_minor: 1 },
+            ActivityEvent::Order { paid_at: at - 5 * D, total_minor: 1 },
+            ActivityEvent::Order { paid_at: at - 9 * D, total_minor: 1 },
+            ActivityEvent::Order { paid_at: at - 2 * D + 1, total_minor: 1 },
+        ];
+        assert_eq!(summarise("m", &shuffled, at, ws).unwrap().unwrap().order_days, 3);
         // Only a future order: not a buyer yet.
         assert!(summarise("m", &events[3..4], at, ws).unwrap().is_none());
     }
