@@ -18,7 +18,7 @@ pub const MAX_MEMBERS: usize = 200_000_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberSummary {
     /// The store's member id; ties in the quintile order are broken by it, byte-wise.
-    pub member_id: String,
+    pub member_id: std::sync::Arc<str>,
     /// Whole days from the last paid order in the window to the analysis instant; `None` when
     /// the member has no order in the window.
     pub recency_days: Option<u32>,

@@ -27,7 +27,7 @@ fn parse(tsv: &str) -> Vec<Expected> {
             let score = |s: &str| s.parse::<u8>().unwrap();
             Expected {
                 member: MemberSummary {
-                    member_id: f[0].to_owned(),
+                    member_id: f[0].into(),
                     recency_days: optional(f[1]),
                     frequency: f[2].parse().unwrap(),
                     monetary_minor: f[3].parse().unwrap(),

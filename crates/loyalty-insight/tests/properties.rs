@@ -92,9 +92,10 @@ const ALPHABET: [char; 8] = ['a', 'b', 'c', 'A', 'B', '0', '9', '\u{e9}'];
 
 /// A member drawn with many ties and ids sharing prefixes, so tie-breaks decide.
 fn member() -> impl Strategy<Value = MemberSummary> {
-    let id = prop::collection::vec(0..ALPHABET.len(), 0..10).prop_map(|v| v.into_iter().map(|i| ALPHABET[i]).collect());
+    let id = prop::collection::vec(0..ALPHABET.len(), 0..10)
+        .prop_map(|v| v.into_iter().map(|i| ALPHABET[i]).collect::<String>());
     (id, prop::option::of(0_u32..6), 1_u32..4, -2_i64..3).prop_map(|(id, recency, frequency, monetary)| MemberSummary {
-        member_id: id,
+        member_id: id.into(),
         recency_days: recency,
         frequency: if recency.is_some() { frequency } else { 0 },
         monetary_minor: monetary * 1_000,
@@ -132,7 +133,7 @@ proptest! {
         by_f.sort_by(|a, b| a.frequency.cmp(&b.frequency).then(a.member_id.cmp(&b.member_id)));
         let mut by_m = buyers.clone();
         by_m.sort_by(|a, b| a.monetary_minor.cmp(&b.monetary_minor).then(a.member_id.cmp(&b.member_id)));
-        let tile_of = |order: &[&MemberSummary]| -> HashMap<String, u8> {
+        let tile_of = |order: &[&MemberSummary]| -> HashMap<std::sync::Arc<str>, u8> {
             order.iter().zip(&tiles).map(|(m, &t)| (m.member_id.clone(), t)).collect()
         };
         let (r, f, m) = (tile_of(&by_r), tile_of(&by_f), tile_of(&by_m));

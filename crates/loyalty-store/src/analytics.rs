@@ -24,12 +24,12 @@ pub fn merge_activity(buyers: Vec<MemberActivity>, mut registered: Vec<&str>) ->
     registered.sort_unstable();
     let mut out = Vec::with_capacity(buyers.len().max(registered.len()));
     let mut ids = registered.into_iter().peekable();
-    let none = |id: &str| MemberActivity { member_id: id.to_owned(), ..Default::default() };
+    let none = |id: &str| MemberActivity { member_id: id.into(), ..Default::default() };
     for b in buyers {
-        while let Some(id) = ids.next_if(|id| *id < b.member_id.as_str()) {
+        while let Some(id) = ids.next_if(|id| *id < &*b.member_id) {
             out.push(none(id));
         }
-        ids.next_if(|id| *id == b.member_id);
+        ids.next_if(|id| *id == &*b.member_id);
         out.push(b);
     }
     out.extend(ids.map(none));
@@ -572,7 +572,7 @@ mod tests {
     fn a_range_lists_buyers_and_registered_members_once_each_in_id_order() {
         let buyer = |id: &str, orders| MemberActivity { member_id: id.into(), orders, ..Default::default() };
         let merged = merge_activity(vec![buyer("Z", 1), buyer("b", 2), buyer("d", 5)], vec!["a", "b", "c", "Z"]);
-        let ids: Vec<(&str, i64)> = merged.iter().map(|m| (m.member_id.as_str(), m.orders)).collect();
+        let ids: Vec<(&str, i64)> = merged.iter().map(|m| (&*m.member_id, m.orders)).collect();
         assert_eq!(ids, [("Z", 1), ("a", 0), ("b", 2), ("c", 0), ("d", 5)]);
     }
 }

@@ -305,7 +305,7 @@ mod tests {
         let at = jiff::Timestamp::from_microsecond(1_000).unwrap();
         let q = ActivityQuery { at, window_start: jiff::Timestamp::UNIX_EPOCH, after: None, through: None };
         let read = store.member_activity(&q).await.unwrap();
-        let got: Vec<(&str, i64, i64)> = read.iter().map(|a| (a.member_id.as_str(), a.orders, a.net_minor)).collect();
+        let got: Vec<(&str, i64, i64)> = read.iter().map(|a| (&*a.member_id, a.orders, a.net_minor)).collect();
         assert_eq!(got, [("a", 1, 250), ("b", 0, 0)]);
         assert_eq!(store.readers.as_ref().unwrap().idle.lock().unwrap().len(), 1, "the connection is kept");
         store.execute_raw("INSERT INTO member_activity VALUES ('b', 0, '|b=FVV+')").await.unwrap();

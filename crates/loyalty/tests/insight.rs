@@ -106,10 +106,7 @@ async fn rfm_segments_and_stages_come_from_paid_orders_minus_refunds() {
     let at = outcome.run.at;
     let small = compute::read_activity_in_pages(app.store.as_ref(), at, 365, 2).await.unwrap();
     assert_eq!(small, compute::read_activity(app.store.as_ref(), at, 365).await.unwrap());
-    assert_eq!(
-        small.iter().map(|a| a.member_id.as_str()).collect::<Vec<_>>(),
-        ["amy", "ben", "cat", "dan", "eve", "fay"]
-    );
+    assert_eq!(small.iter().map(|a| &*a.member_id).collect::<Vec<_>>(), ["amy", "ben", "cat", "dan", "eve", "fay"]);
     let stages = ["active", "sleeping", "active", "lost", "never_bought", "new"];
     for (want, stage) in summaries.iter().zip(stages) {
         let (_, got) = app.get(&format!("/v1/members/{}/insight", want.member_id)).await;
@@ -492,14 +489,14 @@ async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_f
     }
     let at = Timestamp::now();
     let read = compute::read_activity(app.store.as_ref(), at, 365).await.unwrap();
-    let gus = read.iter().find(|a| a.member_id == "gus").unwrap();
+    let gus = read.iter().find(|a| &*a.member_id == "gus").unwrap();
     assert_eq!((gus.orders, gus.net_minor, gus.window_orders, gus.window_net_minor), (2, 31_600 - 4_000, 1, 20_800));
-    let hal = read.iter().find(|a| a.member_id == "hal").unwrap();
+    let hal = read.iter().find(|a| &*a.member_id == "hal").unwrap();
     assert_eq!((hal.net_minor, hal.window_net_minor), (0, 0));
     // As of before hal's refund, hal had paid in full.
     let before = at.checked_sub(SignedDuration::from_hours(24)).unwrap();
     let earlier = compute::read_activity(app.store.as_ref(), before, 365).await.unwrap();
-    assert_eq!(earlier.iter().find(|a| a.member_id == "hal").unwrap().net_minor, 7_800);
+    assert_eq!(earlier.iter().find(|a| &*a.member_id == "hal").unwrap().net_minor, 7_800);
     app.assert_verified().await;
 
     // Migration 0007's fill, run again over the same orders and refunds, writes the same log.

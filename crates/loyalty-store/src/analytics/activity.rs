@@ -345,7 +345,7 @@ impl Tally {
         }
         let ts = |t: i64| Timestamp::from_microsecond(t).map_err(|e| corrupt(member_id, format!("instant {t}: {e}")));
         Ok(Some(MemberActivity {
-            member_id: member_id.to_owned(),
+            member_id: member_id.into(),
             orders: done.orders,
             order_days,
             first_paid_at: Some(ts(done.first)?),
@@ -716,7 +716,7 @@ mod tests {
         ]
         .concat();
         let rows = unpack_logs(&packed, at, 0).unwrap();
-        let got: Vec<(&str, i64, i64)> = rows.iter().map(|r| (r.member_id.as_str(), r.orders, r.net_minor)).collect();
+        let got: Vec<(&str, i64, i64)> = rows.iter().map(|r| (&*r.member_id, r.orders, r.net_minor)).collect();
         assert_eq!(got, [("a:1", 1, 1), ("b", 2, 11)]);
         // The same rows in key order take the one-pass path, with the same figures.
         let in_order = [

@@ -17,7 +17,7 @@ pub struct ActivityQuery {
 /// A member's paid orders up to the analysis instant. Amounts are paid minus refunded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberActivity {
-    pub member_id: String,
+    pub member_id: std::sync::Arc<str>,
     pub orders: i64,
     /// Distinct whole days, counted back from the analysis instant, with an order.
     pub order_days: i64,

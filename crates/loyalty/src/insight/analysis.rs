@@ -131,7 +131,7 @@ impl Analysis {
         let (s, p) = (&self.summaries[i], &self.predictions[i]);
         let days = |d: Option<u32>| d.map(i64::from);
         MemberInsight {
-            member_id: s.member_id.clone(),
+            member_id: s.member_id.to_string(),
             run_id,
             recency_days: days(s.recency_days),
             frequency: i64::from(s.frequency),

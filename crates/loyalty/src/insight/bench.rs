@@ -189,7 +189,7 @@ fn compare(
     for (i, a) in activity.iter().enumerate() {
         if let Some(s) = analysis.scores[i] {
             let row = format!("{}\t{}\t{}\t{}\t{}", s.r, s.f, s.m, analysis.value[i].code(), analysis.score[i].code());
-            ours.insert(a.member_id.as_str(), row);
+            ours.insert(&a.member_id, row);
         }
     }
     let text = std::fs::read_to_string(tsv)?;

@@ -30,7 +30,7 @@ pub fn history(a: &MemberActivity, at: Timestamp) -> Result<Option<BgNbdObservat
     let obs = BgNbdObservation::from_history(days, f64::from(whole_days(at, first)), f64::from(whole_days(at, last)))
         .map_err(|e| InsightError::InvalidInput {
         what: "member",
-        id: a.member_id.clone(),
+        id: a.member_id.to_string(),
         reason: e.to_string(),
     })?;
     Ok(Some(obs))
