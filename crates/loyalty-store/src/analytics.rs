@@ -116,12 +116,6 @@ pub(crate) fn check_windows(windows: &[Window]) -> Result<()> {
     Ok(())
 }
 
-/// The statement that fills `member_activity` from the orders and refunds tables: the one text
-/// both migration 0007 and `rebuild_activity` run ([`activity::fill_sql`]).
-pub fn activity_fill_sql() -> String {
-    activity::fill_sql()
-}
-
 macro_rules! analytics_sql {
     ($store:ident, $db:ty, $ids:literal, $hold_order_writes:literal) => {
         mod analytics_impl {
@@ -327,7 +321,7 @@ macro_rules! analytics_sql {
                         sqlx::query($hold_order_writes).execute(&mut *tx).await?;
                     }
                     sqlx::query("DELETE FROM member_activity").execute(&mut *tx).await?;
-                    let rows = sqlx::query(&activity_fill_sql()).execute(&mut *tx).await?.rows_affected();
+                    let rows = sqlx::query(&fill_sql()).execute(&mut *tx).await?.rows_affected();
                     tx.commit().await?;
                     Ok(rows)
                 }

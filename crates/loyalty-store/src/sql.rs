@@ -458,7 +458,7 @@ macro_rules! sql_store {
                 // A new row is the whole text; a row already there keeps its head (`|id=` and
                 // the span, `activity::HEAD_EXTRA` characters besides the id) and gets the
                 // records after the new text's head.
-                " ON CONFLICT (member_id, span) DO UPDATE SET log = member_activity.log || substr(excluded.log, length(excluded.member_id) + 6)",
+                &format!(" ON CONFLICT (member_id, span) DO UPDATE SET log = member_activity.log || substr(excluded.log, length(excluded.member_id) + {})", crate::analytics::HEAD_EXTRA + 1),
                 &appends, |s, a| {
                     s.push_bind(a.member_id.clone());
                     s.push_bind(a.span);

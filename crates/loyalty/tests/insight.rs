@@ -508,7 +508,7 @@ async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_f
         app.store.activity_audit(&ids).await.unwrap().iter().map(|(_, text)| text.matches('|').count()).collect();
     assert_eq!(heads, [2, 1, 0]);
     app.store.execute_raw("DELETE FROM member_activity").await.unwrap();
-    app.store.execute_raw(&loyalty_store::analytics::activity_fill_sql()).await.unwrap();
+    app.store.execute_raw(&loyalty_store::analytics::fill_sql()).await.unwrap();
     assert_eq!(logs(&app, &["gus", "hal", "ivy"]).await, written);
     assert_eq!(compute::read_activity(app.store.as_ref(), at, 365).await.unwrap(), read);
     app.assert_verified().await;
@@ -525,4 +525,50 @@ async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_f
     assert!(out.contains("3 activity rows written"), "{out}");
     assert_eq!(logs(&app, &["gus", "hal", "ivy"]).await, written);
     app.assert_verified().await;
+}
+
+/// The fill statement writes, in SQL, what the engine's encoder writes in Rust: checked at the
+/// values where the two could part — the last and first microsecond of a span, an instant before
+/// 1970 (spans round down), an amount of many digits, a refund recorded before its payment.
+#[tokio::test]
+async fn the_fill_statement_encodes_edge_values_as_the_engine_does() {
+    use loyalty_store::analytics::{fill_sql, ActivityEvent, ACTIVITY_SPAN_MICROS as S};
+    let app = spawn_app().await;
+    app.member("zed").await;
+    let late = 1_767_225_600_123_456_i64;
+    let orders = [("z1", S - 1, 1_000_000_000_000_i64), ("z2", S, 0), ("z3", -1, 31), ("z4", late, 32)];
+    for (id, paid_at, total) in orders {
+        app.store
+            .execute_raw(&format!(
+                "INSERT INTO orders (member_id, order_id, paid_at, currency, eligible_minor, shipping_minor, total_minor, \
+                 earned_points, clawed_back_points, refunded_minor, lines, created_at) \
+                 VALUES ('zed', '{id}', {paid_at}, 'CNY', {total}, 0, {total}, 0, 0, 0, '[]', 0)"
+            ))
+            .await
+            .unwrap();
+    }
+    let refunds = [("z4", late - 5, 32_i64), ("z3", late, 1)];
+    for (order, refunded_at, amount) in refunds {
+        app.store
+            .execute_raw(&format!(
+                "INSERT INTO refunds (member_id, order_id, refund_id, amount_minor, lines, by_lines, clawback_points, \
+                 forgiven_points, refunded_at, created_at) VALUES ('zed', '{order}', 'r', {amount}, '[]', 0, 0, 0, {refunded_at}, 0)"
+            ))
+            .await
+            .unwrap();
+    }
+    app.store.execute_raw("DELETE FROM member_activity").await.unwrap();
+    app.store.execute_raw(&fill_sql()).await.unwrap();
+
+    let mut expected: Vec<String> = orders
+        .iter()
+        .map(|&(_, paid_at, total_minor)| format!("{:?}", ActivityEvent::Order { paid_at, total_minor }))
+        .collect();
+    expected.push(format!("{:?}", ActivityEvent::Refund { paid_at: late, refunded_at: late - 5, amount_minor: 32 }));
+    expected.push(format!("{:?}", ActivityEvent::Refund { paid_at: -1, refunded_at: late, amount_minor: 1 }));
+    expected.sort();
+    assert_eq!(logs(&app, &["zed"]).await, [("zed".to_string(), expected)]);
+    // One row per span: −1, 0, 1 and 2026's.
+    let text = app.store.activity_audit(&["zed".to_string()]).await.unwrap().remove(0).1;
+    assert_eq!(text.matches('|').count(), 4, "{text}");
 }

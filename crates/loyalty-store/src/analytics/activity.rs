@@ -358,20 +358,6 @@ impl Tally {
     }
 }
 
-/// A member's figures as of `at` (microseconds) with the window starting at `window_start`:
-/// orders paid at or before `at`; amounts net of the refunds made by `at`. `None` when no order
-/// was paid by `at`.
-pub fn summarise(
-    member_id: &str,
-    events: &[ActivityEvent],
-    at: i64,
-    window_start: i64,
-) -> Result<Option<MemberActivity>> {
-    let mut tally = Tally::new(at, window_start);
-    events.iter().for_each(|e| tally.add(*e));
-    tally.take(member_id)
-}
-
 /// Turns rows of `member_activity`, fed in member order, into every buyer's figures as of `at`,
 /// sorted by id byte-wise. This parse is most of the read's own work, so it is one pass that
 /// never holds the records: a member is summed up as soon as the next one starts.
@@ -602,6 +588,20 @@ mod tests {
         let mut s = row_head(id, span);
         events.iter().for_each(|e| e.write(&mut s));
         s
+    }
+
+    /// A member's figures as of `at` (microseconds) with the window starting at `window_start`:
+    /// orders paid at or before `at`; amounts net of the refunds made by `at`. `None` when no order
+    /// was paid by `at`.
+    fn summarise(
+        member_id: &str,
+        events: &[ActivityEvent],
+        at: i64,
+        window_start: i64,
+    ) -> Result<Option<MemberActivity>> {
+        let mut tally = Tally::new(at, window_start);
+        events.iter().for_each(|e| tally.add(*e));
+        tally.take(member_id)
     }
 
     fn num(x: u64) -> String {
