@@ -10,7 +10,7 @@
 //! has been checkpointed. A large auto-checkpoint threshold stays as a backstop should the
 //! task fall behind, and [`Store::checkpoint`] truncates the log after an import.
 
-use crate::analytics::{merge_activity, ActivityQuery, MemberActivity, Unpacker};
+use crate::analytics::{ActivityQuery, MemberActivity, Registered, Unpacker};
 use crate::convert::micros;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -226,8 +226,8 @@ impl InsightReaders {
 const INSIGHT_MMAP_BYTES: i64 = 1 << 40;
 
 /// One range of members' activity as of `q.at`, read on `conn` (see
-/// [`SqliteStore::member_activity_direct`]): the log rows in key order, then the members
-/// registered by `at`.
+/// [`SqliteStore::member_activity_direct`]): the members registered by `at`, then the log rows
+/// in key order.
 fn read_activity_range(conn: &mut rusqlite::Connection, q: &ActivityQuery) -> crate::Result<Vec<MemberActivity>> {
     use rusqlite::params;
     let after = q.after.as_deref().unwrap_or("");
@@ -236,7 +236,28 @@ fn read_activity_range(conn: &mut rusqlite::Connection, q: &ActivityQuery) -> cr
     let through_id = q.through.as_deref().unwrap_or("");
     // One transaction, so that both statements see the same snapshot; dropping it ends the read.
     let tx = conn.transaction()?;
-    let mut unpacker = Unpacker::new(micros(q.at), micros(q.window_start));
+    // The registered members first (one walk of an index, ids only): the buyers are merged with
+    // them as the logs are parsed, so the range's figures are built once, in their final order.
+    let mut registered = Registered::default();
+    let mut members = tx.prepare_cached(&format!(
+        "SELECT member_id FROM members WHERE member_id > ?1 AND registered_at <= ?2{members_through} ORDER BY member_id"
+    ))?;
+    let mut rows = if q.through.is_some() {
+        members.query(params![after, micros(q.at), through_id])?
+    } else {
+        members.query(params![after, micros(q.at)])?
+    };
+    while let Some(row) = rows.next()? {
+        let id = row
+            .get_ref(0)?
+            .as_str()
+            .map_err(|e| crate::convert::corrupt("members", format!("a member id is not text: {e}")))?;
+        if !registered.push(id) {
+            return Err(crate::convert::corrupt("members", "member ids came out of key order under ORDER BY"));
+        }
+    }
+    drop(rows);
+    let mut unpacker = Unpacker::merging(micros(q.at), micros(q.window_start), registered);
     let mut logs = tx.prepare_cached(&format!(
         "SELECT log FROM member_activity WHERE member_id > ?1{logs_through} ORDER BY member_id, span"
     ))?;
@@ -251,28 +272,7 @@ fn read_activity_range(conn: &mut rusqlite::Connection, q: &ActivityQuery) -> cr
             return Err(crate::convert::corrupt("member_activity", "rows came out of key order under ORDER BY"));
         }
     }
-    let buyers = unpacker.finish()?;
-    drop(rows);
-    let mut members = tx.prepare_cached(&format!(
-        "SELECT member_id FROM members WHERE member_id > ?1 AND registered_at <= ?2{members_through}"
-    ))?;
-    let mut rows = if q.through.is_some() {
-        members.query(params![after, micros(q.at), through_id])?
-    } else {
-        members.query(params![after, micros(q.at)])?
-    };
-    // The ids run together in one buffer: a range's worth of strings without one allocation each.
-    let (mut ids, mut ends) = (String::new(), Vec::new());
-    while let Some(row) = rows.next()? {
-        let id = row
-            .get_ref(0)?
-            .as_str()
-            .map_err(|e| crate::convert::corrupt("members", format!("a member id is not text: {e}")))?;
-        ids.push_str(id);
-        ends.push(ids.len());
-    }
-    let registered = ends.iter().scan(0, |start, &end| Some(&ids[std::mem::replace(start, end)..end])).collect();
-    Ok(merge_activity(buyers, registered))
+    unpacker.finish()
 }
 
 crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite, "IN (SELECT value FROM json_each($1))", "");

@@ -365,12 +365,84 @@ pub struct Unpacker {
     tally: Tally,
     /// The member being summed up, if any (`None` before the first row).
     current: Option<String>,
+    /// Members registered by the analysis instant, merged into `out` as buyers are summed up.
+    registered: Registered,
     out: Vec<MemberActivity>,
+}
+
+/// Member ids run together in one buffer (`ends[k]` is where the `k`-th ends), sorted byte-wise,
+/// and how many of them are already in the output.
+#[derive(Default)]
+pub struct Registered {
+    ids: String,
+    ends: Vec<usize>,
+    taken: usize,
+}
+
+impl Registered {
+    /// Appends an id, which must sort after the last one: `false` (and nothing appended) if not.
+    pub fn push(&mut self, id: &str) -> bool {
+        if self.ends.last().is_some_and(|&end| &self.ids[self.start(self.ends.len() - 1)..end] >= id) {
+            return false;
+        }
+        self.ids.push_str(id);
+        self.ends.push(self.ids.len());
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn start(&self, k: usize) -> usize {
+        if k == 0 {
+            0
+        } else {
+            self.ends[k - 1]
+        }
+    }
+
+    /// The next id not yet in the output.
+    fn peek(&self) -> Option<&str> {
+        (self.taken < self.ends.len()).then(|| &self.ids[self.start(self.taken)..self.ends[self.taken]])
+    }
 }
 
 impl Unpacker {
     pub fn new(at: i64, window_start: i64) -> Self {
-        Unpacker { tally: Tally::new(at, window_start), current: None, out: Vec::new() }
+        Unpacker::merging(at, window_start, Registered::default())
+    }
+
+    /// An unpacker whose output also holds every member of `registered`, a registered member
+    /// without orders with an empty activity, all in id order: what [`merge_activity`] makes of
+    /// the buyers and the registered members, without first holding the buyers apart.
+    ///
+    /// [`merge_activity`]: crate::analytics::merge_activity
+    pub fn merging(at: i64, window_start: i64, registered: Registered) -> Self {
+        let out = Vec::with_capacity(registered.len());
+        Unpacker { tally: Tally::new(at, window_start), current: None, registered, out }
+    }
+
+    /// Sums up the member `id` whose rows are all fed: registered members before it first (they
+    /// have no orders), then the member if it is registered or bought.
+    fn close(&mut self, id: &str) -> Result<()> {
+        let buyer = self.tally.take(id)?;
+        while let Some(r) = self.registered.peek().filter(|&r| r < id) {
+            self.out.push(MemberActivity { member_id: r.into(), ..Default::default() });
+            self.registered.taken += 1;
+        }
+        let registered = self.registered.peek() == Some(id);
+        self.registered.taken += usize::from(registered);
+        match buyer {
+            Some(b) => self.out.push(b),
+            None if registered => self.out.push(MemberActivity { member_id: id.into(), ..Default::default() }),
+            None => {}
+        }
+        Ok(())
     }
 
     /// Feeds one or more whole rows run together. Returns `Ok(false)`, having taken nothing from
@@ -383,11 +455,12 @@ impl Unpacker {
             match self.current.as_deref() {
                 Some(c) if c == id => {}
                 Some(c) if c > id => return Ok(false),
-                Some(c) => {
-                    self.out.extend(self.tally.take(c)?);
-                    let c = self.current.as_mut().expect("a member is being summed up");
+                Some(_) => {
+                    let mut c = self.current.take().expect("a member is being summed up");
+                    self.close(&c)?;
                     c.clear();
                     c.push_str(id);
+                    self.current = Some(c);
                 }
                 None => self.current = Some(id.to_owned()),
             }
@@ -397,10 +470,14 @@ impl Unpacker {
         Ok(true)
     }
 
-    /// Every buyer fed, in id order.
+    /// Every buyer fed and every registered member, once each, in id order.
     pub fn finish(mut self) -> Result<Vec<MemberActivity>> {
         if let Some(c) = self.current.take() {
-            self.out.extend(self.tally.take(&c)?);
+            self.close(&c)?;
+        }
+        while let Some(r) = self.registered.peek() {
+            self.out.push(MemberActivity { member_id: r.into(), ..Default::default() });
+            self.registered.taken += 1;
         }
         Ok(self.out)
     }
@@ -734,6 +811,33 @@ mod tests {
         );
         assert!(unpack_logs("no-head", at, 0).is_err());
         assert!(unpack_logs("", at, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn registered_members_merge_into_the_buyers_as_merge_activity_merges_them() {
+        let at = 1_000 * D;
+        let order = |paid_at| ActivityEvent::Order { paid_at, total_minor: 7 };
+        // "b" bought; "d" only after `at`; "f" bought but is not among the registered (it
+        // registered after `at`); "h" only after `at` and not registered.
+        let rows =
+            [row("b", &[order(10)]), row("d", &[order(at + 1)]), row("f", &[order(20)]), row("h", &[order(at + 5)])];
+        let ids = ["a", "b", "c", "d", "e", "g"];
+        let mut registered = Registered::default();
+        ids.iter().for_each(|id| assert!(registered.push(id)));
+        assert!(!registered.push("f"), "ids must come in order");
+        assert_eq!(registered.len(), ids.len(), "an id out of order is not taken");
+        let mut unpacker = Unpacker::merging(at, 0, registered);
+        rows.iter().for_each(|r| assert!(unpacker.feed(r.as_bytes()).unwrap()));
+        let merged = unpacker.finish().unwrap();
+        let got: Vec<(&str, i64)> = merged.iter().map(|a| (&*a.member_id, a.orders)).collect();
+        assert_eq!(got, [("a", 0), ("b", 1), ("c", 0), ("d", 0), ("e", 0), ("f", 1), ("g", 0)]);
+        let buyers = unpack_logs(&rows.concat(), at, 0).unwrap();
+        assert_eq!(crate::analytics::merge_activity(buyers, ids.to_vec()), merged, "the same as merging after");
+        // No rows at all: every registered member, empty.
+        let mut registered = Registered::default();
+        ["x", "y"].iter().for_each(|id| assert!(registered.push(id)));
+        let got = Unpacker::merging(at, 0, registered).finish().unwrap();
+        assert_eq!(got.iter().map(|a| &*a.member_id).collect::<Vec<_>>(), ["x", "y"]);
     }
 
     #[test]

@@ -52,18 +52,26 @@ pub async fn read_activity_in_pages(
     // The bounds are stepped to (one keyset step per range) while the first ranges are read: a
     // producer and the readers, polled together.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // How many ranges there are, once the bounds are all known (`usize::MAX` until then): a
+    // range holds at most `page` members, so the result is then reserved once, not grown by
+    // copying.
+    let range_count = std::sync::atomic::AtomicUsize::new(usize::MAX);
+    let range_count = &range_count;
     let bounds = async move {
         let started = Instant::now();
         let mut after: Option<String> = None;
+        let mut stepped = 0_usize;
         loop {
             let through = store.activity_bound(after.as_deref(), page).await?;
             // The readers stop taking ranges only when one of them failed: nothing to add.
             let _ = tx.send((after, through.clone()));
+            stepped += 1;
             match through {
                 Some(b) => after = Some(b),
                 None => break,
             }
         }
+        range_count.store(stepped, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "activity bounds");
         Ok::<_, anyhow::Error>(())
     };
@@ -71,10 +79,23 @@ pub async fn read_activity_in_pages(
     let reads = ranges
         .map(|(after, through)| read_range(store, ActivityQuery { at, window_start: start, after, through }))
         .buffered(READERS)
-        .try_collect::<Vec<Vec<MemberActivity>>>();
-    let ((), pages) = futures_util::future::try_join(bounds, reads).await?;
-    let mut all = Vec::with_capacity(pages.iter().map(Vec::len).sum());
-    pages.into_iter().for_each(|p| all.extend(p));
+        // Each range joins the result as soon as it is read (while later ones are being read,
+        // rather than all at the end on one thread), once the result's room is known.
+        .try_fold((Vec::new(), Vec::new()), |(mut all, mut early): (Vec<MemberActivity>, Vec<_>), range| {
+            early.push(range);
+            let known = range_count.load(std::sync::atomic::Ordering::Relaxed);
+            if known != usize::MAX {
+                if all.capacity() == 0 {
+                    let room = known.saturating_mul(page as usize);
+                    all.reserve_exact(room.max(early.iter().map(Vec::len).sum()));
+                }
+                early.drain(..).for_each(|r| all.extend(r));
+            }
+            std::future::ready(Ok((all, early)))
+        });
+    let ((), (mut all, early)) = futures_util::future::try_join(bounds, reads).await?;
+    all.reserve_exact(early.iter().map(Vec::len).sum());
+    early.into_iter().for_each(|r| all.extend(r));
     Ok(all)
 }
 
