@@ -235,6 +235,16 @@ fn parse_records(member: &str, span: i64, b: &[u8], i: &mut usize, mut each: imp
 /// Reads the head of the row that starts at `text[*i]` (`|<member id>=` and three span digits)
 /// and leaves `*i` at its first record.
 fn row_member<'a>(b: &'a [u8], i: &mut usize) -> Result<(&'a str, i64)> {
+    let (id, span) = row_head_bytes(b, i)?;
+    Ok((member_str(id)?, span))
+}
+
+fn member_str(id: &[u8]) -> Result<&str> {
+    std::str::from_utf8(id).map_err(|_| corrupt("?", "an activity row's member id is not UTF-8".into()))
+}
+
+/// [`row_member`] with the id left as bytes, for a caller that has seen it before.
+fn row_head_bytes<'a>(b: &'a [u8], i: &mut usize) -> Result<(&'a [u8], i64)> {
     let at = *i;
     let eq =
         (b[at] == b'|').then(|| b[at + 1..].iter().position(|&c| c == b'=' || c == b'|').map(|p| at + 1 + p)).flatten();
@@ -249,10 +259,8 @@ fn row_member<'a>(b: &'a [u8], i: &mut usize) -> Result<(&'a str, i64)> {
         let near = String::from_utf8_lossy(&b[at..(at + 40).min(b.len())]).into_owned();
         return Err(corrupt(&near, "activity row without its member id and span".into()));
     };
-    let id = std::str::from_utf8(&b[at + 1..eq])
-        .map_err(|_| corrupt("?", "an activity row's member id is not UTF-8".into()))?;
     *i = eq + 4;
-    Ok((id, biased - SPAN_BIAS))
+    Ok((&b[at + 1..eq], biased - SPAN_BIAS))
 }
 
 /// Rows of `member_activity` run together (`|id=records|id=records…`): each row's member id and
@@ -283,27 +291,51 @@ struct Tally {
     window_net: i64,
     first: i64,
     last: i64,
-    window_last: Option<i64>,
+    /// The last order paid in the window; `i64::MIN` while there is none.
+    window_last: i64,
     /// Whole days back from `at` of each order; reused from member to member.
     days: Vec<i64>,
+    /// Whether the days have come latest first so far (records are appended as orders are
+    /// paid, so they nearly always have): `distinct` then counts them without a sort.
+    in_order: bool,
+    distinct: i64,
 }
 
 impl Tally {
     fn new(at: i64, window_start: i64) -> Self {
-        Tally {
+        let mut t = Tally {
             at,
             window_start,
             orders: 0,
             net: 0,
             window_orders: 0,
             window_net: 0,
-            first: i64::MAX,
-            last: i64::MIN,
-            window_last: None,
+            first: 0,
+            last: 0,
+            window_last: 0,
             days: Vec::new(),
-        }
+            in_order: true,
+            distinct: 0,
+        };
+        t.reset();
+        t
     }
 
+    fn reset(&mut self) {
+        self.orders = 0;
+        self.net = 0;
+        self.window_orders = 0;
+        self.window_net = 0;
+        self.first = i64::MAX;
+        self.last = i64::MIN;
+        self.window_last = i64::MIN;
+        self.days.clear();
+        self.in_order = true;
+        self.distinct = 0;
+    }
+
+    // Orders in and out of the window come mixed: the window's sums are kept without a branch.
+    #[inline]
     fn add(&mut self, e: ActivityEvent) {
         match e {
             ActivityEvent::Order { paid_at, total_minor } if paid_at <= self.at => {
@@ -311,20 +343,23 @@ impl Tally {
                 self.net += total_minor;
                 self.first = self.first.min(paid_at);
                 self.last = self.last.max(paid_at);
-                self.days.push((self.at - paid_at) / DAY_MICROS);
-                if paid_at >= self.window_start {
-                    self.window_orders += 1;
-                    self.window_net += total_minor;
-                    self.window_last = Some(self.window_last.map_or(paid_at, |w| w.max(paid_at)));
+                let day = (self.at - paid_at) / DAY_MICROS;
+                match self.days.last() {
+                    Some(&prev) if day == prev => {}
+                    Some(&prev) if day > prev => self.in_order = false,
+                    _ => self.distinct += 1,
                 }
+                self.days.push(day);
+                let inside = paid_at >= self.window_start;
+                self.window_orders += i64::from(inside);
+                self.window_net += if inside { total_minor } else { 0 };
+                self.window_last = self.window_last.max(if inside { paid_at } else { i64::MIN });
             }
             ActivityEvent::Refund { paid_at, refunded_at, amount_minor }
                 if paid_at <= self.at && refunded_at <= self.at =>
             {
                 self.net -= amount_minor;
-                if paid_at >= self.window_start {
-                    self.window_net -= amount_minor;
-                }
+                self.window_net -= if paid_at >= self.window_start { amount_minor } else { 0 };
             }
             _ => {}
         }
@@ -333,27 +368,37 @@ impl Tally {
     /// The figures gathered so far for `member_id` (`None` when no order was paid by `at`), and
     /// a clean tally for the next member.
     fn take(&mut self, member_id: &str) -> Result<Option<MemberActivity>> {
-        let mut days = std::mem::take(&mut self.days);
-        let done = std::mem::replace(self, Tally::new(self.at, self.window_start));
-        days.sort_unstable();
-        days.dedup();
-        let order_days = days.len() as i64;
-        days.clear();
-        self.days = days;
-        if done.orders == 0 {
+        let order_days = if self.in_order {
+            self.distinct
+        } else {
+            self.days.sort_unstable();
+            self.days.dedup();
+            self.days.len() as i64
+        };
+        debug_assert_eq!(order_days, {
+            let mut d = self.days.clone();
+            d.sort_unstable();
+            d.dedup();
+            d.len() as i64
+        });
+        let orders = self.orders;
+        let (first, last, window_last) = (self.first, self.last, self.window_last);
+        let (net, window_orders, window_net) = (self.net, self.window_orders, self.window_net);
+        self.reset();
+        if orders == 0 {
             return Ok(None);
         }
         let ts = |t: i64| Timestamp::from_microsecond(t).map_err(|e| corrupt(member_id, format!("instant {t}: {e}")));
         Ok(Some(MemberActivity {
             member_id: member_id.into(),
-            orders: done.orders,
+            orders,
             order_days,
-            first_paid_at: Some(ts(done.first)?),
-            last_paid_at: Some(ts(done.last)?),
-            net_minor: done.net,
-            window_orders: done.window_orders,
-            window_last_paid_at: done.window_last.map(ts).transpose()?,
-            window_net_minor: done.window_net,
+            first_paid_at: Some(ts(first)?),
+            last_paid_at: Some(ts(last)?),
+            net_minor: net,
+            window_orders,
+            window_last_paid_at: (window_last != i64::MIN).then(|| ts(window_last)).transpose()?,
+            window_net_minor: window_net,
         }))
     }
 }
@@ -451,21 +496,24 @@ impl Unpacker {
     pub fn feed(&mut self, b: &[u8]) -> Result<bool> {
         let mut i = 0;
         while i < b.len() {
-            let (id, span) = row_member(b, &mut i)?;
+            // A member's rows come together, so most ids are the one before: compared as bytes,
+            // and checked to be text only when new.
+            let (id, span) = row_head_bytes(b, &mut i)?;
             match self.current.as_deref() {
-                Some(c) if c == id => {}
-                Some(c) if c > id => return Ok(false),
+                Some(c) if c.as_bytes() == id => {}
+                Some(c) if c.as_bytes() > id => return Ok(false),
                 Some(_) => {
+                    let id = member_str(id)?;
                     let mut c = self.current.take().expect("a member is being summed up");
                     self.close(&c)?;
                     c.clear();
                     c.push_str(id);
                     self.current = Some(c);
                 }
-                None => self.current = Some(id.to_owned()),
+                None => self.current = Some(member_str(id)?.to_owned()),
             }
-            let tally = &mut self.tally;
-            parse_records(id, span, b, &mut i, |e| tally.add(e))?;
+            let (current, tally) = (self.current.as_deref().expect("set above"), &mut self.tally);
+            parse_records(current, span, b, &mut i, |e| tally.add(e))?;
         }
         Ok(true)
     }
