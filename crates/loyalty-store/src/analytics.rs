@@ -50,6 +50,17 @@ pub trait Analytics: Send + Sync {
     /// that many: one step of the boundaries that split the members into ranges of `page`
     /// members which can be read concurrently.
     async fn activity_bound(&self, after: Option<&str>, page: i64) -> Result<Option<String>>;
+    /// Splits the members into ranges of `page` members registered by `at` in one walk of the
+    /// members, sending each range, with its registered ids, to `out` as soon as it is known,
+    /// so that reading starts at once and no range walks the members again. Returns how many
+    /// ranges were sent, or `None` when this store does not split this way (the caller then
+    /// steps [`Analytics::activity_bound`]). Stops early, without error, once `out` is closed.
+    async fn activity_ranges(
+        &self,
+        at: Timestamp,
+        page: i64,
+        out: tokio::sync::mpsc::UnboundedSender<ActivityRange>,
+    ) -> Result<Option<usize>>;
     /// Each member's recorded orders and refunds and their activity log, for the members in
     /// `ids` (at most [`MAX_ACTIVITY_PAGE`]): what `loyalty verify` checks the log against.
     async fn activity_audit(&self, ids: &[String]) -> Result<Vec<(RecordedActivity, String)>>;
@@ -249,6 +260,15 @@ macro_rules! analytics_sql {
                     let registered = packed.as_deref().unwrap_or("").split(';').filter(|id| !id.is_empty()).collect();
                     let buyers = buyers.await.map_err(|e| corrupt("member_activity", format!("parsing a range failed: {e}")))??;
                     Ok(merge_activity(buyers, registered))
+                }
+
+                async fn activity_ranges(
+                    &self,
+                    at: Timestamp,
+                    page: i64,
+                    out: tokio::sync::mpsc::UnboundedSender<ActivityRange>,
+                ) -> Result<Option<usize>> {
+                    self.activity_ranges_direct(at, page.clamp(1, MAX_ACTIVITY_PAGE), out).await
                 }
 
                 async fn activity_bound(&self, after: Option<&str>, page: i64) -> Result<Option<String>> {

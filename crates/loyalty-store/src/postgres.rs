@@ -24,6 +24,16 @@ impl PgStore {
         None
     }
 
+    /// PostgreSQL steps the bounds instead (see `SqliteStore::activity_ranges_direct`).
+    async fn activity_ranges_direct(
+        &self,
+        _at: jiff::Timestamp,
+        _page: i64,
+        _out: tokio::sync::mpsc::UnboundedSender<crate::analytics::ActivityRange>,
+    ) -> crate::Result<Option<usize>> {
+        Ok(None)
+    }
+
     pub async fn open(url: &str) -> crate::Result<Self> {
         // Every execution is planned for its own arguments and the tables' current size. The
         // write path's statements have fixed texts (ids travel as one JSON array), so a

@@ -64,7 +64,7 @@ impl SqliteStore {
         let q = q.clone();
         let read = tokio::task::spawn_blocking(move || {
             let mut conn = readers.take()?;
-            let read = read_activity_range(&mut conn, &q)?;
+            let read = read_activity_range(&mut conn, q)?;
             readers.put(conn);
             Ok(read)
         })
@@ -72,6 +72,31 @@ impl SqliteStore {
         Some(read.unwrap_or_else(|e| {
             Err(crate::convert::corrupt("member_activity", format!("reading a range failed: {e}")))
         }))
+    }
+
+    /// Member insight's ranges, each with its registered members, from one walk of the index on
+    /// `members (member_id, registered_at)` on a reader connection of its own (`None` for a store
+    /// in memory). Each range is sent as soon as its `page` members are walked, so reading starts
+    /// at once; the readers then walk only the activity logs. (Stepping the bounds walked the
+    /// members once more, and each range walked its own again.) The walk and the ranges' reads
+    /// are separate transactions: a member registered between them and already buying is read
+    /// as a buyer, as one registered after `at` is.
+    async fn activity_ranges_direct(
+        &self,
+        at: jiff::Timestamp,
+        page: i64,
+        out: tokio::sync::mpsc::UnboundedSender<crate::analytics::ActivityRange>,
+    ) -> crate::Result<Option<usize>> {
+        let Some(readers) = self.readers.clone() else { return Ok(None) };
+        let page = usize::try_from(page).ok().filter(|&p| p > 0).expect("a page holds at least one member");
+        let walk = tokio::task::spawn_blocking(move || {
+            let mut conn = readers.take()?;
+            let sent = walk_ranges(&mut conn, micros(at), page, &out)?;
+            readers.put(conn);
+            Ok(Some(sent))
+        })
+        .await;
+        walk.unwrap_or_else(|e| Err(crate::convert::corrupt("members", format!("walking the members failed: {e}"))))
     }
 
     /// Opens (creating if missing) the file a `sqlite://` URL names and applies migrations.
@@ -222,13 +247,56 @@ impl InsightReaders {
     }
 }
 
+/// See [`SqliteStore::activity_ranges_direct`]: sends ranges of `page` members registered by
+/// `at` (microseconds), the last one open-ended, and returns how many were sent.
+fn walk_ranges(
+    conn: &mut rusqlite::Connection,
+    at: i64,
+    page: usize,
+    out: &tokio::sync::mpsc::UnboundedSender<crate::analytics::ActivityRange>,
+) -> crate::Result<usize> {
+    use crate::analytics::ActivityRange;
+    let tx = conn.transaction()?;
+    let mut members = tx.prepare_cached(
+        "SELECT member_id FROM members INDEXED BY members_registered WHERE registered_at <= ?1 ORDER BY member_id",
+    )?;
+    let mut rows = members.query([at])?;
+    let (mut sent, mut after, mut range) = (0, None::<String>, Registered::default());
+    while let Some(row) = rows.next()? {
+        let id = row
+            .get_ref(0)?
+            .as_str()
+            .map_err(|e| crate::convert::corrupt("members", format!("a member id is not text: {e}")))?;
+        if !range.push(id) {
+            return Err(crate::convert::corrupt("members", "member ids came out of key order under ORDER BY"));
+        }
+        if range.len() == page {
+            let through = range.last().map(str::to_owned);
+            let full = std::mem::take(&mut range);
+            if out
+                .send(ActivityRange { after: after.take(), through: through.clone(), registered: Some(full) })
+                .is_err()
+            {
+                return Ok(sent);
+            }
+            sent += 1;
+            after = through;
+        }
+    }
+    // The rest, and every id after the last registered one (buyers registered after `at`).
+    if out.send(ActivityRange { after, through: None, registered: Some(range) }).is_ok() {
+        sent += 1;
+    }
+    Ok(sent)
+}
+
 /// How much of the file member insight's read-only connections map into memory.
 const INSIGHT_MMAP_BYTES: i64 = 1 << 40;
 
 /// One range of members' activity as of `q.at`, read on `conn` (see
 /// [`SqliteStore::member_activity_direct`]): the members registered by `at`, then the log rows
 /// in key order.
-fn read_activity_range(conn: &mut rusqlite::Connection, q: &ActivityQuery) -> crate::Result<Vec<MemberActivity>> {
+fn read_activity_range(conn: &mut rusqlite::Connection, mut q: ActivityQuery) -> crate::Result<Vec<MemberActivity>> {
     use rusqlite::params;
     let after = q.after.as_deref().unwrap_or("");
     let (logs_through, members_through) =
@@ -238,6 +306,37 @@ fn read_activity_range(conn: &mut rusqlite::Connection, q: &ActivityQuery) -> cr
     let tx = conn.transaction()?;
     // The registered members first (one walk of an index, ids only): the buyers are merged with
     // them as the logs are parsed, so the range's figures are built once, in their final order.
+    let registered = match q.registered.take() {
+        Some(known) => known,
+        None => registered_in_range(&tx, &q, after, through_id, members_through)?,
+    };
+    let mut unpacker = Unpacker::merging(micros(q.at), micros(q.window_start), registered);
+    let mut logs = tx.prepare_cached(&format!(
+        "SELECT log FROM member_activity WHERE member_id > ?1{logs_through} ORDER BY member_id, span"
+    ))?;
+    let mut rows =
+        if q.through.is_some() { logs.query(params![after, through_id])? } else { logs.query(params![after])? };
+    while let Some(row) = rows.next()? {
+        let log = row
+            .get_ref(0)?
+            .as_bytes()
+            .map_err(|e| crate::convert::corrupt("member_activity", format!("a log is not text: {e}")))?;
+        if !unpacker.feed(log)? {
+            return Err(crate::convert::corrupt("member_activity", "rows came out of key order under ORDER BY"));
+        }
+    }
+    unpacker.finish()
+}
+
+/// The members of `q`'s range registered by `q.at`, for a range read without them.
+fn registered_in_range(
+    tx: &rusqlite::Transaction<'_>,
+    q: &ActivityQuery,
+    after: &str,
+    through_id: &str,
+    members_through: &str,
+) -> crate::Result<Registered> {
+    use rusqlite::params;
     let mut registered = Registered::default();
     let mut members = tx.prepare_cached(&format!(
         "SELECT member_id FROM members WHERE member_id > ?1 AND registered_at <= ?2{members_through} ORDER BY member_id"
@@ -256,23 +355,7 @@ fn read_activity_range(conn: &mut rusqlite::Connection, q: &ActivityQuery) -> cr
             return Err(crate::convert::corrupt("members", "member ids came out of key order under ORDER BY"));
         }
     }
-    drop(rows);
-    let mut unpacker = Unpacker::merging(micros(q.at), micros(q.window_start), registered);
-    let mut logs = tx.prepare_cached(&format!(
-        "SELECT log FROM member_activity WHERE member_id > ?1{logs_through} ORDER BY member_id, span"
-    ))?;
-    let mut rows =
-        if q.through.is_some() { logs.query(params![after, through_id])? } else { logs.query(params![after])? };
-    while let Some(row) = rows.next()? {
-        let log = row
-            .get_ref(0)?
-            .as_bytes()
-            .map_err(|e| crate::convert::corrupt("member_activity", format!("a log is not text: {e}")))?;
-        if !unpacker.feed(log)? {
-            return Err(crate::convert::corrupt("member_activity", "rows came out of key order under ORDER BY"));
-        }
-    }
-    unpacker.finish()
+    Ok(registered)
 }
 
 crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite, "IN (SELECT value FROM json_each($1))", "");
@@ -303,7 +386,13 @@ mod tests {
         crate::analytics::ActivityEvent::Order { paid_at: 5, total_minor: 250 }.write(&mut log);
         store.execute_raw(&format!("INSERT INTO member_activity VALUES ('a', 0, '{log}')")).await.unwrap();
         let at = jiff::Timestamp::from_microsecond(1_000).unwrap();
-        let q = ActivityQuery { at, window_start: jiff::Timestamp::UNIX_EPOCH, after: None, through: None };
+        let q = ActivityQuery {
+            at,
+            window_start: jiff::Timestamp::UNIX_EPOCH,
+            after: None,
+            through: None,
+            registered: None,
+        };
         let read = store.member_activity(&q).await.unwrap();
         let got: Vec<(&str, i64, i64)> = read.iter().map(|a| (&*a.member_id, a.orders, a.net_minor)).collect();
         assert_eq!(got, [("a", 1, 250), ("b", 0, 0)]);
@@ -314,5 +403,72 @@ mod tests {
 
         let memory = SqliteStore::open("sqlite::memory:").await.unwrap();
         assert!(memory.readers.is_none(), "a store in memory is read through the pool");
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        assert_eq!(memory.activity_ranges(at, 2, tx).await.unwrap(), None, "it steps the bounds instead");
+    }
+
+    #[tokio::test]
+    async fn one_walk_of_the_members_makes_ranges_that_read_as_the_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("ranges.db").display())).await.unwrap();
+        // Five members registered at 0 and one ("c2") after the analysis instant, who bought.
+        let members: Vec<String> = [("a", 0), ("b", 0), ("c", 0), ("c2", 5_000), ("d", 0), ("e", 0)]
+            .iter()
+            .map(|(id, at)| format!("('{id}', {at}, 'active', 0, 0, 0, 0, 1, 1, 0, 0)"))
+            .collect();
+        store
+            .execute_raw(&format!(
+                "INSERT INTO members (member_id, registered_at, status, pending, active, held, debt, next_seq, \
+                 next_lot_no, created_at, updated_at) VALUES {}",
+                members.join(", ")
+            ))
+            .await
+            .unwrap();
+        for (id, total) in [("b", 10), ("c2", 20), ("e", 30)] {
+            let mut log = crate::analytics::row_head(id, 0);
+            crate::analytics::ActivityEvent::Order { paid_at: 5, total_minor: total }.write(&mut log);
+            store.execute_raw(&format!("INSERT INTO member_activity VALUES ('{id}', 0, '{log}')")).await.unwrap();
+        }
+        let at = jiff::Timestamp::from_microsecond(1_000).unwrap();
+        let ranges = |page| {
+            let store = &store;
+            async move {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let sent = store.activity_ranges(at, page, tx).await.unwrap().expect("a file walks its members");
+                let mut got = Vec::new();
+                while let Some(r) = rx.recv().await {
+                    got.push(r);
+                }
+                assert_eq!(got.len(), sent);
+                got
+            }
+        };
+        let got = ranges(2).await;
+        let bounds: Vec<(Option<&str>, Option<&str>, usize)> = got
+            .iter()
+            .map(|r| (r.after.as_deref(), r.through.as_deref(), r.registered.as_ref().map_or(99, |x| x.len())))
+            .collect();
+        // Five registered members, two a range: the last range is open-ended.
+        assert_eq!(bounds, [(None, Some("b"), 2), (Some("b"), Some("d"), 2), (Some("d"), None, 1)]);
+        let whole = |q: ActivityQuery| {
+            let store = &store;
+            async move { store.member_activity(&q).await.unwrap() }
+        };
+        let everyone =
+            whole(ActivityQuery { at, window_start: at, after: None, through: None, registered: None }).await;
+        let mut by_ranges = Vec::new();
+        for r in got {
+            let q =
+                ActivityQuery { at, window_start: at, after: r.after, through: r.through, registered: r.registered };
+            by_ranges.extend(whole(q).await);
+        }
+        assert_eq!(by_ranges, everyone, "the ranges together read as one whole read");
+        let ids: Vec<(&str, i64)> = everyone.iter().map(|a| (&*a.member_id, a.net_minor)).collect();
+        assert_eq!(ids, [("a", 0), ("b", 10), ("c", 0), ("c2", 20), ("d", 0), ("e", 30)]);
+        // A page that divides the members exactly leaves an empty, open-ended last range.
+        let got = ranges(5).await;
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[1].after.as_deref(), got[1].through.as_deref()), (Some("e"), None));
+        assert_eq!(got[1].registered.as_ref().map(|r| r.len()), Some(0));
     }
 }

@@ -417,7 +417,7 @@ pub struct Unpacker {
 
 /// Member ids run together in one buffer (`ends[k]` is where the `k`-th ends), sorted byte-wise,
 /// and how many of them are already in the output.
-#[derive(Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Registered {
     ids: String,
     ends: Vec<usize>,
@@ -427,7 +427,7 @@ pub struct Registered {
 impl Registered {
     /// Appends an id, which must sort after the last one: `false` (and nothing appended) if not.
     pub fn push(&mut self, id: &str) -> bool {
-        if self.ends.last().is_some_and(|&end| &self.ids[self.start(self.ends.len() - 1)..end] >= id) {
+        if self.last().is_some_and(|last| last >= id) {
             return false;
         }
         self.ids.push_str(id);
@@ -449,6 +449,11 @@ impl Registered {
         } else {
             self.ends[k - 1]
         }
+    }
+
+    /// The last id pushed.
+    pub fn last(&self) -> Option<&str> {
+        self.ends.last().map(|&end| &self.ids[self.start(self.ends.len() - 1)..end])
     }
 
     /// The next id not yet in the output.

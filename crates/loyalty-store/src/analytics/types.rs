@@ -12,6 +12,18 @@ pub struct ActivityQuery {
     pub after: Option<String>,
     /// Only members with ids up to this one (inclusive), when given.
     pub through: Option<String>,
+    /// The range's members registered by `at`, when the store has already read them with the
+    /// range's bounds ([`super::Analytics::activity_ranges`]); the store reads them otherwise.
+    pub registered: Option<super::Registered>,
+}
+
+/// One range of members to read: ids in (`after`, `through`] (no upper bound when `through` is
+/// `None`), and the range's members registered by the analysis instant when already known.
+#[derive(Debug, Clone)]
+pub struct ActivityRange {
+    pub after: Option<String>,
+    pub through: Option<String>,
+    pub registered: Option<super::Registered>,
 }
 
 /// A member's paid orders up to the analysis instant. Amounts are paid minus refunded.

@@ -4,7 +4,7 @@
 use super::analysis::{analyse, Analysis, RunSummary};
 use super::config::InsightConfig;
 use jiff::{SignedDuration, Timestamp};
-use loyalty_store::analytics::{ActivityQuery, InsightRun, MemberActivity, RunResult};
+use loyalty_store::analytics::{ActivityQuery, ActivityRange, InsightRun, MemberActivity, RunResult};
 use loyalty_store::{Store, StoreError};
 use std::time::Instant;
 
@@ -59,25 +59,38 @@ pub async fn read_activity_in_pages(
     let range_count = &range_count;
     let bounds = async move {
         let started = Instant::now();
-        let mut after: Option<String> = None;
-        let mut stepped = 0_usize;
-        loop {
-            let through = store.activity_bound(after.as_deref(), page).await?;
-            // The readers stop taking ranges only when one of them failed: nothing to add.
-            let _ = tx.send((after, through.clone()));
-            stepped += 1;
-            match through {
-                Some(b) => after = Some(b),
-                None => break,
+        // In one walk that also lists each range's registered members, where the store can.
+        let stepped = match store.activity_ranges(at, page, tx.clone()).await? {
+            Some(sent) => sent,
+            None => {
+                let mut after: Option<String> = None;
+                let mut stepped = 0_usize;
+                loop {
+                    let through = store.activity_bound(after.as_deref(), page).await?;
+                    // The readers stop taking ranges only when one of them failed: nothing to add.
+                    let _ = tx.send(ActivityRange { after: after.clone(), through: through.clone(), registered: None });
+                    stepped += 1;
+                    match through {
+                        Some(b) => after = Some(b),
+                        None => break,
+                    }
+                }
+                stepped
             }
-        }
+        };
+        drop(tx);
         range_count.store(stepped, std::sync::atomic::Ordering::Relaxed);
-        tracing::debug!(ms = started.elapsed().as_millis() as u64, "activity bounds");
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, ranges = stepped, "activity bounds");
         Ok::<_, anyhow::Error>(())
     };
     let ranges = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let reads = ranges
-        .map(|(after, through)| read_range(store, ActivityQuery { at, window_start: start, after, through }))
+        .map(|r: ActivityRange| {
+            read_range(
+                store,
+                ActivityQuery { at, window_start: start, after: r.after, through: r.through, registered: r.registered },
+            )
+        })
         .buffered(READERS)
         // Each range joins the result as soon as it is read (while later ones are being read,
         // rather than all at the end on one thread), once the result's room is known.
