@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 
-/// One page of per-member order activity as of `at`: at most `limit` members with ids in
+/// One range of per-member order activity as of `at`: the members with ids in
 /// (`after`, `through`], ascending.
 #[derive(Debug, Clone)]
 pub struct ActivityQuery {

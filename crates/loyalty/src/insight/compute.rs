@@ -49,8 +49,9 @@ pub async fn read_activity_in_pages(
 ) -> anyhow::Result<Vec<MemberActivity>> {
     use futures_util::{StreamExt, TryStreamExt};
     let start = window_start(at, window_days)?;
-    // The bounds are stepped to (one keyset step per range) while the first ranges are read: a
-    // producer and the readers, polled together.
+    // A producer of ranges and the readers, polled together, so that the first ranges are read
+    // while the later ones are found: one walk of the members where the store can
+    // (`activity_ranges`), else one keyset step per range (`activity_bound`).
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // How many ranges there are, once the bounds are all known (`usize::MAX` until then): a
     // range holds at most `page` members, so the result is then reserved once, not grown by
