@@ -263,13 +263,7 @@ fn walk_ranges(
     let mut rows = members.query([at])?;
     let (mut sent, mut after, mut range) = (0, None::<String>, Registered::default());
     while let Some(row) = rows.next()? {
-        let id = row
-            .get_ref(0)?
-            .as_str()
-            .map_err(|e| crate::convert::corrupt("members", format!("a member id is not text: {e}")))?;
-        if !range.push(id) {
-            return Err(crate::convert::corrupt("members", "member ids came out of key order under ORDER BY"));
-        }
+        push_member(row, &mut range)?;
         if range.len() == page {
             let through = range.last().map(str::to_owned);
             let full = std::mem::take(&mut range);
@@ -288,6 +282,18 @@ fn walk_ranges(
         sent += 1;
     }
     Ok(sent)
+}
+
+/// Appends the member id in `row`'s first column, which must come after the last one.
+fn push_member(row: &rusqlite::Row<'_>, into: &mut Registered) -> crate::Result<()> {
+    let id = row
+        .get_ref(0)?
+        .as_str()
+        .map_err(|e| crate::convert::corrupt("members", format!("a member id is not text: {e}")))?;
+    if !into.push(id) {
+        return Err(crate::convert::corrupt("members", "member ids came out of key order under ORDER BY"));
+    }
+    Ok(())
 }
 
 /// How much of the file member insight's read-only connections map into memory.
@@ -347,13 +353,7 @@ fn registered_in_range(
         members.query(params![after, micros(q.at)])?
     };
     while let Some(row) = rows.next()? {
-        let id = row
-            .get_ref(0)?
-            .as_str()
-            .map_err(|e| crate::convert::corrupt("members", format!("a member id is not text: {e}")))?;
-        if !registered.push(id) {
-            return Err(crate::convert::corrupt("members", "member ids came out of key order under ORDER BY"));
-        }
+        push_member(row, &mut registered)?;
     }
     Ok(registered)
 }
