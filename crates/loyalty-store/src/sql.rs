@@ -195,13 +195,24 @@ macro_rules! sql_store {
             let names = Packed::names(cols);
             let mut out = Packed::parse(names.clone(), table, None)?;
             let sql = format!("SELECT CAST({}{cols})) AS TEXT) AS packed FROM ({head} {}{tail}) AS p", $pack, $ids);
+            // Each chunk's answer is parsed while the database answers the next one.
+            let mut answered: Option<Option<String>> = None;
             for chunk in ids.chunks(IN_CHUNK) {
                 let list = serde_json::to_string(chunk).expect("a list of strings serialises");
                 let mut q = sqlx::query(&sql).bind(list);
                 for a in args {
                     q = q.bind(*a);
                 }
-                let packed: Option<String> = q.fetch_one(&mut *conn).await?.try_get("packed")?;
+                let previous = answered.take();
+                let (row, parsed) = tokio::join!(q.fetch_one(&mut *conn), async {
+                    previous.map(|packed| Packed::parse(names.clone(), table, packed.as_deref())).transpose()
+                });
+                if let Some(parsed) = parsed? {
+                    out.extend(parsed);
+                }
+                answered = Some(row?.try_get("packed")?);
+            }
+            if let Some(packed) = answered {
                 out.extend(Packed::parse(names.clone(), table, packed.as_deref())?);
             }
             Ok(out)
@@ -313,7 +324,7 @@ macro_rules! sql_store {
         {
             let per = (MAX_BINDS / Packed::names(cols).len()).max(1);
             let head = format!("INSERT INTO {table} ({cols}) VALUES ");
-            for chunk in rows.chunks(per) {
+            let mut build = |chunk: &[T]| {
                 let mut qb: QueryBuilder<$db> = QueryBuilder::new(&head);
                 for (i, row) in chunk.iter().enumerate() {
                     if i > 0 {
@@ -327,7 +338,18 @@ macro_rules! sql_store {
                     qb.push(")");
                 }
                 qb.push(tail);
-                qb.build().execute(&mut *conn).await?;
+                qb
+            };
+            // The next chunk's statement is built while the database runs this one (the
+            // driver runs it on a thread of its own), so building the values and running the
+            // statement take two cores instead of one after the other.
+            let mut chunks = rows.chunks(per);
+            let mut next = chunks.next().map(&mut build);
+            while let Some(mut qb) = next.take() {
+                let (ran, built) =
+                    tokio::join!(qb.build().execute(&mut *conn), async { chunks.next().map(&mut build) });
+                ran?;
+                next = built;
             }
             Ok(())
         }
