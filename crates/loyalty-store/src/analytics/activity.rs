@@ -410,18 +410,18 @@ pub struct Unpacker {
     tally: Tally,
     /// The member being summed up, if any (`None` before the first row).
     current: Option<String>,
-    /// Members registered by the analysis instant, merged into `out` as buyers are summed up.
+    /// Members registered by the analysis instant, merged into `out` as buyers are summed up;
+    /// the first `merged` of them are in `out` already.
     registered: Registered,
+    merged: usize,
     out: Vec<MemberActivity>,
 }
 
-/// Member ids run together in one buffer (`ends[k]` is where the `k`-th ends), sorted byte-wise,
-/// and how many of them are already in the output.
+/// Member ids run together in one buffer (`ends[k]` is where the `k`-th ends), sorted byte-wise.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Registered {
     ids: String,
     ends: Vec<usize>,
-    taken: usize,
 }
 
 impl Registered {
@@ -453,12 +453,12 @@ impl Registered {
 
     /// The last id pushed.
     pub fn last(&self) -> Option<&str> {
-        self.ends.last().map(|&end| &self.ids[self.start(self.ends.len() - 1)..end])
+        self.ends.len().checked_sub(1).and_then(|k| self.get(k))
     }
 
-    /// The next id not yet in the output.
-    fn peek(&self) -> Option<&str> {
-        (self.taken < self.ends.len()).then(|| &self.ids[self.start(self.taken)..self.ends[self.taken]])
+    /// The `k`-th id, if there are that many.
+    fn get(&self, k: usize) -> Option<&str> {
+        self.ends.get(k).map(|&end| &self.ids[self.start(k)..end])
     }
 }
 
@@ -474,19 +474,19 @@ impl Unpacker {
     /// [`merge_activity`]: crate::analytics::merge_activity
     pub fn merging(at: i64, window_start: i64, registered: Registered) -> Self {
         let out = Vec::with_capacity(registered.len());
-        Unpacker { tally: Tally::new(at, window_start), current: None, registered, out }
+        Unpacker { tally: Tally::new(at, window_start), current: None, registered, merged: 0, out }
     }
 
     /// Sums up the member `id` whose rows are all fed: registered members before it first (they
     /// have no orders), then the member if it is registered or bought.
     fn close(&mut self, id: &str) -> Result<()> {
         let buyer = self.tally.take(id)?;
-        while let Some(r) = self.registered.peek().filter(|&r| r < id) {
+        while let Some(r) = self.registered.get(self.merged).filter(|&r| r < id) {
             self.out.push(MemberActivity { member_id: r.into(), ..Default::default() });
-            self.registered.taken += 1;
+            self.merged += 1;
         }
-        let registered = self.registered.peek() == Some(id);
-        self.registered.taken += usize::from(registered);
+        let registered = self.registered.get(self.merged) == Some(id);
+        self.merged += usize::from(registered);
         match buyer {
             Some(b) => self.out.push(b),
             None if registered => self.out.push(MemberActivity { member_id: id.into(), ..Default::default() }),
@@ -528,9 +528,9 @@ impl Unpacker {
         if let Some(c) = self.current.take() {
             self.close(&c)?;
         }
-        while let Some(r) = self.registered.peek() {
+        while let Some(r) = self.registered.get(self.merged) {
             self.out.push(MemberActivity { member_id: r.into(), ..Default::default() });
-            self.registered.taken += 1;
+            self.merged += 1;
         }
         Ok(self.out)
     }

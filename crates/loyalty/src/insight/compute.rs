@@ -53,14 +53,8 @@ pub async fn read_activity_in_pages(
     // while the later ones are found: one walk of the members where the store can
     // (`activity_ranges`), else one keyset step per range (`activity_bound`).
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    // How many ranges there are, once the bounds are all known (`usize::MAX` until then): a
-    // range holds at most `page` members, so the result is then reserved once, not grown by
-    // copying.
-    let range_count = std::sync::atomic::AtomicUsize::new(usize::MAX);
-    let range_count = &range_count;
     let bounds = async move {
         let started = Instant::now();
-        // In one walk that also lists each range's registered members, where the store can.
         let stepped = match store.activity_ranges(at, page, tx.clone()).await? {
             Some(sent) => sent,
             None => {
@@ -80,7 +74,6 @@ pub async fn read_activity_in_pages(
             }
         };
         drop(tx);
-        range_count.store(stepped, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(ms = started.elapsed().as_millis() as u64, ranges = stepped, "activity bounds");
         Ok::<_, anyhow::Error>(())
     };
@@ -93,23 +86,11 @@ pub async fn read_activity_in_pages(
             )
         })
         .buffered(READERS)
-        // Each range joins the result as soon as it is read (while later ones are being read,
-        // rather than all at the end on one thread), once the result's room is known.
-        .try_fold((Vec::new(), Vec::new()), |(mut all, mut early): (Vec<MemberActivity>, Vec<_>), range| {
-            early.push(range);
-            let known = range_count.load(std::sync::atomic::Ordering::Relaxed);
-            if known != usize::MAX {
-                if all.capacity() == 0 {
-                    let room = known.saturating_mul(page as usize);
-                    all.reserve_exact(room.max(early.iter().map(Vec::len).sum()));
-                }
-                early.drain(..).for_each(|r| all.extend(r));
-            }
-            std::future::ready(Ok((all, early)))
-        });
-    let ((), (mut all, early)) = futures_util::future::try_join(bounds, reads).await?;
-    all.reserve_exact(early.iter().map(Vec::len).sum());
-    early.into_iter().for_each(|r| all.extend(r));
+        .try_collect::<Vec<Vec<MemberActivity>>>();
+    let ((), ranges) = futures_util::future::try_join(bounds, reads).await?;
+    // One copy into room reserved exactly (joining ranges as they arrived measured the same).
+    let mut all = Vec::with_capacity(ranges.iter().map(Vec::len).sum());
+    ranges.into_iter().for_each(|r| all.extend(r));
     Ok(all)
 }
 
