@@ -458,6 +458,8 @@ async fn import_phase(args: &Args, program: &Program, csv: &Path) -> anyhow::Res
         batch: args.batch,
         rejects: args.dir.join("orders.rejects.csv"),
         progress: std::io::stderr().is_terminal(),
+        group_bytes: import::DEFAULT_GROUP_BYTES,
+        in_file_order: false,
     };
     let mem = MemSampler::start();
     let summary = import::run(store.as_ref(), program, import::Kind::Orders, csv, &opts).await?;
@@ -533,7 +535,13 @@ async fn http_phase(
 ) -> anyhow::Result<HttpResult> {
     let members_csv = args.dir.join("members.csv");
     write_members_csv(&members_csv, pop.len())?;
-    let opts = import::Options { batch: args.batch, rejects: args.dir.join("members.rejects.csv"), progress: false };
+    let opts = import::Options {
+        batch: args.batch,
+        rejects: args.dir.join("members.rejects.csv"),
+        progress: false,
+        group_bytes: import::DEFAULT_GROUP_BYTES,
+        in_file_order: false,
+    };
     let started = Instant::now();
     let sum = import::run(store.as_ref(), program, import::Kind::Members, &members_csv, &opts).await?;
     ensure!(sum.rejected == 0, "{} members were rejected; see {}", sum.rejected, opts.rejects.display());

@@ -42,6 +42,13 @@ enum Cmd {
         rejects: Option<PathBuf>,
         #[arg(long, default_value_t = import::DEFAULT_BATCH)]
         batch: usize,
+        /// Orders files larger than this many bytes are split by member into temporary files
+        /// of about this size, each grouped in memory on its own.
+        #[arg(long, default_value_t = import::DEFAULT_GROUP_BYTES)]
+        group_bytes: u64,
+        /// Applies orders in file order instead of grouped by member: the same results, slower.
+        #[arg(long)]
+        in_file_order: bool,
     },
     /// Checks every ledger invariant over the whole store; exits 1 when one is broken.
     Verify,
@@ -148,16 +155,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Serve { listen, job_interval } => {
             serve(store, program, &listen, job_interval).await?;
         }
-        Cmd::Import { kind, file, rejects, batch } => {
+        Cmd::Import { kind, file, rejects, batch, group_bytes, in_file_order } => {
             let most = crate::engine::MAX_COMMANDS;
             anyhow::ensure!(
                 (1..=most).contains(&batch),
                 "--batch {batch} must be 1 to {most}, the engine's bound on a batch"
             );
+            anyhow::ensure!(group_bytes > 0, "--group-bytes must be at least 1");
             let opts = import::Options {
                 batch,
                 rejects: rejects.unwrap_or_else(|| import::default_rejects(&file)),
                 progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                group_bytes,
+                in_file_order,
             };
             let sum = import::run(store.as_ref(), &program, kind, &file, &opts).await?;
             println!("{sum}");
