@@ -90,6 +90,8 @@ pub struct Changes {
     pub growth: Vec<(MemberId, loyalty_core::tiers::GrowthEntry)>,
     pub tier_events: Vec<(MemberId, loyalty_core::tiers::TierEvent)>,
     pub actions: Vec<(MemberId, loyalty_core::tiers::Action)>,
+    /// Responses kept for Idempotency-Key retries (a key already kept stays as it was).
+    pub idempotency: Vec<IdemRecord>,
 }
 
 impl Changes {
@@ -182,8 +184,6 @@ pub trait Store: Analytics + BenefitUsage + MemberVersions + Send + Sync + 'stat
     async fn api_key(&self, key_hash: &str) -> Result<Option<(String, String)>>;
     async fn insert_api_key(&self, key_hash: &str, name: &str, scope: &str, now: Timestamp) -> Result<()>;
     async fn idem_get(&self, principal: &str, key: &str) -> Result<Option<IdemRecord>>;
-    /// Stores a response unless one is already there (the first writer wins).
-    async fn idem_put(&self, rec: &IdemRecord) -> Result<()>;
     async fn idem_purge(&self, before: Timestamp) -> Result<u64>;
     /// Runs raw SQL; for tests that tamper with the database on purpose.
     async fn execute_raw(&self, sql: &str) -> Result<u64>;

@@ -494,6 +494,15 @@ macro_rules! sql_store {
                 s.push_bind(a.actor.clone());
                 s.push_bind(micros(a.created_at));
             }).await?;
+            // The first response kept for a key stays (a retry racing the first attempt).
+            insert_rows(conn, "idempotency", "principal, idem_key, request_hash, status, body, created_at", " ON CONFLICT (principal, idem_key) DO NOTHING", &c.idempotency, |s, r| {
+                s.push_bind(r.principal.clone());
+                s.push_bind(r.key.clone());
+                s.push_bind(r.request_hash.clone());
+                s.push_bind(i64::from(r.status));
+                s.push_bind(r.body.clone());
+                s.push_bind(micros(r.created_at));
+            }).await?;
             write_tier_changes(conn, c, recorded_at).await
         }
 
@@ -787,19 +796,6 @@ macro_rules! sql_store {
                     })
                 })
                 .transpose()
-            }
-
-            async fn idem_put(&self, rec: &IdemRecord) -> Result<()> {
-                sqlx::query("INSERT INTO idempotency (principal, idem_key, request_hash, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (principal, idem_key) DO NOTHING")
-                    .bind(rec.principal.clone())
-                    .bind(rec.key.clone())
-                    .bind(rec.request_hash.clone())
-                    .bind(i64::from(rec.status))
-                    .bind(rec.body.clone())
-                    .bind(micros(rec.created_at))
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
             }
 
             async fn idem_purge(&self, before: jiff::Timestamp) -> Result<u64> {

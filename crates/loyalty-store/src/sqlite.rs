@@ -35,6 +35,9 @@ const TRUNCATE_TRIES: usize = 20;
 
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    /// The one connection that writes (see [`SqliteStore::open`]); the pool itself for a store
+    /// in memory.
+    writes: sqlx::SqlitePool,
     checkpointer: tokio::task::JoinHandle<()>,
     /// Member insight's own read-only connections to the file (`None` for a store in memory).
     readers: Option<std::sync::Arc<InsightReaders>>,
@@ -111,20 +114,27 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             .pragma("wal_autocheckpoint", AUTOCHECKPOINT_PAGES.to_string());
         let file = opts.get_filename().to_path_buf();
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts.clone()).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         // Looked for once the pool has created the file: a store in memory has none.
         let readers = Some(file)
             .filter(|f| f.is_file())
             .map(|file| std::sync::Arc::new(InsightReaders { file, idle: std::sync::Mutex::new(Vec::new()) }));
+        // Every write goes through one connection of its own. SQLite keeps a page cache per
+        // connection and empties it whenever another connection has written since; with the
+        // writes spread over the pool, each batch began by reading its pages again.
+        let writes = match readers {
+            Some(_) => SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?,
+            None => pool.clone(),
+        };
         let checkpointer = tokio::spawn(checkpoint_in_background(pool.clone()));
-        Ok(Self { pool, checkpointer, readers })
+        Ok(Self { pool, writes, checkpointer, readers })
     }
 
     async fn begin_tx(&self) -> crate::Result<SqliteTx> {
         // BEGIN IMMEDIATE takes the write lock up front, so a batch never fails half-way on
         // a lock upgrade when another process (an import, say) writes the same file.
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = self.writes.begin_with("BEGIN IMMEDIATE").await?;
         Ok(SqliteTx { tx })
     }
 

@@ -14,7 +14,7 @@ use loyalty_core::member::{MemberInput, Profile};
 use loyalty_core::order::{self, Order, Refund, RefundInput, ValidOrder};
 use loyalty_core::tiers::{self, Action, ActionKind};
 use loyalty_core::{DomainError, Program};
-use loyalty_store::{Adjustment, Changes, MemberRecord, Store, StoreError};
+use loyalty_store::{Adjustment, Changes, IdemRecord, MemberRecord, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -87,6 +87,9 @@ pub enum Command {
         until: Option<Timestamp>,
         actor: String,
     },
+    /// Keeps a response for retries with the same Idempotency-Key. It rides in the next batch,
+    /// so remembering a response costs no commit of its own (one per request, before).
+    Remember(IdemRecord),
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +102,7 @@ pub enum Outcome {
     Advanced { entries: usize },
     Action { action: Action, replayed: bool },
     Tier { record: MemberRecord },
+    Remembered,
 }
 
 pub type Reply = Result<Outcome, DomainError>;
@@ -206,6 +210,7 @@ fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Option<MemberId
         | Command::ClaimSample { member, .. }
         | Command::AssignTier { member, .. }
         | Command::Advance { member } => Some(member.clone()),
+        Command::Remember(_) => None,
     }
 }
 
@@ -478,6 +483,10 @@ fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, 
             m.account.assign_tier(program, tier, &format!("{reason} (by {actor})"), *until, now)?;
             t.members.insert(member.clone());
             Ok(Outcome::Tier { record: m.clone() })
+        }
+        Command::Remember(rec) => {
+            t.changes.idempotency.push(rec.clone());
+            Ok(Outcome::Remembered)
         }
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };

@@ -7,6 +7,7 @@ use super::auth::Principal;
 use super::extract::MAX_BODY_BYTES;
 use super::problem::ApiError;
 use super::AppState;
+use crate::engine::Command;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
@@ -75,7 +76,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         body: String::from_utf8_lossy(&rbytes).into_owned(),
         created_at: jiff::Timestamp::now(),
     };
-    state.store.idem_put(&rec).await?;
+    state.writer.submit(Command::Remember(rec)).await?;
     Ok(Response::from_parts(rparts, Body::from(rbytes)))
 }
 
