@@ -229,6 +229,12 @@ pub trait Tx: Send {
     async fn load_adjustments(&mut self, keys: &[(MemberId, AdjustmentId)]) -> Result<Vec<Adjustment>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
+    /// A mark that is the same in two transactions of this store only if no other connection
+    /// committed between them: on SQLite, the write connection's own number and its `PRAGMA
+    /// data_version`, read while it holds the write lock; `None` where there is no such mark
+    /// (PostgreSQL). What a transaction read for the next one is still current when the two
+    /// marks are equal.
+    async fn commit_mark(&mut self) -> Result<Option<(i64, i64)>>;
 }
 
 /// Opens the store a URL names: `sqlite://FILE` (created if missing) or `postgres://…`.

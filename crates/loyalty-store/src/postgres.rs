@@ -9,6 +9,14 @@ pub struct PgStore {
     pool: sqlx::PgPool,
 }
 
+impl PgTx {
+    /// PostgreSQL has no number that tells whether others committed since (see `Tx::commit_mark`):
+    /// a transaction's reads are never carried into the next one.
+    async fn mark(&mut self) -> crate::Result<Option<(i64, i64)>> {
+        Ok(None)
+    }
+}
+
 pub struct PgTx {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
 }

@@ -606,6 +606,10 @@ macro_rules! sql_store {
                 self.tx.commit().await?;
                 Ok(())
             }
+
+            async fn commit_mark(&mut self) -> Result<Option<(i64, i64)>> {
+                self.mark().await
+            }
         }
 
         #[async_trait::async_trait]

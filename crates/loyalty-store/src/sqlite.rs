@@ -35,8 +35,7 @@ const TRUNCATE_TRIES: usize = 20;
 
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
-    /// The one connection that writes (see [`SqliteStore::open`]); the pool itself for a store
-    /// in memory.
+    /// The one connection that writes (see [`SqliteStore::open`]).
     writes: sqlx::SqlitePool,
     checkpointer: tokio::task::JoinHandle<()>,
     /// Member insight's own read-only connections to the file (`None` for a store in memory).
@@ -45,6 +44,31 @@ pub struct SqliteStore {
 
 pub struct SqliteTx {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+}
+
+impl SqliteTx {
+    /// The write connection's number (see `number_write_connection`) and its `PRAGMA
+    /// data_version`, which changes only when another connection commits; none can while this
+    /// transaction holds the write lock (`BEGIN IMMEDIATE`). The number tells a connection the
+    /// pool replaced, whose `data_version` counts from its own start.
+    async fn mark(&mut self) -> crate::Result<Option<(i64, i64)>> {
+        let (id, version): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT id FROM temp.loyalty_connection), (SELECT data_version FROM pragma_data_version)",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(Some((id, version)))
+    }
+}
+
+/// Gives each write connection a number of its own, in a table only it sees.
+async fn number_write_connection(conn: &mut sqlx::SqliteConnection) -> std::result::Result<(), sqlx::Error> {
+    static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    sqlx::query("CREATE TEMP TABLE IF NOT EXISTS loyalty_connection (id INTEGER NOT NULL)").execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM temp.loyalty_connection").execute(&mut *conn).await?;
+    sqlx::query("INSERT INTO temp.loyalty_connection (id) VALUES ($1)").bind(id).execute(&mut *conn).await?;
+    Ok(())
 }
 
 impl Drop for SqliteStore {
@@ -123,10 +147,15 @@ impl SqliteStore {
         // Every write goes through one connection of its own. SQLite keeps a page cache per
         // connection and empties it whenever another connection has written since; with the
         // writes spread over the pool, each batch began by reading its pages again.
-        let writes = match readers {
-            Some(_) => SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?,
-            None => pool.clone(),
-        };
+        // The connection is kept for the store's life (which also keeps a store in memory).
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_connect(|conn, _| Box::pin(number_write_connection(conn)))
+            .connect_with(opts)
+            .await?;
         let checkpointer = tokio::spawn(checkpoint_in_background(pool.clone()));
         Ok(Self { pool, writes, checkpointer, readers })
     }

@@ -148,8 +148,33 @@ pub async fn apply_batch_cached(
     let started = std::time::Instant::now();
     let mut tx = store.begin().await?;
     let begun_at = started.elapsed();
-    let mut loaded = load(tx.as_mut(), program, cmds, now).await?;
+    let loaded = load(tx.as_mut(), program, cmds, now).await?;
     let loaded_at = started.elapsed();
+    let (replies, changes) = run_loaded(loaded, program, cmds, now);
+    let applied_at = started.elapsed();
+    tx.write(&changes, now).await?;
+    let written_at = started.elapsed();
+    tx.commit().await?;
+    // Where a batch's time goes (LOYALTY_LOG=loyalty=debug): the figures BENCHMARKS.md uses.
+    tracing::debug!(
+        commands = cmds.len(),
+        members = changes.members.len(),
+        begin_ms = begun_at.as_secs_f64() * 1e3,
+        load_ms = (loaded_at - begun_at).as_secs_f64() * 1e3,
+        apply_ms = (applied_at - loaded_at).as_secs_f64() * 1e3,
+        write_ms = (written_at - applied_at).as_secs_f64() * 1e3,
+        commit_ms = (started.elapsed() - written_at).as_secs_f64() * 1e3,
+        "batch"
+    );
+    if let Some(c) = cache {
+        c.put_committed(&changes.members);
+    }
+    Ok(replies)
+}
+
+/// Runs `cmds` in order on the accounts `loaded` holds, with no I/O: each command's reply,
+/// and everything to write.
+fn run_loaded(mut loaded: Loaded, program: &Program, cmds: &[Command], now: Timestamp) -> (Vec<Reply>, Changes) {
     let mut t = Touched::default();
     let mut replies = Vec::with_capacity(cmds.len());
     for cmd in cmds {
@@ -168,33 +193,128 @@ pub async fn apply_batch_cached(
         m.account.tier_review_at = m.account.next_tier_review(program);
         t.changes.take_from(m);
     }
-    let mut seen = HashSet::new();
-    for id in t.orders.iter().filter(|id| seen.insert((*id).clone())) {
-        t.changes.orders.push(loaded.orders[id].clone());
+    // Each order once, as it ends the batch: moved out of what was loaded, not copied.
+    for id in &t.orders {
+        if let Some(order) = loaded.orders.remove(id) {
+            t.changes.orders.push(order);
+        }
     }
     // In key order, so that inserts walk each index from one end to the other instead of
     // jumping between pages (members, lots and entries already are: by member id).
     t.changes.orders.sort_by(|a, b| (&a.order.member_id, &a.order.id).cmp(&(&b.order.member_id, &b.order.id)));
     t.changes.new_order_keys.sort();
-    let applied_at = started.elapsed();
-    tx.write(&t.changes, now).await?;
-    let written_at = started.elapsed();
-    tx.commit().await?;
-    // Where a batch's time goes (LOYALTY_LOG=loyalty=debug): the figures BENCHMARKS.md uses.
-    tracing::debug!(
-        commands = cmds.len(),
-        members = t.changes.members.len(),
-        begin_ms = begun_at.as_secs_f64() * 1e3,
-        load_ms = (loaded_at - begun_at).as_secs_f64() * 1e3,
-        apply_ms = (applied_at - loaded_at).as_secs_f64() * 1e3,
-        write_ms = (written_at - applied_at).as_secs_f64() * 1e3,
-        commit_ms = (started.elapsed() - written_at).as_secs_f64() * 1e3,
-        "batch"
-    );
-    if let Some(c) = cache {
-        c.put_committed(&t.changes.members);
+    (replies, t.changes)
+}
+
+/// Whether `next` can be loaded before `prev`'s changes are written, with the same result:
+/// it names none of the members `prev` changed and none of its orders. A refund names its
+/// member only through its order, which is not known before the load, so a batch with one is
+/// never loaded early.
+fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
+    let members: HashSet<&MemberId> = prev.members.iter().map(|m| &m.account.member_id).collect();
+    let orders: HashSet<&OrderId> =
+        prev.orders.iter().map(|o| &o.order.id).chain(prev.new_order_keys.iter().map(|(o, _)| o)).collect();
+    next.iter().all(|c| match c {
+        Command::Refund { .. } => false,
+        Command::PlaceOrder { order, .. } => !members.contains(&order.member_id) && !orders.contains(&order.id),
+        Command::Remember(_) => true,
+        other => member_of(other, &HashMap::new()).is_none_or(|m| !members.contains(&m)),
+    })
+}
+
+/// Applies batches one after another, each in a transaction of its own with the results
+/// [`apply_batch`] gives it, and hands each batch's replies with its tag to `done` once it is
+/// committed (a storage error stops there: that batch and the ones after are not written).
+///
+/// Where the store has a commit mark (SQLite) and the next batch touches nothing the current
+/// one changed ([`loads_apart`]), the next batch is loaded in the current transaction before
+/// the write, and its rules run on another thread while the current batch is written and
+/// committed: the two cores work at once. The next transaction then checks that no other
+/// connection committed in between (`Tx::commit_mark`); if one did, what was run is thrown
+/// away and the batch is loaded and run again. Either way each batch sees exactly the state
+/// it would have seen alone.
+pub async fn apply_batches<T>(
+    store: &dyn Store,
+    program: &Arc<Program>,
+    batches: impl IntoIterator<Item = (T, Vec<Command>)>,
+    mut done: impl FnMut(T, Vec<Reply>),
+) -> Result<(), StoreError> {
+    type Ran = (Vec<Command>, Timestamp, Vec<Reply>, Changes);
+    let mut batches = batches.into_iter();
+    let Some((mut tag, first)) = batches.next() else { return Ok(()) };
+    assert!(first.len() <= MAX_COMMANDS, "batches are bounded");
+    let mut tx = store.begin().await?;
+    let mut mark = tx.commit_mark().await?;
+    let now = Timestamp::now();
+    let loaded = load(tx.as_mut(), program, &first, now).await?;
+    let (replies, changes) = run_loaded(loaded, program, &first, now);
+    let mut cur: Ran = (first, now, replies, changes);
+    loop {
+        let started = std::time::Instant::now();
+        let next = batches.next();
+        let early = match &next {
+            Some((_, cmds)) if mark.is_some() && loads_apart(&cur.3, cmds) => {
+                let now = Timestamp::now();
+                Some((now, load(tx.as_mut(), program, cmds, now).await?))
+            }
+            _ => None,
+        };
+        let loaded_at = started.elapsed();
+        let (written, ran) = match (early, next) {
+            (Some((now, loaded)), Some((next_tag, cmds))) => {
+                assert!(cmds.len() <= MAX_COMMANDS, "batches are bounded");
+                let program = Arc::clone(program);
+                let run = tokio::task::spawn_blocking(move || {
+                    let (replies, changes) = run_loaded(loaded, &program, &cmds, now);
+                    (cmds, now, replies, changes)
+                });
+                let write = async {
+                    tx.write(&cur.3, cur.1).await?;
+                    tx.commit().await
+                };
+                let (written, ran) = tokio::join!(write, run);
+                // A broken invariant stops the world here as it does in `apply_batch`.
+                let ran = ran.unwrap_or_else(|e| match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(e) => panic!("the rules' thread was cancelled: {e}"),
+                });
+                (written, Some((next_tag, Ok(ran))))
+            }
+            (_, next) => {
+                let written = async {
+                    tx.write(&cur.3, cur.1).await?;
+                    tx.commit().await
+                }
+                .await;
+                (written, next.map(|(t, cmds)| (t, Err(cmds))))
+            }
+        };
+        written?;
+        tracing::debug!(
+            commands = cur.0.len(),
+            members = cur.3.members.len(),
+            next_load_ms = loaded_at.as_secs_f64() * 1e3,
+            write_and_commit_ms = (started.elapsed() - loaded_at).as_secs_f64() * 1e3,
+            "batch written"
+        );
+        done(tag, std::mem::take(&mut cur.2));
+        let Some((next_tag, ran)) = ran else { return Ok(()) };
+        tag = next_tag;
+        tx = store.begin().await?;
+        let now_mark = tx.commit_mark().await?;
+        let still = now_mark.is_some() && now_mark == mark;
+        mark = now_mark;
+        cur = match ran {
+            Ok(ran) if still => ran,
+            Ok((cmds, ..)) | Err(cmds) => {
+                assert!(cmds.len() <= MAX_COMMANDS, "batches are bounded");
+                let now = Timestamp::now();
+                let loaded = load(tx.as_mut(), program, &cmds, now).await?;
+                let (replies, changes) = run_loaded(loaded, program, &cmds, now);
+                (cmds, now, replies, changes)
+            }
+        };
     }
-    Ok(replies)
 }
 
 fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Option<MemberId> {

@@ -4,7 +4,7 @@
 //! import skips what is already there; rejected rows are written with their line number and
 //! reason, and the import carries on.
 
-use crate::engine::{apply_batch, Command, Outcome};
+use crate::engine::{self, Command, Outcome, Reply};
 use jiff::Timestamp;
 use loyalty_core::ids::{MemberId, OrderId};
 use loyalty_core::member::MemberInput;
@@ -13,6 +13,7 @@ use loyalty_core::Program;
 use loyalty_store::{Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Rows applied per transaction. Large, because an import's cost per order is mostly index
@@ -209,30 +210,26 @@ async fn run_orders(
     bar.set_message("applying");
     let mut done = sum.rejected;
     let mut tail = Vec::new();
+    let program = Arc::new(program.clone());
     match split.groups {
         Groups::InMemory(rows) => {
             let rows = hold_back(rows, &split.entangled, &mut tail);
-            apply_grouped(store, program, rows, opts.batch, sum, rejects, bar, &mut done).await?
+            apply_grouped(store, &program, rows, opts.batch, sum, rejects, bar, &mut done).await?
         }
         Groups::Spilled { files, headers } => {
             for f in files {
-                let (path, headers, prog, now) = (f.path().to_owned(), headers.clone(), program.clone(), split.now);
+                let (path, headers, prog, now) =
+                    (f.path().to_owned(), headers.clone(), Arc::clone(&program), split.now);
                 let rows = tokio::task::spawn_blocking(move || read_spilled(&path, &headers, &prog, now)).await??;
                 drop(f);
                 let rows = hold_back(rows, &split.entangled, &mut tail);
-                apply_grouped(store, program, rows, opts.batch, sum, rejects, bar, &mut done).await?;
+                apply_grouped(store, &program, rows, opts.batch, sum, rejects, bar, &mut done).await?;
             }
         }
     }
     tail.sort_by_key(|(line, _)| *line);
-    let mut tail = tail.into_iter().peekable();
-    while tail.peek().is_some() {
-        let chunk: Vec<_> = tail.by_ref().take(opts.batch).collect();
-        done += chunk.len() as u64;
-        apply_rows(store, program, chunk, sum, rejects).await?;
-        bar.set_position(done);
-    }
-    Ok(())
+    let ends: Vec<usize> = (1..=tail.len().div_ceil(opts.batch)).map(|k| (k * opts.batch).min(tail.len())).collect();
+    apply_cut(store, &program, tail, &ends, sum, rejects, bar, &mut done).await
 }
 
 /// An orders file read once: its rows' count, the rows refused while parsing, the rows to
@@ -379,7 +376,7 @@ fn read_spilled(
 #[allow(clippy::too_many_arguments)]
 async fn apply_grouped(
     store: &dyn Store,
-    program: &Program,
+    program: &Arc<Program>,
     mut rows: Vec<(u64, Command)>,
     batch: usize,
     sum: &mut Summary,
@@ -393,15 +390,36 @@ async fn apply_grouped(
     // Stable: a member's rows keep their file order.
     rows.sort_by(|a, b| member(a).cmp(member(b)));
     let ends = group_ends(&rows, batch, |a, b| member(a) == member(b));
+    apply_cut(store, program, rows, &ends, sum, rejects, bar, done).await
+}
+
+/// Applies `rows` in transactions that end at `ends` (see [`engine::apply_batches`]: a
+/// transaction's rules run while the one before is written, when they touch different members).
+#[allow(clippy::too_many_arguments)]
+async fn apply_cut(
+    store: &dyn Store,
+    program: &Arc<Program>,
+    rows: Vec<(u64, Command)>,
+    ends: &[usize],
+    sum: &mut Summary,
+    rejects: &mut Rejects,
+    bar: &indicatif::ProgressBar,
+    done: &mut u64,
+) -> anyhow::Result<()> {
+    assert_eq!(ends.last().copied().unwrap_or(0), rows.len(), "the cuts cover every row");
     let mut rows = rows.into_iter();
     let mut start = 0;
-    for end in ends {
-        let chunk: Vec<_> = rows.by_ref().take(end - start).collect();
-        apply_rows(store, program, chunk, sum, rejects).await?;
-        *done += (end - start) as u64;
-        bar.set_position(*done);
+    let batches = ends.iter().map(|&end| {
+        let (lines, cmds): (Vec<u64>, Vec<Command>) = rows.by_ref().take(end - start).unzip();
         start = end;
-    }
+        (lines, cmds)
+    });
+    engine::apply_batches(store, program, batches, |lines, replies| {
+        *done += lines.len() as u64;
+        tally(sum, rejects, lines, replies);
+        bar.set_position(*done);
+    })
+    .await?;
     Ok(())
 }
 
@@ -442,7 +460,14 @@ async fn apply_rows(
         return Ok(());
     }
     let (lines, cmds): (Vec<u64>, Vec<Command>) = rows.into_iter().unzip();
-    let replies = apply_batch(store, program, &cmds, Timestamp::now()).await?;
+    let replies = engine::apply_batch(store, program, &cmds, Timestamp::now()).await?;
+    tally(sum, rejects, lines, replies);
+    Ok(())
+}
+
+/// Counts each row's outcome; `lines` and `replies` go together.
+fn tally(sum: &mut Summary, rejects: &mut Rejects, lines: Vec<u64>, replies: Vec<Reply>) {
+    assert_eq!(lines.len(), replies.len(), "one reply per row");
     for (line, reply) in lines.into_iter().zip(replies) {
         match reply {
             Ok(Outcome::Order { replayed: true, .. }) | Ok(Outcome::Refund { replayed: true, .. }) => sum.skipped += 1,
@@ -450,7 +475,6 @@ async fn apply_rows(
             Err(e) => rejects.add(sum, line, format!("{} ({})", e, e.code())),
         }
     }
-    Ok(())
 }
 
 /// Rejected rows, written by line number when the import ends (or fails).

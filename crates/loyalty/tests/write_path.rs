@@ -154,3 +154,66 @@ async fn background_checkpoints_keep_every_acknowledged_batch() {
     let r = loyalty::jobs::verify_all(reopened.as_ref(), 50).await.unwrap();
     assert!(r.violations.is_empty(), "{:?}", r.violations);
 }
+
+/// `apply_batches` runs a batch's rules while the batch before is written, on what it loaded
+/// in the transaction before. A write by another connection in between must be seen: the
+/// batch is loaded and run again (SQLite: the commit mark changed). The other writer here is
+/// a second store on the same database, writing to the next batch's member between the two
+/// transactions (from `done`, which runs between them).
+#[tokio::test]
+async fn batches_run_early_are_run_again_after_another_connection_writes() {
+    let app = spawn_app().await;
+    let now = Timestamp::now();
+    let program = std::sync::Arc::new(app.program.clone());
+    let other = loyalty_store::open(&app.url).await.unwrap();
+    let batches = vec![
+        (1, vec![place(&app, "pe-1", "pe-a", 100, days_before(now, 30), now)]),
+        (2, vec![place(&app, "pe-2", "pe-b", 200, days_before(now, 20), now)]),
+        (3, vec![place(&app, "pe-3", "pe-c", 300, days_before(now, 10), now)]),
+    ];
+    let outside = place(&app, "pe-x", "pe-b", 50, days_before(now, 25), now);
+    let mut seen = Vec::new();
+    loyalty::engine::apply_batches(app.store.as_ref(), &program, batches, |tag, replies| {
+        assert!(replies.iter().all(|r| r.is_ok()), "{replies:?}");
+        if tag == 1 {
+            // Another connection writes to pe-b, whose batch may already have been run.
+            let (other, program, cmd) = (other.clone(), app.program.clone(), outside.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(apply_batch(other.as_ref(), &program, &[cmd], now)).unwrap()
+            })
+            .join()
+            .unwrap();
+        }
+        seen.push(tag);
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen, vec![1, 2, 3], "each batch's replies, in order");
+    let b = app.store.member(&MemberId::parse("pe-b").unwrap(), now).await.unwrap().unwrap();
+    assert_eq!(b.account.buckets.active, 250, "both of pe-b's orders count: neither write was lost");
+    for id in ["pe-1", "pe-2", "pe-3", "pe-x"] {
+        assert!(app.store.order(&OrderId::parse(id).unwrap()).await.unwrap().is_some(), "{id} stored");
+    }
+    let report = loyalty::jobs::verify_all(app.store.as_ref(), 4).await.unwrap();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+}
+
+/// Batches that touch the same member are never run early: the second sees the first's write.
+#[tokio::test]
+async fn batches_on_the_same_member_see_each_other() {
+    let app = spawn_app().await;
+    let now = Timestamp::now();
+    let program = std::sync::Arc::new(app.program.clone());
+    let batches = vec![
+        ((), vec![place(&app, "ps-1", "ps", 100, days_before(now, 30), now)]),
+        ((), vec![place(&app, "ps-2", "ps", 100, days_before(now, 20), now), hold("ps", "cart", 150)]),
+        ((), vec![place(&app, "ps-1", "ps", 100, days_before(now, 30), now)]),
+    ];
+    let mut replies = Vec::new();
+    loyalty::engine::apply_batches(app.store.as_ref(), &program, batches, |_, r| replies.extend(r)).await.unwrap();
+    assert!(matches!(replies[2], Ok(Outcome::Hold { .. })), "the hold saw the first batch's points: {:?}", replies[2]);
+    assert!(matches!(replies[3], Ok(Outcome::Order { replayed: true, .. })), "a replay: {:?}", replies[3]);
+    let report = loyalty::jobs::verify_all(app.store.as_ref(), 4).await.unwrap();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+}
