@@ -165,7 +165,6 @@ async fn batches_run_early_are_run_again_after_another_connection_writes() {
     let app = spawn_app().await;
     let now = Timestamp::now();
     let program = std::sync::Arc::new(app.program.clone());
-    let other = loyalty_store::open(&app.url).await.unwrap();
     let batches = vec![
         (1, vec![place(&app, "pe-1", "pe-a", 100, days_before(now, 30), now)]),
         (2, vec![place(&app, "pe-2", "pe-b", 200, days_before(now, 20), now)]),
@@ -176,11 +175,15 @@ async fn batches_run_early_are_run_again_after_another_connection_writes() {
     loyalty::engine::apply_batches(app.store.as_ref(), &program, batches, |tag, replies| {
         assert!(replies.iter().all(|r| r.is_ok()), "{replies:?}");
         if tag == 1 {
-            // Another connection writes to pe-b, whose batch may already have been run.
-            let (other, program, cmd) = (other.clone(), app.program.clone(), outside.clone());
+            // Another connection writes to pe-b, whose batch may already have been run. (A
+            // store of its own, on a runtime of its own: this test's runtime is blocked here.)
+            let (url, program, cmd) = (app.url.clone(), app.program.clone(), outside.clone());
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(apply_batch(other.as_ref(), &program, &[cmd], now)).unwrap()
+                rt.block_on(async {
+                    let other = loyalty_store::open(&url).await.unwrap();
+                    apply_batch(other.as_ref(), &program, &[cmd], now).await.unwrap()
+                })
             })
             .join()
             .unwrap();
