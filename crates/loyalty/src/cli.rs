@@ -241,7 +241,14 @@ pub fn app_with_admin_key(
     let writer = Writer::spawn(store.clone(), program.clone());
     tokio::spawn(crate::cache::MemberCache::keep_fresh(Arc::downgrade(&writer.cache), store.clone()));
     let admin_key_hash = admin_key.filter(|k| !k.is_empty()).map(|k| Arc::from(auth::hash_key(k)));
-    let state = AppState { store, writer, program, admin_key_hash, key_cache: Default::default() };
+    let state = AppState {
+        store,
+        writer,
+        program,
+        admin_key_hash,
+        key_cache: Default::default(),
+        idem_pending: Default::default(),
+    };
     (state.clone(), http::router(state))
 }
 

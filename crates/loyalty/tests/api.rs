@@ -357,6 +357,17 @@ async fn an_idempotency_key_replays_the_stored_response_and_refuses_another_body
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused")));
     let (_, o) = app.get("/v1/orders/o-2").await;
     assert_eq!(o["code"], "order_not_found", "the refused request wrote nothing");
+    // The answer went out before the writer kept it; it is in the store soon after.
+    let mut kept = None;
+    for _ in 0..100 {
+        kept = app.store.idem_get("bootstrap-admin", "k-1").await.unwrap();
+        if kept.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let kept = kept.expect("the response is kept in the store");
+    assert_eq!((kept.status, serde_json::from_str::<serde_json::Value>(&kept.body).unwrap()), (201, a));
 }
 
 #[tokio::test]

@@ -32,6 +32,8 @@ pub struct AppState {
     /// Shared, not owned: the state is cloned for every layer of every request.
     pub admin_key_hash: Option<Arc<str>>,
     pub key_cache: Arc<RwLock<HashMap<String, auth::Principal>>>,
+    /// Idempotency-Key responses sent to the writer and not yet committed (see `idempotency`).
+    pub idem_pending: idempotency::Pending,
 }
 
 #[derive(OpenApi)]
