@@ -108,52 +108,43 @@ pub async fn run(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
             .expect("static template"),
     );
-    let mut rejects = Rejects::create(&opts.rejects)?;
-    let mut sum = Summary::default();
+    let mut t = Tally::create(&opts.rejects, bar)?;
     let applied = match kind {
-        Kind::Orders if !opts.in_file_order => {
-            run_orders(store, program, file, opts, &bar, &mut sum, &mut rejects).await
-        }
-        Kind::Orders | Kind::Members | Kind::Refunds => {
-            run_in_order(store, program, kind, file, opts, &bar, &mut sum, &mut rejects).await
-        }
+        Kind::Orders if !opts.in_file_order => run_orders(store, program, file, opts, &mut t).await,
+        Kind::Orders | Kind::Members | Kind::Refunds => run_in_order(store, program, kind, file, opts, &mut t).await,
     };
     // Rejected rows found before a failure are reported too.
-    let written = rejects.finish();
+    let (mut sum, written) = t.finish();
     applied?;
     written?;
     // Leaves the database file whole and its write-ahead log empty.
     store.checkpoint().await?;
-    bar.finish_and_clear();
     sum.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(sum)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run_in_order(
     store: &dyn Store,
     program: &Program,
     kind: Kind,
     file: &Path,
     opts: &Options,
-    bar: &indicatif::ProgressBar,
-    sum: &mut Summary,
-    rejects: &mut Rejects,
+    t: &mut Tally,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<Parsed>, u64)>(4);
     let reader = spawn_reader(file.to_owned(), kind, program.clone(), opts.batch, tx);
     while let Some((rows, offset)) = rx.recv().await {
         let mut cmds = Vec::with_capacity(rows.len());
         for (line, parsed) in rows {
-            sum.rows += 1;
+            t.sum.rows += 1;
             match parsed {
                 Ok(cmd) => cmds.push((line, cmd)),
-                Err(reason) => rejects.add(sum, line, reason),
+                Err(reason) => t.refuse(line, reason),
             }
         }
-        apply_rows(store, program, cmds, sum, rejects).await?;
-        bar.set_position(offset);
-        bar.set_message(format!("{} rows", sum.rows));
+        apply_rows(store, program, cmds, t).await?;
+        t.bar.set_position(offset);
+        t.bar.set_message(format!("{} rows", t.sum.rows));
     }
     reader.await??;
     Ok(())
@@ -183,16 +174,14 @@ async fn run_orders(
     program: &Program,
     file: &Path,
     opts: &Options,
-    bar: &indicatif::ProgressBar,
-    sum: &mut Summary,
-    rejects: &mut Rejects,
+    t: &mut Tally,
 ) -> anyhow::Result<()> {
     let size = std::fs::metadata(file)?.len();
     let parts = size.div_ceil(opts.group_bytes).max(1) as usize;
-    bar.set_message("reading");
+    t.bar.set_message("reading");
     let reading = Instant::now();
     let split = {
-        let (file, program, bar) = (file.to_owned(), program.clone(), bar.clone());
+        let (file, program, bar) = (file.to_owned(), program.clone(), t.bar.clone());
         tokio::task::spawn_blocking(move || split_orders(&file, &program, parts, &bar)).await??
     };
     tracing::debug!(
@@ -202,20 +191,19 @@ async fn run_orders(
         read_ms = reading.elapsed().as_secs_f64() * 1e3,
         "orders file read"
     );
-    sum.rows = split.rows;
+    t.sum.rows = split.rows;
     for (line, reason) in split.rejected {
-        rejects.add(sum, line, reason);
+        t.refuse(line, reason);
     }
-    bar.set_position(0);
-    bar.set_length(split.rows);
-    bar.set_message("applying");
-    let mut done = sum.rejected;
+    t.bar.set_length(split.rows);
+    t.bar.set_message("applying");
+    t.show();
     let mut tail = Vec::new();
     let program = Arc::new(program.clone());
     match split.groups {
         Groups::InMemory(rows) => {
             let rows = hold_back(rows, &split.entangled, &mut tail);
-            apply_grouped(store, &program, rows, opts.batch, sum, rejects, bar, &mut done).await?
+            apply_grouped(store, &program, rows, opts.batch, t).await?
         }
         Groups::Spilled { files, headers } => {
             for f in files {
@@ -224,13 +212,13 @@ async fn run_orders(
                 let rows = tokio::task::spawn_blocking(move || read_spilled(&path, &headers, &prog, now)).await??;
                 drop(f);
                 let rows = hold_back(rows, &split.entangled, &mut tail);
-                apply_grouped(store, &program, rows, opts.batch, sum, rejects, bar, &mut done).await?;
+                apply_grouped(store, &program, rows, opts.batch, t).await?;
             }
         }
     }
     tail.sort_by_key(|(line, _)| *line);
     let ends: Vec<usize> = (1..=tail.len().div_ceil(opts.batch)).map(|k| (k * opts.batch).min(tail.len())).collect();
-    apply_cut(store, &program, tail, &ends, sum, rejects, bar, &mut done).await
+    apply_cut(store, &program, tail, &ends, t).await
 }
 
 /// An orders file read once: its rows' count, the rows refused while parsing, the rows to
@@ -374,16 +362,12 @@ fn read_spilled(
 
 /// Applies one part's orders grouped by member, members in key order, in transactions of at
 /// most `batch` rows that end between two members where they can.
-#[allow(clippy::too_many_arguments)]
 async fn apply_grouped(
     store: &dyn Store,
     program: &Arc<Program>,
     mut rows: Vec<(u64, Command)>,
     batch: usize,
-    sum: &mut Summary,
-    rejects: &mut Rejects,
-    bar: &indicatif::ProgressBar,
-    done: &mut u64,
+    t: &mut Tally,
 ) -> anyhow::Result<()> {
     fn member(row: &(u64, Command)) -> &str {
         placed(&row.1).member_id.as_str()
@@ -391,21 +375,17 @@ async fn apply_grouped(
     // Stable: a member's rows keep their file order.
     rows.sort_by(|a, b| member(a).cmp(member(b)));
     let ends = group_ends(&rows, batch, |a, b| member(a) == member(b));
-    apply_cut(store, program, rows, &ends, sum, rejects, bar, done).await
+    apply_cut(store, program, rows, &ends, t).await
 }
 
 /// Applies `rows` in transactions that end at `ends` (see [`engine::apply_batches`]: a
 /// transaction's rules run while the one before is written, when they touch different members).
-#[allow(clippy::too_many_arguments)]
 async fn apply_cut(
     store: &dyn Store,
     program: &Arc<Program>,
     rows: Vec<(u64, Command)>,
     ends: &[usize],
-    sum: &mut Summary,
-    rejects: &mut Rejects,
-    bar: &indicatif::ProgressBar,
-    done: &mut u64,
+    t: &mut Tally,
 ) -> anyhow::Result<()> {
     assert_eq!(ends.last().copied().unwrap_or(0), rows.len(), "the cuts cover every row");
     let mut rows = rows.into_iter();
@@ -415,12 +395,7 @@ async fn apply_cut(
         start = end;
         (lines, cmds)
     });
-    engine::apply_batches(store, program, batches, |lines, replies| {
-        *done += lines.len() as u64;
-        tally(sum, rejects, lines, replies);
-        bar.set_position(*done);
-    })
-    .await?;
+    engine::apply_batches(store, program, batches, |lines, replies| t.count(lines, replies)).await?;
     Ok(())
 }
 
@@ -454,55 +429,78 @@ async fn apply_rows(
     store: &dyn Store,
     program: &Program,
     rows: Vec<(u64, Command)>,
-    sum: &mut Summary,
-    rejects: &mut Rejects,
+    t: &mut Tally,
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
     let (lines, cmds): (Vec<u64>, Vec<Command>) = rows.into_iter().unzip();
     let replies = engine::apply_batch(store, program, &cmds, Timestamp::now()).await?;
-    tally(sum, rejects, lines, replies);
+    t.count(lines, replies);
     Ok(())
 }
 
-/// Counts each row's outcome; `lines` and `replies` go together.
-fn tally(sum: &mut Summary, rejects: &mut Rejects, lines: Vec<u64>, replies: Vec<Reply>) {
-    assert_eq!(lines.len(), replies.len(), "one reply per row");
-    for (line, reply) in lines.into_iter().zip(replies) {
-        match reply {
-            Ok(Outcome::Order { replayed: true, .. }) | Ok(Outcome::Refund { replayed: true, .. }) => sum.skipped += 1,
-            Ok(_) => sum.accepted += 1,
-            Err(e) => rejects.add(sum, line, format!("{} ({})", e, e.code())),
-        }
-    }
+/// What an import has done so far: the summary, the rejected rows (written sorted by line
+/// number when the import ends or fails) and the progress bar.
+struct Tally {
+    sum: Summary,
+    rejects: csv::Writer<std::fs::File>,
+    refused: Vec<(u64, String)>,
+    bar: indicatif::ProgressBar,
+    /// Rows whose outcome is known (the bar's position once the file is read).
+    done: u64,
 }
 
-/// Rejected rows, written by line number when the import ends (or fails).
-struct Rejects {
-    w: csv::Writer<std::fs::File>,
-    found: Vec<(u64, String)>,
-}
-
-impl Rejects {
-    fn create(path: &Path) -> anyhow::Result<Self> {
-        let mut w = csv::Writer::from_path(path)?;
+impl Tally {
+    fn create(rejects: &Path, bar: indicatif::ProgressBar) -> anyhow::Result<Self> {
+        let mut w = csv::Writer::from_path(rejects)?;
         w.write_record(["line", "reason"])?;
-        Ok(Self { w, found: Vec::new() })
+        Ok(Self { sum: Summary::default(), rejects: w, refused: Vec::new(), bar, done: 0 })
     }
 
-    fn add(&mut self, sum: &mut Summary, line: u64, reason: String) {
-        sum.rejected += 1;
-        self.found.push((line, reason));
+    fn refuse(&mut self, line: u64, reason: String) {
+        self.sum.rejected += 1;
+        self.done += 1;
+        self.refused.push((line, reason));
     }
 
-    fn finish(mut self) -> anyhow::Result<()> {
-        self.found.sort_by_key(|(line, _)| *line);
-        for (line, reason) in &self.found {
-            self.w.write_record([line.to_string().as_str(), reason])?;
+    /// Moves the bar to the rows done (in rows once the file is read).
+    fn show(&self) {
+        self.bar.set_position(self.done);
+    }
+
+    /// Counts each row's outcome; `lines` and `replies` go together.
+    fn count(&mut self, lines: Vec<u64>, replies: Vec<Reply>) {
+        assert_eq!(lines.len(), replies.len(), "one reply per row");
+        for (line, reply) in lines.into_iter().zip(replies) {
+            match reply {
+                Ok(Outcome::Order { replayed: true, .. }) | Ok(Outcome::Refund { replayed: true, .. }) => {
+                    self.sum.skipped += 1;
+                    self.done += 1;
+                }
+                Ok(_) => {
+                    self.sum.accepted += 1;
+                    self.done += 1;
+                }
+                Err(e) => self.refuse(line, format!("{} ({})", e, e.code())),
+            }
         }
-        self.w.flush()?;
-        Ok(())
+        self.show();
+    }
+
+    /// The summary, and whether the rejected rows were written.
+    fn finish(mut self) -> (Summary, anyhow::Result<()>) {
+        self.bar.finish_and_clear();
+        self.refused.sort_by_key(|(line, _)| *line);
+        let mut write = || -> anyhow::Result<()> {
+            for (line, reason) in &self.refused {
+                self.rejects.write_record([line.to_string().as_str(), reason])?;
+            }
+            self.rejects.flush()?;
+            Ok(())
+        };
+        let written = write();
+        (self.sum, written)
     }
 }
 
