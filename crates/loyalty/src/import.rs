@@ -271,6 +271,17 @@ fn hold_back(
     rest
 }
 
+/// Rows handed at once to a validating thread.
+const CHUNK_ROWS: usize = 8_192;
+
+/// A chunk of rows as read: line number and the record (or why it could not be read).
+type Read = Vec<(u64, Result<csv::StringRecord, String>)>;
+/// The same rows validated.
+type Checked = Vec<(u64, Result<csv::StringRecord, String>, Result<Command, String>)>;
+
+/// Reads an orders file once. One thread reads the records, two validate them (jiff's parse
+/// of `paid_at` and the order's checks are most of the work), and this one takes their chunks
+/// back in the order they were handed out, so rows stay in file order.
 fn split_orders(file: &Path, program: &Program, parts: usize, bar: &indicatif::ProgressBar) -> anyhow::Result<Split> {
     assert!(parts >= 1);
     let mut rdr = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_path(file)?;
@@ -292,41 +303,84 @@ fn split_orders(file: &Path, program: &Program, parts: usize, bar: &indicatif::P
     };
     // Each order id seen (by hash) and the member (by hash) it was first given to.
     let mut owners: HashMap<u64, u64> = HashMap::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        let line = rdr.position().line();
-        let parsed = match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => cols.parse(&record, program, now),
-            Err(e) => Err(format!("unreadable row: {e}")),
-        };
-        split.rows += 1;
-        if split.rows.is_multiple_of(65_536) {
-            bar.set_position(rdr.position().byte());
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let (cols, bar) = (&cols, bar.clone());
+        let mut to_check = Vec::new();
+        let mut checked = Vec::new();
+        for _ in 0..2 {
+            let (to, from_reader) = std::sync::mpsc::sync_channel::<Read>(2);
+            let (back, from_checker) = std::sync::mpsc::sync_channel::<Checked>(2);
+            scope.spawn(move || {
+                for chunk in from_reader {
+                    let out = chunk
+                        .into_iter()
+                        .map(|(line, rec)| {
+                            let parsed = match &rec {
+                                Ok(r) => cols.parse(r, program, now),
+                                Err(e) => Err(e.clone()),
+                            };
+                            (line, rec, parsed)
+                        })
+                        .collect();
+                    if back.send(out).is_err() {
+                        return;
+                    }
+                }
+            });
+            to_check.push(to);
+            checked.push(from_checker);
         }
-        let cmd = match parsed {
-            Ok(cmd) => cmd,
-            Err(reason) => {
-                split.rejected.push((line, reason));
-                continue;
+        scope.spawn(move || {
+            for turn in 0.. {
+                let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+                while chunk.len() < CHUNK_ROWS {
+                    let line = rdr.position().line();
+                    let mut record = csv::StringRecord::new();
+                    match rdr.read_record(&mut record) {
+                        Ok(false) => break,
+                        Ok(true) => chunk.push((line, Ok(record))),
+                        Err(e) => chunk.push((line, Err(format!("unreadable row: {e}")))),
+                    }
+                }
+                bar.set_position(rdr.position().byte());
+                let last = chunk.len() < CHUNK_ROWS;
+                if chunk.is_empty() || to_check[turn % 2].send(chunk).is_err() || last {
+                    return;
+                }
             }
-        };
-        let order = placed(&cmd);
-        let member = hash_of(order.member_id.as_str());
-        let owner = *owners.entry(hash_of(order.id.as_str())).or_insert(member);
-        if owner != member {
-            split.entangled.insert(owner);
-            split.entangled.insert(member);
+        });
+        for turn in 0.. {
+            // The chunks come back in the turns they were handed out in: the first turn with
+            // nothing to take means the reader is done.
+            let Ok(chunk) = checked[turn % 2].recv() else { break };
+            for (line, record, parsed) in chunk {
+                split.rows += 1;
+                let cmd = match parsed {
+                    Ok(cmd) => cmd,
+                    Err(reason) => {
+                        split.rejected.push((line, reason));
+                        continue;
+                    }
+                };
+                let order = placed(&cmd);
+                let member = hash_of(order.member_id.as_str());
+                let owner = *owners.entry(hash_of(order.id.as_str())).or_insert(member);
+                if owner != member {
+                    split.entangled.insert(owner);
+                    split.entangled.insert(member);
+                }
+                if let Some(files) = &mut spill {
+                    let w = &mut files[(member % parts as u64) as usize].1;
+                    let mut out = record.expect("a row that parsed was read");
+                    out.push_field(&line.to_string());
+                    w.write_record(&out)?;
+                } else if let Groups::InMemory(rows) = &mut split.groups {
+                    rows.push((line, cmd));
+                }
+            }
         }
-        if let Some(files) = &mut spill {
-            let w = &mut files[(member % parts as u64) as usize].1;
-            let mut out = record.clone();
-            out.push_field(&line.to_string());
-            w.write_record(&out)?;
-        } else if let Groups::InMemory(rows) = &mut split.groups {
-            rows.push((line, cmd));
-        }
-    }
+        Ok(())
+    })?;
     if let Some(files) = spill {
         let mut kept = Vec::with_capacity(files.len());
         for (f, mut w) in files {
@@ -335,7 +389,6 @@ fn split_orders(file: &Path, program: &Program, parts: usize, bar: &indicatif::P
         }
         split.groups = Groups::Spilled { files: kept, headers };
     }
-    bar.set_position(rdr.position().byte());
     Ok(split)
 }
 
@@ -633,5 +686,76 @@ impl Columns {
                 Ok(Command::Refund { order_id, input })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `rows` orders over `members` members, every 97th row unreadable as an amount.
+    fn orders_file(dir: &Path, rows: usize, members: usize) -> PathBuf {
+        let mut text = String::from("order_id,member_id,paid_at,amount_minor\n");
+        for i in 0..rows {
+            let amount = if i % 97 == 5 { "x".to_owned() } else { (100 + i).to_string() };
+            text.push_str(&format!("o{i},m{},2026-01-05T10:00:00+08:00,{amount}\n", i * 7 % members));
+        }
+        let path = dir.join("orders.csv");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Several chunks go through the two validating threads and come back in file order.
+    #[test]
+    fn a_file_read_in_chunks_keeps_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = CHUNK_ROWS * 5 + 123;
+        let file = orders_file(dir.path(), rows, 101);
+        let program = Program::default_program();
+        let split = split_orders(&file, &program, 1, &indicatif::ProgressBar::hidden()).unwrap();
+        assert_eq!(split.rows, rows as u64);
+        let rejected: Vec<u64> = split.rejected.iter().map(|(line, _)| *line).collect();
+        let expected: Vec<u64> = (0..rows).filter(|i| i % 97 == 5).map(|i| i as u64 + 2).collect();
+        assert_eq!(rejected, expected, "rejected rows by line, in order");
+        let Groups::InMemory(kept) = split.groups else { panic!("one part stays in memory") };
+        assert_eq!(kept.len() + rejected.len(), rows);
+        assert!(kept.windows(2).all(|w| w[0].0 < w[1].0), "rows in file order");
+        for (line, cmd) in &kept {
+            assert_eq!(placed(cmd).id.as_str(), format!("o{}", line - 2), "each row with its own line");
+        }
+        assert!(split.entangled.is_empty());
+    }
+
+    /// Split into parts, every row lands in its member's part once, with its line number.
+    #[test]
+    fn a_split_file_puts_each_member_in_one_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = CHUNK_ROWS * 2 + 7;
+        let file = orders_file(dir.path(), rows, 53);
+        let program = Program::default_program();
+        let split = split_orders(&file, &program, 3, &indicatif::ProgressBar::hidden()).unwrap();
+        let Groups::Spilled { files, headers } = split.groups else { panic!("three parts spill") };
+        assert_eq!(files.len(), 3);
+        let mut lines = Vec::new();
+        let mut part_of = HashMap::new();
+        for (k, f) in files.iter().enumerate() {
+            for (line, cmd) in read_spilled(f.path(), &headers, &program, split.now).unwrap() {
+                let member = placed(&cmd).member_id.to_string();
+                assert_eq!(*part_of.entry(member).or_insert(k), k, "a member's rows in one part");
+                lines.push(line);
+            }
+        }
+        lines.sort_unstable();
+        let expected: Vec<u64> = (0..rows).filter(|i| i % 97 != 5).map(|i| i as u64 + 2).collect();
+        assert_eq!(lines, expected, "every readable row once");
+    }
+
+    #[test]
+    fn an_empty_file_has_no_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = orders_file(dir.path(), 0, 1);
+        let split = split_orders(&file, &Program::default_program(), 1, &indicatif::ProgressBar::hidden()).unwrap();
+        assert_eq!(split.rows, 0);
+        assert!(matches!(split.groups, Groups::InMemory(rows) if rows.is_empty()));
     }
 }
