@@ -282,6 +282,9 @@ pub async fn apply_batches<T>(
         let now_mark = tx.commit_mark().await?;
         let still = ran.run && now_mark.is_some() && now_mark == mark;
         mark = now_mark;
+        if ran.run && !still {
+            tracing::debug!(commands = ran.cmds.len(), "another connection committed meanwhile: the batch runs again");
+        }
         cur = if still { ran } else { load_and_run(tx.as_mut(), program, ran.cmds).await? };
     }
 }
