@@ -139,7 +139,7 @@ async fn run_in_order(
             t.sum.rows += 1;
             match parsed {
                 Ok(cmd) => cmds.push((line, cmd)),
-                Err(reason) => t.refuse(line, reason),
+                Err(reason) => t.refuse(line, &reason),
             }
         }
         apply_rows(store, program, cmds, t).await?;
@@ -180,10 +180,17 @@ async fn run_orders(
     let parts = size.div_ceil(opts.group_bytes).max(1) as usize;
     t.bar.set_message("reading");
     let reading = Instant::now();
-    let split = {
+    // Rows refused while reading come over as they are found, so that a file of bad rows is
+    // never held in memory.
+    let (refused, mut refusals) = tokio::sync::mpsc::channel::<(u64, String)>(1_024);
+    let reader = {
         let (file, program, bar) = (file.to_owned(), program.clone(), t.bar.clone());
-        tokio::task::spawn_blocking(move || split_orders(&file, &program, parts, &bar)).await??
+        tokio::task::spawn_blocking(move || split_orders(&file, &program, parts, &bar, &refused))
     };
+    while let Some((line, reason)) = refusals.recv().await {
+        t.refuse(line, &reason);
+    }
+    let split = reader.await??;
     tracing::debug!(
         rows = split.rows,
         parts,
@@ -192,9 +199,6 @@ async fn run_orders(
         "orders file read"
     );
     t.sum.rows = split.rows;
-    for (line, reason) in split.rejected {
-        t.refuse(line, reason);
-    }
     t.bar.set_length(split.rows);
     t.bar.set_message("applying");
     t.show();
@@ -217,15 +221,14 @@ async fn run_orders(
         }
     }
     tail.sort_by_key(|(line, _)| *line);
-    let ends: Vec<usize> = (1..=tail.len().div_ceil(opts.batch)).map(|k| (k * opts.batch).min(tail.len())).collect();
+    let ends = group_ends(&tail, opts.batch, |_, _| false);
     apply_cut(store, &program, tail, &ends, t).await
 }
 
-/// An orders file read once: its rows' count, the rows refused while parsing, the rows to
-/// group by member, and the entangled members (see [`run_orders`]).
+/// An orders file read once: its rows' count, the rows to group by member, and the entangled
+/// members (see [`run_orders`]).
 struct Split {
     rows: u64,
-    rejected: Vec<(u64, String)>,
     groups: Groups,
     /// Hashes of the members whose rows are applied in file order after the groups.
     entangled: HashSet<u64>,
@@ -279,17 +282,22 @@ type Read = Vec<(u64, Result<csv::StringRecord, String>)>;
 /// The same rows validated.
 type Checked = Vec<(u64, Result<csv::StringRecord, String>, Result<Command, String>)>;
 
-/// Reads an orders file once. One thread reads the records, two validate them (jiff's parse
+/// Reads an orders file once, sending each row it refuses to `refused`. One thread reads the records, two validate them (jiff's parse
 /// of `paid_at` and the order's checks are most of the work), and this one takes their chunks
 /// back in the order they were handed out, so rows stay in file order.
-fn split_orders(file: &Path, program: &Program, parts: usize, bar: &indicatif::ProgressBar) -> anyhow::Result<Split> {
+fn split_orders(
+    file: &Path,
+    program: &Program,
+    parts: usize,
+    bar: &indicatif::ProgressBar,
+    refused: &tokio::sync::mpsc::Sender<(u64, String)>,
+) -> anyhow::Result<Split> {
     assert!(parts >= 1);
     let mut rdr = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_path(file)?;
     let headers = rdr.headers()?.clone();
     let cols = Columns::new(Kind::Orders, &headers)?;
     let now = Timestamp::now();
-    let mut split =
-        Split { rows: 0, rejected: Vec::new(), groups: Groups::InMemory(Vec::new()), entangled: HashSet::new(), now };
+    let mut split = Split { rows: 0, groups: Groups::InMemory(Vec::new()), entangled: HashSet::new(), now };
     let mut spill = if parts > 1 {
         let mut files = Vec::with_capacity(parts);
         for _ in 0..parts {
@@ -358,7 +366,8 @@ fn split_orders(file: &Path, program: &Program, parts: usize, bar: &indicatif::P
                 let cmd = match parsed {
                     Ok(cmd) => cmd,
                     Err(reason) => {
-                        split.rejected.push((line, reason));
+                        // The receiver only goes when the import has failed.
+                        let _ = refused.blocking_send((line, reason));
                         continue;
                     }
                 };
@@ -448,7 +457,11 @@ async fn apply_cut(
         start = end;
         (lines, cmds)
     });
-    engine::apply_batches(store, program, batches, |lines, replies| t.count(lines, replies)).await?;
+    engine::apply_batches(store, program, batches, |lines, replies| {
+        t.count(lines, replies);
+        t.show();
+    })
+    .await?;
     Ok(())
 }
 
@@ -493,14 +506,15 @@ async fn apply_rows(
     Ok(())
 }
 
-/// What an import has done so far: the summary, the rejected rows (written sorted by line
-/// number when the import ends or fails) and the progress bar.
+/// What an import has done so far: the summary, the rejected rows (written as they are found,
+/// so that a file of bad rows takes no memory) and the progress bar.
 struct Tally {
     sum: Summary,
     rejects: csv::Writer<std::fs::File>,
-    refused: Vec<(u64, String)>,
+    /// The first failure to write a rejected row, reported when the import ends.
+    unwritten: Option<csv::Error>,
     bar: indicatif::ProgressBar,
-    /// Rows whose outcome is known (the bar's position once the file is read).
+    /// Rows whose outcome is known (the bar's position once an orders file is read).
     done: u64,
 }
 
@@ -508,16 +522,18 @@ impl Tally {
     fn create(rejects: &Path, bar: indicatif::ProgressBar) -> anyhow::Result<Self> {
         let mut w = csv::Writer::from_path(rejects)?;
         w.write_record(["line", "reason"])?;
-        Ok(Self { sum: Summary::default(), rejects: w, refused: Vec::new(), bar, done: 0 })
+        Ok(Self { sum: Summary::default(), rejects: w, unwritten: None, bar, done: 0 })
     }
 
-    fn refuse(&mut self, line: u64, reason: String) {
+    fn refuse(&mut self, line: u64, reason: &str) {
         self.sum.rejected += 1;
         self.done += 1;
-        self.refused.push((line, reason));
+        if let Err(e) = self.rejects.write_record([line.to_string().as_str(), reason]) {
+            self.unwritten.get_or_insert(e);
+        }
     }
 
-    /// Moves the bar to the rows done (in rows once the file is read).
+    /// Moves the bar to the rows done.
     fn show(&self) {
         self.bar.set_position(self.done);
     }
@@ -535,24 +551,18 @@ impl Tally {
                     self.sum.accepted += 1;
                     self.done += 1;
                 }
-                Err(e) => self.refuse(line, format!("{} ({})", e, e.code())),
+                Err(e) => self.refuse(line, &format!("{} ({})", e, e.code())),
             }
         }
-        self.show();
     }
 
-    /// The summary, and whether the rejected rows were written.
+    /// The summary, and whether every rejected row was written.
     fn finish(mut self) -> (Summary, anyhow::Result<()>) {
         self.bar.finish_and_clear();
-        self.refused.sort_by_key(|(line, _)| *line);
-        let mut write = || -> anyhow::Result<()> {
-            for (line, reason) in &self.refused {
-                self.rejects.write_record([line.to_string().as_str(), reason])?;
-            }
-            self.rejects.flush()?;
-            Ok(())
+        let written = match self.unwritten.take() {
+            Some(e) => Err(anyhow::anyhow!("a rejected row could not be written: {e}")),
+            None => self.rejects.flush().map_err(anyhow::Error::from),
         };
-        let written = write();
         (self.sum, written)
     }
 }
@@ -705,16 +715,28 @@ mod tests {
         path
     }
 
+    /// Reads `file` in `parts`, with the rows it refused, in the order they were sent.
+    fn split(file: &Path, rows: usize, parts: usize) -> (Split, Vec<(u64, String)>) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(rows.max(1));
+        let split =
+            split_orders(file, &Program::default_program(), parts, &indicatif::ProgressBar::hidden(), &tx).unwrap();
+        drop(tx);
+        let mut refused = Vec::new();
+        while let Ok(r) = rx.try_recv() {
+            refused.push(r);
+        }
+        (split, refused)
+    }
+
     /// Several chunks go through the two validating threads and come back in file order.
     #[test]
     fn a_file_read_in_chunks_keeps_file_order() {
         let dir = tempfile::tempdir().unwrap();
         let rows = CHUNK_ROWS * 5 + 123;
         let file = orders_file(dir.path(), rows, 101);
-        let program = Program::default_program();
-        let split = split_orders(&file, &program, 1, &indicatif::ProgressBar::hidden()).unwrap();
+        let (split, refused) = split(&file, rows, 1);
         assert_eq!(split.rows, rows as u64);
-        let rejected: Vec<u64> = split.rejected.iter().map(|(line, _)| *line).collect();
+        let rejected: Vec<u64> = refused.iter().map(|(line, _)| *line).collect();
         let expected: Vec<u64> = (0..rows).filter(|i| i % 97 == 5).map(|i| i as u64 + 2).collect();
         assert_eq!(rejected, expected, "rejected rows by line, in order");
         let Groups::InMemory(kept) = split.groups else { panic!("one part stays in memory") };
@@ -733,7 +755,7 @@ mod tests {
         let rows = CHUNK_ROWS * 2 + 7;
         let file = orders_file(dir.path(), rows, 53);
         let program = Program::default_program();
-        let split = split_orders(&file, &program, 3, &indicatif::ProgressBar::hidden()).unwrap();
+        let (split, _) = split(&file, rows, 3);
         let Groups::Spilled { files, headers } = split.groups else { panic!("three parts spill") };
         assert_eq!(files.len(), 3);
         let mut lines = Vec::new();
@@ -754,7 +776,8 @@ mod tests {
     fn an_empty_file_has_no_rows() {
         let dir = tempfile::tempdir().unwrap();
         let file = orders_file(dir.path(), 0, 1);
-        let split = split_orders(&file, &Program::default_program(), 1, &indicatif::ProgressBar::hidden()).unwrap();
+        let (split, refused) = split(&file, 0, 1);
+        assert!(refused.is_empty());
         assert_eq!(split.rows, 0);
         assert!(matches!(split.groups, Groups::InMemory(rows) if rows.is_empty()));
     }
