@@ -864,3 +864,56 @@ async fn run_writer(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loyalty_core::order::{LineInput, OrderInput};
+
+    fn order(id: &str, member: &str, now: Timestamp) -> Command {
+        let input = OrderInput {
+            id: id.into(),
+            member_id: member.into(),
+            paid_at: now.to_string(),
+            currency: None,
+            lines: vec![LineInput::one_unit("S".into(), None, None, 10_000)],
+            shipping_minor: 0,
+            shipping_waived_minor: 0,
+        };
+        Command::PlaceOrder { order: input.validate(&Program::default_program(), now).unwrap(), create_member: true }
+    }
+
+    /// What a batch that placed order `o1` for member `a` changed.
+    fn placed_o1_for_a(now: Timestamp) -> Changes {
+        let a = MemberId::parse("a").unwrap();
+        let mut changes = Changes::default();
+        changes.members.push(MemberRecord { profile: Profile::new(now, now), account: Account::new(a.clone()) });
+        changes.new_order_keys.push((OrderId::parse("o1").unwrap(), a));
+        changes
+    }
+
+    /// The next batch runs early only when it names none of the members and orders the batch
+    /// before changed, and never when it holds a refund (whose member the load finds).
+    #[test]
+    fn a_batch_loads_apart_only_from_what_the_one_before_changed() {
+        let now = Timestamp::now();
+        let prev = placed_o1_for_a(now);
+        assert!(loads_apart(&prev, &[order("o2", "b", now), order("o3", "c", now)]));
+        assert!(!loads_apart(&prev, &[order("o2", "b", now), order("o3", "a", now)]), "member a again");
+        assert!(!loads_apart(&prev, &[order("o1", "b", now)]), "order o1 again, for another member");
+        let hold = Command::Hold {
+            member: MemberId::parse("a").unwrap(),
+            order_id: "cart".into(),
+            points: 100,
+            order_amount_minor: 100_000,
+            ttl_seconds: 60,
+        };
+        assert!(!loads_apart(&prev, &[hold]), "a hold on member a");
+        let refund = Command::Refund {
+            order_id: OrderId::parse("o9").unwrap(),
+            input: RefundInput { id: "r".into(), amount_minor: Some(1), lines: None, refunded_at: None },
+        };
+        assert!(!loads_apart(&prev, &[refund]), "a refund's member is not known before its load");
+        assert!(loads_apart(&Changes::default(), &[order("o1", "a", now)]), "nothing changed before");
+    }
+}
