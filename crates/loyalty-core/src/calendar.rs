@@ -48,6 +48,13 @@ pub fn plus_secs(at: Timestamp, secs: i64) -> Timestamp {
     })
 }
 
+/// An instant as RFC 3339 with the offset `tz` has at that instant (how every response and
+/// report shows time).
+pub fn rfc3339(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    let offset = tz.to_offset(t);
+    t.display_with_offset(offset).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

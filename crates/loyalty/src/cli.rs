@@ -1,14 +1,14 @@
 //! The command line: `serve`, `import`, `verify`, `check-config`, `jobs run`, `keys create`,
-//! `bench`.
+//! and the insight commands (`insight_cli`). It parses arguments and calls the engine; the
+//! benchmarks are a binary of their own (`loyalty-bench`).
 
-use crate::engine::Writer;
-use crate::http::{self, auth, AppState};
-use crate::{bench, import, jobs};
+use crate::app;
 use clap::{Parser, Subcommand};
 use loyalty_core::Program;
+use loyalty_engine::{import, jobs};
+use loyalty_http::auth;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "loyalty", version, about = "Membership engine for online stores")]
@@ -68,12 +68,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
-    /// Generates a synthetic store and measures import and HTTP ingestion.
-    Bench(bench::Args),
-    /// Measures checkout evaluation over HTTP and a tier review over many members.
-    BenchTiers(crate::bench_tiers::Args),
     #[command(flatten)]
-    Insight(crate::insight::cli::Commands),
+    Insight(crate::insight_cli::Commands),
 }
 
 #[derive(Subcommand)]
@@ -120,7 +116,7 @@ pub fn load_program(path: Option<&PathBuf>) -> anyhow::Result<Program> {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
             let program = Program::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            crate::insight::config::InsightConfig::from_program(&program)
+            loyalty_report::config::InsightConfig::from_program(&program)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
             Ok(program)
         }
@@ -140,23 +136,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    if let Cmd::Bench(args) = cli.cmd {
-        return bench::run(args).await.map(|_| ExitCode::SUCCESS);
-    }
-    if let Cmd::BenchTiers(args) = cli.cmd {
-        return crate::bench_tiers::run(args).await.map(|_| ExitCode::SUCCESS);
-    }
-    if let Cmd::Insight(crate::insight::cli::Commands::BenchInsight(args)) = cli.cmd {
-        return crate::insight::bench::run(args).await.map(|_| ExitCode::SUCCESS);
-    }
     let program = load_program(cli.program.as_ref())?;
     let store = loyalty_store::open(&cli.database_url).await?;
     match cli.cmd {
         Cmd::Serve { listen, job_interval } => {
-            serve(store, program, &listen, job_interval).await?;
+            app::serve(store, program, &listen, job_interval).await?;
         }
         Cmd::Import { kind, file, rejects, batch, group_bytes, in_file_order } => {
-            let most = crate::engine::MAX_COMMANDS;
+            let most = loyalty_engine::MAX_COMMANDS;
             anyhow::ensure!(
                 (1..=most).contains(&batch),
                 "--batch {batch} must be 1 to {most}, the engine's bound on a batch"
@@ -168,6 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 group_bytes,
                 in_file_order,
+                clock: loyalty_engine::clock::system(),
             };
             let sum = import::run(store.as_ref(), &program, kind, &file, &opts).await?;
             println!("{sum}");
@@ -218,69 +206,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{key}");
             eprintln!("key {name:?} ({scope}) created; it is shown only this once");
         }
-        Cmd::Insight(cmd) => return crate::insight::cli::run(cmd, store, program).await,
-        Cmd::CheckConfig { .. } | Cmd::Bench(_) | Cmd::BenchTiers(_) => unreachable!("handled above"),
+        Cmd::Insight(cmd) => return crate::insight_cli::run(cmd, store, program).await,
+        Cmd::CheckConfig { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Builds the app for a store: the writer, the router. Shared by `serve`, tests and bench.
-/// The bootstrap admin key comes from `LOYALTY_ADMIN_KEY`.
-pub fn app(store: Arc<dyn loyalty_store::Store>, program: Program) -> (AppState, axum::Router) {
-    let key = std::env::var("LOYALTY_ADMIN_KEY").ok();
-    app_with_admin_key(store, program, key.as_deref())
-}
-
-/// As [`app`], with the bootstrap admin key given explicitly (tests run many apps at once).
-pub fn app_with_admin_key(
-    store: Arc<dyn loyalty_store::Store>,
-    program: Program,
-    admin_key: Option<&str>,
-) -> (AppState, axum::Router) {
-    let program = Arc::new(program);
-    let writer = Writer::spawn(store.clone(), program.clone());
-    tokio::spawn(crate::cache::MemberCache::keep_fresh(Arc::downgrade(&writer.cache), store.clone()));
-    let admin_key_hash = admin_key.filter(|k| !k.is_empty()).map(|k| Arc::from(auth::hash_key(k)));
-    let state = AppState {
-        store,
-        writer,
-        program,
-        admin_key_hash,
-        key_cache: Default::default(),
-        idem_pending: Default::default(),
-    };
-    (state.clone(), http::router(state))
-}
-
-async fn serve(
-    store: Arc<dyn loyalty_store::Store>,
-    program: Program,
-    listen: &str,
-    job_interval: u64,
-) -> anyhow::Result<()> {
-    let (state, router) = app(store.clone(), program);
-    if state.admin_key_hash.is_none() {
-        tracing::warn!("LOYALTY_ADMIN_KEY is not set: only keys made with `loyalty keys create` can call the API");
-    }
-    tokio::spawn(jobs::scheduler(
-        store.clone(),
-        state.writer.clone(),
-        std::time::Duration::from_secs(job_interval.clamp(1, 60)),
-    ));
-    tokio::spawn(crate::insight::daily(store.clone(), state.program.clone()));
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "loyalty serving; API docs at /docs");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
-    Ok(())
-}
-
-async fn shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
-    }
-    tracing::info!("shutting down");
 }

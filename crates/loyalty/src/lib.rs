@@ -1,12 +1,8 @@
 //! The Loyalty engine as a library: the binary `loyalty` is a thin `main` over [`cli::main`];
-//! tests and benchmarks build the same app through [`cli::app`].
+//! tests and benchmarks build the same app through [`app::Application::build`].
 
-pub mod bench;
-pub mod bench_tiers;
-pub mod cache;
+pub mod app;
 pub mod cli;
-pub mod engine;
-pub mod http;
-pub mod import;
-pub mod insight;
-pub mod jobs;
+pub mod insight_cli;
+
+pub use app::{app, app_with_admin_key, Application, Settings};

@@ -161,7 +161,7 @@ async fn a_hold_times_out_and_its_points_come_back() {
         (Some(1_000), Some(0)),
         "reads are right before the job runs"
     );
-    let r = loyalty::jobs::run_due(app.store.as_ref(), &app.program, jiff::Timestamp::now()).await.unwrap();
+    let r = loyalty_engine::jobs::run_due(app.store.as_ref(), &app.program, jiff::Timestamp::now()).await.unwrap();
     assert_eq!(r.members, 1);
     let (_, l) = app.get("/v1/members/fay/ledger?kind=release").await;
     assert_eq!(l["items"].as_array().unwrap().len(), 1);
@@ -267,11 +267,11 @@ async fn points_activate_after_the_return_window_and_expire_on_time() {
     assert_eq!(statuses, ["pending", "active", "expired"]);
     // Six days on, the newest lot activates; twenty days on, the middle one has expired.
     let later = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(24 * 20)).unwrap();
-    loyalty::jobs::run_due(app.store.as_ref(), &app.program, later).await.unwrap();
+    loyalty_engine::jobs::run_due(app.store.as_ref(), &app.program, later).await.unwrap();
     let (_, l) = app.get("/v1/members/jo/ledger?kind=expire,activate").await;
     let kinds: Vec<&str> = l["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["expire", "activate", "activate", "expire", "activate"], "{l}");
-    let r = loyalty::jobs::run_due(app.store.as_ref(), &app.program, later).await.unwrap();
+    let r = loyalty_engine::jobs::run_due(app.store.as_ref(), &app.program, later).await.unwrap();
     assert_eq!(r.entries, 0, "running the jobs again changes nothing");
     app.assert_verified().await;
 }
@@ -323,7 +323,7 @@ async fn adjustments_need_admin_a_reason_and_an_id_and_record_the_actor() {
 async fn integration_key(app: &TestApp) -> String {
     let key = "lk_integration_test_key";
     app.store
-        .insert_api_key(&loyalty::http::auth::hash_key(key), "shop", "integration", jiff::Timestamp::now())
+        .insert_api_key(&loyalty_http::auth::hash_key(key), "shop", "integration", jiff::Timestamp::now())
         .await
         .unwrap();
     key.to_owned()

@@ -201,7 +201,7 @@ async fn usage_refuses_bad_parameters_naming_the_field() {
     assert!(doc["paths"]["/v1/benefits/usage"]["get"].is_object(), "the report is in the OpenAPI document");
     let key = "lk_integration_usage";
     app.store
-        .insert_api_key(&loyalty::http::auth::hash_key(key), "shop", "integration", jiff::Timestamp::now())
+        .insert_api_key(&loyalty_http::auth::hash_key(key), "shop", "integration", jiff::Timestamp::now())
         .await
         .unwrap();
     let (s, _) = app.send(reqwest::Method::GET, "/v1/benefits/usage", None, Some(key), None).await;

@@ -129,7 +129,7 @@ async fn check_config_names_the_field_and_keys_are_shown_once() {
     assert!(key.starts_with("lk_") && key.len() > 60);
     let store = loyalty_store::open(&url).await.unwrap();
     assert_eq!(
-        store.api_key(&loyalty::http::auth::hash_key(key)).await.unwrap(),
+        store.api_key(&loyalty_http::auth::hash_key(key)).await.unwrap(),
         Some(("shop".into(), "integration".into()))
     );
     assert_eq!(loyalty(&url, &["keys", "create", "--scope", "root", "--name", "x"]).0, 2);

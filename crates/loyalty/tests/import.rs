@@ -7,9 +7,9 @@ mod common;
 
 use common::TestDb;
 use jiff::{SignedDuration, Timestamp};
-use loyalty::import::{self, Kind, Options, Summary};
 use loyalty_core::ids::MemberId;
 use loyalty_core::Program;
+use loyalty_engine::import::{self, Kind, Options, Summary};
 use loyalty_store::LedgerQuery;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -104,13 +104,20 @@ async fn state(url: &str) -> Vec<String> {
             rec.account.buckets, rec.account.next_seq, rec.account.next_lot_no
         ));
     }
-    let report = loyalty::jobs::verify_all(store.as_ref(), 4).await.unwrap();
+    let report = loyalty_engine::jobs::verify_all(store.as_ref(), 4).await.unwrap();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
     out
 }
 
 fn opts(dir: &Path, name: &str, batch: usize, group_bytes: u64, in_file_order: bool) -> Options {
-    Options { batch, rejects: dir.join(format!("{name}.rejects.csv")), progress: false, group_bytes, in_file_order }
+    Options {
+        batch,
+        rejects: dir.join(format!("{name}.rejects.csv")),
+        progress: false,
+        group_bytes,
+        in_file_order,
+        clock: loyalty_engine::clock::system(),
+    }
 }
 
 fn counts(s: &Summary) -> (u64, u64, u64, u64) {

@@ -5,10 +5,10 @@
 mod common;
 use common::*;
 use jiff::{SignedDuration, Timestamp};
-use loyalty::insight::compute;
-use loyalty::insight::config::InsightConfig;
 use loyalty_insight::rfm::{score_quintiles, MemberSummary};
 use loyalty_insight::segments::{score_segments, value_segments};
+use loyalty_report::compute;
+use loyalty_report::config::InsightConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -195,10 +195,10 @@ async fn place(app: &TestApp, orders: Vec<Value>) {
     for o in orders {
         let input: loyalty_core::order::OrderInput = serde_json::from_value(o).unwrap();
         let order = input.validate(&app.program, now).unwrap();
-        cmds.push(loyalty::engine::Command::PlaceOrder { order, create_member: true });
+        cmds.push(loyalty_engine::Command::PlaceOrder { order, create_member: true });
     }
     for chunk in cmds.chunks(1_000) {
-        let replies = loyalty::engine::apply_batch(app.store.as_ref(), &app.program, chunk, now).await.unwrap();
+        let replies = loyalty_engine::apply_batch(app.store.as_ref(), &app.program, chunk, now).await.unwrap();
         assert!(replies.iter().all(|r| r.is_ok()));
     }
 }
@@ -299,7 +299,7 @@ async fn kpis_add_up_with_the_ledger() {
     let clawed = r["clawed_back_points"].as_i64().unwrap();
     app.post("/v1/members/max/points/adjustments", json!({"id": "adj-1", "points": 500, "reason": "goodwill"})).await;
     app.post("/v1/members/max/points/adjustments", json!({"id": "adj-2", "points": -120, "reason": "fix"})).await;
-    loyalty::jobs::run_due(app.store.as_ref(), &app.program, Timestamp::now()).await.unwrap();
+    loyalty_engine::jobs::run_due(app.store.as_ref(), &app.program, Timestamp::now()).await.unwrap();
 
     let today = Timestamp::now().to_zoned(app.program.tz.clone()).date();
     let from = today.checked_sub(jiff::Span::new().months(3)).unwrap();
@@ -515,7 +515,7 @@ async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_f
 
     // A log that lost or gained a record is named by verify.
     app.store.execute_raw("UPDATE member_activity SET log = log || '+WW' WHERE member_id = 'hal'").await.unwrap();
-    let r = loyalty::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
     assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
     assert_eq!(r.violations[0].member_id, "hal");
     assert!(r.violations[0].problem.contains("log has 2 orders"), "{}", r.violations[0].problem);

@@ -6,11 +6,11 @@
 mod common;
 use common::*;
 use jiff::Timestamp;
-use loyalty::cache::{MemberCache, RENEW_AFTER};
-use loyalty::engine::{apply_batch, Command};
 use loyalty_core::ids::MemberId;
 use loyalty_core::order::{LineInput, OrderInput};
 use loyalty_core::Program;
+use loyalty_engine::cache::{MemberCache, RENEW_AFTER};
+use loyalty_engine::{apply_batch, Command};
 
 #[tokio::test]
 async fn unchanged_entries_are_renewed_and_changed_ones_are_not() {
@@ -25,7 +25,7 @@ async fn unchanged_entries_are_renewed_and_changed_ones_are_not() {
     }
     let cache = MemberCache::default();
     for id in [&a, &b, &a, &b] {
-        assert!(cache.member(store.as_ref(), id).await.unwrap().is_some());
+        assert!(cache.member(store.as_ref(), id, jiff::Timestamp::now()).await.unwrap().is_some());
     }
     // Another process (an import, another node) places an order for b: the store moves on,
     // this cache does not see it.

@@ -5,10 +5,10 @@
 mod common;
 use common::*;
 use jiff::{SignedDuration, Timestamp};
-use loyalty::engine::{apply_batch, Command};
 use loyalty_core::ids::MemberId;
 use loyalty_core::order::{LineInput, OrderInput};
 use loyalty_core::tiers::{tier_status, Retention, TierEventKind};
+use loyalty_engine::{apply_batch, Command};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -57,7 +57,7 @@ impl Sim {
     }
 
     async fn jobs(&self, now: Timestamp) {
-        loyalty::jobs::run_due(self.app.store.as_ref(), &self.app.program, now).await.unwrap();
+        loyalty_engine::jobs::run_due(self.app.store.as_ref(), &self.app.program, now).await.unwrap();
     }
 
     async fn tier(&self, member: &str, now: Timestamp) -> (String, i64, Retention) {

@@ -6,10 +6,10 @@
 mod common;
 use common::*;
 use jiff::{SignedDuration, Timestamp};
-use loyalty::engine::{apply_batch, Command, Outcome};
 use loyalty_core::ids::MemberId;
 use loyalty_core::ids::OrderId;
 use loyalty_core::order::{LineInput, OrderInput, RefundInput};
+use loyalty_engine::{apply_batch, Command, Outcome};
 
 fn days_before(t: Timestamp, d: i64) -> Timestamp {
     t.checked_sub(SignedDuration::from_hours(24 * d)).unwrap()
@@ -151,7 +151,7 @@ async fn background_checkpoints_keep_every_acknowledged_batch() {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0, "TRUNCATE empties the log");
-    let r = loyalty::jobs::verify_all(reopened.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(reopened.as_ref(), 50).await.unwrap();
     assert!(r.violations.is_empty(), "{:?}", r.violations);
 }
 
@@ -172,24 +172,30 @@ async fn batches_run_early_are_run_again_after_another_connection_writes() {
     ];
     let outside = place(&app, "pe-x", "pe-b", 50, days_before(now, 25), now);
     let mut seen = Vec::new();
-    loyalty::engine::apply_batches(app.store.as_ref(), &program, batches, |tag, replies| {
-        assert!(replies.iter().all(|r| r.is_ok()), "{replies:?}");
-        if tag == 1 {
-            // Another connection writes to pe-b, whose batch may already have been run. (A
-            // store of its own, on a runtime of its own: this test's runtime is blocked here.)
-            let (url, program, cmd) = (app.url.clone(), app.program.clone(), outside.clone());
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(async {
-                    let other = loyalty_store::open(&url).await.unwrap();
-                    apply_batch(other.as_ref(), &program, &[cmd], now).await.unwrap()
+    loyalty_engine::apply_batches(
+        app.store.as_ref(),
+        &program,
+        &loyalty_engine::SystemClock,
+        batches,
+        |tag, replies| {
+            assert!(replies.iter().all(|r| r.is_ok()), "{replies:?}");
+            if tag == 1 {
+                // Another connection writes to pe-b, whose batch may already have been run. (A
+                // store of its own, on a runtime of its own: this test's runtime is blocked here.)
+                let (url, program, cmd) = (app.url.clone(), app.program.clone(), outside.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(async {
+                        let other = loyalty_store::open(&url).await.unwrap();
+                        apply_batch(other.as_ref(), &program, &[cmd], now).await.unwrap()
+                    })
                 })
-            })
-            .join()
-            .unwrap();
-        }
-        seen.push(tag);
-    })
+                .join()
+                .unwrap();
+            }
+            seen.push(tag);
+        },
+    )
     .await
     .unwrap();
     assert_eq!(seen, vec![1, 2, 3], "each batch's replies, in order");
@@ -198,7 +204,7 @@ async fn batches_run_early_are_run_again_after_another_connection_writes() {
     for id in ["pe-1", "pe-2", "pe-3", "pe-x"] {
         assert!(app.store.order(&OrderId::parse(id).unwrap()).await.unwrap().is_some(), "{id} stored");
     }
-    let report = loyalty::jobs::verify_all(app.store.as_ref(), 4).await.unwrap();
+    let report = loyalty_engine::jobs::verify_all(app.store.as_ref(), 4).await.unwrap();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
 }
 
@@ -214,9 +220,13 @@ async fn batches_on_the_same_member_see_each_other() {
         ((), vec![place(&app, "ps-1", "ps", 100, days_before(now, 30), now)]),
     ];
     let mut replies = Vec::new();
-    loyalty::engine::apply_batches(app.store.as_ref(), &program, batches, |_, r| replies.extend(r)).await.unwrap();
+    loyalty_engine::apply_batches(app.store.as_ref(), &program, &loyalty_engine::SystemClock, batches, |_, r| {
+        replies.extend(r)
+    })
+    .await
+    .unwrap();
     assert!(matches!(replies[2], Ok(Outcome::Hold { .. })), "the hold saw the first batch's points: {:?}", replies[2]);
     assert!(matches!(replies[3], Ok(Outcome::Order { replayed: true, .. })), "a replay: {:?}", replies[3]);
-    let report = loyalty::jobs::verify_all(app.store.as_ref(), 4).await.unwrap();
+    let report = loyalty_engine::jobs::verify_all(app.store.as_ref(), 4).await.unwrap();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
 }

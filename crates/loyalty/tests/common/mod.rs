@@ -92,7 +92,7 @@ pub async fn spawn_app_with(program_toml: &str) -> TestApp {
     let program = Program::from_toml(program_toml).expect("test programme is valid");
     let (db, url) = TestDb::fresh().await;
     let store = loyalty_store::open(&url).await.expect("open the test store");
-    let (_, router) = loyalty::cli::app_with_admin_key(store.clone(), program.clone(), Some(ADMIN));
+    let (_, router) = loyalty::app_with_admin_key(store.clone(), program.clone(), Some(ADMIN));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -167,7 +167,7 @@ impl TestApp {
 
     /// Asserts `loyalty verify` finds nothing wrong.
     pub async fn assert_verified(&self) {
-        let r = loyalty::jobs::verify_all(self.store.as_ref(), 50).await.unwrap();
+        let r = loyalty_engine::jobs::verify_all(self.store.as_ref(), 50).await.unwrap();
         assert!(r.violations.is_empty(), "verify found: {:?}", r.violations);
     }
 }

@@ -1,0 +1,48 @@
+//! `loyalty-bench`: synthetic-store benchmarks of the engine, kept out of the product binary.
+//! `bench` measures import and HTTP ingestion, `bench-tiers` checkout evaluation and a tier
+//! review, `bench-insight` member insight against DuckDB and the BG/NBD fit. BENCHMARKS.md has
+//! the commands and the figures.
+
+mod ingest;
+mod insight;
+mod insight_data;
+mod tiers;
+
+use clap::{Parser, Subcommand};
+
+/// The same allocator as the product binary, so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[derive(Parser)]
+#[command(name = "loyalty-bench", about = "Benchmarks of the Loyalty engine on synthetic stores")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generates a synthetic store and measures import and HTTP ingestion.
+    Bench(ingest::Args),
+    /// Measures checkout evaluation over HTTP and a tier review over many members.
+    BenchTiers(tiers::Args),
+    /// Benchmarks RFM, segments and lifecycle on a synthetic store against DuckDB, and the BG/NBD fit.
+    BenchInsight(insight::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOYALTY_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        match cli.cmd {
+            Cmd::Bench(args) => ingest::run(args).await,
+            Cmd::BenchTiers(args) => tiers::run(args).await,
+            Cmd::BenchInsight(args) => insight::run(args).await,
+        }
+    })
+}

@@ -1,0 +1,130 @@
+//! RFC 9457 problem details: every error a client sees, with a stable `code`.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use loyalty_core::DomainError;
+use loyalty_engine::WriteError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An `application/problem+json` body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type (`about:blank` style, under our docs).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine code: `validation_failed`, `insufficient_points`, `order_conflict`, …
+    pub code: String,
+    /// The request field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What differs from the stored resource, for conflicts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<i64>,
+}
+
+/// The error type of every handler.
+#[derive(Debug, Clone)]
+pub struct ApiError(pub Box<Problem>);
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self(Box::new(Problem {
+            kind: format!("https://loyalty.dev/problems/{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_owned(),
+            field: None,
+            differences: Vec::new(),
+            available: None,
+        }))
+    }
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.0.field = Some(field.into());
+        self
+    }
+    pub fn with_code(mut self, code: &str) -> Self {
+        self.0.code = code.to_owned();
+        self.0.kind = format!("https://loyalty.dev/problems/{code}");
+        self
+    }
+    pub fn bad_request(field: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation_failed", detail).field(field)
+    }
+    pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail).field(field)
+    }
+    pub fn not_found(code: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, detail)
+    }
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
+    }
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", detail)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        let detail = e.to_string();
+        let code = e.code();
+        match e {
+            DomainError::Invalid { field, .. } => Self::new(StatusCode::BAD_REQUEST, code, detail).field(field),
+            DomainError::Unprocessable { field, .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail).field(field)
+            }
+            DomainError::MemberNotFound(_) | DomainError::OrderNotFound(_) | DomainError::HoldNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, code, detail)
+            }
+            DomainError::InsufficientPoints { available, .. } => {
+                let mut p = Self::new(StatusCode::CONFLICT, code, detail);
+                p.0.available = Some(available);
+                p
+            }
+            DomainError::OrderConflict { differences, .. }
+            | DomainError::RefundConflict { differences, .. }
+            | DomainError::Conflict { differences, .. } => {
+                let mut p = Self::new(StatusCode::CONFLICT, code, detail);
+                p.0.differences = differences;
+                p
+            }
+            DomainError::MemberInactive { .. } | DomainError::HoldState { .. } => {
+                Self::new(StatusCode::CONFLICT, code, detail)
+            }
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Domain(d) => d.into(),
+            WriteError::Store(s) => Self::unavailable(format!("{s}; retry with the same Idempotency-Key")),
+            WriteError::Stopped => Self::unavailable("the engine is shutting down; retry"),
+        }
+    }
+}
+
+impl From<loyalty_store::StoreError> for ApiError {
+    fn from(e: loyalty_store::StoreError) -> Self {
+        tracing::error!(error = %e, "storage error on a read");
+        Self::unavailable(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_string(&self.0).expect("problems serialise");
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,99 @@
+//! Start-up: one function builds the application (writer, cache upkeep, router) from a store,
+//! a programme and its settings, so `serve`, the tests and the benchmarks run the same app.
+
+use loyalty_core::Program;
+use loyalty_engine::{clock, SharedClock, Writer};
+use loyalty_http::{auth, AppState};
+use loyalty_store::Store;
+use std::sync::Arc;
+
+/// What an application is built with besides its store and programme.
+#[derive(Clone)]
+pub struct Settings {
+    /// The bootstrap admin key (`LOYALTY_ADMIN_KEY`), if any.
+    pub admin_key: Option<String>,
+    /// Where "now" comes from: the system clock, or a set clock in tests.
+    pub clock: SharedClock,
+}
+
+impl Settings {
+    /// The system clock and the bootstrap key from `LOYALTY_ADMIN_KEY`.
+    pub fn from_env() -> Self {
+        Self { admin_key: std::env::var("LOYALTY_ADMIN_KEY").ok(), clock: clock::system() }
+    }
+}
+
+/// A built application: its state (for tests that look inside) and its router.
+pub struct Application {
+    pub state: AppState,
+    pub router: axum::Router,
+}
+
+impl Application {
+    /// Spawns the writer and the member cache's upkeep, and builds the router.
+    pub fn build(store: Arc<dyn Store>, program: Program, settings: Settings) -> Self {
+        let program = Arc::new(program);
+        let writer = Writer::spawn(store.clone(), program.clone(), settings.clock.clone());
+        tokio::spawn(loyalty_engine::cache::MemberCache::keep_fresh(Arc::downgrade(&writer.cache), store.clone()));
+        let admin_key_hash =
+            settings.admin_key.as_deref().filter(|k| !k.is_empty()).map(|k| Arc::from(auth::hash_key(k)));
+        let state = AppState {
+            store,
+            writer,
+            program,
+            clock: settings.clock,
+            admin_key_hash,
+            key_cache: Default::default(),
+            idem_pending: Default::default(),
+        };
+        let router = loyalty_http::router(state.clone());
+        Self { state, router }
+    }
+}
+
+/// The app with the settings from the environment.
+pub fn app(store: Arc<dyn Store>, program: Program) -> (AppState, axum::Router) {
+    let a = Application::build(store, program, Settings::from_env());
+    (a.state, a.router)
+}
+
+/// As [`app`], with the bootstrap admin key given explicitly (tests run many apps at once).
+pub fn app_with_admin_key(
+    store: Arc<dyn Store>,
+    program: Program,
+    admin_key: Option<&str>,
+) -> (AppState, axum::Router) {
+    let settings = Settings { admin_key: admin_key.map(str::to_owned), clock: clock::system() };
+    let a = Application::build(store, program, settings);
+    (a.state, a.router)
+}
+
+/// `loyalty serve`: the app, the scheduler and the daily insight run, until SIGINT or SIGTERM.
+pub async fn serve(store: Arc<dyn Store>, program: Program, listen: &str, job_interval: u64) -> anyhow::Result<()> {
+    let (state, router) = app(store.clone(), program);
+    if state.admin_key_hash.is_none() {
+        tracing::warn!("LOYALTY_ADMIN_KEY is not set: only keys made with `loyalty keys create` can call the API");
+    }
+    tokio::spawn(loyalty_engine::jobs::scheduler(
+        store.clone(),
+        state.writer.clone(),
+        state.clock.clone(),
+        std::time::Duration::from_secs(job_interval.clamp(1, 60)),
+    ));
+    tokio::spawn(loyalty_report::daily(store.clone(), state.program.clone()));
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "loyalty serving; API docs at /docs");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
+}
