@@ -1,11 +1,13 @@
-//! Storage of the Loyalty engine: one trait, [`Store`], with a SQLite and a PostgreSQL
-//! implementation that share their SQL (see `sql.rs`). The server picks one from the URL.
+//! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
+//! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
+//! [`BenefitUsage`], [`MemberVersions`]) and [`Store`], their sum. SQLite (`sqlite.rs`) and
+//! PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules of `shared/`
+//! are compiled once for each backend, against that backend's `dialect` (its driver type and
+//! the few fragments of SQL that differ). The server picks a backend from the URL.
 
 pub mod analytics;
 mod convert;
 mod postgres;
-mod sql;
-mod sql_tiers;
 mod sqlite;
 pub mod usage;
 pub mod versions;
@@ -146,23 +148,23 @@ pub struct StoreTotals {
     pub entries: i64,
 }
 
-/// The storage both backends implement. Reads go straight to a pool; writes go through
-/// [`Store::begin`] so that a whole batch commits at once.
+/// Opens the write transaction every change goes through ([`Tx`]).
 #[async_trait]
-pub trait Store: Analytics + BenefitUsage + MemberVersions + Send + Sync + 'static {
-    fn backend(&self) -> &'static str;
+pub trait Writes: Send + Sync {
     async fn begin(&self) -> Result<Box<dyn Tx>>;
+}
 
-    /// A member with open lots, open holds and growth entries after `growth_since`.
+/// Reads of members, their ledgers and orders, for handlers, the cache, jobs and `verify`.
+#[async_trait]
+pub trait LedgerReads: Send + Sync {
+    /// The member in full; growth entries from `growth_since` on.
     async fn member(&self, id: &MemberId, growth_since: Timestamp) -> Result<Option<MemberRecord>>;
-    /// Tier history and at-risk events, newest first, with `seq` below `before`.
     async fn tier_events(
         &self,
         id: &MemberId,
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<loyalty_core::tiers::TierEvent>>;
-    /// Activities or claims that occurred at or after `since`.
     async fn actions(
         &self,
         id: &MemberId,
@@ -170,26 +172,98 @@ pub trait Store: Analytics + BenefitUsage + MemberVersions + Send + Sync + 'stat
         since: Timestamp,
     ) -> Result<Vec<loyalty_core::tiers::Action>>;
     async fn ledger(&self, q: &LedgerQuery) -> Result<Vec<Entry>>;
-    /// Lots of a member, newest first, with `lot_no` below `before`.
     async fn lots(&self, id: &MemberId, before: Option<i64>, limit: i64) -> Result<Vec<Lot>>;
     async fn order(&self, id: &OrderId) -> Result<Option<(Order, Vec<Refund>)>>;
-    /// Members with a lot to activate or expire, or a hold to time out, by `now`.
+    /// Members with something due by `now` (activation, expiry, hold time-out, tier review).
     async fn due_members(&self, now: Timestamp, limit: i64) -> Result<Vec<MemberId>>;
-    /// Member ids in ascending order after `after`.
     async fn member_ids(&self, after: Option<&str>, limit: i64) -> Result<Vec<String>>;
-    /// Full histories of the given members, for `verify`.
+    /// Everything `verify` replays for each member.
     async fn histories(&self, ids: &[String]) -> Result<Vec<MemberHistory>>;
     async fn totals(&self) -> Result<StoreTotals>;
+}
 
+/// API keys, kept as hashes.
+#[async_trait]
+pub trait ApiKeys: Send + Sync {
+    /// The name and scope of the key with this hash.
     async fn api_key(&self, key_hash: &str) -> Result<Option<(String, String)>>;
     async fn insert_api_key(&self, key_hash: &str, name: &str, scope: &str, now: Timestamp) -> Result<()>;
+}
+
+/// Kept `Idempotency-Key` responses (written through [`Tx::write`], read and purged here).
+#[async_trait]
+pub trait Idempotency: Send + Sync {
     async fn idem_get(&self, principal: &str, key: &str) -> Result<Option<IdemRecord>>;
     async fn idem_purge(&self, before: Timestamp) -> Result<u64>;
-    /// Runs raw SQL; for tests that tamper with the database on purpose.
-    async fn execute_raw(&self, sql: &str) -> Result<u64>;
-    /// After a bulk write: SQLite moves its write-ahead log into the database file and
-    /// empties it; PostgreSQL has nothing to do.
+}
+
+/// What the store is and its upkeep.
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+    /// Copies the write-ahead log into the database file (SQLite; nothing on PostgreSQL).
     async fn checkpoint(&self) -> Result<()>;
+}
+
+/// Raw statements, for tests that need to break or inspect the store directly. Not in a
+/// product build: the feature `test-support` is enabled only by the test suites.
+#[cfg(feature = "test-support")]
+#[async_trait]
+pub trait RawSql: Send + Sync {
+    async fn execute_raw(&self, sql: &str) -> Result<u64>;
+}
+
+/// Every capability of a store: what the engine, the HTTP API and the jobs are handed. Code
+/// that needs one capability should ask for that trait.
+#[cfg(not(feature = "test-support"))]
+pub trait Store:
+    Writes + LedgerReads + ApiKeys + Idempotency + Maintenance + Analytics + BenefitUsage + MemberVersions + 'static
+{
+}
+#[cfg(not(feature = "test-support"))]
+impl<T> Store for T where
+    T: Writes + LedgerReads + ApiKeys + Idempotency + Maintenance + Analytics + BenefitUsage + MemberVersions + 'static
+{
+}
+
+/// As above, with [`RawSql`] for the test suites.
+#[cfg(feature = "test-support")]
+pub trait Store:
+    Writes
+    + LedgerReads
+    + ApiKeys
+    + Idempotency
+    + Maintenance
+    + Analytics
+    + BenefitUsage
+    + MemberVersions
+    + RawSql
+    + 'static
+{
+}
+#[cfg(feature = "test-support")]
+impl<T> Store for T where
+    T: Writes
+        + LedgerReads
+        + ApiKeys
+        + Idempotency
+        + Maintenance
+        + Analytics
+        + BenefitUsage
+        + MemberVersions
+        + RawSql
+        + 'static
+{
+}
+
+/// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
+pub mod prelude {
+    #[cfg(feature = "test-support")]
+    pub use crate::RawSql;
+    pub use crate::{
+        Analytics, ApiKeys, BenefitUsage, Idempotency, LedgerReads, Maintenance, MemberVersions, Store, Writes,
+    };
 }
 
 /// One write transaction. Loads take the rows they read for update where the backend can.

@@ -242,14 +242,60 @@ async fn checkpoint_bounded(pool: &sqlx::SqlitePool, mode: &str) -> crate::Resul
     Ok(row.try_get::<i64, _>(0)? == 0)
 }
 
-crate::sql::sql_store!(
-    SqliteStore,
-    SqliteTx,
-    sqlx::Sqlite,
-    "",
-    "json_group_array(json_array(",
-    "IN (SELECT value FROM json_each($1))"
-);
+/// The seam between the SQL both backends share (`shared/`, compiled once per backend as
+/// modules of this one) and this backend: its driver, its types and the few fragments of SQL
+/// that differ.
+mod dialect {
+    pub type Db = sqlx::Sqlite;
+    pub type StoreImpl = super::SqliteStore;
+    pub type TxImpl = super::SqliteTx;
+    /// Appended to row loads made for update.
+    pub const LOCK: &str = ""; // SQLite's one writer needs no row locks
+    /// Opens the aggregate that packs a statement's rows into one JSON text (`Packed`), closed
+    /// by `))` after the column list.
+    pub const PACK: &str = "json_group_array(json_array(";
+    /// Completes `WHERE col` with a test against the elements of the JSON array bound to `$1`.
+    pub const IDS: &str = "IN (SELECT value FROM json_each($1))";
+    /// Run before member insight reads the orders and refunds, so that none is written meanwhile.
+    pub const HOLD_ORDER_WRITES: &str = "";
+}
+
+#[path = "shared/analytics.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod analytics;
+#[path = "shared/idempotency.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod idempotency;
+#[path = "shared/keys.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod keys;
+#[path = "shared/ledger.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod ledger;
+#[path = "shared/load.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod load;
+#[path = "shared/maintenance.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod maintenance;
+#[path = "shared/rows.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod rows;
+#[path = "shared/tiers.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod tiers;
+#[path = "shared/tx.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod tx;
+#[path = "shared/usage.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod usage;
+#[path = "shared/versions.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod versions;
+#[path = "shared/write.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod write;
 /// Member insight's read-only connections to the store's file, kept between ranges and runs (a
 /// connection's page mapping and prepared statements outlive one range).
 struct InsightReaders {
@@ -397,15 +443,10 @@ fn registered_in_range(
     Ok(registered)
 }
 
-crate::analytics::analytics_sql!(SqliteStore, sqlx::Sqlite, "IN (SELECT value FROM json_each($1))", "");
-crate::usage::usage_sql!(SqliteStore, sqlx::Sqlite);
-crate::versions::versions_sql!(SqliteStore, sqlx::Sqlite);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::Analytics;
-    use crate::Store;
+    use crate::prelude::*;
 
     #[tokio::test]
     async fn a_new_file_is_read_for_insight_on_connections_of_its_own() {

@@ -2,7 +2,8 @@
 //! open (a long analytics query, a backup, another process) makes each RESTART give up after
 //! its bounded wait and back off, so writes keep going with bounded latency and none fails.
 
-use loyalty_store::{SqliteStore, Store};
+use loyalty_store::prelude::*;
+use loyalty_store::SqliteStore;
 use sqlx::{Connection, Executor};
 use std::time::{Duration, Instant};
 
