@@ -192,10 +192,9 @@ impl LedgerReads for StoreImpl {
 
     async fn totals(&self) -> Result<StoreTotals> {
         let count = |t: &'static str| format!("SELECT COUNT(*) AS n FROM {t}");
-        let mut out = StoreTotals::default();
-        out.members = sqlx::query(&count("members")).fetch_one(&self.pool).await?.try_get("n")?;
-        out.orders = sqlx::query(&count("orders")).fetch_one(&self.pool).await?.try_get("n")?;
-        out.entries = sqlx::query(&count("entries")).fetch_one(&self.pool).await?.try_get("n")?;
-        Ok(out)
+        let members = sqlx::query(&count("members")).fetch_one(&self.pool).await?.try_get("n")?;
+        let orders = sqlx::query(&count("orders")).fetch_one(&self.pool).await?.try_get("n")?;
+        let entries = sqlx::query(&count("entries")).fetch_one(&self.pool).await?.try_get("n")?;
+        Ok(StoreTotals { members, orders, entries })
     }
 }

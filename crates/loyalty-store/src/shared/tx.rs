@@ -23,13 +23,12 @@ impl Tx for TxImpl {
         due_by: jiff::Timestamp,
     ) -> Result<HashMap<MemberId, MemberRecord>> {
         let strings = |v: &[MemberId]| v.iter().map(|i| i.as_str().to_owned()).collect::<Vec<String>>();
-        let out =
-            load_members_for_write(&mut *self.tx, &strings(full), &strings(partial), LOCK, micros(due_by)).await?;
+        let out = load_members_for_write(&mut self.tx, &strings(full), &strings(partial), LOCK, micros(due_by)).await?;
         Ok(out.into_values().map(|m| (m.account.member_id.clone(), m)).collect())
     }
 
     async fn load_growth(&mut self, wanted: &[GrowthLoad]) -> Result<LoadedGrowth> {
-        load_growth_for_write(&mut *self.tx, wanted).await
+        load_growth_for_write(&mut self.tx, wanted).await
     }
 
     async fn load_actions(
@@ -38,11 +37,11 @@ impl Tx for TxImpl {
         kind: ActionKind,
         since: jiff::Timestamp,
     ) -> Result<Vec<Action>> {
-        select_actions(&mut *self.tx, member, kind, micros(since), None).await
+        select_actions(&mut self.tx, member, kind, micros(since), None).await
     }
 
     async fn find_action(&mut self, member: &MemberId, kind: ActionKind, id: &str) -> Result<Option<Action>> {
-        Ok(select_actions(&mut *self.tx, member, kind, 0, Some(id)).await?.pop())
+        Ok(select_actions(&mut self.tx, member, kind, 0, Some(id)).await?.pop())
     }
 
     async fn load_orders(&mut self, ids: &[OrderId]) -> Result<HashMap<OrderId, Order>> {
@@ -52,7 +51,7 @@ impl Tx for TxImpl {
         let cols = ORDER_COLS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ");
         let head = format!("SELECT {cols} FROM order_keys k JOIN orders o ON o.member_id = k.member_id AND o.order_id = k.order_id WHERE k.order_id");
         let mut out = HashMap::new();
-        for r in select_in(&mut *self.tx, ORDER_COLS, "orders", &head, &ids, "", &[]).await?.rows() {
+        for r in select_in(&mut self.tx, ORDER_COLS, "orders", &head, &ids, "", &[]).await?.rows() {
             let o = order_row(&r)?;
             out.insert(o.order.id.clone(), o);
         }
@@ -121,7 +120,7 @@ impl Tx for TxImpl {
     }
 
     async fn write(&mut self, changes: &Changes, recorded_at: jiff::Timestamp) -> Result<()> {
-        write_changes(&mut *self.tx, changes, micros(recorded_at)).await
+        write_changes(&mut self.tx, changes, micros(recorded_at)).await
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
