@@ -9,7 +9,7 @@ Writes, under tests/fixtures/:
     of the orders net of the refunds made by the instant (frequency, recency, T, monetary_value)
     and its GammaGammaFitter's conditional_expected_average_profit;
   * gamma_gamma_params.json: the instant and GammaGammaFitter's p, q, v on the members with
-    frequency >= 1 and monetary_value > 0.
+    frequency >= 1 and monetary_value > 0; the independent fit's p, q, v and log-likelihood.
 
 crates/loyalty/tests/insight_spend/ places the same orders and refunds through the engine, runs
 member insight as of the same instant, and checks the histories, the repeat means, the fitted
@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import lifetimes
+import scipy
 from lifetimes import GammaGammaFitter
 from lifetimes.utils import summary_data_from_transaction_data
 from scipy.optimize import minimize
@@ -162,9 +163,9 @@ def main():
         "at": instant(AT),
         "p": p, "q": q, "v": v,
         "members": len(spenders),
-        "log_likelihood": ll,
-        "independent_mle": {"p": ip, "q": iq, "v": iv},
-        "lifetimes": lifetimes.__version__,
+        "independent_mle": {"p": ip, "q": iq, "v": iv, "log_likelihood": ll},
+        "versions": {"lifetimes": lifetimes.__version__, "pandas": pd.__version__, "numpy": np.__version__,
+                     "scipy": scipy.__version__},
     }
     write("gamma_gamma_params.json", json.dumps(params, indent=2) + "\n")
     late = sum(1 for _, _, t, _ in refunds if t > AT)
