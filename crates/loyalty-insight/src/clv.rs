@@ -68,9 +68,10 @@ pub struct Clv {
     pub value: f64,
 }
 
-/// CLV of one member from the two fitted models. `mean_order_value` is the member's average
-/// over the x orders the Gamma-Gamma fit counted (x = the BG/NBD repeat purchases, as in the
-/// papers); members with x = 0 get the population mean.
+/// CLV of one member from the two fitted models. `mean_order_value` is the member's m̄, the mean
+/// of their x repeat purchases (x = the BG/NBD repeat purchases, the first purchase left out, as
+/// in the papers: [`crate::gamma_gamma::repeat_mean_value`]); members with x = 0 get the
+/// population mean.
 pub fn member_clv(
     purchases: &BgNbdParams,
     spend: &GammaGammaParams,

@@ -2,10 +2,12 @@
 //! Customer Base Analysis", Journal of Marketing Research 42(4), and Fader & Hardie's note
 //! "The Gamma-Gamma Model of Monetary Value".
 //!
-//! Each order value of a member is Gamma(p, ν) (shape p, rate ν); ν varies across members as
-//! Gamma(q, v) (shape q, rate v). Given x orders with mean value m̄, the mean is Gamma(px, νx),
-//! so the model sees each member only through (x, m̄). Order values are assumed independent of
-//! the purchase process, which is what lets CLV multiply the two models.
+//! Each transaction value of a member is Gamma(p, ν) (shape p, rate ν); ν varies across members
+//! as Gamma(q, v) (shape q, rate v). Given x repeat transactions with mean value m̄, the mean is
+//! Gamma(px, νx), so the model sees each member only through (x, m̄). A transaction is a purchase
+//! as the BG/NBD history counts it and the first is not among the x ([`repeat_mean_value`]).
+//! Values are assumed independent of the purchase process, which is what lets CLV multiply the
+//! two models.
 
 use rand::Rng;
 use rand_distr::{Distribution, Gamma};
@@ -66,8 +68,8 @@ impl GammaGammaParams {
     }
 }
 
-/// A member with `x` ≥ 1 orders whose values average `mean_value` > 0 (in minor units, or any
-/// unit as long as all members share it).
+/// A member with `x` ≥ 1 repeat purchases whose values average `mean_value` > 0 (in minor units,
+/// or any unit as long as all members share it); see [`repeat_mean_value`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SpendObservation {
     x: u32,
@@ -75,8 +77,8 @@ pub struct SpendObservation {
 }
 
 impl SpendObservation {
-    /// Refuses x = 0 (no order, no mean) and non-positive means: a member whose refunds cancel
-    /// the orders has no order-value distribution to learn from and should be left out.
+    /// Refuses x = 0 (no repeat purchase, no mean) and non-positive means: a member whose refunds
+    /// cancel the repeat purchases has no value distribution to learn from and should be left out.
     pub fn new(x: u32, mean_value: f64) -> Result<Self, InsightError> {
         let id = || format!("(x={x}, mean={mean_value})");
         if x == 0 {
@@ -93,6 +95,22 @@ impl SpendObservation {
     pub fn mean_value(&self) -> f64 {
         self.mean_value
     }
+}
+
+/// m̄ of a member with `x` repeat purchases: `total_value` is what all their purchases came to,
+/// `first_value` what the first one did (minor units, net of refunds). A purchase is the unit the
+/// BG/NBD history counts (one per period, that period's orders summed), so x is the history's x
+/// and spend and frequency describe the same purchases; the first purchase is left out, as in
+/// Fader, Hardie & Lee (2005), whose m̄ averages the repeat transactions only. `None` for x = 0:
+/// such a member has no m̄ and is not in the fit. May be zero or negative when refunds cancel the
+/// repeat purchases, which [`SpendObservation::new`] then refuses.
+pub fn repeat_mean_value(x: u32, total_value: i64, first_value: i64) -> Option<f64> {
+    if x == 0 {
+        return None;
+    }
+    // In 128 bits: the difference of two i64 sums need not fit in 64.
+    let repeat = i128::from(total_value) - i128::from(first_value);
+    Some(repeat as f64 / f64::from(x))
 }
 
 /// ln f(m̄ | p, q, v, x) = ln Γ(px+q) − ln Γ(px) − ln Γ(q) + q ln v + (px−1) ln m̄ + px ln x
@@ -112,7 +130,8 @@ pub fn total_log_likelihood(params: &GammaGammaParams, observations: &[SpendObse
 
 /// E[order value | x, m̄] = (q−1)/(px+q−1) · pv/(q−1) + px/(px+q−1) · m̄ = p (v + x m̄)/(px+q−1):
 /// a weighted average of the population mean and the member's own mean, trusting the member
-/// more the more orders they made. With x = 0 it is the population mean (`mean_value` unused).
+/// more the more repeat purchases they made. With x = 0 it is the population mean (`mean_value`
+/// unused).
 pub fn expected_average_value(params: &GammaGammaParams, x: u32, mean_value: f64) -> Result<f64, InsightError> {
     let population = params.population_mean_value()?;
     if x == 0 {
@@ -288,6 +307,20 @@ mod tests {
             let numeric = (runs.neg_mean_ll(&up, &mut scratch) - runs.neg_mean_ll(&down, &mut scratch)) / (2.0 * h);
             assert!((numeric - grad[i]).abs() < 1e-7, "component {i}: {numeric} vs {}", grad[i]);
         }
+    }
+
+    #[test]
+    fn the_mean_is_over_the_repeat_purchases_only() {
+        // Purchases of 900 (the first), 100 and 200: m̄ = 150, not 400 nor 1200 / 2.
+        assert_eq!(repeat_mean_value(2, 1_200, 900), Some(150.0));
+        assert_eq!(repeat_mean_value(0, 900, 900), None, "a single purchase has no repeat mean");
+        assert_eq!(repeat_mean_value(0, 0, 0), None);
+        assert_eq!(repeat_mean_value(3, 100, 100), Some(0.0), "repeat purchases refunded in full");
+        assert_eq!(repeat_mean_value(1, 100, 300), Some(-200.0));
+        assert!(SpendObservation::new(3, repeat_mean_value(3, 100, 100).unwrap()).is_err());
+        // Sums at the ends of i64 do not overflow.
+        assert_eq!(repeat_mean_value(1, i64::MAX, i64::MIN), Some(2_f64.powi(64)), "2⁶⁴ − 1, rounded to f64");
+        assert_eq!(repeat_mean_value(4, i64::MAX, 0), Some(i64::MAX as f64 / 4.0));
     }
 
     #[test]

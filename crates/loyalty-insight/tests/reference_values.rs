@@ -3,7 +3,8 @@
 //! Every constant below was printed by `tests/reference.py`: mpmath at 50 digits straight from
 //! the papers' formulas (the untransformed ₂F₁ form of the conditional expectation, mpmath's own
 //! log-gamma and ₂F₁), which the script also checks against the `lifetimes` Python package.
-//! They are kept digit for digit as printed (17 significant digits), hence the allow.
+//! They are kept digit for digit as printed (17 significant digits), hence the allow. The
+//! Gamma-Gamma fit is checked against files `tests/gamma_gamma_check.py` wrote with `lifetimes`.
 
 #![allow(clippy::excessive_precision)]
 
@@ -168,4 +169,33 @@ fn expected_purchases_hold_in_the_awkward_corners() {
         let got = bgnbd::expected_purchases(&params, &obs, t).unwrap();
         assert!(close(got, want, tolerance), "{p:?} {:?}: {got} vs {want}", (x, t_x, age));
     }
+}
+
+#[test]
+fn gamma_gamma_fit_matches_lifetimes() {
+    // `tests/gamma_gamma_check.py`: lifetimes' summary of generated transactions (purchase days,
+    // the first left out, net of refunds) and its GammaGammaFitter's estimates on the members
+    // with x ≥ 1 and m̄ > 0. The pipeline from the transactions is checked in the loyalty crate
+    // (tests/insight_spend); here the fit alone, on lifetimes' own (x, m̄).
+    let expected: serde_json::Value = serde_json::from_str(include_str!("fixtures/gamma_gamma_params.json")).unwrap();
+    let spenders: Vec<SpendObservation> = include_str!("fixtures/gamma_gamma_summary.tsv")
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            SpendObservation::new(f[1].parse().unwrap(), f[4].parse().unwrap()).ok()
+        })
+        .collect();
+    assert_eq!(spenders.len() as u64, expected["members"].as_u64().unwrap());
+    let fit = gamma_gamma::fit(&spenders, &Default::default()).unwrap();
+    assert!(fit.converged);
+    let p = fit.params;
+    for (name, got) in [("p", p.p()), ("q", p.q()), ("v", p.v())] {
+        let want = expected[name].as_f64().unwrap();
+        assert!(close(got, want, 0.01), "{name} = {got}, lifetimes {want}");
+    }
+    assert!(
+        close(fit.log_likelihood, expected["independent_mle"]["log_likelihood"].as_f64().unwrap(), 1e-6),
+        "{fit:?}"
+    );
 }

@@ -3,13 +3,17 @@
 //! The time unit is the **day**. A member's history counts distinct days with a paid order,
 //! numbered back from the analysis instant (day 0 is the 24 hours before it), so several orders
 //! on one day are one purchase, as the BG/NBD paper counts them: x = purchase days − 1,
-//! T = the first purchase day's number, tₓ = T − the last purchase day's number.
+//! T = the first purchase day's number, tₓ = T − the last purchase day's number. The spend model
+//! sees the same purchases: m̄ is the mean net value of the x repeat purchase days, the first
+//! purchase day left out.
 
 use crate::config::InsightConfig;
 use jiff::Timestamp;
 use loyalty_insight::bgnbd::{self, BgNbdFit, BgNbdObservation, BgNbdParams};
 use loyalty_insight::clv::{discounted_purchases, ClvConfig};
-use loyalty_insight::gamma_gamma::{self, expected_average_value, GammaGammaFit, GammaGammaParams, SpendObservation};
+use loyalty_insight::gamma_gamma::{
+    self, expected_average_value, repeat_mean_value, GammaGammaFit, GammaGammaParams, SpendObservation,
+};
 use loyalty_insight::InsightError;
 use loyalty_store::analytics::{MemberActivity, ModelFit};
 use std::collections::HashMap;
@@ -36,12 +40,10 @@ pub fn history(a: &MemberActivity, at: Timestamp) -> Result<Option<BgNbdObservat
     Ok(Some(obs))
 }
 
-/// Mean net value of a member's orders, in minor units (never below zero).
-pub fn mean_order_value(a: &MemberActivity) -> f64 {
-    if a.orders == 0 {
-        return 0.0;
-    }
-    (a.net_minor as f64 / a.orders as f64).max(0.0)
+/// m̄ of the member whose history is `h`: the mean net value of their repeat purchase days, in
+/// minor units; `None` without a repeat purchase. May be zero or below when refunds cancel them.
+pub fn repeat_mean(h: &BgNbdObservation, a: &MemberActivity) -> Option<f64> {
+    repeat_mean_value(h.x(), a.net_minor, a.first_day_net_minor)
 }
 
 /// Both fits, each either fitted or the reason it could not be.
@@ -51,7 +53,7 @@ pub struct Models {
 }
 
 /// Fits BG/NBD on every buyer's history and Gamma-Gamma on members with a repeat purchase
-/// and a positive mean order value.
+/// and a positive mean repeat purchase value.
 pub fn fit(histories: &[Option<BgNbdObservation>], activity: &[MemberActivity], config: &InsightConfig) -> Models {
     let observed: Vec<BgNbdObservation> = histories.iter().flatten().copied().collect();
     let bgnbd = bgnbd::fit(&observed, &config.fit);
@@ -60,7 +62,7 @@ pub fn fit(histories: &[Option<BgNbdObservation>], activity: &[MemberActivity], 
         .zip(activity)
         .filter_map(|(h, a)| {
             let h = h.as_ref()?;
-            (h.x() >= 1).then(|| SpendObservation::new(h.x(), mean_order_value(a)).ok()).flatten()
+            SpendObservation::new(h.x(), repeat_mean(h, a)?).ok()
         })
         .collect();
     Models { bgnbd, spend: fit_spend(&spenders, config) }
@@ -182,7 +184,9 @@ impl Model {
                 let expected = bgnbd::expected_purchases(&self.purchases, h, self.horizon).ok();
                 (p, expected, discounted_purchases(&self.purchases, h, &self.clv).ok().map(|(_, d)| d))
             });
-            let value = self.spend.and_then(|s| expected_average_value(&s, h.x(), mean_order_value(a)).ok());
+            // Refunds beyond what the repeat purchases paid are not negative spend; x = 0 ignores m̄.
+            let mean = repeat_mean(h, a).unwrap_or(0.0).max(0.0);
+            let value = self.spend.and_then(|s| expected_average_value(&s, h.x(), mean).ok());
             out.push(Prediction {
                 p_alive: Some(p_alive),
                 expected_purchases: expected,

@@ -3,6 +3,7 @@
 //! KPIs that add up with the ledger; the report and exports from the binary; bad parameters.
 
 mod common;
+mod insight_spend;
 use common::*;
 use jiff::{SignedDuration, Timestamp};
 use loyalty_insight::rfm::{score_quintiles, MemberSummary};

@@ -299,6 +299,15 @@ struct Tally {
     /// paid, so they nearly always have): `distinct` then counts them without a sort.
     in_order: bool,
     distinct: i64,
+    /// The oldest order day (days back from `at`) and what its orders paid.
+    first_day: i64,
+    first_day_paid: i64,
+    /// The oldest day with a refunded order and the refunds on that day's orders. A refund's
+    /// order is never older than the first order, so once every record is in, this day's
+    /// refunds are the first day's when the two days are the same, and the first day has none
+    /// otherwise: no list of refunds is kept.
+    refund_day: i64,
+    refund_day_amount: i64,
 }
 
 impl Tally {
@@ -316,6 +325,10 @@ impl Tally {
             days: Vec::new(),
             in_order: true,
             distinct: 0,
+            first_day: 0,
+            first_day_paid: 0,
+            refund_day: 0,
+            refund_day_amount: 0,
         };
         t.reset();
         t
@@ -332,6 +345,10 @@ impl Tally {
         self.days.clear();
         self.in_order = true;
         self.distinct = 0;
+        self.first_day = i64::MIN;
+        self.first_day_paid = 0;
+        self.refund_day = i64::MIN;
+        self.refund_day_amount = 0;
     }
 
     // Orders in and out of the window come mixed: the window's sums are kept without a branch.
@@ -350,6 +367,11 @@ impl Tally {
                     _ => self.distinct += 1,
                 }
                 self.days.push(day);
+                if day > self.first_day {
+                    (self.first_day, self.first_day_paid) = (day, total_minor);
+                } else if day == self.first_day {
+                    self.first_day_paid += total_minor;
+                }
                 let inside = paid_at >= self.window_start;
                 self.window_orders += i64::from(inside);
                 self.window_net += if inside { total_minor } else { 0 };
@@ -360,6 +382,12 @@ impl Tally {
             {
                 self.net -= amount_minor;
                 self.window_net -= if paid_at >= self.window_start { amount_minor } else { 0 };
+                let day = (self.at - paid_at) / DAY_MICROS;
+                if day > self.refund_day {
+                    (self.refund_day, self.refund_day_amount) = (day, amount_minor);
+                } else if day == self.refund_day {
+                    self.refund_day_amount += amount_minor;
+                }
             }
             _ => {}
         }
@@ -384,6 +412,8 @@ impl Tally {
         let orders = self.orders;
         let (first, last, window_last) = (self.first, self.last, self.window_last);
         let (net, window_orders, window_net) = (self.net, self.window_orders, self.window_net);
+        let first_day_refunded = if self.refund_day == self.first_day { self.refund_day_amount } else { 0 };
+        let first_day_net = self.first_day_paid - first_day_refunded;
         self.reset();
         if orders == 0 {
             return Ok(None);
@@ -396,6 +426,7 @@ impl Tally {
             first_paid_at: Some(ts(first)?),
             last_paid_at: Some(ts(last)?),
             net_minor: net,
+            first_day_net_minor: first_day_net,
             window_orders,
             window_last_paid_at: (window_last != i64::MIN).then(|| ts(window_last)).transpose()?,
             window_net_minor: window_net,
@@ -813,6 +844,7 @@ mod tests {
         ];
         let a = summarise("m", &events, at, ws).unwrap().unwrap();
         assert_eq!((a.orders, a.order_days, a.net_minor), (3, 3, 800 - 70));
+        assert_eq!(a.first_day_net_minor, 500 - 20, "the first day's order less its refund made by `at`");
         assert_eq!((a.window_orders, a.window_net_minor), (2, 250));
         assert_eq!(a.first_paid_at.unwrap().as_microsecond(), ws - 10 * D);
         assert_eq!(a.last_paid_at.unwrap().as_microsecond(), at - 3 * D + 5);
@@ -831,6 +863,25 @@ mod tests {
             ActivityEvent::Order { paid_at: at - 2 * D + 1, total_minor: 1 },
         ];
         assert_eq!(summarise("m", &shuffled, at, ws).unwrap().unwrap().order_days, 3);
+        // The first day's orders summed, its refunds deducted, whatever order the records come in
+        // (the fill statement does not order them): refunds before their orders, one on a later
+        // day, one made after `at`.
+        let first = at - 9 * D - 7;
+        let records = [
+            ActivityEvent::Refund { paid_at: first, refunded_at: at - D, amount_minor: 30 },
+            ActivityEvent::Order { paid_at: at - D - 1, total_minor: 1_000 },
+            ActivityEvent::Refund { paid_at: at - D - 1, refunded_at: at, amount_minor: 400 },
+            ActivityEvent::Order { paid_at: first, total_minor: 100 },
+            ActivityEvent::Refund { paid_at: at - 9 * D - 1, refunded_at: at + 1, amount_minor: 5 },
+            ActivityEvent::Order { paid_at: at - 9 * D - 1, total_minor: 50 },
+        ];
+        let a = summarise("m", &records, at, ws).unwrap().unwrap();
+        assert_eq!((a.order_days, a.net_minor, a.first_day_net_minor), (2, 1_150 - 430, 150 - 30));
+        let reversed: Vec<_> = records.iter().rev().copied().collect();
+        assert_eq!(summarise("m", &reversed, at, ws).unwrap().unwrap(), a);
+        // No refund on the first day: its orders in full.
+        let a = summarise("m", &records[1..4], at, ws).unwrap().unwrap();
+        assert_eq!((a.net_minor, a.first_day_net_minor), (1_100 - 400, 100));
         // Only a future order: not a buyer yet.
         assert!(summarise("m", &events[3..4], at, ws).unwrap().is_none());
     }

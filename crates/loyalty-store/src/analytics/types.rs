@@ -36,6 +36,9 @@ pub struct MemberActivity {
     pub first_paid_at: Option<Timestamp>,
     pub last_paid_at: Option<Timestamp>,
     pub net_minor: i64,
+    /// What the orders of the first order day (the oldest of `order_days`) paid, net: the part
+    /// of `net_minor` that is not a repeat purchase.
+    pub first_day_net_minor: i64,
     pub window_orders: i64,
     pub window_last_paid_at: Option<Timestamp>,
     pub window_net_minor: i64,
