@@ -2,7 +2,7 @@
 //! (`tiers.levels[1].discount_percent`) and what it accepts.
 //!
 //! serde reports a bad value without saying where it was; `serde_path_to_error` tracks the path
-//! while deserializing, and [`issue_from`] turns serde's stock messages into ones a store operator
+//! while deserializing, and `issue_from` turns serde's stock messages into ones a store operator
 //! can act on. Enums of the file implement [`Named`], so an unknown value is refused with the list
 //! of values, whatever type was written.
 
@@ -160,7 +160,7 @@ fn syntax_issue(text: &str, e: &toml::de::Error) -> ConfigIssue {
     let Some(span) = e.span() else {
         return ConfigIssue { field: "(file)".into(), reason: message.into() };
     };
-    let before = &text[..span.start.min(text.len())];
+    let before = text.get(..span.start).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     let field = key_at(text, span.start);
@@ -173,7 +173,7 @@ fn key_at(text: &str, at: usize) -> String {
     let mut table = String::new();
     let mut key = String::new();
     let mut offset = 0;
-    for line in text.lines() {
+    for line in text.split_inclusive('\n') {
         let t = line.trim();
         if t.starts_with('[') {
             table = t.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
@@ -181,7 +181,7 @@ fn key_at(text: &str, at: usize) -> String {
         } else if let Some((k, _)) = t.split_once('=') {
             key = k.trim().to_owned();
         }
-        offset += line.len() + 1;
+        offset += line.len();
         if offset > at {
             break;
         }
@@ -193,12 +193,12 @@ fn key_at(text: &str, at: usize) -> String {
     }
 }
 
-/// Marks a custom deserialization error as being about `key` inside the value being read: serde's
-/// path stops at the value (a table checked as a whole), the key belongs after it.
+/// A custom deserialization error about `key` inside the value being read (serde's path stops at
+/// the value, a table checked as a whole): "`key`: reason", which `reword` moves into the path.
+/// serde's own messages never start with a backquote.
 pub(crate) fn keyed(key: &str, reason: impl fmt::Display) -> String {
-    format!("{KEYED}{key}{KEYED}{reason}")
+    format!("`{key}`: {reason}")
 }
-const KEYED: char = '\u{1f}';
 
 /// The issue for a deserialization error at a path, serde's wording made specific.
 fn issue_from(e: &serde_path_to_error::Error<toml::de::Error>, prefix: &str) -> ConfigIssue {
@@ -224,7 +224,7 @@ fn issue_from(e: &serde_path_to_error::Error<toml::de::Error>, prefix: &str) -> 
 
 /// serde's message → (the key it names, if the path lacks it; the reason as we print it).
 fn reword(message: &str) -> (Option<String>, String) {
-    if let Some((key, reason)) = message.strip_prefix(KEYED).and_then(|r| r.split_once(KEYED)) {
+    if let Some((key, reason)) = message.strip_prefix('`').and_then(|r| r.split_once("`: ")) {
         return (Some(key.to_owned()), reason.to_owned());
     }
     if let Some(rest) = message.strip_prefix("unknown variant ") {
