@@ -3,45 +3,35 @@
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-/// One reason the programme file was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConfigIssue {
-    pub field: String,
-    pub reason: String,
-}
+use crate::config_file::named_enum;
+use crate::config_file::out_of_range;
+pub use crate::config_file::{ConfigError, ConfigIssue};
 
-impl std::fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.reason)
+named_enum! {
+    /// What happens when a refund claws back points the member already spent.
+    pub enum RefundPolicy {
+        /// The balance may go negative; the next earnings settle the debt first.
+        Debt = "debt",
+        /// Stop at zero and record what was forgiven.
+        Clamp = "clamp",
     }
 }
 
-/// Every reason the programme file was refused (all of them, not only the first).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid programme: {}", .0.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
-pub struct ConfigError(pub Vec<ConfigIssue>);
-
-/// What happens when a refund claws back points the member already spent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefundPolicy {
-    /// The balance may go negative; the next earnings settle the debt first.
-    Debt,
-    /// Stop at zero and record what was forgiven.
-    Clamp,
+named_enum! {
+    pub enum Period {
+        Month = "month",
+        Quarter = "quarter",
+        Year = "year",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Period {
-    Month,
-    Quarter,
-    Year,
-}
+mod expiry;
+pub use expiry::{MAX_PERIODS, MAX_ROLLING_DAYS};
 
-/// When points of a lot stop being usable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "policy", rename_all = "snake_case", deny_unknown_fields)]
+/// When points of a lot stop being usable. Written as `policy = "…"` with that policy's keys;
+/// deserialized by hand (module `expiry`) so each error names its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "policy", rename_all = "snake_case")]
 pub enum ExpiryPolicy {
     Never,
     /// `days` days after activation.
@@ -161,30 +151,6 @@ const CURRENCIES: &[(&str, u32)] = &[
     ("KWD", 3),
 ];
 
-/// The dotted key written on the line holding byte `at` of the file, under its table header.
-fn key_at(text: &str, at: usize) -> String {
-    let mut table = String::new();
-    let mut key = String::new();
-    let mut offset = 0;
-    for line in text.lines() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            table = t.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
-        } else if let Some((k, _)) = t.split_once('=') {
-            key = k.trim().to_owned();
-        }
-        offset += line.len() + 1;
-        if offset > at {
-            break;
-        }
-    }
-    if table.is_empty() {
-        key
-    } else {
-        format!("{table}.{key}")
-    }
-}
-
 /// Upper bounds that keep every multiplication inside i64/i128 and every loop bounded.
 pub const MAX_PENDING_DAYS: i64 = 3650;
 pub const MAX_RATE: i64 = 100_000;
@@ -194,70 +160,48 @@ impl Program {
         Self::from_file(ProgramFile::default()).expect("the built-in default programme is valid")
     }
 
+    /// Parses and validates a programme file; every error names its full key.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let file: ProgramFile = toml::from_str(text).map_err(|e| {
-            let field = e
-                .message()
-                .split('`')
-                .nth(1)
-                .map(str::to_owned)
-                .or_else(|| e.span().map(|s| key_at(text, s.start)))
-                .unwrap_or_else(|| "(file)".into());
-            ConfigError(vec![ConfigIssue { field, reason: e.message().trim().to_owned() }])
-        })?;
-        Self::from_file(file)
+        Self::from_file(crate::config_file::from_toml(text)?)
     }
 
+    /// Validates a programme, collecting every problem with its full key.
     pub fn from_file(file: ProgramFile) -> Result<Self, ConfigError> {
         let mut issues = Vec::new();
         let mut bad = |field: &str, reason: String| issues.push(ConfigIssue { field: field.into(), reason });
-        let tz = match TimeZone::get(&file.timezone) {
-            Ok(tz) => Some(tz),
-            Err(_) => {
-                bad("timezone", format!("{:?} is not an IANA time zone name", file.timezone));
-                None
-            }
-        };
+        let tz = TimeZone::get(&file.timezone).ok();
+        if tz.is_none() {
+            bad("timezone", format!("{:?} is not an IANA time zone name (such as Asia/Shanghai)", file.timezone));
+        }
         let exp = CURRENCIES.iter().find(|(c, _)| *c == file.currency).map(|(_, e)| *e);
         if exp.is_none() {
-            bad("currency", format!("{:?} is not a supported ISO 4217 code", file.currency));
+            let codes: Vec<&str> = CURRENCIES.iter().map(|(c, _)| *c).collect();
+            bad("currency", format!("unknown value {:?}; expected one of {}", file.currency, codes.join(", ")));
         }
-        if !(0..=MAX_PENDING_DAYS).contains(&file.pending_days) {
-            bad("pending_days", format!("must be between 0 and {MAX_PENDING_DAYS}"));
-        }
-        if !(0..=MAX_RATE).contains(&file.earning.points_per_unit) {
-            bad("earning.points_per_unit", format!("must be between 0 and {MAX_RATE}"));
-        }
+        let (r, g) = (&file.redemption, &file.growth);
+        let mut ranges = vec![
+            ("pending_days", file.pending_days, 0, MAX_PENDING_DAYS),
+            ("earning.points_per_unit", file.earning.points_per_unit, 0, MAX_RATE),
+            ("redemption.points_per_unit", r.points_per_unit, 1, MAX_RATE),
+            ("redemption.max_share_percent", r.max_share_percent, 0, 100),
+            ("redemption.min_points", r.min_points, 1, 1_000_000_000),
+            ("growth.spend_percent", g.spend_percent, 0, 10_000),
+            ("growth.per_order", g.per_order, 0, 1_000_000),
+            ("growth.max_per_order", g.max_per_order, 0, 1_000_000_000),
+        ];
         match file.expiry {
-            ExpiryPolicy::Rolling { days } if days == 0 || days > 36_500 => {
-                bad("expiry.days", "must be between 1 and 36500".into())
+            ExpiryPolicy::Rolling { days } => ranges.push(("expiry.days", days.into(), 1, MAX_ROLLING_DAYS)),
+            ExpiryPolicy::EndOfPeriod { periods, .. } => {
+                ranges.push(("expiry.periods", periods.into(), 0, MAX_PERIODS))
             }
-            ExpiryPolicy::EndOfPeriod { periods, .. } if periods > 1200 => {
-                bad("expiry.periods", "must be between 0 and 1200".into())
+            ExpiryPolicy::Never => {}
+        }
+        for (key, v, lo, hi) in ranges {
+            if let Some(reason) = out_of_range(v, lo, hi) {
+                bad(key, reason);
             }
-            _ => {}
         }
-        let r = &file.redemption;
-        if !(1..=MAX_RATE).contains(&r.points_per_unit) {
-            bad("redemption.points_per_unit", format!("must be between 1 and {MAX_RATE}"));
-        }
-        if !(0..=100).contains(&r.max_share_percent) {
-            bad("redemption.max_share_percent", "must be between 0 and 100".into());
-        }
-        if !(1..=1_000_000_000).contains(&r.min_points) {
-            bad("redemption.min_points", "must be between 1 and 1000000000".into());
-        }
-        let g = &file.growth;
-        if !(0..=10_000).contains(&g.spend_percent)
-            || !(0..=1_000_000).contains(&g.per_order)
-            || !(0..=1_000_000_000).contains(&g.max_per_order)
-        {
-            issues.push(ConfigIssue {
-                field: "growth".into(),
-                reason: "spend_percent 0–10000, per_order 0–1000000, max_per_order 0–1000000000".into(),
-            });
-        }
-        crate::tiers::config::validate(
+        crate::tiers::checks::validate(
             &file.tiers,
             &file.activities,
             &file.member_day,

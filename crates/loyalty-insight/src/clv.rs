@@ -40,9 +40,13 @@ impl Default for ClvConfig {
 }
 
 impl ClvConfig {
-    fn validate(&self) -> Result<(), InsightError> {
+    /// Public so that the programme loader refuses a bad setting at start-up, not at the first run.
+    pub fn validate(&self) -> Result<(), InsightError> {
         if self.steps == 0 || self.steps > MAX_CLV_STEPS {
-            return Err(InsightError::config("steps", format!("{} is outside 1..={MAX_CLV_STEPS}", self.steps)));
+            return Err(InsightError::config(
+                "steps",
+                format!("{} is out of range; expected an integer between 1 and {MAX_CLV_STEPS}", self.steps),
+            ));
         }
         if !(self.step_length.is_finite() && self.step_length > 0.0) {
             return Err(InsightError::config("step_length", "must be a finite number above zero"));

@@ -42,11 +42,15 @@ impl Default for FitOptions {
 pub const MAX_FIT_ITERATIONS: u32 = 100_000;
 
 impl FitOptions {
-    pub(crate) fn validate(&self) -> Result<(), InsightError> {
+    /// Public so that the programme loader refuses a bad limit at start-up, not at the first run.
+    pub fn validate(&self) -> Result<(), InsightError> {
         if self.max_iterations == 0 || self.max_iterations > MAX_FIT_ITERATIONS {
             return Err(InsightError::config(
                 "max_iterations",
-                format!("{} is outside 1..={MAX_FIT_ITERATIONS}", self.max_iterations),
+                format!(
+                    "{} is out of range; expected an integer between 1 and {MAX_FIT_ITERATIONS}",
+                    self.max_iterations
+                ),
             ));
         }
         if !(self.gradient_tolerance.is_finite() && self.gradient_tolerance > 0.0) {

@@ -6,10 +6,11 @@
 //! (so `check-config` and start-up reject a bad one, naming the field). Each run stores the
 //! configuration it used, and the API interprets stored results with that one.
 
+use loyalty_core::config_file::{in_range, out_of_range, ConfigError, ConfigIssue, Named};
 use loyalty_insight::clv::ClvConfig;
 use loyalty_insight::lifecycle::LifecycleConfig;
 use loyalty_insight::rfm::RfmMethod;
-use loyalty_insight::FitOptions;
+use loyalty_insight::{FitOptions, InsightError};
 use serde::{Deserialize, Serialize};
 /// Longest RFM window (ten years).
 pub const MAX_WINDOW_DAYS: u32 = 3_650;
@@ -57,22 +58,33 @@ impl Scheme {
     }
 }
 
+impl Named for Scheme {
+    const ALL: &'static [Self] = &Scheme::ALL;
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InsightConfig {
     /// RFM window in days, ending at the analysis instant.
+    #[serde(deserialize_with = "in_range::<_, _, 1, { MAX_WINDOW_DAYS as i64 }>")]
     pub window_days: u32,
     /// `quintiles` (default) or `fixed` with `recency_days`, `frequency`, `monetary_minor` boundaries.
     pub rfm: RfmMethod,
     /// The scheme `GET /v1/segments` and the report show when none is asked for.
+    #[serde(deserialize_with = "loyalty_core::config_file::named")]
     pub scheme: Scheme,
     pub lifecycle: LifecycleConfig,
     /// "Expected purchases in the next N days".
+    #[serde(deserialize_with = "in_range::<_, _, 1, { MAX_HORIZON_DAYS as i64 }>")]
     pub horizon_days: u32,
     /// CLV: `steps` × `step_length` days, discounted by `discount_rate_per_step`, times `margin`.
     pub clv: ClvConfig,
     pub fit: FitOptions,
     /// Hour of the day (programme time zone) at which `loyalty serve` runs insight.
+    #[serde(deserialize_with = "in_range::<_, _, 0, 23>")]
     pub daily_hour: u8,
 }
 
@@ -92,40 +104,60 @@ impl Default for InsightConfig {
 }
 
 impl InsightConfig {
-    /// Checks every field; the message names the field at fault.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        if self.window_days == 0 || self.window_days > MAX_WINDOW_DAYS {
-            anyhow::bail!("window_days: {} is outside 1..={MAX_WINDOW_DAYS}", self.window_days);
+    /// Every problem of the section, each under its full key (`insight.lifecycle.p_alive_floor`).
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut bad =
+            |field: &str, reason: String| issues.push(ConfigIssue { field: format!("insight.{field}"), reason });
+        for (field, v, hi) in
+            [("window_days", self.window_days, MAX_WINDOW_DAYS), ("horizon_days", self.horizon_days, MAX_HORIZON_DAYS)]
+        {
+            if let Some(reason) = out_of_range(v.into(), 1, hi.into()) {
+                bad(field, reason);
+            }
         }
-        if self.horizon_days == 0 || self.horizon_days > MAX_HORIZON_DAYS {
-            anyhow::bail!("horizon_days: {} is outside 1..={MAX_HORIZON_DAYS}", self.horizon_days);
+        if let Some(reason) = out_of_range(self.daily_hour.into(), 0, 23) {
+            bad("daily_hour", reason);
         }
-        if self.daily_hour > 23 {
-            anyhow::bail!("daily_hour: {} is not an hour of the day (0–23)", self.daily_hour);
-        }
+        let mut sub = |table: &str, r: Result<(), InsightError>| match r {
+            Err(InsightError::InvalidConfig { field, reason }) if field == table => bad(table, reason),
+            Err(InsightError::InvalidConfig { field, reason }) => bad(&format!("{table}.{field}"), reason),
+            Err(e) => bad(table, e.to_string()),
+            Ok(()) => {}
+        };
         if let RfmMethod::Fixed(b) = &self.rfm {
-            b.validate().map_err(|e| anyhow::anyhow!("rfm: {e}"))?;
+            sub("rfm", b.validate());
         }
-        self.lifecycle.validate().map_err(|e| anyhow::anyhow!("lifecycle: {e}"))?;
-        Ok(())
+        sub("lifecycle", self.lifecycle.validate());
+        sub("clv", self.clv.validate());
+        sub("fit", self.fit.validate());
+        issues
     }
 
-    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message().trim()))?;
-        Self::from_table(&table)
+    /// Checks every field; the message names the first field at fault.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        match self.issues().into_iter().next() {
+            Some(issue) => anyhow::bail!("{issue}"),
+            None => Ok(()),
+        }
     }
 
-    /// The `[insight]` table of a programme file; errors name the field under `insight.`.
-    pub fn from_table(table: &toml::Table) -> anyhow::Result<Self> {
-        let c: Self = toml::Value::Table(table.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow::anyhow!("insight: {}", e.message().trim()))?;
-        c.validate().map_err(|e| anyhow::anyhow!("insight.{e}"))?;
-        Ok(c)
+    /// Parses a section written on its own (keys are still named under `insight.`).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_table(&loyalty_core::config_file::from_toml(text)?)
+    }
+
+    /// The `[insight]` table of a programme file; errors name the full key under `insight.`.
+    pub fn from_table(table: &toml::Table) -> Result<Self, ConfigError> {
+        let c: Self = loyalty_core::config_file::from_table(table, "insight")?;
+        match c.issues() {
+            issues if issues.is_empty() => Ok(c),
+            issues => Err(ConfigError(issues)),
+        }
     }
 
     /// The configuration a loaded programme carries.
-    pub fn from_program(program: &loyalty_core::Program) -> anyhow::Result<Self> {
+    pub fn from_program(program: &loyalty_core::Program) -> Result<Self, ConfigError> {
         Self::from_table(&program.file.insight)
     }
 }

@@ -7,26 +7,67 @@ use clap::{Parser, Subcommand};
 use loyalty_core::Program;
 use loyalty_engine::{import, jobs};
 use loyalty_http::auth;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "loyalty", version, about = "Membership engine for online stores")]
 struct Cli {
-    /// sqlite://FILE (created if missing) or postgres://USER@HOST/DB.
-    #[arg(long, global = true, env = "LOYALTY_DATABASE_URL", default_value = "sqlite://loyalty.db")]
-    database_url: String,
-    /// The programme file (TOML); the built-in default programme when absent.
-    #[arg(long, global = true, env = "LOYALTY_PROGRAM")]
-    program: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+/// The database, for the commands that open it.
+#[derive(clap::Args, Clone)]
+pub struct StoreArgs {
+    /// sqlite://FILE (created if missing) or postgres://USER@HOST/DB.
+    // The URL may carry a password: help shows the variable's name, never its value.
+    #[arg(
+        long,
+        global = true,
+        env = "LOYALTY_DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://loyalty.db"
+    )]
+    pub database_url: String,
+}
+
+impl StoreArgs {
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn loyalty_store::Store>> {
+        Ok(loyalty_store::open(&self.database_url).await?)
+    }
+}
+
+/// The programme file, for the commands that apply its rules.
+#[derive(clap::Args, Clone)]
+pub struct ProgramArgs {
+    /// The programme file (TOML); the built-in default programme when absent.
+    #[arg(long, global = true, env = "LOYALTY_PROGRAM")]
+    pub program: Option<PathBuf>,
+}
+
+impl ProgramArgs {
+    pub fn load(&self) -> anyhow::Result<Program> {
+        load_program(self.program.as_deref())
+    }
+}
+
+const SERVE_ENV: &str = "Environment:
+  LOYALTY_ADMIN_KEY  the bootstrap admin key, accepted as `Authorization: Bearer KEY` with the admin
+                     scope; unset, only keys made with `loyalty keys create` can call the API
+  LOYALTY_LOG        log filter, e.g. info (the default) or info,loyalty=debug";
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Serves the HTTP API and runs the scheduler.
+    #[command(after_help = SERVE_ENV)]
     Serve {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        program: ProgramArgs,
+        /// Address and port the API listens on.
         #[arg(long, env = "LOYALTY_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
         /// Seconds between scheduler runs.
@@ -35,11 +76,17 @@ enum Cmd {
     },
     /// Imports a CSV file of members, orders or refunds.
     Import {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        program: ProgramArgs,
         kind: import::Kind,
         file: PathBuf,
         /// Where rejected rows go (default FILE.rejects.csv).
         #[arg(long)]
         rejects: Option<PathBuf>,
+        /// Rows per transaction, at most the default: smaller batches keep a server writing the
+        /// same SQLite file waiting less, and import more slowly.
         #[arg(long, default_value_t = import::DEFAULT_BATCH)]
         batch: usize,
         /// Orders files larger than this many bytes are split by member into temporary files
@@ -51,20 +98,32 @@ enum Cmd {
         in_file_order: bool,
     },
     /// Checks every ledger invariant over the whole store; exits 1 when one is broken.
-    Verify,
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Rebuilds every member's activity log (what member insight reads) from the orders and
     /// refunds, when `verify` reports a log that does not match them. Order writes wait until it
     /// is done; on SQLite a server writing meanwhile may time out, so run it while writes are quiet.
-    RebuildActivity,
-    /// Validates a programme file.
+    RebuildActivity {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Validates a programme file and prints it with every default filled in.
     CheckConfig { file: PathBuf },
     /// Scheduled jobs.
     Jobs {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        program: ProgramArgs,
         #[command(subcommand)]
         cmd: JobsCmd,
     },
     /// API keys.
     Keys {
+        #[command(flatten)]
+        store: StoreArgs,
         #[command(subcommand)]
         cmd: KeysCmd,
     },
@@ -86,17 +145,22 @@ enum JobsCmd {
 enum KeysCmd {
     /// Creates a key and prints it once; only its hash is stored.
     Create {
+        /// admin (everything) or integration (members, orders, refunds and holds).
         #[arg(long)]
         scope: String,
+        /// What the key is for, 1 to 64 characters; stored with the key's hash.
         #[arg(long)]
         name: String,
     },
 }
 
 pub fn main() -> ExitCode {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOYALTY_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colour codes are noise in a log file or a pipe to a collector.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_color)
         .init();
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
@@ -110,7 +174,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Loads and validates a programme file, its `[insight]` section included.
-pub fn load_program(path: Option<&PathBuf>) -> anyhow::Result<Program> {
+pub fn load_program(path: Option<&Path>) -> anyhow::Result<Program> {
     match path {
         None => Ok(Program::default_program()),
         Some(p) => {
@@ -124,31 +188,21 @@ pub fn load_program(path: Option<&PathBuf>) -> anyhow::Result<Program> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Cmd::CheckConfig { file } = &cli.cmd {
-        return Ok(match load_program(Some(file)) {
-            Ok(p) => {
-                println!("{}: valid\n{}", file.display(), toml::to_string_pretty(&p.file)?);
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(1)
-            }
-        });
-    }
-    let program = load_program(cli.program.as_ref())?;
-    let store = loyalty_store::open(&cli.database_url).await?;
     match cli.cmd {
-        Cmd::Serve { listen, job_interval } => {
-            app::serve(store, program, &listen, job_interval).await?;
+        Cmd::CheckConfig { file } => return check_config(&file),
+        Cmd::Insight(cmd) => return crate::insight_cli::run(cmd).await,
+        Cmd::Serve { store, program, listen, job_interval } => {
+            let program = program.load()?;
+            app::serve(store.open().await?, program, &listen, job_interval).await?;
         }
-        Cmd::Import { kind, file, rejects, batch, group_bytes, in_file_order } => {
+        Cmd::Import { store, program, kind, file, rejects, batch, group_bytes, in_file_order } => {
             let most = loyalty_engine::MAX_COMMANDS;
             anyhow::ensure!(
                 (1..=most).contains(&batch),
                 "--batch {batch} must be 1 to {most}, the engine's bound on a batch"
             );
             anyhow::ensure!(group_bytes > 0, "--group-bytes must be at least 1");
+            let program = program.load()?;
             let opts = import::Options {
                 batch,
                 rejects: rejects.unwrap_or_else(|| import::default_rejects(&file)),
@@ -157,57 +211,74 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 in_file_order,
                 clock: loyalty_engine::clock::system(),
             };
-            let sum = import::run(store.as_ref(), &program, kind, &file, &opts).await?;
+            let sum = import::run(store.open().await?.as_ref(), &program, kind, &file, &opts).await?;
             println!("{sum}");
             if sum.rejected > 0 {
                 println!("rejected rows: {}", opts.rejects.display());
             }
         }
-        Cmd::Verify => {
-            let r = jobs::verify_all(store.as_ref(), 100).await?;
-            if r.violations.is_empty() {
-                println!("verify: OK — {} members, {} ledger entries, every invariant holds", r.members, r.entries);
-            } else {
-                println!("verify: FAILED — {} members, {} ledger entries checked", r.members, r.entries);
-                for v in &r.violations {
-                    println!("  {v}");
-                }
-                return Ok(ExitCode::from(1));
-            }
-        }
-        Cmd::RebuildActivity => {
+        Cmd::Verify { store } => return verify(store.open().await?.as_ref()).await,
+        Cmd::RebuildActivity { store } => {
             let started = std::time::Instant::now();
-            let rows = store.rebuild_activity().await?;
+            let rows = store.open().await?.rebuild_activity().await?;
             println!(
                 "rebuild-activity: {rows} activity rows written from the orders and refunds in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
         }
-        Cmd::Jobs { cmd: JobsCmd::Run { now } } => {
+        Cmd::Jobs { store, program, cmd: JobsCmd::Run { now } } => {
             let now = match now {
                 Some(raw) => loyalty_core::order::parse_instant("--now", &raw)?,
                 None => jiff::Timestamp::now(),
             };
-            let r = jobs::run_due(store.as_ref(), &program, now).await?;
+            let program = program.load()?;
+            let r = jobs::run_due(store.open().await?.as_ref(), &program, now).await?;
             println!(
                 "jobs: {} members advanced, {} ledger entries written, {} idempotency records purged",
                 r.members, r.entries, r.idempotency_purged
             );
         }
-        Cmd::Keys { cmd: KeysCmd::Create { scope, name } } => {
-            if auth::Scope::parse(&scope).is_none() {
-                anyhow::bail!("--scope must be admin or integration, not {scope:?}");
-            }
-            if name.is_empty() || name.len() > 64 {
-                anyhow::bail!("--name must be 1 to 64 characters");
-            }
-            let key = auth::new_key();
-            store.insert_api_key(&auth::hash_key(&key), &name, &scope, jiff::Timestamp::now()).await?;
-            println!("{key}");
-            eprintln!("key {name:?} ({scope}) created; it is shown only this once");
-        }
-        Cmd::Insight(cmd) => return crate::insight_cli::run(cmd, store, program).await,
-        Cmd::CheckConfig { .. } => unreachable!("handled above"),
+        Cmd::Keys { store, cmd: KeysCmd::Create { scope, name } } => create_key(&store, &scope, &name).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
+    Ok(match load_program(Some(file)) {
+        Ok(p) => {
+            println!("{}: valid\n{}", file.display(), toml::to_string_pretty(&p.file)?);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    })
+}
+
+async fn verify(store: &dyn loyalty_store::Store) -> anyhow::Result<ExitCode> {
+    let r = jobs::verify_all(store, 100).await?;
+    if r.violations.is_empty() {
+        println!("verify: OK — {} members, {} ledger entries, every invariant holds", r.members, r.entries);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("verify: FAILED — {} members, {} ledger entries checked", r.members, r.entries);
+    for v in &r.violations {
+        println!("  {v}");
+    }
+    Ok(ExitCode::from(1))
+}
+
+async fn create_key(store: &StoreArgs, scope: &str, name: &str) -> anyhow::Result<()> {
+    if auth::Scope::parse(scope).is_none() {
+        anyhow::bail!("--scope must be admin or integration, not {scope:?}");
+    }
+    if name.is_empty() || name.len() > 64 {
+        anyhow::bail!("--name must be 1 to 64 characters");
+    }
+    let key = auth::new_key();
+    store.open().await?.insert_api_key(&auth::hash_key(&key), name, scope, jiff::Timestamp::now()).await?;
+    println!("{key}");
+    eprintln!("key {name:?} ({scope}) created; it is shown only this once");
+    Ok(())
 }

@@ -1,18 +1,21 @@
 //! Insight commands: `insight`, `export segments`, `report`.
 
-use loyalty_core::Program;
+use crate::cli::{ProgramArgs, StoreArgs};
 use loyalty_report::config::InsightConfig;
 use loyalty_report::export::Format;
 use loyalty_report::{compute, export, report};
 use loyalty_store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(clap::Subcommand)]
 pub enum Commands {
     /// Recomputes and stores member insight: RFM, segments, lifecycle, BG/NBD, Gamma-Gamma, CLV.
     Insight {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        program: ProgramArgs,
         /// The analysis instant (RFC 3339); default now.
         #[arg(long)]
         at: Option<String>,
@@ -22,11 +25,18 @@ pub enum Commands {
     },
     /// Exports computed data.
     Export {
+        #[command(flatten)]
+        store: StoreArgs,
         #[command(subcommand)]
         what: ExportCmd,
     },
     /// Writes a self-contained HTML report with charts of segments, KPIs, points and models.
     Report {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        program: ProgramArgs,
+        /// The HTML file to write.
         #[arg(long, default_value = "report.html")]
         out: PathBuf,
     },
@@ -44,10 +54,10 @@ pub enum ExportCmd {
     },
 }
 
-pub async fn run(cmd: Commands, store: Arc<dyn Store>, program: Program) -> anyhow::Result<ExitCode> {
+pub async fn run(cmd: Commands) -> anyhow::Result<ExitCode> {
     match cmd {
-        Commands::Insight { at, window_days } => {
-            let mut config = InsightConfig::from_program(&program)?;
+        Commands::Insight { store, program, at, window_days } => {
+            let mut config = InsightConfig::from_program(&program.load()?)?;
             if let Some(days) = window_days {
                 config.window_days = days;
             }
@@ -55,19 +65,21 @@ pub async fn run(cmd: Commands, store: Arc<dyn Store>, program: Program) -> anyh
                 Some(raw) => loyalty_core::order::parse_instant("--at", &raw)?,
                 None => jiff::Timestamp::now(),
             };
+            let store = store.open().await?;
             let o = compute::run(store.as_ref(), &config, at).await?;
             print_run(&o, store.as_ref()).await?;
         }
-        Commands::Export { what: ExportCmd::Segments { format, out } } => {
+        Commands::Export { store, what: ExportCmd::Segments { format, out } } => {
             let out = out.unwrap_or_else(|| match format {
                 Format::Csv => "segments.csv".into(),
                 Format::Parquet => "segments.parquet".into(),
             });
-            let n = export::segments(store.as_ref(), format, &out).await?;
+            let n = export::segments(store.open().await?.as_ref(), format, &out).await?;
             println!("exported {n} members to {}", out.display());
         }
-        Commands::Report { out } => {
-            let data = report::gather(store.as_ref(), &program, jiff::Timestamp::now()).await?;
+        Commands::Report { store, program, out } => {
+            let program = program.load()?;
+            let data = report::gather(store.open().await?.as_ref(), &program, jiff::Timestamp::now()).await?;
             let html = report::render(&data, &program);
             std::fs::write(&out, html).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             println!("report written to {}", out.display());

@@ -99,13 +99,13 @@ async fn jobs_run_now_activates_and_expires_for_the_given_instant() {
     let now = jiff::Timestamp::now();
     let paid = now.checked_sub(jiff::SignedDuration::from_hours(24)).unwrap();
     let orders = write(&dir, "o.csv", &format!("order_id,member_id,paid_at,amount_minor\na,zed,{paid},30000\n"));
-    loyalty(&url, &["--program", &program, "import", "orders", &orders]);
+    loyalty(&url, &["import", "orders", &orders, "--program", &program]);
     let in_7_days = now.checked_add(jiff::SignedDuration::from_hours(24 * 7)).unwrap().to_string();
-    let (code, out, _) = loyalty(&url, &["--program", &program, "jobs", "run", "--now", &in_7_days]);
+    let (code, out, _) = loyalty(&url, &["jobs", "run", "--now", &in_7_days, "--program", &program]);
     assert_eq!(code, 0);
     assert!(out.contains("1 members advanced, 1 ledger entries written"), "{out}");
     let in_20_days = now.checked_add(jiff::SignedDuration::from_hours(24 * 20)).unwrap().to_string();
-    let (_, out, _) = loyalty(&url, &["--program", &program, "jobs", "run", "--now", &in_20_days]);
+    let (_, out, _) = loyalty(&url, &["jobs", "run", "--now", &in_20_days, "--program", &program]);
     assert!(out.contains("1 ledger entries written"), "the lot expired: {out}");
     let (code, _, err) = loyalty(&url, &["jobs", "run", "--now", "tomorrow"]);
     assert_ne!(code, 0);
@@ -144,7 +144,7 @@ async fn a_sigkill_during_ingestion_loses_no_acknowledged_order() {
     let listen = format!("127.0.0.1:{port}");
     let start = || {
         Command::new(env!("CARGO_BIN_EXE_loyalty"))
-            .args(["--database-url", &url, "serve", "--listen", &listen])
+            .args(["serve", "--database-url", &url, "--listen", &listen])
             .env("LOYALTY_ADMIN_KEY", ADMIN)
             .env("LOYALTY_LOG", "warn")
             .stdout(Stdio::null())

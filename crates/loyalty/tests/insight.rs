@@ -425,7 +425,7 @@ async fn the_programme_file_configures_insight_and_a_bad_insight_key_is_named() 
     let (ok, out) = loyalty_cli(&app.url, &["check-config", good.to_str().unwrap()]);
     assert!(ok, "{out}");
     let at = (Timestamp::now() - SignedDuration::from_hours(1)).to_string();
-    let (ok, out) = loyalty_cli(&app.url, &["--program", good.to_str().unwrap(), "insight", "--at", &at]);
+    let (ok, out) = loyalty_cli(&app.url, &["insight", "--program", good.to_str().unwrap(), "--at", &at]);
     assert!(ok, "{out}");
     assert!(out.contains("(30-day window)"), "the window comes from the programme file: {out}");
 
@@ -436,7 +436,7 @@ async fn the_programme_file_configures_insight_and_a_bad_insight_key_is_named() 
     std::fs::write(&bad, "[insight.lifecycle]\nnew_dayz = 3\n").unwrap();
     let (ok, out) = loyalty_cli(&app.url, &["check-config", bad.to_str().unwrap()]);
     assert!(!ok && out.contains("new_dayz"), "{out}");
-    let (ok, out) = loyalty_cli(&app.url, &["--program", bad.to_str().unwrap(), "insight"]);
+    let (ok, out) = loyalty_cli(&app.url, &["insight", "--program", bad.to_str().unwrap()]);
     assert!(!ok && out.contains("new_dayz"), "a bad section stops the command too: {out}");
 }
 

@@ -1,6 +1,6 @@
 //! The tier ladder, growth rules, activities and benefits of the programme file.
 
-use crate::program::ConfigIssue;
+use crate::config_file::{each_in_range, in_range, named_enum};
 use serde::{Deserialize, Serialize};
 
 /// A decimal multiplier written in the file (`1.2`) and kept as an exact integer in
@@ -14,7 +14,7 @@ impl TryFrom<f64> for Multiplier {
     fn try_from(v: f64) -> Result<Self, String> {
         let milli = (v * 1000.0).round();
         if !(0.0..=100_000.0).contains(&milli) || ((v * 1000.0) - milli).abs() > 1e-6 {
-            return Err(format!("multiplier {v} must be between 0 and 100 with at most 3 decimals"));
+            return Err(format!("{v} is out of range; expected a number between 0 and 100 with at most 3 decimals"));
         }
         Ok(Self(milli as i64))
     }
@@ -32,36 +32,39 @@ impl Multiplier {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Window {
-    Rolling12Months,
-    CalendarYear,
-    Lifetime,
+named_enum! {
+    /// The growth a tier is judged on.
+    pub enum Window {
+        /// The last twelve months. `rolling12_months` is read too: it is the spelling files
+        /// written from earlier `check-config` output carry.
+        Rolling12Months = "rolling_12_months" | "rolling12_months",
+        CalendarYear = "calendar_year",
+        Lifetime = "lifetime",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Downgrade {
-    OneDown,
-    ToQualified,
+named_enum! {
+    pub enum Downgrade {
+        OneDown = "one_down",
+        ToQualified = "to_qualified",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CombineRule {
-    /// The largest multiplier applies.
-    Max,
-    /// Multipliers multiply.
-    Product,
+named_enum! {
+    pub enum CombineRule {
+        /// The largest multiplier applies.
+        Max = "max",
+        /// Multipliers multiply.
+        Product = "product",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CapPeriod {
-    Day,
-    Week,
-    Month,
+named_enum! {
+    pub enum CapPeriod {
+        Day = "day",
+        Week = "week",
+        Month = "month",
+    }
 }
 
 /// Growth from orders: ⌊paid units × spend_percent ÷ 100⌋ + per_order, at most max_per_order.
@@ -104,7 +107,7 @@ pub struct SpecialDiscount {
     /// Price as a percent of list (85 = 15% off).
     pub percent: i64,
     /// ISO weekdays 1 (Monday) to 7 (Sunday); empty = every day.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "each_in_range::<_, _, 1, 7>")]
     pub weekdays: Vec<i8>,
     /// `MM-DD` dates; empty = every date.
     #[serde(default)]
@@ -159,6 +162,7 @@ impl Level {
 #[serde(deny_unknown_fields, default)]
 pub struct MemberDay {
     /// Day of the month, in the programme's time zone; 0 = no member day.
+    #[serde(deserialize_with = "in_range::<_, _, 0, 31>")]
     pub day_of_month: i8,
     /// Extra price percent on member day (95 = a further 5% off); 100 = none.
     pub extra_percent: i64,
@@ -262,111 +266,6 @@ pub fn default_activities() -> Vec<Activity> {
         a("share", 5, 0, 3, CapPeriod::Day),
         a("community_post", 10, 5, 10, CapPeriod::Week),
     ]
-}
-
-/// Checks the tiers section; pushes every problem with the field it is in.
-pub fn validate(
-    t: &Tiers,
-    activities: &[Activity],
-    member_day: &MemberDay,
-    early: &[EarlyAccess],
-    issues: &mut Vec<ConfigIssue>,
-) {
-    let mut bad = |field: String, reason: String| issues.push(ConfigIssue { field, reason });
-    if t.levels.is_empty() || t.levels.len() > 20 {
-        bad("tiers.levels".into(), "must hold 1 to 20 tiers".into());
-    }
-    for (name, v, max) in
-        [("term_months", t.term_months, 120), ("warning_days", t.warning_days, 365), ("grace_days", t.grace_days, 365)]
-    {
-        if !(0..=max).contains(&v) || (name == "term_months" && v == 0) {
-            bad(format!("tiers.{name}"), format!("must be between {} and {max}", i64::from(name == "term_months")));
-        }
-    }
-    let mut prev_entry: Option<i64> = None;
-    for (i, l) in t.levels.iter().enumerate() {
-        let f = |n: &str| format!("tiers.levels[{i}].{n}");
-        if crate::ids::MemberId::parse(&l.code).is_err() || l.code.len() > 32 {
-            bad(f("code"), format!("{:?} must be 1 to 32 of [A-Za-z0-9._:-]", l.code));
-        }
-        if t.levels[..i].iter().any(|o| o.code == l.code) {
-            bad(f("code"), format!("{:?} is used by an earlier tier", l.code));
-        }
-        if !(0..=1_000_000_000).contains(&l.entry) {
-            bad(f("entry"), "must be between 0 and 1000000000".into());
-        }
-        if !l.invitation_only {
-            if prev_entry.is_none() && l.entry != 0 {
-                bad(f("entry"), "the first tier reached by growth must start at 0".into());
-            }
-            if let Some(p) = prev_entry.filter(|p| l.entry <= *p) {
-                bad(f("entry"), format!("{} overlaps the tier below (entry {p}); thresholds must increase", l.entry));
-            }
-            prev_entry = Some(l.entry);
-        }
-        if let Some(r) = l.retention {
-            if r > l.entry || r < 0 {
-                bad(f("retention"), format!("{r} must be between 0 and the entry threshold {}", l.entry));
-            }
-        }
-        if !(1..=100).contains(&l.discount_percent) {
-            bad(f("discount_percent"), "must be between 1 and 100".into());
-        }
-        for (j, d) in l.special_discounts.iter().enumerate() {
-            let g = |n: &str| format!("tiers.levels[{i}].special_discounts[{j}].{n}");
-            if !(1..=100).contains(&d.percent) {
-                bad(g("percent"), "must be between 1 and 100".into());
-            }
-            if d.category.is_none() && d.brand.is_none() {
-                bad(g("category"), "name a category or a brand".into());
-            }
-            if d.weekdays.iter().any(|w| !(1..=7).contains(w)) {
-                bad(g("weekdays"), "weekdays are 1 (Monday) to 7 (Sunday)".into());
-            }
-            if d.dates.iter().any(|s| parse_month_day(s).is_none()) {
-                bad(g("dates"), "dates are MM-DD".into());
-            }
-        }
-        if !(0..=1000).contains(&l.free_samples_per_month) {
-            bad(f("free_samples_per_month"), "must be between 0 and 1000".into());
-        }
-    }
-    if prev_entry.is_none() && !t.levels.is_empty() {
-        bad("tiers.levels".into(), "at least one tier must be reachable by growth".into());
-    }
-    let known = |code: &str| t.levels.iter().any(|l| l.code == code);
-    for (i, code) in member_day.tiers.iter().enumerate() {
-        if !known(code) {
-            bad(format!("member_day.tiers[{i}]"), format!("{code:?} is not a tier code"));
-        }
-    }
-    if !(0..=31).contains(&member_day.day_of_month) {
-        bad("member_day.day_of_month".into(), "must be between 0 (none) and 31".into());
-    }
-    if !(1..=100).contains(&member_day.extra_percent) {
-        bad("member_day.extra_percent".into(), "must be between 1 and 100".into());
-    }
-    for (i, e) in early.iter().enumerate() {
-        if !known(&e.min_tier) {
-            bad(format!("early_access[{i}].min_tier"), format!("{:?} is not a tier code", e.min_tier));
-        }
-        if let Some(at) = &e.open_to_all_at {
-            if at.parse::<jiff::Timestamp>().is_err() {
-                bad(format!("early_access[{i}].open_to_all_at"), format!("{at:?} is not an RFC 3339 timestamp"));
-            }
-        }
-    }
-    for (i, a) in activities.iter().enumerate() {
-        if crate::ids::MemberId::parse(&a.kind).is_err() || activities[..i].iter().any(|o| o.kind == a.kind) {
-            bad(format!("activities[{i}].type"), format!("{:?} must be a unique name of [A-Za-z0-9._:-]", a.kind));
-        }
-        if !(0..=1_000_000).contains(&a.growth) || !(0..=1_000_000).contains(&a.points) {
-            bad(format!("activities[{i}].growth"), "growth and points must be between 0 and 1000000".into());
-        }
-        if !(1..=10_000).contains(&a.cap) {
-            bad(format!("activities[{i}].cap"), "must be between 1 and 10000".into());
-        }
-    }
 }
 
 /// `MM-DD` → (month, day).

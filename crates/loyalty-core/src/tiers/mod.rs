@@ -2,6 +2,7 @@
 //! assignment, and the multipliers tiers give. Pure: every rule takes `now`.
 
 pub mod activity;
+pub mod checks;
 pub mod config;
 pub mod rules;
 pub mod status;

@@ -184,9 +184,10 @@ pub fn order(id: &str, member: &str, paid_minor: i64, days_ago: i64) -> Value {
 
 /// Runs the `loyalty` binary on the database at `url`: (exit code, stdout, stderr).
 pub fn loyalty_bin(url: &str, args: &[&str]) -> (i32, String, String) {
+    // Through the environment: each command takes --database-url after its name, and some
+    // (check-config) none at all.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_loyalty"))
-        .arg("--database-url")
-        .arg(url)
+        .env("LOYALTY_DATABASE_URL", url)
         .args(args)
         .env("LOYALTY_LOG", "warn")
         .output()

@@ -6,10 +6,10 @@
 //! (summary_data_from_transaction_data with freq='D', then GammaGammaFitter).
 
 use super::*;
-use loyalty::engine::{apply_batch, Command};
-use loyalty::insight::models;
 use loyalty_core::order::{OrderInput, RefundInput};
+use loyalty_engine::{apply_batch, Command};
 use loyalty_insight::gamma_gamma::GammaGammaParams;
+use loyalty_report::models;
 
 const TRANSACTIONS: &str = include_str!("../../../loyalty-insight/tests/fixtures/gamma_gamma_transactions.tsv");
 const SUMMARY: &str = include_str!("../../../loyalty-insight/tests/fixtures/gamma_gamma_summary.tsv");
