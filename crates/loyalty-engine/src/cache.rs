@@ -140,9 +140,15 @@ impl MemberCache {
     /// confirmed and older than [`RENEW_AFTER`]; renews those still current. Returns how many
     /// were renewed.
     pub async fn revalidate(&self, store: &dyn Store) -> Result<usize, StoreError> {
-        // Within `RENEW_AFTER` of the first stamp nothing is that old. (Saturating to 0 here
-        // took an entry stamped at the epoch itself for old: a flaky test.)
-        let Some(old) = stamp(Instant::now()).checked_sub(RENEW_AFTER.as_micros() as u64) else { return Ok(0) };
+        self.revalidate_as_of(store, Instant::now()).await
+    }
+
+    /// As [`Self::revalidate`], with ages measured at `now` (tests look from later instead of
+    /// waiting). Versions are read after `now`, so a renewed entry is at least that fresh.
+    pub async fn revalidate_as_of(&self, store: &dyn Store, now: Instant) -> Result<usize, StoreError> {
+        // Within `RENEW_AFTER` of the first stamp nothing is that old; saturating to 0 would
+        // take an entry stamped at the epoch itself for old.
+        let Some(old) = stamp(now).checked_sub(RENEW_AFTER.as_micros() as u64) else { return Ok(0) };
         let ids: Vec<MemberId> = {
             let map = self.map.read().expect("cache lock");
             map.iter()
@@ -159,7 +165,7 @@ impl MemberCache {
         let mut renewed = 0;
         for chunk in ids.chunks(RENEW_CHUNK) {
             // Versions read after this instant are at least this fresh.
-            let started = stamp(Instant::now());
+            let started = stamp(now.max(Instant::now()));
             let current = store.member_versions(chunk).await?;
             // The read lock is enough: entries are only replaced under the write lock, so the
             // one compared is the one renewed.

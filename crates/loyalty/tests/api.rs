@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use loyalty_engine::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -143,7 +144,8 @@ async fn holds_enforce_the_minimum_and_the_share_cap_and_release_returns_points(
 
 #[tokio::test]
 async fn a_hold_times_out_and_its_points_come_back() {
-    let app = spawn_app().await;
+    let clock = loyalty_engine::ManualClock::at(jiff::Timestamp::now());
+    let app = spawn_app_on(STABLE, clock.clone()).await;
     app.member("fay").await;
     app.post("/v1/orders", order("o-1", "fay", 100_000, 10)).await;
     let (s, _) = app
@@ -154,14 +156,14 @@ async fn a_hold_times_out_and_its_points_come_back() {
         .await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(app.balances("fay").await["held"], 300);
-    tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+    clock.advance(jiff::SignedDuration::from_millis(1_300));
     let b = app.balances("fay").await;
     assert_eq!(
         (b["available"].as_i64(), b["held"].as_i64()),
         (Some(1_000), Some(0)),
         "reads are right before the job runs"
     );
-    let r = loyalty_engine::jobs::run_due(app.store.as_ref(), &app.program, jiff::Timestamp::now()).await.unwrap();
+    let r = loyalty_engine::jobs::run_due(app.store.as_ref(), &app.program, clock.now()).await.unwrap();
     assert_eq!(r.members, 1);
     let (_, l) = app.get("/v1/members/fay/ledger?kind=release").await;
     assert_eq!(l["items"].as_array().unwrap().len(), 1);

@@ -190,7 +190,14 @@ async fn a_sigkill_during_ingestion_loses_no_acknowledged_order() {
             }
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    // Kill it mid-load: once a few hundred orders are acknowledged, not after a set time.
+    for _ in 0..6_000 {
+        if acked.lock().unwrap().len() >= 300 {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     for w in workers {

@@ -89,10 +89,17 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with a programme file's text on a fresh database, on port 0.
 pub async fn spawn_app_with(program_toml: &str) -> TestApp {
+    spawn_app_on(program_toml, loyalty_engine::clock::system()).await
+}
+
+/// Starts the app on a clock the test sets (`ManualClock`), so that time passes when the test
+/// says and no test waits for it.
+pub async fn spawn_app_on(program_toml: &str, clock: loyalty_engine::SharedClock) -> TestApp {
     let program = Program::from_toml(program_toml).expect("test programme is valid");
     let (db, url) = TestDb::fresh().await;
     let store = loyalty_store::open(&url).await.expect("open the test store");
-    let (_, router) = loyalty::app_with_admin_key(store.clone(), program.clone(), Some(ADMIN));
+    let settings = loyalty::Settings { admin_key: Some(ADMIN.to_owned()), clock };
+    let router = loyalty::Application::build(store.clone(), program.clone(), settings).router;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
