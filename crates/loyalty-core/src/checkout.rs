@@ -204,8 +204,13 @@ pub(crate) fn add_use(out: &mut Vec<(String, i64)>, code: &str, value: i64) {
 
 fn validate_line(i: usize, l: &CartLine) -> Result<(), DomainError> {
     let f = |n: &str| format!("lines[{i}].{n}");
-    if l.sku.is_empty() || l.sku.chars().count() > crate::order::MAX_TEXT {
-        return Err(DomainError::unprocessable(f("sku"), "must be 1 to 128 characters"));
+    let text = |name: &str, v: &str| crate::text::check_text(&f(name), v, 1..=crate::order::MAX_TEXT);
+    text("sku", &l.sku)?;
+    if let Some(c) = &l.category {
+        text("category", c)?;
+    }
+    if let Some(b) = &l.brand {
+        text("brand", b)?;
     }
     if !(1..=MAX_QUANTITY).contains(&l.quantity) {
         return Err(DomainError::unprocessable(

@@ -10,9 +10,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Extension;
 use loyalty_core::checkout::{self, Buyer, CartLine, Evaluation};
-use loyalty_core::ids::MemberId;
+use loyalty_core::ids::{ClaimId, MemberId};
 use loyalty_core::order::parse_instant;
-use loyalty_core::tiers::{self, Action, ActionKind, Level, Retention, TierEvent};
+use loyalty_core::text::Reason;
+use loyalty_core::tiers::{self, Action, ActionKind, ActivityInput, Level, Retention, TierEvent};
+use loyalty_core::DomainError;
 use loyalty_engine::{Command, Outcome};
 use loyalty_store::MemberRecord;
 use serde::{Deserialize, Serialize};
@@ -195,12 +197,9 @@ pub async fn assign(
     Json(r): Json<AssignRequest>,
 ) -> ApiResult<axum::Json<TierView>> {
     let member = member_id(&id)?;
+    let reason = Reason::parse(&r.reason).map_err(|e| DomainError::unprocessable("reason", e.0))?;
     let until = r.until.as_deref().map(|u| parse_instant("until", u)).transpose()?;
-    match s
-        .writer
-        .submit(Command::AssignTier { member, tier: r.tier, reason: r.reason, until, actor: who.name })
-        .await?
-    {
+    match s.writer.submit(Command::AssignTier { member, tier: r.tier, reason, until, actor: who.name }).await? {
         Outcome::Tier { .. } => get_tier(State(s), Path(id)).await,
         other => Err(unexpected(other)),
     }
@@ -253,13 +252,8 @@ pub async fn activity(
     Json(r): Json<ActivityRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ActionView>)> {
     let member = member_id(&id)?;
-    path_id("id", &r.id, MemberId::parse)?;
-    let occurred_at = parse_instant("occurred_at", &r.occurred_at)?;
-    if occurred_at > loyalty_core::calendar::plus_secs(s.clock.now(), 300) {
-        return Err(ApiError::invalid("occurred_at", "is in the future"));
-    }
-    let cmd = Command::Activity { member, id: r.id, kind: r.kind, occurred_at, reference: r.reference };
-    action_reply(&s, s.writer.submit(cmd).await?)
+    let input = ActivityInput::parse(&r.id, &r.kind, &r.occurred_at, r.reference.as_deref(), s.clock.now())?;
+    action_reply(&s, s.writer.submit(Command::Activity { member, input }).await?)
 }
 
 fn action_reply(s: &AppState, o: Outcome) -> ApiResult<(StatusCode, axum::Json<ActionView>)> {
@@ -287,8 +281,8 @@ pub async fn claim_sample(
     Json(r): Json<ClaimRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ActionView>)> {
     let member = member_id(&id)?;
-    path_id("id", &r.id, MemberId::parse)?;
-    action_reply(&s, s.writer.submit(Command::ClaimSample { member, id: r.id }).await?)
+    let id = path_id("id", &r.id, ClaimId::parse)?;
+    action_reply(&s, s.writer.submit(Command::ClaimSample { member, id }).await?)
 }
 
 #[derive(Serialize, ToSchema)]
