@@ -14,6 +14,7 @@ use loyalty_core::ids::{ClaimId, MemberId};
 use loyalty_core::order::parse_instant;
 use loyalty_core::text::Reason;
 use loyalty_core::tiers::{self, Action, ActionKind, ActivityInput, Level, Retention, TierEvent};
+use loyalty_core::usage;
 use loyalty_core::DomainError;
 use loyalty_engine::{Command, Outcome};
 use loyalty_store::MemberRecord;
@@ -287,6 +288,8 @@ pub async fn claim_sample(
 
 #[derive(Serialize, ToSchema)]
 pub struct BenefitView {
+    /// The code orders, checkout and the usage report use: `member_discount`,
+    /// `category_discount:{c}`, `tier_multiplier:{tier}`, `free_shipping`, `free_sample`, …
     pub code: String,
     pub description: String,
 }
@@ -299,56 +302,6 @@ pub struct BenefitsView {
     pub free_samples_per_month: i64,
     pub free_samples_used_this_month: i64,
     pub free_samples_left: i64,
-}
-
-fn describe(level: &Level, program: &loyalty_core::Program) -> Vec<BenefitView> {
-    let b = |code: &str, d: String| BenefitView { code: code.into(), description: d };
-    let mut out = vec![b("member_price", format!("{}% of list price", level.discount_percent))];
-    for d in &level.special_discounts {
-        let what = d
-            .category
-            .as_ref()
-            .map(|c| format!("category {c}"))
-            .or(d.brand.as_ref().map(|x| format!("brand {x}")))
-            .unwrap_or_default();
-        out.push(b(
-            "special_discount",
-            format!(
-                "{what}: {}% of list{}",
-                d.percent,
-                if d.weekdays.is_empty() && d.dates.is_empty() { String::new() } else { " on chosen days".into() }
-            ),
-        ));
-    }
-    out.push(b("points_multiplier", format!("points ×{}", f64::from(level.points_multiplier))));
-    match level.free_shipping_over_minor {
-        Some(0) => out.push(b("free_shipping", "free shipping on every order".into())),
-        Some(x) => out.push(b("free_shipping", format!("free shipping from {x} (minor units) of goods"))),
-        None => {}
-    }
-    if level.free_returns {
-        out.push(b("free_returns", "free returns".into()));
-    }
-    if level.priority_service {
-        out.push(b("priority_service", "priority customer service".into()));
-    }
-    let md = &program.file.member_day;
-    if md.day_of_month > 0 && (md.tiers.is_empty() || md.tiers.contains(&level.code)) {
-        out.push(b(
-            "member_day",
-            format!(
-                "member day on the {}th: points ×{}, prices {}%",
-                md.day_of_month,
-                f64::from(md.points_multiplier),
-                md.extra_percent
-            ),
-        ));
-    }
-    out.push(b(
-        "birthday_month",
-        format!("birthday month: points ×{}", f64::from(program.file.birthday.points_multiplier)),
-    ));
-    out
 }
 
 /// What the member's tier gives them, and this month's free samples left.
@@ -365,7 +318,9 @@ pub async fn benefits(State(s): State<AppState>, Path(id): Path<String>) -> ApiR
     Ok(axum::Json(BenefitsView {
         member_id: id.to_string(),
         tier: tier_ref(st.level),
-        benefits: describe(st.level, &s.program),
+        benefits: (usage::tier_benefits(&s.program, st.level).into_iter())
+            .map(|b| BenefitView { code: b.code, description: b.description })
+            .collect(),
         free_samples_per_month: quota,
         free_samples_used_this_month: used,
         free_samples_left: (quota - used).max(0),

@@ -333,6 +333,31 @@ async fn every_error_is_problem_json_405_404_415_413() {
 }
 
 #[tokio::test]
+async fn the_benefits_endpoint_speaks_the_usage_reports_codes() {
+    // It listed `member_price` and `special_discount` where orders, checkout and the usage
+    // report say `member_discount` and `category_discount:{c}`.
+    let app = spawn_app_with(&format!(
+        "{STABLE}[[tiers.levels]]\ncode = \"base\"\nname = \"B\"\nentry = 0\ndiscount_percent = 90\n\
+         [[tiers.levels.special_discounts]]\ncategory = \"beauty\"\npercent = 80\n"
+    ))
+    .await;
+    app.member("ben").await;
+    let (s, b) = app.get("/v1/members/ben/benefits").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let codes: Vec<&str> = b["benefits"].as_array().unwrap().iter().map(|x| x["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["member_discount", "category_discount:beauty"], "{b}");
+    let cart = json!({"member_id": "ben", "lines": [
+        {"sku": "A", "quantity": 1, "unit_price_minor": 1000},
+        {"sku": "B", "category": "beauty", "quantity": 1, "unit_price_minor": 1000}]});
+    let (s, e) = app.post("/v1/checkout/evaluate", cart).await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    let used: Vec<&str> = e["benefits"].as_array().unwrap().iter().map(|x| x["code"].as_str().unwrap()).collect();
+    assert_eq!(used, codes, "checkout names the same benefits");
+    let per_line: Vec<&Value> = e["lines"].as_array().unwrap().iter().map(|l| &l["benefits"]).collect();
+    assert_eq!(per_line, [&json!(["member_discount"]), &json!(["category_discount:beauty"])], "{e}");
+}
+
+#[tokio::test]
 async fn an_imported_order_goes_through_the_same_validation() {
     // The CSV import builds the same OrderInput and validates it; its refusals say the same.
     let app = spawn_app().await;
