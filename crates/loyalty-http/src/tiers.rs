@@ -246,7 +246,8 @@ fn action_view(a: &Action, tz: &jiff::tz::TimeZone) -> ActionView {
 
 /// Records an activity; growth and points up to the type's cap per period.
 #[utoipa::path(post, path = "/v1/members/{id}/activities", tag = "tiers", request_body = ActivityRequest, params(("id" = String, Path)),
-    responses((status = 201, body = ActionView), (status = 200, body = ActionView, description = "Already recorded"), (status = 422, body = Problem)))]
+    responses((status = 201, body = ActionView), (status = 200, body = ActionView, description = "Already recorded with this body"),
+        (status = 409, body = Problem, description = "conflict: the id was recorded with another type, instant or reference"), (status = 422, body = Problem)))]
 pub async fn activity(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -275,7 +276,8 @@ pub struct ClaimRequest {
 
 /// Claims one of this month's free samples.
 #[utoipa::path(post, path = "/v1/members/{id}/benefits/free-samples/claims", tag = "tiers", request_body = ClaimRequest, params(("id" = String, Path)),
-    responses((status = 201, body = ActionView), (status = 409, body = Problem, description = "quota used up")))]
+    responses((status = 201, body = ActionView), (status = 200, body = ActionView, description = "Already claimed with this id"),
+        (status = 409, body = Problem, description = "quota used up"), (status = 422, body = Problem)))]
 pub async fn claim_sample(
     State(s): State<AppState>,
     Path(id): Path<String>,
