@@ -7,6 +7,7 @@ use crate::ledger::MemberStatus;
 use crate::order::{check_amount, MAX_LINES, MAX_QUANTITY};
 use crate::program::Program;
 use crate::tiers::{self, level_index, Level};
+use crate::usage;
 use jiff::{civil::Date, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +68,9 @@ pub struct PricedLine {
     /// After the points redeemed are spread over the lines: send this as the order line's
     /// `paid_minor`.
     pub paid_minor: i64,
+    /// The codes of the benefits that priced this line, as orders and the usage report name
+    /// them: `member_discount` or `category_discount:{c}` / `brand_discount:{b}`, then
+    /// `member_day_discount`, and `early_access`.
     pub benefits: Vec<String>,
 }
 
@@ -135,17 +139,16 @@ pub struct LinePrice {
 }
 
 impl LinePrice {
-    /// The reasons shown on a priced line, e.g. `member_price:90%`, `category:beauty:85%`.
-    fn why(&self) -> Vec<String> {
-        let first = match self.tier_code.split_once(':') {
-            Some((kind, what)) => format!("{}:{what}:{}%", kind.trim_end_matches("_discount"), self.tier_percent),
-            None => format!("member_price:{}%", self.tier_percent),
-        };
-        let mut why = vec![first];
-        if let Some(p) = self.member_day_percent {
-            why.push(format!("member_day:{p}%"));
+    /// The codes of the benefits that took something off this line's list price.
+    fn codes(&self) -> Vec<String> {
+        let mut codes = Vec::new();
+        if self.tier_percent < 100 {
+            codes.push(self.tier_code.clone());
         }
-        why
+        if self.member_day_percent.is_some() {
+            codes.push(usage::MEMBER_DAY_DISCOUNT.to_owned());
+        }
+        codes
     }
 
     /// What each benefit took off this line, the tier's discount first, so that together they
@@ -153,7 +156,7 @@ impl LinePrice {
     pub fn uses(&self, given: i64) -> [(&str, i64); 2] {
         let tier = (self.list - self.after_tier).min(given).max(0);
         let day = (self.after_tier - self.price).min(given - tier).max(0);
-        [(self.tier_code.as_str(), tier), ("member_day_discount", day)]
+        [(self.tier_code.as_str(), tier), (usage::MEMBER_DAY_DISCOUNT, day)]
     }
 }
 
@@ -167,15 +170,10 @@ pub fn price_line(
     list: i64,
     date: Date,
 ) -> LinePrice {
-    let mut best = (level.discount_percent, "member_discount".to_owned());
+    let mut best = (level.discount_percent, usage::MEMBER_DISCOUNT.to_owned());
     for d in level.special_discounts.iter().filter(|d| special_applies(d, category, brand, date)) {
         if d.percent < best.0 {
-            let code = match (&d.category, &d.brand) {
-                (Some(c), _) => format!("category_discount:{c}"),
-                (None, Some(b)) => format!("brand_discount:{b}"),
-                (None, None) => "special_discount".to_owned(),
-            };
-            best = (d.percent, code);
+            best = (d.percent, usage::special_discount_code(d));
         }
     }
     let after_tier = list * best.0 / 100;
@@ -204,8 +202,13 @@ pub(crate) fn add_use(out: &mut Vec<(String, i64)>, code: &str, value: i64) {
 
 fn validate_line(i: usize, l: &CartLine) -> Result<(), DomainError> {
     let f = |n: &str| format!("lines[{i}].{n}");
-    if l.sku.is_empty() || l.sku.chars().count() > crate::order::MAX_TEXT {
-        return Err(DomainError::unprocessable(f("sku"), "must be 1 to 128 characters"));
+    let text = |name: &str, v: &str| crate::text::check_text(&f(name), v, 1..=crate::order::MAX_TEXT);
+    text("sku", &l.sku)?;
+    if let Some(c) = &l.category {
+        text("category", c)?;
+    }
+    if let Some(b) = &l.brand {
+        text("brand", b)?;
     }
     if !(1..=MAX_QUANTITY).contains(&l.quantity) {
         return Err(DomainError::unprocessable(
@@ -261,9 +264,9 @@ pub fn evaluate(
         };
         let list = l.quantity * l.unit_price_minor;
         let lp = price_line(program, level, member_day, (l.category.as_deref(), l.brand.as_deref()), list, date);
-        let mut why = lp.why();
+        let mut why = lp.codes();
         if early {
-            why.push("early_access".into());
+            why.push(usage::EARLY_ACCESS.into());
         }
         for (code, v) in lp.uses(list - lp.price) {
             add_use(&mut discounts, code, v);
@@ -297,7 +300,7 @@ pub fn evaluate(
     debug_assert_eq!(discounts.iter().map(|(_, v)| v).sum::<i64>(), list - goods);
     for (code, value) in discounts {
         let reason = match code.split_once(':') {
-            _ if code == "member_day_discount" => {
+            _ if code == usage::MEMBER_DAY_DISCOUNT => {
                 format!("member day: {}% of the member price", program.file.member_day.extra_percent)
             }
             Some((_, what)) => format!("{} price on {what}", level.name),
@@ -307,7 +310,7 @@ pub fn evaluate(
     }
     if waived > 0 {
         benefits.push(Applied {
-            code: "free_shipping".into(),
+            code: usage::FREE_SHIPPING.into(),
             reason: format!("free shipping for {}", level.name),
             value_minor: waived,
         });

@@ -11,21 +11,22 @@ pub struct IdError(pub String);
 /// Longest identifier accepted anywhere. A limit on everything (TIGER_STYLE).
 pub const MAX_ID_LEN: usize = 128;
 
-fn check_id(raw: &str) -> Result<(), IdError> {
+/// Why `raw` is not an identifier, if it is not; `noun` ("an order id") names it in the answer.
+fn check_id(raw: &str, noun: &str) -> Result<(), IdError> {
     if raw.is_empty() {
-        return Err(IdError("must not be empty".into()));
+        return Err(IdError(format!("is empty: {noun} has 1 to {MAX_ID_LEN} characters")));
     }
     if raw.len() > MAX_ID_LEN {
-        return Err(IdError(format!("is {} characters long; at most {MAX_ID_LEN} are allowed", raw.len())));
+        return Err(IdError(format!("is {} characters long: {noun} has at most {MAX_ID_LEN}", raw.len())));
     }
     if let Some(bad) = raw.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))) {
-        return Err(IdError(format!("contains {bad:?}; only letters, digits and . _ : - are allowed")));
+        return Err(IdError(format!("contains {bad:?}: {noun} holds only letters, digits and . _ : -")));
     }
     Ok(())
 }
 
 macro_rules! string_id {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $noun:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -34,7 +35,7 @@ macro_rules! string_id {
         impl $name {
             /// Parses a store-supplied identifier (1–128 chars of `[A-Za-z0-9._:-]`).
             pub fn parse(raw: &str) -> Result<Self, IdError> {
-                check_id(raw)?;
+                check_id(raw, $noun)?;
                 Ok(Self(raw.to_owned()))
             }
             pub fn as_str(&self) -> &str {
@@ -44,7 +45,7 @@ macro_rules! string_id {
         impl TryFrom<String> for $name {
             type Error = IdError;
             fn try_from(raw: String) -> Result<Self, IdError> {
-                check_id(&raw)?;
+                check_id(&raw, $noun)?;
                 Ok(Self(raw))
             }
         }
@@ -63,23 +64,39 @@ macro_rules! string_id {
 
 string_id!(
     /// The store's own customer id.
-    MemberId
+    MemberId,
+    "a member id"
 );
 string_id!(
     /// The store's order number; unique across the store.
-    OrderId
+    OrderId,
+    "an order id"
 );
 string_id!(
     /// The store's refund number; unique within its order.
-    RefundId
+    RefundId,
+    "a refund id"
 );
 string_id!(
     /// A hold (points reserved at checkout); unique within its member.
-    HoldId
+    HoldId,
+    "a hold id"
 );
 string_id!(
     /// A manual adjustment's id; unique within its member.
-    AdjustmentId
+    AdjustmentId,
+    "an adjustment id"
+);
+
+string_id!(
+    /// The store's id for a member activity (a review, a share, …); unique within its member.
+    ActivityId,
+    "an activity id"
+);
+string_id!(
+    /// The store's id for a free-sample claim; unique within its member.
+    ClaimId,
+    "a claim id"
 );
 
 #[cfg(test)]
@@ -94,5 +111,13 @@ mod tests {
         assert!(MemberId::parse("会员").is_err());
         assert!(MemberId::parse(&"x".repeat(128)).is_ok());
         assert!(MemberId::parse(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn refusals_name_the_kind_of_id() {
+        let e = ActivityId::parse("a b").unwrap_err();
+        assert_eq!(e.0, "contains ' ': an activity id holds only letters, digits and . _ : -");
+        assert_eq!(ClaimId::parse("").unwrap_err().0, "is empty: a claim id has 1 to 128 characters");
+        assert!(OrderId::parse(&"o".repeat(129)).unwrap_err().0.contains("an order id has at most 128"));
     }
 }

@@ -83,33 +83,17 @@ pub fn check_amount(field: &str, v: i64) -> Result<(), DomainError> {
 }
 
 fn check_text(field: &str, v: &str) -> Result<(), DomainError> {
-    if v.is_empty() || v.chars().count() > MAX_TEXT {
-        return Err(DomainError::unprocessable(field, format!("must be 1 to {MAX_TEXT} characters")));
-    }
-    Ok(())
+    crate::text::check_text(field, v, 1..=MAX_TEXT)
 }
 
-/// Parses an RFC 3339 timestamp that carries an offset. Instants are kept to the
-/// microsecond (what both databases store), so a retried request compares equal.
-pub fn parse_instant(field: &str, raw: &str) -> Result<Timestamp, DomainError> {
-    let t = raw.parse::<Timestamp>().map_err(|_| {
-        DomainError::unprocessable(
-            field,
-            format!("{raw:?} is not an RFC 3339 timestamp with offset, e.g. 2026-11-11T20:00:00+08:00"),
-        )
-    })?;
-    let round = jiff::TimestampRound::new().smallest(jiff::Unit::Microsecond).mode(jiff::RoundMode::Trunc);
-    t.round(round).map_err(|e| DomainError::unprocessable(field, e.to_string()))
-}
+pub use crate::instant::parse_instant;
 
 impl OrderInput {
     pub fn validate(&self, program: &Program, now: Timestamp) -> Result<ValidOrder, DomainError> {
         let id = OrderId::parse(&self.id).map_err(|e| DomainError::unprocessable("id", e.0))?;
         let member_id = MemberId::parse(&self.member_id).map_err(|e| DomainError::unprocessable("member_id", e.0))?;
-        let paid_at = parse_instant("paid_at", &self.paid_at)?;
-        if paid_at > crate::calendar::plus_secs(now, MAX_FUTURE_SKEW_SECS) {
-            return Err(DomainError::unprocessable("paid_at", format!("{} is in the future", self.paid_at)));
-        }
+        let latest = crate::calendar::plus_secs(now, MAX_FUTURE_SKEW_SECS);
+        let paid_at = crate::instant::parse_past_instant("paid_at", &self.paid_at, latest)?;
         let currency = self.currency.clone().unwrap_or_else(|| program.file.currency.clone());
         if currency != program.file.currency {
             return Err(DomainError::unprocessable(
@@ -138,6 +122,17 @@ impl OrderInput {
             }
             check_amount(&f("unit_price_minor"), l.unit_price_minor)?;
             check_amount(&f("paid_minor"), l.paid_minor)?;
+            // Paying more than the list price would earn points on money that bought nothing.
+            let list = i128::from(l.unit_price_minor) * i128::from(l.quantity);
+            if i128::from(l.paid_minor) > list {
+                return Err(DomainError::unprocessable(
+                    f("paid_minor"),
+                    format!(
+                        "{} is more than the line's list price {} × {} = {list}",
+                        l.paid_minor, l.unit_price_minor, l.quantity
+                    ),
+                ));
+            }
             if self.lines[..i].iter().any(|o| o.sku == l.sku) {
                 return Err(DomainError::unprocessable(
                     f("sku"),
@@ -408,6 +403,13 @@ fn refund_amount(order: &Order, prior: &[Refund], input: &RefundInput) -> Result
             }
             let mut out: Vec<RefundLine> = Vec::new();
             for (i, rl) in lines.iter().enumerate() {
+                check_text(&format!("lines[{i}].sku"), &rl.sku)?;
+                if rl.quantity < 1 {
+                    return Err(DomainError::unprocessable(
+                        format!("lines[{i}].quantity"),
+                        format!("{} must be at least 1: the number of units of {:?} to refund", rl.quantity, rl.sku),
+                    ));
+                }
                 let Some(line) = order.order.lines.iter().find(|l| l.sku == rl.sku) else {
                     return Err(DomainError::unprocessable(
                         format!("lines[{i}].sku"),
@@ -418,7 +420,7 @@ fn refund_amount(order: &Order, prior: &[Refund], input: &RefundInput) -> Result
                     prior.iter().flat_map(|r| &r.lines).chain(&out).filter(|x| x.sku == rl.sku).map(f).sum()
                 };
                 let (qty_done, amount_done) = (done(|x| x.quantity), done(|x| x.amount_minor));
-                if rl.quantity < 1 || qty_done + rl.quantity > line.quantity {
+                if rl.quantity > line.quantity - qty_done {
                     return Err(DomainError::unprocessable(
                         format!("lines[{i}].quantity"),
                         format!(

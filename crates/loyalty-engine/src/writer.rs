@@ -9,10 +9,11 @@ use crate::clock::{Clock, SharedClock};
 use jiff::Timestamp;
 use loyalty_core::account::Account;
 use loyalty_core::calendar::plus_secs;
-use loyalty_core::ids::{AdjustmentId, HoldId, MemberId, OrderId};
+use loyalty_core::ids::{AdjustmentId, ClaimId, HoldId, MemberId, OrderId};
 use loyalty_core::ledger::{Buckets, Hold, HoldStatus};
 use loyalty_core::member::{MemberInput, Profile};
 use loyalty_core::order::{self, Order, Refund, RefundInput, ValidOrder};
+use loyalty_core::text::Reason;
 use loyalty_core::tiers::{self, Action, ActionKind};
 use loyalty_core::{DomainError, Program};
 use loyalty_store::{Adjustment, Changes, IdemRecord, MemberRecord, Store, StoreError};
@@ -63,7 +64,7 @@ pub enum Command {
         member: MemberId,
         id: AdjustmentId,
         points: i64,
-        reason: String,
+        reason: Reason,
         actor: String,
     },
     /// Applies what is due (activations, expiries, hold timeouts, tier reviews): the scheduler's job.
@@ -72,19 +73,16 @@ pub enum Command {
     },
     Activity {
         member: MemberId,
-        id: String,
-        kind: String,
-        occurred_at: Timestamp,
-        reference: Option<String>,
+        input: tiers::ActivityInput,
     },
     ClaimSample {
         member: MemberId,
-        id: String,
+        id: ClaimId,
     },
     AssignTier {
         member: MemberId,
         tier: String,
-        reason: String,
+        reason: Reason,
         until: Option<Timestamp>,
         actor: String,
     },
@@ -375,10 +373,12 @@ async fn load_actions(
     let mut out: HashMap<(MemberId, ActionKind), Vec<Action>> = HashMap::new();
     for c in cmds {
         let (member, kind, id, since) = match c {
-            Command::Activity { member, id, occurred_at, .. } => {
-                (member, ActionKind::Activity, id, plus_secs(*occurred_at, -32 * 86_400))
+            Command::Activity { member, input } => {
+                (member, ActionKind::Activity, input.id.as_str(), plus_secs(input.occurred_at, -32 * 86_400))
             }
-            Command::ClaimSample { member, id } => (member, ActionKind::Claim, id, plus_secs(now, -32 * 86_400)),
+            Command::ClaimSample { member, id } => {
+                (member, ActionKind::Claim, id.as_str(), plus_secs(now, -32 * 86_400))
+            }
             _ => continue,
         };
         let mut found = tx.load_actions(member, kind, since).await?;
@@ -605,26 +605,23 @@ fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, 
         Command::Adjust { member, id, points, reason, actor } => {
             adjust(l, t, program, member, id, *points, reason, actor, now)
         }
-        Command::Activity { member, id, kind, occurred_at, reference } => {
-            action(l, t, program, member, ActionKind::Activity, id, now, |acc, prior| {
-                let input = tiers::ActivityInput {
-                    id: id.clone(),
-                    kind: kind.clone(),
-                    occurred_at: *occurred_at,
-                    reference: reference.clone(),
-                };
-                tiers::record_activity(acc, program, &input, prior, now)
+        Command::Activity { member, input } => {
+            let same = |a: &Action| a.differences(input);
+            action(l, t, program, (member, ActionKind::Activity, input.id.as_str()), same, now, |acc, prior| {
+                tiers::record_activity(acc, program, input, prior, now)
             })
         }
         Command::ClaimSample { member, id } => {
-            action(l, t, program, member, ActionKind::Claim, id, now, |acc, prior| {
+            // A claim carries nothing but its id: sent again, it is the same claim.
+            let same = |_: &Action| Vec::new();
+            action(l, t, program, (member, ActionKind::Claim, id.as_str()), same, now, |acc, prior| {
                 tiers::claim_free_sample(acc, program, id, prior, now)
             })
         }
         Command::AssignTier { member, tier, reason, until, actor } => {
             let m = existing(l, member)?;
             catch_up(m, program, now);
-            m.account.assign_tier(program, tier, &format!("{reason} (by {actor})"), *until, now)?;
+            m.account.assign_tier(program, tier, reason, actor, *until, now)?;
             t.members.insert(member.clone());
             Ok(Outcome::Tier { record: m.clone() })
         }
@@ -731,14 +728,14 @@ fn adjust(
     member: &MemberId,
     id: &AdjustmentId,
     points: i64,
-    reason: &str,
+    reason: &Reason,
     actor: &str,
     now: Timestamp,
 ) -> Reply {
     let key = (member.clone(), id.clone());
     if let Some(a) = l.adjustments.get(&key).cloned() {
         let balances = existing(l, member)?.account.buckets;
-        if a.points == points && a.reason == reason {
+        if a.points == points && a.reason == reason.as_str() {
             return Ok(Outcome::Adjusted { adjustment: a, balances, replayed: true });
         }
         return Err(DomainError::Conflict {
@@ -746,9 +743,6 @@ fn adjust(
             id: id.to_string(),
             differences: vec!["points or reason".into()],
         });
-    }
-    if reason.trim().is_empty() || reason.chars().count() > 500 {
-        return Err(DomainError::unprocessable("reason", "is required: 1 to 500 characters"));
     }
     let m = existing(l, member)?;
     catch_up(m, program, now);
@@ -758,7 +752,7 @@ fn adjust(
         member_id: member.clone(),
         adjustment_id: id.clone(),
         points,
-        reason: reason.to_owned(),
+        reason: reason.to_string(),
         actor: actor.to_owned(),
         created_at: now,
     };
@@ -768,21 +762,28 @@ fn adjust(
     Ok(Outcome::Adjusted { adjustment, balances, replayed: false })
 }
 
-/// Records an activity or a claim once per id: a retry returns the recorded one.
-#[allow(clippy::too_many_arguments)]
+/// Records an activity or a claim once per id: a retry returns the recorded one, and one
+/// that `differences` finds other is a conflict naming the fields.
 fn action(
     l: &mut Loaded,
     t: &mut Touched,
     program: &Program,
-    member: &MemberId,
-    kind: ActionKind,
-    id: &str,
+    (member, kind, id): (&MemberId, ActionKind, &str),
+    differences: impl FnOnce(&Action) -> Vec<String>,
     now: Timestamp,
     rule: impl FnOnce(&mut Account, &[Action]) -> Result<Action, DomainError>,
 ) -> Reply {
     let key = (member.clone(), kind);
     if let Some(a) = l.actions.get(&key).and_then(|v| v.iter().find(|a| a.action_id == id)) {
-        return Ok(Outcome::Action { action: a.clone(), replayed: true });
+        let differences = differences(a);
+        if differences.is_empty() {
+            return Ok(Outcome::Action { action: a.clone(), replayed: true });
+        }
+        let what = match kind {
+            ActionKind::Activity => "activity",
+            ActionKind::Claim => "free-sample claim",
+        };
+        return Err(DomainError::Conflict { what: what.into(), id: id.to_owned(), differences });
     }
     let prior = l.actions.remove(&key).unwrap_or_default();
     let m = existing(l, member)?;

@@ -41,20 +41,60 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
-/// Parses JSON, naming the path of the field at fault.
+/// Parses JSON, naming the path of the field at fault. A body must be one JSON value: bytes
+/// after it (other than white space) are refused, not ignored.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Tracking the path costs on every field; a valid body does not need it.
     if let Ok(v) = serde_json::from_slice(bytes) {
         return Ok(v);
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let field = if path == "." { "(body)".to_owned() } else { path };
-        let code = if inner.is_syntax() || inner.is_eof() { "malformed_json" } else { "validation_failed" };
-        ApiError::new(StatusCode::BAD_REQUEST, code, format!("{field}: {inner}")).field(field)
-    })
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let path = named(e.path());
+        json_problem(path, e.into_inner())
+    })?;
+    de.end().map_err(|e| json_problem(String::new(), e))?;
+    Ok(value)
+}
+
+/// The path as a field name (`lines[0].paid_minor`), without the keys the parser had not
+/// read yet when the body broke off (serde_path_to_error's `?`); empty for the body itself.
+fn named(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// A 400 for a body that is not JSON (where it broke, by line and column) or not the JSON
+/// expected (the field; a missing one by its own name, which serde's message carries).
+fn json_problem(path: String, e: serde_json::Error) -> ApiError {
+    let text = e.to_string();
+    let message = text.strip_suffix(&format!(" at line {} column {}", e.line(), e.column())).unwrap_or(&text);
+    if e.is_data() {
+        if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            let field = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
+            return ApiError::bad_request(&field, format!("{field}: is required"));
+        }
+        let field = if path.is_empty() { "(body)".to_owned() } else { path };
+        return ApiError::bad_request(&field, format!("{field}: {message}"));
+    }
+    let message = if message == "trailing characters" { "trailing characters after the JSON value" } else { message };
+    let place = format!("malformed JSON at line {}, column {}: {message}", e.line(), e.column());
+    let (field, detail) =
+        if path.is_empty() { ("(body)".to_owned(), place) } else { (path.clone(), format!("{path}: {place}")) };
+    ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", detail).field(field)
 }
 
 /// Query parameters, with a 400 naming the parameter at fault.

@@ -155,7 +155,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/benefits/usage", get(usage::benefit_usage))
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
-    Router::new()
+    let routes = Router::new()
         .merge(integration)
         .merge(admin)
         .route("/healthz", get(healthz))
@@ -164,7 +164,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(from_fn(track))
-        .with_state(state)
+        .with_state(state);
+    // Around the whole router rather than its routes: a router's layers run inside each route,
+    // before the route adds a 405's `Allow` header, which the problem names.
+    Router::new().fallback_service(routes).layer(from_fn(problem::problem_bodies))
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {

@@ -12,6 +12,8 @@ use loyalty_core::ids::{AdjustmentId, HoldId, MemberId};
 use loyalty_core::ledger::EntryKind;
 use loyalty_core::member::MemberInput;
 use loyalty_core::order::parse_instant;
+use loyalty_core::text::Reason;
+use loyalty_core::DomainError;
 use loyalty_engine::{Command, Outcome};
 use loyalty_store::LedgerQuery;
 use serde::Deserialize;
@@ -255,7 +257,8 @@ pub async fn adjust(
             )
         })?;
     let adj_id = path_id("id", &raw_id, AdjustmentId::parse)?;
-    let cmd = Command::Adjust { member, id: adj_id, points: r.points, reason: r.reason, actor: who.name };
+    let reason = Reason::parse(&r.reason).map_err(|e| DomainError::unprocessable("reason", e.0))?;
+    let cmd = Command::Adjust { member, id: adj_id, points: r.points, reason, actor: who.name };
     match s.writer.submit(cmd).await? {
         Outcome::Adjusted { adjustment, balances, replayed } => {
             let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };

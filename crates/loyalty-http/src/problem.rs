@@ -1,6 +1,8 @@
 //! RFC 9457 problem details: every error a client sees, with a stable `code`.
 
+use axum::extract::Request;
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use loyalty_core::DomainError;
 use loyalty_engine::WriteError;
@@ -128,3 +130,39 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Makes every error response a problem: the ones our handlers and layers build already are;
+/// this turns the others (axum's 405 with its empty body, an extractor's plain-text rejection)
+/// into one with a code of its status, keeping their headers (a 405's `Allow`).
+pub async fn problem_bodies(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_problem = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == "application/problem+json");
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let problem = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let allowed = allow.split(',').map(str::trim).collect::<Vec<_>>().join(", ");
+            ApiError::new(status, "method_not_allowed", format!("{method} is not allowed here; allowed: {allowed}"))
+        }
+        StatusCode::NOT_FOUND => ApiError::not_found("not_found", "no such route; see /docs"),
+        _ => {
+            let reason = status.canonical_reason().unwrap_or("error");
+            let code = reason.to_lowercase().replace([' ', '-'], "_");
+            ApiError::new(status, &code, if text.is_empty() { reason.to_owned() } else { text })
+        }
+    };
+    let mut out = problem.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().append(name, value.clone());
+        }
+    }
+    out
+}

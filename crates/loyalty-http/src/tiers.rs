@@ -10,9 +10,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Extension;
 use loyalty_core::checkout::{self, Buyer, CartLine, Evaluation};
-use loyalty_core::ids::MemberId;
+use loyalty_core::ids::{ClaimId, MemberId};
 use loyalty_core::order::parse_instant;
-use loyalty_core::tiers::{self, Action, ActionKind, Level, Retention, TierEvent};
+use loyalty_core::text::Reason;
+use loyalty_core::tiers::{self, Action, ActionKind, ActivityInput, Level, Retention, TierEvent};
+use loyalty_core::usage;
+use loyalty_core::DomainError;
 use loyalty_engine::{Command, Outcome};
 use loyalty_store::MemberRecord;
 use serde::{Deserialize, Serialize};
@@ -195,12 +198,9 @@ pub async fn assign(
     Json(r): Json<AssignRequest>,
 ) -> ApiResult<axum::Json<TierView>> {
     let member = member_id(&id)?;
+    let reason = Reason::parse(&r.reason).map_err(|e| DomainError::unprocessable("reason", e.0))?;
     let until = r.until.as_deref().map(|u| parse_instant("until", u)).transpose()?;
-    match s
-        .writer
-        .submit(Command::AssignTier { member, tier: r.tier, reason: r.reason, until, actor: who.name })
-        .await?
-    {
+    match s.writer.submit(Command::AssignTier { member, tier: r.tier, reason, until, actor: who.name }).await? {
         Outcome::Tier { .. } => get_tier(State(s), Path(id)).await,
         other => Err(unexpected(other)),
     }
@@ -246,20 +246,16 @@ fn action_view(a: &Action, tz: &jiff::tz::TimeZone) -> ActionView {
 
 /// Records an activity; growth and points up to the type's cap per period.
 #[utoipa::path(post, path = "/v1/members/{id}/activities", tag = "tiers", request_body = ActivityRequest, params(("id" = String, Path)),
-    responses((status = 201, body = ActionView), (status = 200, body = ActionView, description = "Already recorded"), (status = 422, body = Problem)))]
+    responses((status = 201, body = ActionView), (status = 200, body = ActionView, description = "Already recorded with this body"),
+        (status = 409, body = Problem, description = "conflict: the id was recorded with another type, instant or reference"), (status = 422, body = Problem)))]
 pub async fn activity(
     State(s): State<AppState>,
     Path(id): Path<String>,
     Json(r): Json<ActivityRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ActionView>)> {
     let member = member_id(&id)?;
-    path_id("id", &r.id, MemberId::parse)?;
-    let occurred_at = parse_instant("occurred_at", &r.occurred_at)?;
-    if occurred_at > loyalty_core::calendar::plus_secs(s.clock.now(), 300) {
-        return Err(ApiError::invalid("occurred_at", "is in the future"));
-    }
-    let cmd = Command::Activity { member, id: r.id, kind: r.kind, occurred_at, reference: r.reference };
-    action_reply(&s, s.writer.submit(cmd).await?)
+    let input = ActivityInput::parse(&r.id, &r.kind, &r.occurred_at, r.reference.as_deref(), s.clock.now())?;
+    action_reply(&s, s.writer.submit(Command::Activity { member, input }).await?)
 }
 
 fn action_reply(s: &AppState, o: Outcome) -> ApiResult<(StatusCode, axum::Json<ActionView>)> {
@@ -280,19 +276,22 @@ pub struct ClaimRequest {
 
 /// Claims one of this month's free samples.
 #[utoipa::path(post, path = "/v1/members/{id}/benefits/free-samples/claims", tag = "tiers", request_body = ClaimRequest, params(("id" = String, Path)),
-    responses((status = 201, body = ActionView), (status = 409, body = Problem, description = "quota used up")))]
+    responses((status = 201, body = ActionView), (status = 200, body = ActionView, description = "Already claimed with this id"),
+        (status = 409, body = Problem, description = "quota used up"), (status = 422, body = Problem)))]
 pub async fn claim_sample(
     State(s): State<AppState>,
     Path(id): Path<String>,
     Json(r): Json<ClaimRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ActionView>)> {
     let member = member_id(&id)?;
-    path_id("id", &r.id, MemberId::parse)?;
-    action_reply(&s, s.writer.submit(Command::ClaimSample { member, id: r.id }).await?)
+    let id = path_id("id", &r.id, ClaimId::parse)?;
+    action_reply(&s, s.writer.submit(Command::ClaimSample { member, id }).await?)
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct BenefitView {
+    /// The code orders, checkout and the usage report use: `member_discount`,
+    /// `category_discount:{c}`, `tier_multiplier:{tier}`, `free_shipping`, `free_sample`, …
     pub code: String,
     pub description: String,
 }
@@ -305,56 +304,6 @@ pub struct BenefitsView {
     pub free_samples_per_month: i64,
     pub free_samples_used_this_month: i64,
     pub free_samples_left: i64,
-}
-
-fn describe(level: &Level, program: &loyalty_core::Program) -> Vec<BenefitView> {
-    let b = |code: &str, d: String| BenefitView { code: code.into(), description: d };
-    let mut out = vec![b("member_price", format!("{}% of list price", level.discount_percent))];
-    for d in &level.special_discounts {
-        let what = d
-            .category
-            .as_ref()
-            .map(|c| format!("category {c}"))
-            .or(d.brand.as_ref().map(|x| format!("brand {x}")))
-            .unwrap_or_default();
-        out.push(b(
-            "special_discount",
-            format!(
-                "{what}: {}% of list{}",
-                d.percent,
-                if d.weekdays.is_empty() && d.dates.is_empty() { String::new() } else { " on chosen days".into() }
-            ),
-        ));
-    }
-    out.push(b("points_multiplier", format!("points ×{}", f64::from(level.points_multiplier))));
-    match level.free_shipping_over_minor {
-        Some(0) => out.push(b("free_shipping", "free shipping on every order".into())),
-        Some(x) => out.push(b("free_shipping", format!("free shipping from {x} (minor units) of goods"))),
-        None => {}
-    }
-    if level.free_returns {
-        out.push(b("free_returns", "free returns".into()));
-    }
-    if level.priority_service {
-        out.push(b("priority_service", "priority customer service".into()));
-    }
-    let md = &program.file.member_day;
-    if md.day_of_month > 0 && (md.tiers.is_empty() || md.tiers.contains(&level.code)) {
-        out.push(b(
-            "member_day",
-            format!(
-                "member day on the {}th: points ×{}, prices {}%",
-                md.day_of_month,
-                f64::from(md.points_multiplier),
-                md.extra_percent
-            ),
-        ));
-    }
-    out.push(b(
-        "birthday_month",
-        format!("birthday month: points ×{}", f64::from(program.file.birthday.points_multiplier)),
-    ));
-    out
 }
 
 /// What the member's tier gives them, and this month's free samples left.
@@ -371,7 +320,9 @@ pub async fn benefits(State(s): State<AppState>, Path(id): Path<String>) -> ApiR
     Ok(axum::Json(BenefitsView {
         member_id: id.to_string(),
         tier: tier_ref(st.level),
-        benefits: describe(st.level, &s.program),
+        benefits: (usage::tier_benefits(&s.program, st.level).into_iter())
+            .map(|b| BenefitView { code: b.code, description: b.description })
+            .collect(),
         free_samples_per_month: quota,
         free_samples_used_this_month: used,
         free_samples_left: (quota - used).max(0),

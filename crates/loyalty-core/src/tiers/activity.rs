@@ -4,8 +4,10 @@ use super::config::CapPeriod;
 use super::rules::GrowthKind;
 use crate::account::Account;
 use crate::error::DomainError;
+use crate::ids::{ActivityId, ClaimId};
 use crate::ledger::SourceKind;
 use crate::program::Program;
+use crate::text::check_text;
 use jiff::{civil::Date, Timestamp, ToSpan};
 use serde::Serialize;
 
@@ -58,10 +60,10 @@ pub fn period_bounds(program: &Program, period: CapPeriod, at: Timestamp) -> (Ti
     (at_start(start), start.checked_add(span).map(at_start).unwrap_or(Timestamp::MAX))
 }
 
-/// An activity as the store reports it.
+/// An activity as the store reports it, validated: parse with [`ActivityInput::parse`].
 #[derive(Debug, Clone)]
 pub struct ActivityInput {
-    pub id: String,
+    pub id: ActivityId,
     pub kind: String,
     pub occurred_at: Timestamp,
     pub reference: Option<String>,
@@ -70,6 +72,46 @@ pub struct ActivityInput {
 /// Longest activity type and reference (characters).
 pub const MAX_TYPE_CHARS: usize = 64;
 pub const MAX_REFERENCE_CHARS: usize = 256;
+
+impl ActivityInput {
+    /// Validates an activity as sent: its id, a printable type and reference of bounded
+    /// length, and when it happened (RFC 3339, not in the future beyond the clock skew).
+    /// Whether the type is one of the programme's is the rule's to say ([`record_activity`]).
+    pub fn parse(
+        id: &str,
+        kind: &str,
+        occurred_at: &str,
+        reference: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Self, DomainError> {
+        let id = ActivityId::parse(id).map_err(|e| DomainError::unprocessable("id", e.0))?;
+        check_text("type", kind, 1..=MAX_TYPE_CHARS)?;
+        if let Some(r) = reference {
+            check_text("reference", r, 0..=MAX_REFERENCE_CHARS)?;
+        }
+        let latest = crate::calendar::plus_secs(now, crate::order::MAX_FUTURE_SKEW_SECS);
+        let occurred_at = crate::instant::parse_past_instant("occurred_at", occurred_at, latest)?;
+        Ok(Self { id, kind: kind.to_owned(), occurred_at, reference: reference.map(str::to_owned) })
+    }
+}
+
+impl Action {
+    /// Names the fields in which a retried activity differs from this recorded one, for a
+    /// 409 that says what.
+    pub fn differences(&self, input: &ActivityInput) -> Vec<String> {
+        let mut d = Vec::new();
+        if self.action_type != input.kind {
+            d.push("type".to_owned());
+        }
+        if self.occurred_at != input.occurred_at {
+            d.push("occurred_at".to_owned());
+        }
+        if self.reference != input.reference {
+            d.push("reference".to_owned());
+        }
+        d
+    }
+}
 
 /// Records an activity. Over its cap it is accepted and recorded with nothing awarded and
 /// the reason; otherwise growth (and points, usable at once) are awarded.
@@ -82,15 +124,6 @@ pub fn record_activity(
     now: Timestamp,
 ) -> Result<Action, DomainError> {
     let (id, kind, occurred_at) = (input.id.as_str(), input.kind.as_str(), input.occurred_at);
-    if kind.chars().count() > MAX_TYPE_CHARS {
-        return Err(DomainError::unprocessable("type", format!("must be at most {MAX_TYPE_CHARS} characters")));
-    }
-    if input.reference.as_ref().is_some_and(|r| r.chars().count() > MAX_REFERENCE_CHARS) {
-        return Err(DomainError::unprocessable(
-            "reference",
-            format!("must be at most {MAX_REFERENCE_CHARS} characters"),
-        ));
-    }
     let cfg =
         program.file.activities.iter().find(|a| a.kind == kind).ok_or_else(|| {
             DomainError::unprocessable("type", format!("{kind:?} is not an activity of the programme"))
@@ -137,7 +170,7 @@ pub fn record_activity(
 pub fn claim_free_sample(
     acc: &mut Account,
     program: &Program,
-    id: &str,
+    id: &ClaimId,
     prior: &[Action],
     now: Timestamp,
 ) -> Result<Action, DomainError> {
@@ -158,7 +191,7 @@ pub fn claim_free_sample(
     }
     Ok(Action {
         kind: ActionKind::Claim,
-        action_id: id.to_owned(),
+        action_id: id.to_string(),
         action_type: crate::usage::FREE_SAMPLE.into(),
         occurred_at: now,
         reference: None,

@@ -5,6 +5,7 @@ use crate::account::Account;
 use crate::calendar::plus_secs;
 use crate::error::DomainError;
 use crate::program::Program;
+use crate::text::Reason;
 use jiff::{civil::Date, Timestamp, ToSpan};
 use serde::Serialize;
 
@@ -334,20 +335,20 @@ impl Account {
         }
     }
 
-    /// Assigns a tier by hand, with a reason and an optional end date.
+    /// Assigns a tier by hand, with the operator's reason (kept with who gave it) and an
+    /// optional end date.
     pub fn assign_tier(
         &mut self,
         program: &Program,
         code: &str,
-        reason: &str,
+        reason: &Reason,
+        actor: &str,
         until: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(), DomainError> {
         let idx = level_index(program, code)
             .ok_or_else(|| DomainError::unprocessable("tier", format!("{code:?} is not a tier of the programme")))?;
-        if reason.trim().is_empty() || reason.chars().count() > 500 {
-            return Err(DomainError::unprocessable("reason", "is required: 1 to 500 characters"));
-        }
+        let reason = format!("{reason} (by {actor})");
         if until.is_some_and(|u| u <= now) {
             return Err(DomainError::unprocessable("until", "must be in the future"));
         }
@@ -359,9 +360,9 @@ impl Account {
         } else if self.tier.term_end.is_none() && idx != base_index(program) {
             self.tier.term_end = Some(term_end_from(program, now));
         }
-        self.tier.assigned_reason = Some(reason.to_owned());
+        self.tier.assigned_reason = Some(reason.clone());
         self.tier.assigned_until = until;
-        self.tier_event(TierEventKind::Assigned, from, now, g, None, until, reason.to_owned());
+        self.tier_event(TierEventKind::Assigned, from, now, g, None, until, reason);
         Ok(())
     }
 
