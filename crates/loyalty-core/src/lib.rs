@@ -10,6 +10,7 @@ pub mod error;
 pub mod idempotency;
 pub mod ids;
 pub mod ledger;
+pub mod limits;
 pub mod member;
 pub mod order;
 pub mod program;

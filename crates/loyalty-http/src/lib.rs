@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod health;
 pub mod idempotency;
 pub mod insight;
 mod insight_views;
@@ -14,10 +15,10 @@ pub mod tiers;
 pub mod usage;
 pub mod views;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use loyalty_core::Program;
@@ -158,21 +159,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(integration)
         .merge(admin)
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics_text))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(from_fn(track))
         .with_state(state)
-}
-
-async fn healthz(State(s): State<AppState>) -> Response {
-    match s.store.member_ids(None, 1).await {
-        Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": s.store.backend()})))
-            .into_response(),
-        Err(e) => problem::ApiError::unavailable(e.to_string()).into_response(),
-    }
 }
 
 async fn metrics_text() -> String {

@@ -3,6 +3,7 @@
 
 pub mod analytics;
 mod convert;
+pub mod health;
 mod postgres;
 mod sql;
 mod sql_tiers;
@@ -21,6 +22,7 @@ use loyalty_core::verify::MemberHistory;
 use std::collections::HashMap;
 
 pub use analytics::Analytics;
+pub use health::{Writability, WriteProbe};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use usage::{BenefitUsage, UsageQuery, UsageReport, UsageRow};
@@ -149,7 +151,7 @@ pub struct StoreTotals {
 /// The storage both backends implement. Reads go straight to a pool; writes go through
 /// [`Store::begin`] so that a whole batch commits at once.
 #[async_trait]
-pub trait Store: Analytics + BenefitUsage + MemberVersions + Send + Sync + 'static {
+pub trait Store: Analytics + BenefitUsage + MemberVersions + WriteProbe + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn begin(&self) -> Result<Box<dyn Tx>>;
 

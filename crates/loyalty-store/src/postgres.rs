@@ -68,6 +68,13 @@ impl PgStore {
     }
 }
 
+#[async_trait::async_trait]
+impl crate::health::WriteProbe for PgStore {
+    async fn write_probe(&self) -> crate::Result<crate::health::Writability> {
+        crate::health::probe_postgres(&self.pool).await
+    }
+}
+
 crate::sql::sql_store!(
     PgStore,
     PgTx,

@@ -242,6 +242,13 @@ async fn checkpoint_bounded(pool: &sqlx::SqlitePool, mode: &str) -> crate::Resul
     Ok(row.try_get::<i64, _>(0)? == 0)
 }
 
+#[async_trait::async_trait]
+impl crate::health::WriteProbe for SqliteStore {
+    async fn write_probe(&self) -> crate::Result<crate::health::Writability> {
+        crate::health::probe_sqlite(&self.writes).await
+    }
+}
+
 crate::sql::sql_store!(
     SqliteStore,
     SqliteTx,

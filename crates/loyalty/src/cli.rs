@@ -137,7 +137,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         });
     }
     let program = load_program(cli.program.as_ref())?;
-    let store = loyalty_store::open(&cli.database_url).await?;
+    let store = loyalty_store::open(&cli.database_url).await.map_err(|e| {
+        if e.is_read_only() {
+            anyhow::anyhow!("the database does not accept writes, so its migrations cannot run ({e}); make it writable")
+        } else {
+            e.into()
+        }
+    })?;
     match cli.cmd {
         Cmd::Serve { listen, job_interval } => {
             app::serve(store, program, &listen, job_interval).await?;

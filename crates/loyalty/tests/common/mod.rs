@@ -71,6 +71,8 @@ impl Drop for TestDb {
 }
 
 pub struct TestApp {
+    /// The running app's state: its writer, store and clock, for tests that look inside.
+    pub state: loyalty_http::AppState,
     pub base: String,
     pub url: String,
     pub client: reqwest::Client,
@@ -92,11 +94,17 @@ pub async fn spawn_app_with(program_toml: &str) -> TestApp {
     let program = Program::from_toml(program_toml).expect("test programme is valid");
     let (db, url) = TestDb::fresh().await;
     let store = loyalty_store::open(&url).await.expect("open the test store");
-    let (_, router) = loyalty::app_with_admin_key(store.clone(), program.clone(), Some(ADMIN));
+    let (state, base) = serve_store(store.clone(), program.clone()).await;
+    TestApp { state, base, url, client: reqwest::Client::new(), store, program, db }
+}
+
+/// Serves the app on `store` on port 0: its state and base URL.
+pub async fn serve_store(store: Arc<dyn Store>, program: Program) -> (loyalty_http::AppState, String) {
+    let (state, router) = loyalty::app_with_admin_key(store, program, Some(ADMIN));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    TestApp { base, url, client: reqwest::Client::new(), store, program, db }
+    (state, base)
 }
 
 impl TestApp {
