@@ -269,3 +269,18 @@ async fn an_order_that_would_earn_past_the_limits_is_refused_not_a_panic() {
     assert_eq!((s, o["earned_points"].as_i64()), (StatusCode::CREATED, Some(1_000_000_000)), "{o}");
     app.assert_verified().await;
 }
+
+/// A line of 10^6 units at 10^12 lists at 10^18: pricing takes a percentage of it, which
+/// overflowed. The line is refused as checkout refuses it, naming the field.
+#[tokio::test]
+async fn an_order_line_listed_past_the_largest_amount_is_refused() {
+    let app = spawn_app().await;
+    app.member("m").await;
+    let mut o = order("wide", "m", 1_000, 0);
+    o["lines"][0]["quantity"] = json!(1_000_000);
+    o["lines"][0]["unit_price_minor"] = json!(1_000_000_000_000_i64);
+    let (s, p) = app.post("/v1/orders", o).await;
+    assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("lines[0].unit_price_minor")), "{p}");
+    let (s, o) = app.post("/v1/orders", order("narrow", "m", 1_000, 0)).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+}
