@@ -16,7 +16,9 @@ pub const CHECK_WITHIN: Duration = Duration::from_secs(5);
 
 /// 200 when the writer answers, the database reads and would accept a write; otherwise a 503
 /// problem whose `code` says which of them failed first: `writer_stopped`, `writer_busy`,
-/// `storage_unavailable` or `read_only`.
+/// `storage_unavailable`, `storage_busy` or `read_only`. The `_busy` codes are a server that is
+/// alive but slow (a long queue, another process holding SQLite's write lock): restarting it
+/// does not help, unlike a stopped writer.
 pub async fn healthz(State(s): State<AppState>) -> Response {
     match check(&s).await {
         Ok(()) => (
@@ -46,7 +48,8 @@ async fn check(s: &AppState) -> Result<(), ApiError> {
         }
     }
     let timed_out = |what: &str| {
-        ApiError::unavailable(format!("the database did not answer a {what} within {} s", CHECK_WITHIN.as_secs()))
+        let detail = format!("the database did not answer a {what} within {} s", CHECK_WITHIN.as_secs());
+        ApiError::unavailable(detail).with_code("storage_busy")
     };
     tokio::time::timeout(CHECK_WITHIN, s.store.member_ids(None, 1)).await.map_err(|_| timed_out("read"))??;
     match tokio::time::timeout(CHECK_WITHIN, s.store.write_probe()).await.map_err(|_| timed_out("write probe"))?? {
