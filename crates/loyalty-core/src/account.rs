@@ -7,6 +7,7 @@ use crate::calendar;
 use crate::error::DomainError;
 use crate::ids::{HoldId, MemberId};
 use crate::ledger::*;
+use crate::limits::check_hold_input;
 use crate::program::{Program, RefundPolicy};
 use jiff::Timestamp;
 
@@ -293,7 +294,8 @@ impl Account {
     }
 
     /// Credits `points` earned at `paid_at` as a pending lot; debt is settled from it first.
-    /// Returns the lot number, or `None` when nothing was earned.
+    /// Returns the lot number, or `None` when nothing was earned. The caller checked the
+    /// credit ([`Account::check_credit`]).
     pub fn earn(
         &mut self,
         program: &Program,
@@ -309,7 +311,7 @@ impl Account {
         let activates_at = calendar::activation(program, paid_at);
         let expires_at = calendar::expiry(program, activates_at);
         let no = self.new_lot(source, points, activates_at, expires_at, now);
-        self.buckets.pending += points;
+        self.buckets.pending = self.credited(self.buckets.pending, points);
         self.push(EntryKind::Earn, points, source, Some(no), paid_at, None);
         if self.buckets.debt > 0 {
             let k = points.min(self.buckets.debt);
@@ -322,17 +324,29 @@ impl Account {
     }
 
     /// Credits points usable at once (an activity reward): earned, then activated, at `now`.
+    /// The caller checked the credit ([`Account::check_credit`]).
     pub fn earn_now(&mut self, program: &Program, source: (SourceKind, &str), points: i64, now: Timestamp) {
         let expires_at = calendar::expiry(program, now);
         let no = self.new_lot(source, points, now, expires_at, now);
-        self.buckets.pending += points;
+        self.buckets.pending = self.credited(self.buckets.pending, points);
         self.push(EntryKind::Earn, points, source, Some(no), now, None);
         let i = self.lots.iter().position(|l| l.lot_no == no).expect("just made");
         self.activate(i, now);
     }
 
+    /// How a clawback of `points` splits: from the order's own pending lot, from active points,
+    /// and what is left for the refund policy (debt, or forgiven under clamp).
+    pub(crate) fn clawback_split(&self, order_lot: Option<i64>, points: i64) -> (i64, i64, i64) {
+        let from_lot = order_lot
+            .and_then(|no| self.lots.iter().find(|l| l.lot_no == no && l.status == LotStatus::Pending))
+            .map_or(0, |lot| lot.remaining.min(points));
+        let from_active = (points - from_lot).min(self.buckets.active);
+        (from_lot, from_active, points - from_lot - from_active)
+    }
+
     /// Takes back `points` for a refund: the order's own pending lot first, then available
-    /// points, then the refund policy (debt, or forgive under clamp).
+    /// points, then the refund policy (debt, or forgive under clamp). The caller checked it
+    /// ([`Account::check_clawback`]).
     pub fn clawback(
         &mut self,
         program: &Program,
@@ -345,22 +359,23 @@ impl Account {
         if points == 0 {
             return Clawback::default();
         }
-        let mut left = points;
-        if let Some(no) = order_lot {
-            if let Some(lot) = self.lots.iter_mut().find(|l| l.lot_no == no && l.status == LotStatus::Pending) {
-                let k = lot.remaining.min(left);
-                lot.remaining -= k;
+        assert!(
+            self.check_clawback("points", program, order_lot, points).is_ok(),
+            "{}: an unchecked clawback",
+            self.member_id
+        );
+        let (from_lot, from_active, left) = self.clawback_split(order_lot, points);
+        if let Some(lot) = order_lot.and_then(|no| self.lots.iter_mut().find(|l| l.lot_no == no)) {
+            if from_lot > 0 {
+                lot.remaining -= from_lot;
                 lot.dirty = true;
-                self.buckets.pending -= k;
-                left -= k;
+                self.buckets.pending -= from_lot;
             }
         }
-        let from_active = left.min(self.buckets.active);
         self.take_active(from_active);
-        left -= from_active;
         let (taken, forgiven) = match program.file.refund_policy {
             RefundPolicy::Debt => {
-                self.buckets.debt += left;
+                self.buckets.debt = self.buckets.debt.checked_add(left).expect("checked clawbacks fit");
                 (points, 0)
             }
             RefundPolicy::Clamp => (points - left, left),
@@ -382,15 +397,7 @@ impl Account {
         now: Timestamp,
     ) -> Result<HoldId, DomainError> {
         self.can_transact()?;
-        if points < 1 {
-            return Err(DomainError::unprocessable("points", format!("{points} must be positive")));
-        }
-        if !(0..=crate::order::MAX_AMOUNT_MINOR).contains(&order_amount_minor) {
-            return Err(DomainError::unprocessable(
-                "order_amount_minor",
-                format!("{order_amount_minor} is outside 0..={}", crate::order::MAX_AMOUNT_MINOR),
-            ));
-        }
+        check_hold_input(points, order_amount_minor)?;
         let r = &program.file.redemption;
         if points < r.min_points {
             return Err(DomainError::unprocessable(
@@ -516,15 +523,14 @@ impl Account {
         note: String,
         now: Timestamp,
     ) -> Result<(), DomainError> {
-        if points == 0 || points.abs() > 1_000_000_000 {
-            return Err(DomainError::unprocessable("points", "must be non-zero and at most 1000000000 in size"));
-        }
+        crate::limits::check_adjustment(points)?;
         let source = (SourceKind::Adjustment, source_id);
         if points > 0 {
+            self.check_credit("points", points)?;
             let no = self.new_lot(source, points, now, calendar::expiry(program, now), now);
             let lot = self.lot_mut(no);
             lot.status = LotStatus::Active;
-            self.buckets.active += points;
+            self.buckets.active = self.credited(self.buckets.active, points);
             self.push(EntryKind::Adjust, points, source, Some(no), now, Some(note));
             self.settle_debt(now);
         } else {

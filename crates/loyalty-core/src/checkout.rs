@@ -294,8 +294,12 @@ pub fn evaluate(
     spread(&mut priced, redemption.value_minor);
     let paid: i64 = priced.iter().map(|l| l.paid_minor).sum();
     let (mult, mult_why) = tiers::earn_multiplier(program, buyer.tier, buyer.birthday, at);
-    let (points, growth) =
-        if active { (mult.apply(program.points_for(paid)), tiers::order_growth(program, paid)) } else { (0, 0) };
+    let (points, growth) = if active {
+        let earned = crate::limits::check_earned("lines", mult.checked_apply(program.points_for(paid)))?;
+        (earned, tiers::order_growth(program, paid))
+    } else {
+        (0, 0)
+    };
     let mut benefits = Vec::new();
     debug_assert_eq!(discounts.iter().map(|(_, v)| v).sum::<i64>(), list - goods);
     for (code, value) in discounts {

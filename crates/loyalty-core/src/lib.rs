@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod instant;
 pub mod ledger;
+pub mod limits;
 pub mod member;
 pub mod order;
 pub mod program;

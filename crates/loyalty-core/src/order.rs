@@ -121,6 +121,8 @@ impl OrderInput {
                 ));
             }
             check_amount(&f("unit_price_minor"), l.unit_price_minor)?;
+            // The line's list price, as checkout bounds it: pricing takes percentages of it.
+            check_amount(&f("unit_price_minor"), l.unit_price_minor * l.quantity)?;
             check_amount(&f("paid_minor"), l.paid_minor)?;
             // Paying more than the list price would earn points on money that bought nothing.
             let list = i128::from(l.unit_price_minor) * i128::from(l.quantity);
@@ -290,27 +292,33 @@ pub struct BenefitUse {
 /// Records `order` on `account`: points = ⌊⌊eligible × rate⌋ × multiplier⌋ (the tier's,
 /// member day's or birthday month's, combined by the programme's rule), pending until the
 /// return window closes; growth may upgrade the tier at once. A frozen or closed member's
-/// order is recorded and earns nothing.
+/// order is recorded and earns nothing. An order that would earn more than the limits allow
+/// (`limits::check_earned`, `Account::check_credit`) is refused before anything changes.
 pub fn place_order(
     account: &mut Account,
     program: &Program,
     order: ValidOrder,
     birthday: Option<jiff::civil::Date>,
     now: Timestamp,
-) -> Order {
+) -> Result<Order, DomainError> {
     assert_eq!(account.member_id, order.member_id, "an order is placed on its own member");
     account.join_tier(program, now);
     let eligible = order.eligible_minor();
     let (mult, why) = crate::tiers::earn_multiplier(program, &account.tier.code, birthday, order.paid_at);
     let base = program.points_for(eligible);
     let (earned, growth, note) = match account.status {
-        MemberStatus::Active => (mult.apply(base), crate::tiers::order_growth(program, eligible), None),
+        MemberStatus::Active => {
+            let earned = crate::limits::check_earned("lines", mult.checked_apply(base))?;
+            (earned, crate::tiers::order_growth(program, eligible), None)
+        }
         s => (0, 0, Some(format!("member was {s}: nothing earned"))),
     };
+    account.check_credit("lines", earned)?;
+    account.check_growth("lines", growth)?;
     let benefits = crate::usage::order_benefits(program, &account.tier.code, &order, base, earned, &why);
     let lot_no = account.earn(program, (SourceKind::Order, order.id.as_str()), earned, order.paid_at, now);
     account.add_growth(program, crate::tiers::GrowthKind::Order, order.id.as_str(), growth, order.paid_at, now);
-    Order {
+    Ok(Order {
         order,
         earned_points: earned,
         clawed_back_points: 0,
@@ -322,7 +330,7 @@ pub fn place_order(
         growth_clawed_back: 0,
         multiplier_milli: if earned > 0 { mult.0 } else { 1000 },
         benefits,
-    }
+    })
 }
 
 /// Refunds part of `order`, clawing back points in proportion to the goods refunded:
@@ -367,6 +375,12 @@ pub fn refund_order(
     };
     let growth_delta = growth_after - order.growth_clawed_back;
     let source = (SourceKind::Refund, format!("{}/{}", order.order.id, refund_id));
+    account.check_clawback(
+        if input.lines.is_some() { "lines" } else { "amount_minor" },
+        program,
+        order.lot_no,
+        delta,
+    )?;
     let Clawback { taken, forgiven } =
         account.clawback(program, (source.0, &source.1), order.lot_no, delta, refunded_at);
     order.refunded_minor = after;

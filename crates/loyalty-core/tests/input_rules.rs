@@ -73,7 +73,7 @@ fn a_refund_line_of_zero_or_fewer_units_is_refused_as_such() {
     let p = Program::default_program();
     let mut acc = Account::new(MemberId::parse("m-1").unwrap());
     let valid = order(vec![line("A", 2, 100, 200)]).validate(&p, now()).unwrap();
-    let mut placed = place_order(&mut acc, &p, valid, None, now());
+    let mut placed = place_order(&mut acc, &p, valid, None, now()).expect("placed");
     for q in [-1, 0, i64::MIN] {
         let input = RefundInput {
             id: "r-1".into(),

@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod clock;
+mod contain;
 pub mod import;
 pub mod jobs;
 pub mod writer;

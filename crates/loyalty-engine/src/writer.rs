@@ -143,6 +143,27 @@ pub async fn apply_batch_cached(
     now: Timestamp,
     cache: Option<&MemberCache>,
 ) -> Result<Vec<Reply>, StoreError> {
+    prepare_batch(store, program, cmds, now).await?.commit(cache).await
+}
+
+/// A batch loaded, run and written in its transaction, not yet committed: everything up to
+/// here rolls back if it fails or panics (see `contain`).
+pub(crate) struct Prepared {
+    tx: Box<dyn loyalty_store::Tx>,
+    replies: Vec<Reply>,
+    changes: Changes,
+    commands: usize,
+    started: std::time::Instant,
+    /// When the transaction had begun, the load, the rules and the write ended.
+    stages: [std::time::Duration; 4],
+}
+
+pub(crate) async fn prepare_batch(
+    store: &dyn Store,
+    program: &Program,
+    cmds: &[Command],
+    now: Timestamp,
+) -> Result<Prepared, StoreError> {
     assert!(cmds.len() <= MAX_COMMANDS, "batches are bounded");
     let started = std::time::Instant::now();
     let mut tx = store.begin().await?;
@@ -152,23 +173,31 @@ pub async fn apply_batch_cached(
     let (replies, changes) = run_loaded(loaded, program, cmds, now);
     let applied_at = started.elapsed();
     tx.write(&changes, now).await?;
-    let written_at = started.elapsed();
-    tx.commit().await?;
-    // Where a batch's time goes (LOYALTY_LOG=loyalty=debug): the figures BENCHMARKS.md uses.
-    tracing::debug!(
-        commands = cmds.len(),
-        members = changes.members.len(),
-        begin_ms = begun_at.as_secs_f64() * 1e3,
-        load_ms = (loaded_at - begun_at).as_secs_f64() * 1e3,
-        apply_ms = (applied_at - loaded_at).as_secs_f64() * 1e3,
-        write_ms = (written_at - applied_at).as_secs_f64() * 1e3,
-        commit_ms = (started.elapsed() - written_at).as_secs_f64() * 1e3,
-        "batch"
-    );
-    if let Some(c) = cache {
-        c.put_committed(&changes.members);
+    let stages = [begun_at, loaded_at, applied_at, started.elapsed()];
+    Ok(Prepared { tx, replies, changes, commands: cmds.len(), started, stages })
+}
+
+impl Prepared {
+    pub(crate) async fn commit(self, cache: Option<&MemberCache>) -> Result<Vec<Reply>, StoreError> {
+        let Prepared { tx, replies, changes, commands, started, stages: [begun_at, loaded_at, applied_at, written_at] } =
+            self;
+        tx.commit().await?;
+        // Where a batch's time goes (LOYALTY_LOG=loyalty=debug): the figures BENCHMARKS.md uses.
+        tracing::debug!(
+            commands,
+            members = changes.members.len(),
+            begin_ms = begun_at.as_secs_f64() * 1e3,
+            load_ms = (loaded_at - begun_at).as_secs_f64() * 1e3,
+            apply_ms = (applied_at - loaded_at).as_secs_f64() * 1e3,
+            write_ms = (written_at - applied_at).as_secs_f64() * 1e3,
+            commit_ms = (started.elapsed() - written_at).as_secs_f64() * 1e3,
+            "batch"
+        );
+        if let Some(c) = cache {
+            c.put_committed(&changes.members);
+        }
+        Ok(replies)
     }
-    Ok(replies)
 }
 
 /// Runs `cmds` in order on the accounts `loaded` holds, with no I/O: each command's reply,
@@ -323,8 +352,9 @@ async fn load_and_run(
     Ok(Ran { cmds, now, replies, changes, run: true })
 }
 
-/// Runs a loaded batch's rules on a blocking thread. A broken invariant stops the world here
-/// as it does in [`apply_batch`].
+/// Runs a loaded batch's rules on a blocking thread. A panic (a broken invariant) is carried
+/// back to the caller: an import stops there, nothing of that batch written, and the process
+/// exits non-zero; only the server's writer contains panics (see `contain`).
 async fn run_elsewhere(program: &Arc<Program>, loaded: Loaded, cmds: Vec<Command>, now: Timestamp) -> Ran {
     assert!(cmds.len() <= MAX_COMMANDS, "batches are bounded");
     let program = Arc::clone(program);
@@ -339,7 +369,7 @@ async fn run_elsewhere(program: &Arc<Program>, loaded: Loaded, cmds: Vec<Command
     })
 }
 
-fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Option<MemberId> {
+pub(crate) fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Option<MemberId> {
     match cmd {
         Command::UpsertMember { id, .. } => Some(id.clone()),
         Command::PlaceOrder { order, .. } => Some(order.member_id.clone()),
@@ -674,14 +704,24 @@ fn place_order(
         }
         return Err(DomainError::OrderConflict { order: order.id.to_string(), differences });
     }
-    if create && !l.members.contains_key(&order.member_id) {
+    let created = create && !l.members.contains_key(&order.member_id);
+    if created {
         let record =
             MemberRecord { profile: Profile::new(order.paid_at, now), account: Account::new(order.member_id.clone()) };
         l.members.insert(order.member_id.clone(), record);
     }
     let m = existing(l, &order.member_id)?;
     catch_up(m, program, now);
-    let placed = order::place_order(&mut m.account, program, order.clone(), m.profile.birthday, now);
+    let placed = match order::place_order(&mut m.account, program, order.clone(), m.profile.birthday, now) {
+        Ok(placed) => placed,
+        Err(e) => {
+            // A member the refused order would have created does not exist for the rest of the batch.
+            if created {
+                l.members.remove(&order.member_id);
+            }
+            return Err(e);
+        }
+    };
     catch_up(m, program, now);
     t.members.insert(order.member_id.clone());
     t.orders.push(order.id.clone());
@@ -800,41 +840,103 @@ fn action(
 }
 
 /// Why a command sent to the writer got no answer from the rules.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
     #[error(transparent)]
     Domain(#[from] DomainError),
+    /// A storage failure a retry may get past (a lost connection, a lock held too long).
     #[error("storage failed, nothing was written: {0}")]
     Store(String),
+    /// The database refuses writes: no retry succeeds until an operator makes it writable.
+    #[error("the database does not accept writes, nothing was written: {0}")]
+    ReadOnly(String),
+    /// Applying this command panicked, a bug: nothing of it was written, it is logged, and
+    /// the writer went on with the other commands (see `contain`).
+    #[error("an internal error stopped the {what}; nothing of it was written")]
+    Internal { what: String },
     #[error("the writer stopped")]
     Stopped,
 }
 
-struct Job {
-    cmd: Command,
-    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+impl WriteError {
+    /// A batch's storage failure, as each of its commands is told.
+    pub fn from_store(e: &StoreError) -> Self {
+        if e.is_read_only() {
+            Self::ReadOnly(e.to_string())
+        } else {
+            Self::Store(e.to_string())
+        }
+    }
+}
+
+enum Job {
+    Apply {
+        cmd: Command,
+        reply: oneshot::Sender<Result<Outcome, WriteError>>,
+    },
+    /// Answered when the writer reaches it in its queue: it is alive and draining it.
+    Ping(oneshot::Sender<()>),
 }
 
 /// The single writer of a server process: gathers queued commands into batches.
+///
+/// A command whose rules panic is refused alone and the writer goes on (`contain`). If the
+/// writer's task ends anyway, nothing can be written any more: [`Writer::stopped`] completes,
+/// `loyalty serve` exits non-zero on it so that a supervisor starts a new process, and
+/// `/healthz` reports it meanwhile.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
     /// Accounts as this writer last committed them, for hot reads.
     pub cache: Arc<MemberCache>,
+    task: tokio::task::AbortHandle,
 }
 
 impl Writer {
     pub fn spawn(store: Arc<dyn Store>, program: Arc<Program>, clock: SharedClock) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
         let cache = Arc::new(MemberCache::default());
-        tokio::spawn(run_writer(store, program, clock, rx, cache.clone()));
-        Self { tx, cache }
+        let task = tokio::spawn(run_writer(store, program, clock, rx, cache.clone())).abort_handle();
+        Self { tx, cache, task }
     }
 
     pub async fn submit(&self, cmd: Command) -> Result<Outcome, WriteError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { cmd, reply }).await.map_err(|_| WriteError::Stopped)?;
+        self.tx.send(Job::Apply { cmd, reply }).await.map_err(|_| WriteError::Stopped)?;
         rx.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Whether the writer reaches a no-op sent now within `within`: `Ok(false)` when it is
+    /// alive but has not (a long queue, a batch that does not end), `Err(Stopped)` when it
+    /// is gone.
+    pub async fn ping(&self, within: std::time::Duration) -> Result<bool, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        let answered = tokio::time::timeout(within, async {
+            self.tx.send(Job::Ping(reply)).await.map_err(|_| WriteError::Stopped)?;
+            rx.await.map_err(|_| WriteError::Stopped)
+        })
+        .await;
+        match answered {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(e)) => Err(e),
+            Err(_) if self.is_alive() => Ok(false),
+            Err(_) => Err(WriteError::Stopped),
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    /// Completes when the writer's task has ended, whatever ended it.
+    pub async fn stopped(&self) {
+        self.tx.closed().await
+    }
+
+    /// Ends the writer's task as a crash would: queued and later commands get
+    /// [`WriteError::Stopped`]. For tests of what a server does without its writer.
+    pub fn stop(&self) {
+        self.task.abort();
     }
 }
 
@@ -847,26 +949,30 @@ async fn run_writer(
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let cmds: Vec<Command> = jobs.iter().map(|j| j.cmd.clone()).collect();
-        let started = std::time::Instant::now();
-        // Stored instants keep microseconds; a batch's `now` is what it stores.
-        let read = clock.now();
-        let now = read.round(jiff::Unit::Microsecond).unwrap_or(read);
-        let result = apply_batch_cached(store.as_ref(), &program, &cmds, now, Some(&cache)).await;
-        metrics::histogram!("loyalty_batch_seconds").record(started.elapsed().as_secs_f64());
-        metrics::histogram!("loyalty_batch_commands").record(cmds.len() as f64);
-        match result {
-            Ok(replies) => {
-                for (job, r) in jobs.drain(..).zip(replies) {
-                    let _ = job.reply.send(r.map_err(WriteError::from));
+        let (mut cmds, mut replies, mut pings) = (Vec::with_capacity(jobs.len()), Vec::new(), Vec::new());
+        for job in jobs.drain(..) {
+            match job {
+                Job::Apply { cmd, reply } => {
+                    cmds.push(cmd);
+                    replies.push(reply);
                 }
+                Job::Ping(p) => pings.push(p),
             }
-            Err(e) => {
-                tracing::error!(error = %e, commands = cmds.len(), "batch failed; nothing written");
-                for job in jobs.drain(..) {
-                    let _ = job.reply.send(Err(WriteError::Store(e.to_string())));
-                }
+        }
+        if !cmds.is_empty() {
+            let started = std::time::Instant::now();
+            // Stored instants keep microseconds; a batch's `now` is what it stores.
+            let read = clock.now();
+            let now = read.round(jiff::Unit::Microsecond).unwrap_or(read);
+            let answers = crate::contain::apply_contained(store.as_ref(), &program, &cmds, now, Some(&cache)).await;
+            metrics::histogram!("loyalty_batch_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("loyalty_batch_commands").record(cmds.len() as f64);
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                let _ = reply.send(answer);
             }
+        }
+        for p in pings {
+            let _ = p.send(());
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod health;
 pub mod idempotency;
 pub mod insight;
 mod insight_views;
@@ -14,10 +15,10 @@ pub mod tiers;
 pub mod usage;
 pub mod views;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use loyalty_core::Program;
@@ -158,7 +159,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(integration)
         .merge(admin)
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics_text))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi()))
         .fallback(not_found)
@@ -168,14 +169,6 @@ pub fn router(state: AppState) -> Router {
     // Around the whole router rather than its routes: a router's layers run inside each route,
     // before the route adds a 405's `Allow` header, which the problem names.
     Router::new().fallback_service(routes).layer(from_fn(problem::problem_bodies))
-}
-
-async fn healthz(State(s): State<AppState>) -> Response {
-    match s.store.member_ids(None, 1).await {
-        Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "database": s.store.backend()})))
-            .into_response(),
-        Err(e) => problem::ApiError::unavailable(e.to_string()).into_response(),
-    }
 }
 
 async fn metrics_text() -> String {

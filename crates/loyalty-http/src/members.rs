@@ -173,13 +173,17 @@ pub async fn create_hold(
 ) -> ApiResult<(StatusCode, axum::Json<HoldView>)> {
     let member = member_id(&id)?;
     path_id("order_id", &r.order_id, loyalty_core::ids::OrderId::parse)?;
-    // Points and the order amount are the rules' to check (`Account::hold`): one place, one answer.
+    // Bounded here with the rules' own check (`Account::hold`), so that no number out of
+    // range reaches the writer; the share cap and the balance stay the rules' to judge.
+    loyalty_core::limits::check_hold_input(r.points, r.order_amount_minor)?;
+    let ttl_seconds = r.ttl_seconds.unwrap_or(900);
+    loyalty_core::limits::check_range("ttl_seconds", ttl_seconds, 1, loyalty_engine::MAX_HOLD_TTL_SECS)?;
     let cmd = Command::Hold {
         member: member.clone(),
         order_id: r.order_id,
         points: r.points,
         order_amount_minor: r.order_amount_minor,
-        ttl_seconds: r.ttl_seconds.unwrap_or(900),
+        ttl_seconds,
     };
     hold_reply(&s, &member, s.writer.submit(cmd).await?, StatusCode::CREATED)
 }
@@ -228,7 +232,8 @@ pub async fn release(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentRequest {
-    /// Signed: positive grants points usable at once, negative takes available points.
+    /// Signed: positive grants points usable at once, negative takes available points. Non-zero,
+    /// at most 10¹² either way.
     pub points: i64,
     pub reason: String,
     /// Your id for this adjustment; defaults to the Idempotency-Key. One of them is required.
@@ -257,6 +262,7 @@ pub async fn adjust(
             )
         })?;
     let adj_id = path_id("id", &raw_id, AdjustmentId::parse)?;
+    loyalty_core::limits::check_adjustment(r.points)?;
     let reason = Reason::parse(&r.reason).map_err(|e| DomainError::unprocessable("reason", e.0))?;
     let cmd = Command::Adjust { member, id: adj_id, points: r.points, reason, actor: who.name };
     match s.writer.submit(cmd).await? {

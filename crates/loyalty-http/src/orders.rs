@@ -60,6 +60,7 @@ pub async fn post_refund(
 ) -> ApiResult<(StatusCode, axum::Json<OrderView>)> {
     let order_id = path_id("order_id", &id, OrderId::parse)?;
     path_id("id", &input.id, loyalty_core::ids::RefundId::parse)?;
+    check_refund_numbers(&input)?;
     match s.writer.submit(Command::Refund { order_id: order_id.clone(), input }).await? {
         Outcome::Refund { order, replayed } => {
             let refunds = s.store.order(&order_id).await?.map(|(_, r)| r).unwrap_or_default();
@@ -68,4 +69,23 @@ pub async fn post_refund(
         }
         other => Err(unexpected(other)),
     }
+}
+
+/// A refund's numbers, bounded before the command is queued: an amount of 1 to
+/// `MAX_AMOUNT_MINOR`, at most `MAX_LINES` lines of 1 to `MAX_QUANTITY` units. What the order
+/// allows (what is left to refund) is the rules' to judge.
+fn check_refund_numbers(input: &RefundInput) -> Result<(), ApiError> {
+    use loyalty_core::limits::check_range;
+    use loyalty_core::order::{MAX_AMOUNT_MINOR, MAX_LINES, MAX_QUANTITY};
+    if let Some(a) = input.amount_minor {
+        check_range("amount_minor", a, 1, MAX_AMOUNT_MINOR)?;
+    }
+    let lines = input.lines.as_deref().unwrap_or_default();
+    if lines.len() > MAX_LINES {
+        return Err(ApiError::invalid("lines", format!("must hold 1 to {MAX_LINES} lines")));
+    }
+    for (i, l) in lines.iter().enumerate() {
+        check_range(&format!("lines[{i}].quantity"), l.quantity, 1, MAX_QUANTITY)?;
+    }
+    Ok(())
 }

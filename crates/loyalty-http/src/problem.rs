@@ -71,6 +71,14 @@ impl ApiError {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", detail)
     }
+    /// The database refuses writes. No retry advice: none succeeds until an operator acts.
+    pub fn read_only(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "read_only",
+            format!("{detail}; the database must be made writable before any write can succeed"),
+        )
+    }
 }
 
 impl From<DomainError> for ApiError {
@@ -109,7 +117,14 @@ impl From<WriteError> for ApiError {
         match e {
             WriteError::Domain(d) => d.into(),
             WriteError::Store(s) => Self::unavailable(format!("{s}; retry with the same Idempotency-Key")),
-            WriteError::Stopped => Self::unavailable("the engine is shutting down; retry"),
+            e @ WriteError::ReadOnly(_) => Self::read_only(e),
+            e @ WriteError::Internal { .. } => Self::internal(e.to_string()),
+            WriteError::Stopped => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "writer_stopped",
+                "the writer stopped and this process makes no more writes; it exits to be restarted: retry with the \
+                 same Idempotency-Key once it is back",
+            ),
         }
     }
 }
@@ -117,6 +132,9 @@ impl From<WriteError> for ApiError {
 impl From<loyalty_store::StoreError> for ApiError {
     fn from(e: loyalty_store::StoreError) -> Self {
         tracing::error!(error = %e, "storage error on a read");
+        if e.is_read_only() {
+            return Self::read_only(e);
+        }
         Self::unavailable(e.to_string())
     }
 }

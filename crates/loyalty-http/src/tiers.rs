@@ -354,6 +354,9 @@ pub async fn evaluate(State(s): State<AppState>, Json(r): Json<EvaluateRequest>)
         Some(raw) => parse_instant("at", raw)?,
         None => s.clock.now(),
     };
+    if let Some(p) = r.points_to_redeem {
+        loyalty_core::limits::check_range("points_to_redeem", p, 0, loyalty_core::limits::MAX_POINTS)?;
+    }
     let m = load(&s, &id).await?;
     let (tier, available_points) = checkout::buyer_at(&m.account, &s.program, s.clock.now());
     let buyer = Buyer { tier: &tier, birthday: m.profile.birthday, status: m.account.status, available_points };

@@ -7,6 +7,7 @@
 
 pub mod analytics;
 mod convert;
+pub mod health;
 mod postgres;
 mod sqlite;
 pub mod usage;
@@ -23,6 +24,7 @@ use loyalty_core::verify::MemberHistory;
 use std::collections::HashMap;
 
 pub use analytics::Analytics;
+pub use health::{Writability, WriteProbe};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use usage::{BenefitUsage, UsageQuery, UsageReport, UsageRow};
@@ -218,12 +220,30 @@ pub trait RawSql: Send + Sync {
 /// that needs one capability should ask for that trait.
 #[cfg(not(feature = "test-support"))]
 pub trait Store:
-    Writes + LedgerReads + ApiKeys + Idempotency + Maintenance + Analytics + BenefitUsage + MemberVersions + 'static
+    Writes
+    + LedgerReads
+    + ApiKeys
+    + Idempotency
+    + Maintenance
+    + WriteProbe
+    + Analytics
+    + BenefitUsage
+    + MemberVersions
+    + 'static
 {
 }
 #[cfg(not(feature = "test-support"))]
 impl<T> Store for T where
-    T: Writes + LedgerReads + ApiKeys + Idempotency + Maintenance + Analytics + BenefitUsage + MemberVersions + 'static
+    T: Writes
+        + LedgerReads
+        + ApiKeys
+        + Idempotency
+        + Maintenance
+        + WriteProbe
+        + Analytics
+        + BenefitUsage
+        + MemberVersions
+        + 'static
 {
 }
 
@@ -235,6 +255,7 @@ pub trait Store:
     + ApiKeys
     + Idempotency
     + Maintenance
+    + WriteProbe
     + Analytics
     + BenefitUsage
     + MemberVersions
@@ -249,6 +270,7 @@ impl<T> Store for T where
         + ApiKeys
         + Idempotency
         + Maintenance
+        + WriteProbe
         + Analytics
         + BenefitUsage
         + MemberVersions

@@ -68,6 +68,13 @@ impl PgStore {
     }
 }
 
+#[async_trait::async_trait]
+impl crate::health::WriteProbe for PgStore {
+    async fn write_probe(&self) -> crate::Result<crate::health::Writability> {
+        crate::health::probe_postgres(&self.pool).await
+    }
+}
+
 /// The seam between the SQL both backends share (`shared/`, compiled once per backend as
 /// modules of this one) and this backend: its driver, its types and the few fragments of SQL
 /// that differ.

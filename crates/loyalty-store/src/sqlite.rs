@@ -242,6 +242,13 @@ async fn checkpoint_bounded(pool: &sqlx::SqlitePool, mode: &str) -> crate::Resul
     Ok(row.try_get::<i64, _>(0)? == 0)
 }
 
+#[async_trait::async_trait]
+impl crate::health::WriteProbe for SqliteStore {
+    async fn write_probe(&self) -> crate::Result<crate::health::Writability> {
+        crate::health::probe_sqlite(&self.writes).await
+    }
+}
+
 /// The seam between the SQL both backends share (`shared/`, compiled once per backend as
 /// modules of this one) and this backend: its driver, its types and the few fragments of SQL
 /// that differ.

@@ -117,7 +117,11 @@ async fn story(store: &dyn Store, program: &Program, now: Timestamp) {
     assert_eq!((totals.members, totals.entries), (1, 1), "{backend}");
     let activation = lots[0].activates_at;
     assert!(store.due_members(activation - SignedDuration::from_secs(1), 10).await.unwrap().is_empty());
-    assert_eq!(store.due_members(activation, 10).await.unwrap(), [id.clone()], "{backend}: due at activation");
+    assert_eq!(
+        store.due_members(activation, 10).await.unwrap(),
+        std::slice::from_ref(&id),
+        "{backend}: due at activation"
+    );
     let histories = store.histories(&["alice".to_owned()]).await.unwrap();
     assert_eq!(histories.len(), 1, "{backend}");
 

@@ -69,7 +69,11 @@ pub fn app_with_admin_key(
 }
 
 /// `loyalty serve`: the app, the scheduler and the daily insight run, until SIGINT or SIGTERM.
+/// It refuses to start on a database that takes no writes, and exits with an error if the
+/// writer stops: a server that can only read would otherwise answer every write with a 503
+/// while looking alive to its supervisor.
 pub async fn serve(store: Arc<dyn Store>, program: Program, listen: &str, job_interval: u64) -> anyhow::Result<()> {
+    ensure_writable(store.as_ref()).await?;
     let (state, router) = app(store.clone(), program);
     if state.admin_key_hash.is_none() {
         tracing::warn!("LOYALTY_ADMIN_KEY is not set: only keys made with `loyalty keys create` can call the API");
@@ -84,8 +88,27 @@ pub async fn serve(store: Arc<dyn Store>, program: Program, listen: &str, job_in
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(addr = %listener.local_addr()?, database = store.backend(), "loyalty serving; API docs at /docs");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
+    let writer = state.writer.clone();
+    tokio::select! {
+        served = axum::serve(listener, router).with_graceful_shutdown(shutdown()) => served?,
+        _ = writer.stopped() => {
+            tracing::error!("the writer stopped: no write can be made; exiting so that the process is restarted");
+            anyhow::bail!("the writer stopped; exiting so that a supervisor restarts the server");
+        }
+    }
     Ok(())
+}
+
+/// Refuses a store that would answer every write with an error (see `loyalty_store::health`).
+pub async fn ensure_writable(store: &dyn Store) -> anyhow::Result<()> {
+    match store.write_probe().await? {
+        loyalty_store::Writability::Writable => Ok(()),
+        loyalty_store::Writability::ReadOnly(why) => anyhow::bail!(
+            "the {} database does not accept writes ({why}); not starting: make it writable (file permissions, a \
+             read-only mount, mode=ro in the URL, a standby server) and start again",
+            store.backend()
+        ),
+    }
 }
 
 async fn shutdown() {

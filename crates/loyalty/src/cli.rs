@@ -35,7 +35,15 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     pub async fn open(&self) -> anyhow::Result<Arc<dyn loyalty_store::Store>> {
-        Ok(loyalty_store::open(&self.database_url).await?)
+        loyalty_store::open(&self.database_url).await.map_err(|e| {
+            if e.is_read_only() {
+                anyhow::anyhow!(
+                    "the database does not accept writes, so its migrations cannot run ({e}); make it writable"
+                )
+            } else {
+                e.into()
+            }
+        })
     }
 }
 

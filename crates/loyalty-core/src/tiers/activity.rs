@@ -156,6 +156,10 @@ pub fn record_activity(
         action.note = Some(format!("cap of {} {kind} per {period} reached: recorded, nothing awarded", cfg.cap));
         return Ok(action);
     }
+    acc.check_growth("type", cfg.growth)?;
+    if cfg.points > 0 {
+        acc.check_credit("type", cfg.points)?;
+    }
     let source = format!("activity/{id}");
     acc.add_growth(program, GrowthKind::Activity, &source, cfg.growth, occurred_at, now);
     if cfg.points > 0 {

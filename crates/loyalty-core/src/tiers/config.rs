@@ -26,9 +26,10 @@ impl From<Multiplier> for f64 {
 }
 impl Multiplier {
     pub const ONE: Multiplier = Multiplier(1000);
-    /// ⌊points × multiplier⌋, exact.
-    pub fn apply(self, points: i64) -> i64 {
-        i64::try_from(i128::from(points) * i128::from(self.0) / 1000).expect("bounded")
+    /// ⌊points × multiplier⌋, exact; `None` when it does not fit in `i64` (a programme's
+    /// highest rate and multipliers on the largest order can exceed it).
+    pub fn checked_apply(self, points: i64) -> Option<i64> {
+        i64::try_from(i128::from(points) * i128::from(self.0) / 1000).ok()
     }
 }
 

@@ -288,7 +288,8 @@ impl Account {
         if amount == 0 {
             return;
         }
-        self.growth_total += amount;
+        // Credits were checked by the command (`Account::check_growth`); refunds only take back.
+        self.growth_total = self.growth_total.checked_add(amount).expect("checked growth fits");
         let seq = self.next_growth_seq;
         self.next_growth_seq += 1;
         let e = GrowthEntry { seq, kind, amount, source_id: source_id.to_owned(), at, total_after: self.growth_total };
@@ -351,6 +352,13 @@ impl Account {
         let reason = format!("{reason} (by {actor})");
         if until.is_some_and(|u| u <= now) {
             return Err(DomainError::unprocessable("until", "must be in the future"));
+        }
+        let furthest = plus_secs(now, crate::limits::MAX_ASSIGNMENT_DAYS * 86_400);
+        if until.is_some_and(|u| u > furthest) {
+            return Err(DomainError::unprocessable(
+                "until",
+                format!("must be at most {} days ahead, by {furthest}", crate::limits::MAX_ASSIGNMENT_DAYS),
+            ));
         }
         self.join_tier(program, now);
         let g = growth_in_window(self, program, now);

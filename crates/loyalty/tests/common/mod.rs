@@ -71,6 +71,8 @@ impl Drop for TestDb {
 }
 
 pub struct TestApp {
+    /// The running app's state: its writer, store and clock, for tests that look inside.
+    pub state: loyalty_http::AppState,
     pub base: String,
     pub url: String,
     pub client: reqwest::Client,
@@ -98,12 +100,28 @@ pub async fn spawn_app_on(program_toml: &str, clock: loyalty_engine::SharedClock
     let program = Program::from_toml(program_toml).expect("test programme is valid");
     let (db, url) = TestDb::fresh().await;
     let store = loyalty_store::open(&url).await.expect("open the test store");
+    let (state, base) = serve_store_on(store.clone(), program.clone(), clock).await;
+    TestApp { state, base, url, client: reqwest::Client::new(), store, program, db }
+}
+
+/// Serves the app on `store` on port 0: its state and base URL.
+pub async fn serve_store(store: Arc<dyn Store>, program: Program) -> (loyalty_http::AppState, String) {
+    serve_store_on(store, program, loyalty_engine::clock::system()).await
+}
+
+/// As [`serve_store`], on the given clock.
+pub async fn serve_store_on(
+    store: Arc<dyn Store>,
+    program: Program,
+    clock: loyalty_engine::SharedClock,
+) -> (loyalty_http::AppState, String) {
     let settings = loyalty::Settings { admin_key: Some(ADMIN.to_owned()), clock };
-    let router = loyalty::Application::build(store.clone(), program.clone(), settings).router;
+    let app = loyalty::Application::build(store, program, settings);
+    let (state, router) = (app.state, app.router);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    TestApp { base, url, client: reqwest::Client::new(), store, program, db }
+    (state, base)
 }
 
 impl TestApp {
