@@ -336,3 +336,94 @@ fn content_type(status: StatusCode) -> &'static str {
         "application/problem+json"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(hash: &str) -> IdemRecord {
+        IdemRecord {
+            principal: "p".into(),
+            key: "k".into(),
+            request_hash: hash.into(),
+            status: 201,
+            body: "{}".into(),
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    fn owner(found: Found) -> Claim {
+        match found {
+            Found::Owner(c) => c,
+            _ => panic!("the key was free"),
+        }
+    }
+
+    fn waiting(found: Found) -> (watch::Receiver<Phase>, bool) {
+        match found {
+            Found::Wait { phase, same_body } => (phase, same_body),
+            _ => panic!("the key was taken and undecided"),
+        }
+    }
+
+    #[test]
+    fn one_owner_and_another_body_waits_only_while_the_owner_looks_in_the_store() {
+        // Proves the claim's states: the first asker owns the key; while it looks in the store
+        // both a twin and another body wait (the kept answer may be the other body's); once it
+        // runs, another body is refused at once and a twin still waits.
+        let pending = Pending::default();
+        let claim = owner(pending.claim("p", "k", "a"));
+        assert!(waiting(pending.claim("p", "k", "a")).1, "a twin");
+        assert!(!waiting(pending.claim("p", "k", "b")).1, "another body, while the owner looks");
+        claim.running();
+        assert!(matches!(pending.claim("p", "k", "b"), Found::Reused));
+        assert!(waiting(pending.claim("p", "k", "a")).1);
+        assert!(matches!(pending.claim("p", "other", "b"), Found::Owner(_)), "keys are apart");
+        assert!(matches!(pending.claim("q", "k", "b"), Found::Owner(_)), "principals are apart");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_claim_frees_the_key_and_wakes_its_waiters() {
+        // Proves a claim given up without an answer (a 5xx, an error, a panic) releases the key:
+        // waiters hear `Released` and the next asker owns it.
+        let pending = Pending::default();
+        let claim = owner(pending.claim("p", "k", "a"));
+        claim.running();
+        let (phase, same) = waiting(pending.claim("p", "k", "a"));
+        drop(claim);
+        assert!(matches!(settled(phase, same).await, Phase::Released));
+        owner(pending.claim("p", "k", "b"));
+    }
+
+    #[tokio::test]
+    async fn an_answer_found_in_the_store_goes_to_every_waiter_and_frees_the_map() {
+        // Proves the owner's store look-up settles everyone: a waiter with another body gets the
+        // kept answer (its own, here, so it replays rather than being refused), and the key leaves
+        // the map for later askers to find in the store.
+        let pending = Pending::default();
+        let claim = owner(pending.claim("p", "k", "a"));
+        let (phase, same) = waiting(pending.claim("p", "k", "b"));
+        claim.found(record("b"));
+        match settled(phase, same).await {
+            Phase::Answered(rec) => assert_eq!(rec.request_hash, "b"),
+            _ => panic!("the kept answer"),
+        }
+        assert!(pending.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_twin_of_a_request_still_running_gets_no_answer_before_the_wait_ends() {
+        // Proves the bound on waiting: a twin of a request that does not finish is not answered,
+        // so the layer's timeout turns it into a 409.
+        let pending = Pending::default();
+        let claim = owner(pending.claim("p", "k", "a"));
+        claim.running();
+        let (phase, same) = waiting(pending.claim("p", "k", "a"));
+        let short = Duration::from_millis(50);
+        assert!(tokio::time::timeout(short, settled(phase, same)).await.is_err(), "still running");
+        let resp = in_use("k");
+        assert_eq!(resp.status(), StatusCode::CONFLICT);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        drop(claim);
+    }
+}

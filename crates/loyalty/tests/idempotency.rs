@@ -126,8 +126,9 @@ async fn fifty_concurrent_identical_orders_with_one_key_run_once_and_all_get_its
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_holds_with_one_key_and_different_bodies_take_points_once() {
-    // Proves the same for holds, which have no natural id the engine could deduplicate on: of 50
-    // holds for different orders sent at once with one key, one is taken (100 points held).
+    // Proves the same for holds: the engine deduplicates holds by order id only, so for 50 holds
+    // for different orders sent at once with one key, the key alone must let one be taken (100
+    // points held).
     let app = spawn_app().await;
     member_with_points(&app, "cy").await;
     let requests = (0..PARALLEL).map(|i| ("/v1/members/cy/points/holds".to_owned(), hold(&format!("c-{i}"))));
@@ -142,8 +143,9 @@ async fn fifty_concurrent_holds_with_one_key_and_different_bodies_take_points_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_identical_holds_with_one_key_take_points_once() {
-    // Proves twins of a hold run once: identical holds would each take points if they ran, so
-    // 100 points held (not 200, not 5,000) shows one run; the others replay its answer or get 409.
+    // Proves twins of a hold run once: one answer is not marked replayed (a twin that ran would
+    // get the engine's own replay of the hold by its order id, a 200 not marked), the others are
+    // its 201 replayed or a 409, and 100 points are held.
     let app = spawn_app().await;
     member_with_points(&app, "di").await;
     let requests = vec![("/v1/members/di/points/holds".to_owned(), hold("d-1")); PARALLEL];
