@@ -23,7 +23,10 @@ pub struct JobReport {
     pub idempotency_purged: u64,
 }
 
-/// Runs everything due at `now` directly against the store (the CLI's `jobs run`).
+/// Runs everything due at `now` directly against the store (the CLI's `jobs run`). Kept
+/// Idempotency-Key responses are purged by the system clock, not by `now`: their age is real
+/// time (they are stamped by the serving process's clock), and `jobs run --now <a later
+/// instant>` advances the ledger to that instant without making the keys sent minutes ago old.
 pub async fn run_due(store: &dyn Store, program: &Program, now: Timestamp) -> Result<JobReport, StoreError> {
     let mut report = JobReport::default();
     let mut previous: Vec<MemberId> = Vec::new();
@@ -43,12 +46,14 @@ pub async fn run_due(store: &dyn Store, program: &Program, now: Timestamp) -> Re
         report.members += ids.len();
         previous = ids;
     }
-    report.idempotency_purged = purge(store, now).await?;
+    report.idempotency_purged = purge(store, Timestamp::now()).await?;
     Ok(report)
 }
 
-async fn purge(store: &dyn Store, now: Timestamp) -> Result<u64, StoreError> {
-    let cutoff = loyalty_core::calendar::plus_secs(now, -loyalty_core::idempotency::KEEP_HOURS * 3600);
+/// Deletes the Idempotency-Key responses kept longer than `KEEP_HOURS` before `real_now`, an
+/// instant of the clock that stamped them (never a simulated one).
+async fn purge(store: &dyn Store, real_now: Timestamp) -> Result<u64, StoreError> {
+    let cutoff = loyalty_core::calendar::plus_secs(real_now, -loyalty_core::idempotency::KEEP_HOURS * 3600);
     store.idem_purge(cutoff).await
 }
 
@@ -86,6 +91,7 @@ pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, clock: SharedClock
             }
             done += n;
         }
+        // `now` is the clock that stamps kept responses (`AppState::clock`), so ages agree.
         if let Err(e) = purge(store.as_ref(), now).await {
             tracing::warn!(error = %e, "idempotency purge failed");
         }
