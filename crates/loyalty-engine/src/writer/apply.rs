@@ -1,0 +1,279 @@
+//! Each command's arm: what it does to the loaded accounts, orders and actions.
+
+use super::*;
+use jiff::Timestamp;
+use loyalty_core::account::Account;
+use loyalty_core::ids::{AdjustmentId, MemberId, OrderId};
+use loyalty_core::ledger::HoldStatus;
+use loyalty_core::member::{MemberInput, Profile};
+use loyalty_core::order::{self, RefundInput, ValidOrder};
+use loyalty_core::text::Reason;
+use loyalty_core::tiers::{self, Action, ActionKind};
+use loyalty_core::{DomainError, Program};
+use loyalty_store::{Adjustment, MemberRecord};
+
+/// Brings a member up to `now`: due activations, expiries, hold time-outs and tier reviews.
+pub(crate) fn catch_up(m: &mut MemberRecord, program: &Program, now: Timestamp) {
+    m.account.advance(now);
+    m.account.review_tier(program, now);
+}
+
+pub(crate) fn existing<'a>(l: &'a mut Loaded, id: &MemberId) -> Result<&'a mut MemberRecord, DomainError> {
+    l.members.get_mut(id).ok_or_else(|| DomainError::MemberNotFound(id.to_string()))
+}
+
+pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, now: Timestamp) -> Reply {
+    match cmd {
+        Command::UpsertMember { id, input } => upsert_member(l, t, id, input, now),
+        Command::PlaceOrder { order, create_member } => place_order(l, t, program, order, *create_member, now),
+        Command::Refund { order_id, input } => refund(l, t, program, order_id, input, now),
+        Command::Hold { member, order_id, points, order_amount_minor, ttl_seconds } => {
+            if !(1..=MAX_HOLD_TTL_SECS).contains(ttl_seconds) {
+                return Err(DomainError::unprocessable(
+                    "ttl_seconds",
+                    format!("{ttl_seconds} must be between 1 and {MAX_HOLD_TTL_SECS}"),
+                ));
+            }
+            let m = existing(l, member)?;
+            catch_up(m, program, now);
+            t.members.insert(member.clone());
+            let acc = &mut m.account;
+            let latest = acc.holds.iter().filter(|h| &h.order_id == order_id).max_by_key(|h| h.created_at);
+            if let Some(h) = latest.filter(|h| matches!(h.status, HoldStatus::Open | HoldStatus::Captured)) {
+                if h.points == *points && h.order_amount_minor == *order_amount_minor {
+                    return Ok(Outcome::Hold { hold: h.clone(), balances: acc.buckets, replayed: true });
+                }
+                return Err(DomainError::Conflict {
+                    what: "hold for order".into(),
+                    id: order_id.clone(),
+                    differences: vec!["points or order_amount_minor (release the open hold first)".into()],
+                });
+            }
+            let id = acc.hold(program, order_id, *points, *order_amount_minor, *ttl_seconds, now)?;
+            let hold = acc.holds.iter().find(|h| h.hold_id == id).expect("just created").clone();
+            Ok(Outcome::Hold { hold, balances: acc.buckets, replayed: false })
+        }
+        Command::Capture { member, hold } | Command::Release { member, hold } => {
+            let m = existing(l, member)?;
+            catch_up(m, program, now);
+            t.members.insert(member.clone());
+            if matches!(cmd, Command::Capture { .. }) {
+                m.account.capture(hold, now)?;
+            } else {
+                m.account.release(hold, now)?;
+            }
+            let h = m.account.holds.iter().find(|h| &h.hold_id == hold).expect("found by the rule").clone();
+            Ok(Outcome::Hold { hold: h, balances: m.account.buckets, replayed: false })
+        }
+        Command::Adjust { member, id, points, reason, actor } => {
+            adjust(l, t, program, member, id, *points, reason, actor, now)
+        }
+        Command::Activity { member, input } => {
+            let same = |a: &Action| a.differences(input);
+            action(l, t, program, (member, ActionKind::Activity, input.id.as_str()), same, now, |acc, prior| {
+                tiers::record_activity(acc, program, input, prior, now)
+            })
+        }
+        Command::ClaimSample { member, id } => {
+            // A claim carries nothing but its id: sent again, it is the same claim.
+            let same = |_: &Action| Vec::new();
+            action(l, t, program, (member, ActionKind::Claim, id.as_str()), same, now, |acc, prior| {
+                tiers::claim_free_sample(acc, program, id, prior, now)
+            })
+        }
+        Command::AssignTier { member, tier, reason, until, actor } => {
+            let m = existing(l, member)?;
+            catch_up(m, program, now);
+            m.account.assign_tier(program, tier, reason, actor, *until, now)?;
+            t.members.insert(member.clone());
+            Ok(Outcome::Tier { record: m.clone() })
+        }
+        Command::Remember(rec) => {
+            t.changes.idempotency.push(rec.clone());
+            Ok(Outcome::Remembered)
+        }
+        Command::Advance { member } => {
+            let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
+            let before = m.account.new_entries.len() + m.account.new_tier_events.len();
+            catch_up(m, program, now);
+            let n = m.account.new_entries.len() + m.account.new_tier_events.len() - before;
+            let acc = &m.account;
+            let dirty = acc.tier_dirty || acc.lots.iter().any(|x| x.dirty) || acc.holds.iter().any(|x| x.dirty);
+            if n > 0 || dirty || acc.tier_review_at != acc.next_tier_review(program) {
+                t.members.insert(member.clone());
+            }
+            Ok(Outcome::Advanced { entries: n })
+        }
+    }
+}
+
+pub(crate) fn upsert_member(
+    l: &mut Loaded,
+    t: &mut Touched,
+    id: &MemberId,
+    input: &MemberInput,
+    now: Timestamp,
+) -> Reply {
+    let created = !l.members.contains_key(id);
+    let mut record = match l.members.get(id) {
+        Some(m) => m.clone(),
+        None => MemberRecord { profile: Profile::new(now, now), account: Account::new(id.clone()) },
+    };
+    record.account.advance(now);
+    if let Some(status) = input.apply(&mut record.profile, now)? {
+        record.account.status = status;
+    }
+    l.members.insert(id.clone(), record.clone());
+    t.members.insert(id.clone());
+    Ok(Outcome::Member { record, created })
+}
+
+pub(crate) fn place_order(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    order: &ValidOrder,
+    create: bool,
+    now: Timestamp,
+) -> Reply {
+    if let Some(stored) = l.orders.get(&order.id) {
+        let differences = stored.order.differences(order);
+        if differences.is_empty() {
+            return Ok(Outcome::Order { order: stored.clone(), replayed: true });
+        }
+        return Err(DomainError::OrderConflict { order: order.id.to_string(), differences });
+    }
+    let created = create && !l.members.contains_key(&order.member_id);
+    if created {
+        let record =
+            MemberRecord { profile: Profile::new(order.paid_at, now), account: Account::new(order.member_id.clone()) };
+        l.members.insert(order.member_id.clone(), record);
+    }
+    let m = existing(l, &order.member_id)?;
+    catch_up(m, program, now);
+    let placed = match order::place_order(&mut m.account, program, order.clone(), m.profile.birthday, now) {
+        Ok(placed) => placed,
+        Err(e) => {
+            // A member the refused order would have created does not exist for the rest of the batch.
+            if created {
+                l.members.remove(&order.member_id);
+            }
+            return Err(e);
+        }
+    };
+    catch_up(m, program, now);
+    t.members.insert(order.member_id.clone());
+    t.orders.push(order.id.clone());
+    t.changes.new_order_keys.push((order.id.clone(), order.member_id.clone()));
+    l.orders.insert(order.id.clone(), placed.clone());
+    Ok(Outcome::Order { order: placed, replayed: false })
+}
+
+pub(crate) fn refund(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    order_id: &OrderId,
+    input: &RefundInput,
+    now: Timestamp,
+) -> Reply {
+    let Some(order) = l.orders.get(order_id) else { return Err(DomainError::OrderNotFound(order_id.to_string())) };
+    let prior = l.refunds.entry(order_id.clone()).or_default();
+    if let Some(stored) = prior.iter().find(|r| r.refund_id.as_str() == input.id) {
+        let differences = order::refund_differences(stored, input);
+        if differences.is_empty() {
+            return Ok(Outcome::Refund { order: order.clone(), replayed: true });
+        }
+        return Err(DomainError::RefundConflict { order: order_id.to_string(), refund: input.id.clone(), differences });
+    }
+    let mut order = order.clone();
+    let m = l.members.get_mut(&order.order.member_id).expect("an order's member exists");
+    catch_up(m, program, now);
+    let refund = order::refund_order(&mut m.account, program, &mut order, prior, input, now)?;
+    catch_up(m, program, now);
+    prior.push(refund.clone());
+    t.members.insert(order.order.member_id.clone());
+    t.orders.push(order_id.clone());
+    t.changes.refunds.push((order.order.member_id.clone(), refund.clone()));
+    l.orders.insert(order_id.clone(), order.clone());
+    Ok(Outcome::Refund { order, replayed: false })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn adjust(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    member: &MemberId,
+    id: &AdjustmentId,
+    points: i64,
+    reason: &Reason,
+    actor: &str,
+    now: Timestamp,
+) -> Reply {
+    let key = (member.clone(), id.clone());
+    if let Some(a) = l.adjustments.get(&key).cloned() {
+        let balances = existing(l, member)?.account.buckets;
+        if a.points == points && a.reason == reason.as_str() {
+            return Ok(Outcome::Adjusted { adjustment: a, balances, replayed: true });
+        }
+        return Err(DomainError::Conflict {
+            what: "adjustment".into(),
+            id: id.to_string(),
+            differences: vec!["points or reason".into()],
+        });
+    }
+    let m = existing(l, member)?;
+    catch_up(m, program, now);
+    t.members.insert(member.clone());
+    m.account.adjust(program, id.as_str(), points, format!("{reason} (by {actor})"), now)?;
+    let adjustment = Adjustment {
+        member_id: member.clone(),
+        adjustment_id: id.clone(),
+        points,
+        reason: reason.to_string(),
+        actor: actor.to_owned(),
+        created_at: now,
+    };
+    let balances = m.account.buckets;
+    l.adjustments.insert(key, adjustment.clone());
+    t.changes.adjustments.push(adjustment.clone());
+    Ok(Outcome::Adjusted { adjustment, balances, replayed: false })
+}
+
+/// Records an activity or a claim once per id: a retry returns the recorded one, and one
+/// that `differences` finds other is a conflict naming the fields.
+pub(crate) fn action(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    (member, kind, id): (&MemberId, ActionKind, &str),
+    differences: impl FnOnce(&Action) -> Vec<String>,
+    now: Timestamp,
+    rule: impl FnOnce(&mut Account, &[Action]) -> Result<Action, DomainError>,
+) -> Reply {
+    let key = (member.clone(), kind);
+    if let Some(a) = l.actions.get(&key).and_then(|v| v.iter().find(|a| a.action_id == id)) {
+        let differences = differences(a);
+        if differences.is_empty() {
+            return Ok(Outcome::Action { action: a.clone(), replayed: true });
+        }
+        let what = match kind {
+            ActionKind::Activity => "activity",
+            ActionKind::Claim => "free-sample claim",
+        };
+        return Err(DomainError::Conflict { what: what.into(), id: id.to_owned(), differences });
+    }
+    let prior = l.actions.remove(&key).unwrap_or_default();
+    let m = existing(l, member)?;
+    catch_up(m, program, now);
+    t.members.insert(member.clone());
+    let result = rule(&mut m.account, &prior);
+    let mut prior = prior;
+    if let Ok(a) = &result {
+        prior.push(a.clone());
+        t.changes.actions.push((member.clone(), a.clone()));
+    }
+    l.actions.insert(key, prior);
+    result.map(|action| Outcome::Action { action, replayed: false })
+}

@@ -1,0 +1,210 @@
+//! What a batch loads: only what its commands can touch (see docs/ARCHITECTURE.md, *What a
+//! batch loads*).
+
+use super::*;
+use jiff::Timestamp;
+use loyalty_core::calendar::plus_secs;
+use loyalty_core::ids::{AdjustmentId, HoldId, MemberId, OrderId};
+use loyalty_core::order::Refund;
+use loyalty_core::tiers::{self, Action, ActionKind};
+use loyalty_core::Program;
+use loyalty_store::{MemberRecord, StoreError};
+use std::collections::HashMap;
+
+/// Growth entries older than this cannot matter to any qualification window (≤ 1 year, plus
+/// a term's grace), so accounts are loaded without them.
+pub const GROWTH_LOOKBACK_DAYS: i64 = 800;
+
+/// The earliest growth entry an account loaded at `now` needs.
+pub fn growth_since(now: Timestamp) -> Timestamp {
+    plus_secs(now, -GROWTH_LOOKBACK_DAYS * 86_400)
+}
+
+pub(crate) async fn load_actions(
+    tx: &mut dyn loyalty_store::Tx,
+    cmds: &[Command],
+    now: Timestamp,
+) -> Result<HashMap<(MemberId, ActionKind), Vec<Action>>, StoreError> {
+    let mut out: HashMap<(MemberId, ActionKind), Vec<Action>> = HashMap::new();
+    for c in cmds {
+        let (member, kind, id, since) = match c {
+            Command::Activity { member, input } => {
+                (member, ActionKind::Activity, input.id.as_str(), plus_secs(input.occurred_at, -32 * 86_400))
+            }
+            Command::ClaimSample { member, id } => {
+                (member, ActionKind::Claim, id.as_str(), plus_secs(now, -32 * 86_400))
+            }
+            _ => continue,
+        };
+        let mut found = tx.load_actions(member, kind, since).await?;
+        found.extend(tx.find_action(member, kind, id).await?);
+        let list = out.entry((member.clone(), kind)).or_default();
+        for a in found {
+            if !list.iter().any(|x| x.action_id == a.action_id) {
+                list.push(a);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Commands that may spend points (so need the spending order of every lot) or whose reply
+/// shows the whole account. Orders and advances only add lots and apply what is due.
+pub(crate) fn needs_every_lot(cmd: &Command) -> bool {
+    !matches!(cmd, Command::PlaceOrder { .. } | Command::Advance { .. })
+}
+
+/// Which growth of `m` a write at `now` loads: what its windows can count (see
+/// `tiers::growth_need`), never earlier than the lookback. The ranges are rounded to whole
+/// weeks so that most members of a batch share their queries: the individual range only
+/// grows and the summed one only shrinks, which keeps every window's growth exact. Only
+/// members loaded in part take a sum; a reply never shows their account.
+pub(crate) fn growth_load(
+    m: &MemberRecord,
+    program: &Program,
+    now: Timestamp,
+    partial: bool,
+) -> loyalty_store::GrowthLoad {
+    const WEEK_MICROS: i64 = 7 * 86_400 * 1_000_000;
+    let floor = |t: Timestamp| {
+        let us = t.as_microsecond();
+        Timestamp::from_microsecond(us - us.rem_euclid(WEEK_MICROS)).unwrap_or(t)
+    };
+    let ceil = |t: Timestamp| {
+        let us = t.as_microsecond();
+        let r = us.rem_euclid(WEEK_MICROS);
+        if r == 0 {
+            t
+        } else {
+            Timestamp::from_microsecond(us - r + WEEK_MICROS).unwrap_or(t)
+        }
+    };
+    let lookback = growth_since(now);
+    let need = tiers::growth_need(&m.account, program, now);
+    let after = need.from.map_or(lookback, |f| floor(f.max(lookback)).max(lookback));
+    let summed =
+        need.summed.filter(|_| partial).map(|(a, b)| (ceil(a), floor(b))).filter(|(a, b)| *a >= after && a < b);
+    loyalty_store::GrowthLoad { member: m.account.member_id.clone(), after, summed }
+}
+
+pub(crate) async fn load(
+    tx: &mut dyn loyalty_store::Tx,
+    program: &Program,
+    cmds: &[Command],
+    now: Timestamp,
+) -> Result<Loaded, StoreError> {
+    let mut order_ids: Vec<OrderId> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::PlaceOrder { order, .. } => Some(order.id.clone()),
+            Command::Refund { order_id, .. } => Some(order_id.clone()),
+            _ => None,
+        })
+        .collect();
+    order_ids.sort();
+    order_ids.dedup();
+    let orders = tx.load_orders(&order_ids).await?;
+    // A refund of an order placed earlier in the same batch names its member through that
+    // order: the member must be loaded in full for the refund's clawback.
+    let placed: HashMap<&OrderId, &MemberId> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::PlaceOrder { order, .. } => Some((&order.id, &order.member_id)),
+            _ => None,
+        })
+        .collect();
+    let member_to_load = |c: &Command| {
+        member_of(c, &orders).or_else(|| match c {
+            Command::Refund { order_id, .. } => placed.get(order_id).map(|m| (*m).clone()),
+            _ => None,
+        })
+    };
+    let mut full: Vec<MemberId> = cmds.iter().filter(|c| needs_every_lot(c)).filter_map(member_to_load).collect();
+    full.sort();
+    full.dedup();
+    let mut partial: Vec<MemberId> =
+        cmds.iter().filter_map(member_to_load).filter(|id| full.binary_search(id).is_err()).collect();
+    partial.sort();
+    partial.dedup();
+    let mut members = tx.load_members(&full, &partial, now).await?;
+    let mut wanted: Vec<loyalty_store::GrowthLoad> = members
+        .values()
+        .map(|m| {
+            let partial = partial.binary_search(&m.account.member_id).is_ok();
+            growth_load(m, program, now, partial)
+        })
+        .collect();
+    wanted.sort();
+    let (entries, sums) = tx.load_growth(&wanted).await?;
+    let not_loaded = |id: &MemberId| StoreError::Corrupt {
+        table: "growth_entries",
+        reason: format!("growth of a member not loaded: {id}"),
+    };
+    for (id, g) in entries {
+        members.get_mut(&id).ok_or_else(|| not_loaded(&id))?.account.growth_entries.push(g);
+    }
+    let mut sums: HashMap<MemberId, i64> = sums.into_iter().collect();
+    for w in &wanted {
+        let acc = &mut members.get_mut(&w.member).ok_or_else(|| not_loaded(&w.member))?.account;
+        acc.growth_entries.sort_by_key(|g| g.seq);
+        if let Some((after, upto)) = w.summed {
+            let amount = sums.remove(&w.member).unwrap_or(0);
+            acc.growth_sum = Some(tiers::GrowthSum { after, upto, amount });
+        }
+    }
+    assert!(sums.is_empty(), "every growth sum belongs to a member that asked for one");
+
+    let mut refund_keys: Vec<(MemberId, OrderId)> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Refund { order_id, .. } => {
+                orders.get(order_id).map(|o| (o.order.member_id.clone(), order_id.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    refund_keys.sort();
+    refund_keys.dedup();
+    let mut refunds: HashMap<OrderId, Vec<Refund>> = HashMap::new();
+    for r in tx.load_refunds(&refund_keys).await? {
+        refunds.entry(r.order_id.clone()).or_default().push(r);
+    }
+
+    // Holds a command names (by id, or by order for a new hold) that are not open.
+    let mut wanted: HashMap<MemberId, (Vec<HoldId>, Vec<String>)> = HashMap::new();
+    for c in cmds {
+        match c {
+            Command::Hold { member, order_id, .. } => {
+                wanted.entry(member.clone()).or_default().1.push(order_id.clone())
+            }
+            Command::Capture { member, hold } | Command::Release { member, hold } => {
+                wanted.entry(member.clone()).or_default().0.push(hold.clone())
+            }
+            _ => {}
+        }
+    }
+    for (member, (hold_ids, order_ids)) in wanted {
+        let Some(m) = members.get_mut(&member) else { continue };
+        for h in tx.load_holds(&member, &hold_ids, &order_ids).await? {
+            if !m.account.holds.iter().any(|x| x.hold_id == h.hold_id) {
+                m.account.holds.push(h);
+            }
+        }
+    }
+
+    let adj_keys: Vec<(MemberId, AdjustmentId)> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Adjust { member, id, .. } => Some((member.clone(), id.clone())),
+            _ => None,
+        })
+        .collect();
+    let adjustments = tx
+        .load_adjustments(&adj_keys)
+        .await?
+        .into_iter()
+        .map(|a| ((a.member_id.clone(), a.adjustment_id.clone()), a))
+        .collect();
+    let actions = load_actions(tx, cmds, now).await?;
+    Ok(Loaded { members, orders, refunds, adjustments, actions })
+}

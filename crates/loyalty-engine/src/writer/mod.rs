@@ -1,0 +1,255 @@
+//! The write path. Commands from HTTP handlers, the importer and the scheduler are applied in
+//! batches: one transaction loads every member a batch touches, runs the domain rules on them
+//! in order, and writes everything that changed at once. The [`Writer`] is the single task
+//! that does this for a server, so commands on one member are serialised without row locks
+//! and many requests share one commit (group commit).
+//!
+//! `batch` runs a batch (load, rules, write, commit) and overlaps an import's batches; `load`
+//! reads what a batch's commands can touch; `apply` holds each command's arm; this module holds
+//! the commands, their answers and the writer task.
+
+mod apply;
+mod batch;
+mod load;
+
+pub(crate) use apply::*;
+pub(crate) use batch::*;
+pub use batch::{apply_batch, apply_batch_cached, apply_batches};
+pub(crate) use load::*;
+pub use load::{growth_since, GROWTH_LOOKBACK_DAYS};
+
+use crate::cache::MemberCache;
+use crate::clock::SharedClock;
+use jiff::Timestamp;
+use loyalty_core::ids::{AdjustmentId, ClaimId, HoldId, MemberId, OrderId};
+use loyalty_core::ledger::{Buckets, Hold};
+use loyalty_core::member::MemberInput;
+use loyalty_core::order::{Order, RefundInput, ValidOrder};
+use loyalty_core::text::Reason;
+use loyalty_core::tiers::{self, Action};
+use loyalty_core::{DomainError, Program};
+use loyalty_store::{Adjustment, IdemRecord, MemberRecord, Store, StoreError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+/// Most commands the server's writer gathers into one batch (one transaction).
+pub const MAX_BATCH: usize = 2_048;
+/// Most commands any batch carries: an import's transaction (see `import::DEFAULT_BATCH`),
+/// which is also the bound that keeps one batch's memory in check (about 1.3 GB at 1,000,000
+/// orders imported 65,536 to a transaction).
+pub const MAX_COMMANDS: usize = MAX_BATCH * 32;
+/// Longest a hold may last before it is released on its own.
+pub const MAX_HOLD_TTL_SECS: i64 = 86_400;
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    UpsertMember {
+        id: MemberId,
+        input: MemberInput,
+    },
+    /// `create_member`: an import creates members it has not seen; HTTP does not.
+    PlaceOrder {
+        order: ValidOrder,
+        create_member: bool,
+    },
+    Refund {
+        order_id: OrderId,
+        input: RefundInput,
+    },
+    Hold {
+        member: MemberId,
+        order_id: String,
+        points: i64,
+        order_amount_minor: i64,
+        ttl_seconds: i64,
+    },
+    Capture {
+        member: MemberId,
+        hold: HoldId,
+    },
+    Release {
+        member: MemberId,
+        hold: HoldId,
+    },
+    Adjust {
+        member: MemberId,
+        id: AdjustmentId,
+        points: i64,
+        reason: Reason,
+        actor: String,
+    },
+    /// Applies what is due (activations, expiries, hold timeouts, tier reviews): the scheduler's job.
+    Advance {
+        member: MemberId,
+    },
+    Activity {
+        member: MemberId,
+        input: tiers::ActivityInput,
+    },
+    ClaimSample {
+        member: MemberId,
+        id: ClaimId,
+    },
+    AssignTier {
+        member: MemberId,
+        tier: String,
+        reason: Reason,
+        until: Option<Timestamp>,
+        actor: String,
+    },
+    /// Keeps a response for retries with the same Idempotency-Key. It rides in the next batch,
+    /// so remembering a response costs no commit of its own (one per request, before).
+    Remember(IdemRecord),
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Member { record: MemberRecord, created: bool },
+    Order { order: Order, replayed: bool },
+    Refund { order: Order, replayed: bool },
+    Hold { hold: Hold, balances: Buckets, replayed: bool },
+    Adjusted { adjustment: Adjustment, balances: Buckets, replayed: bool },
+    Advanced { entries: usize },
+    Action { action: Action, replayed: bool },
+    Tier { record: MemberRecord },
+    Remembered,
+}
+
+pub type Reply = Result<Outcome, DomainError>;
+
+/// Why a command sent to the writer got no answer from the rules.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// A storage failure a retry may get past (a lost connection, a lock held too long).
+    #[error("storage failed, nothing was written: {0}")]
+    Store(String),
+    /// The database refuses writes: no retry succeeds until an operator makes it writable.
+    #[error("the database does not accept writes, nothing was written: {0}")]
+    ReadOnly(String),
+    /// Applying this command panicked, a bug: nothing of it was written, it is logged, and
+    /// the writer went on with the other commands (see `contain`).
+    #[error("an internal error stopped the {what}; nothing of it was written")]
+    Internal { what: String },
+    #[error("the writer stopped")]
+    Stopped,
+}
+
+impl WriteError {
+    /// A batch's storage failure, as each of its commands is told.
+    pub fn from_store(e: &StoreError) -> Self {
+        if e.is_read_only() {
+            Self::ReadOnly(e.to_string())
+        } else {
+            Self::Store(e.to_string())
+        }
+    }
+}
+
+enum Job {
+    Apply {
+        cmd: Command,
+        reply: oneshot::Sender<Result<Outcome, WriteError>>,
+    },
+    /// Answered when the writer reaches it in its queue: it is alive and draining it.
+    Ping(oneshot::Sender<()>),
+}
+
+/// The single writer of a server process: gathers queued commands into batches.
+///
+/// A command whose rules panic is refused alone and the writer goes on (`contain`). If the
+/// writer's task ends anyway, nothing can be written any more: [`Writer::stopped`] completes,
+/// `loyalty serve` exits non-zero on it so that a supervisor starts a new process, and
+/// `/healthz` reports it meanwhile.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+    /// Accounts as this writer last committed them, for hot reads.
+    pub cache: Arc<MemberCache>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Writer {
+    pub fn spawn(store: Arc<dyn Store>, program: Arc<Program>, clock: SharedClock) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
+        let cache = Arc::new(MemberCache::default());
+        let task = tokio::spawn(run_writer(store, program, clock, rx, cache.clone())).abort_handle();
+        Self { tx, cache, task }
+    }
+
+    pub async fn submit(&self, cmd: Command) -> Result<Outcome, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job::Apply { cmd, reply }).await.map_err(|_| WriteError::Stopped)?;
+        rx.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Whether the writer reaches a no-op sent now within `within`: `Ok(false)` when it is
+    /// alive but has not (a long queue, a batch that does not end), `Err(Stopped)` when it
+    /// is gone.
+    pub async fn ping(&self, within: std::time::Duration) -> Result<bool, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        let answered = tokio::time::timeout(within, async {
+            self.tx.send(Job::Ping(reply)).await.map_err(|_| WriteError::Stopped)?;
+            rx.await.map_err(|_| WriteError::Stopped)
+        })
+        .await;
+        match answered {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(e)) => Err(e),
+            Err(_) if self.is_alive() => Ok(false),
+            Err(_) => Err(WriteError::Stopped),
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    /// Completes when the writer's task has ended, whatever ended it.
+    pub async fn stopped(&self) {
+        self.tx.closed().await
+    }
+
+    /// Ends the writer's task as a crash would: queued and later commands get
+    /// [`WriteError::Stopped`]. For tests of what a server does without its writer.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+async fn run_writer(
+    store: Arc<dyn Store>,
+    program: Arc<Program>,
+    clock: SharedClock,
+    mut rx: mpsc::Receiver<Job>,
+    cache: Arc<MemberCache>,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (mut cmds, mut replies, mut pings) = (Vec::with_capacity(jobs.len()), Vec::new(), Vec::new());
+        for job in jobs.drain(..) {
+            match job {
+                Job::Apply { cmd, reply } => {
+                    cmds.push(cmd);
+                    replies.push(reply);
+                }
+                Job::Ping(p) => pings.push(p),
+            }
+        }
+        if !cmds.is_empty() {
+            let started = std::time::Instant::now();
+            // Stored instants keep microseconds; a batch's `now` is what it stores.
+            let read = clock.now();
+            let now = read.round(jiff::Unit::Microsecond).unwrap_or(read);
+            let answers = crate::contain::apply_contained(store.as_ref(), &program, &cmds, now, Some(&cache)).await;
+            metrics::histogram!("loyalty_batch_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("loyalty_batch_commands").record(cmds.len() as f64);
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                let _ = reply.send(answer);
+            }
+        }
+        for p in pings {
+            let _ = p.send(());
+        }
+    }
+}
