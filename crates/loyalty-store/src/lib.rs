@@ -182,12 +182,32 @@ pub trait LedgerReads: Send + Sync {
     async fn totals(&self) -> Result<StoreTotals>;
 }
 
+/// An API key as listed: never the key or its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub name: String,
+    pub scope: String,
+    pub created_at: Timestamp,
+    /// Written at most once a minute per key and process, so up to a minute behind.
+    pub last_used_at: Option<Timestamp>,
+    /// When it was revoked; a revoked key no longer authenticates.
+    pub revoked_at: Option<Timestamp>,
+}
+
 /// API keys, kept as hashes.
 #[async_trait]
 pub trait ApiKeys: Send + Sync {
-    /// The name and scope of the key with this hash.
+    /// The name and scope of the live (not revoked) key with this hash.
     async fn api_key(&self, key_hash: &str) -> Result<Option<(String, String)>>;
-    async fn insert_api_key(&self, key_hash: &str, name: &str, scope: &str, now: Timestamp) -> Result<()>;
+    /// Stores a new key; false (and nothing stored) when a live key already has this name.
+    async fn insert_api_key(&self, key_hash: &str, name: &str, scope: &str, now: Timestamp) -> Result<bool>;
+    /// Up to `limit` keys, live and revoked, by name and age.
+    async fn api_keys(&self, limit: i64) -> Result<Vec<ApiKeyInfo>>;
+    /// Revokes every live key of this name at `now`: how many were live, and every key of the
+    /// name as it now is (none: no key ever had it).
+    async fn revoke_api_key(&self, name: &str, now: Timestamp) -> Result<(u64, Vec<ApiKeyInfo>)>;
+    /// Records that the key was used at `at` (never moves `last_used_at` back).
+    async fn touch_api_key(&self, key_hash: &str, at: Timestamp) -> Result<()>;
 }
 
 /// Kept `Idempotency-Key` responses (written through [`Tx::write`], read and purged here).

@@ -86,11 +86,16 @@ enum JobsCmd {
 enum KeysCmd {
     /// Creates a key and prints it once; only its hash is stored.
     Create {
+        /// admin, analyst (read-only business figures) or integration (the store's servers).
         #[arg(long)]
         scope: String,
         #[arg(long)]
         name: String,
     },
+    /// Lists the keys: name, scope, created, last used, revoked (never a key or its hash).
+    List,
+    /// Revokes the key of this name: it stops working (within a second on a running server).
+    Revoke { name: String },
 }
 
 pub fn main() -> ExitCode {
@@ -196,15 +201,40 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Keys { cmd: KeysCmd::Create { scope, name } } => {
             if auth::Scope::parse(&scope).is_none() {
-                anyhow::bail!("--scope must be admin or integration, not {scope:?}");
+                anyhow::bail!("--scope must be admin, analyst or integration, not {scope:?}");
             }
-            if name.is_empty() || name.len() > 64 {
-                anyhow::bail!("--name must be 1 to 64 characters");
+            if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+                anyhow::bail!("--name must be 1 to 64 characters without control characters");
+            }
+            if name == auth::BOOTSTRAP_NAME {
+                anyhow::bail!("--name {name:?} is the bootstrap key's (LOYALTY_ADMIN_KEY); choose another");
             }
             let key = auth::new_key();
-            store.insert_api_key(&auth::hash_key(&key), &name, &scope, jiff::Timestamp::now()).await?;
+            if !store.insert_api_key(&auth::hash_key(&key), &name, &scope, jiff::Timestamp::now()).await? {
+                anyhow::bail!("a live key is already named {name:?}: revoke it first or choose another name");
+            }
             println!("{key}");
             eprintln!("key {name:?} ({scope}) created; it is shown only this once");
+        }
+        Cmd::Keys { cmd: KeysCmd::List } => {
+            let tz = program.tz.clone();
+            let at = |t: Option<jiff::Timestamp>| t.map_or("-".to_owned(), |t| loyalty_core::calendar::rfc3339(t, &tz));
+            println!("{:<24} {:<12} {:<26} {:<26} REVOKED", "NAME", "SCOPE", "CREATED", "LAST USED");
+            for k in store.api_keys(i64::from(u16::MAX)).await? {
+                let (created, used, revoked) = (at(Some(k.created_at)), at(k.last_used_at), at(k.revoked_at));
+                println!("{:<24} {:<12} {created:<26} {used:<26} {revoked}", k.name, k.scope);
+            }
+        }
+        Cmd::Keys { cmd: KeysCmd::Revoke { name } } => {
+            let (revoked, keys) = store.revoke_api_key(&name, jiff::Timestamp::now()).await?;
+            if keys.is_empty() {
+                eprintln!("no API key is named {name:?}");
+                return Ok(ExitCode::from(1));
+            }
+            match revoked {
+                0 => println!("key {name:?} was already revoked"),
+                n => println!("key {name:?} revoked ({n}); a running server refuses it within a second"),
+            }
         }
         Cmd::Insight(cmd) => return crate::insight_cli::run(cmd, store, program).await,
         Cmd::CheckConfig { .. } => unreachable!("handled above"),

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-pub const ADMIN: &str = "test-admin-key";
+pub const ADMIN: &str = "test-admin-key-for-the-suite";
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub enum TestDb {
@@ -92,7 +92,7 @@ pub async fn spawn_app_with(program_toml: &str) -> TestApp {
     let program = Program::from_toml(program_toml).expect("test programme is valid");
     let (db, url) = TestDb::fresh().await;
     let store = loyalty_store::open(&url).await.expect("open the test store");
-    let (_, router) = loyalty::app_with_admin_key(store.clone(), program.clone(), Some(ADMIN));
+    let (_, router) = loyalty::app_with_admin_key(store.clone(), program.clone(), Some(ADMIN)).expect("the app builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
