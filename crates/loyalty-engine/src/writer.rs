@@ -10,12 +10,12 @@ use jiff::Timestamp;
 use loyalty_core::account::Account;
 use loyalty_core::calendar::plus_secs;
 use loyalty_core::ids::{AdjustmentId, HoldId, MemberId, OrderId};
-use loyalty_core::ledger::{Buckets, Hold, HoldStatus};
+use loyalty_core::ledger::{Buckets, Hold, HoldStatus, MemberStatus};
 use loyalty_core::member::{MemberInput, Profile};
 use loyalty_core::order::{self, Order, Refund, RefundInput, ValidOrder};
 use loyalty_core::tiers::{self, Action, ActionKind};
 use loyalty_core::{DomainError, Program};
-use loyalty_store::{Adjustment, Changes, IdemRecord, MemberRecord, Store, StoreError};
+use loyalty_store::{Adjustment, AuditRecord, Changes, IdemRecord, MemberRecord, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -91,6 +91,17 @@ pub enum Command {
     /// Keeps a response for retries with the same Idempotency-Key. It rides in the next batch,
     /// so remembering a response costs no commit of its own (one per request, before).
     Remember(IdemRecord),
+    /// Erases the member's personal data (name, phone, email, birthday) and closes it, with an
+    /// audit record in the same transaction; the ledger, orders and aggregates stay. Once
+    /// erased, the member's other commands are refused (`member_erased`); erasing again
+    /// changes nothing (`Outcome::Erased` with `replayed`).
+    Erase {
+        member: MemberId,
+        reason: String,
+        actor: String,
+    },
+    /// Records an audit record (an export of a member's data), in the next batch.
+    Audit(AuditRecord),
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +115,8 @@ pub enum Outcome {
     Action { action: Action, replayed: bool },
     Tier { record: MemberRecord },
     Remembered,
+    Erased { record: MemberRecord, replayed: bool },
+    Audited,
 }
 
 pub type Reply = Result<Outcome, DomainError>;
@@ -218,7 +231,7 @@ fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
     next.iter().all(|c| match c {
         Command::Refund { .. } => false,
         Command::PlaceOrder { order, .. } => !members.contains(&order.member_id) && !orders.contains(&order.id),
-        Command::Remember(_) => true,
+        Command::Remember(_) | Command::Audit(_) => true,
         other => member_of(other, &HashMap::new()).is_none_or(|m| !members.contains(&m)),
     })
 }
@@ -353,8 +366,9 @@ fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Option<MemberId
         | Command::Activity { member, .. }
         | Command::ClaimSample { member, .. }
         | Command::AssignTier { member, .. }
+        | Command::Erase { member, .. }
         | Command::Advance { member } => Some(member.clone()),
-        Command::Remember(_) => None,
+        Command::Remember(_) | Command::Audit(_) => None,
     }
 }
 
@@ -559,7 +573,21 @@ fn existing<'a>(l: &'a mut Loaded, id: &MemberId) -> Result<&'a mut MemberRecord
     l.members.get_mut(id).ok_or_else(|| DomainError::MemberNotFound(id.to_string()))
 }
 
+/// Refuses a command that would write to an erased member. The scheduler's `Advance` still
+/// runs (expiries and hold time-outs keep the ledger true), and erasing again is a no-op.
+fn refuse_erased(l: &Loaded, cmd: &Command) -> Result<(), DomainError> {
+    if matches!(cmd, Command::Advance { .. } | Command::Erase { .. }) {
+        return Ok(());
+    }
+    let Some(id) = member_of(cmd, &l.orders) else { return Ok(()) };
+    match l.members.get(&id).and_then(|m| m.profile.erased_at) {
+        Some(at) => Err(DomainError::MemberErased { member: id.to_string(), erased_at: at.to_string() }),
+        None => Ok(()),
+    }
+}
+
 fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, now: Timestamp) -> Reply {
+    refuse_erased(l, cmd)?;
     match cmd {
         Command::UpsertMember { id, input } => upsert_member(l, t, id, input, now),
         Command::PlaceOrder { order, create_member } => place_order(l, t, program, order, *create_member, now),
@@ -632,6 +660,11 @@ fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, 
             t.changes.idempotency.push(rec.clone());
             Ok(Outcome::Remembered)
         }
+        Command::Audit(rec) => {
+            t.changes.audit.push(rec.clone());
+            Ok(Outcome::Audited)
+        }
+        Command::Erase { member, reason, actor } => erase(l, t, program, member, reason, actor, now),
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
             let before = m.account.new_entries.len() + m.account.new_tier_events.len();
@@ -766,6 +799,43 @@ fn adjust(
     l.adjustments.insert(key, adjustment.clone());
     t.changes.adjustments.push(adjustment.clone());
     Ok(Outcome::Adjusted { adjustment, balances, replayed: false })
+}
+
+/// Erases a member's personal data and closes it, with its audit record (see `Command::Erase`).
+fn erase(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    member: &MemberId,
+    reason: &str,
+    actor: &str,
+    now: Timestamp,
+) -> Reply {
+    let reason = loyalty_core::member::erase_reason(reason)?;
+    let m = existing(l, member)?;
+    if m.profile.erased_at.is_some() {
+        return Ok(Outcome::Erased { record: m.clone(), replayed: true });
+    }
+    catch_up(m, program, now);
+    let before = m.account.status;
+    m.profile.erase(now);
+    m.account.status = MemberStatus::Closed;
+    t.members.insert(member.clone());
+    let detail = serde_json::json!({
+        "removed": loyalty_core::member::PERSONAL_FIELDS,
+        "status_before": before.as_str(),
+        "kept": "ledger, lots, holds, orders, refunds, adjustments, growth, tier history, activities",
+    });
+    t.changes.audit.push(AuditRecord {
+        member_id: member.clone(),
+        audit_id: "erase".into(),
+        action: "erase".into(),
+        actor: actor.to_owned(),
+        reason: Some(reason),
+        detail: detail.to_string(),
+        at: now,
+    });
+    Ok(Outcome::Erased { record: m.clone(), replayed: false })
 }
 
 /// Records an activity or a claim once per id: a retry returns the recorded one.

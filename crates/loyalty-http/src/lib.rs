@@ -10,6 +10,7 @@ mod insight_views;
 pub mod keys;
 pub mod members;
 pub mod orders;
+pub mod personal;
 pub mod problem;
 pub mod tiers;
 pub mod usage;
@@ -54,7 +55,7 @@ pub struct AppState {
         orders::post_order, orders::get_order, orders::post_refund,
         tiers::get_tier, tiers::tier_history, tiers::assign, tiers::activity, tiers::claim_sample,
         tiers::benefits, tiers::evaluate, usage::benefit_usage,
-        keys::list_keys, keys::revoke_key,
+        keys::list_keys, keys::revoke_key, personal::export_member, personal::erase_member,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth),
@@ -175,6 +176,8 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Access::Analyst, Method::GET, "/v1/benefits/usage", get(usage::benefit_usage)),
         r(Admin, Method::GET, "/v1/api-keys", get(keys::list_keys)),
         r(Admin, Method::DELETE, "/v1/api-keys/{name}", delete(keys::revoke_key)),
+        r(Admin, Method::GET, "/v1/members/{id}/export", get(personal::export_member)),
+        r(Admin, Method::POST, "/v1/members/{id}/erase", post(personal::erase_member)),
     ];
     routes.extend(crate::insight::routes());
     routes

@@ -68,6 +68,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// A member's personal data: export, erase.
+    Members {
+        #[command(subcommand)]
+        cmd: crate::members_cli::MembersCmd,
+    },
     #[command(flatten)]
     Insight(crate::insight_cli::Commands),
 }
@@ -236,6 +241,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 n => println!("key {name:?} revoked ({n}); a running server refuses it within a second"),
             }
         }
+        Cmd::Members { cmd } => return crate::members_cli::run(cmd, store, program).await,
         Cmd::Insight(cmd) => return crate::insight_cli::run(cmd, store, program).await,
         Cmd::CheckConfig { .. } => unreachable!("handled above"),
     }

@@ -49,6 +49,8 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/members/{id}/tier/assignments", ADMIN_ONLY),
     ("GET", "/v1/api-keys", ADMIN_ONLY),
     ("DELETE", "/v1/api-keys/{name}", ADMIN_ONLY),
+    ("GET", "/v1/members/{id}/export", ADMIN_ONLY),
+    ("POST", "/v1/members/{id}/erase", ADMIN_ONLY),
 ];
 
 fn method(m: &str) -> Method {
@@ -153,6 +155,10 @@ async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (Str
         ("DELETE", "/v1/api-keys/{name}") => {
             add_key(app, &format!("lk_throwaway_{tag}"), &format!("throwaway-{tag}"), "integration").await;
             (format!("/v1/api-keys/throwaway-{tag}"), None)
+        }
+        ("POST", "/v1/members/{id}/erase") => {
+            app.member(&format!("gone-{tag}")).await;
+            (format!("/v1/members/gone-{tag}/erase"), body(json!({"reason": "scope test"})))
         }
         ("GET", "/v1/segments/{name}/members") => ("/v1/segments/important_value/members".into(), None),
         ("GET", r) => (r.replace("{id}", if r.starts_with("/v1/orders") { "o-shared" } else { "shared" }), None),
