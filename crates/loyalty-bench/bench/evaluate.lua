@@ -3,7 +3,7 @@ local counter = 0
 local members = 10000
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench-admin-key"
+wrk.headers["Authorization"] = "Bearer bench-admin-key-0123456789"
 local tpl = '{"member_id":"m%d","shipping_minor":800,"points_to_redeem":100,"lines":[{"sku":"A","category":"shoes","quantity":2,"unit_price_minor":12345},{"sku":"B","quantity":1,"unit_price_minor":999}]}'
 function init(args)
   counter = math.random(0, members - 1)

@@ -550,9 +550,10 @@ async fn http_phase(
     ensure!(sum.rejected == 0, "{} members were rejected; see {}", sum.rejected, opts.rejects.display());
     let members_secs = started.elapsed().as_secs_f64();
     let key = auth::new_key();
-    store.insert_api_key(&auth::hash_key(&key), "bench", "integration", Timestamp::now()).await?;
+    let stored = store.insert_api_key(&auth::hash_key(&key), "bench", "integration", Timestamp::now()).await?;
+    ensure!(stored, "the store already has a live key named \"bench\"");
 
-    let (_state, router) = cli::app(store.clone(), program.clone());
+    let (_state, router) = cli::app(store.clone(), program.clone())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -27,7 +27,7 @@ pub struct Args {
     dir: std::path::PathBuf,
 }
 
-const KEY: &str = "bench-admin-key";
+const KEY: &str = "bench-admin-key-0123456789";
 const BATCH: u64 = 5_000;
 
 async fn fresh_store(dir: &std::path::Path, name: &str) -> anyhow::Result<Arc<dyn loyalty_store::Store>> {
@@ -90,7 +90,7 @@ async fn evaluate_phase(args: &Args, program: &Program) -> anyhow::Result<(Strin
     let now = Timestamp::now();
     seed(store.as_ref(), program, args.evaluate_members, 2_000, now.checked_sub(SignedDuration::from_hours(24 * 10))?)
         .await?;
-    let (state, router) = loyalty::app_with_admin_key(store, program.clone(), Some(KEY));
+    let (state, router) = loyalty::app_with_admin_key(store, program.clone(), Some(KEY))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, router).await });

@@ -9,6 +9,8 @@ pub enum DomainError {
     MemberNotFound(String),
     #[error("member {member} is {status}: it cannot earn or spend points")]
     MemberInactive { member: String, status: String },
+    #[error("member {member} was erased at {erased_at}: its personal data is gone and it takes no more writes")]
+    MemberErased { member: String, erased_at: String },
     #[error("{requested} points requested but only {available} are available")]
     InsufficientPoints { requested: i64, available: i64 },
     #[error("order {order} already exists with a different body; differs in: {}", differences.join(", "))]
@@ -41,6 +43,7 @@ impl DomainError {
             Self::Invalid { .. } | Self::Unprocessable { .. } => "validation_failed",
             Self::MemberNotFound(_) => "member_not_found",
             Self::MemberInactive { .. } => "member_inactive",
+            Self::MemberErased { .. } => "member_erased",
             Self::InsufficientPoints { .. } => "insufficient_points",
             Self::OrderConflict { .. } => "order_conflict",
             Self::RefundConflict { .. } => "refund_conflict",

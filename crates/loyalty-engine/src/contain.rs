@@ -98,7 +98,9 @@ fn describe(cmd: &Command) -> String {
         Command::Activity { .. } => "activity",
         Command::ClaimSample { .. } => "free-sample claim",
         Command::AssignTier { .. } => "tier assignment",
+        Command::Erase { .. } => "erasure",
         Command::Remember(_) => return "Idempotency-Key record".to_owned(),
+        Command::Audit(_) => return "audit record".to_owned(),
     };
     match member_of(cmd, &HashMap::new()) {
         Some(m) => format!("{kind} for member {m}"),

@@ -1,13 +1,16 @@
 //! Insight endpoints: thin handlers that parse, read what the last run stored (or compute
 //! KPIs), and map the result. Every bad parameter is a problem naming it.
 
+use crate::auth::Access;
 use crate::extract::{path_id, Query};
 use crate::insight_views::*;
 use crate::problem::{ApiError, ApiResult, Problem};
+use crate::ApiRoute;
 use crate::AppState;
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use loyalty_core::ids::MemberId;
 use loyalty_report::config::{InsightConfig, Scheme};
 use loyalty_report::kpi::{self, Granularity, KpiPeriod, LedgerCheck, PointsKpi};
@@ -28,14 +31,16 @@ pub const MAX_PAGE: i64 = 500;
 )]
 pub struct InsightDoc;
 
-/// Routes, wrapped by the caller in the integration-scope layer.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/members/{id}/insight", get(member_insight))
-        .route("/v1/segments", get(segments))
-        .route("/v1/segments/{name}/members", get(segment_members))
-        .route("/v1/kpis", get(kpis))
-        .route("/v1/models/clv", get(clv_model))
+/// Routes with who may call them. One member's insight is for the store's servers as well;
+/// the whole store's figures and member lists are operations data, for analysts and admins.
+pub fn routes() -> Vec<ApiRoute> {
+    vec![
+        ApiRoute::new(Access::MemberInsight, Method::GET, "/v1/members/{id}/insight", get(member_insight)),
+        ApiRoute::new(Access::Analyst, Method::GET, "/v1/segments", get(segments)),
+        ApiRoute::new(Access::Analyst, Method::GET, "/v1/segments/{name}/members", get(segment_members)),
+        ApiRoute::new(Access::Analyst, Method::GET, "/v1/kpis", get(kpis)),
+        ApiRoute::new(Access::Analyst, Method::GET, "/v1/models/clv", get(clv_model)),
+    ]
 }
 
 async fn latest_run(s: &AppState) -> ApiResult<(InsightRun, InsightConfig)> {

@@ -8,18 +8,22 @@ pub mod health;
 pub mod idempotency;
 pub mod insight;
 mod insight_views;
+pub mod keys;
 pub mod members;
 pub mod orders;
+pub mod personal;
 pub mod problem;
 pub mod tiers;
 pub mod usage;
 pub mod views;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use auth::Access;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use loyalty_core::Program;
 use loyalty_engine::{SharedClock, Writer};
@@ -38,7 +42,7 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Shared, not owned: the state is cloned for every layer of every request.
     pub admin_key_hash: Option<Arc<str>>,
-    pub key_cache: Arc<RwLock<HashMap<String, auth::Principal>>>,
+    pub key_cache: auth::KeyCache,
     /// Idempotency-Key responses sent to the writer and not yet committed (see `idempotency`).
     pub idem_pending: idempotency::Pending,
 }
@@ -52,6 +56,7 @@ pub struct AppState {
         orders::post_order, orders::get_order, orders::post_refund,
         tiers::get_tier, tiers::tier_history, tiers::assign, tiers::activity, tiers::claim_sample,
         tiers::benefits, tiers::evaluate, usage::benefit_usage,
+        keys::list_keys, keys::revoke_key, personal::export_member, personal::erase_member,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth),
@@ -122,43 +127,107 @@ async fn not_found() -> problem::ApiError {
     problem::ApiError::not_found("not_found", "no such route; see /docs")
 }
 
-/// The whole API's OpenAPI document: the core paths and the insight paths.
+/// The whole API's OpenAPI document: the core paths and the insight paths, each operation
+/// with the scopes that may call it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::insight::InsightDoc::openapi());
+    document_scopes(&mut doc, &api_routes());
     doc
+}
+
+/// One route of the API and who may call it.
+pub struct ApiRoute {
+    pub access: Access,
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+impl ApiRoute {
+    pub fn new(access: Access, method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        Self { access, method, path, handler }
+    }
+}
+
+/// Every route of the API with who may call it: the router's scope layers and the scopes the
+/// OpenAPI document shows are both made from this list, so they cannot disagree.
+pub fn api_routes() -> Vec<ApiRoute> {
+    use Access::{Admin, Integration};
+    let r = ApiRoute::new;
+    let mut routes = vec![
+        r(Integration, Method::PUT, "/v1/members/{id}", put(members::put_member)),
+        r(Integration, Method::GET, "/v1/members/{id}", get(members::get_member)),
+        r(Integration, Method::GET, "/v1/members/{id}/ledger", get(members::ledger)),
+        r(Integration, Method::GET, "/v1/members/{id}/lots", get(members::lots)),
+        r(Integration, Method::POST, "/v1/members/{id}/points/holds", post(members::create_hold)),
+        r(Integration, Method::POST, "/v1/members/{id}/points/holds/{hold_id}/capture", post(members::capture)),
+        r(Integration, Method::POST, "/v1/members/{id}/points/holds/{hold_id}/release", post(members::release)),
+        r(Integration, Method::POST, "/v1/orders", post(orders::post_order)),
+        r(Integration, Method::GET, "/v1/orders/{id}", get(orders::get_order)),
+        r(Integration, Method::POST, "/v1/orders/{id}/refunds", post(orders::post_refund)),
+        r(Integration, Method::GET, "/v1/members/{id}/tier", get(tiers::get_tier)),
+        r(Integration, Method::GET, "/v1/members/{id}/tier/history", get(tiers::tier_history)),
+        r(Integration, Method::POST, "/v1/members/{id}/activities", post(tiers::activity)),
+        r(Integration, Method::GET, "/v1/members/{id}/benefits", get(tiers::benefits)),
+        r(Integration, Method::POST, "/v1/members/{id}/benefits/free-samples/claims", post(tiers::claim_sample)),
+        r(Integration, Method::POST, "/v1/checkout/evaluate", post(tiers::evaluate)),
+        r(Admin, Method::POST, "/v1/members/{id}/points/adjustments", post(members::adjust)),
+        r(Admin, Method::POST, "/v1/members/{id}/tier/assignments", post(tiers::assign)),
+        r(Access::Analyst, Method::GET, "/v1/benefits/usage", get(usage::benefit_usage)),
+        r(Admin, Method::GET, "/v1/api-keys", get(keys::list_keys)),
+        r(Admin, Method::DELETE, "/v1/api-keys/{name}", delete(keys::revoke_key)),
+        r(Admin, Method::GET, "/v1/members/{id}/export", get(personal::export_member)),
+        r(Admin, Method::POST, "/v1/members/{id}/erase", post(personal::erase_member)),
+    ];
+    routes.extend(crate::insight::routes());
+    routes
+}
+
+/// Puts each operation's scopes into the document: as `security` (one requirement per
+/// scope that may call it: any one suffices), as `x-scope` (the same list), and at the end of
+/// its description.
+fn document_scopes(doc: &mut utoipa::openapi::OpenApi, routes: &[ApiRoute]) {
+    use utoipa::openapi::security::SecurityRequirement;
+    for route in routes {
+        let Some(item) = doc.paths.paths.get_mut(route.path) else { continue };
+        let op = match route.method {
+            Method::GET => item.get.as_mut(),
+            Method::PUT => item.put.as_mut(),
+            Method::POST => item.post.as_mut(),
+            Method::DELETE => item.delete.as_mut(),
+            _ => None,
+        };
+        let Some(op) = op else { continue };
+        let scopes: Vec<&str> = route.access.scopes().iter().map(|s| s.as_str()).collect();
+        op.security = Some(scopes.iter().map(|s| SecurityRequirement::new("bearer", [*s])).collect());
+        op.extensions.get_or_insert_with(Default::default).insert("x-scope".into(), serde_json::json!(scopes));
+        let line = format!("**Scope:** {}.", route.access.describe());
+        op.description = Some(match op.description.take() {
+            Some(d) if !d.is_empty() => format!("{d}\n\n{line}"),
+            _ => line,
+        });
+    }
 }
 
 pub fn router(state: AppState) -> Router {
     metrics_handle();
-    let integration = Router::new()
-        .route("/v1/members/{id}", put(members::put_member).get(members::get_member))
-        .route("/v1/members/{id}/ledger", get(members::ledger))
-        .route("/v1/members/{id}/lots", get(members::lots))
-        .route("/v1/members/{id}/points/holds", post(members::create_hold))
-        .route("/v1/members/{id}/points/holds/{hold_id}/capture", post(members::capture))
-        .route("/v1/members/{id}/points/holds/{hold_id}/release", post(members::release))
-        .route("/v1/orders", post(orders::post_order))
-        .route("/v1/orders/{id}", get(orders::get_order))
-        .route("/v1/orders/{id}/refunds", post(orders::post_refund))
-        .route("/v1/members/{id}/tier", get(tiers::get_tier))
-        .route("/v1/members/{id}/tier/history", get(tiers::tier_history))
-        .route("/v1/members/{id}/activities", post(tiers::activity))
-        .route("/v1/members/{id}/benefits", get(tiers::benefits))
-        .route("/v1/members/{id}/benefits/free-samples/claims", post(tiers::claim_sample))
-        .route("/v1/checkout/evaluate", post(tiers::evaluate))
-        .merge(crate::insight::routes())
-        .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_integration));
-    let admin = Router::new()
-        .route("/v1/members/{id}/points/adjustments", post(members::adjust))
-        .route("/v1/members/{id}/tier/assignments", post(tiers::assign))
-        .route("/v1/benefits/usage", get(usage::benefit_usage))
-        .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+    let mut api = Router::new();
+    let table = api_routes();
+    for access in Access::ALL {
+        let mut group = Router::new();
+        for route in table.iter().filter(|r| r.access == access) {
+            group = group.route(route.path, route.handler.clone());
+        }
+        let guard = move |st: State<AppState>, req: Request, next: Next| auth::require(st, access, req, next);
+        api = api.merge(
+            group
+                .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
+                .route_layer(from_fn_with_state(state.clone(), guard)),
+        );
+    }
     let routes = Router::new()
-        .merge(integration)
-        .merge(admin)
+        .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics_text))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi()))

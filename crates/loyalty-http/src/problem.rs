@@ -105,7 +105,7 @@ impl From<DomainError> for ApiError {
                 p.0.differences = differences;
                 p
             }
-            DomainError::MemberInactive { .. } | DomainError::HoldState { .. } => {
+            DomainError::MemberInactive { .. } | DomainError::MemberErased { .. } | DomainError::HoldState { .. } => {
                 Self::new(StatusCode::CONFLICT, code, detail)
             }
         }

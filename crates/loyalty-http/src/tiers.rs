@@ -148,7 +148,7 @@ pub struct TierHistory {
     pub next_cursor: Option<String>,
 }
 
-fn event_view(e: &TierEvent, tz: &jiff::tz::TimeZone) -> TierEventView {
+pub(crate) fn event_view(e: &TierEvent, tz: &jiff::tz::TimeZone) -> TierEventView {
     TierEventView {
         seq: e.seq,
         kind: e.kind.as_str().into(),
@@ -232,7 +232,7 @@ pub struct ActionView {
     pub reason: Option<String>,
 }
 
-fn action_view(a: &Action, tz: &jiff::tz::TimeZone) -> ActionView {
+pub(crate) fn action_view(a: &Action, tz: &jiff::tz::TimeZone) -> ActionView {
     ActionView {
         id: a.action_id.clone(),
         kind: a.action_type.clone(),

@@ -54,6 +54,10 @@ pub struct MemberView {
     pub registered_at: String,
     pub created_at: String,
     pub updated_at: String,
+    /// When the member's personal data was erased (then name, phone, email and birthday are
+    /// null and the member is closed); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<String>,
     pub balances: Balances,
 }
 
@@ -72,6 +76,7 @@ impl MemberView {
             registered_at: rfc3339(p.registered_at, tz),
             created_at: rfc3339(p.created_at, tz),
             updated_at: rfc3339(p.updated_at, tz),
+            erased_at: p.erased_at.map(|t| rfc3339(t, tz)),
             balances: Balances::new(b, &expiring, tz),
         }
     }

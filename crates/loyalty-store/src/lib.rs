@@ -1,9 +1,10 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`]) and [`Store`], their sum. SQLite (`sqlite.rs`) and
-//! PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules of `shared/`
-//! are compiled once for each backend, against that backend's `dialect` (its driver type and
-//! the few fragments of SQL that differ). The server picks a backend from the URL.
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`]) and [`Store`], their sum. SQLite
+//! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
+//! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
+//! driver type and the few fragments of SQL that differ). The server picks a backend from the
+//! URL.
 
 pub mod analytics;
 mod convert;
@@ -96,6 +97,8 @@ pub struct Changes {
     pub actions: Vec<(MemberId, loyalty_core::tiers::Action)>,
     /// Responses kept for Idempotency-Key retries (a key already kept stays as it was).
     pub idempotency: Vec<IdemRecord>,
+    /// Audit records (a record already kept under its id stays as it was).
+    pub audit: Vec<AuditRecord>,
 }
 
 impl Changes {
@@ -129,6 +132,79 @@ pub struct LedgerQuery {
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
     pub limit: i64,
+}
+
+/// Who read or erased a member's personal data, when and why (`audit_log`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub member_id: MemberId,
+    /// Unique per member: `erase` for the one erasure, `export:…` for each export.
+    pub audit_id: String,
+    /// `export` or `erase`.
+    pub action: String,
+    /// The key's name (`bootstrap-admin` for `LOYALTY_ADMIN_KEY`, `cli:…` from the command line).
+    pub actor: String,
+    pub reason: Option<String>,
+    /// JSON: what was exported or removed.
+    pub detail: String,
+    pub at: Timestamp,
+}
+
+/// Everything the store holds about one member, read in one snapshot, for an export.
+#[derive(Debug, Clone)]
+pub struct MemberData {
+    /// The profile and the account as loaded for reads (open lots and holds).
+    pub record: MemberRecord,
+    /// Every lot, oldest first.
+    pub lots: Vec<Lot>,
+    /// Every ledger entry, in sequence order.
+    pub entries: Vec<Entry>,
+    /// Every hold, oldest first.
+    pub holds: Vec<Hold>,
+    /// Every order, by paid time, with every refund of the member.
+    pub orders: Vec<Order>,
+    pub refunds: Vec<Refund>,
+    pub adjustments: Vec<Adjustment>,
+    pub growth: Vec<loyalty_core::tiers::GrowthEntry>,
+    pub tier_events: Vec<loyalty_core::tiers::TierEvent>,
+    /// Activities and free-sample claims.
+    pub actions: Vec<loyalty_core::tiers::Action>,
+    /// Earlier exports and the erasure.
+    pub audit: Vec<AuditRecord>,
+}
+
+impl MemberData {
+    /// The most rows of any one table an export reads ([`PersonalData::member_data`]).
+    pub const MAX_ROWS: usize = 100_000;
+
+    /// Whether some table of the member had more rows than [`Self::MAX_ROWS`] (then only
+    /// that many were read, and the export is refused rather than given incomplete).
+    pub fn exceeds_bound(&self) -> bool {
+        let lens = [
+            self.lots.len(),
+            self.entries.len(),
+            self.holds.len(),
+            self.orders.len(),
+            self.refunds.len(),
+            self.adjustments.len(),
+            self.growth.len(),
+            self.tier_events.len(),
+            self.actions.len(),
+            self.audit.len(),
+        ];
+        lens.into_iter().any(|n| n > Self::MAX_ROWS)
+    }
+}
+
+/// A member's personal data: the export's read and the audit log (erasures are written
+/// through [`Tx::write`], like every change of a member).
+#[async_trait]
+pub trait PersonalData: Send + Sync {
+    /// Everything held about the member, in one snapshot; `None` if there is no such member.
+    /// Each table gives at most `MemberData::MAX_ROWS + 1` rows (see `exceeds_bound`).
+    async fn member_data(&self, id: &MemberId) -> Result<Option<MemberData>>;
+    /// The member's audit records, oldest first.
+    async fn audit_log(&self, id: &MemberId) -> Result<Vec<AuditRecord>>;
 }
 
 /// A stored response to replay for a retried request with the same Idempotency-Key.
@@ -184,12 +260,32 @@ pub trait LedgerReads: Send + Sync {
     async fn totals(&self) -> Result<StoreTotals>;
 }
 
+/// An API key as listed: never the key or its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub name: String,
+    pub scope: String,
+    pub created_at: Timestamp,
+    /// Written at most once a minute per key and process, so up to a minute behind.
+    pub last_used_at: Option<Timestamp>,
+    /// When it was revoked; a revoked key no longer authenticates.
+    pub revoked_at: Option<Timestamp>,
+}
+
 /// API keys, kept as hashes.
 #[async_trait]
 pub trait ApiKeys: Send + Sync {
-    /// The name and scope of the key with this hash.
+    /// The name and scope of the live (not revoked) key with this hash.
     async fn api_key(&self, key_hash: &str) -> Result<Option<(String, String)>>;
-    async fn insert_api_key(&self, key_hash: &str, name: &str, scope: &str, now: Timestamp) -> Result<()>;
+    /// Stores a new key; false (and nothing stored) when a live key already has this name.
+    async fn insert_api_key(&self, key_hash: &str, name: &str, scope: &str, now: Timestamp) -> Result<bool>;
+    /// Up to `limit` keys, live and revoked, by name and age.
+    async fn api_keys(&self, limit: i64) -> Result<Vec<ApiKeyInfo>>;
+    /// Revokes every live key of this name at `now`: how many were live, and every key of the
+    /// name as it now is (none: no key ever had it).
+    async fn revoke_api_key(&self, name: &str, now: Timestamp) -> Result<(u64, Vec<ApiKeyInfo>)>;
+    /// Records that the key was used at `at` (never moves `last_used_at` back).
+    async fn touch_api_key(&self, key_hash: &str, at: Timestamp) -> Result<()>;
 }
 
 /// Kept `Idempotency-Key` responses (written through [`Tx::write`], read and purged here).
@@ -229,6 +325,7 @@ pub trait Store:
     + Analytics
     + BenefitUsage
     + MemberVersions
+    + PersonalData
     + 'static
 {
 }
@@ -243,6 +340,7 @@ impl<T> Store for T where
         + Analytics
         + BenefitUsage
         + MemberVersions
+        + PersonalData
         + 'static
 {
 }
@@ -259,6 +357,7 @@ pub trait Store:
     + Analytics
     + BenefitUsage
     + MemberVersions
+    + PersonalData
     + RawSql
     + 'static
 {
@@ -274,6 +373,7 @@ impl<T> Store for T where
         + Analytics
         + BenefitUsage
         + MemberVersions
+        + PersonalData
         + RawSql
         + 'static
 {
@@ -284,7 +384,8 @@ pub mod prelude {
     #[cfg(feature = "test-support")]
     pub use crate::RawSql;
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Idempotency, LedgerReads, Maintenance, MemberVersions, Store, Writes,
+        Analytics, ApiKeys, BenefitUsage, Idempotency, LedgerReads, Maintenance, MemberVersions, PersonalData, Store,
+        Writes,
     };
 }
 

@@ -94,6 +94,8 @@ mod dialect {
     pub const IDS: &str = "= ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS JSON))))";
     /// Run before member insight reads the orders and refunds, so that none is written meanwhile.
     pub const HOLD_ORDER_WRITES: &str = "LOCK TABLE orders, refunds IN SHARE MODE";
+    /// Run first in a read transaction that must see one snapshot.
+    pub const SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 }
 
 #[path = "shared/analytics.rs"]
@@ -114,6 +116,9 @@ mod load;
 #[path = "shared/maintenance.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod maintenance;
+#[path = "shared/personal.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod personal;
 #[path = "shared/rows.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod rows;

@@ -265,6 +265,9 @@ mod dialect {
     pub const IDS: &str = "IN (SELECT value FROM json_each($1))";
     /// Run before member insight reads the orders and refunds, so that none is written meanwhile.
     pub const HOLD_ORDER_WRITES: &str = "";
+    /// Run first in a read transaction that must see one snapshot (SQLite's deferred
+    /// transaction takes it at its first read).
+    pub const SNAPSHOT: &str = "";
 }
 
 #[path = "shared/analytics.rs"]
@@ -285,6 +288,9 @@ mod load;
 #[path = "shared/maintenance.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod maintenance;
+#[path = "shared/personal.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod personal;
 #[path = "shared/rows.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod rows;

@@ -23,6 +23,22 @@ impl Settings {
     }
 }
 
+/// Fewest characters a bootstrap admin key may have: it is a password to the whole API, and
+/// unlike the keys `loyalty keys create` makes (64 random hex digits) someone chose it.
+pub const MIN_ADMIN_KEY_CHARS: usize = 24;
+
+/// Refuses a bootstrap admin key too short to be a secret (an empty one means none is set).
+pub fn check_admin_key(key: Option<&str>) -> anyhow::Result<()> {
+    let Some(key) = key.filter(|k| !k.is_empty()) else { return Ok(()) };
+    let chars = key.chars().count();
+    anyhow::ensure!(
+        chars >= MIN_ADMIN_KEY_CHARS,
+        "LOYALTY_ADMIN_KEY is {chars} characters long; a bootstrap admin key must have at least \
+         {MIN_ADMIN_KEY_CHARS} (e.g. `openssl rand -hex 32`), or leave it unset and use `loyalty keys create`"
+    );
+    Ok(())
+}
+
 /// A built application: its state (for tests that look inside) and its router.
 pub struct Application {
     pub state: AppState,
@@ -30,8 +46,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Spawns the writer and the member cache's upkeep, and builds the router.
-    pub fn build(store: Arc<dyn Store>, program: Program, settings: Settings) -> Self {
+    /// Spawns the writer and the member cache's upkeep, and builds the router. Refuses a
+    /// bootstrap admin key shorter than [`MIN_ADMIN_KEY_CHARS`].
+    pub fn build(store: Arc<dyn Store>, program: Program, settings: Settings) -> anyhow::Result<Self> {
+        check_admin_key(settings.admin_key.as_deref())?;
         let program = Arc::new(program);
         let writer = Writer::spawn(store.clone(), program.clone(), settings.clock.clone());
         tokio::spawn(loyalty_engine::cache::MemberCache::keep_fresh(Arc::downgrade(&writer.cache), store.clone()));
@@ -47,14 +65,14 @@ impl Application {
             idem_pending: Default::default(),
         };
         let router = loyalty_http::router(state.clone());
-        Self { state, router }
+        Ok(Self { state, router })
     }
 }
 
 /// The app with the settings from the environment.
-pub fn app(store: Arc<dyn Store>, program: Program) -> (AppState, axum::Router) {
-    let a = Application::build(store, program, Settings::from_env());
-    (a.state, a.router)
+pub fn app(store: Arc<dyn Store>, program: Program) -> anyhow::Result<(AppState, axum::Router)> {
+    let a = Application::build(store, program, Settings::from_env())?;
+    Ok((a.state, a.router))
 }
 
 /// As [`app`], with the bootstrap admin key given explicitly (tests run many apps at once).
@@ -62,10 +80,10 @@ pub fn app_with_admin_key(
     store: Arc<dyn Store>,
     program: Program,
     admin_key: Option<&str>,
-) -> (AppState, axum::Router) {
+) -> anyhow::Result<(AppState, axum::Router)> {
     let settings = Settings { admin_key: admin_key.map(str::to_owned), clock: clock::system() };
-    let a = Application::build(store, program, settings);
-    (a.state, a.router)
+    let a = Application::build(store, program, settings)?;
+    Ok((a.state, a.router))
 }
 
 /// `loyalty serve`: the app, the scheduler and the daily insight run, until SIGINT or SIGTERM.
@@ -74,7 +92,7 @@ pub fn app_with_admin_key(
 /// while looking alive to its supervisor.
 pub async fn serve(store: Arc<dyn Store>, program: Program, listen: &str, job_interval: u64) -> anyhow::Result<()> {
     ensure_writable(store.as_ref()).await?;
-    let (state, router) = app(store.clone(), program);
+    let (state, router) = app(store.clone(), program)?;
     if state.admin_key_hash.is_none() {
         tracing::warn!("LOYALTY_ADMIN_KEY is not set: only keys made with `loyalty keys create` can call the API");
     }

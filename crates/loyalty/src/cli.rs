@@ -135,6 +135,15 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// A member's personal data: export, erase.
+    Members {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        program: ProgramArgs,
+        #[command(subcommand)]
+        cmd: crate::members_cli::MembersCmd,
+    },
     #[command(flatten)]
     Insight(crate::insight_cli::Commands),
 }
@@ -153,13 +162,17 @@ enum JobsCmd {
 enum KeysCmd {
     /// Creates a key and prints it once; only its hash is stored.
     Create {
-        /// admin (everything) or integration (members, orders, refunds and holds).
+        /// admin, analyst (read-only business figures) or integration (the store's servers).
         #[arg(long)]
         scope: String,
         /// What the key is for, 1 to 64 characters; stored with the key's hash.
         #[arg(long)]
         name: String,
     },
+    /// Lists the keys: name, scope, created, last used, revoked (never a key or its hash).
+    List,
+    /// Revokes the key of this name: it stops working (within a second on a running server).
+    Revoke { name: String },
 }
 
 pub fn main() -> ExitCode {
@@ -246,7 +259,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 r.members, r.entries, r.idempotency_purged
             );
         }
-        Cmd::Keys { store, cmd: KeysCmd::Create { scope, name } } => create_key(&store, &scope, &name).await?,
+        Cmd::Keys { store, cmd } => return keys(store.open().await?.as_ref(), cmd).await,
+        Cmd::Members { store, program, cmd } => {
+            return crate::members_cli::run(cmd, store.open().await?, program.load()?).await
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -277,16 +293,45 @@ async fn verify(store: &dyn loyalty_store::Store) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-async fn create_key(store: &StoreArgs, scope: &str, name: &str) -> anyhow::Result<()> {
-    if auth::Scope::parse(scope).is_none() {
-        anyhow::bail!("--scope must be admin or integration, not {scope:?}");
+/// `loyalty keys create|list|revoke`.
+async fn keys(store: &dyn loyalty_store::Store, cmd: KeysCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        KeysCmd::Create { scope, name } => {
+            if auth::Scope::parse(&scope).is_none() {
+                anyhow::bail!("--scope must be admin, analyst or integration, not {scope:?}");
+            }
+            if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+                anyhow::bail!("--name must be 1 to 64 characters without control characters");
+            }
+            if name == auth::BOOTSTRAP_NAME {
+                anyhow::bail!("--name {name:?} is the bootstrap key's (LOYALTY_ADMIN_KEY); choose another");
+            }
+            let key = auth::new_key();
+            if !store.insert_api_key(&auth::hash_key(&key), &name, &scope, jiff::Timestamp::now()).await? {
+                anyhow::bail!("a live key is already named {name:?}: revoke it first or choose another name");
+            }
+            println!("{key}");
+            eprintln!("key {name:?} ({scope}) created; it is shown only this once");
+        }
+        KeysCmd::List => {
+            let at = |t: Option<jiff::Timestamp>| t.map_or("-".to_owned(), |t| t.to_string());
+            println!("{:<24} {:<12} {:<26} {:<26} REVOKED", "NAME", "SCOPE", "CREATED", "LAST USED");
+            for k in store.api_keys(i64::from(u16::MAX)).await? {
+                let (created, used, revoked) = (at(Some(k.created_at)), at(k.last_used_at), at(k.revoked_at));
+                println!("{:<24} {:<12} {created:<26} {used:<26} {revoked}", k.name, k.scope);
+            }
+        }
+        KeysCmd::Revoke { name } => {
+            let (revoked, keys) = store.revoke_api_key(&name, jiff::Timestamp::now()).await?;
+            if keys.is_empty() {
+                eprintln!("no API key is named {name:?}");
+                return Ok(ExitCode::from(1));
+            }
+            match revoked {
+                0 => println!("key {name:?} was already revoked"),
+                n => println!("key {name:?} revoked ({n}); a running server refuses it within a second"),
+            }
+        }
     }
-    if name.is_empty() || name.len() > 64 {
-        anyhow::bail!("--name must be 1 to 64 characters");
-    }
-    let key = auth::new_key();
-    store.open().await?.insert_api_key(&auth::hash_key(&key), name, scope, jiff::Timestamp::now()).await?;
-    println!("{key}");
-    eprintln!("key {name:?} ({scope}) created; it is shown only this once");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

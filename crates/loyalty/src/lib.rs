@@ -4,5 +4,6 @@
 pub mod app;
 pub mod cli;
 pub mod insight_cli;
+pub mod members_cli;
 
 pub use app::{app, app_with_admin_key, Application, Settings};

@@ -4,13 +4,13 @@ use super::*;
 use jiff::Timestamp;
 use loyalty_core::account::Account;
 use loyalty_core::ids::{AdjustmentId, MemberId, OrderId};
-use loyalty_core::ledger::HoldStatus;
+use loyalty_core::ledger::{HoldStatus, MemberStatus};
 use loyalty_core::member::{MemberInput, Profile};
 use loyalty_core::order::{self, RefundInput, ValidOrder};
 use loyalty_core::text::Reason;
 use loyalty_core::tiers::{self, Action, ActionKind};
 use loyalty_core::{DomainError, Program};
-use loyalty_store::{Adjustment, MemberRecord};
+use loyalty_store::{Adjustment, AuditRecord, MemberRecord};
 
 /// Brings a member up to `now`: due activations, expiries, hold time-outs and tier reviews.
 pub(crate) fn catch_up(m: &mut MemberRecord, program: &Program, now: Timestamp) {
@@ -22,7 +22,21 @@ pub(crate) fn existing<'a>(l: &'a mut Loaded, id: &MemberId) -> Result<&'a mut M
     l.members.get_mut(id).ok_or_else(|| DomainError::MemberNotFound(id.to_string()))
 }
 
+/// Refuses a command that would write to an erased member. The scheduler's `Advance` still
+/// runs (expiries and hold time-outs keep the ledger true), and erasing again is a no-op.
+fn refuse_erased(l: &Loaded, cmd: &Command) -> Result<(), DomainError> {
+    if matches!(cmd, Command::Advance { .. } | Command::Erase { .. }) {
+        return Ok(());
+    }
+    let Some(id) = member_of(cmd, &l.orders) else { return Ok(()) };
+    match l.members.get(&id).and_then(|m| m.profile.erased_at) {
+        Some(at) => Err(DomainError::MemberErased { member: id.to_string(), erased_at: at.to_string() }),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, now: Timestamp) -> Reply {
+    refuse_erased(l, cmd)?;
     match cmd {
         Command::UpsertMember { id, input } => upsert_member(l, t, id, input, now),
         Command::PlaceOrder { order, create_member } => place_order(l, t, program, order, *create_member, now),
@@ -92,6 +106,11 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
             t.changes.idempotency.push(rec.clone());
             Ok(Outcome::Remembered)
         }
+        Command::Audit(rec) => {
+            t.changes.audit.push(rec.clone());
+            Ok(Outcome::Audited)
+        }
+        Command::Erase { member, reason, actor } => erase(l, t, program, member, reason, actor, now),
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
             let before = m.account.new_entries.len() + m.account.new_tier_events.len();
@@ -239,6 +258,43 @@ pub(crate) fn adjust(
     l.adjustments.insert(key, adjustment.clone());
     t.changes.adjustments.push(adjustment.clone());
     Ok(Outcome::Adjusted { adjustment, balances, replayed: false })
+}
+
+/// Erases a member's personal data and closes it, with its audit record (see `Command::Erase`).
+pub(crate) fn erase(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    member: &MemberId,
+    reason: &str,
+    actor: &str,
+    now: Timestamp,
+) -> Reply {
+    let reason = loyalty_core::member::erase_reason(reason)?;
+    let m = existing(l, member)?;
+    if m.profile.erased_at.is_some() {
+        return Ok(Outcome::Erased { record: m.clone(), replayed: true });
+    }
+    catch_up(m, program, now);
+    let before = m.account.status;
+    m.profile.erase(now);
+    m.account.status = MemberStatus::Closed;
+    t.members.insert(member.clone());
+    let detail = serde_json::json!({
+        "removed": loyalty_core::member::PERSONAL_FIELDS,
+        "status_before": before.as_str(),
+        "kept": "ledger, lots, holds, orders, refunds, adjustments, growth, tier history, activities",
+    });
+    t.changes.audit.push(AuditRecord {
+        member_id: member.clone(),
+        audit_id: "erase".into(),
+        action: "erase".into(),
+        actor: actor.to_owned(),
+        reason: Some(reason),
+        detail: detail.to_string(),
+        at: now,
+    });
+    Ok(Outcome::Erased { record: m.clone(), replayed: false })
 }
 
 /// Records an activity or a claim once per id: a retry returns the recorded one, and one

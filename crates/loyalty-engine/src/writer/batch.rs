@@ -157,7 +157,7 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
     next.iter().all(|c| match c {
         Command::Refund { .. } => false,
         Command::PlaceOrder { order, .. } => !members.contains(&order.member_id) && !orders.contains(&order.id),
-        Command::Remember(_) => true,
+        Command::Remember(_) | Command::Audit(_) => true,
         other => member_of(other, &HashMap::new()).is_none_or(|m| !members.contains(&m)),
     })
 }
@@ -293,8 +293,9 @@ pub(crate) fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Opti
         | Command::Activity { member, .. }
         | Command::ClaimSample { member, .. }
         | Command::AssignTier { member, .. }
+        | Command::Erase { member, .. }
         | Command::Advance { member } => Some(member.clone()),
-        Command::Remember(_) => None,
+        Command::Remember(_) | Command::Audit(_) => None,
     }
 }
 

@@ -99,6 +99,17 @@ pub enum Command {
     /// Keeps a response for retries with the same Idempotency-Key. It rides in the next batch,
     /// so remembering a response costs no commit of its own (one per request, before).
     Remember(IdemRecord),
+    /// Erases the member's personal data (name, phone, email, birthday) and closes it, with an
+    /// audit record in the same transaction; the ledger, orders and aggregates stay. Once
+    /// erased, the member's other commands are refused (`member_erased`); erasing again
+    /// changes nothing (`Outcome::Erased` with `replayed`).
+    Erase {
+        member: MemberId,
+        reason: String,
+        actor: String,
+    },
+    /// Records an audit record (an export of a member's data), in the next batch.
+    Audit(loyalty_store::AuditRecord),
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +123,8 @@ pub enum Outcome {
     Action { action: Action, replayed: bool },
     Tier { record: MemberRecord },
     Remembered,
+    Erased { record: MemberRecord, replayed: bool },
+    Audited,
 }
 
 pub type Reply = Result<Outcome, DomainError>;

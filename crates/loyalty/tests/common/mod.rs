@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-pub const ADMIN: &str = "test-admin-key";
+pub const ADMIN: &str = "test-admin-key-for-the-suite";
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub enum TestDb {
@@ -116,7 +116,7 @@ pub async fn serve_store_on(
     clock: loyalty_engine::SharedClock,
 ) -> (loyalty_http::AppState, String) {
     let settings = loyalty::Settings { admin_key: Some(ADMIN.to_owned()), clock };
-    let app = loyalty::Application::build(store, program, settings);
+    let app = loyalty::Application::build(store, program, settings).expect("the app builds");
     let (state, router) = (app.state, app.router);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

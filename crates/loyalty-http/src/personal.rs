@@ -1,0 +1,314 @@
+//! A member's personal data (PIPL, GDPR): a copy of everything held about the member, and
+//! erasure. Both are admin operations, and both are recorded in the audit log with the key's
+//! name as actor.
+
+use super::auth::Principal;
+use super::extract::{path_id, Json};
+use super::insight_views::MemberInsightView;
+use super::members::unexpected;
+use super::problem::{ApiError, ApiResult, Problem};
+use super::tiers::{action_view, event_view, ActionView, TierEventView};
+use super::views::*;
+use super::AppState;
+use axum::extract::{Path, State};
+use axum::Extension;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use loyalty_core::ids::MemberId;
+use loyalty_core::member::PERSONAL_FIELDS;
+use loyalty_core::tiers::ActionKind;
+use loyalty_core::Program;
+use loyalty_engine::{Command, Outcome};
+use loyalty_store::{AuditRecord, MemberData, Store};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct TierStateView {
+    /// The tier code; empty until the member's first order or assignment.
+    pub code: String,
+    pub since: Option<String>,
+    pub term_end: Option<String>,
+    pub grace_until: Option<String>,
+    pub assigned_reason: Option<String>,
+    pub assigned_until: Option<String>,
+    pub growth_total: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HoldRecord {
+    pub id: String,
+    pub order_id: String,
+    pub points: i64,
+    pub order_amount_minor: i64,
+    /// open, captured, released, expired
+    pub status: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub settled_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdjustmentRecord {
+    pub id: String,
+    pub points: i64,
+    pub reason: String,
+    pub actor: String,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GrowthView {
+    pub seq: i64,
+    /// order, refund, activity
+    pub kind: String,
+    pub amount: i64,
+    pub source_id: String,
+    pub at: String,
+    /// Lifetime growth after this entry.
+    pub total_after: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditView {
+    /// export or erase
+    pub action: String,
+    /// The name of the key that did it.
+    pub actor: String,
+    pub reason: Option<String>,
+    pub at: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// Everything held about one member, as one document.
+#[derive(Serialize, ToSchema)]
+pub struct MemberExport {
+    pub member_id: String,
+    pub exported_at: String,
+    /// The profile and balances now (name, phone, email and birthday are null once erased).
+    pub profile: MemberView,
+    pub tier: TierStateView,
+    /// Every lot, oldest first.
+    pub lots: Vec<LotView>,
+    /// Every ledger entry, oldest first.
+    pub ledger: Vec<EntryView>,
+    pub holds: Vec<HoldRecord>,
+    /// Every order with its refunds, by paid time.
+    pub orders: Vec<OrderView>,
+    pub adjustments: Vec<AdjustmentRecord>,
+    pub growth: Vec<GrowthView>,
+    pub tier_history: Vec<TierEventView>,
+    pub activities: Vec<ActionView>,
+    pub sample_claims: Vec<ActionView>,
+    /// From the latest insight run; null before one or for a member who joined after it.
+    pub insight: Option<MemberInsightView>,
+    /// Earlier exports and the erasure, oldest first.
+    pub audit: Vec<AuditView>,
+}
+
+fn when(t: Option<Timestamp>, tz: &TimeZone) -> Option<String> {
+    t.map(|t| rfc3339(t, tz))
+}
+
+impl MemberExport {
+    fn new(d: &MemberData, insight: Option<MemberInsightView>, program: &Program, now: Timestamp) -> Self {
+        let tz = &program.tz;
+        let acc = &d.record.account;
+        let t = &acc.tier;
+        let actions =
+            |kind: ActionKind| d.actions.iter().filter(|a| a.kind == kind).map(|a| action_view(a, tz)).collect();
+        let orders = d
+            .orders
+            .iter()
+            .map(|o| {
+                let refunds: Vec<_> = d.refunds.iter().filter(|r| r.order_id == o.order.id).cloned().collect();
+                OrderView::new(o, &refunds, program)
+            })
+            .collect();
+        Self {
+            member_id: acc.member_id.to_string(),
+            exported_at: rfc3339(now, tz),
+            profile: MemberView::new(&d.record, now, tz),
+            tier: TierStateView {
+                code: t.code.clone(),
+                since: when(t.since, tz),
+                term_end: when(t.term_end, tz),
+                grace_until: when(t.grace_until, tz),
+                assigned_reason: t.assigned_reason.clone(),
+                assigned_until: when(t.assigned_until, tz),
+                growth_total: acc.growth_total,
+            },
+            lots: d.lots.iter().map(|l| LotView::new(l, tz)).collect(),
+            ledger: d.entries.iter().map(|e| EntryView::new(e, tz)).collect(),
+            holds: d
+                .holds
+                .iter()
+                .map(|h| HoldRecord {
+                    id: h.hold_id.to_string(),
+                    order_id: h.order_id.clone(),
+                    points: h.points,
+                    order_amount_minor: h.order_amount_minor,
+                    status: h.status.to_string(),
+                    created_at: rfc3339(h.created_at, tz),
+                    expires_at: rfc3339(h.expires_at, tz),
+                    settled_at: when(h.settled_at, tz),
+                })
+                .collect(),
+            orders,
+            adjustments: d
+                .adjustments
+                .iter()
+                .map(|a| AdjustmentRecord {
+                    id: a.adjustment_id.to_string(),
+                    points: a.points,
+                    reason: a.reason.clone(),
+                    actor: a.actor.clone(),
+                    created_at: rfc3339(a.created_at, tz),
+                })
+                .collect(),
+            growth: d
+                .growth
+                .iter()
+                .map(|g| GrowthView {
+                    seq: g.seq,
+                    kind: g.kind.as_str().into(),
+                    amount: g.amount,
+                    source_id: g.source_id.clone(),
+                    at: rfc3339(g.at, tz),
+                    total_after: g.total_after,
+                })
+                .collect(),
+            tier_history: d.tier_events.iter().map(|e| event_view(e, tz)).collect(),
+            activities: actions(ActionKind::Activity),
+            sample_claims: actions(ActionKind::Claim),
+            insight,
+            audit: d
+                .audit
+                .iter()
+                .map(|a| AuditView {
+                    action: a.action.clone(),
+                    actor: a.actor.clone(),
+                    reason: a.reason.clone(),
+                    at: rfc3339(a.at, tz),
+                    detail: serde_json::from_str(&a.detail).unwrap_or(serde_json::Value::Null),
+                })
+                .collect(),
+        }
+    }
+
+    /// The audit record of handing this export to `actor`.
+    pub fn audit_record(&self, id: &MemberId, actor: &str, now: Timestamp) -> AuditRecord {
+        let rows = serde_json::json!({
+            "lots": self.lots.len(), "ledger": self.ledger.len(), "holds": self.holds.len(),
+            "orders": self.orders.len(), "adjustments": self.adjustments.len(), "growth": self.growth.len(),
+            "tier_history": self.tier_history.len(), "activities": self.activities.len(),
+            "sample_claims": self.sample_claims.len(), "insight": self.insight.is_some(),
+        });
+        AuditRecord {
+            member_id: id.clone(),
+            audit_id: format!("export:{}:{:016x}", now.as_microsecond(), rand::random::<u64>()),
+            action: "export".into(),
+            actor: actor.to_owned(),
+            reason: None,
+            detail: serde_json::json!({ "rows": rows }).to_string(),
+            at: now,
+        }
+    }
+}
+
+/// The export of one member (`None`: no such member), from one snapshot of the store and the
+/// latest insight run. The caller records it ([`MemberExport::audit_record`]) before handing
+/// it out. Shared by the API and `loyalty members export`.
+pub async fn export(
+    store: &dyn Store,
+    program: &Program,
+    id: &MemberId,
+    now: Timestamp,
+) -> ApiResult<Option<MemberExport>> {
+    let Some(data) = store.member_data(id).await? else { return Ok(None) };
+    if data.exceeds_bound() {
+        return Err(ApiError::invalid(
+            "id",
+            format!("member {id} has more than {} rows in one table; export it in parts", MemberData::MAX_ROWS),
+        )
+        .with_code("export_too_large"));
+    }
+    let insight = match store.latest_insight_run().await? {
+        Some(run) => {
+            let config: loyalty_report::config::InsightConfig = serde_json::from_str(&run.config).unwrap_or_default();
+            let found = store.member_insight(&run, id.as_str()).await?;
+            found.map(|m| MemberInsightView::new(&m, config.horizon_days))
+        }
+        None => None,
+    };
+    Ok(Some(MemberExport::new(&data, insight, program, now)))
+}
+
+/// A copy of everything held about the member (PIPL, GDPR): profile, balances, lots, ledger,
+/// holds, orders and refunds, adjustments, tier state and history, growth, activities and
+/// claims, insight, and the audit log. Each export is recorded in the audit log (with the
+/// key's name) before it is returned.
+#[utoipa::path(get, path = "/v1/members/{id}/export", tag = "members", params(("id" = String, Path)),
+    responses((status = 200, body = MemberExport), (status = 404, body = Problem),
+        (status = 422, body = Problem, description = "export_too_large")))]
+pub async fn export_member(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<MemberExport>> {
+    let id = path_id("member_id", &id, MemberId::parse)?;
+    let now = s.clock.now();
+    let doc = export(s.store.as_ref(), &s.program, &id, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member_not_found", format!("member {id} not found")))?;
+    match s.writer.submit(Command::Audit(doc.audit_record(&id, &who.name, now))).await? {
+        Outcome::Audited => Ok(axum::Json(doc)),
+        other => Err(unexpected(other)),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// Why (e.g. the member's request and its reference): 1 to 500 characters, kept in the audit log.
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErasedView {
+    pub member_id: String,
+    /// closed
+    pub status: String,
+    pub erased_at: String,
+    /// The fields removed: name, phone, email, birthday.
+    pub removed: Vec<String>,
+    /// True when the member had been erased before: nothing changed.
+    pub already_erased: bool,
+}
+
+/// Erases the member's personal data (PIPL, GDPR): name, phone, email and birthday are removed
+/// and the member is closed; its ledger, orders and aggregates stay for accounting. Recorded
+/// in the audit log with the key's name and the reason, in the same transaction. Afterwards
+/// the member's writes are refused (409 `member_erased`). Erasing again changes nothing.
+#[utoipa::path(post, path = "/v1/members/{id}/erase", tag = "members", request_body = EraseRequest,
+    params(("id" = String, Path)),
+    responses((status = 200, body = ErasedView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn erase_member(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    Json(r): Json<EraseRequest>,
+) -> ApiResult<axum::Json<ErasedView>> {
+    let member = path_id("member_id", &id, MemberId::parse)?;
+    match s.writer.submit(Command::Erase { member, reason: r.reason, actor: who.name }).await? {
+        Outcome::Erased { record, replayed } => Ok(axum::Json(ErasedView {
+            member_id: record.account.member_id.to_string(),
+            status: record.account.status.to_string(),
+            erased_at: when(record.profile.erased_at, &s.program.tz).unwrap_or_default(),
+            removed: PERSONAL_FIELDS.iter().map(|f| (*f).to_owned()).collect(),
+            already_erased: replayed,
+        })),
+        other => Err(unexpected(other)),
+    }
+}
