@@ -302,6 +302,9 @@ pub trait Maintenance: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Copies the write-ahead log into the database file (SQLite; nothing on PostgreSQL).
     async fn checkpoint(&self) -> Result<()>;
+    /// How many background checkpoint rounds have run (SQLite, about one a second; always 0 on
+    /// PostgreSQL), so that tests can wait for one instead of for time.
+    fn background_checkpoints(&self) -> u64;
 }
 
 /// Raw statements, for tests that need to break or inspect the store directly. Not in a

@@ -62,6 +62,11 @@ impl PgStore {
         Ok(PgTx { tx: self.pool.begin().await? })
     }
 
+    /// PostgreSQL checkpoints on its own schedule: the store runs no rounds of its own.
+    fn checkpoint_rounds(&self) -> u64 {
+        0
+    }
+
     /// PostgreSQL checkpoints on its own schedule.
     async fn truncate_wal(&self) -> crate::Result<()> {
         Ok(())

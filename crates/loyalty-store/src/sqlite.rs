@@ -38,6 +38,8 @@ pub struct SqliteStore {
     /// The one connection that writes (see [`SqliteStore::open`]).
     writes: sqlx::SqlitePool,
     checkpointer: tokio::task::JoinHandle<()>,
+    /// Background checkpoint rounds done (each a PASSIVE checkpoint that answered).
+    checkpoint_rounds: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Member insight's own read-only connections to the file (`None` for a store in memory).
     readers: Option<std::sync::Arc<InsightReaders>>,
 }
@@ -156,8 +158,14 @@ impl SqliteStore {
             .after_connect(|conn, _| Box::pin(number_write_connection(conn)))
             .connect_with(opts)
             .await?;
-        let checkpointer = tokio::spawn(checkpoint_in_background(pool.clone()));
-        Ok(Self { pool, writes, checkpointer, readers })
+        let checkpoint_rounds = std::sync::Arc::default();
+        let checkpointer =
+            tokio::spawn(checkpoint_in_background(pool.clone(), std::sync::Arc::clone(&checkpoint_rounds)));
+        Ok(Self { pool, writes, checkpointer, checkpoint_rounds, readers })
+    }
+
+    fn checkpoint_rounds(&self) -> u64 {
+        self.checkpoint_rounds.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn begin_tx(&self) -> crate::Result<SqliteTx> {
@@ -193,7 +201,7 @@ impl SqliteStore {
 /// reader keeps an old snapshot the RESTART cannot finish: it gives up after `RESTART_WAIT_MS`
 /// and the next attempt backs off (2 s, doubling to 60 s), so a long reader costs the writer
 /// at most one bounded wait per attempt, never a starved writer.
-async fn checkpoint_in_background(pool: sqlx::SqlitePool) {
+async fn checkpoint_in_background(pool: sqlx::SqlitePool, rounds: std::sync::Arc<std::sync::atomic::AtomicU64>) {
     use sqlx::Row;
     let mut backoff = Duration::ZERO;
     loop {
@@ -211,6 +219,7 @@ async fn checkpoint_in_background(pool: sqlx::SqlitePool) {
                 continue;
             }
         };
+        rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if log_pages < RESTART_PAGES {
             backoff = Duration::ZERO;
             continue;

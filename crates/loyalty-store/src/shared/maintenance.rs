@@ -12,6 +12,10 @@ impl Maintenance for StoreImpl {
     async fn checkpoint(&self) -> Result<()> {
         self.truncate_wal().await
     }
+
+    fn background_checkpoints(&self) -> u64 {
+        self.checkpoint_rounds()
+    }
 }
 
 #[cfg(feature = "test-support")]
