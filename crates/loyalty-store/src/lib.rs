@@ -307,49 +307,17 @@ pub trait Maintenance: Send + Sync {
     fn background_checkpoints(&self) -> u64;
 }
 
-/// Raw statements, for tests that need to break or inspect the store directly. Not in a
-/// product build: the feature `test-support` is enabled only by the test suites.
-#[cfg(feature = "test-support")]
+/// Raw statements, for tests that need to break or inspect the store directly. Without the
+/// feature `test-support` (enabled only by the test suites) the trait has no method, so a
+/// product build cannot run one.
 #[async_trait]
 pub trait RawSql: Send + Sync {
+    #[cfg(feature = "test-support")]
     async fn execute_raw(&self, sql: &str) -> Result<u64>;
 }
 
 /// Every capability of a store: what the engine, the HTTP API and the jobs are handed. Code
 /// that needs one capability should ask for that trait.
-#[cfg(not(feature = "test-support"))]
-pub trait Store:
-    Writes
-    + LedgerReads
-    + ApiKeys
-    + Idempotency
-    + Maintenance
-    + WriteProbe
-    + Analytics
-    + BenefitUsage
-    + MemberVersions
-    + PersonalData
-    + 'static
-{
-}
-#[cfg(not(feature = "test-support"))]
-impl<T> Store for T where
-    T: Writes
-        + LedgerReads
-        + ApiKeys
-        + Idempotency
-        + Maintenance
-        + WriteProbe
-        + Analytics
-        + BenefitUsage
-        + MemberVersions
-        + PersonalData
-        + 'static
-{
-}
-
-/// As above, with [`RawSql`] for the test suites.
-#[cfg(feature = "test-support")]
 pub trait Store:
     Writes
     + LedgerReads
@@ -365,7 +333,6 @@ pub trait Store:
     + 'static
 {
 }
-#[cfg(feature = "test-support")]
 impl<T> Store for T where
     T: Writes
         + LedgerReads
@@ -384,11 +351,9 @@ impl<T> Store for T where
 
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
-    #[cfg(feature = "test-support")]
-    pub use crate::RawSql;
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Idempotency, LedgerReads, Maintenance, MemberVersions, PersonalData, Store,
-        Writes,
+        Analytics, ApiKeys, BenefitUsage, Idempotency, LedgerReads, Maintenance, MemberVersions, PersonalData, RawSql,
+        Store, WriteProbe, Writes,
     };
 }
 

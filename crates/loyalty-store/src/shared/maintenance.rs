@@ -18,9 +18,9 @@ impl Maintenance for StoreImpl {
     }
 }
 
-#[cfg(feature = "test-support")]
 #[async_trait::async_trait]
 impl RawSql for StoreImpl {
+    #[cfg(feature = "test-support")]
     async fn execute_raw(&self, sql: &str) -> Result<u64> {
         Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
     }
