@@ -125,9 +125,18 @@ async fn story(store: &dyn Store, program: &Program, now: Timestamp) {
     let histories = store.histories(&["alice".to_owned()]).await.unwrap();
     assert_eq!(histories.len(), 1, "{backend}");
 
-    // MemberVersions: what the cache compares moves with a write.
+    // MemberVersions: what the cache compares moves with a write, and only then.
     let before = store.member_versions(std::slice::from_ref(&id)).await.unwrap();
     assert!(before.contains_key(&id), "{backend}");
+    assert_eq!(store.member_versions(std::slice::from_ref(&id)).await.unwrap(), before, "{backend}: no write, no move");
+    record.account.earn(program, (SourceKind::Order, "o-2"), 10, now, now).expect("a second lot");
+    let mut more = Changes::default();
+    more.take_from(&mut record);
+    let mut tx = store.begin().await.unwrap();
+    tx.write(&more, now).await.unwrap();
+    tx.commit().await.unwrap();
+    let after = store.member_versions(std::slice::from_ref(&id)).await.unwrap();
+    assert_ne!(after.get(&id), before.get(&id), "{backend}: a write moves the version");
 
     // Idempotency: the kept response, then its purge by age.
     let kept = store.idem_get("shop", "k-1").await.unwrap().expect("kept");
