@@ -315,17 +315,17 @@ pub async fn benefits(State(s): State<AppState>, Path(id): Path<String>) -> ApiR
     let now = s.clock.now();
     let st = tiers::tier_status(&m.account, &s.program, now);
     let (start, _) = tiers::period_bounds(&s.program, tiers::CapPeriod::Month, now);
-    let used = s.store.actions(&id, ActionKind::Claim, start).await?.len() as i64;
-    let quota = st.level.free_samples_per_month;
+    let claims = s.store.actions(&id, ActionKind::Claim, start).await?;
+    let samples = tiers::free_samples(&s.program, st.level.free_samples_per_month, &claims, now);
     Ok(axum::Json(BenefitsView {
         member_id: id.to_string(),
         tier: tier_ref(st.level),
         benefits: (usage::tier_benefits(&s.program, st.level).into_iter())
             .map(|b| BenefitView { code: b.code, description: b.description })
             .collect(),
-        free_samples_per_month: quota,
-        free_samples_used_this_month: used,
-        free_samples_left: (quota - used).max(0),
+        free_samples_per_month: samples.quota,
+        free_samples_used_this_month: samples.used,
+        free_samples_left: samples.left,
     }))
 }
 

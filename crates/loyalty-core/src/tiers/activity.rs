@@ -170,6 +170,24 @@ pub fn record_activity(
     Ok(action)
 }
 
+/// This month's free samples: the tier's quota, the claims made in the month (in the programme's
+/// zone), and what is left. The benefits read and the claim count the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleQuota {
+    pub quota: i64,
+    pub used: i64,
+    pub left: i64,
+}
+
+/// Counts `prior` (any of the member's actions) against `quota` for the month holding `now`.
+pub fn free_samples(program: &Program, quota: i64, prior: &[Action], now: Timestamp) -> SampleQuota {
+    let (start, end) = period_bounds(program, CapPeriod::Month, now);
+    let used =
+        prior.iter().filter(|a| a.kind == ActionKind::Claim && a.occurred_at >= start && a.occurred_at < end).count()
+            as i64;
+    SampleQuota { quota, used, left: (quota - used).max(0) }
+}
+
 /// Claims one free sample from this month's quota of the member's tier.
 pub fn claim_free_sample(
     acc: &mut Account,
@@ -182,11 +200,8 @@ pub fn claim_free_sample(
     let quota = super::rules::level_index(program, &acc.tier.code)
         .map(|i| program.file.tiers.levels[i].free_samples_per_month)
         .unwrap_or(0);
-    let (start, end) = period_bounds(program, CapPeriod::Month, now);
-    let used =
-        prior.iter().filter(|a| a.kind == ActionKind::Claim && a.occurred_at >= start && a.occurred_at < end).count()
-            as i64;
-    if used >= quota {
+    let SampleQuota { used, left, .. } = free_samples(program, quota, prior, now);
+    if left == 0 {
         return Err(DomainError::Conflict {
             what: "free sample quota".into(),
             id: acc.member_id.to_string(),
@@ -204,4 +219,35 @@ pub fn claim_free_sample(
         note: None,
         created_at: now,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(at: &str) -> Action {
+        let at: Timestamp = at.parse().unwrap();
+        Action {
+            kind: ActionKind::Claim,
+            action_id: at.to_string(),
+            action_type: crate::usage::FREE_SAMPLE.into(),
+            occurred_at: at,
+            reference: None,
+            growth: 0,
+            points: 0,
+            note: None,
+            created_at: at,
+        }
+    }
+
+    /// Only this month's claims (in the programme's zone) count, and nothing is left below zero.
+    #[test]
+    fn free_samples_count_this_local_month_only() {
+        let p = Program::default_program();
+        let now: Timestamp = "2026-12-15T12:00:00+08:00".parse().unwrap();
+        // 2026-11-30T17:00Z is already 1 December in Shanghai; 15:00Z is still November.
+        let prior = [claim("2026-11-30T15:00:00Z"), claim("2026-11-30T17:00:00Z"), claim("2026-12-10T09:00:00+08:00")];
+        assert_eq!(free_samples(&p, 3, &prior, now), SampleQuota { quota: 3, used: 2, left: 1 });
+        assert_eq!(free_samples(&p, 1, &prior, now), SampleQuota { quota: 1, used: 2, left: 0 });
+    }
 }
