@@ -312,6 +312,7 @@ fn read_commands(path: &Path, n: u64, program: &Program) -> anyhow::Result<Vec<C
             lines: vec![line],
             shipping_minor: r.shipping_minor,
             shipping_waived_minor: 0,
+            coupons: Vec::new(),
         };
         let order = input
             .validate(program, now)
@@ -660,6 +661,7 @@ impl Load {
             lines,
             shipping_minor: b.shipping_minor,
             shipping_waived_minor: 0,
+            coupons: Vec::new(),
         };
         let body = serde_json::to_string(&order).expect("an order serialises");
         let idem = if self.idempotency_keys { format!("Idempotency-Key: bench-{i}\r\n") } else { String::new() };

@@ -59,6 +59,7 @@ async fn seed(
                     lines: vec![LineInput::one_unit("S".into(), None, None, yuan * 100)],
                     shipping_minor: 0,
                     shipping_waived_minor: 0,
+                    coupons: Vec::new(),
                 };
                 Command::PlaceOrder {
                     order: input.validate(program, at).expect("valid synthetic order"),

@@ -2,6 +2,7 @@
 //! would earn. Pure; it changes nothing, and its prices and points agree to the fen with what
 //! `place_order` credits for the same cart paid at the same instant.
 
+use crate::coupons::{self, Coupon, CouponResult, Template};
 use crate::error::DomainError;
 use crate::ledger::MemberStatus;
 use crate::order::{check_amount, MAX_LINES, MAX_QUANTITY};
@@ -65,6 +66,8 @@ pub struct PricedLine {
     pub list_minor: i64,
     /// After member, category/brand and member-day discounts.
     pub member_price_minor: i64,
+    /// What the coupons took off the line (see `coupons::apply` for how it is spread).
+    pub coupon_discount_minor: i64,
     /// After the points redeemed are spread over the lines: send this as the order line's
     /// `paid_minor`.
     pub paid_minor: i64,
@@ -111,6 +114,10 @@ pub struct Evaluation {
     /// The points multiplier, e.g. 1.5.
     pub points_multiplier: f64,
     pub benefits: Vec<Applied>,
+    /// Goods taken off by the coupons that applied.
+    pub coupon_discount_minor: i64,
+    /// Each coupon named (or picked by `best_coupons`): applied or not, and why.
+    pub coupons: Vec<CouponResult>,
 }
 
 fn special_applies(d: &tiers::SpecialDiscount, category: Option<&str>, brand: Option<&str>, date: Date) -> bool {
@@ -234,13 +241,53 @@ fn early_access(program: &Program, tier_idx: usize, sku: &str, at: Timestamp) ->
     Err(RefusedLine { sku: sku.to_owned(), reason, opens_at: opens.map(|o| o.to_string()) })
 }
 
-/// Evaluates a cart for `buyer` at instant `at`.
+/// Evaluates a cart for `buyer` at instant `at`, without coupons.
 pub fn evaluate(
     program: &Program,
     buyer: &Buyer<'_>,
     lines: &[CartLine],
     shipping_minor: i64,
     points_to_redeem: Option<i64>,
+    at: Timestamp,
+) -> Result<Evaluation, DomainError> {
+    evaluate_with_coupons(program, buyer, (lines, shipping_minor), points_to_redeem, &[], at)
+}
+
+/// What coupons do to a cart: the member prices of `lines` (cart order) and the coupons.
+pub fn coupons_on(
+    lines: &[PricedLine],
+    shipping_minor: i64,
+    offers: &[(&Coupon, &Template)],
+    at: Timestamp,
+) -> coupons::Applied {
+    let goods: Vec<coupons::CartGoods<'_>> = lines
+        .iter()
+        .map(|l| coupons::CartGoods {
+            sku: &l.sku,
+            category: l.category.as_deref(),
+            brand: l.brand.as_deref(),
+            price: l.member_price_minor,
+        })
+        .collect();
+    coupons::apply(&goods, shipping_minor, offers, at)
+}
+
+/// Extra points a points-multiplier coupon gives: ⌊points_for(its lines' paid) × (m − 100) ÷ 100⌋.
+pub fn coupon_extra_points(program: &Program, applied: &coupons::Applied, paid: &[i64]) -> i64 {
+    let Some((percent, in_scope)) = &applied.multiplier else { return 0 };
+    let base: i64 = paid.iter().zip(in_scope).filter(|(_, s)| **s).map(|(p, _)| *p).sum();
+    let points = i128::from(program.points_for(base));
+    i64::try_from(points * i128::from(percent - 100) / 100).unwrap_or(i64::MAX)
+}
+
+/// Evaluates a cart for `buyer` at instant `at` with coupons (`offers`, as named); the
+/// points redeemed come after the coupons, on what they left.
+pub fn evaluate_with_coupons(
+    program: &Program,
+    buyer: &Buyer<'_>,
+    (lines, shipping_minor): (&[CartLine], i64),
+    points_to_redeem: Option<i64>,
+    offers: &[(&Coupon, &Template)],
     at: Timestamp,
 ) -> Result<Evaluation, DomainError> {
     if lines.is_empty() || lines.len() > MAX_LINES {
@@ -280,6 +327,7 @@ pub fn evaluate(
             unit_price_minor: l.unit_price_minor,
             list_minor: list,
             member_price_minor: price,
+            coupon_discount_minor: 0,
             paid_minor: price,
             benefits: why,
         });
@@ -287,15 +335,37 @@ pub fn evaluate(
     let list: i64 = priced.iter().map(|l| l.list_minor).sum();
     let goods: i64 = priced.iter().map(|l| l.member_price_minor).sum();
     check_amount("lines", list + shipping_minor)?;
-    let free_ship = level.free_shipping_over_minor.is_some_and(|x| goods >= x) && !priced.is_empty();
+    let tier_free_ship = level.free_shipping_over_minor.is_some_and(|x| goods >= x) && !priced.is_empty();
+    let applied = coupons_on(&priced, shipping_minor, offers, at);
+    for (l, d) in priced.iter_mut().zip(&applied.line_discounts) {
+        l.coupon_discount_minor = *d;
+        l.paid_minor = l.member_price_minor - d;
+    }
+    let coupon_discount = applied.discount_minor();
+    let free_ship = tier_free_ship || applied.shipping_waived;
     let waived = if free_ship { shipping_minor } else { 0 };
     let active = buyer.status == MemberStatus::Active;
-    let redemption = redeem(program, goods, buyer.available_points, active, points_to_redeem)?;
+    if !applied.allow_points && points_to_redeem.is_some_and(|p| p > 0) {
+        let by = applied.applied().map(|r| r.coupon_id.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(DomainError::unprocessable(
+            "points_to_redeem",
+            format!("points cannot be redeemed with coupon {by} on this order"),
+        ));
+    }
+    let wanted = if applied.allow_points { points_to_redeem } else { None };
+    let mut redemption = redeem(program, goods - coupon_discount, buyer.available_points, active, wanted)?;
+    if !applied.allow_points {
+        redemption.max_points = 0;
+        redemption.max_value_minor = 0;
+    }
     spread(&mut priced, redemption.value_minor);
     let paid: i64 = priced.iter().map(|l| l.paid_minor).sum();
     let (mult, mult_why) = tiers::earn_multiplier(program, buyer.tier, buyer.birthday, at);
     let (points, growth) = if active {
-        let earned = crate::limits::check_earned("lines", mult.checked_apply(program.points_for(paid)))?;
+        let paid_lines: Vec<i64> = priced.iter().map(|l| l.paid_minor).collect();
+        let extra = coupon_extra_points(program, &applied, &paid_lines);
+        let earned = mult.checked_apply(program.points_for(paid)).and_then(|p| p.checked_add(extra));
+        let earned = crate::limits::check_earned("lines", earned)?;
         (earned, tiers::order_growth(program, paid))
     } else {
         (0, 0)
@@ -312,7 +382,7 @@ pub fn evaluate(
         };
         benefits.push(Applied { code, reason, value_minor: value });
     }
-    if waived > 0 {
+    if waived > 0 && tier_free_ship {
         benefits.push(Applied {
             code: usage::FREE_SHIPPING.into(),
             reason: format!("free shipping for {}", level.name),
@@ -322,7 +392,16 @@ pub fn evaluate(
     for w in mult_why {
         benefits.push(Applied { code: w.clone(), reason: format!("points ×{}", f64::from(mult)), value_minor: 0 });
     }
+    for r in applied.applied() {
+        benefits.push(Applied {
+            code: format!("{}{}", usage::COUPON_PREFIX, r.template_id),
+            reason: format!("coupon {}: {}", r.coupon_id, r.reason),
+            value_minor: r.discount_minor + if tier_free_ship { 0 } else { r.shipping_waived_minor },
+        });
+    }
     Ok(Evaluation {
+        coupon_discount_minor: coupon_discount,
+        coupons: applied.results,
         tier: level.code.clone(),
         lines: priced,
         refused,
@@ -375,19 +454,19 @@ fn redeem(
     })
 }
 
-/// Spreads `value` over the lines in proportion to their prices, rounding down, then the
+/// Spreads `value` over the lines in proportion to what is left to pay of each (member price
+/// less coupons), rounding down, then the
 /// remaining fen one by one from the first line, so that Σ paid = Σ price − value exactly.
 fn spread(lines: &mut [PricedLine], value: i64) {
-    let total: i64 = lines.iter().map(|l| l.member_price_minor).sum();
+    let total: i64 = lines.iter().map(|l| l.paid_minor).sum();
     if value == 0 || total == 0 {
         return;
     }
     assert!(value <= total, "redemption is capped below the goods amount");
     let mut left = value;
     for l in lines.iter_mut() {
-        let share =
-            i64::try_from(i128::from(value) * i128::from(l.member_price_minor) / i128::from(total)).expect("bounded");
-        l.paid_minor = l.member_price_minor - share;
+        let share = i64::try_from(i128::from(value) * i128::from(l.paid_minor) / i128::from(total)).expect("bounded");
+        l.paid_minor -= share;
         left -= share;
     }
     for l in lines.iter_mut() {

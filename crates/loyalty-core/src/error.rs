@@ -27,6 +27,20 @@ pub enum DomainError {
     Unprocessable { field: String, reason: String },
     #[error("{what} {id} already exists with a different body; differs in: {}", differences.join(", "))]
     Conflict { what: String, id: String, differences: Vec<String> },
+    #[error("coupon template {0} not found")]
+    TemplateNotFound(String),
+    #[error("coupon {0} not found")]
+    CouponNotFound(String),
+    #[error("coupon template {template} is out of stock: all {stock} coupons are issued")]
+    CouponOutOfStock { template: String, stock: i64 },
+    #[error("the member holds {limit} coupons of template {template} per {period}, the limit")]
+    CouponLimitReached { template: String, limit: i64, period: &'static str },
+    #[error("the member may not hold this coupon: {reason}")]
+    CouponNotEligible { reason: String },
+    #[error("coupon {coupon} is already used by order {order}")]
+    CouponUsed { coupon: String, order: String },
+    #[error("coupon {coupon} does not apply to this order: {reason}")]
+    CouponNotApplicable { coupon: String, why_not: String, reason: String },
 }
 
 impl DomainError {
@@ -51,6 +65,13 @@ impl DomainError {
             Self::HoldNotFound(_) => "hold_not_found",
             Self::HoldState { .. } => "hold_not_open",
             Self::Conflict { .. } => "conflict",
+            Self::TemplateNotFound(_) => "coupon_template_not_found",
+            Self::CouponNotFound(_) => "coupon_not_found",
+            Self::CouponOutOfStock { .. } => "coupon_out_of_stock",
+            Self::CouponLimitReached { .. } => "coupon_limit_reached",
+            Self::CouponNotEligible { .. } => "coupon_not_eligible",
+            Self::CouponUsed { .. } => "coupon_used",
+            Self::CouponNotApplicable { .. } => "coupon_not_applicable",
         }
     }
 }

@@ -99,6 +99,18 @@ string_id!(
     "a claim id"
 );
 
+string_id!(
+    /// A coupon template's code, chosen by operations (`spring-200-20`); unique in the store.
+    TemplateId,
+    "a coupon template id"
+);
+string_id!(
+    /// A coupon held by a member: the id the store gave when it was issued or claimed (the
+    /// request's idempotency key); unique within its member.
+    CouponId,
+    "a coupon id"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

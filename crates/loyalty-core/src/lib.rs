@@ -7,6 +7,7 @@ pub mod account;
 pub mod calendar;
 pub mod checkout;
 pub mod config_file;
+pub mod coupons;
 pub mod error;
 pub mod idempotency;
 pub mod ids;

@@ -2,7 +2,7 @@
 
 use crate::account::{Account, Clawback};
 use crate::error::DomainError;
-use crate::ids::{MemberId, OrderId, RefundId};
+use crate::ids::{CouponId, MemberId, OrderId, RefundId};
 use crate::ledger::{MemberStatus, SourceKind};
 use crate::program::Program;
 use jiff::Timestamp;
@@ -57,6 +57,10 @@ pub struct OrderInput {
     /// Shipping the store waived because of a benefit (as `checkout/evaluate` reported it).
     #[serde(default)]
     pub shipping_waived_minor: i64,
+    /// Ids of the member's coupons this order uses: each must apply to the order, and is used
+    /// by it in the order's own transaction.
+    #[serde(default)]
+    pub coupons: Vec<String>,
 }
 
 /// A validated order. Amounts are non-negative and bounded; `paid_at` is an instant.
@@ -70,6 +74,8 @@ pub struct ValidOrder {
     pub shipping_minor: i64,
     #[serde(default)]
     pub shipping_waived_minor: i64,
+    #[serde(default)]
+    pub coupons: Vec<CouponId>,
 }
 
 pub fn check_amount(field: &str, v: i64) -> Result<(), DomainError> {
@@ -148,7 +154,22 @@ impl OrderInput {
         check_amount("lines", total + self.shipping_minor).map_err(|_| {
             DomainError::unprocessable("lines", format!("the order total must not exceed {MAX_AMOUNT_MINOR}"))
         })?;
+        if self.coupons.len() > crate::coupons::MAX_COUPONS_PER_CART {
+            return Err(DomainError::unprocessable(
+                "coupons",
+                format!("names {} coupons; at most {}", self.coupons.len(), crate::coupons::MAX_COUPONS_PER_CART),
+            ));
+        }
+        let mut coupons = Vec::with_capacity(self.coupons.len());
+        for (i, c) in self.coupons.iter().enumerate() {
+            let c = CouponId::parse(c).map_err(|e| DomainError::unprocessable(format!("coupons[{i}]"), e.0))?;
+            if coupons.contains(&c) {
+                return Err(DomainError::unprocessable(format!("coupons[{i}]"), format!("{c} is named twice")));
+            }
+            coupons.push(c);
+        }
         Ok(ValidOrder {
+            coupons,
             id,
             member_id,
             paid_at,
@@ -186,6 +207,9 @@ impl ValidOrder {
         }
         if self.shipping_waived_minor != other.shipping_waived_minor {
             d.push("shipping_waived_minor".to_owned());
+        }
+        if self.coupons != other.coupons {
+            d.push("coupons".to_owned());
         }
         if self.lines.len() != other.lines.len() {
             d.push("lines".to_owned());
@@ -301,21 +325,115 @@ pub fn place_order(
     birthday: Option<jiff::civil::Date>,
     now: Timestamp,
 ) -> Result<Order, DomainError> {
+    place_order_with_coupons(account, program, order, birthday, &[], now)
+}
+
+/// The member prices of an order's lines at its `paid_at`, for the member's tier, as checkout
+/// priced them: what the order's coupons are judged on.
+pub fn member_prices(program: &Program, tier: &str, order: &ValidOrder) -> Vec<crate::checkout::PricedLine> {
+    let idx = crate::tiers::level_index(program, tier).unwrap_or(0);
+    let level = &program.file.tiers.levels[idx];
+    let date = order.paid_at.to_zoned(program.tz.clone()).date();
+    let member_day = crate::tiers::is_member_day(program, &level.code, order.paid_at);
+    order
+        .lines
+        .iter()
+        .map(|l| {
+            let list = l.quantity * l.unit_price_minor;
+            let lp = crate::checkout::price_line(
+                program,
+                level,
+                member_day,
+                (l.category.as_deref(), l.brand.as_deref()),
+                list,
+                date,
+            );
+            crate::checkout::PricedLine {
+                sku: l.sku.clone(),
+                category: l.category.clone(),
+                brand: l.brand.clone(),
+                quantity: l.quantity,
+                unit_price_minor: l.unit_price_minor,
+                list_minor: list,
+                member_price_minor: lp.price,
+                coupon_discount_minor: 0,
+                paid_minor: l.paid_minor,
+                benefits: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// What the order's coupons (`offers`, in the order's `coupons` order) do to it, refused with
+/// `coupon_used` or `coupon_not_applicable` (and its reason) unless every one of them applies.
+pub fn order_coupons(
+    program: &Program,
+    tier: &str,
+    order: &ValidOrder,
+    offers: &[(&crate::coupons::Coupon, &crate::coupons::Template)],
+) -> Result<crate::coupons::Applied, DomainError> {
+    let priced = member_prices(program, tier, order);
+    let applied = crate::checkout::coupons_on(&priced, order.shipping_minor, offers, order.paid_at);
+    for (r, (c, _)) in applied.results.iter().zip(offers) {
+        if r.why_not.as_deref() == Some("used") {
+            let by = c.order_id.as_ref().map_or_else(String::new, |o| o.to_string());
+            return Err(DomainError::CouponUsed { coupon: r.coupon_id.clone(), order: by });
+        }
+        if let Some(why) = &r.why_not {
+            return Err(DomainError::CouponNotApplicable {
+                coupon: r.coupon_id.clone(),
+                why_not: why.clone(),
+                reason: r.reason.clone(),
+            });
+        }
+    }
+    Ok(applied)
+}
+
+/// As [`place_order`], with the coupons the order uses (`offers`, each checked to apply by
+/// [`order_coupons`]): a points multiplier coupon adds its extra points, and each coupon is a
+/// benefit use of the order (`coupon:{template}`). Marking the coupons used is the caller's,
+/// once this has succeeded.
+pub fn place_order_with_coupons(
+    account: &mut Account,
+    program: &Program,
+    order: ValidOrder,
+    birthday: Option<jiff::civil::Date>,
+    offers: &[(&crate::coupons::Coupon, &crate::coupons::Template)],
+    now: Timestamp,
+) -> Result<Order, DomainError> {
     assert_eq!(account.member_id, order.member_id, "an order is placed on its own member");
     account.join_tier(program, now);
+    let applied =
+        if offers.is_empty() { None } else { Some(order_coupons(program, &account.tier.code, &order, offers)?) };
     let eligible = order.eligible_minor();
     let (mult, why) = crate::tiers::earn_multiplier(program, &account.tier.code, birthday, order.paid_at);
     let base = program.points_for(eligible);
+    let paid: Vec<i64> = order.lines.iter().map(|l| l.paid_minor).collect();
+    let coupon_extra = applied.as_ref().map_or(0, |a| crate::checkout::coupon_extra_points(program, a, &paid));
     let (earned, growth, note) = match account.status {
         MemberStatus::Active => {
-            let earned = crate::limits::check_earned("lines", mult.checked_apply(base))?;
+            let earned = mult.checked_apply(base).and_then(|p| p.checked_add(coupon_extra));
+            let earned = crate::limits::check_earned("lines", earned)?;
             (earned, crate::tiers::order_growth(program, eligible), None)
         }
         s => (0, 0, Some(format!("member was {s}: nothing earned"))),
     };
     account.check_credit("lines", earned)?;
     account.check_growth("lines", growth)?;
-    let benefits = crate::usage::order_benefits(program, &account.tier.code, &order, base, earned, &why);
+    let tier_earned = if earned > 0 { earned - coupon_extra } else { 0 };
+    let mut benefits = crate::usage::order_benefits(program, &account.tier.code, &order, base, tier_earned, &why);
+    if let Some(a) = &applied {
+        for r in a.applied() {
+            let extra = if r.kind == "points_multiplier" && earned > 0 { coupon_extra } else { 0 };
+            benefits.push(BenefitUse {
+                code: format!("{}{}", crate::usage::COUPON_PREFIX, r.template_id),
+                value_minor: r.discount_minor + r.shipping_waived_minor,
+                extra_points: extra,
+                tier: account.tier.code.clone(),
+            });
+        }
+    }
     let lot_no = account.earn(program, (SourceKind::Order, order.id.as_str()), earned, order.paid_at, now);
     account.add_growth(program, crate::tiers::GrowthKind::Order, order.id.as_str(), growth, order.paid_at, now);
     Ok(Order {

@@ -29,6 +29,9 @@ pub const FREE_SAMPLE: &str = "free_sample";
 pub const FREE_RETURNS: &str = "free_returns";
 pub const PRIORITY_SERVICE: &str = "priority_service";
 pub const EARLY_ACCESS: &str = "early_access";
+/// A coupon's benefit code is this prefix and its template id (`coupon:spring-200-20`); its
+/// value is what it took off the goods and the shipping it waived.
+pub const COUPON_PREFIX: &str = "coupon:";
 
 /// The code of a category or brand discount: `category_discount:beauty`, `brand_discount:acme`
 /// (a discount naming both is the category's, as it is priced).

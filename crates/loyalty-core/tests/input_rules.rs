@@ -27,6 +27,7 @@ fn order(lines: Vec<LineInput>) -> OrderInput {
         lines,
         shipping_minor: 0,
         shipping_waived_minor: 0,
+        coupons: Vec::new(),
     }
 }
 

@@ -99,6 +99,7 @@ fn describe(cmd: &Command) -> String {
         Command::ClaimSample { .. } => "free-sample claim",
         Command::AssignTier { .. } => "tier assignment",
         Command::Erase { .. } => "erasure",
+        Command::IssueCoupon { .. } => "coupon issue",
         Command::Remember(_) => return "Idempotency-Key record".to_owned(),
         Command::Audit(_) => return "audit record".to_owned(),
     };

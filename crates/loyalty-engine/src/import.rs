@@ -686,6 +686,7 @@ impl Columns {
                     )],
                     shipping_minor: self.int(r, "shipping_minor")?.unwrap_or(0),
                     shipping_waived_minor: 0,
+                    coupons: Vec::new(),
                 };
                 let order = input.validate(program, now).map_err(|e| e.to_string())?;
                 Ok(Command::PlaceOrder { order, create_member: true })

@@ -108,7 +108,8 @@ pub struct VerifyReport {
     pub violations: Vec<Violation>,
 }
 
-/// Checks every member's ledger, lots and holds, and their activity log against their orders.
+/// Checks every member's ledger, lots and holds, their activity log against their orders, and
+/// the coupon tables.
 /// Streams members in pages.
 pub async fn verify_all(store: &dyn Store, max_violations: usize) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport::default();
@@ -137,6 +138,13 @@ pub async fn verify_all(store: &dyn Store, max_violations: usize) -> Result<Veri
             }
         }
         after = ids.last().cloned();
+    }
+    // Coupons: stock, one use per coupon, entries for every change (see `Coupons::check_coupons`).
+    for problem in store.check_coupons().await? {
+        if report.violations.len() < max_violations {
+            let member_id = problem.split_once(' ').and_then(|(_, r)| r.split_once('/')).map(|(m, _)| m.to_owned());
+            report.violations.push(Violation { member_id: member_id.unwrap_or_default(), entry_seq: None, problem });
+        }
     }
     Ok(report)
 }

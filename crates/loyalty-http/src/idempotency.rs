@@ -195,7 +195,7 @@ async fn keep(pending: Pending, writer: loyalty_engine::Writer, id: (String, Str
 }
 
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
-    if !matches!(*req.method(), Method::POST | Method::PUT) {
+    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
         return Ok(next.run(req).await);
     }
     let Some(key) = req.headers().get("idempotency-key").cloned() else {

@@ -3,6 +3,7 @@
 //! routes, not checks inside handlers; every error leaves as problem+json (`problem`).
 
 pub mod auth;
+pub mod coupons;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
@@ -23,7 +24,7 @@ use axum::http::Method;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Router;
 use loyalty_core::Program;
 use loyalty_engine::{SharedClock, Writer};
@@ -57,6 +58,8 @@ pub struct AppState {
         tiers::get_tier, tiers::tier_history, tiers::assign, tiers::activity, tiers::claim_sample,
         tiers::benefits, tiers::evaluate, usage::benefit_usage,
         keys::list_keys, keys::revoke_key, personal::export_member, personal::erase_member,
+        coupons::create_template, coupons::list_templates, coupons::get_template, coupons::patch_template,
+        coupons::issue, coupons::list,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth),
@@ -179,6 +182,12 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Admin, Method::DELETE, "/v1/api-keys/{name}", delete(keys::revoke_key)),
         r(Admin, Method::GET, "/v1/members/{id}/export", get(personal::export_member)),
         r(Admin, Method::POST, "/v1/members/{id}/erase", post(personal::erase_member)),
+        r(Admin, Method::POST, "/v1/coupon-templates", post(coupons::create_template)),
+        r(Integration, Method::GET, "/v1/coupon-templates", get(coupons::list_templates)),
+        r(Integration, Method::GET, "/v1/coupon-templates/{id}", get(coupons::get_template)),
+        r(Admin, Method::PATCH, "/v1/coupon-templates/{id}", patch(coupons::patch_template)),
+        r(Integration, Method::POST, "/v1/members/{id}/coupons", post(coupons::issue)),
+        r(Integration, Method::GET, "/v1/members/{id}/coupons", get(coupons::list)),
     ];
     routes.extend(crate::insight::routes());
     routes
@@ -196,6 +205,7 @@ fn document_scopes(doc: &mut utoipa::openapi::OpenApi, routes: &[ApiRoute]) {
             Method::PUT => item.put.as_mut(),
             Method::POST => item.post.as_mut(),
             Method::DELETE => item.delete.as_mut(),
+            Method::PATCH => item.patch.as_mut(),
             _ => None,
         };
         let Some(op) = op else { continue };

@@ -28,6 +28,15 @@ pub struct Problem {
     pub differences: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub available: Option<i64>,
+    /// For `coupon_limit_reached`: the per-member limit and its period (`lifetime`, `day`,
+    /// `week`, `month`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// For `coupon_not_applicable`: why, as `checkout/evaluate` says it (`below_threshold`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
 }
 
 /// The error type of every handler.
@@ -45,6 +54,9 @@ impl ApiError {
             field: None,
             differences: Vec::new(),
             available: None,
+            limit: None,
+            period: None,
+            why_not: None,
         }))
     }
     pub fn field(mut self, field: impl Into<String>) -> Self {
@@ -83,6 +95,9 @@ impl ApiError {
 
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
+        if let Some(p) = crate::coupons::problem(&e) {
+            return p;
+        }
         let detail = e.to_string();
         let code = e.code();
         match e {
@@ -108,6 +123,14 @@ impl From<DomainError> for ApiError {
             DomainError::MemberInactive { .. } | DomainError::MemberErased { .. } | DomainError::HoldState { .. } => {
                 Self::new(StatusCode::CONFLICT, code, detail)
             }
+            // Mapped by `coupons::problem` above.
+            DomainError::TemplateNotFound(_)
+            | DomainError::CouponNotFound(_)
+            | DomainError::CouponOutOfStock { .. }
+            | DomainError::CouponLimitReached { .. }
+            | DomainError::CouponNotEligible { .. }
+            | DomainError::CouponUsed { .. }
+            | DomainError::CouponNotApplicable { .. } => unreachable!("coupon problems are mapped first"),
         }
     }
 }

@@ -341,6 +341,12 @@ pub struct EvaluateRequest {
     pub shipping_minor: i64,
     #[serde(default)]
     pub points_to_redeem: Option<i64>,
+    /// Ids of the member's coupons to apply, in this order.
+    #[serde(default)]
+    pub coupons: Vec<String>,
+    /// Pick the member's coupons (those named, or every available one) that save most.
+    #[serde(default)]
+    pub best_coupons: bool,
 }
 
 /// Prices a cart for a member: member prices per line with the benefits that made them,
@@ -360,5 +366,35 @@ pub async fn evaluate(State(s): State<AppState>, Json(r): Json<EvaluateRequest>)
     let m = load(&s, &id).await?;
     let (tier, available_points) = checkout::buyer_at(&m.account, &s.program, s.clock.now());
     let buyer = Buyer { tier: &tier, birthday: m.profile.birthday, status: m.account.status, available_points };
-    Ok(axum::Json(checkout::evaluate(&s.program, &buyer, &r.lines, r.shipping_minor, r.points_to_redeem, at)?))
+    let held = crate::coupons::checkout_offers(&s, &id, &r.coupons, r.best_coupons).await?;
+    let mut offers: Vec<_> = held.iter().map(|(c, t)| (c, t)).collect();
+    if r.best_coupons {
+        offers = best_offers(&s, &tier, &r, &offers, at)?;
+    }
+    let cart = (r.lines.as_slice(), r.shipping_minor);
+    Ok(axum::Json(checkout::evaluate_with_coupons(&s.program, &buyer, cart, r.points_to_redeem, &offers, at)?))
+}
+
+/// The best combination of `offers` for the cart, priced at member price as checkout prices it.
+fn best_offers<'a>(
+    s: &AppState,
+    tier: &str,
+    r: &EvaluateRequest,
+    offers: &[(&'a loyalty_core::coupons::Coupon, &'a loyalty_core::coupons::Template)],
+    at: jiff::Timestamp,
+) -> ApiResult<Vec<(&'a loyalty_core::coupons::Coupon, &'a loyalty_core::coupons::Template)>> {
+    let buyer = Buyer { tier, birthday: None, status: loyalty_core::ledger::MemberStatus::Active, available_points: 0 };
+    let plain = checkout::evaluate(&s.program, &buyer, &r.lines, r.shipping_minor, None, at)?;
+    let goods: Vec<loyalty_core::coupons::CartGoods<'_>> = plain
+        .lines
+        .iter()
+        .map(|l| loyalty_core::coupons::CartGoods {
+            sku: &l.sku,
+            category: l.category.as_deref(),
+            brand: l.brand.as_deref(),
+            price: l.member_price_minor,
+        })
+        .collect();
+    let picked = loyalty_core::coupons::best(&goods, r.shipping_minor, offers, at);
+    Ok(picked.into_iter().map(|i| offers[i]).collect())
 }

@@ -8,6 +8,7 @@
 
 pub mod analytics;
 mod convert;
+pub mod coupons;
 pub mod health;
 mod postgres;
 mod sqlite;
@@ -25,6 +26,7 @@ use loyalty_core::verify::MemberHistory;
 use std::collections::HashMap;
 
 pub use analytics::Analytics;
+pub use coupons::{CouponChecks, Coupons};
 pub use health::{Writability, WriteProbe};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -99,6 +101,11 @@ pub struct Changes {
     pub idempotency: Vec<IdemRecord>,
     /// Audit records (a record already kept under its id stays as it was).
     pub audit: Vec<AuditRecord>,
+    /// Coupons issued or changed (their latest state) and their new entries.
+    pub coupons: Vec<loyalty_core::coupons::Coupon>,
+    pub coupon_entries: Vec<loyalty_core::coupons::CouponEntry>,
+    /// How many coupons of each template this batch issued.
+    pub coupons_issued: Vec<(loyalty_core::ids::TemplateId, i64)>,
 }
 
 impl Changes {
@@ -120,6 +127,14 @@ impl Changes {
         acc.tier_dirty = false;
         self.members.push(record.clone());
     }
+}
+
+/// Which of a member's coupons a write loads ([`Tx::load_coupons`]).
+#[derive(Debug, Clone, Default)]
+pub struct CouponLoad {
+    pub templates: Vec<loyalty_core::ids::TemplateId>,
+    pub coupons: Vec<loyalty_core::ids::CouponId>,
+    pub orders: Vec<OrderId>,
 }
 
 /// A page of a member's ledger, newest first.
@@ -329,6 +344,7 @@ pub trait Store:
     + BenefitUsage
     + MemberVersions
     + PersonalData
+    + Coupons
     + RawSql
     + 'static
 {
@@ -344,6 +360,7 @@ impl<T> Store for T where
         + BenefitUsage
         + MemberVersions
         + PersonalData
+        + Coupons
         + RawSql
         + 'static
 {
@@ -352,8 +369,8 @@ impl<T> Store for T where
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Idempotency, LedgerReads, Maintenance, MemberVersions, PersonalData, RawSql,
-        Store, WriteProbe, Writes,
+        Analytics, ApiKeys, BenefitUsage, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions, PersonalData,
+        RawSql, Store, WriteProbe, Writes,
     };
 }
 
@@ -392,6 +409,18 @@ pub trait Tx: Send {
     /// Holds by id or by order id, for commands that name them.
     async fn load_holds(&mut self, member: &MemberId, hold_ids: &[HoldId], order_ids: &[String]) -> Result<Vec<Hold>>;
     async fn load_adjustments(&mut self, keys: &[(MemberId, AdjustmentId)]) -> Result<Vec<Adjustment>>;
+    /// Templates by id, held for update until the transaction ends.
+    async fn load_templates(
+        &mut self,
+        ids: &[loyalty_core::ids::TemplateId],
+    ) -> Result<HashMap<loyalty_core::ids::TemplateId, loyalty_core::coupons::Template>>;
+    /// The member's coupons that are of one of `templates`, named in `coupons`, or used by
+    /// one of `orders`.
+    async fn load_coupons(
+        &mut self,
+        member: &MemberId,
+        wanted: &CouponLoad,
+    ) -> Result<Vec<loyalty_core::coupons::Coupon>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
     /// A mark that is the same in two transactions of this store only if no other connection

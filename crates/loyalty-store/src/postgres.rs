@@ -89,6 +89,8 @@ mod dialect {
     pub type TxImpl = super::PgTx;
     /// Appended to row loads made for update.
     pub const LOCK: &str = " ORDER BY member_id FOR UPDATE";
+    /// Appended to a load of rows that are not members' (coupon templates) made for update.
+    pub const FOR_UPDATE: &str = " FOR UPDATE";
     /// Opens the aggregate that packs a statement's rows into one JSON text (`Packed`), closed
     /// by `))` after the column list.
     pub const PACK: &str = "json_agg(json_build_array(";
@@ -106,6 +108,9 @@ mod dialect {
 #[path = "shared/analytics.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod analytics;
+#[path = "shared/coupons.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod coupons;
 #[path = "shared/idempotency.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod idempotency;

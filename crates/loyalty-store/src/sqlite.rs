@@ -267,6 +267,8 @@ mod dialect {
     pub type TxImpl = super::SqliteTx;
     /// Appended to row loads made for update.
     pub const LOCK: &str = ""; // SQLite's one writer needs no row locks
+    /// Appended to a load of rows that are not members' (coupon templates) made for update.
+    pub const FOR_UPDATE: &str = ""; // SQLite's one writer needs no row locks
     /// Opens the aggregate that packs a statement's rows into one JSON text (`Packed`), closed
     /// by `))` after the column list.
     pub const PACK: &str = "json_group_array(json_array(";
@@ -282,6 +284,9 @@ mod dialect {
 #[path = "shared/analytics.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod analytics;
+#[path = "shared/coupons.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod coupons;
 #[path = "shared/idempotency.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod idempotency;

@@ -37,6 +37,7 @@ async fn unchanged_entries_are_renewed_and_changed_ones_are_not() {
         lines: vec![LineInput::one_unit("S".into(), None, None, 10_000)],
         shipping_minor: 0,
         shipping_waived_minor: 0,
+        coupons: Vec::new(),
     };
     let place = Command::PlaceOrder { order: order.validate(&program, now).unwrap(), create_member: false };
     for r in apply_batch(store.as_ref(), &program, &[place], now).await.unwrap() {

@@ -51,6 +51,7 @@ impl Sim {
             lines: vec![LineInput::one_unit("S".into(), None, None, yuan * 100)],
             shipping_minor: 0,
             shipping_waived_minor: 0,
+            coupons: Vec::new(),
         };
         let order = input.validate(&self.app.program, now).unwrap();
         self.run(vec![Command::PlaceOrder { order, create_member: false }], now).await;

@@ -25,6 +25,7 @@ fn place(app: &TestApp, id: &str, member: &str, yuan: i64, paid_at: Timestamp, n
         lines: vec![LineInput::one_unit("S".into(), None, None, yuan * 100)],
         shipping_minor: 0,
         shipping_waived_minor: 0,
+        coupons: Vec::new(),
     };
     Command::PlaceOrder { order: input.validate(&app.program, now).unwrap(), create_member: true }
 }

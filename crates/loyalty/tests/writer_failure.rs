@@ -53,6 +53,7 @@ fn order_cmd(app: &TestApp, id: &str, member: &str) -> Command {
         lines: vec![LineInput::one_unit("S".into(), None, None, 10_000)],
         shipping_minor: 0,
         shipping_waived_minor: 0,
+        coupons: Vec::new(),
     };
     Command::PlaceOrder { order: input.validate(&app.program, jiff::Timestamp::now()).unwrap(), create_member: false }
 }

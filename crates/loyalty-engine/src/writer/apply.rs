@@ -111,6 +111,9 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
             Ok(Outcome::Audited)
         }
         Command::Erase { member, reason, actor } => erase(l, t, program, member, reason, actor, now),
+        Command::IssueCoupon { member, template, coupon, channel } => {
+            issue_coupon(l, t, program, (member, template, coupon, *channel), now)
+        }
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
             let before = m.account.new_entries.len() + m.account.new_tier_events.len();
@@ -168,9 +171,15 @@ pub(crate) fn place_order(
             MemberRecord { profile: Profile::new(order.paid_at, now), account: Account::new(order.member_id.clone()) };
         l.members.insert(order.member_id.clone(), record);
     }
+    let offers =
+        if order.coupons.is_empty() { Ok(Vec::new()) } else { order_offers(l, &order.member_id, &order.coupons) };
     let m = existing(l, &order.member_id)?;
     catch_up(m, program, now);
-    let placed = match order::place_order(&mut m.account, program, order.clone(), m.profile.birthday, now) {
+    let placed = offers.and_then(|offers| {
+        let offers: Vec<_> = offers.iter().map(|(c, t)| (c, t)).collect();
+        order::place_order_with_coupons(&mut m.account, program, order.clone(), m.profile.birthday, &offers, now)
+    });
+    let placed = match placed {
         Ok(placed) => placed,
         Err(e) => {
             // A member the refused order would have created does not exist for the rest of the batch.
@@ -184,6 +193,7 @@ pub(crate) fn place_order(
     t.members.insert(order.member_id.clone());
     t.orders.push(order.id.clone());
     t.changes.new_order_keys.push((order.id.clone(), order.member_id.clone()));
+    use_coupons(l, t, &placed, now);
     l.orders.insert(order.id.clone(), placed.clone());
     Ok(Outcome::Order { order: placed, replayed: false })
 }
@@ -214,6 +224,7 @@ pub(crate) fn refund(
     t.members.insert(order.order.member_id.clone());
     t.orders.push(order_id.clone());
     t.changes.refunds.push((order.order.member_id.clone(), refund.clone()));
+    restore_coupons(l, t, &order, now);
     l.orders.insert(order_id.clone(), order.clone());
     Ok(Outcome::Refund { order, replayed: false })
 }

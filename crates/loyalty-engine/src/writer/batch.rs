@@ -21,6 +21,10 @@ pub(crate) struct Loaded {
     pub(crate) adjustments: HashMap<(MemberId, AdjustmentId), Adjustment>,
     /// Activities and claims the batch's commands need, by member and kind.
     pub(crate) actions: HashMap<(MemberId, ActionKind), Vec<Action>>,
+    /// Coupon templates the batch issues from or its coupons are of, held for update.
+    pub(crate) templates: HashMap<loyalty_core::ids::TemplateId, loyalty_core::coupons::Template>,
+    /// Each member's coupons the batch's commands need (see `coupon_needs`).
+    pub(crate) coupons: HashMap<MemberId, Vec<loyalty_core::coupons::Coupon>>,
 }
 
 /// What a batch changed, besides the accounts themselves.
@@ -29,6 +33,8 @@ pub(crate) struct Touched {
     pub(crate) members: HashSet<MemberId>,
     pub(crate) orders: Vec<OrderId>,
     pub(crate) changes: Changes,
+    /// One template id per coupon issued.
+    pub(crate) issued: Vec<loyalty_core::ids::TemplateId>,
 }
 
 /// Applies `cmds` in one transaction at instant `now`. Each command gets its own result; a
@@ -133,6 +139,7 @@ pub(crate) fn run_loaded(
         m.account.tier_review_at = m.account.next_tier_review(program);
         t.changes.take_from(m);
     }
+    take_coupon_changes(&mut loaded, &mut t);
     // Each order once, as it ends the batch: moved out of what was loaded, not copied.
     for id in &t.orders {
         if let Some(order) = loaded.orders.remove(id) {
@@ -158,6 +165,11 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
         Command::Refund { .. } => false,
         Command::PlaceOrder { order, .. } => !members.contains(&order.member_id) && !orders.contains(&order.id),
         Command::Remember(_) | Command::Audit(_) => true,
+        // A template's issued count is read in the load: never before the batch that issued
+        // from it has written it.
+        Command::IssueCoupon { member, template, .. } => {
+            !members.contains(member) && !prev.coupons_issued.iter().any(|(t, _)| t == template)
+        }
         other => member_of(other, &HashMap::new()).is_none_or(|m| !members.contains(&m)),
     })
 }
@@ -294,6 +306,7 @@ pub(crate) fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Opti
         | Command::ClaimSample { member, .. }
         | Command::AssignTier { member, .. }
         | Command::Erase { member, .. }
+        | Command::IssueCoupon { member, .. }
         | Command::Advance { member } => Some(member.clone()),
         Command::Remember(_) | Command::Audit(_) => None,
     }
@@ -315,6 +328,7 @@ mod tests {
             lines: vec![LineInput::one_unit("S".into(), None, None, 10_000)],
             shipping_minor: 0,
             shipping_waived_minor: 0,
+            coupons: Vec::new(),
         };
         Command::PlaceOrder { order: input.validate(&Program::default_program(), now).unwrap(), create_member: true }
     }

@@ -5,7 +5,7 @@ use super::*;
 use jiff::Timestamp;
 use loyalty_core::calendar::plus_secs;
 use loyalty_core::ids::{AdjustmentId, HoldId, MemberId, OrderId};
-use loyalty_core::order::Refund;
+use loyalty_core::order::{Order, Refund};
 use loyalty_core::tiers::{self, Action, ActionKind};
 use loyalty_core::Program;
 use loyalty_store::{MemberRecord, StoreError};
@@ -48,10 +48,44 @@ pub(crate) async fn load_actions(
     Ok(out)
 }
 
+type CouponState = (
+    HashMap<loyalty_core::ids::TemplateId, loyalty_core::coupons::Template>,
+    HashMap<MemberId, Vec<loyalty_core::coupons::Coupon>>,
+);
+
+/// The coupons the batch's members need and the templates of those coupons and of the
+/// batch's issues. Loaded after the members, whose rows (held) guard their coupons; the
+/// templates are held for update, in id order, until the batch commits.
+async fn load_coupon_state(
+    tx: &mut dyn loyalty_store::Tx,
+    cmds: &[Command],
+    orders: &HashMap<OrderId, Order>,
+    members: &HashMap<MemberId, MemberRecord>,
+) -> Result<CouponState, StoreError> {
+    let needs = coupon_needs(cmds, orders);
+    let mut coupons = HashMap::new();
+    let mut template_ids = Vec::new();
+    for (member, wanted) in needs {
+        template_ids.extend(wanted.templates.iter().cloned());
+        if !members.contains_key(&member) {
+            continue;
+        }
+        let found = tx.load_coupons(&member, &wanted).await?;
+        template_ids.extend(found.iter().map(|c| c.template_id.clone()));
+        coupons.insert(member, found);
+    }
+    if template_ids.is_empty() {
+        return Ok((HashMap::new(), coupons));
+    }
+    template_ids.sort();
+    template_ids.dedup();
+    Ok((tx.load_templates(&template_ids).await?, coupons))
+}
+
 /// Commands that may spend points (so need the spending order of every lot) or whose reply
 /// shows the whole account. Orders and advances only add lots and apply what is due.
 pub(crate) fn needs_every_lot(cmd: &Command) -> bool {
-    !matches!(cmd, Command::PlaceOrder { .. } | Command::Advance { .. })
+    !matches!(cmd, Command::PlaceOrder { .. } | Command::Advance { .. } | Command::IssueCoupon { .. })
 }
 
 /// Which growth of `m` a write at `now` loads: what its windows can count (see
@@ -206,5 +240,6 @@ pub(crate) async fn load(
         .map(|a| ((a.member_id.clone(), a.adjustment_id.clone()), a))
         .collect();
     let actions = load_actions(tx, cmds, now).await?;
-    Ok(Loaded { members, orders, refunds, adjustments, actions })
+    let (templates, coupons) = load_coupon_state(tx, cmds, &orders, &members).await?;
+    Ok(Loaded { members, orders, refunds, adjustments, actions, templates, coupons })
 }

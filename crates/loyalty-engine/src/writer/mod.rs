@@ -10,11 +10,13 @@
 
 mod apply;
 mod batch;
+mod coupons;
 mod load;
 
 pub(crate) use apply::*;
 pub(crate) use batch::*;
 pub use batch::{apply_batch, apply_batch_cached, apply_batches};
+pub(crate) use coupons::*;
 pub(crate) use load::*;
 pub use load::{growth_since, GROWTH_LOOKBACK_DAYS};
 
@@ -110,6 +112,14 @@ pub enum Command {
     },
     /// Records an audit record (an export of a member's data), in the next batch.
     Audit(loyalty_store::AuditRecord),
+    /// Issues coupon `coupon` of `template` to the member (idempotent by the coupon id):
+    /// stock and per-member limits are decided on the rows the batch holds.
+    IssueCoupon {
+        member: MemberId,
+        template: loyalty_core::ids::TemplateId,
+        coupon: loyalty_core::ids::CouponId,
+        channel: loyalty_core::coupons::Channel,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +135,7 @@ pub enum Outcome {
     Remembered,
     Erased { record: MemberRecord, replayed: bool },
     Audited,
+    Coupon { coupon: loyalty_core::coupons::Coupon, replayed: bool },
 }
 
 pub type Reply = Result<Outcome, DomainError>;

@@ -17,7 +17,7 @@ pub(super) const LOT_COLS: &str = "member_id, lot_no, source_kind, source_id, gr
 pub(super) const HOLD_COLS: &str =
     "member_id, hold_id, order_id, points, order_amount_minor, status, created_at, expires_at, settled_at, allocations";
 pub(super) const ENTRY_COLS: &str = "member_id, seq, kind, points, source_kind, source_id, lot_no, at, pending_after, active_after, held_after, debt_after, note, recorded_at";
-pub(super) const ORDER_COLS: &str = "member_id, order_id, paid_at, currency, eligible_minor, shipping_minor, total_minor, earned_points, clawed_back_points, refunded_minor, lot_no, note, lines, created_at, growth, growth_clawed_back, multiplier_milli, benefits, shipping_waived_minor";
+pub(super) const ORDER_COLS: &str = "member_id, order_id, paid_at, currency, eligible_minor, shipping_minor, total_minor, earned_points, clawed_back_points, refunded_minor, lot_no, note, lines, created_at, growth, growth_clawed_back, multiplier_milli, benefits, shipping_waived_minor, coupons";
 pub(super) const REFUND_COLS: &str = "member_id, order_id, refund_id, amount_minor, lines, by_lines, clawback_points, forgiven_points, refunded_at, created_at";
 
 pub(super) fn member_row(r: &impl Cells) -> Result<MemberRecord> {
@@ -124,6 +124,7 @@ pub(super) fn order_row(r: &impl Cells) -> Result<Order> {
             lines: json(t, &r.text("lines")?)?,
             shipping_minor: r.i64("shipping_minor")?,
             shipping_waived_minor: r.i64("shipping_waived_minor")?,
+            coupons: json(t, &r.text("coupons")?)?,
         },
         growth: r.i64("growth")?,
         growth_clawed_back: r.i64("growth_clawed_back")?,

@@ -95,6 +95,21 @@ impl Tx for TxImpl {
         Ok(out)
     }
 
+    async fn load_templates(
+        &mut self,
+        ids: &[TemplateId],
+    ) -> Result<HashMap<TemplateId, loyalty_core::coupons::Template>> {
+        super::coupons::load_templates_for_write(&mut self.tx, ids).await
+    }
+
+    async fn load_coupons(
+        &mut self,
+        member: &MemberId,
+        wanted: &CouponLoad,
+    ) -> Result<Vec<loyalty_core::coupons::Coupon>> {
+        super::coupons::load_coupons_for_write(&mut self.tx, member, wanted).await
+    }
+
     async fn load_adjustments(&mut self, keys: &[(MemberId, AdjustmentId)]) -> Result<Vec<Adjustment>> {
         let mut out = Vec::new();
         for (m, a) in keys {

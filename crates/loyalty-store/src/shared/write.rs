@@ -177,6 +177,7 @@ pub(super) async fn write_changes(
             s.push_bind(o.multiplier_milli);
             s.push_bind(serde_json::to_string(&o.benefits).expect("benefits serialise"));
             s.push_bind(v.shipping_waived_minor);
+            s.push_bind(serde_json::to_string(&v.coupons).expect("coupon ids serialise"));
         }).await?;
     insert_rows(conn, "refunds", REFUND_COLS, "", &c.refunds, |s, (m, r)| {
         s.push_bind(m.as_str().to_owned());
@@ -238,5 +239,6 @@ pub(super) async fn write_changes(
     )
     .await?;
     super::personal::write_audit(conn, &c.audit).await?;
+    super::coupons::write_coupons(conn, c).await?;
     write_tier_changes(conn, c, recorded_at).await
 }

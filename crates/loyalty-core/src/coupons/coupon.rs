@@ -1,0 +1,239 @@
+//! A member's coupons: issuing one (stock, per-member limits, who may hold it), using it with
+//! an order and giving it back when that order is refunded in full. Each change is an
+//! append-only [`CouponEntry`]; the coupon row is its latest state.
+
+use super::template::{Channel, Template, TemplateStatus, Validity};
+use crate::error::DomainError;
+use crate::ids::{CouponId, MemberId, OrderId, TemplateId};
+use crate::program::Program;
+use crate::tiers::level_index;
+use jiff::{civil::Date, Timestamp, ToSpan};
+use serde::{Deserialize, Serialize};
+
+/// Where a coupon is in its life. `expired` is not stored: an available coupon past its
+/// `valid_until` reads as expired (see [`Coupon::status_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CouponStatus {
+    Available,
+    Used,
+    Expired,
+}
+
+impl CouponStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Used => "used",
+            Self::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Available, Self::Used, Self::Expired].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A coupon a member holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coupon {
+    pub member_id: MemberId,
+    pub coupon_id: CouponId,
+    pub template_id: TemplateId,
+    /// `Available` or `Used` (never `Expired`: that is read from the time).
+    pub status: CouponStatus,
+    pub source: Channel,
+    pub issued_at: Timestamp,
+    pub valid_from: Timestamp,
+    pub valid_until: Timestamp,
+    /// The order that used it, while used.
+    pub order_id: Option<OrderId>,
+    pub used_at: Option<Timestamp>,
+    /// How many entries the coupon has: its next entry's number.
+    pub version: i64,
+    /// Changed in this batch: to be written.
+    pub dirty: bool,
+}
+
+/// One change of a coupon, kept for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponEntry {
+    pub member_id: MemberId,
+    pub coupon_id: CouponId,
+    /// 0 for the issue, then one more per change.
+    pub version: i64,
+    /// `issued`, `used` or `restored`.
+    pub event: String,
+    pub order_id: Option<String>,
+    pub at: Timestamp,
+}
+
+impl Coupon {
+    /// The status a reader sees at `now`.
+    pub fn status_at(&self, now: Timestamp) -> CouponStatus {
+        match self.status {
+            CouponStatus::Available if now >= self.valid_until => CouponStatus::Expired,
+            s => s,
+        }
+    }
+
+    /// Whether it may be used at `at`, and why not.
+    pub fn usable_at(&self, at: Timestamp) -> Result<(), String> {
+        match self.status {
+            CouponStatus::Used => {
+                Err(format!("already used by order {}", self.order_id.as_ref().map_or("?", |o| o.as_str())))
+            }
+            _ if at < self.valid_from => Err(format!("not valid before {}", self.valid_from)),
+            _ if at >= self.valid_until => Err(format!("expired at {}", self.valid_until)),
+            _ => Ok(()),
+        }
+    }
+
+    fn entry(&mut self, event: &str, at: Timestamp) -> CouponEntry {
+        let e = CouponEntry {
+            member_id: self.member_id.clone(),
+            coupon_id: self.coupon_id.clone(),
+            version: self.version,
+            event: event.to_owned(),
+            order_id: self.order_id.as_ref().map(|o| o.as_str().to_owned()),
+            at,
+        };
+        self.version += 1;
+        self.dirty = true;
+        e
+    }
+
+    /// Marks the coupon used by `order` at `now`. The caller has checked [`Coupon::usable_at`].
+    pub fn use_for(&mut self, order: &OrderId, now: Timestamp) -> CouponEntry {
+        assert_eq!(self.status, CouponStatus::Available, "a coupon is used once");
+        self.status = CouponStatus::Used;
+        self.order_id = Some(order.clone());
+        self.used_at = Some(now);
+        self.entry("used", now)
+    }
+
+    /// Gives the coupon back after its order was refunded in full, if its template says so
+    /// and it is still valid at `now`; the entry when it was given back.
+    pub fn restore(&mut self, template: &Template, now: Timestamp) -> Option<CouponEntry> {
+        if self.status != CouponStatus::Used || !template.terms.restore_on_refund || now >= self.valid_until {
+            return None;
+        }
+        let e = self.entry("restored", now);
+        self.status = CouponStatus::Available;
+        self.order_id = None;
+        self.used_at = None;
+        Some(e)
+    }
+}
+
+/// Who is obtaining a coupon: the member's tier and status.
+pub struct Holder<'a> {
+    pub tier: &'a str,
+    pub active: bool,
+}
+
+/// Why a coupon was not issued.
+fn not_eligible(reason: impl Into<String>) -> DomainError {
+    DomainError::CouponNotEligible { reason: reason.into() }
+}
+
+/// The period a limit counts in, and its start at `now` in the programme's zone.
+fn period_starts(program: &Program, now: Timestamp) -> [(&'static str, Timestamp); 3] {
+    let date = now.to_zoned(program.tz.clone()).date();
+    let start = |d: Date| d.to_zoned(program.tz.clone()).map(|z| z.timestamp()).unwrap_or(now);
+    let week = date.checked_sub(i64::from(date.weekday().to_monday_zero_offset()).days()).unwrap_or(date);
+    [("day", start(date)), ("week", start(week)), ("month", start(date.first_of_month()))]
+}
+
+/// Issues a coupon of `template` to the member at `now` through `channel`: refused when the
+/// template is not active or not obtainable that way, the member may not hold it, its stock is
+/// gone, or the member reached a limit. `held` are the member's coupons of this template.
+/// On success the template's `issued` count has moved with it.
+pub fn issue(
+    program: &Program,
+    template: &mut Template,
+    held: &[Coupon],
+    holder: &Holder<'_>,
+    (member, coupon_id, channel): (&MemberId, &CouponId, Channel),
+    now: Timestamp,
+) -> Result<(Coupon, CouponEntry), DomainError> {
+    let t = &template.terms;
+    if template.status != TemplateStatus::Active {
+        return Err(not_eligible(format!("template {} is {}", template.id, template.status.as_str())));
+    }
+    if !t.channels.contains(&channel) {
+        return Err(not_eligible(format!("template {} cannot be obtained by {}", template.id, channel.as_str())));
+    }
+    if !holder.active {
+        return Err(not_eligible("the member is not active"));
+    }
+    if let Some(min) = &t.audience.min_tier {
+        let (have, need) = (level_index(program, holder.tier).unwrap_or(0), level_index(program, min).unwrap_or(0));
+        if have < need {
+            return Err(not_eligible(format!("for {min} and above; the member is {}", holder.tier)));
+        }
+    }
+    if t.audience.paid_only {
+        return Err(not_eligible("for paid members only"));
+    }
+    let (valid_from, valid_until) = match &t.validity {
+        Validity::Fixed { .. } => {
+            let (from, until) = template.fixed_window().expect("validated instants");
+            if now >= until {
+                return Err(not_eligible(format!("template {} ended its validity at {until}", template.id)));
+            }
+            (from, until)
+        }
+        Validity::Relative { days, end_of_day } => {
+            let until = crate::calendar::plus_secs(now, days * 86_400);
+            let until = if *end_of_day {
+                let z = until.to_zoned(program.tz.clone());
+                z.date()
+                    .tomorrow()
+                    .ok()
+                    .and_then(|d| d.to_zoned(program.tz.clone()).ok())
+                    .map_or(until, |z| z.timestamp())
+            } else {
+                until
+            };
+            (now, until)
+        }
+    };
+    if let Some(stock) = t.stock {
+        if template.issued >= stock {
+            return Err(DomainError::CouponOutOfStock { template: template.id.to_string(), stock });
+        }
+    }
+    let l = &t.limits;
+    let limited = |limit: Option<i64>, period: &'static str, since: Option<Timestamp>| -> Result<(), DomainError> {
+        let Some(limit) = limit else { return Ok(()) };
+        let n = held.iter().filter(|c| since.is_none_or(|s| c.issued_at >= s)).count();
+        if i64::try_from(n).unwrap_or(i64::MAX) >= limit {
+            return Err(DomainError::CouponLimitReached { template: template.id.to_string(), limit, period });
+        }
+        Ok(())
+    };
+    limited(l.lifetime, "lifetime", None)?;
+    let [(_, day), (_, week), (_, month)] = period_starts(program, now);
+    limited(l.per_day, "day", Some(day))?;
+    limited(l.per_week, "week", Some(week))?;
+    limited(l.per_month, "month", Some(month))?;
+    let mut coupon = Coupon {
+        member_id: member.clone(),
+        coupon_id: coupon_id.clone(),
+        template_id: template.id.clone(),
+        status: CouponStatus::Available,
+        source: channel,
+        issued_at: now,
+        valid_from,
+        valid_until,
+        order_id: None,
+        used_at: None,
+        version: 0,
+        dirty: true,
+    };
+    let entry = coupon.entry("issued", now);
+    template.issued += 1;
+    assert!(t.stock.is_none_or(|s| template.issued <= s), "stock is never exceeded");
+    Ok((coupon, entry))
+}

@@ -1,0 +1,14 @@
+//! Coupons: templates and their validation (`template`), a member's coupons and how they are
+//! issued, used and given back (`coupon`), and what coupons do to a cart (`apply`). Pure, like
+//! the rest of the core: every rule takes `now` and the state it needs.
+
+pub mod apply;
+pub mod coupon;
+pub mod template;
+
+pub use apply::{apply, best, Applied, CartGoods, CouponResult, MAX_COUPONS_PER_CART};
+pub use coupon::{issue, Coupon, CouponEntry, CouponStatus, Holder};
+pub use template::{Benefit, Channel, Template, TemplateInput, TemplatePatch, TemplateStatus};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,536 @@
+//! Coupon templates: what a coupon is worth, on which goods, to whom, for how long, and how
+//! many may exist. A template is parsed once from what operations send ([`TemplateInput`]);
+//! once a [`Template`] exists its terms are valid, and they never change afterwards (only its
+//! name, status and stock do), so a coupon issued under it keeps the terms it was issued with.
+
+use crate::error::DomainError;
+use crate::ids::TemplateId;
+use crate::order::{check_amount, MAX_AMOUNT_MINOR, MAX_TEXT};
+use crate::program::Program;
+use crate::tiers::level_index;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Most entries in one scope list (categories, brands or SKUs).
+pub const MAX_SCOPE_ENTRIES: usize = 1_000;
+/// Longest relative validity, in days.
+pub const MAX_VALID_DAYS: i64 = 3_660;
+/// Largest stock a template may have (`None` is unlimited).
+pub const MAX_STOCK: i64 = 1_000_000_000;
+/// Largest per-member limit.
+pub const MAX_PER_MEMBER: i64 = 1_000_000;
+
+/// What a coupon takes off, or gives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Benefit {
+    /// 满减: `value_minor` off once the eligible goods reach `threshold_minor` (0: no
+    /// threshold); with `step`, `value_minor` off for every full `threshold_minor` (每满减),
+    /// at most `max_off_minor` when given.
+    AmountOff {
+        value_minor: i64,
+        #[serde(default)]
+        threshold_minor: i64,
+        #[serde(default)]
+        step: bool,
+        #[serde(default)]
+        max_off_minor: Option<i64>,
+    },
+    /// 折扣: `percent_off` percent off the eligible goods (1–99), at most `max_off_minor`,
+    /// once they reach `threshold_minor`.
+    PercentOff {
+        percent_off: i64,
+        #[serde(default)]
+        max_off_minor: Option<i64>,
+        #[serde(default)]
+        threshold_minor: i64,
+    },
+    /// Shipping waived once the eligible goods reach `threshold_minor`.
+    FreeShipping {
+        #[serde(default)]
+        threshold_minor: i64,
+    },
+    /// The order's points from the eligible goods multiplied by `multiplier_percent` ÷ 100
+    /// (101–1000): the extra is added to what the order earns.
+    PointsMultiplier {
+        multiplier_percent: i64,
+        #[serde(default)]
+        threshold_minor: i64,
+    },
+    /// A gift SKU at price 0 once the eligible goods reach `threshold_minor`; `value_minor`
+    /// is what the gift is worth, for reports.
+    Gift {
+        sku: String,
+        value_minor: i64,
+        #[serde(default)]
+        threshold_minor: i64,
+    },
+}
+
+impl Benefit {
+    /// The kind's name, as the API and the stacking rule ("one of each kind") use it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::AmountOff { .. } => "amount_off",
+            Self::PercentOff { .. } => "percent_off",
+            Self::FreeShipping { .. } => "free_shipping",
+            Self::PointsMultiplier { .. } => "points_multiplier",
+            Self::Gift { .. } => "gift",
+        }
+    }
+
+    /// Eligible goods the coupon needs before it applies (0: none).
+    pub fn threshold_minor(&self) -> i64 {
+        match self {
+            Self::AmountOff { threshold_minor, .. }
+            | Self::PercentOff { threshold_minor, .. }
+            | Self::FreeShipping { threshold_minor }
+            | Self::PointsMultiplier { threshold_minor, .. }
+            | Self::Gift { threshold_minor, .. } => *threshold_minor,
+        }
+    }
+
+    /// What the coupon takes off `eligible` minor units of goods (never more than them).
+    pub fn discount_on(&self, eligible: i64) -> i64 {
+        if eligible < self.threshold_minor() {
+            return 0;
+        }
+        let off = match self {
+            Self::AmountOff { value_minor, threshold_minor, step, max_off_minor } => {
+                let times = if *step && *threshold_minor > 0 { eligible / threshold_minor } else { 1 };
+                let off = value_minor.saturating_mul(times);
+                max_off_minor.map_or(off, |m| off.min(m))
+            }
+            Self::PercentOff { percent_off, max_off_minor, .. } => {
+                let off = i64::try_from(i128::from(eligible) * i128::from(*percent_off) / 100).expect("bounded");
+                max_off_minor.map_or(off, |m| off.min(m))
+            }
+            _ => 0,
+        };
+        off.clamp(0, eligible)
+    }
+}
+
+/// Which goods a coupon counts: lines matching any `include` list (all lines when every list
+/// is empty), less lines matching any `exclude` list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    #[serde(default)]
+    pub include: Goods,
+    #[serde(default)]
+    pub exclude: Goods,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Goods {
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub brands: Vec<String>,
+    #[serde(default)]
+    pub skus: Vec<String>,
+}
+
+impl Goods {
+    fn is_empty(&self) -> bool {
+        self.categories.is_empty() && self.brands.is_empty() && self.skus.is_empty()
+    }
+    fn matches(&self, sku: &str, category: Option<&str>, brand: Option<&str>) -> bool {
+        self.skus.iter().any(|s| s == sku)
+            || category.is_some_and(|c| self.categories.iter().any(|x| x == c))
+            || brand.is_some_and(|b| self.brands.iter().any(|x| x == b))
+    }
+}
+
+impl Scope {
+    /// Whether a line of `sku` (in `category`, of `brand`) counts towards the coupon; when not,
+    /// which list keeps it out.
+    pub fn admits(&self, sku: &str, category: Option<&str>, brand: Option<&str>) -> Result<(), &'static str> {
+        if !self.include.is_empty() && !self.include.matches(sku, category, brand) {
+            return Err("not in the coupon's goods");
+        }
+        if self.exclude.matches(sku, category, brand) {
+            return Err("excluded from the coupon");
+        }
+        Ok(())
+    }
+}
+
+/// Who may hold a coupon of the template.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Audience {
+    /// The lowest tier (by code) that may hold it.
+    #[serde(default)]
+    pub min_tier: Option<String>,
+    /// Paid members only. No member is a paid member until paid membership exists, so such a
+    /// template can be defined but not yet issued.
+    #[serde(default)]
+    pub paid_only: bool,
+}
+
+/// How long an issued coupon may be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Validity {
+    /// From `from` until `until` (RFC 3339), whenever it is issued; none is issued after `until`.
+    Fixed { from: String, until: String },
+    /// `days` days from issue; with `end_of_day`, to the end of that last day in the
+    /// programme's time zone.
+    Relative {
+        days: i64,
+        #[serde(default)]
+        end_of_day: bool,
+    },
+}
+
+/// How many coupons of the template one member may obtain: in all, and per local calendar day,
+/// ISO week and month (programme time zone). `None`: no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default)]
+    pub lifetime: Option<i64>,
+    #[serde(default)]
+    pub per_day: Option<i64>,
+    #[serde(default)]
+    pub per_week: Option<i64>,
+    #[serde(default)]
+    pub per_month: Option<i64>,
+}
+
+/// How a coupon of the template may be obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// The member asks for it (领券中心).
+    Claim,
+    /// Operations or a campaign grant it.
+    Issue,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Claim => "claim",
+            Self::Issue => "issue",
+        }
+    }
+}
+
+/// Whether new coupons of the template may be obtained. Issued coupons keep their terms
+/// whatever the template's status becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateStatus {
+    Active,
+    /// No coupon is issued until it is active again.
+    Paused,
+    /// For good: no coupon is issued again.
+    Ended,
+}
+
+impl TemplateStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Ended => "ended",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Paused, Self::Ended].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_channels() -> Vec<Channel> {
+    vec![Channel::Claim, Channel::Issue]
+}
+
+/// A template as operations send it (`POST /v1/coupon-templates`). Parse with
+/// [`TemplateInput::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TemplateInput {
+    pub id: String,
+    pub name: String,
+    pub benefit: Benefit,
+    #[serde(default)]
+    pub scope: Scope,
+    #[serde(default)]
+    pub audience: Audience,
+    pub validity: Validity,
+    /// How many coupons may ever be issued; absent: unlimited.
+    #[serde(default)]
+    pub stock: Option<i64>,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Default: claim and issue.
+    #[serde(default = "default_channels")]
+    pub channels: Vec<Channel>,
+    /// Whether it may be used with other coupons that are stackable too (never two of a kind).
+    #[serde(default)]
+    pub stackable: bool,
+    /// Whether points may still be redeemed on an order that uses it. Default true.
+    #[serde(default = "default_true")]
+    pub allow_points: bool,
+    /// Whether a fully refunded order gives a still-valid coupon back. Default true.
+    #[serde(default = "default_true")]
+    pub restore_on_refund: bool,
+}
+
+/// A valid template: its terms ([`TemplateInput`] as validated), its status and stock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    pub id: TemplateId,
+    pub terms: TemplateInput,
+    pub status: TemplateStatus,
+    /// Coupons issued so far (never above `terms.stock`).
+    pub issued: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Template {
+    /// The fixed validity's bounds, when the template has one (validated instants).
+    pub fn fixed_window(&self) -> Option<(Timestamp, Timestamp)> {
+        match &self.terms.validity {
+            Validity::Fixed { from, until } => Some((from.parse().ok()?, until.parse().ok()?)),
+            Validity::Relative { .. } => None,
+        }
+    }
+}
+
+fn text(field: &str, v: &str) -> Result<(), DomainError> {
+    crate::text::check_text(field, v, 1..=MAX_TEXT)
+}
+
+fn amount(field: &str, v: i64) -> Result<(), DomainError> {
+    check_amount(field, v)
+}
+
+fn positive(field: &str, v: i64, max: i64) -> Result<(), DomainError> {
+    crate::limits::check_range(field, v, 1, max)
+}
+
+fn check_benefit(b: &Benefit) -> Result<(), DomainError> {
+    let f = |n: &str| format!("benefit.{n}");
+    match b {
+        Benefit::AmountOff { value_minor, threshold_minor, step, max_off_minor } => {
+            positive(&f("value_minor"), *value_minor, MAX_AMOUNT_MINOR)?;
+            amount(&f("threshold_minor"), *threshold_minor)?;
+            if *threshold_minor > 0 && threshold_minor < value_minor {
+                return Err(DomainError::unprocessable(
+                    f("threshold_minor"),
+                    format!("{threshold_minor} is below the discount {value_minor}: the coupon would pay for goods"),
+                ));
+            }
+            if *step && *threshold_minor == 0 {
+                return Err(DomainError::unprocessable(f("step"), "a step coupon needs a threshold_minor above 0"));
+            }
+            if let Some(m) = max_off_minor {
+                positive(&f("max_off_minor"), *m, MAX_AMOUNT_MINOR)?;
+                if m < value_minor {
+                    return Err(DomainError::unprocessable(
+                        f("max_off_minor"),
+                        format!("{m} is below value_minor {value_minor}"),
+                    ));
+                }
+            }
+        }
+        Benefit::PercentOff { percent_off, max_off_minor, threshold_minor } => {
+            if !(1..=99).contains(percent_off) {
+                return Err(DomainError::unprocessable(
+                    f("percent_off"),
+                    format!("{percent_off} must be between 1 and 99 (percent taken off)"),
+                ));
+            }
+            if let Some(m) = max_off_minor {
+                positive(&f("max_off_minor"), *m, MAX_AMOUNT_MINOR)?;
+            }
+            amount(&f("threshold_minor"), *threshold_minor)?;
+        }
+        Benefit::FreeShipping { threshold_minor } => amount(&f("threshold_minor"), *threshold_minor)?,
+        Benefit::PointsMultiplier { multiplier_percent, threshold_minor } => {
+            if !(101..=1000).contains(multiplier_percent) {
+                return Err(DomainError::unprocessable(
+                    f("multiplier_percent"),
+                    format!("{multiplier_percent} must be between 101 and 1000 (150 is ×1.5)"),
+                ));
+            }
+            amount(&f("threshold_minor"), *threshold_minor)?;
+        }
+        Benefit::Gift { sku, value_minor, threshold_minor } => {
+            text(&f("sku"), sku)?;
+            amount(&f("value_minor"), *value_minor)?;
+            amount(&f("threshold_minor"), *threshold_minor)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_goods(field: &str, g: &Goods) -> Result<(), DomainError> {
+    for (name, list) in [("categories", &g.categories), ("brands", &g.brands), ("skus", &g.skus)] {
+        if list.len() > MAX_SCOPE_ENTRIES {
+            return Err(DomainError::unprocessable(
+                format!("{field}.{name}"),
+                format!("holds {} entries; at most {MAX_SCOPE_ENTRIES}", list.len()),
+            ));
+        }
+        for (i, v) in list.iter().enumerate() {
+            text(&format!("{field}.{name}[{i}]"), v)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_scope(s: &Scope) -> Result<(), DomainError> {
+    check_goods("scope.include", &s.include)?;
+    check_goods("scope.exclude", &s.exclude)?;
+    let pairs = [
+        ("categories", &s.include.categories, &s.exclude.categories),
+        ("brands", &s.include.brands, &s.exclude.brands),
+        ("skus", &s.include.skus, &s.exclude.skus),
+    ];
+    for (name, inc, exc) in pairs {
+        if let Some(both) = inc.iter().find(|v| exc.contains(v)) {
+            return Err(DomainError::unprocessable(
+                format!("scope.exclude.{name}"),
+                format!("{both:?} is both included and excluded"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_validity(v: &Validity) -> Result<(), DomainError> {
+    match v {
+        Validity::Fixed { from, until } => {
+            let a = crate::instant::parse_instant("validity.fixed.from", from)?;
+            let b = crate::instant::parse_instant("validity.fixed.until", until)?;
+            if b <= a {
+                return Err(DomainError::unprocessable("validity.fixed.until", format!("{until} is not after {from}")));
+            }
+        }
+        Validity::Relative { days, .. } => positive("validity.relative.days", *days, MAX_VALID_DAYS)?,
+    }
+    Ok(())
+}
+
+fn check_limits(l: &Limits) -> Result<(), DomainError> {
+    for (name, v) in
+        [("lifetime", l.lifetime), ("per_day", l.per_day), ("per_week", l.per_week), ("per_month", l.per_month)]
+    {
+        if let Some(v) = v {
+            positive(&format!("limits.{name}"), v, MAX_PER_MEMBER)?;
+        }
+    }
+    Ok(())
+}
+
+impl TemplateInput {
+    /// Validates the terms against `program` (tiers named must exist). Every refusal names
+    /// its field.
+    pub fn validate(&self, program: &Program, now: Timestamp) -> Result<Template, DomainError> {
+        let id = TemplateId::parse(&self.id).map_err(|e| DomainError::unprocessable("id", e.0))?;
+        text("name", &self.name)?;
+        check_benefit(&self.benefit)?;
+        check_scope(&self.scope)?;
+        if let Some(t) = &self.audience.min_tier {
+            if level_index(program, t).is_none() {
+                let known: Vec<&str> = program.file.tiers.levels.iter().map(|l| l.code.as_str()).collect();
+                return Err(DomainError::unprocessable(
+                    "audience.min_tier",
+                    format!("{t:?} is not a tier of the programme ({})", known.join(", ")),
+                ));
+            }
+        }
+        check_validity(&self.validity)?;
+        if let Some(s) = self.stock {
+            crate::limits::check_range("stock", s, 0, MAX_STOCK)?;
+        }
+        check_limits(&self.limits)?;
+        if self.channels.is_empty() {
+            return Err(DomainError::unprocessable("channels", "name at least one of claim, issue"));
+        }
+        let mut terms = self.clone();
+        terms.channels.sort_by_key(|c| c.as_str());
+        terms.channels.dedup();
+        Ok(Template { id, terms, status: TemplateStatus::Active, issued: 0, created_at: now, updated_at: now })
+    }
+}
+
+/// A change operations make to a template (`PATCH`): only these, so issued coupons keep
+/// their terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TemplatePatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub status: Option<TemplateStatus>,
+    /// The new stock; `null` is unlimited. Never below what was issued.
+    #[serde(default, with = "double_option")]
+    pub stock: Option<Option<i64>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+        Option::<i64>::deserialize(d).map(Some)
+    }
+    pub fn serialize<S: Serializer>(v: &Option<Option<i64>>, s: S) -> Result<S::Ok, S::Error> {
+        v.serialize(s)
+    }
+}
+
+impl TemplatePatch {
+    /// The template with the patch applied at `now`; refused when it names nothing, lowers the
+    /// stock below what was issued, or reopens an ended template.
+    pub fn apply(&self, t: &Template, now: Timestamp) -> Result<Template, DomainError> {
+        if self.name.is_none() && self.status.is_none() && self.stock.is_none() {
+            return Err(DomainError::unprocessable("name", "send at least one of name, status, stock"));
+        }
+        let mut out = t.clone();
+        if let Some(n) = &self.name {
+            text("name", n)?;
+            out.terms.name = n.clone();
+        }
+        if let Some(s) = self.status {
+            if t.status == TemplateStatus::Ended && s != TemplateStatus::Ended {
+                return Err(DomainError::unprocessable("status", "an ended template stays ended"));
+            }
+            out.status = s;
+        }
+        if let Some(stock) = self.stock {
+            if let Some(s) = stock {
+                crate::limits::check_range("stock", s, 0, MAX_STOCK)?;
+                if s < t.issued {
+                    return Err(DomainError::unprocessable(
+                        "stock",
+                        format!("{s} is below the {} coupons already issued", t.issued),
+                    ));
+                }
+            }
+            out.terms.stock = stock;
+        }
+        out.updated_at = now;
+        Ok(out)
+    }
+}

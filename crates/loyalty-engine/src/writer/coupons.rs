@@ -1,0 +1,141 @@
+//! The coupon arms of a batch: issuing a coupon, using an order's coupons and giving them back
+//! when the order is refunded in full. Stock and per-member limits are decided here, on the
+//! template and coupons the batch's transaction holds, so they hold under any concurrency.
+
+use super::*;
+use jiff::Timestamp;
+use loyalty_core::coupons::{self, Channel, Coupon, Holder, Template};
+use loyalty_core::ids::{CouponId, MemberId, OrderId, TemplateId};
+use loyalty_core::ledger::MemberStatus;
+use loyalty_core::order::Order;
+use loyalty_core::{DomainError, Program};
+use std::collections::HashMap;
+
+/// Issues (or replays) coupon `coupon` of `template` to `member`.
+pub(crate) fn issue_coupon(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    (member, template, coupon, channel): (&MemberId, &TemplateId, &CouponId, Channel),
+    now: Timestamp,
+) -> Reply {
+    let held = l.coupons.entry(member.clone()).or_default();
+    if let Some(c) = held.iter().find(|c| &c.coupon_id == coupon) {
+        let mut differences = Vec::new();
+        if &c.template_id != template {
+            differences.push("template".to_owned());
+        }
+        if c.source != channel {
+            differences.push("source".to_owned());
+        }
+        if differences.is_empty() {
+            return Ok(Outcome::Coupon { coupon: c.clone(), replayed: true });
+        }
+        return Err(DomainError::Conflict { what: "coupon".into(), id: coupon.to_string(), differences });
+    }
+    let Some(tpl) = l.templates.get_mut(template) else {
+        return Err(DomainError::TemplateNotFound(template.to_string()));
+    };
+    let m = l.members.get_mut(member).ok_or_else(|| DomainError::MemberNotFound(member.to_string()))?;
+    catch_up(m, program, now);
+    t.members.insert(member.clone());
+    let holder = Holder { tier: &m.account.tier.code, active: m.account.status == MemberStatus::Active };
+    let mine: Vec<Coupon> = held.iter().filter(|c| &c.template_id == template).cloned().collect();
+    let (issued, entry) = coupons::issue(program, tpl, &mine, &holder, (member, coupon, channel), now)?;
+    t.changes.coupon_entries.push(entry);
+    t.issued.push(template.clone());
+    held.push(issued.clone());
+    Ok(Outcome::Coupon { coupon: issued, replayed: false })
+}
+
+/// The member's coupons an order names with their templates, in the order's order.
+pub(crate) fn order_offers(
+    l: &Loaded,
+    member: &MemberId,
+    ids: &[CouponId],
+) -> Result<Vec<(Coupon, Template)>, DomainError> {
+    let held = l.coupons.get(member).map(Vec::as_slice).unwrap_or_default();
+    ids.iter()
+        .map(|id| {
+            let c =
+                held.iter().find(|c| &c.coupon_id == id).ok_or_else(|| DomainError::CouponNotFound(id.to_string()))?;
+            let tpl = l
+                .templates
+                .get(&c.template_id)
+                .ok_or_else(|| DomainError::TemplateNotFound(c.template_id.to_string()))?;
+            Ok((c.clone(), tpl.clone()))
+        })
+        .collect()
+}
+
+/// Marks the coupons of a placed order used by it.
+pub(crate) fn use_coupons(l: &mut Loaded, t: &mut Touched, order: &Order, now: Timestamp) {
+    let held = l.coupons.entry(order.order.member_id.clone()).or_default();
+    for id in &order.order.coupons {
+        let c = held.iter_mut().find(|c| &c.coupon_id == id).expect("the order's coupons were checked");
+        t.changes.coupon_entries.push(c.use_for(&order.order.id, now));
+    }
+}
+
+/// Gives back the coupons `order` used once it is refunded in full (each at most once: a
+/// coupon given back is no longer the order's).
+pub(crate) fn restore_coupons(l: &mut Loaded, t: &mut Touched, order: &Order, now: Timestamp) {
+    if order.order.coupons.is_empty() || order.refunded_minor < order.order.total_minor() {
+        return;
+    }
+    let Some(held) = l.coupons.get_mut(&order.order.member_id) else { return };
+    for c in held.iter_mut().filter(|c| c.order_id.as_ref() == Some(&order.order.id)) {
+        if let Some(tpl) = l.templates.get(&c.template_id) {
+            if let Some(e) = c.restore(tpl, now) {
+                t.changes.coupon_entries.push(e);
+            }
+        }
+    }
+}
+
+/// Moves the batch's coupon changes into `changes`: every coupon that changed, and how many
+/// coupons of each template were issued.
+pub(crate) fn take_coupon_changes(l: &mut Loaded, t: &mut Touched) {
+    let mut ids: Vec<&MemberId> = l.coupons.keys().collect();
+    ids.sort();
+    for id in ids {
+        for c in l.coupons.get(id).into_iter().flatten().filter(|c| c.dirty) {
+            let mut c = c.clone();
+            c.dirty = false;
+            t.changes.coupons.push(c);
+        }
+    }
+    t.issued.sort();
+    for tpl in t.issued.drain(..) {
+        match t.changes.coupons_issued.last_mut() {
+            Some((last, n)) if *last == tpl => *n += 1,
+            _ => t.changes.coupons_issued.push((tpl, 1)),
+        }
+    }
+}
+
+/// What the batch's coupon commands need loaded for `member`: templates it issues from, coupons
+/// its orders name, orders whose refunds may give coupons back.
+pub(crate) fn coupon_needs(
+    cmds: &[Command],
+    orders: &HashMap<OrderId, Order>,
+) -> HashMap<MemberId, loyalty_store::CouponLoad> {
+    let mut out: HashMap<MemberId, loyalty_store::CouponLoad> = HashMap::new();
+    for c in cmds {
+        match c {
+            Command::IssueCoupon { member, template, .. } => {
+                out.entry(member.clone()).or_default().templates.push(template.clone())
+            }
+            Command::PlaceOrder { order, .. } if !order.coupons.is_empty() => {
+                out.entry(order.member_id.clone()).or_default().coupons.extend(order.coupons.iter().cloned())
+            }
+            Command::Refund { order_id, .. } => {
+                if let Some(o) = orders.get(order_id).filter(|o| !o.order.coupons.is_empty()) {
+                    out.entry(o.order.member_id.clone()).or_default().orders.push(order_id.clone())
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}

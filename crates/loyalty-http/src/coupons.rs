@@ -1,0 +1,330 @@
+//! Coupon templates (operations) and members' coupons: thin handlers over the template store
+//! and the writer, which decides stock and limits where it writes.
+
+use super::extract::{path_id, Json, Query};
+use super::members::{limit, unexpected};
+use super::problem::{ApiError, ApiResult, Problem};
+use super::views::{rfc3339, Page};
+use super::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use loyalty_core::coupons::{Benefit, Channel, Coupon, CouponStatus, Template, TemplateInput, TemplatePatch};
+use loyalty_core::ids::{CouponId, MemberId, TemplateId};
+use loyalty_core::DomainError;
+use loyalty_engine::{Command, Outcome};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// A template as the API shows it: its terms, status, stock and how many were issued.
+#[derive(Serialize, ToSchema)]
+pub struct TemplateView {
+    #[serde(flatten)]
+    pub terms: TemplateInput,
+    /// `active`, `paused` or `ended`.
+    pub status: String,
+    pub issued: i64,
+    /// Stock left to issue; absent when unlimited.
+    pub stock_left: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl TemplateView {
+    fn new(t: &Template, s: &AppState) -> Self {
+        Self {
+            terms: t.terms.clone(),
+            status: t.status.as_str().to_owned(),
+            issued: t.issued,
+            stock_left: t.terms.stock.map(|x| x - t.issued),
+            created_at: rfc3339(t.created_at, &s.program.tz),
+            updated_at: rfc3339(t.updated_at, &s.program.tz),
+        }
+    }
+}
+
+fn template_id(raw: &str) -> ApiResult<TemplateId> {
+    path_id("template_id", raw, TemplateId::parse)
+}
+
+async fn find_template(s: &AppState, id: &TemplateId) -> ApiResult<Template> {
+    s.store.template(id).await?.ok_or_else(|| DomainError::TemplateNotFound(id.to_string()).into())
+}
+
+/// Creates a coupon template. Sent again with the same terms it answers the template (200);
+/// with other terms, 409 naming what differs.
+#[utoipa::path(post, path = "/v1/coupon-templates", tag = "coupons", request_body = TemplateInput,
+    responses((status = 201, body = TemplateView), (status = 200, body = TemplateView, description = "Already created with these terms"),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_template(
+    State(s): State<AppState>,
+    Json(input): Json<TemplateInput>,
+) -> ApiResult<(StatusCode, axum::Json<TemplateView>)> {
+    let t = input.validate(&s.program, s.clock.now())?;
+    if s.store.insert_template(&t).await? {
+        return Ok((StatusCode::CREATED, axum::Json(TemplateView::new(&t, &s))));
+    }
+    let stored = find_template(&s, &t.id).await?;
+    let mut mine = t.terms.clone();
+    // The stored name and stock may have been patched since; the terms are what must match.
+    mine.name.clone_from(&stored.terms.name);
+    mine.stock = stored.terms.stock;
+    if mine == stored.terms && stored.terms.name == t.terms.name {
+        return Ok((StatusCode::OK, axum::Json(TemplateView::new(&stored, &s))));
+    }
+    Err(DomainError::Conflict {
+        what: "coupon template".into(),
+        id: t.id.to_string(),
+        differences: differences(&stored.terms, &t.terms),
+    }
+    .into())
+}
+
+fn differences(a: &TemplateInput, b: &TemplateInput) -> Vec<String> {
+    let (a, b) = (serde_json::to_value(a).unwrap_or_default(), serde_json::to_value(b).unwrap_or_default());
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return vec!["body".into()] };
+    a.keys().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateListParams {
+    /// 1 to 500, default 50.
+    pub limit: Option<i64>,
+    /// The last template id of the page before.
+    pub cursor: Option<String>,
+}
+
+/// Coupon templates by id.
+#[utoipa::path(get, path = "/v1/coupon-templates", tag = "coupons", params(TemplateListParams),
+    responses((status = 200, body = inline(Page<TemplateView>)), (status = 422, body = Problem)))]
+pub async fn list_templates(
+    State(s): State<AppState>,
+    Query(p): Query<TemplateListParams>,
+) -> ApiResult<axum::Json<Page<TemplateView>>> {
+    let limit = limit(p.limit)?;
+    let after = p.cursor.as_deref().map(template_id).transpose()?;
+    let items = s.store.templates(after.as_ref().map(|a| a.as_str()), limit).await?;
+    let next_cursor = (items.len() as i64 == limit).then(|| items.last().map(|t| t.id.to_string())).flatten();
+    Ok(axum::Json(Page { items: items.iter().map(|t| TemplateView::new(t, &s)).collect(), next_cursor }))
+}
+
+#[utoipa::path(get, path = "/v1/coupon-templates/{id}", tag = "coupons", params(("id" = String, Path)),
+    responses((status = 200, body = TemplateView), (status = 404, body = Problem)))]
+pub async fn get_template(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<TemplateView>> {
+    let t = find_template(&s, &template_id(&id)?).await?;
+    Ok(axum::Json(TemplateView::new(&t, &s)))
+}
+
+/// Renames, pauses, resumes or ends a template, or changes its stock (never below what was
+/// issued). Its other terms never change: issued coupons keep them.
+#[utoipa::path(patch, path = "/v1/coupon-templates/{id}", tag = "coupons", request_body = TemplatePatch, params(("id" = String, Path)),
+    responses((status = 200, body = TemplateView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn patch_template(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(patch): Json<TemplatePatch>,
+) -> ApiResult<axum::Json<TemplateView>> {
+    let id = template_id(&id)?;
+    // Stock is checked against `issued` by the update itself; a refusal is re-read so that
+    // its message gives the count that refused it.
+    for _ in 0..3 {
+        let t = find_template(&s, &id).await?;
+        let patched = patch.apply(&t, s.clock.now())?;
+        if s.store.update_template(&patched).await? {
+            let now = find_template(&s, &id).await?;
+            return Ok(axum::Json(TemplateView::new(&now, &s)));
+        }
+    }
+    Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the template's issued count kept moving; retry"))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    /// The template's id.
+    pub template: String,
+    /// `claim` (the member asks) or `issue` (operations or a campaign grant it).
+    pub source: Channel,
+    /// The coupon's id: the request's idempotency key, unique within the member.
+    pub id: String,
+}
+
+/// A member's coupon as the API shows it: what it is worth and until when.
+#[derive(Serialize, ToSchema)]
+pub struct CouponView {
+    pub id: String,
+    pub template: String,
+    pub name: String,
+    /// `available`, `used` or `expired` (as of now).
+    pub status: String,
+    pub benefit: Benefit,
+    pub stackable: bool,
+    pub source: Channel,
+    pub issued_at: String,
+    pub valid_from: String,
+    pub valid_until: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<String>,
+}
+
+fn coupon_view(c: &Coupon, t: Option<&Template>, s: &AppState) -> CouponView {
+    let tz = &s.program.tz;
+    CouponView {
+        id: c.coupon_id.to_string(),
+        template: c.template_id.to_string(),
+        name: t.map(|t| t.terms.name.clone()).unwrap_or_default(),
+        status: c.status_at(s.clock.now()).as_str().to_owned(),
+        benefit: t.map_or(Benefit::FreeShipping { threshold_minor: 0 }, |t| t.terms.benefit.clone()),
+        stackable: t.is_some_and(|t| t.terms.stackable),
+        source: c.source,
+        issued_at: rfc3339(c.issued_at, tz),
+        valid_from: rfc3339(c.valid_from, tz),
+        valid_until: rfc3339(c.valid_until, tz),
+        order_id: c.order_id.as_ref().map(|o| o.to_string()),
+        used_at: c.used_at.map(|u| rfc3339(u, tz)),
+    }
+}
+
+/// Issues or claims a coupon for the member (idempotent by `id`): 409 `coupon_out_of_stock`
+/// or `coupon_limit_reached` (with the limit and its period), 422 `coupon_not_eligible` saying
+/// why the member may not hold it.
+#[utoipa::path(post, path = "/v1/members/{id}/coupons", tag = "coupons", request_body = IssueRequest, params(("id" = String, Path)),
+    responses((status = 201, body = CouponView), (status = 200, body = CouponView, description = "Already issued with this id"),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn issue(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(r): Json<IssueRequest>,
+) -> ApiResult<(StatusCode, axum::Json<CouponView>)> {
+    let member = path_id("member_id", &id, MemberId::parse)?;
+    let template = path_id("template", &r.template, TemplateId::parse)?;
+    let coupon = path_id("id", &r.id, CouponId::parse)?;
+    let cmd = Command::IssueCoupon { member, template, coupon, channel: r.source };
+    match s.writer.submit(cmd).await? {
+        Outcome::Coupon { coupon, replayed } => {
+            let t = s.store.template(&coupon.template_id).await?;
+            let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
+            Ok((status, axum::Json(coupon_view(&coupon, t.as_ref(), &s))))
+        }
+        o => Err(unexpected(o)),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CouponListParams {
+    /// `available`, `used` or `expired`; all when absent.
+    pub status: Option<String>,
+    /// 1 to 500, default 50.
+    pub limit: Option<i64>,
+}
+
+/// The member's coupons, soonest expiry first.
+#[utoipa::path(get, path = "/v1/members/{id}/coupons", tag = "coupons", params(("id" = String, Path), CouponListParams),
+    responses((status = 200, body = inline(Page<CouponView>)), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn list(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<CouponListParams>,
+) -> ApiResult<axum::Json<Page<CouponView>>> {
+    let member = path_id("member_id", &id, MemberId::parse)?;
+    let status = p
+        .status
+        .as_deref()
+        .map(|raw| {
+            CouponStatus::parse(raw)
+                .ok_or_else(|| ApiError::invalid("status", format!("{raw:?} is not one of available, used, expired")))
+        })
+        .transpose()?;
+    let limit = limit(p.limit)?;
+    if s.writer.cache.member(s.store.as_ref(), &member, s.clock.now()).await?.is_none() {
+        return Err(DomainError::MemberNotFound(member.to_string()).into());
+    }
+    let coupons = s.store.member_coupons(&member, status, s.clock.now(), limit).await?;
+    let templates = templates_of(&s, &coupons).await?;
+    let items = coupons.iter().map(|c| coupon_view(c, templates.iter().find(|t| t.id == c.template_id), &s)).collect();
+    Ok(axum::Json(Page { items, next_cursor: None }))
+}
+
+/// The templates of `coupons`, each read once.
+pub(crate) async fn templates_of(s: &AppState, coupons: &[Coupon]) -> ApiResult<Vec<Template>> {
+    let mut ids: Vec<&TemplateId> = coupons.iter().map(|c| &c.template_id).collect();
+    ids.sort();
+    ids.dedup();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(t) = s.store.template(id).await? {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// The coupons checkout weighs for a member: those named (each must be the member's), or with
+/// `best`, every coupon available now. With their templates.
+pub(crate) async fn checkout_offers(
+    s: &AppState,
+    member: &MemberId,
+    named: &[String],
+    best: bool,
+) -> ApiResult<Vec<(Coupon, Template)>> {
+    if named.len() > loyalty_core::coupons::MAX_COUPONS_PER_CART {
+        return Err(ApiError::invalid(
+            "coupons",
+            format!("names {} coupons; at most {}", named.len(), loyalty_core::coupons::MAX_COUPONS_PER_CART),
+        ));
+    }
+    let max = loyalty_core::coupons::apply::MAX_CANDIDATES as i64;
+    let status = if named.is_empty() && best { Some(CouponStatus::Available) } else { None };
+    let held = if named.is_empty() && !best {
+        Vec::new()
+    } else {
+        s.store.member_coupons(member, status, s.clock.now(), max).await?
+    };
+    let chosen: Vec<Coupon> = if named.is_empty() {
+        held
+    } else {
+        let mut out = Vec::new();
+        for (i, raw) in named.iter().enumerate() {
+            let id = path_id(&format!("coupons[{i}]"), raw, CouponId::parse)?;
+            let c = held.iter().find(|c| c.coupon_id == id).cloned().ok_or_else(|| {
+                ApiError::from(DomainError::CouponNotFound(id.to_string())).field(format!("coupons[{i}]"))
+            })?;
+            out.push(c);
+        }
+        out
+    };
+    let templates = templates_of(s, &chosen).await?;
+    Ok(chosen
+        .into_iter()
+        .filter_map(|c| templates.iter().find(|t| t.id == c.template_id).cloned().map(|t| (c, t)))
+        .collect())
+}
+
+/// Why the problem refused: `DomainError`'s coupon variants as problem details.
+pub(crate) fn problem(e: &DomainError) -> Option<ApiError> {
+    let detail = e.to_string();
+    let code = e.code();
+    let p = match e {
+        DomainError::TemplateNotFound(_) | DomainError::CouponNotFound(_) => ApiError::not_found(code, detail),
+        DomainError::CouponOutOfStock { .. } | DomainError::CouponUsed { .. } => {
+            ApiError::new(StatusCode::CONFLICT, code, detail)
+        }
+        DomainError::CouponLimitReached { limit, period, .. } => {
+            let mut p = ApiError::new(StatusCode::CONFLICT, code, detail);
+            p.0.limit = Some(*limit);
+            p.0.period = Some((*period).to_owned());
+            p
+        }
+        DomainError::CouponNotEligible { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail),
+        DomainError::CouponNotApplicable { why_not, .. } => {
+            let mut p = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail).field("coupons");
+            p.0.why_not = Some(why_not.clone());
+            p
+        }
+        _ => return None,
+    };
+    Some(p)
+}

@@ -1,0 +1,40 @@
+//! Coupon templates and members' coupons (`Coupons`). Issuing, using and restoring coupons
+//! are changes of a batch, written through [`crate::Tx::write`] with the order or command that
+//! caused them; templates are created and patched here, outside the writer, with statements
+//! that keep stock at or above what was issued whatever runs beside them.
+
+use async_trait::async_trait;
+use loyalty_core::coupons::{Coupon, CouponEntry, CouponStatus, Template};
+use loyalty_core::ids::{CouponId, MemberId, TemplateId};
+
+/// What `verify` finds wrong in the coupon tables, each a sentence naming the row.
+pub type CouponChecks = Vec<String>;
+
+/// Most coupons one member's list reads.
+pub const MAX_MEMBER_COUPONS: i64 = 1_000;
+
+#[async_trait]
+pub trait Coupons: Send + Sync {
+    /// Stores a new template; false (nothing stored) when one has its id.
+    async fn insert_template(&self, t: &Template) -> crate::Result<bool>;
+    async fn template(&self, id: &TemplateId) -> crate::Result<Option<Template>>;
+    /// Templates by id, after `after`, at most `limit`.
+    async fn templates(&self, after: Option<&str>, limit: i64) -> crate::Result<Vec<Template>>;
+    /// Writes the template's name, status and stock (its terms otherwise stay); false when
+    /// the stock it sets is below what is issued by now (then nothing changed).
+    async fn update_template(&self, t: &Template) -> crate::Result<bool>;
+    /// The member's coupons, soonest to expire first, at most `limit`; only those of
+    /// `status` as read at `now` when given.
+    async fn member_coupons(
+        &self,
+        member: &MemberId,
+        status: Option<CouponStatus>,
+        now: jiff::Timestamp,
+        limit: i64,
+    ) -> crate::Result<Vec<Coupon>>;
+    async fn coupon_entries(&self, member: &MemberId, coupon: &CouponId) -> crate::Result<Vec<CouponEntry>>;
+    /// The coupon invariants over the whole store: no template issued more than its stock
+    /// or other than the coupons that exist of it, no coupon used without its order or by an
+    /// order that does not name it, every coupon's entries numbered 0..version.
+    async fn check_coupons(&self) -> crate::Result<CouponChecks>;
+}

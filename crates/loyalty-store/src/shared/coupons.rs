@@ -1,0 +1,315 @@
+//! Coupons on this backend: templates, members' coupons and their entries (`Coupons`), the
+//! write transaction's loads of them and what a batch writes.
+
+use super::dialect::*;
+use super::rows::DbRow;
+use super::write::insert_rows;
+use crate::convert::*;
+use crate::coupons::*;
+use crate::*;
+use loyalty_core::coupons::{Channel, Coupon, CouponEntry, CouponStatus, Template, TemplateInput, TemplateStatus};
+use loyalty_core::ids::*;
+use sqlx::{QueryBuilder, Row};
+
+const TEMPLATE_COLS: &str = "template_id, terms, status, stock, issued, created_at, updated_at";
+const COUPON_COLS: &str =
+    "member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, order_id, used_at, version";
+const ENTRY_COLS: &str = "member_id, coupon_id, version, event, order_id, at";
+
+fn template_row(r: &DbRow) -> Result<Template> {
+    let t = "coupon_templates";
+    let id: String = r.try_get("template_id")?;
+    let mut terms: TemplateInput =
+        serde_json::from_str(&r.try_get::<String, _>("terms")?).map_err(|e| corrupt(t, e.to_string()))?;
+    terms.stock = r.try_get("stock")?;
+    let status: String = r.try_get("status")?;
+    Ok(Template {
+        id: TemplateId::parse(&id).map_err(|e| corrupt(t, e.0))?,
+        terms,
+        status: TemplateStatus::parse(&status).ok_or_else(|| corrupt(t, format!("status {status:?}")))?,
+        issued: r.try_get("issued")?,
+        created_at: ts(t, r.try_get("created_at")?)?,
+        updated_at: ts(t, r.try_get("updated_at")?)?,
+    })
+}
+
+fn coupon_row(r: &DbRow) -> Result<Coupon> {
+    let t = "coupons";
+    let text = |c: &str| r.try_get::<String, _>(c);
+    let status = text("status")?;
+    let source = text("source")?;
+    Ok(Coupon {
+        member_id: MemberId::parse(&text("member_id")?).map_err(|e| corrupt(t, e.0))?,
+        coupon_id: CouponId::parse(&text("coupon_id")?).map_err(|e| corrupt(t, e.0))?,
+        template_id: TemplateId::parse(&text("template_id")?).map_err(|e| corrupt(t, e.0))?,
+        status: CouponStatus::parse(&status)
+            .filter(|s| *s != CouponStatus::Expired)
+            .ok_or_else(|| corrupt(t, format!("status {status:?}")))?,
+        source: match source.as_str() {
+            "claim" => Channel::Claim,
+            "issue" => Channel::Issue,
+            other => return Err(corrupt(t, format!("source {other:?}"))),
+        },
+        issued_at: ts(t, r.try_get("issued_at")?)?,
+        valid_from: ts(t, r.try_get("valid_from")?)?,
+        valid_until: ts(t, r.try_get("valid_until")?)?,
+        order_id: r
+            .try_get::<Option<String>, _>("order_id")?
+            .map(|o| OrderId::parse(&o).map_err(|e| corrupt(t, e.0)))
+            .transpose()?,
+        used_at: r.try_get::<Option<i64>, _>("used_at")?.map(|u| ts(t, u)).transpose()?,
+        version: r.try_get("version")?,
+        dirty: false,
+    })
+}
+
+fn entry_row(r: &DbRow) -> Result<CouponEntry> {
+    let t = "coupon_entries";
+    Ok(CouponEntry {
+        member_id: MemberId::parse(&r.try_get::<String, _>("member_id")?).map_err(|e| corrupt(t, e.0))?,
+        coupon_id: CouponId::parse(&r.try_get::<String, _>("coupon_id")?).map_err(|e| corrupt(t, e.0))?,
+        version: r.try_get("version")?,
+        event: r.try_get("event")?,
+        order_id: r.try_get("order_id")?,
+        at: ts(t, r.try_get("at")?)?,
+    })
+}
+
+fn terms_json(t: &Template) -> String {
+    serde_json::to_string(&t.terms).expect("terms serialise")
+}
+
+#[async_trait::async_trait]
+impl Coupons for StoreImpl {
+    async fn insert_template(&self, t: &Template) -> Result<bool> {
+        let done = sqlx::query(&format!(
+            "INSERT INTO coupon_templates ({TEMPLATE_COLS}) VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT (template_id) DO NOTHING"
+        ))
+        .bind(t.id.as_str().to_owned())
+        .bind(terms_json(t))
+        .bind(t.status.as_str())
+        .bind(t.terms.stock)
+        .bind(micros(t.created_at))
+        .bind(micros(t.updated_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn template(&self, id: &TemplateId) -> Result<Option<Template>> {
+        let row = sqlx::query(&format!("SELECT {TEMPLATE_COLS} FROM coupon_templates WHERE template_id = $1"))
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(template_row).transpose()
+    }
+
+    async fn templates(&self, after: Option<&str>, limit: i64) -> Result<Vec<Template>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TEMPLATE_COLS} FROM coupon_templates WHERE template_id > $1 ORDER BY template_id LIMIT $2"
+        ))
+        .bind(after.unwrap_or("").to_owned())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(template_row).collect()
+    }
+
+    async fn update_template(&self, t: &Template) -> Result<bool> {
+        // The stock is tested against `issued` as it is when this runs, not as it was read.
+        let done = sqlx::query(
+            "UPDATE coupon_templates SET terms = $2, status = $3, stock = $4, updated_at = $5 \
+             WHERE template_id = $1 AND ($4 IS NULL OR issued <= $4)",
+        )
+        .bind(t.id.as_str().to_owned())
+        .bind(terms_json(t))
+        .bind(t.status.as_str())
+        .bind(t.terms.stock)
+        .bind(micros(t.updated_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn member_coupons(
+        &self,
+        member: &MemberId,
+        status: Option<CouponStatus>,
+        now: jiff::Timestamp,
+        limit: i64,
+    ) -> Result<Vec<Coupon>> {
+        // Expired is read from the time: an available coupon whose validity ended.
+        let (filter, at) = match status {
+            None => ("", None),
+            Some(CouponStatus::Available) => (" AND status = 'available' AND valid_until > $3", Some(micros(now))),
+            Some(CouponStatus::Expired) => (" AND status = 'available' AND valid_until <= $3", Some(micros(now))),
+            Some(CouponStatus::Used) => (" AND status = 'used'", None),
+        };
+        let sql = format!(
+            "SELECT {COUPON_COLS} FROM coupons WHERE member_id = $1{filter} ORDER BY valid_until, coupon_id LIMIT $2"
+        );
+        let mut q = sqlx::query(&sql).bind(member.as_str().to_owned()).bind(limit.clamp(1, MAX_MEMBER_COUPONS));
+        if let Some(at) = at {
+            q = q.bind(at);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(coupon_row).collect()
+    }
+
+    async fn coupon_entries(&self, member: &MemberId, coupon: &CouponId) -> Result<Vec<CouponEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLS} FROM coupon_entries WHERE member_id = $1 AND coupon_id = $2 ORDER BY version"
+        ))
+        .bind(member.as_str().to_owned())
+        .bind(coupon.as_str().to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entry_row).collect()
+    }
+
+    async fn check_coupons(&self) -> Result<CouponChecks> {
+        let mut out = Vec::new();
+        let checks: [(&str, &str); 5] = [
+            (
+                "SELECT t.template_id || ': issued ' || CAST(t.issued AS TEXT) || ' but ' || CAST(COUNT(c.coupon_id) AS TEXT) || ' coupons exist' \
+                 FROM coupon_templates t LEFT JOIN coupons c ON c.template_id = t.template_id \
+                 GROUP BY t.template_id, t.issued HAVING COUNT(c.coupon_id) <> t.issued",
+                "template",
+            ),
+            (
+                "SELECT template_id || ': issued ' || CAST(issued AS TEXT) || ', more than its stock ' || CAST(stock AS TEXT) \
+                 FROM coupon_templates WHERE stock IS NOT NULL AND issued > stock",
+                "template",
+            ),
+            (
+                "SELECT c.member_id || '/' || c.coupon_id || ': of template ' || c.template_id || ', which does not exist' \
+                 FROM coupons c LEFT JOIN coupon_templates t ON t.template_id = c.template_id WHERE t.template_id IS NULL",
+                "coupon",
+            ),
+            (
+                "SELECT c.member_id || '/' || c.coupon_id || ': ' || c.status || ' with order ' || COALESCE(c.order_id, 'none') || ', which does not name it' \
+                 FROM coupons c LEFT JOIN orders o ON o.member_id = c.member_id AND o.order_id = c.order_id \
+                 WHERE (c.status = 'used') <> (c.order_id IS NOT NULL) \
+                    OR (c.status = 'used' AND (o.order_id IS NULL OR o.coupons NOT LIKE '%\"' || c.coupon_id || '\"%')) \
+                    OR c.status NOT IN ('available', 'used')",
+                "coupon",
+            ),
+            (
+                "SELECT c.member_id || '/' || c.coupon_id || ': version ' || CAST(c.version AS TEXT) || ' but ' || CAST(COUNT(e.version) AS TEXT) || ' entries numbered up to ' || CAST(COALESCE(MAX(e.version), -1) AS TEXT) \
+                 FROM coupons c LEFT JOIN coupon_entries e ON e.member_id = c.member_id AND e.coupon_id = c.coupon_id \
+                 GROUP BY c.member_id, c.coupon_id, c.version \
+                 HAVING COUNT(e.version) <> c.version OR COALESCE(MAX(e.version), -1) <> c.version - 1",
+                "coupon",
+            ),
+        ];
+        for (sql, what) in checks {
+            for r in sqlx::query(sql).fetch_all(&self.pool).await? {
+                out.push(format!("{what} {}", r.try_get::<String, _>(0)?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The templates a batch names, held for update (PostgreSQL) until it commits.
+pub(super) async fn load_templates_for_write(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    ids: &[TemplateId],
+) -> Result<std::collections::HashMap<TemplateId, Template>> {
+    let mut out = std::collections::HashMap::new();
+    let mut ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
+    ids.sort();
+    ids.dedup();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut qb: QueryBuilder<Db> =
+            QueryBuilder::new(format!("SELECT {TEMPLATE_COLS} FROM coupon_templates WHERE template_id IN ("));
+        let mut sep = qb.separated(", ");
+        for v in chunk {
+            sep.push_bind(v.clone());
+        }
+        qb.push(format!(") ORDER BY template_id{FOR_UPDATE}"));
+        for r in qb.build().fetch_all(&mut *conn).await? {
+            let t = template_row(&r)?;
+            out.insert(t.id.clone(), t);
+        }
+    }
+    Ok(out)
+}
+
+/// The member's coupons a batch needs: of the templates it issues, named by its orders, or
+/// used by the orders it refunds. The member's row is already held, and with it its coupons.
+pub(super) async fn load_coupons_for_write(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    member: &MemberId,
+    wanted: &CouponLoad,
+) -> Result<Vec<Coupon>> {
+    let mut out: Vec<Coupon> = Vec::new();
+    let lists: [(&str, Vec<String>); 3] = [
+        ("template_id", wanted.templates.iter().map(|x| x.as_str().to_owned()).collect()),
+        ("coupon_id", wanted.coupons.iter().map(|x| x.as_str().to_owned()).collect()),
+        ("order_id", wanted.orders.iter().map(|x| x.as_str().to_owned()).collect()),
+    ];
+    for (col, vals) in lists {
+        for chunk in vals.chunks(IN_CHUNK) {
+            let mut qb: QueryBuilder<Db> =
+                QueryBuilder::new(format!("SELECT {COUPON_COLS} FROM coupons WHERE member_id = "));
+            qb.push_bind(member.as_str().to_owned());
+            qb.push(format!(" AND {col} IN ("));
+            let mut sep = qb.separated(", ");
+            for v in chunk {
+                sep.push_bind(v.clone());
+            }
+            qb.push(")");
+            for r in qb.build().fetch_all(&mut *conn).await? {
+                let c = coupon_row(&r)?;
+                if !out.iter().any(|x| x.coupon_id == c.coupon_id) {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a batch's coupons (their latest state), their entries and the templates' issued
+/// counts. An entry's key is its coupon and version, so no change can be written twice.
+pub(super) async fn write_coupons(conn: &mut <Db as sqlx::Database>::Connection, c: &Changes) -> Result<()> {
+    insert_rows(
+        conn,
+        "coupons",
+        COUPON_COLS,
+        " ON CONFLICT (member_id, coupon_id) DO UPDATE SET status = excluded.status, order_id = excluded.order_id, used_at = excluded.used_at, version = excluded.version",
+        &c.coupons,
+        |s, x| {
+            s.push_bind(x.member_id.as_str().to_owned());
+            s.push_bind(x.coupon_id.as_str().to_owned());
+            s.push_bind(x.template_id.as_str().to_owned());
+            s.push_bind(x.status.as_str());
+            s.push_bind(x.source.as_str());
+            s.push_bind(micros(x.issued_at));
+            s.push_bind(micros(x.valid_from));
+            s.push_bind(micros(x.valid_until));
+            s.push_bind(x.order_id.as_ref().map(|o| o.as_str().to_owned()));
+            s.push_bind(x.used_at.map(micros));
+            s.push_bind(x.version);
+        },
+    )
+    .await?;
+    insert_rows(conn, "coupon_entries", ENTRY_COLS, "", &c.coupon_entries, |s, e| {
+        s.push_bind(e.member_id.as_str().to_owned());
+        s.push_bind(e.coupon_id.as_str().to_owned());
+        s.push_bind(e.version);
+        s.push_bind(e.event.clone());
+        s.push_bind(e.order_id.clone());
+        s.push_bind(micros(e.at));
+    })
+    .await?;
+    for (template, n) in &c.coupons_issued {
+        sqlx::query("UPDATE coupon_templates SET issued = issued + $2 WHERE template_id = $1")
+            .bind(template.as_str().to_owned())
+            .bind(*n)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
