@@ -67,6 +67,7 @@ proptest! {
             lines: e.lines.iter().map(|l| LineInput { sku: l.sku.clone(), category: l.category.clone(), brand: l.brand.clone(), quantity: l.quantity, unit_price_minor: l.unit_price_minor, paid_minor: l.paid_minor }).collect(),
             shipping_minor: e.shipping_minor,
             shipping_waived_minor: e.shipping_waived_minor,
+            coupons: Vec::new(),
         };
         let placed = place_order(&mut acc, &program, order, birthday, at).expect("carts within the limits earn");
         prop_assert_eq!(placed.earned_points, e.points_earned);

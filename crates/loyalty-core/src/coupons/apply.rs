@@ -217,7 +217,7 @@ pub fn apply(lines: &[CartGoods<'_>], shipping_minor: i64, offers: &[(&Coupon, &
         let room: i64 = scoped.iter().sum();
         match &t.terms.benefit {
             b @ (Benefit::AmountOff { .. } | Benefit::PercentOff { .. }) => {
-                let d = b.discount_on(eligible).min(room);
+                let d = b.discount(eligible, room);
                 let shares = spread(&mut scoped, d);
                 for (k, s) in shares.iter().enumerate() {
                     left[k] -= s;

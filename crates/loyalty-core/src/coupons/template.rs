@@ -93,6 +93,13 @@ impl Benefit {
 
     /// What the coupon takes off `eligible` minor units of goods (never more than them).
     pub fn discount_on(&self, eligible: i64) -> i64 {
+        self.discount(eligible, eligible)
+    }
+
+    /// What the coupon takes off when its eligible goods are `eligible` at member price (which
+    /// decides the threshold and the steps) and `left` of them remains after the coupons
+    /// before it (which a percentage is taken of, and which caps any discount).
+    pub fn discount(&self, eligible: i64, left: i64) -> i64 {
         if eligible < self.threshold_minor() {
             return 0;
         }
@@ -103,12 +110,12 @@ impl Benefit {
                 max_off_minor.map_or(off, |m| off.min(m))
             }
             Self::PercentOff { percent_off, max_off_minor, .. } => {
-                let off = i64::try_from(i128::from(eligible) * i128::from(*percent_off) / 100).expect("bounded");
+                let off = i64::try_from(i128::from(left) * i128::from(*percent_off) / 100).expect("bounded");
                 max_off_minor.map_or(off, |m| off.min(m))
             }
             _ => 0,
         };
-        off.clamp(0, eligible)
+        off.clamp(0, left.min(eligible))
     }
 }
 
