@@ -36,8 +36,11 @@ fn benefit() -> impl Strategy<Value = Benefit> {
             step: step && k > 0,
             max_off_minor: None
         }),
-        (1i64..100, 0i64..50_000, proptest::option::of(1i64..10_000))
-            .prop_map(|(p, t, m)| Benefit::PercentOff { percent_off: p, max_off_minor: m, threshold_minor: t }),
+        (1i64..100, 0i64..50_000, proptest::option::of(1i64..10_000)).prop_map(|(p, t, m)| Benefit::PercentOff {
+            percent_off: p,
+            max_off_minor: m,
+            threshold_minor: t
+        }),
         (0i64..50_000).prop_map(|t| Benefit::FreeShipping { threshold_minor: t }),
         (101i64..400).prop_map(|m| Benefit::PointsMultiplier { multiplier_percent: m, threshold_minor: 0 }),
     ]

@@ -218,6 +218,8 @@ pub struct OrderView {
     pub points_activate_at: Option<String>,
     pub note: Option<String>,
     pub refunds: Vec<RefundView>,
+    /// The member's coupons the order used.
+    pub coupons: Vec<String>,
 }
 
 impl OrderView {
@@ -240,6 +242,7 @@ impl OrderView {
                 .then(|| rfc3339(loyalty_core::calendar::activation(program, v.paid_at), tz)),
             note: o.note.clone(),
             refunds: refunds.iter().map(|r| RefundView::new(r, tz)).collect(),
+            coupons: v.coupons.iter().map(|c| c.to_string()).collect(),
         }
     }
 }

@@ -84,10 +84,7 @@ fn stock_and_per_member_limits_hold() {
     let id = |s: &str| CouponId::parse(s).unwrap();
     let (first, _) = issue(&p, &mut t, &[], &holder, (&a, &id("c1"), Channel::Claim), now()).unwrap();
     let again = issue(&p, &mut t, std::slice::from_ref(&first), &holder, (&a, &id("c2"), Channel::Claim), now());
-    assert!(
-        matches!(again, Err(crate::DomainError::CouponLimitReached { limit: 1, period: "day", .. })),
-        "{again:?}"
-    );
+    assert!(matches!(again, Err(crate::DomainError::CouponLimitReached { limit: 1, period: "day", .. })), "{again:?}");
     let tomorrow = crate::calendar::plus_secs(now(), 86_400);
     issue(&p, &mut t, &[], &holder, (&b, &id("c3"), Channel::Claim), tomorrow).unwrap();
     let out = issue(&p, &mut t, &[], &holder, (&b, &id("c4"), Channel::Claim), tomorrow);
@@ -123,7 +120,8 @@ fn discounts_are_spread_by_price_with_the_remainder_on_the_largest_line() {
 
 #[test]
 fn step_and_percent_coupons_compute_to_the_fen() {
-    let step = Benefit::AmountOff { value_minor: 2_000, threshold_minor: 20_000, step: true, max_off_minor: Some(5_000) };
+    let step =
+        Benefit::AmountOff { value_minor: 2_000, threshold_minor: 20_000, step: true, max_off_minor: Some(5_000) };
     assert_eq!(step.discount_on(19_999), 0);
     assert_eq!(step.discount_on(45_000), 4_000);
     assert_eq!(step.discount_on(1_000_000), 5_000, "capped");
@@ -148,7 +146,8 @@ fn coupons_stack_only_when_both_say_so_and_never_two_of_a_kind() {
     assert_eq!(r.discount_minor(), 1_900);
     let r = apply(&cart(&g), 0, &[(&ca, &ta), (&cc, &tc)], now());
     assert_eq!(r.results[1].why_not.as_deref(), Some("one_per_kind"));
-    let mut lone = template(input("lone", Benefit::PercentOff { percent_off: 5, max_off_minor: None, threshold_minor: 0 }));
+    let mut lone =
+        template(input("lone", Benefit::PercentOff { percent_off: 5, max_off_minor: None, threshold_minor: 0 }));
     let cl = coupon("cl", &mut lone);
     let r = apply(&cart(&g), 0, &[(&ca, &ta), (&cl, &lone)], now());
     assert_eq!(r.results[1].why_not.as_deref(), Some("not_stackable"));

@@ -1,0 +1,281 @@
+//! Coupons through the real server, on SQLite and (with `LOYALTY_TEST_DATABASE_URL`)
+//! PostgreSQL: templates, issuing under concurrency (stock and per-member limits), checkout
+//! with coupons, one coupon across concurrent orders, restore on a full refund, bad input, and
+//! `verify` over the coupon tables.
+
+mod common;
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn template(id: &str, extra: Value) -> Value {
+    let mut t = json!({
+        "id": id, "name": "满200减20",
+        "benefit": {"kind": "amount_off", "value_minor": 2000, "threshold_minor": 20000},
+        "validity": {"relative": {"days": 7, "end_of_day": true}},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        t[k] = v.clone();
+    }
+    t
+}
+
+async fn member_with_coupon(app: &TestApp, member: &str, tpl: &str, coupon: &str) {
+    app.member(member).await;
+    let (s, c) = app
+        .post(&format!("/v1/members/{member}/coupons"), json!({"template": tpl, "source": "issue", "id": coupon}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+}
+
+fn cart(member: &str, coupons: &[&str]) -> Value {
+    json!({
+        "member_id": member,
+        "lines": [
+            {"sku": "A", "category": "shoes", "quantity": 1, "unit_price_minor": 15000},
+            {"sku": "B", "category": "bags", "quantity": 2, "unit_price_minor": 5000}
+        ],
+        "shipping_minor": 800,
+        "coupons": coupons,
+    })
+}
+
+fn order_from(eval: &Value, id: &str, member: &str, coupons: &[&str]) -> Value {
+    let lines: Vec<Value> = eval["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            json!({"sku": l["sku"], "category": l["category"], "quantity": l["quantity"],
+                   "unit_price_minor": l["unit_price_minor"], "paid_minor": l["paid_minor"]})
+        })
+        .collect();
+    json!({
+        "id": id, "member_id": member, "paid_at": jiff::Timestamp::now().to_string(),
+        "lines": lines, "shipping_minor": 800, "shipping_waived_minor": eval["shipping_waived_minor"],
+        "coupons": coupons,
+    })
+}
+
+#[tokio::test]
+async fn templates_are_validated_replayed_and_patched() {
+    let app = spawn_app().await;
+    let (s, t) = app.post("/v1/coupon-templates", template("spring", json!({"stock": 10}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    assert_eq!(t["stock_left"], 10);
+    let (s, _) = app.post("/v1/coupon-templates", template("spring", json!({"stock": 10}))).await;
+    assert_eq!(s, StatusCode::OK, "the same terms again");
+    let (s, p) = app.post("/v1/coupon-templates", template("spring", json!({"stackable": true}))).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{p}");
+
+    let bad = [
+        (json!({"benefit": {"kind": "percent_off", "percent_off": 120}}), "benefit.percent_off"),
+        (json!({"benefit": {"kind": "amount_off", "value_minor": -5}}), "benefit.value_minor"),
+        (
+            json!({"benefit": {"kind": "amount_off", "value_minor": 5000, "threshold_minor": 3000}}),
+            "benefit.threshold_minor",
+        ),
+        (json!({"scope": {"include": {"skus": ["X"]}, "exclude": {"skus": ["X"]}}}), "scope.exclude.skus"),
+        (json!({"validity": {"relative": {"days": 0}}}), "validity.relative.days"),
+        (json!({"audience": {"min_tier": "nope"}}), "audience.min_tier"),
+    ];
+    for (i, (extra, field)) in bad.into_iter().enumerate() {
+        let (s, p) = app.post("/v1/coupon-templates", template(&format!("bad{i}"), extra)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        assert_eq!(p["field"], field, "{p}");
+        let (s, _) = app.get(&format!("/v1/coupon-templates/bad{i}")).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "nothing written");
+    }
+    let (s, p) = app.post("/v1/coupon-templates", template("unknown", json!({"colour": "red"}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
+
+    member_with_coupon(&app, "m1", "spring", "c1").await;
+    let (s, p) = app
+        .send(reqwest::Method::PATCH, "/v1/coupon-templates/spring", Some(&json!({"stock": 0})), Some(ADMIN), None)
+        .await;
+    assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("stock")), "{p}");
+    let (s, p) = app
+        .send(
+            reqwest::Method::PATCH,
+            "/v1/coupon-templates/spring",
+            Some(&json!({"status": "paused"})),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!((s, p["status"].as_str()), (StatusCode::OK, Some("paused")), "{p}");
+    let (s, p) = app.post("/v1/members/m1/coupons", json!({"template": "spring", "source": "claim", "id": "c2"})).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("coupon_not_eligible")), "{p}");
+    let (s, p) = app
+        .send(
+            reqwest::Method::PATCH,
+            "/v1/coupon-templates/spring",
+            Some(&json!({"stock": null, "status": "active"})),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!((s, p["stock_left"].is_null()), (StatusCode::OK, true), "{p}");
+    app.assert_verified().await;
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_claims_never_exceed_stock_or_a_members_limit() {
+    let app = spawn_app().await;
+    let (s, _) =
+        app.post("/v1/coupon-templates", template("grab", json!({"stock": 25, "limits": {"lifetime": 1}}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    for i in 0..40 {
+        app.member(&format!("g{i}")).await;
+    }
+    // 200 claims: 40 members, 5 attempts each with different ids.
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (client, base) = (app.client.clone(), app.base.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"template": "grab", "source": "claim", "id": format!("claim-{i}")});
+            let r = client
+                .post(format!("{base}/v1/members/g{}/coupons", i % 40))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap();
+            (status, v["code"].as_str().unwrap_or("").to_owned())
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        let (s, code) = t.await.unwrap();
+        match s {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => assert!(code == "coupon_out_of_stock" || code == "coupon_limit_reached", "{code}"),
+            other => panic!("{other} {code}"),
+        }
+    }
+    assert_eq!(created, 25, "exactly the stock");
+    let (_, t) = app.get("/v1/coupon-templates/grab").await;
+    assert_eq!((t["issued"].as_i64(), t["stock_left"].as_i64()), (Some(25), Some(0)));
+    for i in 0..40 {
+        let (_, list) = app.get(&format!("/v1/members/g{i}/coupons")).await;
+        assert!(list["items"].as_array().unwrap().len() <= 1, "one per member");
+    }
+    app.assert_verified().await;
+}
+
+#[tokio::test]
+async fn checkout_and_the_order_agree_and_one_coupon_serves_one_order() {
+    let app = spawn_app_with(STABLE).await;
+    let (s, _) = app.post("/v1/coupon-templates", template("t200", json!({}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = app
+        .post(
+            "/v1/coupon-templates",
+            template(
+                "bags10",
+                json!({"benefit": {"kind": "percent_off", "percent_off": 10},
+                "scope": {"include": {"categories": ["bags"]}}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    member_with_coupon(&app, "buyer", "t200", "c200").await;
+    let (s, _) =
+        app.post("/v1/members/buyer/coupons", json!({"template": "bags10", "source": "issue", "id": "cbags"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    // Two coupons that do not stack: the first named applies, the second says why not.
+    let (s, e) = app.post("/v1/checkout/evaluate", cart("buyer", &["c200", "cbags"])).await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    assert_eq!(e["coupons"][0]["applied"], true, "{e}");
+    assert_eq!(e["coupons"][1]["why_not"], "not_stackable", "{e}");
+    assert_eq!(e["coupon_discount_minor"], 2000);
+    let paid: i64 = e["lines"].as_array().unwrap().iter().map(|l| l["paid_minor"].as_i64().unwrap()).sum();
+    assert_eq!(paid, e["goods_minor"].as_i64().unwrap() - 2000);
+    // best_coupons picks the one that saves more (¥20 off ¥250 beats 10% of ¥100 of bags).
+    let mut best = cart("buyer", &[]);
+    best["best_coupons"] = json!(true);
+    let (_, b) = app.post("/v1/checkout/evaluate", best).await;
+    assert_eq!(b["coupons"].as_array().unwrap().len(), 1, "{b}");
+    assert_eq!(b["coupons"][0]["coupon_id"], "c200");
+
+    // Ten concurrent orders with the one coupon: exactly one uses it.
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let (client, base) = (app.client.clone(), app.base.clone());
+        let body = order_from(&e, &format!("o{i}"), "buyer", &["c200"]);
+        tasks.push(tokio::spawn(async move {
+            let r = client.post(format!("{base}/v1/orders")).bearer_auth(ADMIN).json(&body).send().await.unwrap();
+            let s = r.status();
+            (s, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        match s {
+            StatusCode::CREATED => won.push(v),
+            StatusCode::CONFLICT => assert_eq!(v["code"], "coupon_used", "{v}"),
+            other => panic!("{other} {v}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "one order uses the coupon");
+    let winner = won[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(won[0]["earned_points"], e["points_earned"], "order and evaluate agree: {} vs {e}", won[0]);
+    for i in 0..10 {
+        let (s, _) = app.get(&format!("/v1/orders/o{i}")).await;
+        assert_eq!(s == StatusCode::OK, format!("o{i}") == winner, "a refused order wrote nothing");
+    }
+    let (_, used) = app.get("/v1/members/buyer/coupons?status=used").await;
+    assert_eq!(used["items"][0]["order_id"], winner.as_str());
+
+    // A partial refund keeps the coupon used; the refund of the rest gives it back, once.
+    let total = won[0]["total_minor"].as_i64().unwrap();
+    let (s, r) = app.post(&format!("/v1/orders/{winner}/refunds"), json!({"id": "r1", "amount_minor": 100})).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (_, list) = app.get("/v1/members/buyer/coupons?status=available").await;
+    assert!(list["items"].as_array().unwrap().iter().all(|c| c["id"] != "c200"));
+    let (s, r) =
+        app.post(&format!("/v1/orders/{winner}/refunds"), json!({"id": "r2", "amount_minor": total - 100})).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (_, list) = app.get("/v1/members/buyer/coupons?status=available").await;
+    assert!(list["items"].as_array().unwrap().iter().any(|c| c["id"] == "c200"), "{list}");
+    let (s, _) =
+        app.post(&format!("/v1/orders/{winner}/refunds"), json!({"id": "r2", "amount_minor": total - 100})).await;
+    assert_eq!(s, StatusCode::OK, "a replayed refund restores nothing again");
+    app.assert_verified().await;
+
+    // The coupon serves a new order, and an order naming a coupon that does not apply is refused.
+    let (s, o) = app.post("/v1/orders", order_from(&e, "again", "buyer", &["c200"])).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    let mut small = order_from(&e, "small", "buyer", &["cbags"]);
+    small["lines"] =
+        json!([{"sku": "A", "category": "shoes", "quantity": 1, "unit_price_minor": 100, "paid_minor": 100}]);
+    let (s, p) = app.post("/v1/orders", small).await;
+    assert_eq!(
+        (s, p["code"].as_str(), p["why_not"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("coupon_not_applicable"), Some("no_eligible_goods")),
+        "{p}"
+    );
+    let (s, p) = app.post("/v1/orders", order_from(&e, "ghost", "buyer", &["nope"])).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("coupon_not_found")), "{p}");
+    app.assert_verified().await;
+}
+
+#[tokio::test]
+async fn verify_catches_a_tampered_coupon_table() {
+    let app = spawn_app().await;
+    let (s, _) = app.post("/v1/coupon-templates", template("t", json!({"stock": 5}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    member_with_coupon(&app, "m", "t", "c").await;
+    app.assert_verified().await;
+    app.store.execute_raw("UPDATE coupons SET status = 'used' WHERE coupon_id = 'c'").await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    assert!(r.violations.iter().any(|v| v.problem.contains("m/c")), "{:?}", r.violations);
+    app.store.execute_raw("UPDATE coupons SET status = 'available'").await.unwrap();
+    app.store.execute_raw("INSERT INTO coupons (member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, version) VALUES ('m', 'forged', 't', 'available', 'issue', 0, 0, 1, 1)").await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    assert!(r.violations.iter().any(|v| v.problem.contains("issued 1 but 2 coupons exist")), "{:?}", r.violations);
+}
