@@ -1,8 +1,10 @@
 //! `loyalty-bench`: synthetic-store benchmarks of the engine, kept out of the product binary.
 //! `bench` measures import and HTTP ingestion, `bench-tiers` checkout evaluation and a tier
-//! review, `bench-insight` member insight against DuckDB and the BG/NBD fit. BENCHMARKS.md has
+//! review, `bench-insight` member insight against DuckDB and the BG/NBD fit, `bench-coupons` a coupon grab,
+//! checkout with coupons and issuing a template to every member. BENCHMARKS.md has
 //! the commands and the figures.
 
+mod coupons;
 mod ingest;
 mod insight;
 mod insight_data;
@@ -27,6 +29,8 @@ enum Cmd {
     Bench(ingest::Args),
     /// Measures checkout evaluation over HTTP and a tier review over many members.
     BenchTiers(tiers::Args),
+    /// Measures a coupon grab, checkout with coupons and issuing a template to every member.
+    BenchCoupons(coupons::Args),
     /// Benchmarks RFM, segments and lifecycle on a synthetic store against DuckDB, and the BG/NBD fit.
     BenchInsight(insight::Args),
 }
@@ -43,6 +47,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Bench(args) => ingest::run(args).await,
             Cmd::BenchTiers(args) => tiers::run(args).await,
             Cmd::BenchInsight(args) => insight::run(args).await,
+            Cmd::BenchCoupons(args) => coupons::run(args).await,
         }
     })
 }

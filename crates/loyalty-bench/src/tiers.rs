@@ -30,7 +30,7 @@ pub struct Args {
 const KEY: &str = "bench-admin-key-0123456789";
 const BATCH: u64 = 5_000;
 
-async fn fresh_store(dir: &std::path::Path, name: &str) -> anyhow::Result<Arc<dyn loyalty_store::Store>> {
+pub(crate) async fn fresh_store(dir: &std::path::Path, name: &str) -> anyhow::Result<Arc<dyn loyalty_store::Store>> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(name);
     for suffix in ["", "-wal", "-shm"] {

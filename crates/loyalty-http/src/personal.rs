@@ -105,6 +105,21 @@ pub struct MemberExport {
     pub insight: Option<MemberInsightView>,
     /// Earlier exports and the erasure, oldest first.
     pub audit: Vec<AuditView>,
+    /// The member's coupons (at most `loyalty_store::coupons::MAX_MEMBER_COUPONS`), soonest
+    /// expiry first.
+    pub coupons: Vec<CouponRecord>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CouponRecord {
+    pub id: String,
+    pub template: String,
+    /// `available`, `used` or `expired` at the export.
+    pub status: String,
+    pub source: String,
+    pub issued_at: String,
+    pub valid_until: String,
+    pub order_id: Option<String>,
 }
 
 fn when(t: Option<Timestamp>, tz: &TimeZone) -> Option<String> {
@@ -194,6 +209,7 @@ impl MemberExport {
                     detail: serde_json::from_str(&a.detail).unwrap_or(serde_json::Value::Null),
                 })
                 .collect(),
+            coupons: Vec::new(),
         }
     }
 
@@ -242,12 +258,26 @@ pub async fn export(
         }
         None => None,
     };
-    Ok(Some(MemberExport::new(&data, insight, program, now)))
+    let mut doc = MemberExport::new(&data, insight, program, now);
+    let coupons = store.member_coupons(id, None, now, loyalty_store::coupons::MAX_MEMBER_COUPONS).await?;
+    doc.coupons = coupons
+        .iter()
+        .map(|c| CouponRecord {
+            id: c.coupon_id.to_string(),
+            template: c.template_id.to_string(),
+            status: c.status_at(now).as_str().to_owned(),
+            source: c.source.as_str().to_owned(),
+            issued_at: rfc3339(c.issued_at, &program.tz),
+            valid_until: rfc3339(c.valid_until, &program.tz),
+            order_id: c.order_id.as_ref().map(|o| o.to_string()),
+        })
+        .collect();
+    Ok(Some(doc))
 }
 
 /// A copy of everything held about the member (PIPL, GDPR): profile, balances, lots, ledger,
 /// holds, orders and refunds, adjustments, tier state and history, growth, activities and
-/// claims, insight, and the audit log. Each export is recorded in the audit log (with the
+/// claims, insight, coupons, and the audit log. Each export is recorded in the audit log (with the
 /// key's name) before it is returned.
 #[utoipa::path(get, path = "/v1/members/{id}/export", tag = "members", params(("id" = String, Path)),
     responses((status = 200, body = MemberExport), (status = 404, body = Problem),

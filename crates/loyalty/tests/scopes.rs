@@ -39,6 +39,10 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/members/{id}/benefits", SHOP),
     ("POST", "/v1/members/{id}/benefits/free-samples/claims", SHOP),
     ("POST", "/v1/checkout/evaluate", SHOP),
+    ("GET", "/v1/coupon-templates", SHOP),
+    ("GET", "/v1/coupon-templates/{id}", SHOP),
+    ("POST", "/v1/members/{id}/coupons", SHOP),
+    ("GET", "/v1/members/{id}/coupons", SHOP),
     ("GET", "/v1/members/{id}/insight", ANY_READER),
     ("GET", "/v1/segments", ANALYSTS),
     ("GET", "/v1/segments/{name}/members", ANALYSTS),
@@ -51,6 +55,8 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("DELETE", "/v1/api-keys/{name}", ADMIN_ONLY),
     ("GET", "/v1/members/{id}/export", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/erase", ADMIN_ONLY),
+    ("POST", "/v1/coupon-templates", ADMIN_ONLY),
+    ("PATCH", "/v1/coupon-templates/{id}", ADMIN_ONLY),
 ];
 
 fn method(m: &str) -> Method {
@@ -97,6 +103,10 @@ async fn arrange(app: &TestApp) {
         .post("/v1/members/shared/points/adjustments", json!({"id": "seed", "points": 1_000_000, "reason": "seed"}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{a}");
+    let template = json!({"id": "t-shared", "name": "shared", "benefit": {"kind": "free_shipping"},
+        "validity": {"relative": {"days": 1}}});
+    let (s, t) = app.post("/v1/coupon-templates", template).await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
     app.member("sampler").await;
     let (s, t) =
         app.post("/v1/members/sampler/tier/assignments", json!({"tier": "diamond", "reason": "samples"})).await;
@@ -160,6 +170,19 @@ async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (Str
             app.member(&format!("gone-{tag}")).await;
             (format!("/v1/members/gone-{tag}/erase"), body(json!({"reason": "scope test"})))
         }
+        ("POST", "/v1/coupon-templates") => (
+            "/v1/coupon-templates".into(),
+            body(json!({"id": format!("t-{tag}"), "name": "scope test", "benefit": {"kind": "free_shipping"},
+                "validity": {"relative": {"days": 1}}})),
+        ),
+        ("PATCH", "/v1/coupon-templates/{id}") => {
+            ("/v1/coupon-templates/t-shared".into(), body(json!({"name": format!("renamed by {tag}")})))
+        }
+        ("POST", "/v1/members/{id}/coupons") => (
+            "/v1/members/shared/coupons".into(),
+            body(json!({"template": "t-shared", "source": "issue", "id": format!("c-{tag}")})),
+        ),
+        ("GET", "/v1/coupon-templates/{id}") => ("/v1/coupon-templates/t-shared".into(), None),
         ("GET", "/v1/segments/{name}/members") => ("/v1/segments/important_value/members".into(), None),
         ("GET", r) => (r.replace("{id}", if r.starts_with("/v1/orders") { "o-shared" } else { "shared" }), None),
         other => panic!("no request for {other:?}: add one"),
