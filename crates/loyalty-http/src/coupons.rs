@@ -59,7 +59,9 @@ pub async fn create_template(
     State(s): State<AppState>,
     Json(input): Json<TemplateInput>,
 ) -> ApiResult<(StatusCode, axum::Json<TemplateView>)> {
-    let t = input.validate(&s.program, s.clock.now())?;
+    // Stored instants keep microseconds: the answer shows what a later read will.
+    let now = s.clock.now();
+    let t = input.validate(&s.program, now.round(jiff::Unit::Microsecond).unwrap_or(now))?;
     if s.store.insert_template(&t).await? {
         return Ok((StatusCode::CREATED, axum::Json(TemplateView::new(&t, &s))));
     }
@@ -129,7 +131,8 @@ pub async fn patch_template(
     // its message gives the count that refused it.
     for _ in 0..3 {
         let t = find_template(&s, &id).await?;
-        let patched = patch.apply(&t, s.clock.now())?;
+        let now = s.clock.now();
+        let patched = patch.apply(&t, now.round(jiff::Unit::Microsecond).unwrap_or(now))?;
         if s.store.update_template(&patched).await? {
             let now = find_template(&s, &id).await?;
             return Ok(axum::Json(TemplateView::new(&now, &s)));

@@ -196,7 +196,9 @@ pub fn issue(
             } else {
                 until
             };
-            (now, until)
+            // From the start of the second it was issued: stores send paid times in whole
+            // seconds, and an order paid the second the coupon was claimed may use it.
+            (Timestamp::from_second(now.as_second()).unwrap_or(now), until)
         }
     };
     if let Some(stock) = t.stock {
