@@ -59,7 +59,7 @@ pub struct AppState {
         tiers::benefits, tiers::evaluate, usage::benefit_usage,
         keys::list_keys, keys::revoke_key, personal::export_member, personal::erase_member,
         coupons::create_template, coupons::list_templates, coupons::get_template, coupons::patch_template,
-        coupons::issue, coupons::list,
+        coupons::issue, coupons::list, coupons::report,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth),
@@ -188,6 +188,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Admin, Method::PATCH, "/v1/coupon-templates/{id}", patch(coupons::patch_template)),
         r(Integration, Method::POST, "/v1/members/{id}/coupons", post(coupons::issue)),
         r(Integration, Method::GET, "/v1/members/{id}/coupons", get(coupons::list)),
+        r(Access::Analyst, Method::GET, "/v1/coupon-templates/{id}/report", get(coupons::report)),
     ];
     routes.extend(crate::insight::routes());
     routes

@@ -13,8 +13,31 @@ pub type CouponChecks = Vec<String>;
 /// Most coupons one member's list reads.
 pub const MAX_MEMBER_COUPONS: i64 = 1_000;
 
+/// What became of one template's coupons, and what they cost and brought.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CouponReport {
+    pub issued: i64,
+    /// Of those issued, how many the members claimed (the rest operations or campaigns issued).
+    pub claimed: i64,
+    /// Used by an order now (a coupon given back and used again counts once).
+    pub used: i64,
+    pub available: i64,
+    pub expired: i64,
+    /// Uses in all, and how many of them a full refund gave back.
+    pub uses: i64,
+    pub restored: i64,
+    /// Orders that used a coupon of the template, what the coupons took off them and the
+    /// shipping they waived (at placement), their goods paid, and a multiplier's extra points.
+    pub orders: i64,
+    pub discount_minor: i64,
+    pub goods_minor: i64,
+    pub extra_points: i64,
+}
+
 #[async_trait]
 pub trait Coupons: Send + Sync {
+    /// What became of the template's coupons as of `now`.
+    async fn coupon_report(&self, template: &TemplateId, now: jiff::Timestamp) -> crate::Result<CouponReport>;
     /// Stores a new template; false (nothing stored) when one has its id.
     async fn insert_template(&self, t: &Template) -> crate::Result<bool>;
     async fn template(&self, id: &TemplateId) -> crate::Result<Option<Template>>;

@@ -246,6 +246,12 @@ async fn checkout_and_the_order_agree_and_one_coupon_serves_one_order() {
         app.post(&format!("/v1/orders/{winner}/refunds"), json!({"id": "r2", "amount_minor": total - 100})).await;
     assert_eq!(s, StatusCode::OK, "a replayed refund restores nothing again");
     app.assert_verified().await;
+    let (s, r) = app.get("/v1/coupon-templates/t200/report").await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!((r["issued"].as_i64(), r["used"].as_i64(), r["available"].as_i64()), (Some(1), Some(0), Some(1)), "{r}");
+    assert_eq!((r["uses"].as_i64(), r["restored"].as_i64(), r["orders"].as_i64()), (Some(1), Some(1), Some(1)), "{r}");
+    assert_eq!(r["discount_minor"], 2000, "{r}");
+    assert_eq!(r["goods_minor"].as_i64(), Some(paid), "{r}");
 
     // The coupon serves a new order, and an order naming a coupon that does not apply is refused.
     let (s, o) = app.post("/v1/orders", order_from(&e, "again", "buyer", &["c200"])).await;

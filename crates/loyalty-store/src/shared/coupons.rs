@@ -81,6 +81,55 @@ fn terms_json(t: &Template) -> String {
 
 #[async_trait::async_trait]
 impl Coupons for StoreImpl {
+    async fn coupon_report(&self, template: &TemplateId, now: jiff::Timestamp) -> Result<CouponReport> {
+        let id = template.as_str().to_owned();
+        let counts = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS issued, \
+               CAST(COALESCE(SUM(CASE WHEN source = 'claim' THEN 1 ELSE 0 END), 0) AS BIGINT) AS claimed, \
+               CAST(COALESCE(SUM(CASE WHEN status = 'used' THEN 1 ELSE 0 END), 0) AS BIGINT) AS used, \
+               CAST(COALESCE(SUM(CASE WHEN status = 'available' AND valid_until > $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS available, \
+               CAST(COALESCE(SUM(CASE WHEN status = 'available' AND valid_until <= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS expired \
+             FROM coupons WHERE template_id = $1",
+        )
+        .bind(&id)
+        .bind(micros(now))
+        .fetch_one(&self.pool)
+        .await?;
+        let entries = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN e.event = 'used' THEN 1 ELSE 0 END), 0) AS BIGINT) AS uses, \
+               CAST(COALESCE(SUM(CASE WHEN e.event = 'restored' THEN 1 ELSE 0 END), 0) AS BIGINT) AS restored \
+             FROM coupons c JOIN coupon_entries e ON e.member_id = c.member_id AND e.coupon_id = c.coupon_id \
+             WHERE c.template_id = $1",
+        )
+        .bind(&id)
+        .fetch_one(&self.pool)
+        .await?;
+        let orders = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS orders, CAST(COALESCE(SUM(u.value_minor), 0) AS BIGINT) AS discount, \
+               CAST(COALESCE(SUM(o.eligible_minor), 0) AS BIGINT) AS goods, CAST(COALESCE(SUM(u.extra_points), 0) AS BIGINT) AS extra \
+             FROM benefit_uses u JOIN orders o ON o.member_id = u.member_id AND o.order_id = u.source_id \
+             WHERE u.benefit = $1 AND u.source_kind = 'order'",
+        )
+        .bind(format!("{}{id}", loyalty_core::usage::COUPON_PREFIX))
+        .fetch_one(&self.pool)
+        .await?;
+        // Sums are cast back to BIGINT: PostgreSQL widens SUM(bigint) to numeric.
+        let n = |r: &DbRow, c: &str| -> Result<i64> { Ok(r.try_get::<i64, _>(c)?) };
+        Ok(CouponReport {
+            issued: n(&counts, "issued")?,
+            claimed: n(&counts, "claimed")?,
+            used: n(&counts, "used")?,
+            available: n(&counts, "available")?,
+            expired: n(&counts, "expired")?,
+            uses: n(&entries, "uses")?,
+            restored: n(&entries, "restored")?,
+            orders: n(&orders, "orders")?,
+            discount_minor: n(&orders, "discount")?,
+            goods_minor: n(&orders, "goods")?,
+            extra_points: n(&orders, "extra")?,
+        })
+    }
+
     async fn insert_template(&self, t: &Template) -> Result<bool> {
         let done = sqlx::query(&format!(
             "INSERT INTO coupon_templates ({TEMPLATE_COLS}) VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT (template_id) DO NOTHING"
