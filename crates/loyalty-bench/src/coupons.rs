@@ -78,7 +78,8 @@ async fn issue_all(
         let cmds: Vec<Command> = (start..(start + BATCH).min(n))
             .map(|i| Command::IssueCoupon {
                 member: MemberId::parse(&format!("m{i}")).expect("id"),
-                template: tpl.clone(),
+                template: Some(tpl.clone()),
+                code: None,
                 coupon: CouponId::parse(&format!("{template}-{i}")).expect("id"),
                 channel: Channel::Issue,
             })

@@ -31,6 +31,10 @@ pub enum DomainError {
     TemplateNotFound(String),
     #[error("coupon {0} not found")]
     CouponNotFound(String),
+    #[error("coupon code {0} not found")]
+    CouponCodeNotFound(String),
+    #[error("coupon code {0} was redeemed already")]
+    CouponCodeUsed(String),
     #[error("coupon template {template} is out of stock: all {stock} coupons are issued")]
     CouponOutOfStock { template: String, stock: i64 },
     #[error("the member holds {limit} coupons of template {template} per {period}, the limit")]
@@ -67,6 +71,8 @@ impl DomainError {
             Self::Conflict { .. } => "conflict",
             Self::TemplateNotFound(_) => "coupon_template_not_found",
             Self::CouponNotFound(_) => "coupon_not_found",
+            Self::CouponCodeNotFound(_) => "coupon_code_not_found",
+            Self::CouponCodeUsed(_) => "coupon_code_used",
             Self::CouponOutOfStock { .. } => "coupon_out_of_stock",
             Self::CouponLimitReached { .. } => "coupon_limit_reached",
             Self::CouponNotEligible { .. } => "coupon_not_eligible",

@@ -77,7 +77,7 @@ proptest! {
             let input = TemplateInput {
                 id: format!("t{i}"), name: format!("t{i}"), benefit: b, scope, audience: Audience::default(),
                 validity: Validity::Relative { days: 30, end_of_day: true }, stock: None, limits: Limits::default(),
-                channels: vec![Channel::Issue], stackable, allow_points, restore_on_refund: true,
+                channels: vec![Channel::Issue], code: None, stackable, allow_points, restore_on_refund: true,
             };
             let mut t = input.validate(&program, at).unwrap();
             let holder = Holder { tier: code, active: true };

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use loyalty_core::coupons::{Benefit, Channel, Coupon, CouponStatus, Template, TemplateInput, TemplatePatch};
 use loyalty_core::ids::{CouponId, MemberId, TemplateId};
 use loyalty_core::DomainError;
-use loyalty_engine::{Command, Outcome};
+use loyalty_engine::Outcome;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -65,7 +65,15 @@ pub async fn create_template(
     if s.store.insert_template(&t).await? {
         return Ok((StatusCode::CREATED, axum::Json(TemplateView::new(&t, &s))));
     }
-    let stored = find_template(&s, &t.id).await?;
+    let Some(stored) = s.store.template(&t.id).await? else {
+        let code = t.terms.code.clone().unwrap_or_default();
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "coupon_code_taken",
+            format!("another template has the code {code}"),
+        )
+        .field("code"));
+    };
     let mut mine = t.terms.clone();
     // The stored name and stock may have been patched since; the terms are what must match.
     mine.name.clone_from(&stored.terms.name);
@@ -144,10 +152,16 @@ pub async fn patch_template(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueRequest {
-    /// The template's id.
-    pub template: String,
-    /// `claim` (the member asks) or `issue` (operations or a campaign grant it).
-    pub source: Channel,
+    /// The template's id; or send `code`.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// A code the member typed: a template's public code or a one-time code.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// `claim` (the member asks) or `issue` (operations or a campaign grant it); `code` (the
+    /// default with `code`).
+    #[serde(default)]
+    pub source: Option<Channel>,
     /// The coupon's id: the request's idempotency key, unique within the member.
     pub id: String,
 }
@@ -202,9 +216,9 @@ pub async fn issue(
     Json(r): Json<IssueRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CouponView>)> {
     let member = path_id("member_id", &id, MemberId::parse)?;
-    let template = path_id("template", &r.template, TemplateId::parse)?;
     let coupon = path_id("id", &r.id, CouponId::parse)?;
-    let cmd = Command::IssueCoupon { member, template, coupon, channel: r.source };
+    let how = (r.template.as_deref(), r.code.as_deref(), r.source);
+    let cmd = crate::coupon_codes::issue_command(&s, member, how, coupon).await?;
     match s.writer.submit(cmd).await? {
         Outcome::Coupon { coupon, replayed } => {
             let t = s.store.template(&coupon.template_id).await?;
@@ -311,8 +325,10 @@ pub(crate) fn problem(e: &DomainError) -> Option<ApiError> {
     let detail = e.to_string();
     let code = e.code();
     let p = match e {
-        DomainError::TemplateNotFound(_) | DomainError::CouponNotFound(_) => ApiError::not_found(code, detail),
-        DomainError::CouponOutOfStock { .. } | DomainError::CouponUsed { .. } => {
+        DomainError::TemplateNotFound(_) | DomainError::CouponNotFound(_) | DomainError::CouponCodeNotFound(_) => {
+            ApiError::not_found(code, detail)
+        }
+        DomainError::CouponOutOfStock { .. } | DomainError::CouponUsed { .. } | DomainError::CouponCodeUsed(_) => {
             ApiError::new(StatusCode::CONFLICT, code, detail)
         }
         DomainError::CouponLimitReached { limit, period, .. } => {

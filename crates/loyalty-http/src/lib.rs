@@ -3,6 +3,7 @@
 //! routes, not checks inside handlers; every error leaves as problem+json (`problem`).
 
 pub mod auth;
+pub mod coupon_codes;
 pub mod coupons;
 pub mod extract;
 pub mod health;
@@ -59,7 +60,7 @@ pub struct AppState {
         tiers::benefits, tiers::evaluate, usage::benefit_usage,
         keys::list_keys, keys::revoke_key, personal::export_member, personal::erase_member,
         coupons::create_template, coupons::list_templates, coupons::get_template, coupons::patch_template,
-        coupons::issue, coupons::list, coupons::report,
+        coupons::issue, coupons::list, coupons::report, coupon_codes::generate, coupon_codes::export,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth),
@@ -189,6 +190,8 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Integration, Method::POST, "/v1/members/{id}/coupons", post(coupons::issue)),
         r(Integration, Method::GET, "/v1/members/{id}/coupons", get(coupons::list)),
         r(Access::Analyst, Method::GET, "/v1/coupon-templates/{id}/report", get(coupons::report)),
+        r(Admin, Method::POST, "/v1/coupon-templates/{id}/codes", post(coupon_codes::generate)),
+        r(Admin, Method::GET, "/v1/coupon-templates/{id}/codes", get(coupon_codes::export)),
     ];
     routes.extend(crate::insight::routes());
     routes

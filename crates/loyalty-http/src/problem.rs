@@ -126,6 +126,8 @@ impl From<DomainError> for ApiError {
             // Mapped by `coupons::problem` above.
             DomainError::TemplateNotFound(_)
             | DomainError::CouponNotFound(_)
+            | DomainError::CouponCodeNotFound(_)
+            | DomainError::CouponCodeUsed(_)
             | DomainError::CouponOutOfStock { .. }
             | DomainError::CouponLimitReached { .. }
             | DomainError::CouponNotEligible { .. }

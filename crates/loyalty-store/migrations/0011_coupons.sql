@@ -10,8 +10,10 @@ CREATE TABLE coupon_templates (
     issued      BIGINT NOT NULL DEFAULT 0,
     created_at  BIGINT NOT NULL,
     updated_at  BIGINT NOT NULL,
+    public_code TEXT,
     CHECK (issued >= 0 AND (stock IS NULL OR issued <= stock))
 );
+CREATE UNIQUE INDEX coupon_templates_by_code ON coupon_templates (public_code);
 
 -- A member's coupons, keyed by member first like every member-owned table. The row is the
 -- coupon's latest state; `coupon_entries` keeps every change (issued, used, restored), one
@@ -46,3 +48,17 @@ CREATE TABLE coupon_entries (
 
 -- The coupons an order used, as the order named them (JSON array of coupon ids).
 ALTER TABLE orders ADD COLUMN coupons TEXT NOT NULL DEFAULT '[]';
+
+-- One-time codes (批量券码): generated in batches for a template, each redeemed by one member
+-- once. Keyed by the code (they are looked up by what a member types); the redeeming write holds
+-- the row (PostgreSQL FOR UPDATE; SQLite's one writer) and sets it only where it is unset.
+CREATE TABLE coupon_codes (
+    code        TEXT PRIMARY KEY,
+    template_id TEXT NOT NULL,
+    batch_id    TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    member_id   TEXT,
+    coupon_id   TEXT,
+    redeemed_at BIGINT
+);
+CREATE INDEX coupon_codes_by_batch ON coupon_codes (template_id, batch_id, code);

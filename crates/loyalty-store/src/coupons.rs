@@ -38,7 +38,25 @@ pub struct CouponReport {
 pub trait Coupons: Send + Sync {
     /// What became of the template's coupons as of `now`.
     async fn coupon_report(&self, template: &TemplateId, now: jiff::Timestamp) -> crate::Result<CouponReport>;
-    /// Stores a new template; false (nothing stored) when one has its id.
+    /// The template whose public code is `code` (canonical, see `coupons::code::normalize`).
+    async fn template_by_code(&self, code: &str) -> crate::Result<Option<Template>>;
+    /// Stores one-time codes of a batch; how many were new (a code that exists is skipped).
+    async fn insert_codes(
+        &self,
+        template: &TemplateId,
+        batch: &str,
+        codes: &[String],
+        now: jiff::Timestamp,
+    ) -> crate::Result<u64>;
+    /// A batch's codes after `after`, in code order, at most `limit`.
+    async fn codes(
+        &self,
+        template: &TemplateId,
+        batch: &str,
+        after: &str,
+        limit: i64,
+    ) -> crate::Result<Vec<loyalty_core::coupons::code::OneTimeCode>>;
+    /// Stores a new template; false (nothing stored) when one has its id or its public code.
     async fn insert_template(&self, t: &Template) -> crate::Result<bool>;
     async fn template(&self, id: &TemplateId) -> crate::Result<Option<Template>>;
     /// Templates by id, after `after`, at most `limit`.
@@ -58,6 +76,6 @@ pub trait Coupons: Send + Sync {
     async fn coupon_entries(&self, member: &MemberId, coupon: &CouponId) -> crate::Result<Vec<CouponEntry>>;
     /// The coupon invariants over the whole store: no template issued more than its stock
     /// or other than the coupons that exist of it, no coupon used without its order or by an
-    /// order that does not name it, every coupon's entries numbered 0..version.
+    /// order that does not name it, every coupon's entries numbered 0..version, every redeemed one-time code a coupon of its template.
     async fn check_coupons(&self) -> crate::Result<CouponChecks>;
 }

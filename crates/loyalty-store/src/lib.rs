@@ -104,6 +104,8 @@ pub struct Changes {
     /// Coupons issued or changed (their latest state) and their new entries.
     pub coupons: Vec<loyalty_core::coupons::Coupon>,
     pub coupon_entries: Vec<loyalty_core::coupons::CouponEntry>,
+    /// One-time codes this batch redeemed.
+    pub codes_redeemed: Vec<loyalty_core::coupons::code::OneTimeCode>,
     /// How many coupons of each template this batch issued.
     pub coupons_issued: Vec<(loyalty_core::ids::TemplateId, i64)>,
 }
@@ -414,6 +416,11 @@ pub trait Tx: Send {
         &mut self,
         ids: &[loyalty_core::ids::TemplateId],
     ) -> Result<HashMap<loyalty_core::ids::TemplateId, loyalty_core::coupons::Template>>;
+    /// One-time codes by code, held for update until the transaction ends.
+    async fn load_codes(
+        &mut self,
+        codes: &[String],
+    ) -> Result<HashMap<String, loyalty_core::coupons::code::OneTimeCode>>;
     /// The member's coupons that are of one of `templates`, named in `coupons`, or used by
     /// one of `orders`.
     async fn load_coupons(

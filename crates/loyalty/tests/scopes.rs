@@ -58,6 +58,8 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/members/{id}/erase", ADMIN_ONLY),
     ("POST", "/v1/coupon-templates", ADMIN_ONLY),
     ("PATCH", "/v1/coupon-templates/{id}", ADMIN_ONLY),
+    ("POST", "/v1/coupon-templates/{id}/codes", ADMIN_ONLY),
+    ("GET", "/v1/coupon-templates/{id}/codes", ADMIN_ONLY),
 ];
 
 fn method(m: &str) -> Method {
@@ -105,7 +107,7 @@ async fn arrange(app: &TestApp) {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{a}");
     let template = json!({"id": "t-shared", "name": "shared", "benefit": {"kind": "free_shipping"},
-        "validity": {"relative": {"days": 1}}});
+        "validity": {"relative": {"days": 1}}, "channels": ["claim", "issue", "code"]});
     let (s, t) = app.post("/v1/coupon-templates", template).await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
     app.member("sampler").await;
@@ -184,6 +186,10 @@ async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (Str
             body(json!({"template": "t-shared", "source": "issue", "id": format!("c-{tag}")})),
         ),
         ("GET", "/v1/coupon-templates/{id}") => ("/v1/coupon-templates/t-shared".into(), None),
+        ("POST", "/v1/coupon-templates/{id}/codes") => {
+            ("/v1/coupon-templates/t-shared/codes".into(), body(json!({"count": 2, "batch": format!("b-{tag}")})))
+        }
+        ("GET", "/v1/coupon-templates/{id}/codes") => ("/v1/coupon-templates/t-shared/codes?batch=b".into(), None),
         ("GET", "/v1/coupon-templates/{id}/report") => ("/v1/coupon-templates/t-shared/report".into(), None),
         ("GET", "/v1/segments/{name}/members") => ("/v1/segments/important_value/members".into(), None),
         ("GET", r) => (r.replace("{id}", if r.starts_with("/v1/orders") { "o-shared" } else { "shared" }), None),

@@ -3,6 +3,7 @@
 //! the rest of the core: every rule takes `now` and the state it needs.
 
 pub mod apply;
+pub mod code;
 pub mod coupon;
 pub mod template;
 

@@ -223,6 +223,8 @@ pub enum Channel {
     Claim,
     /// Operations or a campaign grant it.
     Issue,
+    /// The member types a code: the template's public code, or one of its one-time codes.
+    Code,
 }
 
 impl Channel {
@@ -230,6 +232,7 @@ impl Channel {
         match self {
             Self::Claim => "claim",
             Self::Issue => "issue",
+            Self::Code => "code",
         }
     }
 }
@@ -289,6 +292,9 @@ pub struct TemplateInput {
     /// Default: claim and issue.
     #[serde(default = "default_channels")]
     pub channels: Vec<Channel>,
+    /// A public code members type to obtain one (case does not matter); needs the `code` channel.
+    #[serde(default)]
+    pub code: Option<String>,
     /// Whether it may be used with other coupons that are stackable too (never two of a kind).
     #[serde(default)]
     pub stackable: bool,
@@ -472,9 +478,15 @@ impl TemplateInput {
         }
         check_limits(&self.limits)?;
         if self.channels.is_empty() {
-            return Err(DomainError::unprocessable("channels", "name at least one of claim, issue"));
+            return Err(DomainError::unprocessable("channels", "name at least one of claim, issue, code"));
         }
         let mut terms = self.clone();
+        if let Some(c) = &self.code {
+            terms.code = Some(super::code::normalize("code", c)?);
+            if !self.channels.contains(&Channel::Code) {
+                return Err(DomainError::unprocessable("channels", "a template with a code needs the code channel"));
+            }
+        }
         terms.channels.sort_by_key(|c| c.as_str());
         terms.channels.dedup();
         Ok(Template { id, terms, status: TemplateStatus::Active, issued: 0, created_at: now, updated_at: now })

@@ -19,6 +19,7 @@ fn input(id: &str, benefit: Benefit) -> TemplateInput {
         stock: None,
         limits: Limits::default(),
         channels: vec![Channel::Claim, Channel::Issue],
+        code: None,
         stackable: false,
         allow_points: true,
         restore_on_refund: true,

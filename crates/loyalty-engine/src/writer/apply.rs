@@ -111,8 +111,8 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
             Ok(Outcome::Audited)
         }
         Command::Erase { member, reason, actor } => erase(l, t, program, member, reason, actor, now),
-        Command::IssueCoupon { member, template, coupon, channel } => {
-            issue_coupon(l, t, program, (member, template, coupon, *channel), now)
+        Command::IssueCoupon { member, template, coupon, channel, code } => {
+            issue_coupon(l, t, program, (member, template.as_ref(), coupon, *channel), code.as_deref(), now)
         }
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };

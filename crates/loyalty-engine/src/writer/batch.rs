@@ -25,6 +25,8 @@ pub(crate) struct Loaded {
     pub(crate) templates: HashMap<loyalty_core::ids::TemplateId, loyalty_core::coupons::Template>,
     /// Each member's coupons the batch's commands need (see `coupon_needs`).
     pub(crate) coupons: HashMap<MemberId, Vec<loyalty_core::coupons::Coupon>>,
+    /// One-time codes the batch redeems, held for update.
+    pub(crate) codes: HashMap<String, loyalty_core::coupons::code::OneTimeCode>,
 }
 
 /// What a batch changed, besides the accounts themselves.
@@ -167,8 +169,10 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
         Command::Remember(_) | Command::Audit(_) => true,
         // A template's issued count is read in the load: never before the batch that issued
         // from it has written it.
-        Command::IssueCoupon { member, template, .. } => {
-            !members.contains(member) && !prev.coupons_issued.iter().any(|(t, _)| t == template)
+        Command::IssueCoupon { member, template, code, .. } => {
+            !members.contains(member)
+                && code.is_none()
+                && template.as_ref().is_some_and(|tpl| !prev.coupons_issued.iter().any(|(t, _)| t == tpl))
         }
         other => member_of(other, &HashMap::new()).is_none_or(|m| !members.contains(&m)),
     })

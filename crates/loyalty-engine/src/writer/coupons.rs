@@ -16,9 +16,24 @@ pub(crate) fn issue_coupon(
     l: &mut Loaded,
     t: &mut Touched,
     program: &Program,
-    (member, template, coupon, channel): (&MemberId, &TemplateId, &CouponId, Channel),
+    (member, template, coupon, channel): (&MemberId, Option<&TemplateId>, &CouponId, Channel),
+    code: Option<&str>,
     now: Timestamp,
 ) -> Reply {
+    let template = match (template, code) {
+        (Some(t), None) => t.clone(),
+        (None, Some(code)) => {
+            let row = l.codes.get(code).ok_or_else(|| DomainError::CouponCodeNotFound(code.to_owned()))?;
+            match &row.redeemed {
+                Some((m, c, _)) if m == member && c == coupon => {}
+                Some(_) => return Err(DomainError::CouponCodeUsed(code.to_owned())),
+                None => {}
+            }
+            row.template_id.clone()
+        }
+        _ => unreachable!("an issue names a template or a code, not both"),
+    };
+    let template = &template;
     let held = l.coupons.entry(member.clone()).or_default();
     if let Some(c) = held.iter().find(|c| &c.coupon_id == coupon) {
         let mut differences = Vec::new();
@@ -42,6 +57,10 @@ pub(crate) fn issue_coupon(
     let holder = Holder { tier: &m.account.tier.code, active: m.account.status == MemberStatus::Active };
     let mine: Vec<Coupon> = held.iter().filter(|c| &c.template_id == template).cloned().collect();
     let (issued, entry) = coupons::issue(program, tpl, &mine, &holder, (member, coupon, channel), now)?;
+    if let Some(row) = code.and_then(|c| l.codes.get_mut(c)) {
+        row.redeemed = Some((member.clone(), coupon.clone(), now));
+        t.changes.codes_redeemed.push(row.clone());
+    }
     t.changes.coupon_entries.push(entry);
     t.issued.push(template.clone());
     held.push(issued.clone());
@@ -119,12 +138,14 @@ pub(crate) fn take_coupon_changes(l: &mut Loaded, t: &mut Touched) {
 pub(crate) fn coupon_needs(
     cmds: &[Command],
     orders: &HashMap<OrderId, Order>,
+    codes: &HashMap<String, loyalty_core::coupons::code::OneTimeCode>,
 ) -> HashMap<MemberId, loyalty_store::CouponLoad> {
     let mut out: HashMap<MemberId, loyalty_store::CouponLoad> = HashMap::new();
     for c in cmds {
         match c {
-            Command::IssueCoupon { member, template, .. } => {
-                out.entry(member.clone()).or_default().templates.push(template.clone())
+            Command::IssueCoupon { member, template, code, .. } => {
+                let of_code = || code.as_ref().and_then(|c| codes.get(c)).map(|r| r.template_id.clone());
+                out.entry(member.clone()).or_default().templates.extend(template.clone().or_else(of_code))
             }
             Command::PlaceOrder { order, .. } if !order.coupons.is_empty() => {
                 out.entry(order.member_id.clone()).or_default().coupons.extend(order.coupons.iter().cloned())

@@ -51,6 +51,7 @@ pub(crate) async fn load_actions(
 type CouponState = (
     HashMap<loyalty_core::ids::TemplateId, loyalty_core::coupons::Template>,
     HashMap<MemberId, Vec<loyalty_core::coupons::Coupon>>,
+    HashMap<String, loyalty_core::coupons::code::OneTimeCode>,
 );
 
 /// The coupons the batch's members need and the templates of those coupons and of the
@@ -62,7 +63,15 @@ async fn load_coupon_state(
     orders: &HashMap<OrderId, Order>,
     members: &HashMap<MemberId, MemberRecord>,
 ) -> Result<CouponState, StoreError> {
-    let needs = coupon_needs(cmds, orders);
+    let named: Vec<String> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::IssueCoupon { code: Some(code), .. } => Some(code.clone()),
+            _ => None,
+        })
+        .collect();
+    let codes = if named.is_empty() { HashMap::new() } else { tx.load_codes(&named).await? };
+    let needs = coupon_needs(cmds, orders, &codes);
     let mut coupons = HashMap::new();
     let mut template_ids = Vec::new();
     for (member, wanted) in needs {
@@ -75,11 +84,11 @@ async fn load_coupon_state(
         coupons.insert(member, found);
     }
     if template_ids.is_empty() {
-        return Ok((HashMap::new(), coupons));
+        return Ok((HashMap::new(), coupons, codes));
     }
     template_ids.sort();
     template_ids.dedup();
-    Ok((tx.load_templates(&template_ids).await?, coupons))
+    Ok((tx.load_templates(&template_ids).await?, coupons, codes))
 }
 
 /// Commands that may spend points (so need the spending order of every lot) or whose reply
@@ -240,6 +249,6 @@ pub(crate) async fn load(
         .map(|a| ((a.member_id.clone(), a.adjustment_id.clone()), a))
         .collect();
     let actions = load_actions(tx, cmds, now).await?;
-    let (templates, coupons) = load_coupon_state(tx, cmds, &orders, &members).await?;
-    Ok(Loaded { members, orders, refunds, adjustments, actions, templates, coupons })
+    let (templates, coupons, codes) = load_coupon_state(tx, cmds, &orders, &members).await?;
+    Ok(Loaded { members, orders, refunds, adjustments, actions, templates, coupons, codes })
 }

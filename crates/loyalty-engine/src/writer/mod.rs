@@ -114,11 +114,14 @@ pub enum Command {
     Audit(loyalty_store::AuditRecord),
     /// Issues coupon `coupon` of `template` to the member (idempotent by the coupon id):
     /// stock and per-member limits are decided on the rows the batch holds.
+    /// With `code`, a one-time code is redeemed for it (the template is the code's; `template`
+    /// is `None`): one member, once.
     IssueCoupon {
         member: MemberId,
-        template: loyalty_core::ids::TemplateId,
+        template: Option<loyalty_core::ids::TemplateId>,
         coupon: loyalty_core::ids::CouponId,
         channel: loyalty_core::coupons::Channel,
+        code: Option<String>,
     },
 }
 

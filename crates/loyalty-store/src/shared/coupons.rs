@@ -11,7 +11,8 @@ use loyalty_core::coupons::{Channel, Coupon, CouponEntry, CouponStatus, Template
 use loyalty_core::ids::*;
 use sqlx::{QueryBuilder, Row};
 
-const TEMPLATE_COLS: &str = "template_id, terms, status, stock, issued, created_at, updated_at";
+const TEMPLATE_COLS: &str = "template_id, terms, status, stock, issued, created_at, updated_at, public_code";
+const CODE_COLS: &str = "code, template_id, batch_id, created_at, member_id, coupon_id, redeemed_at";
 const COUPON_COLS: &str =
     "member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, order_id, used_at, version";
 const ENTRY_COLS: &str = "member_id, coupon_id, version, event, order_id, at";
@@ -47,6 +48,7 @@ fn coupon_row(r: &DbRow) -> Result<Coupon> {
             .ok_or_else(|| corrupt(t, format!("status {status:?}")))?,
         source: match source.as_str() {
             "claim" => Channel::Claim,
+            "code" => Channel::Code,
             "issue" => Channel::Issue,
             other => return Err(corrupt(t, format!("source {other:?}"))),
         },
@@ -60,6 +62,29 @@ fn coupon_row(r: &DbRow) -> Result<Coupon> {
         used_at: r.try_get::<Option<i64>, _>("used_at")?.map(|u| ts(t, u)).transpose()?,
         version: r.try_get("version")?,
         dirty: false,
+    })
+}
+
+fn code_row(r: &DbRow) -> Result<loyalty_core::coupons::code::OneTimeCode> {
+    let t = "coupon_codes";
+    let member: Option<String> = r.try_get("member_id")?;
+    let coupon: Option<String> = r.try_get("coupon_id")?;
+    let at: Option<i64> = r.try_get("redeemed_at")?;
+    let redeemed = match (member, coupon, at) {
+        (Some(m), Some(c), Some(at)) => Some((
+            MemberId::parse(&m).map_err(|e| corrupt(t, e.0))?,
+            CouponId::parse(&c).map_err(|e| corrupt(t, e.0))?,
+            ts(t, at)?,
+        )),
+        (None, None, None) => None,
+        _ => return Err(corrupt(t, "a code redeemed in part")),
+    };
+    Ok(loyalty_core::coupons::code::OneTimeCode {
+        code: r.try_get("code")?,
+        template_id: TemplateId::parse(&r.try_get::<String, _>("template_id")?).map_err(|e| corrupt(t, e.0))?,
+        batch_id: r.try_get("batch_id")?,
+        created_at: ts(t, r.try_get("created_at")?)?,
+        redeemed,
     })
 }
 
@@ -132,7 +157,8 @@ impl Coupons for StoreImpl {
 
     async fn insert_template(&self, t: &Template) -> Result<bool> {
         let done = sqlx::query(&format!(
-            "INSERT INTO coupon_templates ({TEMPLATE_COLS}) VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT (template_id) DO NOTHING"
+            // No conflict target: a taken id and a taken public code both leave the row out.
+            "INSERT INTO coupon_templates ({TEMPLATE_COLS}) VALUES ($1, $2, $3, $4, 0, $5, $6, $7) ON CONFLICT DO NOTHING"
         ))
         .bind(t.id.as_str().to_owned())
         .bind(terms_json(t))
@@ -140,9 +166,63 @@ impl Coupons for StoreImpl {
         .bind(t.terms.stock)
         .bind(micros(t.created_at))
         .bind(micros(t.updated_at))
+        .bind(t.terms.code.clone())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn template_by_code(&self, code: &str) -> Result<Option<Template>> {
+        let row = sqlx::query(&format!("SELECT {TEMPLATE_COLS} FROM coupon_templates WHERE public_code = $1"))
+            .bind(code.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(template_row).transpose()
+    }
+
+    async fn insert_codes(
+        &self,
+        template: &TemplateId,
+        batch: &str,
+        codes: &[String],
+        now: jiff::Timestamp,
+    ) -> Result<u64> {
+        let mut conn = self.pool.acquire().await?;
+        let mut inserted = 0;
+        // Chunks in their own statements (and so transactions): a batch of a million codes
+        // never holds the write lock for long, and a retry of the request skips what is in.
+        for chunk in codes.chunks(MAX_BINDS / 4) {
+            let mut qb: QueryBuilder<Db> =
+                QueryBuilder::new("INSERT INTO coupon_codes (code, template_id, batch_id, created_at) ");
+            qb.push_values(chunk, |mut b, c| {
+                b.push_bind(c.clone())
+                    .push_bind(template.as_str().to_owned())
+                    .push_bind(batch.to_owned())
+                    .push_bind(micros(now));
+            });
+            qb.push(" ON CONFLICT (code) DO NOTHING");
+            inserted += qb.build().execute(&mut *conn).await?.rows_affected();
+        }
+        Ok(inserted)
+    }
+
+    async fn codes(
+        &self,
+        template: &TemplateId,
+        batch: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<loyalty_core::coupons::code::OneTimeCode>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CODE_COLS} FROM coupon_codes WHERE template_id = $1 AND batch_id = $2 AND code > $3 ORDER BY code LIMIT $4"
+        ))
+        .bind(template.as_str().to_owned())
+        .bind(batch.to_owned())
+        .bind(after.to_owned())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(code_row).collect()
     }
 
     async fn template(&self, id: &TemplateId) -> Result<Option<Template>> {
@@ -218,7 +298,13 @@ impl Coupons for StoreImpl {
 
     async fn check_coupons(&self) -> Result<CouponChecks> {
         let mut out = Vec::new();
-        let checks: [(&str, &str); 5] = [
+        let checks: [(&str, &str); 6] = [
+            (
+                "SELECT k.code || ': redeemed for ' || k.member_id || '/' || k.coupon_id || ', which is not a coupon of template ' || k.template_id \
+                 FROM coupon_codes k LEFT JOIN coupons c ON c.member_id = k.member_id AND c.coupon_id = k.coupon_id \
+                 WHERE k.member_id IS NOT NULL AND (c.coupon_id IS NULL OR c.template_id <> k.template_id)",
+                "code",
+            ),
             (
                 "SELECT t.template_id || ': issued ' || CAST(t.issued AS TEXT) || ' but ' || CAST(COUNT(c.coupon_id) AS TEXT) || ' coupons exist' \
                  FROM coupon_templates t LEFT JOIN coupons c ON c.template_id = t.template_id \
@@ -280,6 +366,31 @@ pub(super) async fn load_templates_for_write(
         for r in qb.build().fetch_all(&mut *conn).await? {
             let t = template_row(&r)?;
             out.insert(t.id.clone(), t);
+        }
+    }
+    Ok(out)
+}
+
+/// One-time codes a batch redeems, held for update (PostgreSQL) until it commits.
+pub(super) async fn load_codes_for_write(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    codes: &[String],
+) -> Result<std::collections::HashMap<String, loyalty_core::coupons::code::OneTimeCode>> {
+    let mut out = std::collections::HashMap::new();
+    let mut codes = codes.to_vec();
+    codes.sort();
+    codes.dedup();
+    for chunk in codes.chunks(IN_CHUNK) {
+        let mut qb: QueryBuilder<Db> =
+            QueryBuilder::new(format!("SELECT {CODE_COLS} FROM coupon_codes WHERE code IN ("));
+        let mut sep = qb.separated(", ");
+        for v in chunk {
+            sep.push_bind(v.clone());
+        }
+        qb.push(format!(") ORDER BY code{FOR_UPDATE}"));
+        for r in qb.build().fetch_all(&mut *conn).await? {
+            let c = code_row(&r)?;
+            out.insert(c.code.clone(), c);
         }
     }
     Ok(out)
@@ -353,6 +464,18 @@ pub(super) async fn write_coupons(conn: &mut <Db as sqlx::Database>::Connection,
         s.push_bind(micros(e.at));
     })
     .await?;
+    for code in &c.codes_redeemed {
+        let Some((member, coupon, at)) = &code.redeemed else { continue };
+        sqlx::query(
+            "UPDATE coupon_codes SET member_id = $2, coupon_id = $3, redeemed_at = $4 WHERE code = $1 AND member_id IS NULL",
+        )
+        .bind(code.code.clone())
+        .bind(member.as_str().to_owned())
+        .bind(coupon.as_str().to_owned())
+        .bind(micros(*at))
+        .execute(&mut *conn)
+        .await?;
+    }
     for (template, n) in &c.coupons_issued {
         sqlx::query("UPDATE coupon_templates SET issued = issued + $2 WHERE template_id = $1")
             .bind(template.as_str().to_owned())

@@ -102,6 +102,13 @@ impl Tx for TxImpl {
         super::coupons::load_templates_for_write(&mut self.tx, ids).await
     }
 
+    async fn load_codes(
+        &mut self,
+        codes: &[String],
+    ) -> Result<HashMap<String, loyalty_core::coupons::code::OneTimeCode>> {
+        super::coupons::load_codes_for_write(&mut self.tx, codes).await
+    }
+
     async fn load_coupons(
         &mut self,
         member: &MemberId,
