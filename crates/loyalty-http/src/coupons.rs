@@ -172,7 +172,7 @@ pub struct CouponView {
     pub id: String,
     pub template: String,
     pub name: String,
-    /// `available`, `used` or `expired` (as of now).
+    /// `available`, `reserved`, `used` or `expired` (as of now).
     pub status: String,
     pub benefit: Benefit,
     pub stackable: bool,
@@ -232,7 +232,7 @@ pub async fn issue(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CouponListParams {
-    /// `available`, `used` or `expired`; all when absent.
+    /// `available`, `reserved`, `used` or `expired`; all when absent.
     pub status: Option<String>,
     /// 1 to 500, default 50.
     pub limit: Option<i64>,
@@ -251,8 +251,9 @@ pub async fn list(
         .status
         .as_deref()
         .map(|raw| {
-            CouponStatus::parse(raw)
-                .ok_or_else(|| ApiError::invalid("status", format!("{raw:?} is not one of available, used, expired")))
+            CouponStatus::parse(raw).ok_or_else(|| {
+                ApiError::invalid("status", format!("{raw:?} is not one of available, reserved, used, expired"))
+            })
         })
         .transpose()?;
     let limit = limit(p.limit)?;
@@ -358,6 +359,8 @@ pub struct CouponReportView {
     pub used: i64,
     pub available: i64,
     pub expired: i64,
+    /// Reserved at checkout now, for an order not yet placed.
+    pub reserved: i64,
     /// Uses in all, and how many of them a full refund gave back.
     pub uses: i64,
     pub restored: i64,
@@ -386,6 +389,7 @@ pub async fn report(State(s): State<AppState>, Path(id): Path<String>) -> ApiRes
         used: r.used,
         available: r.available,
         expired: r.expired,
+        reserved: r.reserved,
         uses: r.uses,
         restored: r.restored,
         use_rate_percent: rate,

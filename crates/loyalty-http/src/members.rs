@@ -161,6 +161,10 @@ pub struct HoldRequest {
     /// Default 900; at most 86400.
     #[serde(default)]
     pub ttl_seconds: Option<i64>,
+    /// The member's coupons to reserve with the points for this order: the capture keeps them
+    /// for the order, the release or the hold's time-out frees them.
+    #[serde(default)]
+    pub coupons: Vec<String>,
 }
 
 /// Reserves points at checkout.
@@ -177,6 +181,18 @@ pub async fn create_hold(
     // range reaches the writer; the share cap and the balance stay the rules' to judge.
     loyalty_core::limits::check_hold_input(r.points, r.order_amount_minor)?;
     let ttl_seconds = r.ttl_seconds.unwrap_or(900);
+    if r.coupons.len() > loyalty_core::coupons::MAX_COUPONS_PER_CART {
+        return Err(ApiError::invalid(
+            "coupons",
+            format!("at most {} coupons", loyalty_core::coupons::MAX_COUPONS_PER_CART),
+        ));
+    }
+    let coupons = r
+        .coupons
+        .iter()
+        .enumerate()
+        .map(|(i, c)| path_id(&format!("coupons[{i}]"), c, loyalty_core::ids::CouponId::parse))
+        .collect::<ApiResult<Vec<_>>>()?;
     loyalty_core::limits::check_range("ttl_seconds", ttl_seconds, 1, loyalty_engine::MAX_HOLD_TTL_SECS)?;
     let cmd = Command::Hold {
         member: member.clone(),
@@ -184,6 +200,7 @@ pub async fn create_hold(
         points: r.points,
         order_amount_minor: r.order_amount_minor,
         ttl_seconds,
+        coupons,
     };
     hold_reply(&s, &member, s.writer.submit(cmd).await?, StatusCode::CREATED)
 }

@@ -29,6 +29,7 @@ CREATE TABLE coupons (
     valid_until BIGINT NOT NULL,
     order_id    TEXT,
     used_at     BIGINT,
+    reserved_until BIGINT,
     version     BIGINT NOT NULL,
     PRIMARY KEY (member_id, coupon_id)
 );

@@ -23,6 +23,8 @@ pub struct CouponReport {
     pub used: i64,
     pub available: i64,
     pub expired: i64,
+    /// Reserved at checkout now, for an order not yet placed.
+    pub reserved: i64,
     /// Uses in all, and how many of them a full refund gave back.
     pub uses: i64,
     pub restored: i64,

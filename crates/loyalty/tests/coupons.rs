@@ -285,3 +285,61 @@ async fn verify_catches_a_tampered_coupon_table() {
     let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
     assert!(r.violations.iter().any(|v| v.problem.contains("issued 1 but 2 coupons exist")), "{:?}", r.violations);
 }
+
+#[tokio::test]
+async fn a_coupon_reserved_with_a_hold_is_kept_for_its_order_and_freed_by_a_release_or_a_time_out() {
+    let clock = loyalty_engine::ManualClock::at(jiff::Timestamp::now());
+    let app = spawn_app_on(STABLE, clock.clone()).await;
+    let (s, _) = app.post("/v1/coupon-templates", template("t200", json!({}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    member_with_coupon(&app, "payer", "t200", "c1").await;
+    let (s, a) = app
+        .post("/v1/members/payer/points/adjustments", json!({"id": "seed", "points": 10_000, "reason": "seed"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    let hold = |order: &str, ttl: i64| json!({"points": 500, "order_amount_minor": 25_000, "order_id": order, "ttl_seconds": ttl, "coupons": ["c1"]});
+    let (s, h) = app.post("/v1/members/payer/points/holds", hold("cart-1", 60)).await;
+    assert_eq!(s, StatusCode::CREATED, "{h}");
+    assert_eq!(coupon_status(&app).await, "reserved");
+    // Another checkout cannot take it meanwhile.
+    let (s, p) = app.post("/v1/members/payer/points/holds", hold("cart-2", 60)).await;
+    assert_eq!((s, p["why_not"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reserved")), "{p}");
+    assert_eq!(app.balances("payer").await["held"], 500, "the refused hold held nothing");
+    let (_, e) = app.post("/v1/checkout/evaluate", cart("payer", &["c1"])).await;
+    assert_eq!(e["coupons"][0]["why_not"], "reserved", "{e}");
+    // Released with its hold, it is available again.
+    let hold_id = h["id"].as_str().unwrap().to_owned();
+    let (s, _) = app.post(&format!("/v1/members/payer/points/holds/{hold_id}/release"), json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(coupon_status(&app).await, "available");
+    // A hold that times out frees it too, with no job.
+    let (s, _) = app.post("/v1/members/payer/points/holds", hold("cart-3", 1)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(coupon_status(&app).await, "reserved");
+    clock.advance(jiff::SignedDuration::from_secs(2));
+    assert_eq!(coupon_status(&app).await, "available");
+    // Captured, it is kept for the order, which then uses it.
+    let (s, h) = app.post("/v1/members/payer/points/holds", hold("cart-4", 60)).await;
+    assert_eq!(s, StatusCode::CREATED, "{h}");
+    let hold_id = h["id"].as_str().unwrap().to_owned();
+    let (s, _) = app.post(&format!("/v1/members/payer/points/holds/{hold_id}/capture"), json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    clock.advance(jiff::SignedDuration::from_secs(120));
+    assert_eq!(coupon_status(&app).await, "reserved", "past the hold's ttl, a captured reservation stays");
+    let (_, e) = app.post("/v1/checkout/evaluate", cart("payer", &[])).await;
+    let mut other = order_from(&e, "someone-else", "payer", &["c1"]);
+    other["paid_at"] = json!(loyalty_engine::Clock::now(clock.as_ref()).to_string());
+    let (s, p) = app.post("/v1/orders", other).await;
+    assert_eq!((s, p["why_not"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reserved")), "{p}");
+    let (_, e) = app.post("/v1/checkout/evaluate", cart("payer", &[])).await;
+    let mut mine = order_from(&e, "cart-4", "payer", &["c1"]);
+    mine["paid_at"] = json!(loyalty_engine::Clock::now(clock.as_ref()).to_string());
+    let (s, o) = app.post("/v1/orders", mine).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    assert_eq!(coupon_status(&app).await, "used");
+    app.assert_verified().await;
+}
+
+async fn coupon_status(app: &TestApp) -> String {
+    app.get("/v1/members/payer/coupons").await.1["items"][0]["status"].as_str().unwrap().to_owned()
+}

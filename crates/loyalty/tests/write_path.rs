@@ -37,6 +37,7 @@ fn hold(member: &str, order: &str, points: i64) -> Command {
         points,
         order_amount_minor: 1_000_000,
         ttl_seconds: 600,
+        coupons: Vec::new(),
     }
 }
 

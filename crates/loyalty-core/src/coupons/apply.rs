@@ -43,7 +43,7 @@ pub struct CouponResult {
     pub template_id: String,
     pub kind: String,
     pub applied: bool,
-    /// Why it did not apply: `used`, `not_valid_yet`, `expired`, `no_eligible_goods`,
+    /// Why it did not apply: `used`, `reserved` (for another order), `not_valid_yet`, `expired`, `no_eligible_goods`,
     /// `below_threshold`, `not_stackable`, `one_per_kind`; absent when applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why_not: Option<String>,
@@ -163,6 +163,8 @@ pub fn apply(lines: &[CartGoods<'_>], shipping_minor: i64, offers: &[(&Coupon, &
         if let Err(why) = c.usable_at(at) {
             let code = if why.starts_with("already used") {
                 "used"
+            } else if why.starts_with("reserved") {
+                "reserved"
             } else if at < c.valid_from {
                 "not_valid_yet"
             } else {

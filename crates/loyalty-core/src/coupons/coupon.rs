@@ -11,12 +11,15 @@ use jiff::{civil::Date, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
 /// Where a coupon is in its life. `expired` is not stored: an available coupon past its
-/// `valid_until` reads as expired (see [`Coupon::status_at`]).
+/// `valid_until` reads as expired, and a reservation that timed out reads as available (see
+/// [`Coupon::status_at`]), so neither needs a job to happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CouponStatus {
     Available,
+    /// Reserved at checkout with a points hold, for one order, until `reserved_until`.
+    Reserved,
     Used,
     Expired,
 }
@@ -25,12 +28,13 @@ impl CouponStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Available => "available",
+            Self::Reserved => "reserved",
             Self::Used => "used",
             Self::Expired => "expired",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Available, Self::Used, Self::Expired].into_iter().find(|x| x.as_str() == s)
+        [Self::Available, Self::Reserved, Self::Used, Self::Expired].into_iter().find(|x| x.as_str() == s)
     }
 }
 
@@ -40,15 +44,18 @@ pub struct Coupon {
     pub member_id: MemberId,
     pub coupon_id: CouponId,
     pub template_id: TemplateId,
-    /// `Available` or `Used` (never `Expired`: that is read from the time).
+    /// `Available`, `Reserved` or `Used` (never `Expired`: that is read from the time).
     pub status: CouponStatus,
     pub source: Channel,
     pub issued_at: Timestamp,
     pub valid_from: Timestamp,
     pub valid_until: Timestamp,
-    /// The order that used it, while used.
+    /// The order that used it, or that it is reserved for.
     pub order_id: Option<OrderId>,
     pub used_at: Option<Timestamp>,
+    /// While reserved: when the reservation lapses (the hold's expiry; once the hold is
+    /// captured, the coupon's own end).
+    pub reserved_until: Option<Timestamp>,
     /// How many entries the coupon has: its next entry's number.
     pub version: i64,
     /// Changed in this batch: to be written.
@@ -69,12 +76,28 @@ pub struct CouponEntry {
 }
 
 impl Coupon {
+    /// Whether a reservation holds it at `now`.
+    fn reserved_at(&self, now: Timestamp) -> bool {
+        self.status == CouponStatus::Reserved && self.reserved_until.is_some_and(|u| now < u)
+    }
+
     /// The status a reader sees at `now`.
     pub fn status_at(&self, now: Timestamp) -> CouponStatus {
         match self.status {
-            CouponStatus::Available if now >= self.valid_until => CouponStatus::Expired,
-            s => s,
+            CouponStatus::Used => CouponStatus::Used,
+            _ if self.reserved_at(now) => CouponStatus::Reserved,
+            _ if now >= self.valid_until => CouponStatus::Expired,
+            _ => CouponStatus::Available,
         }
+    }
+
+    /// The coupon as `order` sees it at `now`: reserved for that order, it is available to it.
+    pub fn as_seen_by(&self, order: &OrderId, now: Timestamp) -> Coupon {
+        let mut c = self.clone();
+        if c.reserved_at(now) && c.order_id.as_ref() == Some(order) {
+            c.status = CouponStatus::Available;
+        }
+        c
     }
 
     /// Whether it may be used at `at`, and why not.
@@ -83,6 +106,11 @@ impl Coupon {
             CouponStatus::Used => {
                 Err(format!("already used by order {}", self.order_id.as_ref().map_or("?", |o| o.as_str())))
             }
+            _ if self.reserved_at(at) => Err(format!(
+                "reserved for order {} until {}",
+                self.order_id.as_ref().map_or("?", |o| o.as_str()),
+                self.reserved_until.map_or_else(String::new, |u| u.to_string())
+            )),
             _ if at < self.valid_from => Err(format!("not valid before {}", self.valid_from)),
             _ if at >= self.valid_until => Err(format!("expired at {}", self.valid_until)),
             _ => Ok(()),
@@ -103,13 +131,47 @@ impl Coupon {
         e
     }
 
-    /// Marks the coupon used by `order` at `now`. The caller has checked [`Coupon::usable_at`].
+    /// Marks the coupon used by `order` at `now`. The caller has checked that it is usable by
+    /// that order (see [`Coupon::as_seen_by`]).
     pub fn use_for(&mut self, order: &OrderId, now: Timestamp) -> CouponEntry {
-        assert_eq!(self.status, CouponStatus::Available, "a coupon is used once");
+        assert_ne!(self.status, CouponStatus::Used, "a coupon is used once");
         self.status = CouponStatus::Used;
         self.order_id = Some(order.clone());
         self.used_at = Some(now);
+        self.reserved_until = None;
         self.entry("used", now)
+    }
+
+    /// Reserves the coupon for `order` until `until` (a points hold's expiry). The caller has
+    /// checked [`Coupon::usable_at`].
+    pub fn reserve(&mut self, order: &OrderId, until: Timestamp, now: Timestamp) -> CouponEntry {
+        assert!(self.usable_at(now).is_ok(), "only a usable coupon is reserved");
+        self.status = CouponStatus::Reserved;
+        self.order_id = Some(order.clone());
+        self.reserved_until = Some(until.min(self.valid_until));
+        self.entry("reserved", now)
+    }
+
+    /// Keeps a reservation for its order until the coupon's own end: its hold was captured, and
+    /// the order will follow.
+    pub fn keep_reserved(&mut self, now: Timestamp) -> Option<CouponEntry> {
+        if !self.reserved_at(now) {
+            return None;
+        }
+        self.reserved_until = Some(self.valid_until);
+        Some(self.entry("reservation_kept", now))
+    }
+
+    /// Ends a reservation that still holds (its hold was released): the coupon is available again.
+    pub fn release(&mut self, now: Timestamp) -> Option<CouponEntry> {
+        if !self.reserved_at(now) {
+            return None;
+        }
+        let e = self.entry("released", now);
+        self.status = CouponStatus::Available;
+        self.order_id = None;
+        self.reserved_until = None;
+        Some(e)
     }
 
     /// Gives the coupon back after its order was refunded in full, if its template says so
@@ -231,6 +293,7 @@ pub fn issue(
         valid_until,
         order_id: None,
         used_at: None,
+        reserved_until: None,
         version: 0,
         dirty: true,
     };

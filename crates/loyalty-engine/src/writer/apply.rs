@@ -41,12 +41,16 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
         Command::UpsertMember { id, input } => upsert_member(l, t, id, input, now),
         Command::PlaceOrder { order, create_member } => place_order(l, t, program, order, *create_member, now),
         Command::Refund { order_id, input } => refund(l, t, program, order_id, input, now),
-        Command::Hold { member, order_id, points, order_amount_minor, ttl_seconds } => {
+        Command::Hold { member, order_id, points, order_amount_minor, ttl_seconds, coupons } => {
             if !(1..=MAX_HOLD_TTL_SECS).contains(ttl_seconds) {
                 return Err(DomainError::unprocessable(
                     "ttl_seconds",
                     format!("{ttl_seconds} must be between 1 and {MAX_HOLD_TTL_SECS}"),
                 ));
+            }
+            let order = OrderId::parse(order_id).map_err(|e| DomainError::unprocessable("order_id", e.0))?;
+            if l.members.contains_key(member) {
+                reservable(l, member, coupons, &order, now)?;
             }
             let m = existing(l, member)?;
             catch_up(m, program, now);
@@ -65,7 +69,9 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
             }
             let id = acc.hold(program, order_id, *points, *order_amount_minor, *ttl_seconds, now)?;
             let hold = acc.holds.iter().find(|h| h.hold_id == id).expect("just created").clone();
-            Ok(Outcome::Hold { hold, balances: acc.buckets, replayed: false })
+            let balances = acc.buckets;
+            reserve_coupons(l, t, member, (coupons, &order, hold.expires_at), now);
+            Ok(Outcome::Hold { hold, balances, replayed: false })
         }
         Command::Capture { member, hold } | Command::Release { member, hold } => {
             let m = existing(l, member)?;
@@ -77,7 +83,9 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
                 m.account.release(hold, now)?;
             }
             let h = m.account.holds.iter().find(|h| &h.hold_id == hold).expect("found by the rule").clone();
-            Ok(Outcome::Hold { hold: h, balances: m.account.buckets, replayed: false })
+            let balances = m.account.buckets;
+            settle_reserved(l, t, member, &h.order_id, matches!(cmd, Command::Capture { .. }), now);
+            Ok(Outcome::Hold { hold: h, balances, replayed: false })
         }
         Command::Adjust { member, id, points, reason, actor } => {
             adjust(l, t, program, member, id, *points, reason, actor, now)
@@ -171,8 +179,11 @@ pub(crate) fn place_order(
             MemberRecord { profile: Profile::new(order.paid_at, now), account: Account::new(order.member_id.clone()) };
         l.members.insert(order.member_id.clone(), record);
     }
-    let offers =
-        if order.coupons.is_empty() { Ok(Vec::new()) } else { order_offers(l, &order.member_id, &order.coupons) };
+    let offers = if order.coupons.is_empty() {
+        Ok(Vec::new())
+    } else {
+        order_offers(l, &order.member_id, (&order.id, &order.coupons), now)
+    };
     let m = existing(l, &order.member_id)?;
     catch_up(m, program, now);
     let placed = offers.and_then(|offers| {

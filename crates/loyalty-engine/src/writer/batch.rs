@@ -361,6 +361,7 @@ mod tests {
             points: 100,
             order_amount_minor: 100_000,
             ttl_seconds: 60,
+            coupons: Vec::new(),
         };
         assert!(!loads_apart(&prev, &[hold]), "a hold on member a");
         let refund = Command::Refund {

@@ -67,11 +67,13 @@ pub(crate) fn issue_coupon(
     Ok(Outcome::Coupon { coupon: issued, replayed: false })
 }
 
-/// The member's coupons an order names with their templates, in the order's order.
+/// The member's coupons an order names with their templates, in the order's order, as the
+/// order sees them at `now` (one reserved for it is its to use).
 pub(crate) fn order_offers(
     l: &Loaded,
     member: &MemberId,
-    ids: &[CouponId],
+    (order, ids): (&OrderId, &[CouponId]),
+    now: Timestamp,
 ) -> Result<Vec<(Coupon, Template)>, DomainError> {
     let held = l.coupons.get(member).map(Vec::as_slice).unwrap_or_default();
     ids.iter()
@@ -82,7 +84,7 @@ pub(crate) fn order_offers(
                 .templates
                 .get(&c.template_id)
                 .ok_or_else(|| DomainError::TemplateNotFound(c.template_id.to_string()))?;
-            Ok((c.clone(), tpl.clone()))
+            Ok((c.as_seen_by(order, now), tpl.clone()))
         })
         .collect()
 }
@@ -139,10 +141,22 @@ pub(crate) fn coupon_needs(
     cmds: &[Command],
     orders: &HashMap<OrderId, Order>,
     codes: &HashMap<String, loyalty_core::coupons::code::OneTimeCode>,
+    members: &HashMap<MemberId, loyalty_store::MemberRecord>,
 ) -> HashMap<MemberId, loyalty_store::CouponLoad> {
     let mut out: HashMap<MemberId, loyalty_store::CouponLoad> = HashMap::new();
     for c in cmds {
         match c {
+            Command::Hold { member, coupons, .. } if !coupons.is_empty() => {
+                out.entry(member.clone()).or_default().coupons.extend(coupons.iter().cloned())
+            }
+            // The coupons reserved with the hold: those of its order.
+            Command::Capture { member, hold } | Command::Release { member, hold } => {
+                let order = members
+                    .get(member)
+                    .and_then(|m| m.account.holds.iter().find(|h| &h.hold_id == hold))
+                    .and_then(|h| OrderId::parse(&h.order_id).ok());
+                out.entry(member.clone()).or_default().orders.extend(order)
+            }
             Command::IssueCoupon { member, template, code, .. } => {
                 let of_code = || code.as_ref().and_then(|c| codes.get(c)).map(|r| r.template_id.clone());
                 out.entry(member.clone()).or_default().templates.extend(template.clone().or_else(of_code))
@@ -159,4 +173,62 @@ pub(crate) fn coupon_needs(
         }
     }
     out
+}
+
+/// Whether the member's coupons `ids` may be reserved for `order` at `now` (one reserved for
+/// that order already may: a retried hold).
+pub(crate) fn reservable(
+    l: &Loaded,
+    member: &MemberId,
+    ids: &[CouponId],
+    order: &OrderId,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    let held = l.coupons.get(member).map(Vec::as_slice).unwrap_or_default();
+    for id in ids {
+        let c = held.iter().find(|c| &c.coupon_id == id).ok_or_else(|| DomainError::CouponNotFound(id.to_string()))?;
+        if let Err(reason) = c.as_seen_by(order, now).usable_at(now) {
+            if c.status == coupons::CouponStatus::Used {
+                let by = c.order_id.as_ref().map_or_else(String::new, |o| o.to_string());
+                return Err(DomainError::CouponUsed { coupon: id.to_string(), order: by });
+            }
+            let why_not = if reason.starts_with("reserved") { "reserved" } else { "not_usable" };
+            return Err(DomainError::CouponNotApplicable { coupon: id.to_string(), why_not: why_not.into(), reason });
+        }
+    }
+    Ok(())
+}
+
+/// Reserves the coupons `ids` (checked by [`reservable`]) for `order` until `until`.
+pub(crate) fn reserve_coupons(
+    l: &mut Loaded,
+    t: &mut Touched,
+    member: &MemberId,
+    (ids, order, until): (&[CouponId], &OrderId, Timestamp),
+    now: Timestamp,
+) {
+    let held = l.coupons.entry(member.clone()).or_default();
+    for id in ids {
+        let c = held.iter_mut().find(|c| &c.coupon_id == id).expect("checked by reservable");
+        if c.usable_at(now).is_ok() {
+            t.changes.coupon_entries.push(c.reserve(order, until, now));
+        }
+    }
+}
+
+/// Settles the coupons reserved for `order` with their hold: kept for the order when the hold
+/// is captured, available again when it is released.
+pub(crate) fn settle_reserved(
+    l: &mut Loaded,
+    t: &mut Touched,
+    member: &MemberId,
+    order: &str,
+    captured: bool,
+    now: Timestamp,
+) {
+    let Some(held) = l.coupons.get_mut(member) else { return };
+    for c in held.iter_mut().filter(|c| c.order_id.as_ref().is_some_and(|o| o.as_str() == order)) {
+        let e = if captured { c.keep_reserved(now) } else { c.release(now) };
+        t.changes.coupon_entries.extend(e);
+    }
 }

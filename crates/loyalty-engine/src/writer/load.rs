@@ -71,7 +71,7 @@ async fn load_coupon_state(
         })
         .collect();
     let codes = if named.is_empty() { HashMap::new() } else { tx.load_codes(&named).await? };
-    let needs = coupon_needs(cmds, orders, &codes);
+    let needs = coupon_needs(cmds, orders, &codes, members);
     let mut coupons = HashMap::new();
     let mut template_ids = Vec::new();
     for (member, wanted) in needs {

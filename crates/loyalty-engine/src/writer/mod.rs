@@ -57,12 +57,15 @@ pub enum Command {
         order_id: OrderId,
         input: RefundInput,
     },
+    /// With `coupons`, the member's coupons are reserved with the points for the same order:
+    /// the capture keeps them for the order, the release (or the hold's time-out) frees them.
     Hold {
         member: MemberId,
         order_id: String,
         points: i64,
         order_amount_minor: i64,
         ttl_seconds: i64,
+        coupons: Vec<loyalty_core::ids::CouponId>,
     },
     Capture {
         member: MemberId,

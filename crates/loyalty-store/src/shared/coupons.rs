@@ -14,7 +14,7 @@ use sqlx::{QueryBuilder, Row};
 const TEMPLATE_COLS: &str = "template_id, terms, status, stock, issued, created_at, updated_at, public_code";
 const CODE_COLS: &str = "code, template_id, batch_id, created_at, member_id, coupon_id, redeemed_at";
 const COUPON_COLS: &str =
-    "member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, order_id, used_at, version";
+    "member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, order_id, used_at, reserved_until, version";
 const ENTRY_COLS: &str = "member_id, coupon_id, version, event, order_id, at";
 
 fn template_row(r: &DbRow) -> Result<Template> {
@@ -60,6 +60,7 @@ fn coupon_row(r: &DbRow) -> Result<Coupon> {
             .map(|o| OrderId::parse(&o).map_err(|e| corrupt(t, e.0)))
             .transpose()?,
         used_at: r.try_get::<Option<i64>, _>("used_at")?.map(|u| ts(t, u)).transpose()?,
+        reserved_until: r.try_get::<Option<i64>, _>("reserved_until")?.map(|u| ts(t, u)).transpose()?,
         version: r.try_get("version")?,
         dirty: false,
     })
@@ -112,8 +113,9 @@ impl Coupons for StoreImpl {
             "SELECT CAST(COUNT(*) AS BIGINT) AS issued, \
                CAST(COALESCE(SUM(CASE WHEN source = 'claim' THEN 1 ELSE 0 END), 0) AS BIGINT) AS claimed, \
                CAST(COALESCE(SUM(CASE WHEN status = 'used' THEN 1 ELSE 0 END), 0) AS BIGINT) AS used, \
-               CAST(COALESCE(SUM(CASE WHEN status = 'available' AND valid_until > $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS available, \
-               CAST(COALESCE(SUM(CASE WHEN status = 'available' AND valid_until <= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS expired \
+               CAST(COALESCE(SUM(CASE WHEN (status = 'available' OR (status = 'reserved' AND reserved_until <= $2)) AND valid_until > $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS available, \
+               CAST(COALESCE(SUM(CASE WHEN (status = 'available' OR (status = 'reserved' AND reserved_until <= $2)) AND valid_until <= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS expired, \
+               CAST(COALESCE(SUM(CASE WHEN status = 'reserved' AND reserved_until > $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS reserved \
              FROM coupons WHERE template_id = $1",
         )
         .bind(&id)
@@ -146,6 +148,7 @@ impl Coupons for StoreImpl {
             used: n(&counts, "used")?,
             available: n(&counts, "available")?,
             expired: n(&counts, "expired")?,
+            reserved: n(&counts, "reserved")?,
             uses: n(&entries, "uses")?,
             restored: n(&entries, "restored")?,
             orders: n(&orders, "orders")?,
@@ -270,8 +273,16 @@ impl Coupons for StoreImpl {
         // Expired is read from the time: an available coupon whose validity ended.
         let (filter, at) = match status {
             None => ("", None),
-            Some(CouponStatus::Available) => (" AND status = 'available' AND valid_until > $3", Some(micros(now))),
-            Some(CouponStatus::Expired) => (" AND status = 'available' AND valid_until <= $3", Some(micros(now))),
+            // A reservation that timed out is available again (or expired), as `status_at` reads it.
+            Some(CouponStatus::Available) => (
+                " AND (status = 'available' OR (status = 'reserved' AND reserved_until <= $3)) AND valid_until > $3",
+                Some(micros(now)),
+            ),
+            Some(CouponStatus::Expired) => (
+                " AND (status = 'available' OR (status = 'reserved' AND reserved_until <= $3)) AND valid_until <= $3",
+                Some(micros(now)),
+            ),
+            Some(CouponStatus::Reserved) => (" AND status = 'reserved' AND reserved_until > $3", Some(micros(now))),
             Some(CouponStatus::Used) => (" AND status = 'used'", None),
         };
         let sql = format!(
@@ -324,9 +335,9 @@ impl Coupons for StoreImpl {
             (
                 "SELECT c.member_id || '/' || c.coupon_id || ': ' || c.status || ' with order ' || COALESCE(c.order_id, 'none') || ', which does not name it' \
                  FROM coupons c LEFT JOIN orders o ON o.member_id = c.member_id AND o.order_id = c.order_id \
-                 WHERE (c.status = 'used') <> (c.order_id IS NOT NULL) \
+                 WHERE (c.status IN ('used', 'reserved')) <> (c.order_id IS NOT NULL) OR (c.status = 'reserved') <> (c.reserved_until IS NOT NULL) \
                     OR (c.status = 'used' AND (o.order_id IS NULL OR o.coupons NOT LIKE '%\"' || c.coupon_id || '\"%')) \
-                    OR c.status NOT IN ('available', 'used')",
+                    OR c.status NOT IN ('available', 'reserved', 'used')",
                 "coupon",
             ),
             (
@@ -438,7 +449,7 @@ pub(super) async fn write_coupons(conn: &mut <Db as sqlx::Database>::Connection,
         conn,
         "coupons",
         COUPON_COLS,
-        " ON CONFLICT (member_id, coupon_id) DO UPDATE SET status = excluded.status, order_id = excluded.order_id, used_at = excluded.used_at, version = excluded.version",
+        " ON CONFLICT (member_id, coupon_id) DO UPDATE SET status = excluded.status, order_id = excluded.order_id, used_at = excluded.used_at, reserved_until = excluded.reserved_until, version = excluded.version",
         &c.coupons,
         |s, x| {
             s.push_bind(x.member_id.as_str().to_owned());
@@ -451,6 +462,7 @@ pub(super) async fn write_coupons(conn: &mut <Db as sqlx::Database>::Connection,
             s.push_bind(micros(x.valid_until));
             s.push_bind(x.order_id.as_ref().map(|o| o.as_str().to_owned()));
             s.push_bind(x.used_at.map(micros));
+            s.push_bind(x.reserved_until.map(micros));
             s.push_bind(x.version);
         },
     )
