@@ -284,6 +284,15 @@ async fn verify_catches_a_tampered_coupon_table() {
     app.store.execute_raw("INSERT INTO coupons (member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, version) VALUES ('m', 'forged', 't', 'available', 'issue', 0, 0, 1, 1)").await.unwrap();
     let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
     assert!(r.violations.iter().any(|v| v.problem.contains("issued 1 but 2 coupons exist")), "{:?}", r.violations);
+    app.store.execute_raw("DELETE FROM coupons WHERE coupon_id = 'forged'").await.unwrap();
+    let (s, _) = app.post("/v1/coupon-templates", template("once", json!({"limits": {"lifetime": 1}}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    member_with_coupon(&app, "m2", "once", "first").await;
+    app.assert_verified().await;
+    app.store.execute_raw("INSERT INTO coupons (member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, version) VALUES ('m2', 'second', 'once', 'available', 'issue', 0, 0, 1, 0)").await.unwrap();
+    app.store.execute_raw("UPDATE coupon_templates SET issued = 2 WHERE template_id = 'once'").await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    assert!(r.violations.iter().any(|v| v.problem.contains("over its lifetime limit 1")), "{:?}", r.violations);
 }
 
 #[tokio::test]

@@ -353,6 +353,30 @@ impl Coupons for StoreImpl {
                 out.push(format!("{what} {}", r.try_get::<String, _>(0)?));
             }
         }
+        // Lifetime limits live in the terms: checked template by template.
+        let mut after = String::new();
+        loop {
+            let page = self.templates(Some(&after), 500).await?;
+            for t in &page {
+                let Some(limit) = t.terms.limits.lifetime else { continue };
+                let rows = sqlx::query(
+                    "SELECT member_id, CAST(COUNT(*) AS BIGINT) AS n FROM coupons WHERE template_id = $1 \
+                     GROUP BY member_id HAVING COUNT(*) > $2",
+                )
+                .bind(t.id.as_str().to_owned())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                for r in rows {
+                    let (m, n): (String, i64) = (r.try_get("member_id")?, r.try_get("n")?);
+                    out.push(format!("coupon {m}/*: {n} of template {}, over its lifetime limit {limit}", t.id));
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 500 => after = last.id.to_string(),
+                _ => break,
+            }
+        }
         Ok(out)
     }
 }
