@@ -60,7 +60,7 @@ fn scheme(raw: Option<&str>, default: Scheme) -> ApiResult<Scheme> {
 
 /// A member's R, F, M, scores, segments, lifecycle stage, P(alive) and expected value.
 #[utoipa::path(get, path = "/v1/members/{id}/insight", tag = "insight",
-    params(("id" = String, Path, description = "The store's customer id")),
+    params(("id" = loyalty_core::ids::MemberId, Path, description = "The store's customer id")),
     responses(
         (status = 200, body = MemberInsightView),
         (status = 404, body = Problem),

@@ -10,6 +10,7 @@ pub mod insight;
 mod insight_views;
 pub mod keys;
 pub mod members;
+pub mod openapi;
 pub mod orders;
 pub mod personal;
 pub mod problem;
@@ -58,7 +59,7 @@ pub struct AppState {
         tiers::benefits, tiers::evaluate, usage::benefit_usage,
         keys::list_keys, keys::revoke_key, personal::export_member, personal::erase_member,
     ),
-    components(schemas(problem::Problem)),
+    components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]
@@ -133,6 +134,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::insight::InsightDoc::openapi());
     document_scopes(&mut doc, &api_routes());
+    openapi::document_problems(&mut doc);
     doc
 }
 
