@@ -22,6 +22,17 @@ pub fn id_pattern() -> String {
     format!("^[A-Za-z0-9{punct}]{{1,{MAX_ID_LEN}}}$")
 }
 
+/// The pattern of an identifier hex-encoded (the insight member list's cursor): pairs of hex
+/// digits, each one byte of the identifier alphabet, in either case.
+pub fn hex_id_pattern() -> String {
+    let bytes = (b'0'..=b'9').chain(b'A'..=b'Z').chain(b'a'..=b'z').chain(ID_PUNCTUATION.iter().map(|c| *c as u8));
+    let pairs: Vec<String> = bytes.flat_map(|b| [format!("{b:02x}"), format!("{b:02X}")]).collect();
+    let mut pairs = pairs;
+    pairs.sort();
+    pairs.dedup();
+    format!("^(?:{}){{1,{MAX_ID_LEN}}}$", pairs.join("|"))
+}
+
 /// Why `raw` is not an identifier, if it is not; `noun` ("an order id") names it in the answer.
 fn check_id(raw: &str, noun: &str) -> Result<(), IdError> {
     if raw.is_empty() {

@@ -56,6 +56,7 @@ pub struct OrderInput {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::id_field))]
     pub member_id: String,
     /// RFC 3339 with offset.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::instant))]
     pub paid_at: String,
     #[serde(default)]
     pub currency: Option<String>,
@@ -238,13 +239,14 @@ pub struct RefundInput {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::id_field))]
     pub id: String,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::amount_opt))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::refund_amount_opt))]
     pub amount_minor: Option<i64>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::refund_lines_opt))]
     pub lines: Option<Vec<RefundLineInput>>,
     /// When the refund happened (default: when we receive it).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::instant_opt))]
     pub refunded_at: Option<String>,
 }
 

@@ -52,6 +52,11 @@ pub fn amount_opt() -> Schema {
     nullable(amount())
 }
 
+/// A refund's amount: 1 to `MAX_AMOUNT_MINOR`, or absent (when lines are sent).
+pub fn refund_amount_opt() -> Schema {
+    nullable(int(1, MAX_AMOUNT_MINOR).into())
+}
+
 /// A line's quantity: 1 to `MAX_QUANTITY`.
 pub fn quantity() -> Schema {
     int(1, MAX_QUANTITY).into()
@@ -143,6 +148,77 @@ pub fn reference_opt() -> Schema {
 /// An integer of `lo..=hi`, for bounds that live outside the core (a hold's TTL).
 pub fn int_range(lo: i64, hi: i64) -> Schema {
     int(lo, hi).into()
+}
+
+/// An instant: RFC 3339 with an offset (`instant::parse_instant`; its range, 1970 to 2200
+/// with offsets within ±14:00, is in the description).
+pub fn instant() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .description(Some("RFC 3339 with an offset, from 1970 to before 2200, offset within ±14:00"))
+        .into()
+}
+
+/// An optional instant.
+pub fn instant_opt() -> Schema {
+    nullable(instant())
+}
+
+/// A calendar day, `YYYY-MM-DD`.
+pub fn date() -> Schema {
+    ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))).into()
+}
+
+/// One of `values`, as a parser of these names accepts them (`EntryKind::parse`, …).
+pub fn one_of<'a>(values: impl IntoIterator<Item = &'a str>) -> Schema {
+    let values: Vec<serde_json::Value> = values.into_iter().map(Into::into).collect();
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values)).into()
+}
+
+/// A comma-separated list of `values`, empty items ignored, as the ledger's `kind` filter reads it.
+pub fn list_of<'a>(values: impl IntoIterator<Item = &'a str>) -> Schema {
+    let any = values.into_iter().collect::<Vec<_>>().join("|");
+    ObjectBuilder::new().schema_type(Type::String).pattern(Some(format!("^,*(({any})(,+({any}))*)?,*$"))).into()
+}
+
+/// A member status a profile may be set to.
+pub fn member_status_opt() -> Schema {
+    nullable(one_of(crate::ledger::MemberStatus::ALL.iter().map(|s| s.as_str())))
+}
+
+/// A member's name: up to `MAX_TEXT` printable characters.
+pub fn member_name() -> Schema {
+    nullable(text_of(0, MAX_TEXT).into())
+}
+
+/// A phone number: digits and `PHONE_PUNCTUATION`, up to `MAX_PHONE` characters.
+pub fn phone() -> Schema {
+    use crate::member::{MAX_PHONE, PHONE_PUNCTUATION};
+    let punct: String = PHONE_PUNCTUATION.chars().map(|c| format!("\\{c}")).collect();
+    let s = ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_PHONE)).pattern(Some(format!("^[0-9{punct}]*$")));
+    nullable(s.into())
+}
+
+/// An email address as the profile check reads one: text, an @, text; up to `MAX_EMAIL`
+/// printable characters.
+pub fn email() -> Schema {
+    let c = PRINTABLE;
+    let s = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(crate::member::MAX_EMAIL))
+        .pattern(Some(format!("^[^@{c}][^{c}]*@[^{c}]*[^@{c}]$")));
+    nullable(s.into())
+}
+
+/// A birthday, `YYYY-MM-DD`.
+pub fn birthday() -> Schema {
+    nullable(date())
+}
+
+/// A sales channel: up to `MAX_CHANNEL` printable characters.
+pub fn channel() -> Schema {
+    nullable(text_of(0, crate::member::MAX_CHANNEL).into())
 }
 
 /// `schema`, or null (serde's `Option` takes both absent and `null`).

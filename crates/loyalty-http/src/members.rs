@@ -66,14 +66,37 @@ pub async fn get_member(State(s): State<AppState>, Path(id): Path<String>) -> Ap
 #[serde(deny_unknown_fields)]
 pub struct LedgerParams {
     /// 1 to 500, default 50.
+    #[param(schema_with = page_limit)]
     limit: Option<i64>,
+    #[param(schema_with = ledger_cursor)]
     cursor: Option<String>,
     /// Comma-separated kinds, e.g. `earn,clawback`.
+    #[param(schema_with = entry_kinds)]
     kind: Option<String>,
     /// Entries at or after this instant (RFC 3339).
+    #[param(schema_with = loyalty_core::schema::instant)]
     from: Option<String>,
     /// Entries before this instant (RFC 3339).
+    #[param(schema_with = loyalty_core::schema::instant)]
     to: Option<String>,
+}
+
+/// A page size: 1 to `MAX_PAGE`.
+pub fn page_limit() -> utoipa::openapi::schema::Schema {
+    loyalty_core::schema::int_range(1, MAX_PAGE)
+}
+
+/// A ledger cursor as this API returns them: a positive sequence number.
+fn ledger_cursor() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some("^[1-9][0-9]{0,17}$"))
+        .into()
+}
+
+/// Entry kinds, comma-separated, as `EntryKind::parse` reads them.
+fn entry_kinds() -> utoipa::openapi::schema::Schema {
+    loyalty_core::schema::list_of(EntryKind::ALL.iter().map(|k| k.as_str()))
 }
 
 pub fn limit(raw: Option<i64>) -> ApiResult<i64> {
@@ -129,7 +152,9 @@ pub async fn ledger(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
+    #[param(schema_with = page_limit)]
     pub limit: Option<i64>,
+    #[param(schema_with = ledger_cursor)]
     pub cursor: Option<String>,
 }
 

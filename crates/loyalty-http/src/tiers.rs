@@ -186,6 +186,7 @@ pub struct AssignRequest {
     pub reason: String,
     /// When the assignment ends (RFC 3339); absent = an ordinary term with retention.
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::instant_opt)]
     pub until: Option<String>,
 }
 
@@ -217,6 +218,7 @@ pub struct ActivityRequest {
     #[serde(rename = "type")]
     #[schema(schema_with = loyalty_core::schema::activity_type)]
     pub kind: String,
+    #[schema(schema_with = loyalty_core::schema::instant)]
     pub occurred_at: String,
     #[serde(default)]
     #[schema(schema_with = loyalty_core::schema::reference_opt)]
@@ -341,6 +343,7 @@ pub struct EvaluateRequest {
     pub member_id: String,
     /// When the order would be paid (RFC 3339); default now.
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::instant_opt)]
     pub at: Option<String>,
     #[schema(schema_with = loyalty_core::schema::cart_lines)]
     pub lines: Vec<CartLine>,
