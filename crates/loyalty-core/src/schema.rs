@@ -156,8 +156,24 @@ pub fn instant() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .pattern(Some(instant_pattern()))
         .description(Some("RFC 3339 with an offset, from 1970 to before 2200, offset within ±14:00"))
         .into()
+}
+
+/// What `format: date-time` leaves to say: the year within `EARLIEST..END` (1970 to 2199)
+/// and the offset within ±`MAX_OFFSET_SECS`. The format checks the rest.
+fn instant_pattern() -> String {
+    use crate::instant::{EARLIEST, END, MAX_OFFSET_SECS};
+    let year = |t: jiff::Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).year();
+    // The pattern below spells the years 1970 to 2199; the constants are held to it.
+    assert_eq!((year(EARLIEST), year(END)), (1970, 2200), "instant_pattern spells the accepted years");
+    let max_hours = MAX_OFFSET_SECS / 3600;
+    assert_eq!(MAX_OFFSET_SECS % 3600, 0, "the widest offset is whole hours");
+    let below = max_hours - 1;
+    let (tens, units) = (below / 10, below % 10);
+    let offset = format!("[+-](0[0-9]|{tens}[0-{units}]):[0-5][0-9]|[+-]{max_hours}:00");
+    format!("^(19[7-9][0-9]|2[01][0-9][0-9])-.*([Zz]|{offset})$")
 }
 
 /// An optional instant.
