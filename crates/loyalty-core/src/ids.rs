@@ -41,7 +41,7 @@ fn check_id(raw: &str, noun: &str) -> Result<(), IdError> {
     if raw.len() > MAX_ID_LEN {
         return Err(IdError(format!("is {} characters long: {noun} has at most {MAX_ID_LEN}", raw.len())));
     }
-    if let Some(bad) = raw.chars().find(|c| !(c.is_ascii_alphanumeric() || ID_PUNCTUATION.contains(&c))) {
+    if let Some(bad) = raw.chars().find(|c| !(c.is_ascii_alphanumeric() || ID_PUNCTUATION.contains(c))) {
         return Err(IdError(format!("contains {bad:?}: {noun} holds only letters, digits and . _ : -")));
     }
     Ok(())

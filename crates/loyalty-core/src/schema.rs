@@ -212,7 +212,10 @@ pub fn member_name() -> Schema {
 pub fn phone() -> Schema {
     use crate::member::{MAX_PHONE, PHONE_PUNCTUATION};
     let punct: String = PHONE_PUNCTUATION.chars().map(|c| format!("\\{c}")).collect();
-    let s = ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_PHONE)).pattern(Some(format!("^[0-9{punct}]*$")));
+    let s = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX_PHONE))
+        .pattern(Some(format!("^[0-9{punct}]*$")));
     nullable(s.into())
 }
 

@@ -29,10 +29,7 @@ const WITH_PATH_ID: (&str, &str) = ("404", "Nothing is known under the id in the
 const WRITES: (&str, &str) = ("409", "Conflict: `Idempotency-Key` in use, or the id was recorded with another body");
 
 /// Statuses of an operation with a body: too large (413), not `application/json` (415).
-const WITH_BODY: [(&str, &str); 2] = [
-    ("413", "The body is over 1 MiB"),
-    ("415", "The body is not `application/json`"),
-];
+const WITH_BODY: [(&str, &str); 2] = [("413", "The body is over 1 MiB"), ("415", "The body is not `application/json`")];
 
 /// Adds the error statuses to every operation of `doc` and makes every error response's
 /// content `application/problem+json` with the `Problem` schema.
@@ -49,8 +46,7 @@ pub fn document_problems(doc: &mut utoipa::openapi::OpenApi) {
 
 fn add_problems(op: &mut Operation, writes: bool) {
     let mut statuses: Vec<(&str, &str)> = EVERY_OPERATION.to_vec();
-    let has_path_param =
-        op.parameters.iter().flatten().any(|p| matches!(p.parameter_in, ParameterIn::Path));
+    let has_path_param = op.parameters.iter().flatten().any(|p| matches!(p.parameter_in, ParameterIn::Path));
     if has_path_param {
         statuses.push(WITH_PATH_ID);
     }

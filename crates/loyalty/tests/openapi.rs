@@ -63,7 +63,11 @@ async fn every_operation_documents_its_problems_as_problem_json() {
             }
             for (status, r) in responses.iter().filter(|(s, _)| s.starts_with('4') || s.starts_with('5')) {
                 let content = r["content"].as_object().unwrap();
-                assert_eq!(content.keys().collect::<Vec<_>>(), ["application/problem+json"], "{method} {path} {status}");
+                assert_eq!(
+                    content.keys().collect::<Vec<_>>(),
+                    ["application/problem+json"],
+                    "{method} {path} {status}"
+                );
                 let schema = &content["application/problem+json"]["schema"]["$ref"];
                 assert_eq!(schema, "#/components/schemas/Problem", "{method} {path} {status}");
             }
@@ -80,7 +84,11 @@ async fn ids_carry_the_parsers_pattern_and_length() {
     {
         assert_id(property(&doc, schema, field), &format!("{schema}.{field}"));
     }
-    for (path, method) in [("/v1/members/{id}", "get"), ("/v1/orders/{id}", "get"), ("/v1/members/{id}/points/holds/{hold_id}/capture", "post")] {
+    for (path, method) in [
+        ("/v1/members/{id}", "get"),
+        ("/v1/orders/{id}", "get"),
+        ("/v1/members/{id}/points/holds/{hold_id}/capture", "post"),
+    ] {
         for p in doc["paths"][path][method]["parameters"].as_array().unwrap().iter().filter(|p| p["in"] == "path") {
             assert_id(resolve(&doc, &p["schema"]), &format!("{method} {path} {}", p["name"]));
         }
@@ -90,7 +98,12 @@ async fn ids_carry_the_parsers_pattern_and_length() {
 #[tokio::test]
 async fn amounts_points_and_quantities_are_bounded_integers() {
     let doc = served_document().await;
-    for (schema, field) in [("LineInput", "unit_price_minor"), ("LineInput", "paid_minor"), ("OrderInput", "shipping_minor"), ("HoldRequest", "order_amount_minor")] {
+    for (schema, field) in [
+        ("LineInput", "unit_price_minor"),
+        ("LineInput", "paid_minor"),
+        ("OrderInput", "shipping_minor"),
+        ("HoldRequest", "order_amount_minor"),
+    ] {
         assert_integer(property(&doc, schema, field), 0, MAX_AMOUNT_MINOR, &format!("{schema}.{field}"));
     }
     assert_integer(property(&doc, "LineInput", "quantity"), 1, MAX_QUANTITY, "LineInput.quantity");
