@@ -10,15 +10,19 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 /// The problem content type every error response has.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// Statuses any operation may answer: a malformed query (400), no or an unknown key (401), a
-/// key without the scope (403), a value out of its range or a rule refused (422), storage
-/// unavailable, busy or read-only, or the writer stopped (503).
-const EVERY_OPERATION: [(&str, &str); 5] = [
-    ("400", "Malformed request: a query parameter or body field that does not parse (`field` names it)"),
+/// Statuses any operation may answer: no or an unknown key (401), a key without the scope
+/// (403), storage unavailable, busy or read-only, or the writer stopped (503).
+const EVERY_OPERATION: [(&str, &str); 3] = [
     ("401", "No API key, or one that is unknown or revoked"),
     ("403", "The key's scope may not call this operation"),
-    ("422", "A value the rules refuse (`field` names it, `code` says why)"),
     ("503", "Storage unavailable, busy or read-only, or the writer stopped; retry later"),
+];
+
+/// Statuses of an operation that takes parameters or a body: one that does not parse (400),
+/// a value the rules refuse (422).
+const WITH_INPUT: [(&str, &str); 2] = [
+    ("400", "Malformed request: a parameter or body field that does not parse (`field` names it)"),
+    ("422", "A value the rules refuse (`field` names it, `code` says why)"),
 ];
 
 /// Statuses of an operation with a path parameter: nothing under that id (404).
@@ -47,6 +51,9 @@ pub fn document_problems(doc: &mut utoipa::openapi::OpenApi) {
 fn add_problems(op: &mut Operation, writes: bool) {
     let mut statuses: Vec<(&str, &str)> = EVERY_OPERATION.to_vec();
     let has_path_param = op.parameters.iter().flatten().any(|p| matches!(p.parameter_in, ParameterIn::Path));
+    if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some() {
+        statuses.extend(WITH_INPUT);
+    }
     if has_path_param {
         statuses.push(WITH_PATH_ID);
     }
