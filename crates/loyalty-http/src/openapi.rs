@@ -28,8 +28,8 @@ const WITH_INPUT: [(&str, &str); 2] = [
 /// Statuses of an operation with a path parameter: nothing under that id (404).
 const WITH_PATH_ID: (&str, &str) = ("404", "Nothing is known under the id in the path");
 
-/// Statuses of an operation that writes: an `Idempotency-Key` still in use, or a resource
-/// sent again under its id with another body (409).
+/// Statuses of a PUT or POST: an `Idempotency-Key` still in use, or a resource sent again
+/// under its id with another body (409).
 const WRITES: (&str, &str) = ("409", "Conflict: `Idempotency-Key` in use, or the id was recorded with another body");
 
 /// Statuses of an operation with a body: too large (413), not `application/json` (415).
@@ -39,8 +39,9 @@ const WITH_BODY: [(&str, &str); 2] = [("413", "The body is over 1 MiB"), ("415",
 /// content `application/problem+json` with the `Problem` schema.
 pub fn document_problems(doc: &mut utoipa::openapi::OpenApi) {
     for item in doc.paths.paths.values_mut() {
+        // PUT and POST take an `Idempotency-Key` and resend resources under their ids: 409.
         let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
-        for (op, writes) in ops.into_iter().zip([false, true, true, true, true]) {
+        for (op, writes) in ops.into_iter().zip([false, true, true, false, true]) {
             if let Some(op) = op.as_mut() {
                 add_problems(op, writes);
             }
