@@ -16,12 +16,17 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CartLine {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub sku: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text_opt))]
     pub category: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text_opt))]
     pub brand: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::quantity))]
     pub quantity: i64,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::amount))]
     pub unit_price_minor: i64,
 }
 

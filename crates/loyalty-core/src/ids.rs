@@ -11,6 +11,28 @@ pub struct IdError(pub String);
 /// Longest identifier accepted anywhere. A limit on everything (TIGER_STYLE).
 pub const MAX_ID_LEN: usize = 128;
 
+/// The characters an identifier may hold besides ASCII letters and digits. The parser and the
+/// OpenAPI pattern ([`id_pattern`]) are both made from it.
+pub const ID_PUNCTUATION: [char; 4] = ['.', '_', ':', '-'];
+
+/// The JSON Schema pattern of an identifier, made from the parser's own alphabet and length.
+/// `-` comes last in the class, so it needs no escape in either regex dialect.
+pub fn id_pattern() -> String {
+    let punct: String = ID_PUNCTUATION.iter().collect();
+    format!("^[A-Za-z0-9{punct}]{{1,{MAX_ID_LEN}}}$")
+}
+
+/// The pattern of an identifier hex-encoded (the insight member list's cursor): pairs of hex
+/// digits, each one byte of the identifier alphabet, in either case.
+pub fn hex_id_pattern() -> String {
+    let bytes = (b'0'..=b'9').chain(b'A'..=b'Z').chain(b'a'..=b'z').chain(ID_PUNCTUATION.iter().map(|c| *c as u8));
+    let pairs: Vec<String> = bytes.flat_map(|b| [format!("{b:02x}"), format!("{b:02X}")]).collect();
+    let mut pairs = pairs;
+    pairs.sort();
+    pairs.dedup();
+    format!("^(?:{}){{1,{MAX_ID_LEN}}}$", pairs.join("|"))
+}
+
 /// Why `raw` is not an identifier, if it is not; `noun` ("an order id") names it in the answer.
 fn check_id(raw: &str, noun: &str) -> Result<(), IdError> {
     if raw.is_empty() {
@@ -19,7 +41,7 @@ fn check_id(raw: &str, noun: &str) -> Result<(), IdError> {
     if raw.len() > MAX_ID_LEN {
         return Err(IdError(format!("is {} characters long: {noun} has at most {MAX_ID_LEN}", raw.len())));
     }
-    if let Some(bad) = raw.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))) {
+    if let Some(bad) = raw.chars().find(|c| !(c.is_ascii_alphanumeric() || ID_PUNCTUATION.contains(c))) {
         return Err(IdError(format!("contains {bad:?}: {noun} holds only letters, digits and . _ : -")));
     }
     Ok(())
@@ -54,6 +76,14 @@ macro_rules! string_id {
                 id.0
             }
         }
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::schema::id(concat!("The ", stringify!($name), ": ", $noun, ", as the parser accepts it.")).into()
+            }
+        }
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
@@ -123,6 +153,11 @@ mod tests {
         assert!(MemberId::parse("会员").is_err());
         assert!(MemberId::parse(&"x".repeat(128)).is_ok());
         assert!(MemberId::parse(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn the_schema_pattern_is_the_parsers_alphabet() {
+        assert_eq!(id_pattern(), "^[A-Za-z0-9._:-]{1,128}$");
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub mod limits;
 pub mod member;
 pub mod order;
 pub mod program;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod text;
 pub mod tiers;
 pub mod usage;

@@ -12,15 +12,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberInput {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::member_name))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::phone))]
     pub phone: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::email))]
     pub email: Option<String>,
     /// `YYYY-MM-DD`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::birthday))]
     pub birthday: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::channel))]
     pub channel: Option<String>,
     /// RFC 3339 with offset.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::instant_opt))]
     pub registered_at: Option<String>,
     /// `active` | `frozen` | `closed`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::member_status_opt))]
     pub status: Option<String>,
 }
 
@@ -42,6 +49,12 @@ pub struct Profile {
 
 /// The fields an erasure removes.
 pub const PERSONAL_FIELDS: [&str; 4] = ["name", "phone", "email", "birthday"];
+/// Most characters of a phone number, an email address and a channel.
+pub const MAX_PHONE: usize = 32;
+pub const MAX_EMAIL: usize = 254;
+pub const MAX_CHANNEL: usize = 64;
+/// What a phone number may hold besides digits.
+pub const PHONE_PUNCTUATION: &str = "+- ()";
 /// Most characters an erasure's reason may have.
 pub const MAX_ERASE_REASON: usize = 500;
 
@@ -139,13 +152,13 @@ impl MemberInput {
     /// Applies this input to `profile` (and returns the new status, if one was sent).
     pub fn apply(&self, profile: &mut Profile, now: Timestamp) -> Result<Option<MemberStatus>, DomainError> {
         let name = text("name", &self.name, MAX_TEXT)?;
-        let phone = text("phone", &self.phone, 32)?;
+        let phone = text("phone", &self.phone, MAX_PHONE)?;
         if let Some(p) = &phone {
-            if !p.chars().all(|c| c.is_ascii_digit() || "+- ()".contains(c)) {
+            if !p.chars().all(|c| c.is_ascii_digit() || PHONE_PUNCTUATION.contains(c)) {
                 return Err(DomainError::unprocessable("phone", "may hold only digits, spaces and + - ( )"));
             }
         }
-        let email = text("email", &self.email, 254)?;
+        let email = text("email", &self.email, MAX_EMAIL)?;
         if let Some(e) = &email {
             if !e.contains('@') || e.starts_with('@') || e.ends_with('@') {
                 // The address itself is not repeated: error details end up in logs.
@@ -159,7 +172,7 @@ impl MemberInput {
                 })?),
                 None => None,
             };
-        let channel = text("channel", &self.channel, 64)?;
+        let channel = text("channel", &self.channel, MAX_CHANNEL)?;
         let registered_at = match &self.registered_at {
             Some(r) => Some(parse_instant("registered_at", r)?),
             None => None,

@@ -21,14 +21,20 @@ pub const MAX_FUTURE_SKEW_SECS: i64 = 300;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineInput {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub sku: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text_opt))]
     pub category: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text_opt))]
     pub brand: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::quantity))]
     pub quantity: i64,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::amount))]
     pub unit_price_minor: i64,
     /// What the member paid for the line after discounts.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::amount))]
     pub paid_minor: i64,
 }
 
@@ -45,17 +51,23 @@ impl LineInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderInput {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::id_field))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::id_field))]
     pub member_id: String,
     /// RFC 3339 with offset.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::instant))]
     pub paid_at: String,
     #[serde(default)]
     pub currency: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::order_lines))]
     pub lines: Vec<LineInput>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::amount))]
     pub shipping_minor: i64,
     /// Shipping the store waived because of a benefit (as `checkout/evaluate` reported it).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::amount))]
     pub shipping_waived_minor: i64,
     /// Ids of the member's coupons this order uses: each must apply to the order, and is used
     /// by it in the order's own transaction.
@@ -237,7 +249,9 @@ impl ValidOrder {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundLineInput {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub sku: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::quantity))]
     pub quantity: i64,
 }
 
@@ -246,13 +260,17 @@ pub struct RefundLineInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundInput {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::id_field))]
     pub id: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::refund_amount_opt))]
     pub amount_minor: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::refund_lines_opt))]
     pub lines: Option<Vec<RefundLineInput>>,
     /// When the refund happened (default: when we receive it).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::instant_opt))]
     pub refunded_at: Option<String>,
 }
 

@@ -48,6 +48,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Ok(v) = serde_json::from_slice(bytes) {
         return Ok(v);
     }
+    // JSON has one number type, and JSON Schema counts `116.0` as the integer 116: a body the
+    // document allows must not be refused for writing an integer with a zero fraction.
+    if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        if integral_floats_to_integers(&mut value) {
+            if let Ok(v) = T::deserialize(value) {
+                return Ok(v);
+            }
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = named(e.path());
@@ -55,6 +64,26 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end().map_err(|e| json_problem(String::new(), e))?;
     Ok(value)
+}
+
+/// Rewrites every float with no fraction within `i64`'s range as that integer; says whether
+/// any was. Bounds are the rules' to check, as for any integer.
+fn integral_floats_to_integers(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // `i64::MAX as f64` rounds up to 2⁶³, itself out of range: hence `<`.
+            if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+                *v = Value::from(f as i64);
+                return true;
+            }
+            false
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |any, i| integral_floats_to_integers(i) | any),
+        Value::Object(fields) => fields.values_mut().fold(false, |any, f| integral_floats_to_integers(f) | any),
+        _ => false,
+    }
 }
 
 /// The path as a field name (`lines[0].paid_minor`), without the keys the parser had not

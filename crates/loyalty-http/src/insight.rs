@@ -51,6 +51,24 @@ async fn latest_run(s: &AppState) -> ApiResult<(InsightRun, InsightConfig)> {
     Ok((run, config))
 }
 
+/// A scheme's name, as `Scheme::parse` reads it.
+fn scheme_name() -> utoipa::openapi::schema::Schema {
+    loyalty_core::schema::one_of(Scheme::ALL.iter().map(|s| s.as_str()))
+}
+
+/// A granularity, as `Granularity::parse` reads it.
+fn granularity() -> utoipa::openapi::schema::Schema {
+    loyalty_core::schema::one_of(Granularity::ALL.iter().map(|g| g.as_str()))
+}
+
+/// A member-list cursor as this API returns them: a member id, hex-encoded.
+fn member_cursor() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(loyalty_core::ids::hex_id_pattern()))
+        .into()
+}
+
 fn scheme(raw: Option<&str>, default: Scheme) -> ApiResult<Scheme> {
     raw.map_or(Ok(default), |r| {
         Scheme::parse(r)
@@ -60,7 +78,7 @@ fn scheme(raw: Option<&str>, default: Scheme) -> ApiResult<Scheme> {
 
 /// A member's R, F, M, scores, segments, lifecycle stage, P(alive) and expected value.
 #[utoipa::path(get, path = "/v1/members/{id}/insight", tag = "insight",
-    params(("id" = String, Path, description = "The store's customer id")),
+    params(("id" = loyalty_core::ids::MemberId, Path, description = "The store's customer id")),
     responses(
         (status = 200, body = MemberInsightView),
         (status = 404, body = Problem),
@@ -85,6 +103,7 @@ pub async fn member_insight(State(s): State<AppState>, Path(id): Path<String>) -
 #[serde(deny_unknown_fields)]
 pub struct SegmentsParams {
     /// `value` (8 segments), `score` (11 segments) or `lifecycle`; default from the insight configuration.
+    #[param(schema_with = scheme_name)]
     scheme: Option<String>,
 }
 
@@ -111,9 +130,12 @@ pub async fn segments(State(s): State<AppState>, Query(p): Query<SegmentsParams>
 #[serde(deny_unknown_fields)]
 pub struct MembersParams {
     /// The scheme the segment belongs to; default from the insight configuration.
+    #[param(schema_with = scheme_name)]
     scheme: Option<String>,
     /// 1 to 500, default 50.
+    #[param(schema_with = crate::members::page_limit)]
     limit: Option<i64>,
+    #[param(schema_with = member_cursor)]
     cursor: Option<String>,
 }
 
@@ -169,10 +191,13 @@ pub async fn segment_members(
 #[serde(deny_unknown_fields)]
 pub struct KpiParams {
     /// First day (YYYY-MM-DD, programme time zone); default: 11 periods before `to`.
+    #[param(schema_with = loyalty_core::schema::date)]
     from: Option<String>,
     /// Last day, inclusive; default today.
+    #[param(schema_with = loyalty_core::schema::date)]
     to: Option<String>,
     /// day, week, month (default), quarter or year.
+    #[param(schema_with = granularity)]
     granularity: Option<String>,
 }
 

@@ -164,7 +164,8 @@ pub struct MembersPage {
 pub struct ModelView {
     pub model: String,
     pub fitted: bool,
-    #[schema(value_type = Object)]
+    /// The fitted parameters; null when the model could not be fitted (`detail` says why).
+    #[schema(value_type = Option<Object>)]
     pub params: Option<serde_json::Value>,
     pub log_likelihood: Option<f64>,
     pub iterations: i64,

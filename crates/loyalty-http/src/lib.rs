@@ -12,6 +12,7 @@ pub mod insight;
 mod insight_views;
 pub mod keys;
 pub mod members;
+pub mod openapi;
 pub mod orders;
 pub mod personal;
 pub mod problem;
@@ -62,7 +63,7 @@ pub struct AppState {
         coupons::create_template, coupons::list_templates, coupons::get_template, coupons::patch_template,
         coupons::issue, coupons::list, coupons::report, coupon_codes::generate, coupon_codes::export,
     ),
-    components(schemas(problem::Problem)),
+    components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]
@@ -137,6 +138,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::insight::InsightDoc::openapi());
     document_scopes(&mut doc, &api_routes());
+    openapi::document_problems(&mut doc);
     doc
 }
 

@@ -27,7 +27,7 @@ fn member_id(raw: &str) -> ApiResult<MemberId> {
 
 /// Creates or updates a member. Fields sent are set; fields omitted keep their value.
 #[utoipa::path(put, path = "/v1/members/{id}", request_body = MemberInput, tag = "members",
-    params(("id" = String, Path, description = "The store's customer id")),
+    params(("id" = loyalty_core::ids::MemberId, Path, description = "The store's customer id")),
     responses((status = 200, body = MemberView, description = "Updated"), (status = 201, body = MemberView, description = "Created"), (status = 422, body = Problem)))]
 pub async fn put_member(
     State(s): State<AppState>,
@@ -50,7 +50,7 @@ pub fn unexpected(o: Outcome) -> ApiError {
 
 /// A member's profile and balances as of now.
 #[utoipa::path(get, path = "/v1/members/{id}", tag = "members",
-    params(("id" = String, Path)), responses((status = 200, body = MemberView), (status = 404, body = Problem)))]
+    params(("id" = loyalty_core::ids::MemberId, Path)), responses((status = 200, body = MemberView), (status = 404, body = Problem)))]
 pub async fn get_member(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<MemberView>> {
     let id = member_id(&id)?;
     let m = s
@@ -66,14 +66,37 @@ pub async fn get_member(State(s): State<AppState>, Path(id): Path<String>) -> Ap
 #[serde(deny_unknown_fields)]
 pub struct LedgerParams {
     /// 1 to 500, default 50.
+    #[param(schema_with = page_limit)]
     limit: Option<i64>,
+    #[param(schema_with = ledger_cursor)]
     cursor: Option<String>,
     /// Comma-separated kinds, e.g. `earn,clawback`.
+    #[param(schema_with = entry_kinds)]
     kind: Option<String>,
     /// Entries at or after this instant (RFC 3339).
+    #[param(schema_with = loyalty_core::schema::instant)]
     from: Option<String>,
     /// Entries before this instant (RFC 3339).
+    #[param(schema_with = loyalty_core::schema::instant)]
     to: Option<String>,
+}
+
+/// A page size: 1 to `MAX_PAGE`.
+pub fn page_limit() -> utoipa::openapi::schema::Schema {
+    loyalty_core::schema::int_range(1, MAX_PAGE)
+}
+
+/// A ledger cursor as this API returns them: a positive sequence number.
+fn ledger_cursor() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some("^[1-9][0-9]{0,17}$"))
+        .into()
+}
+
+/// Entry kinds, comma-separated, as `EntryKind::parse` reads them.
+fn entry_kinds() -> utoipa::openapi::schema::Schema {
+    loyalty_core::schema::list_of(EntryKind::ALL.iter().map(|k| k.as_str()))
 }
 
 pub fn limit(raw: Option<i64>) -> ApiResult<i64> {
@@ -103,7 +126,7 @@ async fn require_member(s: &AppState, id: &MemberId) -> ApiResult<()> {
 }
 
 /// The member's ledger, newest first.
-#[utoipa::path(get, path = "/v1/members/{id}/ledger", tag = "members", params(("id" = String, Path), LedgerParams),
+#[utoipa::path(get, path = "/v1/members/{id}/ledger", tag = "members", params(("id" = loyalty_core::ids::MemberId, Path), LedgerParams),
     responses((status = 200, body = inline(Page<EntryView>)), (status = 404, body = Problem)))]
 pub async fn ledger(
     State(s): State<AppState>,
@@ -129,12 +152,14 @@ pub async fn ledger(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
+    #[param(schema_with = page_limit)]
     pub limit: Option<i64>,
+    #[param(schema_with = ledger_cursor)]
     pub cursor: Option<String>,
 }
 
 /// The member's lots (one per grant), newest first.
-#[utoipa::path(get, path = "/v1/members/{id}/lots", tag = "members", params(("id" = String, Path), PageParams),
+#[utoipa::path(get, path = "/v1/members/{id}/lots", tag = "members", params(("id" = loyalty_core::ids::MemberId, Path), PageParams),
     responses((status = 200, body = inline(Page<LotView>)), (status = 404, body = Problem)))]
 pub async fn lots(
     State(s): State<AppState>,
@@ -153,13 +178,17 @@ pub async fn lots(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldRequest {
+    #[schema(schema_with = loyalty_core::schema::points)]
     pub points: i64,
     /// The order amount the points pay part of; the share cap applies to it.
+    #[schema(schema_with = loyalty_core::schema::amount)]
     pub order_amount_minor: i64,
     /// The store's order (or checkout) id; one live hold per order.
+    #[schema(schema_with = loyalty_core::schema::id_field)]
     pub order_id: String,
     /// Default 900; at most 86400.
     #[serde(default)]
+    #[schema(schema_with = ttl_seconds)]
     pub ttl_seconds: Option<i64>,
     /// The member's coupons to reserve with the points for this order: the capture keeps them
     /// for the order, the release or the hold's time-out frees them.
@@ -167,8 +196,13 @@ pub struct HoldRequest {
     pub coupons: Vec<String>,
 }
 
+/// A hold's time to live: 1 to `MAX_HOLD_TTL_SECS` seconds, or absent for the default.
+fn ttl_seconds() -> utoipa::openapi::schema::Schema {
+    loyalty_core::schema::nullable(loyalty_core::schema::int_range(1, loyalty_engine::MAX_HOLD_TTL_SECS))
+}
+
 /// Reserves points at checkout.
-#[utoipa::path(post, path = "/v1/members/{id}/points/holds", tag = "points", request_body = HoldRequest, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/members/{id}/points/holds", tag = "points", request_body = HoldRequest, params(("id" = loyalty_core::ids::MemberId, Path)),
     responses((status = 201, body = HoldView), (status = 409, body = Problem, description = "insufficient_points"), (status = 422, body = Problem)))]
 pub async fn create_hold(
     State(s): State<AppState>,
@@ -221,7 +255,7 @@ fn hold_reply(
 }
 
 /// Spends held points.
-#[utoipa::path(post, path = "/v1/members/{id}/points/holds/{hold_id}/capture", tag = "points", params(("id" = String, Path), ("hold_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/members/{id}/points/holds/{hold_id}/capture", tag = "points", params(("id" = loyalty_core::ids::MemberId, Path), ("hold_id" = loyalty_core::ids::HoldId, Path)),
     responses((status = 200, body = HoldView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn capture(
     State(s): State<AppState>,
@@ -234,7 +268,7 @@ pub async fn capture(
 }
 
 /// Gives held points back to the lots they came from.
-#[utoipa::path(post, path = "/v1/members/{id}/points/holds/{hold_id}/release", tag = "points", params(("id" = String, Path), ("hold_id" = String, Path)),
+#[utoipa::path(post, path = "/v1/members/{id}/points/holds/{hold_id}/release", tag = "points", params(("id" = loyalty_core::ids::MemberId, Path), ("hold_id" = loyalty_core::ids::HoldId, Path)),
     responses((status = 200, body = HoldView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn release(
     State(s): State<AppState>,
@@ -251,15 +285,18 @@ pub async fn release(
 pub struct AdjustmentRequest {
     /// Signed: positive grants points usable at once, negative takes available points. Non-zero,
     /// at most 10¹² either way.
+    #[schema(schema_with = loyalty_core::schema::signed_points)]
     pub points: i64,
+    #[schema(schema_with = loyalty_core::schema::reason)]
     pub reason: String,
     /// Your id for this adjustment; defaults to the Idempotency-Key. One of them is required.
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::id_field_opt)]
     pub id: Option<String>,
 }
 
 /// A manual correction by an operator (admin scope); the key's name is recorded as actor.
-#[utoipa::path(post, path = "/v1/members/{id}/points/adjustments", tag = "points", request_body = AdjustmentRequest, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/members/{id}/points/adjustments", tag = "points", request_body = AdjustmentRequest, params(("id" = loyalty_core::ids::MemberId, Path)),
     responses((status = 201, body = AdjustmentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn adjust(
     State(s): State<AppState>,

@@ -37,7 +37,7 @@ pub async fn post_order(
 }
 
 /// An order with its earned, clawed-back and refunded totals and its refunds.
-#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = loyalty_core::ids::OrderId, Path)),
     responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
 pub async fn get_order(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<OrderView>> {
     let id = path_id("order_id", &id, OrderId::parse)?;
@@ -50,7 +50,7 @@ pub async fn get_order(State(s): State<AppState>, Path(id): Path<String>) -> Api
 }
 
 /// Refunds part or all of an order by amount or by lines; claws back points in proportion.
-#[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "orders", request_body = RefundInput, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "orders", request_body = RefundInput, params(("id" = loyalty_core::ids::OrderId, Path)),
     responses((status = 201, body = OrderView), (status = 200, body = OrderView, description = "Already recorded"),
         (status = 404, body = Problem), (status = 409, body = Problem, description = "refund_conflict"), (status = 422, body = Problem, description = "more than was paid")))]
 pub async fn post_refund(

@@ -279,7 +279,7 @@ pub async fn export(
 /// holds, orders and refunds, adjustments, tier state and history, growth, activities and
 /// claims, insight, coupons, and the audit log. Each export is recorded in the audit log (with the
 /// key's name) before it is returned.
-#[utoipa::path(get, path = "/v1/members/{id}/export", tag = "members", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/members/{id}/export", tag = "members", params(("id" = loyalty_core::ids::MemberId, Path)),
     responses((status = 200, body = MemberExport), (status = 404, body = Problem),
         (status = 422, body = Problem, description = "export_too_large")))]
 pub async fn export_member(
@@ -302,6 +302,7 @@ pub async fn export_member(
 #[serde(deny_unknown_fields)]
 pub struct EraseRequest {
     /// Why (e.g. the member's request and its reference): 1 to 500 characters, kept in the audit log.
+    #[schema(schema_with = loyalty_core::schema::erase_reason)]
     pub reason: String,
 }
 
@@ -322,7 +323,7 @@ pub struct ErasedView {
 /// in the audit log with the key's name and the reason, in the same transaction. Afterwards
 /// the member's writes are refused (409 `member_erased`). Erasing again changes nothing.
 #[utoipa::path(post, path = "/v1/members/{id}/erase", tag = "members", request_body = EraseRequest,
-    params(("id" = String, Path)),
+    params(("id" = loyalty_core::ids::MemberId, Path)),
     responses((status = 200, body = ErasedView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn erase_member(
     State(s): State<AppState>,

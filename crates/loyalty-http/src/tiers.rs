@@ -80,7 +80,7 @@ fn tier_ref(l: &Level) -> TierRef {
 }
 
 /// The member's tier, growth in the window, the next tier and what keeps the current one.
-#[utoipa::path(get, path = "/v1/members/{id}/tier", tag = "tiers", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/members/{id}/tier", tag = "tiers", params(("id" = loyalty_core::ids::MemberId, Path)),
     responses((status = 200, body = TierView), (status = 404, body = Problem)))]
 pub async fn get_tier(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<TierView>> {
     let id = member_id(&id)?;
@@ -163,7 +163,7 @@ pub(crate) fn event_view(e: &TierEvent, tz: &jiff::tz::TimeZone) -> TierEventVie
 }
 
 /// Every tier change with its cause, and the at-risk warnings, newest first.
-#[utoipa::path(get, path = "/v1/members/{id}/tier/history", tag = "tiers", params(("id" = String, Path), PageParams),
+#[utoipa::path(get, path = "/v1/members/{id}/tier/history", tag = "tiers", params(("id" = loyalty_core::ids::MemberId, Path), PageParams),
     responses((status = 200, body = TierHistory), (status = 404, body = Problem)))]
 pub async fn tier_history(
     State(s): State<AppState>,
@@ -182,14 +182,16 @@ pub async fn tier_history(
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     pub tier: String,
+    #[schema(schema_with = loyalty_core::schema::reason)]
     pub reason: String,
     /// When the assignment ends (RFC 3339); absent = an ordinary term with retention.
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::instant_opt)]
     pub until: Option<String>,
 }
 
 /// Assigns a tier by hand (admin), with a reason that is kept in the history.
-#[utoipa::path(post, path = "/v1/members/{id}/tier/assignments", tag = "tiers", request_body = AssignRequest, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/members/{id}/tier/assignments", tag = "tiers", request_body = AssignRequest, params(("id" = loyalty_core::ids::MemberId, Path)),
     responses((status = 200, body = TierView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn assign(
     State(s): State<AppState>,
@@ -210,12 +212,16 @@ pub async fn assign(
 #[serde(deny_unknown_fields)]
 pub struct ActivityRequest {
     /// Your id for this activity: a retry with the same id is recorded once.
+    #[schema(schema_with = loyalty_core::schema::id_field)]
     pub id: String,
     /// An activity type of the programme: review, share, community_post, …
     #[serde(rename = "type")]
+    #[schema(schema_with = loyalty_core::schema::activity_type)]
     pub kind: String,
+    #[schema(schema_with = loyalty_core::schema::instant)]
     pub occurred_at: String,
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::reference_opt)]
     pub reference: Option<String>,
 }
 
@@ -245,7 +251,7 @@ pub(crate) fn action_view(a: &Action, tz: &jiff::tz::TimeZone) -> ActionView {
 }
 
 /// Records an activity; growth and points up to the type's cap per period.
-#[utoipa::path(post, path = "/v1/members/{id}/activities", tag = "tiers", request_body = ActivityRequest, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/members/{id}/activities", tag = "tiers", request_body = ActivityRequest, params(("id" = loyalty_core::ids::MemberId, Path)),
     responses((status = 201, body = ActionView), (status = 200, body = ActionView, description = "Already recorded with this body"),
         (status = 409, body = Problem, description = "conflict: the id was recorded with another type, instant or reference"), (status = 422, body = Problem)))]
 pub async fn activity(
@@ -271,11 +277,12 @@ fn action_reply(s: &AppState, o: Outcome) -> ApiResult<(StatusCode, axum::Json<A
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
+    #[schema(schema_with = loyalty_core::schema::id_field)]
     pub id: String,
 }
 
 /// Claims one of this month's free samples.
-#[utoipa::path(post, path = "/v1/members/{id}/benefits/free-samples/claims", tag = "tiers", request_body = ClaimRequest, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/members/{id}/benefits/free-samples/claims", tag = "tiers", request_body = ClaimRequest, params(("id" = loyalty_core::ids::MemberId, Path)),
     responses((status = 201, body = ActionView), (status = 200, body = ActionView, description = "Already claimed with this id"),
         (status = 409, body = Problem, description = "quota used up"), (status = 422, body = Problem)))]
 pub async fn claim_sample(
@@ -307,7 +314,7 @@ pub struct BenefitsView {
 }
 
 /// What the member's tier gives them, and this month's free samples left.
-#[utoipa::path(get, path = "/v1/members/{id}/benefits", tag = "tiers", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/members/{id}/benefits", tag = "tiers", params(("id" = loyalty_core::ids::MemberId, Path)),
     responses((status = 200, body = BenefitsView), (status = 404, body = Problem)))]
 pub async fn benefits(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<BenefitsView>> {
     let id = member_id(&id)?;
@@ -332,14 +339,19 @@ pub async fn benefits(State(s): State<AppState>, Path(id): Path<String>) -> ApiR
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateRequest {
+    #[schema(schema_with = loyalty_core::schema::id_field)]
     pub member_id: String,
     /// When the order would be paid (RFC 3339); default now.
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::instant_opt)]
     pub at: Option<String>,
+    #[schema(schema_with = loyalty_core::schema::cart_lines)]
     pub lines: Vec<CartLine>,
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::amount)]
     pub shipping_minor: i64,
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::points_opt)]
     pub points_to_redeem: Option<i64>,
     /// Ids of the member's coupons to apply, in this order.
     #[serde(default)]

@@ -19,8 +19,10 @@ use utoipa::{IntoParams, ToSchema};
 pub struct UsageParams {
     /// Start of the range, inclusive (RFC 3339); default the start of this month in the
     /// programme's time zone.
+    #[param(schema_with = loyalty_core::schema::instant)]
     pub from: Option<String>,
     /// End of the range, exclusive (RFC 3339); default now.
+    #[param(schema_with = loyalty_core::schema::instant)]
     pub to: Option<String>,
     /// Only this tier's uses (a tier code of the programme).
     pub tier: Option<String>,
