@@ -72,6 +72,7 @@ pub struct OrderInput {
     /// Ids of the member's coupons this order uses: each must apply to the order, and is used
     /// by it in the order's own transaction.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::coupon_ids))]
     pub coupons: Vec<String>,
 }
 

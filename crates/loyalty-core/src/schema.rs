@@ -252,3 +252,104 @@ pub fn channel() -> Schema {
 pub fn nullable(schema: Schema) -> Schema {
     OneOfBuilder::new().item(schema).item(ObjectBuilder::new().schema_type(Type::Null)).into()
 }
+
+fn closed(props: &[(&str, Schema)], required: &[&str]) -> ObjectBuilder {
+    let mut o = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::<Schema>::FreeForm(false)));
+    for (name, s) in props {
+        o = o.property(*name, s.clone());
+    }
+    for r in required {
+        o = o.required(*r);
+    }
+    o
+}
+
+fn boolean() -> Schema {
+    ObjectBuilder::new().schema_type(Type::Boolean).into()
+}
+
+/// A coupon template's validity (`coupons::template::Validity`): `{"fixed": {from, until}}` or
+/// `{"relative": {days, end_of_day}}`, nothing else in either.
+pub fn coupon_validity() -> Schema {
+    use crate::coupons::template::MAX_VALID_DAYS;
+    let fixed = closed(&[("from", instant()), ("until", instant())], &["from", "until"]);
+    let relative = closed(&[("days", int_range(1, MAX_VALID_DAYS)), ("end_of_day", boolean())], &["days"]);
+    OneOfBuilder::new()
+        .item(closed(&[("fixed", fixed.into())], &["fixed"]))
+        .item(closed(&[("relative", relative.into())], &["relative"]))
+        .into()
+}
+
+/// What a coupon gives (`coupons::template::Benefit`): one object per `kind`, each with its own
+/// fields and bounds, nothing else.
+pub fn coupon_benefit() -> Schema {
+    let kind = |k: &str| one_of([k]);
+    let money = || amount();
+    let positive = || int_range(1, MAX_AMOUNT_MINOR);
+    let opt_positive = || nullable(int_range(1, MAX_AMOUNT_MINOR));
+    OneOfBuilder::new()
+        .item(closed(
+            &[
+                ("kind", kind("amount_off")),
+                ("value_minor", positive()),
+                ("threshold_minor", money()),
+                ("step", boolean()),
+                ("max_off_minor", opt_positive()),
+            ],
+            &["kind", "value_minor"],
+        ))
+        .item(closed(
+            &[
+                ("kind", kind("percent_off")),
+                ("percent_off", int_range(1, 99)),
+                ("max_off_minor", opt_positive()),
+                ("threshold_minor", money()),
+            ],
+            &["kind", "percent_off"],
+        ))
+        .item(closed(&[("kind", kind("free_shipping")), ("threshold_minor", money())], &["kind"]))
+        .item(closed(
+            &[
+                ("kind", kind("points_multiplier")),
+                ("multiplier_percent", int_range(101, 1000)),
+                ("threshold_minor", money()),
+            ],
+            &["kind", "multiplier_percent"],
+        ))
+        .item(closed(
+            &[("kind", kind("gift")), ("sku", text()), ("value_minor", money()), ("threshold_minor", money())],
+            &["kind", "sku", "value_minor"],
+        ))
+        .into()
+}
+
+/// A list of goods names in a coupon's scope: at most `MAX_SCOPE_ENTRIES` texts.
+pub fn scope_list() -> Schema {
+    ArrayBuilder::new().items(RefOr::T(text())).max_items(Some(crate::coupons::template::MAX_SCOPE_ENTRIES)).into()
+}
+
+/// A coupon code as `coupons::code::normalize` accepts it (surrounding blanks aside).
+pub fn coupon_code_opt() -> Schema {
+    use crate::coupons::code::{MAX_CODE_LEN, MIN_CODE_LEN};
+    let s = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^[A-Za-z0-9-]{{{MIN_CODE_LEN},{MAX_CODE_LEN}}}$")));
+    nullable(s.into())
+}
+
+/// A template's stock: 0 to `MAX_STOCK`, or absent/null for unlimited.
+pub fn coupon_stock_opt() -> Schema {
+    nullable(int_range(0, crate::coupons::template::MAX_STOCK))
+}
+
+/// A per-member limit: 1 to `MAX_PER_MEMBER`, or absent/null for none.
+pub fn coupon_limit_opt() -> Schema {
+    nullable(int_range(1, crate::coupons::template::MAX_PER_MEMBER))
+}
+
+/// At most `MAX_COUPONS_PER_CART` coupon ids.
+pub fn coupon_ids() -> Schema {
+    ArrayBuilder::new().items(RefOr::T(id_field())).max_items(Some(crate::coupons::MAX_COUPONS_PER_CART)).into()
+}

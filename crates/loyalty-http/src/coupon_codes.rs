@@ -14,7 +14,7 @@ use loyalty_core::ids::{CouponId, MemberId, TemplateId};
 use loyalty_core::DomainError;
 use loyalty_engine::Command;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 /// Codes written to the store per statement round, and per page of an export.
 const CHUNK: usize = 10_000;
@@ -23,9 +23,11 @@ const CHUNK: usize = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct CodesRequest {
     /// How many one-time codes to generate: 1 to 1,000,000.
+    #[schema(schema_with = codes_count)]
     pub count: i64,
     /// The batch's name (letters, digits, `. _ : -`), to export it by; sent again, the batch is
     /// topped up to `count` rather than doubled.
+    #[schema(schema_with = loyalty_core::schema::id_field)]
     pub batch: String,
 }
 
@@ -39,13 +41,17 @@ pub struct CodesView {
     pub export: String,
 }
 
+fn codes_count() -> utoipa::openapi::schema::Schema {
+    loyalty_core::schema::int_range(1, MAX_CODES_PER_BATCH)
+}
+
 fn batch_id(raw: &str) -> ApiResult<String> {
     path_id("batch", raw, loyalty_core::ids::ClaimId::parse).map(|b| b.to_string())
 }
 
 /// Generates one-time codes for the template (which must have the `code` channel): 16
 /// characters of Crockford base32 from 80 random bits each, unique in the store.
-#[utoipa::path(post, path = "/v1/coupon-templates/{id}/codes", tag = "coupons", request_body = CodesRequest, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/coupon-templates/{id}/codes", tag = "coupons", request_body = CodesRequest, params(("id" = loyalty_core::ids::TemplateId, Path)),
     responses((status = 201, body = CodesView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn generate(
     State(s): State<AppState>,
@@ -84,14 +90,15 @@ async fn count_batch(s: &AppState, id: &TemplateId, batch: &str) -> ApiResult<i6
     }
 }
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportParams {
     pub batch: String,
 }
 
 /// A batch of codes as CSV (`code,member_id,coupon_id,redeemed_at`), streamed page by page.
-#[utoipa::path(get, path = "/v1/coupon-templates/{id}/codes", tag = "coupons", params(("id" = String, Path), ExportParams),
+#[utoipa::path(get, path = "/v1/coupon-templates/{id}/codes", tag = "coupons", params(("id" = loyalty_core::ids::TemplateId, Path),
+        ("batch" = loyalty_core::ids::ClaimId, Query, description = "The batch's name, as it was generated")),
     responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn export(
     State(s): State<AppState>,
@@ -147,7 +154,9 @@ pub(crate) async fn issue_command(
     match (template, code) {
         (Some(t), None) => {
             let template = Some(path_id("template", t, TemplateId::parse)?);
-            let channel = source.ok_or_else(|| ApiError::bad_request("source", "missing field `source`"))?;
+            let channel = source.ok_or_else(|| {
+                ApiError::invalid("source", "a coupon from a template needs its source: claim or issue")
+            })?;
             Ok(Command::IssueCoupon { member, template, coupon, channel, code: None })
         }
         (None, Some(raw)) => {

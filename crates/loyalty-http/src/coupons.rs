@@ -18,7 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 /// A template as the API shows it: its terms, status, stock and how many were issued.
 #[derive(Serialize, ToSchema)]
 pub struct TemplateView {
-    #[serde(flatten)]
+    pub id: String,
+    /// The terms as created (with the name and stock as they are now).
     pub terms: TemplateInput,
     /// `active`, `paused` or `ended`.
     pub status: String,
@@ -32,6 +33,7 @@ pub struct TemplateView {
 impl TemplateView {
     fn new(t: &Template, s: &AppState) -> Self {
         Self {
+            id: t.id.to_string(),
             terms: t.terms.clone(),
             status: t.status.as_str().to_owned(),
             issued: t.issued,
@@ -99,8 +101,10 @@ fn differences(a: &TemplateInput, b: &TemplateInput) -> Vec<String> {
 #[serde(deny_unknown_fields)]
 pub struct TemplateListParams {
     /// 1 to 500, default 50.
+    #[param(schema_with = crate::members::page_limit)]
     pub limit: Option<i64>,
     /// The last template id of the page before.
+    #[param(schema_with = loyalty_core::schema::id_field_opt)]
     pub cursor: Option<String>,
 }
 
@@ -118,7 +122,7 @@ pub async fn list_templates(
     Ok(axum::Json(Page { items: items.iter().map(|t| TemplateView::new(t, &s)).collect(), next_cursor }))
 }
 
-#[utoipa::path(get, path = "/v1/coupon-templates/{id}", tag = "coupons", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/coupon-templates/{id}", tag = "coupons", params(("id" = loyalty_core::ids::TemplateId, Path)),
     responses((status = 200, body = TemplateView), (status = 404, body = Problem)))]
 pub async fn get_template(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<TemplateView>> {
     let t = find_template(&s, &template_id(&id)?).await?;
@@ -127,7 +131,7 @@ pub async fn get_template(State(s): State<AppState>, Path(id): Path<String>) -> 
 
 /// Renames, pauses, resumes or ends a template, or changes its stock (never below what was
 /// issued). Its other terms never change: issued coupons keep them.
-#[utoipa::path(patch, path = "/v1/coupon-templates/{id}", tag = "coupons", request_body = TemplatePatch, params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/coupon-templates/{id}", tag = "coupons", request_body = TemplatePatch, params(("id" = loyalty_core::ids::TemplateId, Path)),
     responses((status = 200, body = TemplateView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn patch_template(
     State(s): State<AppState>,
@@ -154,15 +158,18 @@ pub async fn patch_template(
 pub struct IssueRequest {
     /// The template's id; or send `code`.
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::id_field_opt)]
     pub template: Option<String>,
     /// A code the member typed: a template's public code or a one-time code.
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::coupon_code_opt)]
     pub code: Option<String>,
     /// `claim` (the member asks) or `issue` (operations or a campaign grant it); `code` (the
     /// default with `code`).
     #[serde(default)]
     pub source: Option<Channel>,
     /// The coupon's id: the request's idempotency key, unique within the member.
+    #[schema(schema_with = loyalty_core::schema::id_field)]
     pub id: String,
 }
 
@@ -207,7 +214,7 @@ fn coupon_view(c: &Coupon, t: Option<&Template>, s: &AppState) -> CouponView {
 /// Issues or claims a coupon for the member (idempotent by `id`): 409 `coupon_out_of_stock`
 /// or `coupon_limit_reached` (with the limit and its period), 422 `coupon_not_eligible` saying
 /// why the member may not hold it.
-#[utoipa::path(post, path = "/v1/members/{id}/coupons", tag = "coupons", request_body = IssueRequest, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/members/{id}/coupons", tag = "coupons", request_body = IssueRequest, params(("id" = loyalty_core::ids::MemberId, Path)),
     responses((status = 201, body = CouponView), (status = 200, body = CouponView, description = "Already issued with this id"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn issue(
@@ -233,13 +240,22 @@ pub async fn issue(
 #[serde(deny_unknown_fields)]
 pub struct CouponListParams {
     /// `available`, `reserved`, `used` or `expired`; all when absent.
+    #[param(schema_with = coupon_status)]
     pub status: Option<String>,
     /// 1 to 500, default 50.
+    #[param(schema_with = crate::members::page_limit)]
     pub limit: Option<i64>,
 }
 
+fn coupon_status() -> utoipa::openapi::schema::Schema {
+    loyalty_core::schema::nullable(loyalty_core::schema::one_of(
+        [CouponStatus::Available, CouponStatus::Reserved, CouponStatus::Used, CouponStatus::Expired]
+            .map(|s| s.as_str()),
+    ))
+}
+
 /// The member's coupons, soonest expiry first.
-#[utoipa::path(get, path = "/v1/members/{id}/coupons", tag = "coupons", params(("id" = String, Path), CouponListParams),
+#[utoipa::path(get, path = "/v1/members/{id}/coupons", tag = "coupons", params(("id" = loyalty_core::ids::MemberId, Path), CouponListParams),
     responses((status = 200, body = inline(Page<CouponView>)), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn list(
     State(s): State<AppState>,
@@ -376,7 +392,7 @@ pub struct CouponReportView {
 
 /// Issued, claimed, used, expired and restored coupons of the template; its use rate; the
 /// discount it gave and the orders and goods it came with.
-#[utoipa::path(get, path = "/v1/coupon-templates/{id}/report", tag = "coupons", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/coupon-templates/{id}/report", tag = "coupons", params(("id" = loyalty_core::ids::TemplateId, Path)),
     responses((status = 200, body = CouponReportView), (status = 404, body = Problem)))]
 pub async fn report(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<CouponReportView>> {
     let t = find_template(&s, &template_id(&id)?).await?;

@@ -63,7 +63,7 @@ pub struct AppState {
         coupons::create_template, coupons::list_templates, coupons::get_template, coupons::patch_template,
         coupons::issue, coupons::list, coupons::report, coupon_codes::generate, coupon_codes::export,
     ),
-    components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId)),
+    components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]

@@ -193,6 +193,7 @@ pub struct HoldRequest {
     /// The member's coupons to reserve with the points for this order: the capture keeps them
     /// for the order, the release or the hold's time-out frees them.
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::coupon_ids)]
     pub coupons: Vec<String>,
 }
 

@@ -355,6 +355,7 @@ pub struct EvaluateRequest {
     pub points_to_redeem: Option<i64>,
     /// Ids of the member's coupons to apply, in this order.
     #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::coupon_ids)]
     pub coupons: Vec<String>,
     /// Pick the member's coupons (those named, or every available one) that save most.
     #[serde(default)]

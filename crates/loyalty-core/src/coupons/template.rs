@@ -136,10 +136,13 @@ pub struct Scope {
 #[serde(deny_unknown_fields)]
 pub struct Goods {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::scope_list))]
     pub categories: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::scope_list))]
     pub brands: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::scope_list))]
     pub skus: Vec<String>,
 }
 
@@ -175,6 +178,7 @@ impl Scope {
 pub struct Audience {
     /// The lowest tier (by code) that may hold it.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::id_field_opt))]
     pub min_tier: Option<String>,
     /// Paid members only. No member is a paid member until paid membership exists, so such a
     /// template can be defined but not yet issued.
@@ -205,12 +209,16 @@ pub enum Validity {
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::coupon_limit_opt))]
     pub lifetime: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::coupon_limit_opt))]
     pub per_day: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::coupon_limit_opt))]
     pub per_week: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::coupon_limit_opt))]
     pub per_month: Option<i64>,
 }
 
@@ -276,16 +284,21 @@ fn default_channels() -> Vec<Channel> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TemplateInput {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::id_field))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::coupon_benefit))]
     pub benefit: Benefit,
     #[serde(default)]
     pub scope: Scope,
     #[serde(default)]
     pub audience: Audience,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::coupon_validity))]
     pub validity: Validity,
     /// How many coupons may ever be issued; absent: unlimited.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::coupon_stock_opt))]
     pub stock: Option<i64>,
     #[serde(default)]
     pub limits: Limits,
@@ -294,6 +307,7 @@ pub struct TemplateInput {
     pub channels: Vec<Channel>,
     /// A public code members type to obtain one (case does not matter); needs the `code` channel.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::coupon_code_opt))]
     pub code: Option<String>,
     /// Whether it may be used with other coupons that are stackable too (never two of a kind).
     #[serde(default)]
@@ -500,11 +514,13 @@ impl TemplateInput {
 #[serde(deny_unknown_fields)]
 pub struct TemplatePatch {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text_opt))]
     pub name: Option<String>,
     #[serde(default)]
     pub status: Option<TemplateStatus>,
     /// The new stock; `null` is unlimited. Never below what was issued.
     #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::coupon_stock_opt))]
     pub stock: Option<Option<i64>>,
 }
 
