@@ -96,6 +96,11 @@ pub struct Redemption {
     /// The most points this cart may use (programme cap and the member's available points).
     pub max_points: i64,
     pub max_value_minor: i64,
+    /// What sets `max_points`: `balance` (the member's available points), `share_cap` (the
+    /// programme's share of the goods points may pay), `minimum` (less than the minimum
+    /// redemption could apply, so none does), `inactive` (a frozen or closed member), or
+    /// `coupon` (a coupon of the cart does not allow points).
+    pub limit: String,
     /// Points applied (the request's `points_to_redeem`, or 0).
     pub points: i64,
     pub value_minor: i64,
@@ -362,6 +367,7 @@ pub fn evaluate_with_coupons(
     if !applied.allow_points {
         redemption.max_points = 0;
         redemption.max_value_minor = 0;
+        redemption.limit = "coupon".into();
     }
     spread(&mut priced, redemption.value_minor);
     let paid: i64 = priced.iter().map(|l| l.paid_minor).sum();
@@ -431,7 +437,17 @@ fn redeem(
     wanted: Option<i64>,
 ) -> Result<Redemption, DomainError> {
     let r = &program.file.redemption;
-    let mut max = program.max_redeemable(goods).min(available.max(0));
+    let (cap, balance) = (program.max_redeemable(goods), available.max(0));
+    let mut max = cap.min(balance);
+    let limit = if !active {
+        "inactive"
+    } else if max < r.min_points {
+        "minimum"
+    } else if balance < cap {
+        "balance"
+    } else {
+        "share_cap"
+    };
     if !active || max < r.min_points {
         max = 0;
     }
@@ -444,14 +460,29 @@ fn redeem(
             ));
         }
         Some(p) if p > max => {
+            // Say which limit binds, with its figures: the balance is not the cart's fault.
+            let why = match limit {
+                "inactive" => "the member is not active, so no points can be redeemed".to_owned(),
+                "minimum" => format!(
+                    "at most {} points could apply (the balance {balance}, the cart's cap {cap}), below the minimum of {}",
+                    cap.min(balance),
+                    r.min_points
+                ),
+                "balance" => format!("the member has {balance} points available"),
+                _ => format!(
+                    "points may pay at most {}% of this cart's goods: {cap} points",
+                    r.max_share_percent
+                ),
+            };
             return Err(DomainError::unprocessable(
                 "points_to_redeem",
-                format!("{p} points exceed what this cart allows: at most {max}"),
+                format!("{p} points is more than may apply: {why}"),
             ));
         }
         Some(p) => p,
     };
     Ok(Redemption {
+        limit: limit.to_owned(),
         max_points: max,
         max_value_minor: program.points_value_minor(max),
         points,
