@@ -2,7 +2,7 @@
 //! would earn. Pure; it changes nothing, and its prices and points agree to the fen with what
 //! `place_order` credits for the same cart paid at the same instant.
 
-use crate::coupons::{self, Coupon, CouponResult, Template};
+use crate::coupons::{Coupon, CouponResult, Template};
 use crate::error::DomainError;
 use crate::ledger::MemberStatus;
 use crate::order::{check_amount, MAX_LINES, MAX_QUANTITY};
@@ -263,32 +263,7 @@ pub fn evaluate(
     evaluate_with_coupons(program, buyer, (lines, shipping_minor), points_to_redeem, &[], at)
 }
 
-/// What coupons do to a cart: the member prices of `lines` (cart order) and the coupons.
-pub fn coupons_on(
-    lines: &[PricedLine],
-    shipping_minor: i64,
-    offers: &[(&Coupon, &Template)],
-    at: Timestamp,
-) -> coupons::Applied {
-    let goods: Vec<coupons::CartGoods<'_>> = lines
-        .iter()
-        .map(|l| coupons::CartGoods {
-            sku: &l.sku,
-            category: l.category.as_deref(),
-            brand: l.brand.as_deref(),
-            price: l.member_price_minor,
-        })
-        .collect();
-    coupons::apply(&goods, shipping_minor, offers, at)
-}
-
-/// Extra points a points-multiplier coupon gives: ⌊points_for(its lines' paid) × (m − 100) ÷ 100⌋.
-pub fn coupon_extra_points(program: &Program, applied: &coupons::Applied, paid: &[i64]) -> i64 {
-    let Some((percent, in_scope)) = &applied.multiplier else { return 0 };
-    let base: i64 = paid.iter().zip(in_scope).filter(|(_, s)| **s).map(|(p, _)| *p).sum();
-    let points = i128::from(program.points_for(base));
-    i64::try_from(points * i128::from(percent - 100) / 100).unwrap_or(i64::MAX)
-}
+pub use crate::coupons::{coupon_extra_points, coupons_on};
 
 /// Evaluates a cart for `buyer` at instant `at` with coupons (`offers`, as named); the
 /// points redeemed come after the coupons, on what they left.

@@ -347,70 +347,8 @@ pub fn place_order(
     place_order_with_coupons(account, program, order, birthday, &[], now)
 }
 
-/// The member prices of an order's lines at its `paid_at`, for the member's tier, as checkout
-/// priced them: what the order's coupons are judged on.
-pub fn member_prices(program: &Program, tier: &str, order: &ValidOrder) -> Vec<crate::checkout::PricedLine> {
-    let idx = crate::tiers::level_index(program, tier).unwrap_or(0);
-    let level = &program.file.tiers.levels[idx];
-    let date = order.paid_at.to_zoned(program.tz.clone()).date();
-    let member_day = crate::tiers::is_member_day(program, &level.code, order.paid_at);
-    order
-        .lines
-        .iter()
-        .map(|l| {
-            let list = l.quantity * l.unit_price_minor;
-            let lp = crate::checkout::price_line(
-                program,
-                level,
-                member_day,
-                (l.category.as_deref(), l.brand.as_deref()),
-                list,
-                date,
-            );
-            crate::checkout::PricedLine {
-                sku: l.sku.clone(),
-                category: l.category.clone(),
-                brand: l.brand.clone(),
-                quantity: l.quantity,
-                unit_price_minor: l.unit_price_minor,
-                list_minor: list,
-                member_price_minor: lp.price,
-                coupon_discount_minor: 0,
-                paid_minor: l.paid_minor,
-                benefits: Vec::new(),
-            }
-        })
-        .collect()
-}
-
-/// What the order's coupons (`offers`, in the order's `coupons` order) do to it, refused with
-/// `coupon_used` or `coupon_not_applicable` (and its reason) unless every one of them applies.
-pub fn order_coupons(
-    program: &Program,
-    tier: &str,
-    order: &ValidOrder,
-    offers: &[(&crate::coupons::Coupon, &crate::coupons::Template)],
-) -> Result<crate::coupons::Applied, DomainError> {
-    let priced = member_prices(program, tier, order);
-    let applied = crate::checkout::coupons_on(&priced, order.shipping_minor, offers, order.paid_at);
-    for (r, (c, _)) in applied.results.iter().zip(offers) {
-        if r.why_not.as_deref() == Some("used") {
-            let by = c.order_id.as_ref().map_or_else(String::new, |o| o.to_string());
-            return Err(DomainError::CouponUsed { coupon: r.coupon_id.clone(), order: by });
-        }
-        if let Some(why) = &r.why_not {
-            return Err(DomainError::CouponNotApplicable {
-                coupon: r.coupon_id.clone(),
-                why_not: why.clone(),
-                reason: r.reason.clone(),
-            });
-        }
-    }
-    Ok(applied)
-}
-
 /// As [`place_order`], with the coupons the order uses (`offers`, each checked to apply by
-/// [`order_coupons`]): a points multiplier coupon adds its extra points, and each coupon is a
+/// [`crate::coupons::order_coupons`]): a points multiplier coupon adds its extra points, and each coupon is a
 /// benefit use of the order (`coupon:{template}`). Marking the coupons used is the caller's,
 /// once this has succeeded.
 pub fn place_order_with_coupons(
@@ -423,8 +361,11 @@ pub fn place_order_with_coupons(
 ) -> Result<Order, DomainError> {
     assert_eq!(account.member_id, order.member_id, "an order is placed on its own member");
     account.join_tier(program, now);
-    let applied =
-        if offers.is_empty() { None } else { Some(order_coupons(program, &account.tier.code, &order, offers)?) };
+    let applied = if offers.is_empty() {
+        None
+    } else {
+        Some(crate::coupons::order_coupons(program, &account.tier.code, &order, offers)?)
+    };
     let eligible = order.eligible_minor();
     let (mult, why) = crate::tiers::earn_multiplier(program, &account.tier.code, birthday, order.paid_at);
     let base = program.points_for(eligible);

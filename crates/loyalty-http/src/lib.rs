@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod coupon_codes;
+pub mod coupon_report;
 pub mod coupons;
 pub mod extract;
 pub mod health;
@@ -61,7 +62,7 @@ pub struct AppState {
         tiers::benefits, tiers::evaluate, usage::benefit_usage,
         keys::list_keys, keys::revoke_key, personal::export_member, personal::erase_member,
         coupons::create_template, coupons::list_templates, coupons::get_template, coupons::patch_template,
-        coupons::issue, coupons::list, coupons::report, coupon_codes::generate, coupon_codes::export,
+        coupons::issue, coupons::list, coupon_report::report, coupon_codes::generate, coupon_codes::export,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId)),
     modifiers(&BearerAuth),
@@ -191,7 +192,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Admin, Method::PATCH, "/v1/coupon-templates/{id}", patch(coupons::patch_template)),
         r(Integration, Method::POST, "/v1/members/{id}/coupons", post(coupons::issue)),
         r(Integration, Method::GET, "/v1/members/{id}/coupons", get(coupons::list)),
-        r(Access::Analyst, Method::GET, "/v1/coupon-templates/{id}/report", get(coupons::report)),
+        r(Access::Analyst, Method::GET, "/v1/coupon-templates/{id}/report", get(coupon_report::report)),
         r(Admin, Method::POST, "/v1/coupon-templates/{id}/codes", post(coupon_codes::generate)),
         r(Admin, Method::GET, "/v1/coupon-templates/{id}/codes", get(coupon_codes::export)),
     ];

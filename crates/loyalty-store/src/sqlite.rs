@@ -284,6 +284,9 @@ mod dialect {
 #[path = "shared/analytics.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod analytics;
+#[path = "shared/coupon_checks.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod coupon_checks;
 #[path = "shared/coupons.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod coupons;

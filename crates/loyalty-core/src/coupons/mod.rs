@@ -5,11 +5,16 @@
 pub mod apply;
 pub mod code;
 pub mod coupon;
+mod order;
+mod patch;
 pub mod template;
+mod validate;
 
 pub use apply::{apply, best, Applied, CartGoods, CouponResult, MAX_COUPONS_PER_CART};
 pub use coupon::{issue, Coupon, CouponEntry, CouponStatus, Holder};
-pub use template::{Benefit, Channel, Template, TemplateInput, TemplatePatch, TemplateStatus};
+pub use order::{coupon_extra_points, coupons_on, member_prices, order_coupons};
+pub use patch::TemplatePatch;
+pub use template::{Benefit, Channel, Template, TemplateInput, TemplateStatus};
 
 #[cfg(test)]
 mod tests;

@@ -108,54 +108,7 @@ fn terms_json(t: &Template) -> String {
 #[async_trait::async_trait]
 impl Coupons for StoreImpl {
     async fn coupon_report(&self, template: &TemplateId, now: jiff::Timestamp) -> Result<CouponReport> {
-        let id = template.as_str().to_owned();
-        let counts = sqlx::query(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS issued, \
-               CAST(COALESCE(SUM(CASE WHEN source = 'claim' THEN 1 ELSE 0 END), 0) AS BIGINT) AS claimed, \
-               CAST(COALESCE(SUM(CASE WHEN status = 'used' THEN 1 ELSE 0 END), 0) AS BIGINT) AS used, \
-               CAST(COALESCE(SUM(CASE WHEN (status = 'available' OR (status = 'reserved' AND reserved_until <= $2)) AND valid_until > $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS available, \
-               CAST(COALESCE(SUM(CASE WHEN (status = 'available' OR (status = 'reserved' AND reserved_until <= $2)) AND valid_until <= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS expired, \
-               CAST(COALESCE(SUM(CASE WHEN status = 'reserved' AND reserved_until > $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS reserved \
-             FROM coupons WHERE template_id = $1",
-        )
-        .bind(&id)
-        .bind(micros(now))
-        .fetch_one(&self.pool)
-        .await?;
-        let entries = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN e.event = 'used' THEN 1 ELSE 0 END), 0) AS BIGINT) AS uses, \
-               CAST(COALESCE(SUM(CASE WHEN e.event = 'restored' THEN 1 ELSE 0 END), 0) AS BIGINT) AS restored \
-             FROM coupons c JOIN coupon_entries e ON e.member_id = c.member_id AND e.coupon_id = c.coupon_id \
-             WHERE c.template_id = $1",
-        )
-        .bind(&id)
-        .fetch_one(&self.pool)
-        .await?;
-        let orders = sqlx::query(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS orders, CAST(COALESCE(SUM(u.value_minor), 0) AS BIGINT) AS discount, \
-               CAST(COALESCE(SUM(o.eligible_minor), 0) AS BIGINT) AS goods, CAST(COALESCE(SUM(u.extra_points), 0) AS BIGINT) AS extra \
-             FROM benefit_uses u JOIN orders o ON o.member_id = u.member_id AND o.order_id = u.source_id \
-             WHERE u.benefit = $1 AND u.source_kind = 'order'",
-        )
-        .bind(format!("{}{id}", loyalty_core::usage::COUPON_PREFIX))
-        .fetch_one(&self.pool)
-        .await?;
-        // Sums are cast back to BIGINT: PostgreSQL widens SUM(bigint) to numeric.
-        let n = |r: &DbRow, c: &str| -> Result<i64> { Ok(r.try_get::<i64, _>(c)?) };
-        Ok(CouponReport {
-            issued: n(&counts, "issued")?,
-            claimed: n(&counts, "claimed")?,
-            used: n(&counts, "used")?,
-            available: n(&counts, "available")?,
-            expired: n(&counts, "expired")?,
-            reserved: n(&counts, "reserved")?,
-            uses: n(&entries, "uses")?,
-            restored: n(&entries, "restored")?,
-            orders: n(&orders, "orders")?,
-            discount_minor: n(&orders, "discount")?,
-            goods_minor: n(&orders, "goods")?,
-            extra_points: n(&orders, "extra")?,
-        })
+        super::coupon_checks::report(self, template, now).await
     }
 
     async fn insert_template(&self, t: &Template) -> Result<bool> {
@@ -308,76 +261,7 @@ impl Coupons for StoreImpl {
     }
 
     async fn check_coupons(&self) -> Result<CouponChecks> {
-        let mut out = Vec::new();
-        let checks: [(&str, &str); 6] = [
-            (
-                "SELECT k.code || ': redeemed for ' || k.member_id || '/' || k.coupon_id || ', which is not a coupon of template ' || k.template_id \
-                 FROM coupon_codes k LEFT JOIN coupons c ON c.member_id = k.member_id AND c.coupon_id = k.coupon_id \
-                 WHERE k.member_id IS NOT NULL AND (c.coupon_id IS NULL OR c.template_id <> k.template_id)",
-                "code",
-            ),
-            (
-                "SELECT t.template_id || ': issued ' || CAST(t.issued AS TEXT) || ' but ' || CAST(COUNT(c.coupon_id) AS TEXT) || ' coupons exist' \
-                 FROM coupon_templates t LEFT JOIN coupons c ON c.template_id = t.template_id \
-                 GROUP BY t.template_id, t.issued HAVING COUNT(c.coupon_id) <> t.issued",
-                "template",
-            ),
-            (
-                "SELECT template_id || ': issued ' || CAST(issued AS TEXT) || ', more than its stock ' || CAST(stock AS TEXT) \
-                 FROM coupon_templates WHERE stock IS NOT NULL AND issued > stock",
-                "template",
-            ),
-            (
-                "SELECT c.member_id || '/' || c.coupon_id || ': of template ' || c.template_id || ', which does not exist' \
-                 FROM coupons c LEFT JOIN coupon_templates t ON t.template_id = c.template_id WHERE t.template_id IS NULL",
-                "coupon",
-            ),
-            (
-                "SELECT c.member_id || '/' || c.coupon_id || ': ' || c.status || ' with order ' || COALESCE(c.order_id, 'none') || ', which does not name it' \
-                 FROM coupons c LEFT JOIN orders o ON o.member_id = c.member_id AND o.order_id = c.order_id \
-                 WHERE (c.status IN ('used', 'reserved')) <> (c.order_id IS NOT NULL) OR (c.status = 'reserved') <> (c.reserved_until IS NOT NULL) \
-                    OR (c.status = 'used' AND (o.order_id IS NULL OR o.coupons NOT LIKE '%\"' || c.coupon_id || '\"%')) \
-                    OR c.status NOT IN ('available', 'reserved', 'used')",
-                "coupon",
-            ),
-            (
-                "SELECT c.member_id || '/' || c.coupon_id || ': version ' || CAST(c.version AS TEXT) || ' but ' || CAST(COUNT(e.version) AS TEXT) || ' entries numbered up to ' || CAST(COALESCE(MAX(e.version), -1) AS TEXT) \
-                 FROM coupons c LEFT JOIN coupon_entries e ON e.member_id = c.member_id AND e.coupon_id = c.coupon_id \
-                 GROUP BY c.member_id, c.coupon_id, c.version \
-                 HAVING COUNT(e.version) <> c.version OR COALESCE(MAX(e.version), -1) <> c.version - 1",
-                "coupon",
-            ),
-        ];
-        for (sql, what) in checks {
-            for r in sqlx::query(sql).fetch_all(&self.pool).await? {
-                out.push(format!("{what} {}", r.try_get::<String, _>(0)?));
-            }
-        }
-        // Lifetime limits live in the terms: checked template by template.
-        let mut after = String::new();
-        loop {
-            let page = self.templates(Some(&after), 500).await?;
-            for t in &page {
-                let Some(limit) = t.terms.limits.lifetime else { continue };
-                let rows = sqlx::query(
-                    "SELECT member_id, CAST(COUNT(*) AS BIGINT) AS n FROM coupons WHERE template_id = $1 \
-                     GROUP BY member_id HAVING COUNT(*) > $2",
-                )
-                .bind(t.id.as_str().to_owned())
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                for r in rows {
-                    let (m, n): (String, i64) = (r.try_get("member_id")?, r.try_get("n")?);
-                    out.push(format!("coupon {m}/*: {n} of template {}, over its lifetime limit {limit}", t.id));
-                }
-            }
-            match page.last() {
-                Some(last) if page.len() == 500 => after = last.id.to_string(),
-                _ => break,
-            }
-        }
-        Ok(out)
+        super::coupon_checks::check(self).await
     }
 }
 

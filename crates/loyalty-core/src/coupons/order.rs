@@ -1,0 +1,100 @@
+//! Coupons on a priced cart (what checkout and the order both run) and an order's coupons: the
+//! order's lines priced at member price as checkout priced them, and the coupons judged on
+//! them with the same rules, so the order and evaluate agree.
+
+use crate::error::DomainError;
+use crate::program::Program;
+use jiff::Timestamp;
+
+/// What coupons do to a cart: the member prices of `lines` (cart order) and the coupons.
+pub fn coupons_on(
+    lines: &[crate::checkout::PricedLine],
+    shipping_minor: i64,
+    offers: &[(&super::Coupon, &super::Template)],
+    at: Timestamp,
+) -> super::Applied {
+    let goods: Vec<super::CartGoods<'_>> = lines
+        .iter()
+        .map(|l| super::CartGoods {
+            sku: &l.sku,
+            category: l.category.as_deref(),
+            brand: l.brand.as_deref(),
+            price: l.member_price_minor,
+        })
+        .collect();
+    super::apply(&goods, shipping_minor, offers, at)
+}
+
+/// Extra points a points-multiplier coupon gives: ⌊points_for(its lines' paid) × (m − 100) ÷ 100⌋.
+pub fn coupon_extra_points(program: &Program, applied: &super::Applied, paid: &[i64]) -> i64 {
+    let Some((percent, in_scope)) = &applied.multiplier else { return 0 };
+    let base: i64 = paid.iter().zip(in_scope).filter(|(_, s)| **s).map(|(p, _)| *p).sum();
+    let points = i128::from(program.points_for(base));
+    i64::try_from(points * i128::from(percent - 100) / 100).unwrap_or(i64::MAX)
+}
+
+/// The member prices of an order's lines at its `paid_at`, for the member's tier, as checkout
+/// priced them: what the order's coupons are judged on.
+pub fn member_prices(
+    program: &Program,
+    tier: &str,
+    order: &crate::order::ValidOrder,
+) -> Vec<crate::checkout::PricedLine> {
+    let idx = crate::tiers::level_index(program, tier).unwrap_or(0);
+    let level = &program.file.tiers.levels[idx];
+    let date = order.paid_at.to_zoned(program.tz.clone()).date();
+    let member_day = crate::tiers::is_member_day(program, &level.code, order.paid_at);
+    order
+        .lines
+        .iter()
+        .map(|l| {
+            let list = l.quantity * l.unit_price_minor;
+            let lp = crate::checkout::price_line(
+                program,
+                level,
+                member_day,
+                (l.category.as_deref(), l.brand.as_deref()),
+                list,
+                date,
+            );
+            crate::checkout::PricedLine {
+                sku: l.sku.clone(),
+                category: l.category.clone(),
+                brand: l.brand.clone(),
+                quantity: l.quantity,
+                unit_price_minor: l.unit_price_minor,
+                list_minor: list,
+                member_price_minor: lp.price,
+                coupon_discount_minor: 0,
+                paid_minor: l.paid_minor,
+                benefits: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// What the order's coupons (`offers`, in the order's `coupons` order) do to it, refused with
+/// `coupon_used` or `coupon_not_applicable` (and its reason) unless every one of them applies.
+pub fn order_coupons(
+    program: &Program,
+    tier: &str,
+    order: &crate::order::ValidOrder,
+    offers: &[(&super::Coupon, &super::Template)],
+) -> Result<super::Applied, DomainError> {
+    let priced = member_prices(program, tier, order);
+    let applied = crate::checkout::coupons_on(&priced, order.shipping_minor, offers, order.paid_at);
+    for (r, (c, _)) in applied.results.iter().zip(offers) {
+        if r.why_not.as_deref() == Some("used") {
+            let by = c.order_id.as_ref().map_or_else(String::new, |o| o.to_string());
+            return Err(DomainError::CouponUsed { coupon: r.coupon_id.clone(), order: by });
+        }
+        if let Some(why) = &r.why_not {
+            return Err(DomainError::CouponNotApplicable {
+                coupon: r.coupon_id.clone(),
+                why_not: why.clone(),
+                reason: r.reason.clone(),
+            });
+        }
+    }
+    Ok(applied)
+}
