@@ -311,18 +311,21 @@ pub(crate) async fn checkout_offers(
         ));
     }
     let max = loyalty_core::coupons::apply::MAX_CANDIDATES as i64;
-    let status = if named.is_empty() && best { Some(CouponStatus::Available) } else { None };
-    let held = if named.is_empty() && !best {
-        Vec::new()
-    } else {
-        s.store.member_coupons(member, status, s.clock.now(), max).await?
-    };
     let chosen: Vec<Coupon> = if named.is_empty() {
-        held
+        if !best {
+            return Ok(Vec::new());
+        }
+        s.store.member_coupons(member, Some(CouponStatus::Available), s.clock.now(), max).await?
     } else {
+        let ids = named
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| path_id(&format!("coupons[{i}]"), raw, CouponId::parse))
+            .collect::<ApiResult<Vec<_>>>()?;
+        // By id, not from a page of the member's coupons: a member may hold more than a page.
+        let held = s.store.coupons_by_id(member, &ids).await?;
         let mut out = Vec::new();
-        for (i, raw) in named.iter().enumerate() {
-            let id = path_id(&format!("coupons[{i}]"), raw, CouponId::parse)?;
+        for (i, id) in ids.into_iter().enumerate() {
             let c = held.iter().find(|c| c.coupon_id == id).cloned().ok_or_else(|| {
                 ApiError::from(DomainError::CouponNotFound(id.to_string())).field(format!("coupons[{i}]"))
             })?;

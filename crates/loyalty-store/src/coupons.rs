@@ -75,6 +75,8 @@ pub trait Coupons: Send + Sync {
         now: jiff::Timestamp,
         limit: i64,
     ) -> crate::Result<Vec<Coupon>>;
+    /// The member's coupons with these ids (those that exist).
+    async fn coupons_by_id(&self, member: &MemberId, ids: &[CouponId]) -> crate::Result<Vec<Coupon>>;
     async fn coupon_entries(&self, member: &MemberId, coupon: &CouponId) -> crate::Result<Vec<CouponEntry>>;
     /// The coupon invariants over the whole store: no template issued more than its stock
     /// or other than the coupons that exist of it, no coupon used without its order or by an

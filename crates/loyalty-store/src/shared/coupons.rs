@@ -249,6 +249,12 @@ impl Coupons for StoreImpl {
         rows.iter().map(coupon_row).collect()
     }
 
+    async fn coupons_by_id(&self, member: &MemberId, ids: &[CouponId]) -> Result<Vec<Coupon>> {
+        let mut conn = self.pool.acquire().await?;
+        let wanted = CouponLoad { coupons: ids.to_vec(), ..CouponLoad::default() };
+        load_coupons_for_write(&mut conn, member, &wanted).await
+    }
+
     async fn coupon_entries(&self, member: &MemberId, coupon: &CouponId) -> Result<Vec<CouponEntry>> {
         let rows = sqlx::query(&format!(
             "SELECT {ENTRY_COLS} FROM coupon_entries WHERE member_id = $1 AND coupon_id = $2 ORDER BY version"
