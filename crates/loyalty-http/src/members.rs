@@ -298,7 +298,7 @@ pub struct AdjustmentRequest {
 
 /// A manual correction by an operator (admin scope); the key's name is recorded as actor.
 #[utoipa::path(post, path = "/v1/members/{id}/points/adjustments", tag = "points", request_body = AdjustmentRequest, params(("id" = loyalty_core::ids::MemberId, Path)),
-    responses((status = 201, body = AdjustmentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = AdjustmentView), (status = 200, body = AdjustmentView, description = "Already applied with this id"), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn adjust(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
