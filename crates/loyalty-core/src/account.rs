@@ -134,7 +134,7 @@ impl Account {
         }
     }
 
-    fn push(
+    pub(crate) fn push(
         &mut self,
         kind: EntryKind,
         points: i64,
@@ -159,7 +159,7 @@ impl Account {
         });
     }
 
-    fn lot_mut(&mut self, lot_no: i64) -> &mut Lot {
+    pub(crate) fn lot_mut(&mut self, lot_no: i64) -> &mut Lot {
         self.lots.iter_mut().find(|l| l.lot_no == lot_no).expect("a lot referenced by this account is loaded with it")
     }
 
@@ -224,7 +224,7 @@ impl Account {
     }
 
     /// Pays down debt from active points, soonest-expiring first.
-    fn settle_debt(&mut self, at: Timestamp) {
+    pub(crate) fn settle_debt(&mut self, at: Timestamp) {
         while self.buckets.debt > 0 {
             let Some(i) = self.next_spendable() else { break };
             let lot = &mut self.lots[i];
@@ -250,7 +250,7 @@ impl Account {
     }
 
     /// Takes `points` from active lots in spending order. The caller checked they exist.
-    fn take_active(&mut self, points: i64) -> Vec<Allocation> {
+    pub(crate) fn take_active(&mut self, points: i64) -> Vec<Allocation> {
         assert!(points <= self.buckets.active, "take {points} > active {}", self.buckets.active);
         let mut left = points;
         let mut taken = Vec::new();
@@ -267,7 +267,7 @@ impl Account {
         taken
     }
 
-    fn new_lot(
+    pub(crate) fn new_lot(
         &mut self,
         source: (SourceKind, &str),
         points: i64,

@@ -45,6 +45,24 @@ pub enum DomainError {
     CouponUsed { coupon: String, order: String },
     #[error("coupon {coupon} does not apply to this order: {reason}")]
     CouponNotApplicable { coupon: String, why_not: String, reason: String },
+    #[error("reward {0} not found")]
+    RewardNotFound(String),
+    #[error("reward {reward} is out of stock: {left} left, {wanted} wanted")]
+    RewardOutOfStock { reward: String, left: i64, wanted: i64 },
+    #[error("the member redeemed {limit} of reward {reward} per {period}, the limit")]
+    RewardLimitReached { reward: String, limit: i64, period: &'static str },
+    #[error("the member may not redeem this reward: {reason}")]
+    RewardNotEligible { reason: String },
+    #[error("redemption {0} not found")]
+    RedemptionNotFound(String),
+    #[error("redemption {redemption} is {status}: {reason}")]
+    RedemptionState { redemption: String, status: String, reason: String },
+    #[error("lottery {0} not found")]
+    LotteryNotFound(String),
+    #[error("lottery {lottery} is not open: {reason}")]
+    LotteryNotOpen { lottery: String, reason: String },
+    #[error("the member drew {limit} times in lottery {lottery} today, the limit")]
+    DrawLimitReached { lottery: String, limit: i64 },
 }
 
 impl DomainError {
@@ -78,6 +96,15 @@ impl DomainError {
             Self::CouponNotEligible { .. } => "coupon_not_eligible",
             Self::CouponUsed { .. } => "coupon_used",
             Self::CouponNotApplicable { .. } => "coupon_not_applicable",
+            Self::RewardNotFound(_) => "reward_not_found",
+            Self::RewardOutOfStock { .. } => "reward_out_of_stock",
+            Self::RewardLimitReached { .. } => "reward_limit_reached",
+            Self::RewardNotEligible { .. } => "reward_not_eligible",
+            Self::RedemptionNotFound(_) => "redemption_not_found",
+            Self::RedemptionState { .. } => "redemption_state",
+            Self::LotteryNotFound(_) => "lottery_not_found",
+            Self::LotteryNotOpen { .. } => "lottery_not_open",
+            Self::DrawLimitReached { .. } => "draw_limit_reached",
         }
     }
 }

@@ -168,3 +168,29 @@ mod tests {
         assert!(OrderId::parse(&"o".repeat(129)).unwrap_err().0.contains("an order id has at most 128"));
     }
 }
+
+string_id!(
+    /// An item of the points mall's catalogue, chosen by operations; unique in the store.
+    RewardId,
+    "a reward id"
+);
+
+string_id!(
+    /// A member's redemption in the points mall: the id the store sends (idempotency key);
+    /// unique within its member.
+    RedemptionId,
+    "a redemption id"
+);
+
+string_id!(
+    /// A points lottery, chosen by operations; unique in the store.
+    LotteryId,
+    "a lottery id"
+);
+
+string_id!(
+    /// One draw of a lottery: the id the store sends, unique within its member. The draw's
+    /// outcome is derived from it (see `rewards::lottery::roll`).
+    DrawId,
+    "a draw id"
+);

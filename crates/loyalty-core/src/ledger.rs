@@ -51,7 +51,9 @@ macro_rules! str_enum {
 }
 
 str_enum!(
-    /// What a ledger entry records. Entries are never updated or deleted.
+    /// What a ledger entry records. Entries are never updated or deleted. `spend` is points spent
+    /// in the mall or the lottery (not on an order); `restore` gives a cancelled redemption's
+    /// points back to the lots they came from.
     EntryKind {
         Earn = "earn",
         Activate = "activate",
@@ -62,12 +64,23 @@ str_enum!(
         Clawback = "clawback",
         Adjust = "adjust",
         DebtSettle = "debt_settle",
+        Spend = "spend",
+        Restore = "restore",
     }
 );
 
 str_enum!(
     /// What caused an entry.
-    SourceKind { Order = "order", Refund = "refund", Hold = "hold", Adjustment = "adjustment", Activity = "activity", Job = "job" }
+    SourceKind {
+        Order = "order",
+        Refund = "refund",
+        Hold = "hold",
+        Adjustment = "adjustment",
+        Activity = "activity",
+        Job = "job",
+        Redemption = "redemption",
+        Draw = "draw",
+    }
 );
 
 str_enum!(
@@ -84,8 +97,8 @@ str_enum!(
 );
 
 /// One movement of points. `points` is signed from the member's point of view: earn, activate,
-/// release and positive adjustments are positive; hold, capture, expire, clawback, debt
-/// settlement and negative adjustments are negative. `after` is the balances after it.
+/// release, restore and positive adjustments are positive; hold, capture, spend, expire,
+/// clawback, debt settlement and negative adjustments are negative. `after` is the balances after it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
     pub seq: i64,

@@ -17,8 +17,12 @@ pub mod limits;
 pub mod member;
 pub mod order;
 pub mod program;
+pub mod rewards;
 #[cfg(feature = "openapi")]
 pub mod schema;
+#[cfg(feature = "openapi")]
+mod schema_rewards;
+mod spend;
 pub mod text;
 pub mod tiers;
 pub mod usage;

@@ -104,6 +104,11 @@ pub fn check_hold_input(points: i64, order_amount_minor: i64) -> Result<(), Doma
     crate::order::check_amount("order_amount_minor", order_amount_minor)
 }
 
+/// Points a redemption or a draw spends: 1 to `MAX_POINTS`.
+pub fn check_spend(points: i64) -> Result<(), DomainError> {
+    check_range("points", points, 1, MAX_POINTS)
+}
+
 /// An adjustment's points: non-zero, at most `MAX_POINTS` either way. The HTTP edge checks
 /// them with this same function before the command is queued.
 pub fn check_adjustment(points: i64) -> Result<(), DomainError> {

@@ -13,7 +13,7 @@ use utoipa::openapi::RefOr;
 /// No control character (Rust's `char::is_control`: Unicode category Cc), as `text::check` refuses.
 const PRINTABLE: &str = "\\u0000-\\u001f\\u007f-\\u009f";
 
-fn int(lo: i64, hi: i64) -> ObjectBuilder {
+pub(crate) fn int(lo: i64, hi: i64) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
@@ -253,7 +253,7 @@ pub fn nullable(schema: Schema) -> Schema {
     OneOfBuilder::new().item(schema).item(ObjectBuilder::new().schema_type(Type::Null)).into()
 }
 
-fn closed(props: &[(&str, Schema)], required: &[&str]) -> ObjectBuilder {
+pub(crate) fn closed(props: &[(&str, Schema)], required: &[&str]) -> ObjectBuilder {
     let mut o = ObjectBuilder::new()
         .schema_type(Type::Object)
         .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::<Schema>::FreeForm(false)));
@@ -266,7 +266,7 @@ fn closed(props: &[(&str, Schema)], required: &[&str]) -> ObjectBuilder {
     o
 }
 
-fn boolean() -> Schema {
+pub(crate) fn boolean() -> Schema {
     ObjectBuilder::new().schema_type(Type::Boolean).into()
 }
 
@@ -353,3 +353,5 @@ pub fn coupon_limit_opt() -> Schema {
 pub fn coupon_ids() -> Schema {
     ArrayBuilder::new().items(RefOr::T(id_field())).max_items(Some(crate::coupons::MAX_COUPONS_PER_CART)).into()
 }
+
+pub use crate::schema_rewards::*;

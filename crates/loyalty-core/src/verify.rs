@@ -56,6 +56,8 @@ fn check_delta(kind: EntryKind, points: i64, d: Buckets) -> Result<(), String> {
         EntryKind::Release if points > 0 => expect(Buckets { held: -p, active: p, ..z }),
         EntryKind::Expire if points < 0 => expect(Buckets { active: -p, ..z }),
         EntryKind::Adjust if points != 0 => expect(Buckets { active: points, ..z }),
+        EntryKind::Spend if points < 0 => expect(Buckets { active: -p, ..z }),
+        EntryKind::Restore if points > 0 => expect(Buckets { active: p, ..z }),
         EntryKind::Clawback if points <= 0 => {
             let ok = d.held == 0
                 && d.pending <= 0
@@ -108,8 +110,8 @@ pub fn verify_member(h: &MemberHistory) -> Vec<Violation> {
         if let Err(p) = check_delta(e.kind, e.points, sub(e.after, prev)) {
             bad(Some(e.seq), p);
         }
-        if e.kind == EntryKind::Hold && -e.points > prev.available() {
-            bad(Some(e.seq), format!("hold of {} exceeded the {} available when taken", -e.points, prev.available()));
+        if matches!(e.kind, EntryKind::Hold | EntryKind::Spend) && -e.points > prev.available() {
+            bad(Some(e.seq), format!("{} of {} exceeded the {} available when taken", e.kind, -e.points, prev.available()));
         }
         prev = e.after;
     }

@@ -6,8 +6,7 @@ use super::template::{Channel, Template, TemplateStatus, Validity};
 use crate::error::DomainError;
 use crate::ids::{CouponId, MemberId, OrderId, TemplateId};
 use crate::program::Program;
-use crate::tiers::level_index;
-use jiff::{civil::Date, Timestamp, ToSpan};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Where a coupon is in its life. `expired` is not stored: an available coupon past its
@@ -199,14 +198,6 @@ fn not_eligible(reason: impl Into<String>) -> DomainError {
     DomainError::CouponNotEligible { reason: reason.into() }
 }
 
-/// The period a limit counts in, and its start at `now` in the programme's zone.
-fn period_starts(program: &Program, now: Timestamp) -> [(&'static str, Timestamp); 3] {
-    let date = now.to_zoned(program.tz.clone()).date();
-    let start = |d: Date| d.to_zoned(program.tz.clone()).map(|z| z.timestamp()).unwrap_or(now);
-    let week = date.checked_sub(i64::from(date.weekday().to_monday_zero_offset()).days()).unwrap_or(date);
-    [("day", start(date)), ("week", start(week)), ("month", start(date.first_of_month()))]
-}
-
 /// Issues a coupon of `template` to the member at `now` through `channel`: refused when the
 /// template is not active or not obtainable that way, the member may not hold it, its stock is
 /// gone, or the member reached a limit. `held` are the member's coupons of this template.
@@ -229,15 +220,7 @@ pub fn issue(
     if !holder.active {
         return Err(not_eligible("the member is not active"));
     }
-    if let Some(min) = &t.audience.min_tier {
-        let (have, need) = (level_index(program, holder.tier).unwrap_or(0), level_index(program, min).unwrap_or(0));
-        if have < need {
-            return Err(not_eligible(format!("for {min} and above; the member is {}", holder.tier)));
-        }
-    }
-    if t.audience.paid_only {
-        return Err(not_eligible("for paid members only"));
-    }
+    t.audience.admits(program, holder.tier).map_err(not_eligible)?;
     let (valid_from, valid_until) = match &t.validity {
         Validity::Fixed { .. } => {
             let (from, until) = template.fixed_window().expect("validated instants");
@@ -268,20 +251,10 @@ pub fn issue(
             return Err(DomainError::CouponOutOfStock { template: template.id.to_string(), stock });
         }
     }
-    let l = &t.limits;
-    let limited = |limit: Option<i64>, period: &'static str, since: Option<Timestamp>| -> Result<(), DomainError> {
-        let Some(limit) = limit else { return Ok(()) };
-        let n = held.iter().filter(|c| since.is_none_or(|s| c.issued_at >= s)).count();
-        if i64::try_from(n).unwrap_or(i64::MAX) >= limit {
-            return Err(DomainError::CouponLimitReached { template: template.id.to_string(), limit, period });
-        }
-        Ok(())
-    };
-    limited(l.lifetime, "lifetime", None)?;
-    let [(_, day), (_, week), (_, month)] = period_starts(program, now);
-    limited(l.per_day, "day", Some(day))?;
-    limited(l.per_week, "week", Some(week))?;
-    limited(l.per_month, "month", Some(month))?;
+    let count_since = |since: Option<Timestamp>| held.iter().filter(|c| since.is_none_or(|s| c.issued_at >= s)).count();
+    t.limits.check(program, now, |since| i64::try_from(count_since(since)).unwrap_or(i64::MAX), 1, |limit, period| {
+        DomainError::CouponLimitReached { template: template.id.to_string(), limit, period }
+    })?;
     let mut coupon = Coupon {
         member_id: member.clone(),
         coupon_id: coupon_id.clone(),

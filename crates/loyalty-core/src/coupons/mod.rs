@@ -6,9 +6,9 @@ pub mod apply;
 pub mod code;
 pub mod coupon;
 mod order;
-mod patch;
+pub(crate) mod patch;
 pub mod template;
-mod validate;
+pub(crate) mod validate;
 
 pub use apply::{apply, best, Applied, CartGoods, CouponResult, MAX_COUPONS_PER_CART};
 pub use coupon::{issue, Coupon, CouponEntry, CouponStatus, Holder};

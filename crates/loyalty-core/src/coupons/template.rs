@@ -182,6 +182,23 @@ pub struct Audience {
     pub paid_only: bool,
 }
 
+impl Audience {
+    /// Whether a member of tier `tier` may hold it; the refusal says why.
+    pub fn admits(&self, program: &crate::Program, tier: &str) -> Result<(), String> {
+        use crate::tiers::level_index;
+        if let Some(min) = &self.min_tier {
+            let (have, need) = (level_index(program, tier).unwrap_or(0), level_index(program, min).unwrap_or(0));
+            if have < need {
+                return Err(format!("for {min} and above; the member is {tier}"));
+            }
+        }
+        if self.paid_only {
+            return Err("for paid members only".into());
+        }
+        Ok(())
+    }
+}
+
 /// How long an issued coupon may be used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -218,6 +235,36 @@ pub struct Limits {
     pub per_month: Option<i64>,
 }
 
+impl Limits {
+    /// Refuses `more` when it would take what the member obtained in a limited period past
+    /// the limit: `obtained(since)` counts what the member obtained from `since` on (`None`:
+    /// ever), and `hit(limit, period)` is the refusal.
+    pub fn check(
+        &self,
+        program: &crate::Program,
+        now: Timestamp,
+        obtained: impl Fn(Option<Timestamp>) -> i64,
+        more: i64,
+        hit: impl Fn(i64, &'static str) -> crate::DomainError,
+    ) -> Result<(), crate::DomainError> {
+        let [(_, day), (_, week), (_, month)] = crate::calendar::period_starts(program, now);
+        let periods = [
+            (self.lifetime, "lifetime", None),
+            (self.per_day, "day", Some(day)),
+            (self.per_week, "week", Some(week)),
+            (self.per_month, "month", Some(month)),
+        ];
+        for (limit, period, since) in periods {
+            if let Some(limit) = limit {
+                if obtained(since).saturating_add(more) > limit {
+                    return Err(hit(limit, period));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How a coupon of the template may be obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -229,6 +276,8 @@ pub enum Channel {
     Issue,
     /// The member types a code: the template's public code, or one of its one-time codes.
     Code,
+    /// Bought with points in the mall, or won in a points lottery.
+    Points,
 }
 
 impl Channel {
@@ -237,6 +286,7 @@ impl Channel {
             Self::Claim => "claim",
             Self::Issue => "issue",
             Self::Code => "code",
+            Self::Points => "points",
         }
     }
 }

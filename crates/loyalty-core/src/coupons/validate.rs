@@ -8,19 +8,19 @@ use crate::program::Program;
 use crate::tiers::level_index;
 use jiff::Timestamp;
 
-pub(super) fn text(field: &str, v: &str) -> Result<(), DomainError> {
+pub(crate) fn text(field: &str, v: &str) -> Result<(), DomainError> {
     crate::text::check_text(field, v, 1..=MAX_TEXT)
 }
 
-pub(super) fn amount(field: &str, v: i64) -> Result<(), DomainError> {
+pub(crate) fn amount(field: &str, v: i64) -> Result<(), DomainError> {
     check_amount(field, v)
 }
 
-pub(super) fn positive(field: &str, v: i64, max: i64) -> Result<(), DomainError> {
+pub(crate) fn positive(field: &str, v: i64, max: i64) -> Result<(), DomainError> {
     crate::limits::check_range(field, v, 1, max)
 }
 
-pub(super) fn check_benefit(b: &Benefit) -> Result<(), DomainError> {
+pub(crate) fn check_benefit(b: &Benefit) -> Result<(), DomainError> {
     let f = |n: &str| format!("benefit.{n}");
     match b {
         Benefit::AmountOff { value_minor, threshold_minor, step, max_off_minor } => {
@@ -76,7 +76,7 @@ pub(super) fn check_benefit(b: &Benefit) -> Result<(), DomainError> {
     Ok(())
 }
 
-pub(super) fn check_goods(field: &str, g: &Goods) -> Result<(), DomainError> {
+pub(crate) fn check_goods(field: &str, g: &Goods) -> Result<(), DomainError> {
     for (name, list) in [("categories", &g.categories), ("brands", &g.brands), ("skus", &g.skus)] {
         if list.len() > MAX_SCOPE_ENTRIES {
             return Err(DomainError::unprocessable(
@@ -91,7 +91,7 @@ pub(super) fn check_goods(field: &str, g: &Goods) -> Result<(), DomainError> {
     Ok(())
 }
 
-pub(super) fn check_scope(s: &Scope) -> Result<(), DomainError> {
+pub(crate) fn check_scope(s: &Scope) -> Result<(), DomainError> {
     check_goods("scope.include", &s.include)?;
     check_goods("scope.exclude", &s.exclude)?;
     let pairs = [
@@ -110,7 +110,21 @@ pub(super) fn check_scope(s: &Scope) -> Result<(), DomainError> {
     Ok(())
 }
 
-pub(super) fn check_validity(v: &Validity) -> Result<(), DomainError> {
+/// An audience's tier must be one of the programme's.
+pub(crate) fn check_audience(program: &Program, a: &Audience) -> Result<(), DomainError> {
+    if let Some(t) = &a.min_tier {
+        if level_index(program, t).is_none() {
+            let known: Vec<&str> = program.file.tiers.levels.iter().map(|l| l.code.as_str()).collect();
+            return Err(DomainError::unprocessable(
+                "audience.min_tier",
+                format!("{t:?} is not a tier of the programme ({})", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_validity(v: &Validity) -> Result<(), DomainError> {
     match v {
         Validity::Fixed { from, until } => {
             let a = crate::instant::parse_instant("validity.fixed.from", from)?;
@@ -124,7 +138,7 @@ pub(super) fn check_validity(v: &Validity) -> Result<(), DomainError> {
     Ok(())
 }
 
-pub(super) fn check_limits(l: &Limits) -> Result<(), DomainError> {
+pub(crate) fn check_limits(l: &Limits) -> Result<(), DomainError> {
     for (name, v) in
         [("lifetime", l.lifetime), ("per_day", l.per_day), ("per_week", l.per_week), ("per_month", l.per_month)]
     {
@@ -143,15 +157,7 @@ impl TemplateInput {
         text("name", &self.name)?;
         check_benefit(&self.benefit)?;
         check_scope(&self.scope)?;
-        if let Some(t) = &self.audience.min_tier {
-            if level_index(program, t).is_none() {
-                let known: Vec<&str> = program.file.tiers.levels.iter().map(|l| l.code.as_str()).collect();
-                return Err(DomainError::unprocessable(
-                    "audience.min_tier",
-                    format!("{t:?} is not a tier of the programme ({})", known.join(", ")),
-                ));
-            }
-        }
+        check_audience(program, &self.audience)?;
         check_validity(&self.validity)?;
         if let Some(s) = self.stock {
             crate::limits::check_range("stock", s, 0, MAX_STOCK)?;

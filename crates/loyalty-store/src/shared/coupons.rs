@@ -50,6 +50,7 @@ fn coupon_row(r: &DbRow) -> Result<Coupon> {
             "claim" => Channel::Claim,
             "code" => Channel::Code,
             "issue" => Channel::Issue,
+            "points" => Channel::Points,
             other => return Err(corrupt(t, format!("source {other:?}"))),
         },
         issued_at: ts(t, r.try_get("issued_at")?)?,
