@@ -194,3 +194,19 @@ string_id!(
     DrawId,
     "a draw id"
 );
+
+/// An id made from `parts` joined by `.` (a coupon a redemption or a draw issued, named after
+/// it), or, when that would pass `MAX_ID_LEN`, `h.` and the hex of a 64-bit FNV-1a hash of the
+/// joined parts: stable, so a retry derives the same id.
+pub fn derived_id(parts: &[&str]) -> String {
+    let joined = parts.join(".");
+    if joined.len() <= MAX_ID_LEN {
+        return joined;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in joined.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("h.{h:016x}.{}", &joined[joined.len() - 64..])
+}

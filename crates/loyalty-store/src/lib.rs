@@ -1,6 +1,6 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`]) and [`Store`], their sum. SQLite
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`]) and [`Store`], their sum. SQLite
 //! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
 //! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
 //! driver type and the few fragments of SQL that differ). The server picks a backend from the
@@ -10,6 +10,7 @@ pub mod analytics;
 mod convert;
 pub mod coupons;
 pub mod health;
+pub mod rewards;
 mod postgres;
 mod sqlite;
 pub mod usage;
@@ -29,6 +30,7 @@ pub use analytics::Analytics;
 pub use coupons::{CouponChecks, Coupons};
 pub use health::{Writability, WriteProbe};
 pub use postgres::PgStore;
+pub use rewards::Rewards;
 pub use sqlite::SqliteStore;
 pub use usage::{BenefitUsage, UsageQuery, UsageReport, UsageRow};
 pub use versions::{MemberVersion, MemberVersions};
@@ -108,6 +110,13 @@ pub struct Changes {
     pub codes_redeemed: Vec<loyalty_core::coupons::code::OneTimeCode>,
     /// How many coupons of each template this batch issued.
     pub coupons_issued: Vec<(loyalty_core::ids::TemplateId, i64)>,
+    /// Redemptions made or moved (their latest state), and how many units of each reward
+    /// they took (a cancellation gives units back: negative).
+    pub redemptions: Vec<loyalty_core::rewards::Redemption>,
+    pub rewards_redeemed: Vec<(loyalty_core::ids::RewardId, i64)>,
+    /// Draws made, and what they moved of each lottery's counts.
+    pub draws: Vec<loyalty_core::rewards::Draw>,
+    pub lottery_counts: Vec<rewards::LotteryCounts>,
 }
 
 impl Changes {
@@ -347,6 +356,7 @@ pub trait Store:
     + MemberVersions
     + PersonalData
     + Coupons
+    + Rewards
     + RawSql
     + 'static
 {
@@ -363,6 +373,7 @@ impl<T> Store for T where
         + MemberVersions
         + PersonalData
         + Coupons
+        + Rewards
         + RawSql
         + 'static
 {
@@ -372,7 +383,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         Analytics, ApiKeys, BenefitUsage, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions, PersonalData,
-        RawSql, Store, WriteProbe, Writes,
+        RawSql, Rewards, Store, WriteProbe, Writes,
     };
 }
 
@@ -428,6 +439,9 @@ pub trait Tx: Send {
         member: &MemberId,
         wanted: &CouponLoad,
     ) -> Result<Vec<loyalty_core::coupons::Coupon>>;
+    /// What the batch's mall and lottery commands need, catalogue items and lotteries held
+    /// for update until the transaction ends (see [`rewards::RewardLoad`]).
+    async fn load_rewards(&mut self, wanted: &rewards::RewardLoad) -> Result<rewards::RewardState>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
     /// A mark that is the same in two transactions of this store only if no other connection

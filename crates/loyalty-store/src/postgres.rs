@@ -132,6 +132,12 @@ mod maintenance;
 #[path = "shared/personal.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod personal;
+#[path = "shared/reward_checks.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod reward_checks;
+#[path = "shared/rewards.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod rewards;
 #[path = "shared/rows.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod rows;

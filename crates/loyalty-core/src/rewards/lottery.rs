@@ -267,6 +267,9 @@ pub struct Draw {
     /// What the prize's cost added to the lottery's spending.
     pub cost_minor: i64,
     pub at: Timestamp,
+    /// What the prize became: the coupon issued, or the redemption of the goods won.
+    pub coupon: Option<crate::ids::CouponId>,
+    pub redemption: Option<crate::ids::RedemptionId>,
 }
 
 impl Lottery {
@@ -356,6 +359,8 @@ impl Lottery {
             free,
             cost_minor: cost,
             at: now,
+            coupon: None,
+            redemption: None,
         })
     }
 

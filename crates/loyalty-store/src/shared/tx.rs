@@ -141,6 +141,10 @@ impl Tx for TxImpl {
         Ok(out)
     }
 
+    async fn load_rewards(&mut self, wanted: &crate::rewards::RewardLoad) -> Result<crate::rewards::RewardState> {
+        super::rewards::load_rewards_for_write(&mut self.tx, wanted).await
+    }
+
     async fn write(&mut self, changes: &Changes, recorded_at: jiff::Timestamp) -> Result<()> {
         write_changes(&mut self.tx, changes, micros(recorded_at)).await
     }

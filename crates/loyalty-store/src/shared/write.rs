@@ -240,5 +240,6 @@ pub(super) async fn write_changes(
     .await?;
     super::personal::write_audit(conn, &c.audit).await?;
     super::coupons::write_coupons(conn, c).await?;
+    super::rewards::write_rewards(conn, c).await?;
     write_tier_changes(conn, c, recorded_at).await
 }
