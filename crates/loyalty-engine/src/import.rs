@@ -64,8 +64,8 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Where a row is in the file: the line it starts on, which the rejects file names it by, and
-/// its bytes. A row the engine refuses is read back from the file by them when it is refused,
+/// Where a row is in the file: the line the reader was on when it began the row (the rejects
+/// file names the row by the line it starts on, see [`Source::row`]) and its bytes. A row the engine refuses is read back from the file by them when it is refused,
 /// so that an import keeps 16 bytes more per row rather than every row's text for the few it
 /// rejects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -562,10 +562,11 @@ impl Tally {
     fn refuse(&mut self, spot: Spot, reason: &str) {
         self.sum.rejected += 1;
         self.done += 1;
-        let line = spot.line.to_string();
         let written = match self.source.row(spot) {
-            Ok(row) => self.rejects.write_record([line.as_bytes(), reason.as_bytes(), row]).map_err(Into::into),
-            Err(e) => Err(anyhow::anyhow!("line {line} could not be read back from the file: {e}")),
+            Ok((line, row)) => {
+                self.rejects.write_record([line.to_string().as_bytes(), reason.as_bytes(), row]).map_err(Into::into)
+            }
+            Err(e) => Err(anyhow::anyhow!("the row at line {} could not be read back from the file: {e}", spot.line)),
         };
         if let Err(e) = written {
             self.unwritten.get_or_insert(e);
@@ -613,10 +614,15 @@ struct Source {
 }
 
 impl Source {
-    /// The bytes of the row at `spot` as they are in the file, without the line breaks around
-    /// it (the reader may count a blank line before a row, or a row's `\r\n`, as part of it);
-    /// line breaks inside a quoted field are the row's own and stay.
-    fn row(&mut self, spot: Spot) -> std::io::Result<&[u8]> {
+    /// The line the row at `spot` starts on, and its bytes as they are in the file without the
+    /// line breaks around it; line breaks inside a quoted field are the row's own and stay.
+    ///
+    /// The reader counts a row from where the one before it ended: after the blank lines
+    /// between them, and in a file of `\r\n` line ends after the `\r` (the `\n` is read with
+    /// the next row), so `spot.line` can be a line or more before the row's own. The `\n`s of
+    /// what comes before the row's first byte are counted here. (A file of lone `\r` line ends
+    /// has its rows read right, but its lines are not counted at all.)
+    fn row(&mut self, spot: Spot) -> std::io::Result<(u64, &[u8])> {
         use std::io::{Read, Seek, SeekFrom};
         let len = usize::try_from(spot.end - spot.start).expect("a row that was read fits in memory");
         self.buf.resize(len, 0);
@@ -626,7 +632,8 @@ impl Source {
         let line_break = |b: &u8| *b == b'\n' || *b == b'\r';
         let first = text.iter().position(|b| !line_break(b)).unwrap_or(text.len());
         let last = text.iter().rposition(|b| !line_break(b)).map_or(first, |i| i + 1);
-        Ok(&text[first..last])
+        let breaks = text[..first].iter().filter(|b| **b == b'\n').count() as u64;
+        Ok((spot.line + breaks, &text[first..last]))
     }
 }
 
@@ -850,7 +857,9 @@ mod tests {
     }
 
     /// What the rejects file gets as a row is the row as written: quotes, commas, white space,
-    /// a quoted line break, whatever the file's line ends and blank lines between rows.
+    /// a quoted line break, whatever the file's line ends and blank lines between rows; and the
+    /// line it starts on, which the reader's position alone misses after a blank line and in
+    /// a file of `\r\n` line ends.
     #[test]
     fn a_row_is_read_back_as_it_is_in_the_file() {
         let rows = ["a,b", " x , \"y, \"\"z\"\"\" ", "\"two\nlines\",c", "\"crlf\r\ninside\",d", "last"];
@@ -871,16 +880,22 @@ mod tests {
             let mut rdr = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_path(&path).unwrap();
             rdr.headers().unwrap();
             let mut source = Source { file: std::fs::File::open(&path).unwrap(), buf: Vec::new() };
-            let (mut record, mut got) = (csv::StringRecord::new(), Vec::new());
+            let (mut record, mut got, mut lines) = (csv::StringRecord::new(), Vec::new(), Vec::new());
             loop {
                 let before = rdr.position().clone();
                 if !rdr.read_record(&mut record).unwrap() {
                     break;
                 }
                 let spot = Spot::read(&before, rdr.position());
-                got.push(String::from_utf8(source.row(spot).unwrap().to_vec()).unwrap());
+                let (line, row) = source.row(spot).unwrap();
+                got.push(String::from_utf8(row.to_vec()).unwrap());
+                lines.push(line);
             }
             assert_eq!(got, rows, "{ending:?}");
+            // The header is line 1, a blank line follows the second row, two rows take two lines.
+            if ending != "\r" {
+                assert_eq!(lines, [2, 3, 5, 7, 9], "{ending:?}");
+            }
         }
     }
 

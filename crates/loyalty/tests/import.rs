@@ -168,7 +168,8 @@ async fn grouped_and_split_imports_match_file_order() {
 }
 
 /// A rejected row comes back in the rejects file's `row` column as it is in the file, commas,
-/// quotes, white space and a quoted line break included, whether
+/// quotes, white space and a quoted line break included, with the line it starts on (the file
+/// has `\r\n` line ends and a blank line), whether
 /// it was refused while the file was read or by the engine, in file order, grouped by member
 /// and split into parts.
 #[tokio::test]
@@ -185,7 +186,9 @@ async fn a_rejected_row_comes_back_verbatim() {
         format!("o3,m3,{at},100,\"two\nlines\",shoes"),
         format!("o4,m4,{at},100,plain,shoes"),
     ];
-    let text = format!("order_id,member_id,paid_at,amount_minor,sku,category\n{}\n", rows.join("\n"));
+    let text = format!("order_id,member_id,paid_at,amount_minor,sku,category\r\n{}\r\n", rows.join("\r\n"));
+    // A blank line after the third row: the rows after it start a line further on.
+    let text = text.replacen("shoes\r\no3,", "shoes\r\n\r\no3,", 1);
     let file = dir.path().join("orders.csv");
     std::fs::write(&file, &text).unwrap();
     let size = text.len() as u64;
@@ -200,7 +203,7 @@ async fn a_rejected_row_comes_back_verbatim() {
         let mut got = rejects(&opts.rejects);
         got.sort_by_key(|(line, _, _)| *line);
         let lines: Vec<u64> = got.iter().map(|(line, _, _)| *line).collect();
-        assert_eq!(lines, [3, 4, 5], "{name}");
+        assert_eq!(lines, [3, 4, 6], "{name}");
         for ((_, reason, row), (want, why)) in
             got.iter().zip([(&rows[1], "already exists"), (&rows[2], "paid_at"), (&rows[3], "lines[0].sku")])
         {
