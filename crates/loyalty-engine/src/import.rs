@@ -1,8 +1,8 @@
 //! CSV imports of members, orders and refunds. Rows are parsed on a blocking thread and
 //! applied in large batches through the same engine code as HTTP requests (one transaction
 //! per batch). Orders are applied grouped by member (see [`run_orders`]). Re-running an
-//! import skips what is already there; rejected rows are written with their line number and
-//! reason, and the import carries on.
+//! import skips what is already there; rejected rows are written to the rejects file as
+//! `line,reason,row` (the row as it is in the file, see [`Spot`]), and the import carries on.
 
 use crate::clock::{Clock, SharedClock};
 use crate::writer::{self as engine, Command, Outcome, Reply};
@@ -64,8 +64,26 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// One parsed row: its line number and what to do with it (or why it was refused).
-type Parsed = (u64, Result<Command, String>);
+/// Where a row is in the file: the line the reader was on when it began the row (the rejects
+/// file names the row by the line it starts on, see [`Source::row`]) and its bytes. A row the engine refuses is read back from the file by them when it is refused,
+/// so that an import keeps 16 bytes more per row rather than every row's text for the few it
+/// rejects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Spot {
+    line: u64,
+    start: u64,
+    end: u64,
+}
+
+impl Spot {
+    /// The record a reader read between `before` (its position before the read) and `after`.
+    fn read(before: &csv::Position, after: &csv::Position) -> Self {
+        Self { line: before.line(), start: before.byte(), end: after.byte() }
+    }
+}
+
+/// One parsed row: where it is and what to do with it (or why it was refused).
+type Parsed = (Spot, Result<Command, String>);
 
 pub struct Options {
     pub batch: usize,
@@ -111,7 +129,7 @@ pub async fn run(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
             .expect("static template"),
     );
-    let mut t = Tally::create(&opts.rejects, bar)?;
+    let mut t = Tally::create(&opts.rejects, file, bar)?;
     let applied = match kind {
         Kind::Orders if !opts.in_file_order => run_orders(store, program, file, opts, &mut t).await,
         Kind::Orders | Kind::Members | Kind::Refunds => run_in_order(store, program, kind, file, opts, &mut t).await,
@@ -138,11 +156,11 @@ async fn run_in_order(
     let reader = spawn_reader(file.to_owned(), kind, program.clone(), opts.batch, opts.clock.now(), tx);
     while let Some((rows, offset)) = rx.recv().await {
         let mut cmds = Vec::with_capacity(rows.len());
-        for (line, parsed) in rows {
+        for (spot, parsed) in rows {
             t.sum.rows += 1;
             match parsed {
-                Ok(cmd) => cmds.push((line, cmd)),
-                Err(reason) => t.refuse(line, &reason),
+                Ok(cmd) => cmds.push((spot, cmd)),
+                Err(reason) => t.refuse(spot, &reason),
             }
         }
         apply_rows(store, program, cmds, opts.clock.now(), t).await?;
@@ -185,13 +203,13 @@ async fn run_orders(
     let reading = Instant::now();
     // Rows refused while reading come over as they are found, so that a file of bad rows is
     // never held in memory.
-    let (refused, mut refusals) = tokio::sync::mpsc::channel::<(u64, String)>(1_024);
+    let (refused, mut refusals) = tokio::sync::mpsc::channel::<(Spot, String)>(1_024);
     let reader = {
         let (file, program, bar, now) = (file.to_owned(), program.clone(), t.bar.clone(), opts.clock.now());
         tokio::task::spawn_blocking(move || split_orders(&file, &program, parts, now, &bar, &refused))
     };
-    while let Some((line, reason)) = refusals.recv().await {
-        t.refuse(line, &reason);
+    while let Some((spot, reason)) = refusals.recv().await {
+        t.refuse(spot, &reason);
     }
     let split = reader.await??;
     tracing::debug!(
@@ -223,7 +241,7 @@ async fn run_orders(
             }
         }
     }
-    tail.sort_by_key(|(line, _)| *line);
+    tail.sort_by_key(|(spot, _)| spot.line);
     let ends = group_ends(&tail, opts.batch, |_, _| false);
     apply_cut(store, &program, tail, &ends, opts.clock.as_ref(), t).await
 }
@@ -240,9 +258,9 @@ struct Split {
 }
 
 enum Groups {
-    InMemory(Vec<(u64, Command)>),
-    /// One temporary CSV file per part of the members: the file's own columns and the row's
-    /// line number last.
+    InMemory(Vec<(Spot, Command)>),
+    /// One temporary CSV file per part of the members: the file's own columns, then the row's
+    /// line number and bytes (its [`Spot`]).
     Spilled {
         files: Vec<tempfile::NamedTempFile>,
         headers: csv::StringRecord,
@@ -264,10 +282,10 @@ fn placed(cmd: &Command) -> &ValidOrder {
 
 /// Moves the rows of entangled members to `tail`; returns the others.
 fn hold_back(
-    rows: Vec<(u64, Command)>,
+    rows: Vec<(Spot, Command)>,
     entangled: &HashSet<u64>,
-    tail: &mut Vec<(u64, Command)>,
-) -> Vec<(u64, Command)> {
+    tail: &mut Vec<(Spot, Command)>,
+) -> Vec<(Spot, Command)> {
     if entangled.is_empty() {
         return rows;
     }
@@ -280,10 +298,10 @@ fn hold_back(
 /// Rows handed at once to a validating thread.
 const CHUNK_ROWS: usize = 8_192;
 
-/// A chunk of rows as read: line number and the record (or why it could not be read).
-type Read = Vec<(u64, Result<csv::StringRecord, String>)>;
+/// A chunk of rows as read: where each is and its record (or why it could not be read).
+type Read = Vec<(Spot, Result<csv::StringRecord, String>)>;
 /// The same rows validated.
-type Checked = Vec<(u64, Result<csv::StringRecord, String>, Result<Command, String>)>;
+type Checked = Vec<(Spot, Result<csv::StringRecord, String>, Result<Command, String>)>;
 
 /// Reads an orders file once, sending each row it refuses to `refused`. One thread reads the records, two validate them (jiff's parse
 /// of `paid_at` and the order's checks are most of the work), and this one takes their chunks
@@ -294,7 +312,7 @@ fn split_orders(
     parts: usize,
     now: Timestamp,
     bar: &indicatif::ProgressBar,
-    refused: &tokio::sync::mpsc::Sender<(u64, String)>,
+    refused: &tokio::sync::mpsc::Sender<(Spot, String)>,
 ) -> anyhow::Result<Split> {
     assert!(parts >= 1);
     let mut rdr = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_path(file)?;
@@ -325,12 +343,12 @@ fn split_orders(
                 for chunk in from_reader {
                     let out = chunk
                         .into_iter()
-                        .map(|(line, rec)| {
+                        .map(|(spot, rec)| {
                             let parsed = match &rec {
                                 Ok(r) => cols.parse(r, program, now),
                                 Err(e) => Err(e.clone()),
                             };
-                            (line, rec, parsed)
+                            (spot, rec, parsed)
                         })
                         .collect();
                     if back.send(out).is_err() {
@@ -345,12 +363,14 @@ fn split_orders(
             for turn in 0.. {
                 let mut chunk = Vec::with_capacity(CHUNK_ROWS);
                 while chunk.len() < CHUNK_ROWS {
-                    let line = rdr.position().line();
+                    let before = rdr.position().clone();
                     let mut record = csv::StringRecord::new();
                     match rdr.read_record(&mut record) {
                         Ok(false) => break,
-                        Ok(true) => chunk.push((line, Ok(record))),
-                        Err(e) => chunk.push((line, Err(format!("unreadable row: {e}")))),
+                        Ok(true) => chunk.push((Spot::read(&before, rdr.position()), Ok(record))),
+                        Err(e) => {
+                            chunk.push((Spot::read(&before, rdr.position()), Err(format!("unreadable row: {e}"))))
+                        }
                     }
                 }
                 bar.set_position(rdr.position().byte());
@@ -364,13 +384,13 @@ fn split_orders(
             // The chunks come back in the turns they were handed out in: the first turn with
             // nothing to take means the reader is done.
             let Ok(chunk) = checked[turn % 2].recv() else { break };
-            for (line, record, parsed) in chunk {
+            for (spot, record, parsed) in chunk {
                 split.rows += 1;
                 let cmd = match parsed {
                     Ok(cmd) => cmd,
                     Err(reason) => {
                         // The receiver only goes when the import has failed.
-                        let _ = refused.blocking_send((line, reason));
+                        let _ = refused.blocking_send((spot, reason));
                         continue;
                     }
                 };
@@ -384,10 +404,12 @@ fn split_orders(
                 if let Some(files) = &mut spill {
                     let w = &mut files[(member % parts as u64) as usize].1;
                     let mut out = record.expect("a row that parsed was read");
-                    out.push_field(&line.to_string());
+                    for n in [spot.line, spot.start, spot.end] {
+                        out.push_field(&n.to_string());
+                    }
                     w.write_record(&out)?;
                 } else if let Groups::InMemory(rows) = &mut split.groups {
-                    rows.push((line, cmd));
+                    rows.push((spot, cmd));
                 }
             }
         }
@@ -410,17 +432,19 @@ fn read_spilled(
     headers: &csv::StringRecord,
     program: &Program,
     now: Timestamp,
-) -> anyhow::Result<Vec<(u64, Command)>> {
+) -> anyhow::Result<Vec<(Spot, Command)>> {
     let cols = Columns::new(Kind::Orders, headers)?;
     let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_path(path)?;
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     while rdr.read_record(&mut record)? {
-        let last = record.len().checked_sub(1).ok_or_else(|| anyhow::anyhow!("an empty spilled row"))?;
-        let line: u64 = record[last].parse()?;
-        record.truncate(last);
-        let cmd = cols.parse(&record, program, now).map_err(|e| anyhow::anyhow!("line {line} parsed before: {e}"))?;
-        rows.push((line, cmd));
+        let fields = record.len().checked_sub(3).ok_or_else(|| anyhow::anyhow!("a spilled row without its spot"))?;
+        let n = |i: usize| record[fields + i].parse::<u64>();
+        let spot = Spot { line: n(0)?, start: n(1)?, end: n(2)? };
+        record.truncate(fields);
+        let cmd =
+            cols.parse(&record, program, now).map_err(|e| anyhow::anyhow!("line {} parsed before: {e}", spot.line))?;
+        rows.push((spot, cmd));
     }
     Ok(rows)
 }
@@ -430,12 +454,12 @@ fn read_spilled(
 async fn apply_grouped(
     store: &dyn Store,
     program: &Arc<Program>,
-    mut rows: Vec<(u64, Command)>,
+    mut rows: Vec<(Spot, Command)>,
     batch: usize,
     clock: &dyn Clock,
     t: &mut Tally,
 ) -> anyhow::Result<()> {
-    fn member(row: &(u64, Command)) -> &str {
+    fn member(row: &(Spot, Command)) -> &str {
         placed(&row.1).member_id.as_str()
     }
     // Stable: a member's rows keep their file order.
@@ -449,7 +473,7 @@ async fn apply_grouped(
 async fn apply_cut(
     store: &dyn Store,
     program: &Arc<Program>,
-    rows: Vec<(u64, Command)>,
+    rows: Vec<(Spot, Command)>,
     ends: &[usize],
     clock: &dyn Clock,
     t: &mut Tally,
@@ -458,12 +482,12 @@ async fn apply_cut(
     let mut rows = rows.into_iter();
     let mut start = 0;
     let batches = ends.iter().map(|&end| {
-        let (lines, cmds): (Vec<u64>, Vec<Command>) = rows.by_ref().take(end - start).unzip();
+        let (spots, cmds): (Vec<Spot>, Vec<Command>) = rows.by_ref().take(end - start).unzip();
         start = end;
-        (lines, cmds)
+        (spots, cmds)
     });
-    engine::apply_batches(store, program, clock, batches, |lines, replies| {
-        t.count(lines, replies);
+    engine::apply_batches(store, program, clock, batches, |spots, replies| {
+        t.count(spots, replies);
         t.show();
     })
     .await?;
@@ -499,16 +523,16 @@ pub fn group_ends<T>(rows: &[T], max: usize, same: impl Fn(&T, &T) -> bool) -> V
 async fn apply_rows(
     store: &dyn Store,
     program: &Program,
-    rows: Vec<(u64, Command)>,
+    rows: Vec<(Spot, Command)>,
     now: Timestamp,
     t: &mut Tally,
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let (lines, cmds): (Vec<u64>, Vec<Command>) = rows.into_iter().unzip();
+    let (spots, cmds): (Vec<Spot>, Vec<Command>) = rows.into_iter().unzip();
     let replies = engine::apply_batch(store, program, &cmds, now).await?;
-    t.count(lines, replies);
+    t.count(spots, replies);
     Ok(())
 }
 
@@ -517,24 +541,34 @@ async fn apply_rows(
 struct Tally {
     sum: Summary,
     rejects: csv::Writer<std::fs::File>,
+    /// The imported file, where rejected rows are read back from.
+    source: Source,
     /// The first failure to write a rejected row, reported when the import ends.
-    unwritten: Option<csv::Error>,
+    unwritten: Option<anyhow::Error>,
     bar: indicatif::ProgressBar,
     /// Rows whose outcome is known (the bar's position once an orders file is read).
     done: u64,
 }
 
 impl Tally {
-    fn create(rejects: &Path, bar: indicatif::ProgressBar) -> anyhow::Result<Self> {
+    fn create(rejects: &Path, file: &Path, bar: indicatif::ProgressBar) -> anyhow::Result<Self> {
         let mut w = csv::Writer::from_path(rejects)?;
-        w.write_record(["line", "reason"])?;
-        Ok(Self { sum: Summary::default(), rejects: w, unwritten: None, bar, done: 0 })
+        w.write_record(["line", "reason", "row"])?;
+        let source = Source { file: std::fs::File::open(file)?, buf: Vec::new() };
+        Ok(Self { sum: Summary::default(), rejects: w, source, unwritten: None, bar, done: 0 })
     }
 
-    fn refuse(&mut self, line: u64, reason: &str) {
+    /// Writes the row at `spot` to the rejects file: its line, why, and the row itself.
+    fn refuse(&mut self, spot: Spot, reason: &str) {
         self.sum.rejected += 1;
         self.done += 1;
-        if let Err(e) = self.rejects.write_record([line.to_string().as_str(), reason]) {
+        let written = match self.source.row(spot) {
+            Ok((line, row)) => {
+                self.rejects.write_record([line.to_string().as_bytes(), reason.as_bytes(), row]).map_err(Into::into)
+            }
+            Err(e) => Err(anyhow::anyhow!("the row at line {} could not be read back from the file: {e}", spot.line)),
+        };
+        if let Err(e) = written {
             self.unwritten.get_or_insert(e);
         }
     }
@@ -544,10 +578,10 @@ impl Tally {
         self.bar.set_position(self.done);
     }
 
-    /// Counts each row's outcome; `lines` and `replies` go together.
-    fn count(&mut self, lines: Vec<u64>, replies: Vec<Reply>) {
-        assert_eq!(lines.len(), replies.len(), "one reply per row");
-        for (line, reply) in lines.into_iter().zip(replies) {
+    /// Counts each row's outcome; `spots` and `replies` go together.
+    fn count(&mut self, spots: Vec<Spot>, replies: Vec<Reply>) {
+        assert_eq!(spots.len(), replies.len(), "one reply per row");
+        for (spot, reply) in spots.into_iter().zip(replies) {
             match reply {
                 Ok(Outcome::Order { replayed: true, .. }) | Ok(Outcome::Refund { replayed: true, .. }) => {
                     self.sum.skipped += 1;
@@ -557,7 +591,7 @@ impl Tally {
                     self.sum.accepted += 1;
                     self.done += 1;
                 }
-                Err(e) => self.refuse(line, &format!("{} ({})", e, e.code())),
+                Err(e) => self.refuse(spot, &format!("{} ({})", e, e.code())),
             }
         }
     }
@@ -566,10 +600,40 @@ impl Tally {
     fn finish(mut self) -> (Summary, anyhow::Result<()>) {
         self.bar.finish_and_clear();
         let written = match self.unwritten.take() {
-            Some(e) => Err(anyhow::anyhow!("a rejected row could not be written: {e}")),
+            Some(e) => Err(e.context("a rejected row could not be written")),
             None => self.rejects.flush().map_err(anyhow::Error::from),
         };
         (self.sum, written)
+    }
+}
+
+/// The imported file, opened a second time to read rejected rows back.
+struct Source {
+    file: std::fs::File,
+    buf: Vec<u8>,
+}
+
+impl Source {
+    /// The line the row at `spot` starts on, and its bytes as they are in the file without the
+    /// line breaks around it; line breaks inside a quoted field are the row's own and stay.
+    ///
+    /// The reader counts a row from where the one before it ended: after the blank lines
+    /// between them, and in a file of `\r\n` line ends after the `\r` (the `\n` is read with
+    /// the next row), so `spot.line` can be a line or more before the row's own. The `\n`s of
+    /// what comes before the row's first byte are counted here. (A file of lone `\r` line ends
+    /// has its rows read right, but its lines are not counted at all.)
+    fn row(&mut self, spot: Spot) -> std::io::Result<(u64, &[u8])> {
+        use std::io::{Read, Seek, SeekFrom};
+        let len = usize::try_from(spot.end - spot.start).expect("a row that was read fits in memory");
+        self.buf.resize(len, 0);
+        self.file.seek(SeekFrom::Start(spot.start))?;
+        self.file.read_exact(&mut self.buf)?;
+        let text = self.buf.as_slice();
+        let line_break = |b: &u8| *b == b'\n' || *b == b'\r';
+        let first = text.iter().position(|b| !line_break(b)).unwrap_or(text.len());
+        let last = text.iter().rposition(|b| !line_break(b)).map_or(first, |i| i + 1);
+        let breaks = text[..first].iter().filter(|b| **b == b'\n').count() as u64;
+        Ok((spot.line + breaks, &text[first..last]))
     }
 }
 
@@ -588,13 +652,13 @@ fn spawn_reader(
         let mut rows = Vec::with_capacity(batch);
         let mut record = csv::StringRecord::new();
         loop {
-            let line = rdr.position().line();
+            let before = rdr.position().clone();
             let parsed = match rdr.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => cols.parse(&record, &program, now),
                 Err(e) => Err(format!("unreadable row: {e}")),
             };
-            rows.push((line, parsed));
+            rows.push((Spot::read(&before, rdr.position()), parsed));
             if rows.len() >= batch {
                 let offset = rdr.position().byte();
                 if tx.blocking_send((std::mem::take(&mut rows), offset)).is_err() {
@@ -723,7 +787,7 @@ mod tests {
     }
 
     /// Reads `file` in `parts`, with the rows it refused, in the order they were sent.
-    fn split(file: &Path, rows: usize, parts: usize) -> (Split, Vec<(u64, String)>) {
+    fn split(file: &Path, rows: usize, parts: usize) -> (Split, Vec<(Spot, String)>) {
         let (tx, mut rx) = tokio::sync::mpsc::channel(rows.max(1));
         let split = split_orders(
             file,
@@ -750,14 +814,17 @@ mod tests {
         let file = orders_file(dir.path(), rows, 101);
         let (split, refused) = split(&file, rows, 1);
         assert_eq!(split.rows, rows as u64);
-        let rejected: Vec<u64> = refused.iter().map(|(line, _)| *line).collect();
+        let rejected: Vec<u64> = refused.iter().map(|(spot, _)| spot.line).collect();
         let expected: Vec<u64> = (0..rows).filter(|i| i % 97 == 5).map(|i| i as u64 + 2).collect();
         assert_eq!(rejected, expected, "rejected rows by line, in order");
         let Groups::InMemory(kept) = split.groups else { panic!("one part stays in memory") };
         assert_eq!(kept.len() + rejected.len(), rows);
-        assert!(kept.windows(2).all(|w| w[0].0 < w[1].0), "rows in file order");
-        for (line, cmd) in &kept {
-            assert_eq!(placed(cmd).id.as_str(), format!("o{}", line - 2), "each row with its own line");
+        assert!(kept.windows(2).all(|w| w[0].0.line < w[1].0.line), "rows in file order");
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (spot, cmd) in &kept {
+            assert_eq!(placed(cmd).id.as_str(), format!("o{}", spot.line - 2), "each row with its own line");
+            let row = &text[spot.start as usize..spot.end as usize];
+            assert!(row.starts_with(&format!("o{},", spot.line - 2)) && row.ends_with('\n'), "and its bytes: {row:?}");
         }
         assert!(split.entangled.is_empty());
     }
@@ -772,18 +839,64 @@ mod tests {
         let (split, _) = split(&file, rows, 3);
         let Groups::Spilled { files, headers } = split.groups else { panic!("three parts spill") };
         assert_eq!(files.len(), 3);
+        let text = std::fs::read_to_string(&file).unwrap();
         let mut lines = Vec::new();
         let mut part_of = HashMap::new();
         for (k, f) in files.iter().enumerate() {
-            for (line, cmd) in read_spilled(f.path(), &headers, &program, split.now).unwrap() {
+            for (spot, cmd) in read_spilled(f.path(), &headers, &program, split.now).unwrap() {
                 let member = placed(&cmd).member_id.to_string();
                 assert_eq!(*part_of.entry(member).or_insert(k), k, "a member's rows in one part");
-                lines.push(line);
+                let row = &text[spot.start as usize..spot.end as usize];
+                assert!(row.starts_with(&format!("{},", placed(&cmd).id)), "with its bytes: {row:?}");
+                lines.push(spot.line);
             }
         }
         lines.sort_unstable();
         let expected: Vec<u64> = (0..rows).filter(|i| i % 97 != 5).map(|i| i as u64 + 2).collect();
         assert_eq!(lines, expected, "every readable row once");
+    }
+
+    /// What the rejects file gets as a row is the row as written: quotes, commas, white space,
+    /// a quoted line break, whatever the file's line ends and blank lines between rows; and the
+    /// line it starts on, which the reader's position alone misses after a blank line and in
+    /// a file of `\r\n` line ends.
+    #[test]
+    fn a_row_is_read_back_as_it_is_in_the_file() {
+        let rows = ["a,b", " x , \"y, \"\"z\"\"\" ", "\"two\nlines\",c", "\"crlf\r\ninside\",d", "last"];
+        for (ending, at_the_end) in [("\n", true), ("\r\n", true), ("\r", false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f.csv");
+            let mut text = format!("h1,h2{ending}");
+            for (i, row) in rows.iter().enumerate() {
+                text.push_str(row);
+                if i + 1 < rows.len() || at_the_end {
+                    text.push_str(ending);
+                }
+                if i == 1 {
+                    text.push_str(ending);
+                }
+            }
+            std::fs::write(&path, &text).unwrap();
+            let mut rdr = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_path(&path).unwrap();
+            rdr.headers().unwrap();
+            let mut source = Source { file: std::fs::File::open(&path).unwrap(), buf: Vec::new() };
+            let (mut record, mut got, mut lines) = (csv::StringRecord::new(), Vec::new(), Vec::new());
+            loop {
+                let before = rdr.position().clone();
+                if !rdr.read_record(&mut record).unwrap() {
+                    break;
+                }
+                let spot = Spot::read(&before, rdr.position());
+                let (line, row) = source.row(spot).unwrap();
+                got.push(String::from_utf8(row.to_vec()).unwrap());
+                lines.push(line);
+            }
+            assert_eq!(got, rows, "{ending:?}");
+            // The header is line 1, a blank line follows the second row, two rows take two lines.
+            if ending != "\r" {
+                assert_eq!(lines, [2, 3, 5, 7, 9], "{ending:?}");
+            }
+        }
     }
 
     #[test]

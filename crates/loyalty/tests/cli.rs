@@ -26,6 +26,11 @@ async fn imports_report_rejected_rows_by_line_skip_what_exists_and_verify_clean(
     assert!(out.contains("rows 3 · accepted 1 · skipped (already present) 0 · rejected 2"), "{out}");
     let rejects = std::fs::read_to_string(format!("{members}.rejects.csv")).unwrap().replace('"', "");
     assert!(rejects.contains("3,member_id:") && rejects.contains("4,birthday:"), "{rejects}");
+    // Each with the row as it is in the file, the third column.
+    let mut rdr = csv::Reader::from_path(format!("{members}.rejects.csv")).unwrap();
+    assert_eq!(rdr.headers().unwrap(), vec!["line", "reason", "row"]);
+    let rows: Vec<String> = rdr.records().map(|r| r.unwrap()[2].to_owned()).collect();
+    assert_eq!(rows, ["m 2,Bad,", "m3,Cy,1990-02-31"]);
 
     let orders = write(
         &dir,
@@ -47,6 +52,7 @@ async fn imports_report_rejected_rows_by_line_skip_what_exists_and_verify_clean(
     {
         assert!(rejects.contains(needle), "{needle} in {rejects}");
     }
+    assert!(rejects.contains(",o1,m1,2026-01-05T10:00:00+08:00,99999,500"), "the refused row itself: {rejects}");
     let (_, out, _) = loyalty(&url, &["import", "orders", &orders]);
     assert!(
         out.contains("accepted 0 · skipped (already present) 2 · rejected 4"),

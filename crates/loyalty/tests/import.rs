@@ -66,11 +66,17 @@ async fn import(url: &str, file: &Path, opts: Options) -> (Summary, String) {
     let store = loyalty_store::open(url).await.unwrap();
     let sum = import::run(store.as_ref(), &Program::default_program(), Kind::Orders, file, &opts).await.unwrap();
     // Grouped, rows the engine refuses are written in member order: compared by line.
-    let text = std::fs::read_to_string(&opts.rejects).unwrap();
-    let mut rows: Vec<&str> = text.lines().skip(1).collect();
-    rows.sort_by_key(|r| r.split(',').next().and_then(|l| l.parse::<u64>().ok()));
-    assert_eq!(text.lines().next(), Some("line,reason"));
-    (sum, rows.join("\n"))
+    let mut rows = rejects(&opts.rejects);
+    rows.sort_by_key(|(line, _, _)| *line);
+    (sum, rows.iter().map(|(line, reason, row)| format!("{line},{reason},{row}")).collect::<Vec<_>>().join("\n"))
+}
+
+/// The rejects file read as CSV: (line, reason, row) in the order written.
+fn rejects(path: &Path) -> Vec<(u64, String, String)> {
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    assert_eq!(rdr.headers().unwrap(), vec!["line", "reason", "row"]);
+    let rows = rdr.records().map(|r| r.expect("the rejects file is valid CSV"));
+    rows.map(|r| (r[0].parse().unwrap(), r[1].to_owned(), r[2].to_owned())).collect()
 }
 
 /// Every member's balances, lots and ledger, without the instants of recording.
@@ -158,6 +164,52 @@ async fn grouped_and_split_imports_match_file_order() {
         assert_eq!(again.skipped, ref_sum.accepted + ref_sum.skipped, "{name}: {again}");
         assert_eq!(rejects_again, ref_rejects, "{name}");
         assert_eq!(state(&url).await, expected, "{name}: a re-run changes nothing");
+    }
+}
+
+/// A rejected row comes back in the rejects file's `row` column as it is in the file, commas,
+/// quotes, white space and a quoted line break included, with the line it starts on (the file
+/// has `\r\n` line ends and a blank line), whether
+/// it was refused while the file was read or by the engine, in file order, grouped by member
+/// and split into parts.
+#[tokio::test]
+async fn a_rejected_row_comes_back_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = "2026-01-05T10:00:00+08:00";
+    let rows = [
+        format!("o1,m1,{at},100,\"SKU \"\"A\"\", big\",shoes"),
+        // The id of the row before with another amount: the engine refuses it.
+        format!("o1,m1,{at},999,\"SKU \"\"A\"\", big\",shoes"),
+        // Not a date: refused while the file is read.
+        "o2, m2 ,  not a date ,100,\"a, b\",shoes".to_owned(),
+        // A line break in a sku: refused, and the row takes two lines.
+        format!("o3,m3,{at},100,\"two\nlines\",shoes"),
+        format!("o4,m4,{at},100,plain,shoes"),
+    ];
+    let text = format!("order_id,member_id,paid_at,amount_minor,sku,category\r\n{}\r\n", rows.join("\r\n"));
+    // A blank line after the third row: the rows after it start a line further on.
+    let text = text.replacen("shoes\r\no3,", "shoes\r\n\r\no3,", 1);
+    let file = dir.path().join("orders.csv");
+    std::fs::write(&file, &text).unwrap();
+    let size = text.len() as u64;
+    for (name, group_bytes, in_file_order) in
+        [("file-order", size, true), ("grouped", size, false), ("split", size / 3, false)]
+    {
+        let (_db, url) = TestDb::fresh().await;
+        let opts = opts(dir.path(), name, 100, group_bytes, in_file_order);
+        let store = loyalty_store::open(&url).await.unwrap();
+        let sum = import::run(store.as_ref(), &Program::default_program(), Kind::Orders, &file, &opts).await.unwrap();
+        assert_eq!((sum.accepted, sum.rejected), (2, 3), "{name}: {sum}");
+        let mut got = rejects(&opts.rejects);
+        got.sort_by_key(|(line, _, _)| *line);
+        let lines: Vec<u64> = got.iter().map(|(line, _, _)| *line).collect();
+        assert_eq!(lines, [3, 4, 6], "{name}");
+        for ((_, reason, row), (want, why)) in
+            got.iter().zip([(&rows[1], "already exists"), (&rows[2], "paid_at"), (&rows[3], "lines[0].sku")])
+        {
+            assert_eq!(row, want, "{name}: the row as it is in the file");
+            assert!(reason.contains(why), "{name}: {why} in {reason}");
+        }
     }
 }
 

@@ -97,10 +97,16 @@ pub async fn spawn_app_with(program_toml: &str) -> TestApp {
 /// Starts the app on a clock the test sets (`ManualClock`), so that time passes when the test
 /// says and no test waits for it.
 pub async fn spawn_app_on(program_toml: &str, clock: loyalty_engine::SharedClock) -> TestApp {
+    spawn_app_keyed(program_toml, clock, ADMIN).await
+}
+
+/// As [`spawn_app_on`], with `admin_key` as the bootstrap admin key instead of [`ADMIN`] (the
+/// README's walkthrough sends the key the README starts its server with).
+pub async fn spawn_app_keyed(program_toml: &str, clock: loyalty_engine::SharedClock, admin_key: &str) -> TestApp {
     let program = Program::from_toml(program_toml).expect("test programme is valid");
     let (db, url) = TestDb::fresh().await;
     let store = loyalty_store::open(&url).await.expect("open the test store");
-    let (state, base) = serve_store_on(store.clone(), program.clone(), clock).await;
+    let (state, base) = serve_store_keyed(store.clone(), program.clone(), clock, admin_key).await;
     TestApp { state, base, url, client: reqwest::Client::new(), store, program, db }
 }
 
@@ -115,7 +121,17 @@ pub async fn serve_store_on(
     program: Program,
     clock: loyalty_engine::SharedClock,
 ) -> (loyalty_http::AppState, String) {
-    let settings = loyalty::Settings { admin_key: Some(ADMIN.to_owned()), clock };
+    serve_store_keyed(store, program, clock, ADMIN).await
+}
+
+/// As [`serve_store_on`], with the given bootstrap admin key.
+pub async fn serve_store_keyed(
+    store: Arc<dyn Store>,
+    program: Program,
+    clock: loyalty_engine::SharedClock,
+    admin_key: &str,
+) -> (loyalty_http::AppState, String) {
+    let settings = loyalty::Settings { admin_key: Some(admin_key.to_owned()), clock };
     let app = loyalty::Application::build(store, program, settings).expect("the app builds");
     let (state, router) = (app.state, app.router);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
