@@ -100,6 +100,9 @@ fn describe(cmd: &Command) -> String {
         Command::AssignTier { .. } => "tier assignment",
         Command::Erase { .. } => "erasure",
         Command::IssueCoupon { .. } => "coupon issue",
+        Command::Redeem { .. } => "redemption",
+        Command::MoveRedemption { .. } => "redemption move",
+        Command::Draw { .. } => "lottery draw",
         Command::Remember(_) => return "Idempotency-Key record".to_owned(),
         Command::Audit(_) => return "audit record".to_owned(),
     };

@@ -139,8 +139,12 @@ pub async fn verify_all(store: &dyn Store, max_violations: usize) -> Result<Veri
         }
         after = ids.last().cloned();
     }
-    // Coupons: stock, one use per coupon, entries for every change (see `Coupons::check_coupons`).
-    for problem in store.check_coupons().await? {
+    // Coupons: stock, one use per coupon, entries for every change (see `Coupons::check_coupons`);
+    // the mall and the lottery: stock, budgets, every spend in the ledger, every draw re-derived
+    // (see `Rewards::check_rewards`).
+    let mut problems = store.check_coupons().await?;
+    problems.extend(store.check_rewards().await?);
+    for problem in problems {
         if report.violations.len() < max_violations {
             let member_id = problem.split_once(' ').and_then(|(_, r)| r.split_once('/')).map(|(m, _)| m.to_owned());
             report.violations.push(Violation { member_id: member_id.unwrap_or_default(), entry_seq: None, problem });

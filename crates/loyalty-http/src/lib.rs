@@ -6,6 +6,9 @@ pub mod auth;
 pub mod coupon_codes;
 pub mod coupon_report;
 pub mod coupons;
+pub mod lotteries;
+pub mod reward_report;
+pub mod rewards;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
@@ -63,8 +66,12 @@ pub struct AppState {
         keys::list_keys, keys::revoke_key, personal::export_member, personal::erase_member,
         coupons::create_template, coupons::list_templates, coupons::get_template, coupons::patch_template,
         coupons::issue, coupons::list, coupon_report::report, coupon_codes::generate, coupon_codes::export,
+        rewards::create_reward, rewards::list_rewards, rewards::get_reward, rewards::patch_reward, reward_report::report,
+        rewards::redeem, rewards::list_redemptions, rewards::get_redemption, rewards::move_status_handler, rewards::put_address,
+        lotteries::create_lottery, lotteries::list_lotteries, lotteries::get_lottery, lotteries::patch_lottery,
+        lotteries::draw, lotteries::list_draws, lotteries::audit_draw, lotteries::report,
     ),
-    components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId)),
+    components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]
@@ -195,6 +202,24 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Access::Analyst, Method::GET, "/v1/coupon-templates/{id}/report", get(coupon_report::report)),
         r(Admin, Method::POST, "/v1/coupon-templates/{id}/codes", post(coupon_codes::generate)),
         r(Admin, Method::GET, "/v1/coupon-templates/{id}/codes", get(coupon_codes::export)),
+        r(Admin, Method::POST, "/v1/rewards", post(rewards::create_reward)),
+        r(Integration, Method::GET, "/v1/rewards", get(rewards::list_rewards)),
+        r(Integration, Method::GET, "/v1/rewards/{id}", get(rewards::get_reward)),
+        r(Admin, Method::PATCH, "/v1/rewards/{id}", patch(rewards::patch_reward)),
+        r(Access::Analyst, Method::GET, "/v1/rewards/{id}/report", get(reward_report::report)),
+        r(Integration, Method::POST, "/v1/members/{id}/redemptions", post(rewards::redeem)),
+        r(Integration, Method::GET, "/v1/members/{id}/redemptions", get(rewards::list_redemptions)),
+        r(Integration, Method::GET, "/v1/members/{id}/redemptions/{redemption_id}", get(rewards::get_redemption)),
+        r(Integration, Method::POST, "/v1/members/{id}/redemptions/{redemption_id}/status", post(rewards::move_status_handler)),
+        r(Integration, Method::PUT, "/v1/members/{id}/redemptions/{redemption_id}/address", put(rewards::put_address)),
+        r(Admin, Method::POST, "/v1/lotteries", post(lotteries::create_lottery)),
+        r(Integration, Method::GET, "/v1/lotteries", get(lotteries::list_lotteries)),
+        r(Integration, Method::GET, "/v1/lotteries/{id}", get(lotteries::get_lottery)),
+        r(Admin, Method::PATCH, "/v1/lotteries/{id}", patch(lotteries::patch_lottery)),
+        r(Integration, Method::POST, "/v1/lotteries/{id}/draws", post(lotteries::draw)),
+        r(Integration, Method::GET, "/v1/members/{id}/draws", get(lotteries::list_draws)),
+        r(Admin, Method::GET, "/v1/members/{id}/draws/{draw_id}/audit", get(lotteries::audit_draw)),
+        r(Access::Analyst, Method::GET, "/v1/lotteries/{id}/report", get(lotteries::report)),
     ];
     routes.extend(crate::insight::routes());
     routes

@@ -95,7 +95,7 @@ impl ApiError {
 
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
-        if let Some(p) = crate::coupons::problem(&e) {
+        if let Some(p) = crate::coupons::problem(&e).or_else(|| crate::rewards::problem(&e)) {
             return p;
         }
         let detail = e.to_string();
@@ -123,7 +123,7 @@ impl From<DomainError> for ApiError {
             DomainError::MemberInactive { .. } | DomainError::MemberErased { .. } | DomainError::HoldState { .. } => {
                 Self::new(StatusCode::CONFLICT, code, detail)
             }
-            // Mapped by `coupons::problem` above.
+            // Mapped by `coupons::problem` and `rewards::problem` above.
             DomainError::TemplateNotFound(_)
             | DomainError::CouponNotFound(_)
             | DomainError::CouponCodeNotFound(_)
@@ -132,7 +132,16 @@ impl From<DomainError> for ApiError {
             | DomainError::CouponLimitReached { .. }
             | DomainError::CouponNotEligible { .. }
             | DomainError::CouponUsed { .. }
-            | DomainError::CouponNotApplicable { .. } => unreachable!("coupon problems are mapped first"),
+            | DomainError::CouponNotApplicable { .. }
+            | DomainError::RewardNotFound(_)
+            | DomainError::RewardOutOfStock { .. }
+            | DomainError::RewardLimitReached { .. }
+            | DomainError::RewardNotEligible { .. }
+            | DomainError::RedemptionNotFound(_)
+            | DomainError::RedemptionState { .. }
+            | DomainError::LotteryNotFound(_)
+            | DomainError::LotteryNotOpen { .. }
+            | DomainError::DrawLimitReached { .. } => unreachable!("coupon, mall and lottery problems are mapped first"),
         }
     }
 }

@@ -122,6 +122,11 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
         Command::IssueCoupon { member, template, coupon, channel, code } => {
             issue_coupon(l, t, program, (member, template.as_ref(), coupon, *channel), code.as_deref(), now)
         }
+        Command::Redeem { member, request } => redeem(l, t, program, member, request, now),
+        Command::MoveRedemption { member, redemption, mv } => {
+            move_redemption(l, t, program, member, redemption, mv, now)
+        }
+        Command::Draw { member, lottery, draw: id } => draw(l, t, program, (member, lottery, id), now),
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
             let before = m.account.new_entries.len() + m.account.new_tier_events.len();

@@ -27,6 +27,12 @@ pub(crate) struct Loaded {
     pub(crate) coupons: HashMap<MemberId, Vec<loyalty_core::coupons::Coupon>>,
     /// One-time codes the batch redeems, held for update.
     pub(crate) codes: HashMap<String, loyalty_core::coupons::code::OneTimeCode>,
+    /// Catalogue items and lotteries (held for update), and the members' redemptions and
+    /// draws the batch's commands need.
+    pub(crate) rewards: HashMap<loyalty_core::ids::RewardId, loyalty_core::rewards::Reward>,
+    pub(crate) lotteries: HashMap<loyalty_core::ids::LotteryId, loyalty_core::rewards::Lottery>,
+    pub(crate) redemptions: HashMap<MemberId, Vec<loyalty_core::rewards::Redemption>>,
+    pub(crate) draws: HashMap<MemberId, Vec<loyalty_core::rewards::Draw>>,
 }
 
 /// What a batch changed, besides the accounts themselves.
@@ -37,6 +43,10 @@ pub(crate) struct Touched {
     pub(crate) changes: Changes,
     /// One template id per coupon issued.
     pub(crate) issued: Vec<loyalty_core::ids::TemplateId>,
+    /// Units each redemption or cancellation moved of a reward's stock.
+    pub(crate) redeemed: Vec<(loyalty_core::ids::RewardId, i64)>,
+    /// One (lottery, prize given, its cost) per draw.
+    pub(crate) draws: Vec<(loyalty_core::ids::LotteryId, String, i64)>,
 }
 
 /// Applies `cmds` in one transaction at instant `now`. Each command gets its own result; a
@@ -142,6 +152,7 @@ pub(crate) fn run_loaded(
         t.changes.take_from(m);
     }
     take_coupon_changes(&mut loaded, &mut t);
+    take_reward_changes(&mut loaded, &mut t);
     // Each order once, as it ends the batch: moved out of what was loaded, not copied.
     for id in &t.orders {
         if let Some(order) = loaded.orders.remove(id) {
@@ -173,6 +184,14 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
             !members.contains(member)
                 && code.is_none()
                 && template.as_ref().is_some_and(|tpl| !prev.coupons_issued.iter().any(|(t, _)| t == tpl))
+        }
+        // Stock, budgets and templates' counts are read in the load: never before the batch
+        // that moved any of them has written it.
+        Command::Redeem { member, .. } | Command::Draw { member, .. } | Command::MoveRedemption { member, .. } => {
+            !members.contains(member)
+                && prev.rewards_redeemed.is_empty()
+                && prev.lottery_counts.is_empty()
+                && prev.coupons_issued.is_empty()
         }
         other => member_of(other, &HashMap::new()).is_none_or(|m| !members.contains(&m)),
     })
@@ -311,6 +330,9 @@ pub(crate) fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Opti
         | Command::AssignTier { member, .. }
         | Command::Erase { member, .. }
         | Command::IssueCoupon { member, .. }
+        | Command::Redeem { member, .. }
+        | Command::MoveRedemption { member, .. }
+        | Command::Draw { member, .. }
         | Command::Advance { member } => Some(member.clone()),
         Command::Remember(_) | Command::Audit(_) => None,
     }

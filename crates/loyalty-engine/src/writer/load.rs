@@ -62,6 +62,7 @@ async fn load_coupon_state(
     cmds: &[Command],
     orders: &HashMap<OrderId, Order>,
     members: &HashMap<MemberId, MemberRecord>,
+    extra: Vec<(MemberId, loyalty_core::ids::TemplateId)>,
 ) -> Result<CouponState, StoreError> {
     let named: Vec<String> = cmds
         .iter()
@@ -71,7 +72,10 @@ async fn load_coupon_state(
         })
         .collect();
     let codes = if named.is_empty() { HashMap::new() } else { tx.load_codes(&named).await? };
-    let needs = coupon_needs(cmds, orders, &codes, members);
+    let mut needs = coupon_needs(cmds, orders, &codes, members);
+    for (member, template) in extra {
+        needs.entry(member).or_default().templates.push(template);
+    }
     let mut coupons = HashMap::new();
     let mut template_ids = Vec::new();
     for (member, wanted) in needs {
@@ -249,6 +253,20 @@ pub(crate) async fn load(
         .map(|a| ((a.member_id.clone(), a.adjustment_id.clone()), a))
         .collect();
     let actions = load_actions(tx, cmds, now).await?;
-    let (templates, coupons, codes) = load_coupon_state(tx, cmds, &orders, &members).await?;
-    Ok(Loaded { members, orders, refunds, adjustments, actions, templates, coupons, codes })
+    let (state, extra) = load_reward_state(tx, program, cmds, &mut members, now).await?;
+    let (templates, coupons, codes) = load_coupon_state(tx, cmds, &orders, &members, extra).await?;
+    Ok(Loaded {
+        members,
+        orders,
+        refunds,
+        adjustments,
+        actions,
+        templates,
+        coupons,
+        codes,
+        rewards: state.rewards,
+        lotteries: state.lotteries,
+        redemptions: state.redemptions,
+        draws: state.draws,
+    })
 }

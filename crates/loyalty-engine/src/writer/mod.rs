@@ -12,12 +12,14 @@ mod apply;
 mod batch;
 mod coupons;
 mod load;
+mod rewards;
 
 pub(crate) use apply::*;
 pub(crate) use batch::*;
 pub use batch::{apply_batch, apply_batch_cached, apply_batches};
 pub(crate) use coupons::*;
 pub(crate) use load::*;
+pub(crate) use rewards::*;
 pub use load::{growth_since, GROWTH_LOOKBACK_DAYS};
 
 use crate::cache::MemberCache;
@@ -126,6 +128,25 @@ pub enum Command {
         channel: loyalty_core::coupons::Channel,
         code: Option<String>,
     },
+    /// Redeems a reward of the points mall (idempotent by the redemption id): stock, the
+    /// member's limits and the points are decided and spent on the rows the batch holds.
+    Redeem {
+        member: MemberId,
+        request: loyalty_core::rewards::RedemptionRequest,
+    },
+    /// A move the store reports of a shipped redemption (shipped, delivered, cancelled, its
+    /// address); a cancellation gives the points back to their lots.
+    MoveRedemption {
+        member: MemberId,
+        redemption: loyalty_core::ids::RedemptionId,
+        mv: loyalty_core::rewards::Move,
+    },
+    /// Draws once in a lottery (idempotent by the draw id).
+    Draw {
+        member: MemberId,
+        lottery: loyalty_core::ids::LotteryId,
+        draw: loyalty_core::ids::DrawId,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +163,8 @@ pub enum Outcome {
     Erased { record: MemberRecord, replayed: bool },
     Audited,
     Coupon { coupon: loyalty_core::coupons::Coupon, replayed: bool },
+    Redemption { redemption: loyalty_core::rewards::Redemption, balances: Buckets, replayed: bool },
+    Draw { draw: loyalty_core::rewards::Draw, balances: Buckets, replayed: bool },
 }
 
 pub type Reply = Result<Outcome, DomainError>;

@@ -116,7 +116,7 @@ pub(super) async fn check(store: &StoreImpl) -> Result<Vec<String>> {
             "SELECT p.lottery_id || '/' || p.prize_id || ': given ' || CAST(p.given AS TEXT) || ' but drawn ' || CAST(COUNT(d.draw_id) AS TEXT) \
              FROM lottery_prizes p LEFT JOIN draws d ON d.lottery_id = p.lottery_id AND d.prize = p.prize_id \
              GROUP BY p.lottery_id, p.prize_id, p.given HAVING COUNT(d.draw_id) <> p.given",
-            "lottery prize",
+            "prize",
         ),
         (
             "SELECT d.member_id || '/' || d.draw_id || ': cost ' || CAST(d.points_spent AS TEXT) || ' points, but the ledger spent ' \
