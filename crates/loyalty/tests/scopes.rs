@@ -43,6 +43,17 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/coupon-templates/{id}", SHOP),
     ("POST", "/v1/members/{id}/coupons", SHOP),
     ("GET", "/v1/members/{id}/coupons", SHOP),
+    ("GET", "/v1/rewards", SHOP),
+    ("GET", "/v1/rewards/{id}", SHOP),
+    ("POST", "/v1/members/{id}/redemptions", SHOP),
+    ("GET", "/v1/members/{id}/redemptions", SHOP),
+    ("GET", "/v1/members/{id}/redemptions/{redemption_id}", SHOP),
+    ("POST", "/v1/members/{id}/redemptions/{redemption_id}/status", SHOP),
+    ("PUT", "/v1/members/{id}/redemptions/{redemption_id}/address", SHOP),
+    ("GET", "/v1/lotteries", SHOP),
+    ("GET", "/v1/lotteries/{id}", SHOP),
+    ("POST", "/v1/lotteries/{id}/draws", SHOP),
+    ("GET", "/v1/members/{id}/draws", SHOP),
     ("GET", "/v1/members/{id}/insight", ANY_READER),
     ("GET", "/v1/segments", ANALYSTS),
     ("GET", "/v1/segments/{name}/members", ANALYSTS),
@@ -50,6 +61,8 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/models/clv", ANALYSTS),
     ("GET", "/v1/benefits/usage", ANALYSTS),
     ("GET", "/v1/coupon-templates/{id}/report", ANALYSTS),
+    ("GET", "/v1/rewards/{id}/report", ANALYSTS),
+    ("GET", "/v1/lotteries/{id}/report", ANALYSTS),
     ("POST", "/v1/members/{id}/points/adjustments", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/tier/assignments", ADMIN_ONLY),
     ("GET", "/v1/api-keys", ADMIN_ONLY),
@@ -60,6 +73,11 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("PATCH", "/v1/coupon-templates/{id}", ADMIN_ONLY),
     ("POST", "/v1/coupon-templates/{id}/codes", ADMIN_ONLY),
     ("GET", "/v1/coupon-templates/{id}/codes", ADMIN_ONLY),
+    ("POST", "/v1/rewards", ADMIN_ONLY),
+    ("PATCH", "/v1/rewards/{id}", ADMIN_ONLY),
+    ("POST", "/v1/lotteries", ADMIN_ONLY),
+    ("PATCH", "/v1/lotteries/{id}", ADMIN_ONLY),
+    ("GET", "/v1/members/{id}/draws/{draw_id}/audit", ADMIN_ONLY),
 ];
 
 fn method(m: &str) -> Method {
@@ -110,6 +128,20 @@ async fn arrange(app: &TestApp) {
         "validity": {"relative": {"days": 1}}, "channels": ["claim", "issue", "code"]});
     let (s, t) = app.post("/v1/coupon-templates", template).await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
+    let reward = json!({"id": "r-shared", "name": "Mug", "item": {"kind": "goods", "sku": "MUG"}, "price_points": 10});
+    let (s, r) = app.post("/v1/rewards", reward).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let lottery = json!({"id": "l-shared", "name": "Spin", "cost_points": 1, "fallback": "none",
+        "prizes": [{"id": "p", "name": "10 points", "weight": 1, "item": {"kind": "points", "points": 10}},
+                   {"id": "none", "name": "Thanks", "weight": 1, "item": {"kind": "nothing"}}]});
+    let (s, l) = app.post("/v1/lotteries", lottery).await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    let redeem = json!({"id": "red-shared", "reward": "r-shared",
+        "address": {"name": "Li", "phone": "138", "line": "1 Road"}});
+    let (s, r) = app.post("/v1/members/shared/redemptions", redeem).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (s, d) = app.post("/v1/lotteries/l-shared/draws", json!({"id": "draw-shared", "member_id": "shared"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
     app.member("sampler").await;
     let (s, t) =
         app.post("/v1/members/sampler/tier/assignments", json!({"tier": "diamond", "reason": "samples"})).await;
@@ -192,6 +224,44 @@ async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (Str
         ("GET", "/v1/coupon-templates/{id}/codes") => ("/v1/coupon-templates/t-shared/codes?batch=b".into(), None),
         ("GET", "/v1/coupon-templates/{id}/report") => ("/v1/coupon-templates/t-shared/report".into(), None),
         ("GET", "/v1/segments/{name}/members") => ("/v1/segments/important_value/members".into(), None),
+        ("POST", "/v1/rewards") => (
+            "/v1/rewards".into(),
+            body(json!({"id": format!("r-{tag}"), "name": "Cup", "item": {"kind": "voucher", "value_minor": 500}, "price_points": 5})),
+        ),
+        ("PATCH", "/v1/rewards/{id}") => ("/v1/rewards/r-shared".into(), body(json!({"name": format!("renamed by {tag}")}))),
+        ("POST", "/v1/members/{id}/redemptions") => (
+            "/v1/members/shared/redemptions".into(),
+            body(json!({"id": format!("red-{tag}"), "reward": "r-shared",
+                "address": {"name": "Li", "phone": "138", "line": "1 Road"}})),
+        ),
+        ("GET", "/v1/members/{id}/redemptions/{redemption_id}") => {
+            ("/v1/members/shared/redemptions/red-shared".into(), None)
+        }
+        ("POST", "/v1/members/{id}/redemptions/{redemption_id}/status") => {
+            ("/v1/members/shared/redemptions/red-shared/status".into(), body(json!({"status": "shipped"})))
+        }
+        ("PUT", "/v1/members/{id}/redemptions/{redemption_id}/address") => {
+            let redeem = json!({"id": format!("red-{tag}"), "reward": "r-shared",
+                "address": {"name": "Li", "phone": "138", "line": "1 Road"}});
+            let (s, r) = app.post("/v1/members/shared/redemptions", redeem).await;
+            assert_eq!(s, StatusCode::CREATED, "{r}");
+            (
+                format!("/v1/members/shared/redemptions/red-{tag}/address"),
+                body(json!({"name": "Li", "phone": "139", "line": format!("2 Road {tag}")})),
+            )
+        }
+        ("POST", "/v1/lotteries") => (
+            "/v1/lotteries".into(),
+            body(json!({"id": format!("l-{tag}"), "name": "Spin", "cost_points": 0, "fallback": "none",
+                "prizes": [{"id": "none", "name": "Thanks", "weight": 1, "item": {"kind": "nothing"}}]})),
+        ),
+        ("PATCH", "/v1/lotteries/{id}") => ("/v1/lotteries/l-shared".into(), body(json!({"name": format!("renamed by {tag}")}))),
+        ("POST", "/v1/lotteries/{id}/draws") => {
+            ("/v1/lotteries/l-shared/draws".into(), body(json!({"id": format!("draw-{tag}"), "member_id": "shared"})))
+        }
+        ("GET", "/v1/members/{id}/draws/{draw_id}/audit") => ("/v1/members/shared/draws/draw-shared/audit".into(), None),
+        ("GET", r) if r.starts_with("/v1/rewards") => (r.replace("{id}", "r-shared"), None),
+        ("GET", r) if r.starts_with("/v1/lotteries") => (r.replace("{id}", "l-shared"), None),
         ("GET", r) => (r.replace("{id}", if r.starts_with("/v1/orders") { "o-shared" } else { "shared" }), None),
         other => panic!("no request for {other:?}: add one"),
     }
