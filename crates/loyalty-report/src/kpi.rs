@@ -264,7 +264,10 @@ fn add_points(out: &mut [KpiPeriod], flows: &[EntryFlow], program: &Program) -> 
         match f.kind.as_str() {
             "earn" => p.issued += f.credited,
             "activate" => p.activated += f.credited,
-            "capture" => p.redeemed += f.debited,
+            // Points redeemed at checkout (a captured hold), in the mall and in the lottery; a
+            // cancelled redemption's points come back (restore) and are no longer redeemed.
+            "capture" | "spend" => p.redeemed += f.debited,
+            "restore" => p.redeemed -= f.credited,
             "expire" => p.expired += f.debited,
             "clawback" => p.clawed_back += f.debited,
             "adjust" => {

@@ -15,6 +15,7 @@ pub mod export;
 pub mod kpi;
 pub mod models;
 pub mod report;
+pub mod rewards_section;
 pub mod svg;
 
 pub use daily::{daily, next_run};

@@ -1,6 +1,7 @@
 //! `loyalty report`: one self-contained HTML page (inline CSS and SVG, no script, no external
 //! asset) with the charts operations staff read: tier mix, RFM segment sizes and value, monthly
-//! KPIs, points issued against redeemed and expired, and the P(alive) histogram.
+//! KPIs, points issued against redeemed and expired, the P(alive) histogram, and coupons, the
+//! points mall and the lottery (`rewards_section`).
 
 use crate::analysis::RunSummary;
 use crate::config::{InsightConfig, Scheme};
@@ -22,6 +23,7 @@ pub struct ReportData {
     pub models: Vec<ModelFit>,
     pub kpis: Vec<KpiPeriod>,
     pub ledger: LedgerCheck,
+    pub rewards: crate::rewards_section::RewardsData,
 }
 
 /// Reads the latest run and the last twelve months of KPIs.
@@ -42,7 +44,8 @@ pub async fn gather(store: &dyn Store, program: &Program, now: Timestamp) -> any
     let from = kpi::default_from(to, Granularity::Month);
     let periods = kpi::periods(from, to, Granularity::Month, &program.tz).map_err(|e| anyhow::anyhow!(e.reason))?;
     let (kpis, ledger) = kpi::compute(store, program, &periods, now).await?;
-    Ok(ReportData { generated_at: now, run, config, summary, segments, models, kpis, ledger })
+    let rewards = crate::rewards_section::gather(store, now).await?;
+    Ok(ReportData { generated_at: now, run, config, summary, segments, models, kpis, ledger, rewards })
 }
 
 /// Money in major units for labels (¥1,234.56 → "1234.56").
@@ -155,7 +158,7 @@ fn kpi_charts(data: &ReportData, program: &Program) -> Vec<Chart> {
 }
 
 /// An HTML table: a header row, then one row per item.
-fn table(head: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+pub(crate) fn table(head: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut s = String::from("<table><tr>");
     for h in head {
         let _ = write!(s, "<th>{}</th>", svg::escape(h));
@@ -241,7 +244,7 @@ const STYLE: &str = concat!(
     "figure{margin:0;border:1px solid #e3e3e3;border-radius:6px;padding:10px;background:#fff}",
     "figcaption{font-size:13px;color:#555;margin-bottom:6px}svg{width:100%;height:auto}",
     "table{border-collapse:collapse;font-size:12px;margin:8px 0}",
-    "td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}th{background:#f4f4f4}",
+    "td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}th{background:#f4f4f4}h3{font-size:15px;margin-top:18px}",
     ".ok{color:#0a7d32}.bad{color:#b00020}"
 );
 
@@ -280,6 +283,7 @@ pub fn render(data: &ReportData, program: &Program) -> String {
     }
     html.push_str("</div><h2>Monthly KPIs</h2>");
     html.push_str(&kpi_table(data, program));
+    html.push_str(&crate::rewards_section::render(&data.rewards, program));
     html.push_str("<h2>Purchase and spend models</h2>");
     html.push_str(&models_table(data));
     html.push_str(
