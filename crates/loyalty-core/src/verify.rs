@@ -111,7 +111,10 @@ pub fn verify_member(h: &MemberHistory) -> Vec<Violation> {
             bad(Some(e.seq), p);
         }
         if matches!(e.kind, EntryKind::Hold | EntryKind::Spend) && -e.points > prev.available() {
-            bad(Some(e.seq), format!("{} of {} exceeded the {} available when taken", e.kind, -e.points, prev.available()));
+            bad(
+                Some(e.seq),
+                format!("{} of {} exceeded the {} available when taken", e.kind, -e.points, prev.available()),
+            );
         }
         prev = e.after;
     }

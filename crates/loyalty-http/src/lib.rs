@@ -6,20 +6,20 @@ pub mod auth;
 pub mod coupon_codes;
 pub mod coupon_report;
 pub mod coupons;
-pub mod lotteries;
-pub mod reward_report;
-pub mod rewards;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod insight;
 mod insight_views;
 pub mod keys;
+pub mod lotteries;
 pub mod members;
 pub mod openapi;
 pub mod orders;
 pub mod personal;
 pub mod problem;
+pub mod reward_report;
+pub mod rewards;
 pub mod tiers;
 pub mod usage;
 pub mod views;
@@ -71,7 +71,7 @@ pub struct AppState {
         lotteries::create_lottery, lotteries::list_lotteries, lotteries::get_lottery, lotteries::patch_lottery,
         lotteries::draw, lotteries::list_draws, lotteries::audit_draw, lotteries::report,
     ),
-    components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::rewards::PrizeInput)),
+    components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]
@@ -210,7 +210,12 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Integration, Method::POST, "/v1/members/{id}/redemptions", post(rewards::redeem)),
         r(Integration, Method::GET, "/v1/members/{id}/redemptions", get(rewards::list_redemptions)),
         r(Integration, Method::GET, "/v1/members/{id}/redemptions/{redemption_id}", get(rewards::get_redemption)),
-        r(Integration, Method::POST, "/v1/members/{id}/redemptions/{redemption_id}/status", post(rewards::move_status_handler)),
+        r(
+            Integration,
+            Method::POST,
+            "/v1/members/{id}/redemptions/{redemption_id}/status",
+            post(rewards::move_status_handler),
+        ),
         r(Integration, Method::PUT, "/v1/members/{id}/redemptions/{redemption_id}/address", put(rewards::put_address)),
         r(Admin, Method::POST, "/v1/lotteries", post(lotteries::create_lottery)),
         r(Integration, Method::GET, "/v1/lotteries", get(lotteries::list_lotteries)),

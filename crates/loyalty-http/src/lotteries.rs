@@ -176,7 +176,7 @@ pub async fn list_lotteries(
     Ok(axum::Json(Page { items: items.iter().map(|l| lottery_view(l, &s)).collect(), next_cursor }))
 }
 
-#[utoipa::path(get, path = "/v1/lotteries/{id}", tag = "lottery", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/lotteries/{id}", tag = "lottery", params(("id" = loyalty_core::ids::LotteryId, Path)),
     responses((status = 200, body = LotteryView), (status = 404, body = Problem)))]
 pub async fn get_lottery(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<LotteryView>> {
     Ok(axum::Json(lottery_view(&find_lottery(&s, &lottery_id(&id)?).await?, &s)))
@@ -184,7 +184,7 @@ pub async fn get_lottery(State(s): State<AppState>, Path(id): Path<String>) -> A
 
 /// Renames, pauses, resumes or ends a lottery, or changes its budget (never below what was
 /// spent). Its prizes and weights stay as published.
-#[utoipa::path(patch, path = "/v1/lotteries/{id}", tag = "lottery", request_body = LotteryPatch, params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/lotteries/{id}", tag = "lottery", request_body = LotteryPatch, params(("id" = loyalty_core::ids::LotteryId, Path)),
     responses((status = 200, body = LotteryView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn patch_lottery(
     State(s): State<AppState>,
@@ -263,7 +263,7 @@ fn draw_view(d: &Draw, l: Option<&Lottery>, s: &AppState, balances: Option<Balan
 /// Draws once for the member (idempotent by `id`): the prize, the points it cost and the
 /// balances after. 409 `draw_limit_reached` (with the limit), `lottery_not_open` or
 /// `insufficient_points`.
-#[utoipa::path(post, path = "/v1/lotteries/{id}/draws", tag = "lottery", request_body = DrawRequest, params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/lotteries/{id}/draws", tag = "lottery", request_body = DrawRequest, params(("id" = loyalty_core::ids::LotteryId, Path)),
     responses((status = 201, body = DrawView), (status = 200, body = DrawView, description = "Already drawn with this id"),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn draw(
@@ -325,7 +325,7 @@ pub async fn list_draws(
 pub struct DrawAudit {
     pub draw: DrawView,
     /// The weights in force, by prize, as published.
-    pub weights: Vec<(String, i64)>,
+    pub weights: Vec<PrizeWeight>,
     /// The prize the secret and the draw's ids pick with those weights.
     pub rederived: String,
     /// Whether the stored roll and pick are what the secret gives.
@@ -333,10 +333,16 @@ pub struct DrawAudit {
     pub secret_sha256: String,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct PrizeWeight {
+    pub prize: String,
+    pub weight: i64,
+}
+
 /// Re-derives a stored draw (operators): its roll from the lottery's secret and the draw's
 /// ids, the prize that roll picks, and whether the record agrees.
 #[utoipa::path(get, path = "/v1/members/{id}/draws/{draw_id}/audit", tag = "lottery",
-    params(("id" = loyalty_core::ids::MemberId, Path), ("draw_id" = String, Path)),
+    params(("id" = loyalty_core::ids::MemberId, Path), ("draw_id" = loyalty_core::ids::DrawId, Path)),
     responses((status = 200, body = DrawAudit), (status = 404, body = Problem)))]
 pub async fn audit_draw(
     State(s): State<AppState>,
@@ -353,7 +359,7 @@ pub async fn audit_draw(
     let (rederived, matches) = l.rederive(&d);
     Ok(axum::Json(DrawAudit {
         draw: draw_view(&d, Some(&l), &s, None),
-        weights: l.terms.prizes.iter().map(|p| (p.id.clone(), p.weight)).collect(),
+        weights: l.terms.prizes.iter().map(|p| PrizeWeight { prize: p.id.clone(), weight: p.weight }).collect(),
         rederived,
         matches,
         secret_sha256: l.commitment(),
@@ -384,7 +390,7 @@ pub struct PrizeGiven {
     pub cost_minor: i64,
 }
 
-#[utoipa::path(get, path = "/v1/lotteries/{id}/report", tag = "lottery", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/lotteries/{id}/report", tag = "lottery", params(("id" = loyalty_core::ids::LotteryId, Path)),
     responses((status = 200, body = LotteryReportView), (status = 404, body = Problem)))]
 pub async fn report(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<LotteryReportView>> {
     let l = find_lottery(&s, &lottery_id(&id)?).await?;
@@ -398,6 +404,10 @@ pub async fn report(State(s): State<AppState>, Path(id): Path<String>) -> ApiRes
         prizes_cost_minor: r.spent_minor,
         budget_minor: l.terms.budget_minor,
         fell_back: r.fell_back,
-        prizes: r.prizes.into_iter().map(|(prize, given, cost_minor)| PrizeGiven { prize, given, cost_minor }).collect(),
+        prizes: r
+            .prizes
+            .into_iter()
+            .map(|(prize, given, cost_minor)| PrizeGiven { prize, given, cost_minor })
+            .collect(),
     }))
 }

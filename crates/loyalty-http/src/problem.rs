@@ -141,7 +141,9 @@ impl From<DomainError> for ApiError {
             | DomainError::RedemptionState { .. }
             | DomainError::LotteryNotFound(_)
             | DomainError::LotteryNotOpen { .. }
-            | DomainError::DrawLimitReached { .. } => unreachable!("coupon, mall and lottery problems are mapped first"),
+            | DomainError::DrawLimitReached { .. } => {
+                unreachable!("coupon, mall and lottery problems are mapped first")
+            }
         }
     }
 }

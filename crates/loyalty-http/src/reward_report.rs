@@ -22,10 +22,16 @@ pub struct RewardReportView {
     /// Units left; absent when unlimited.
     pub stock_left: Option<i64>,
     /// Redemptions by status.
-    pub by_status: Vec<(String, i64)>,
+    pub by_status: Vec<StatusCount>,
 }
 
-#[utoipa::path(get, path = "/v1/rewards/{id}/report", tag = "mall", params(("id" = String, Path)),
+#[derive(Serialize, ToSchema)]
+pub struct StatusCount {
+    pub status: String,
+    pub redemptions: i64,
+}
+
+#[utoipa::path(get, path = "/v1/rewards/{id}/report", tag = "mall", params(("id" = loyalty_core::ids::RewardId, Path)),
     responses((status = 200, body = RewardReportView), (status = 404, body = Problem)))]
 pub async fn report(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<RewardReportView>> {
     let id = path_id("reward_id", &id, RewardId::parse)?;
@@ -41,6 +47,10 @@ pub async fn report(State(s): State<AppState>, Path(id): Path<String>) -> ApiRes
         points_consumed: r.points,
         cash_minor: r.cash_minor,
         stock_left: r.stock_left,
-        by_status: r.by_status.into_iter().map(|(st, n)| (st.as_str().to_owned(), n)).collect(),
+        by_status: r
+            .by_status
+            .into_iter()
+            .map(|(st, n)| StatusCount { status: st.as_str().to_owned(), redemptions: n })
+            .collect(),
     }))
 }

@@ -106,8 +106,12 @@ pub async fn create_reward(
     if mine == stored.terms && stored.terms.name == r.terms.name {
         return Ok((StatusCode::OK, axum::Json(RewardView::new(&stored, &s))));
     }
-    Err(DomainError::Conflict { what: "reward".into(), id: r.id.to_string(), differences: differences(&stored.terms, &r.terms) }
-        .into())
+    Err(DomainError::Conflict {
+        what: "reward".into(),
+        id: r.id.to_string(),
+        differences: differences(&stored.terms, &r.terms),
+    }
+    .into())
 }
 
 pub(crate) fn differences<T: Serialize>(a: &T, b: &T) -> Vec<String> {
@@ -145,7 +149,7 @@ pub async fn list_rewards(
     Ok(axum::Json(Page { items: shown.map(|r| RewardView::new(r, &s)).collect(), next_cursor }))
 }
 
-#[utoipa::path(get, path = "/v1/rewards/{id}", tag = "mall", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/rewards/{id}", tag = "mall", params(("id" = loyalty_core::ids::RewardId, Path)),
     responses((status = 200, body = RewardView), (status = 404, body = Problem)))]
 pub async fn get_reward(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<RewardView>> {
     let r = find_reward(&s, &reward_id(&id)?).await?;
@@ -154,7 +158,7 @@ pub async fn get_reward(State(s): State<AppState>, Path(id): Path<String>) -> Ap
 
 /// Renames, pauses, resumes or ends an item, or changes its stock (never below what is
 /// redeemed). Its price and other terms never change.
-#[utoipa::path(patch, path = "/v1/rewards/{id}", tag = "mall", request_body = RewardPatch, params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/rewards/{id}", tag = "mall", request_body = RewardPatch, params(("id" = loyalty_core::ids::RewardId, Path)),
     responses((status = 200, body = RewardView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn patch_reward(
     State(s): State<AppState>,
@@ -236,7 +240,11 @@ pub(crate) fn redemption_view(r: &Redemption, s: &AppState, balances: Option<Bal
     }
 }
 
-fn redemption_reply(s: &AppState, o: Outcome, created: StatusCode) -> ApiResult<(StatusCode, axum::Json<RedemptionView>)> {
+fn redemption_reply(
+    s: &AppState,
+    o: Outcome,
+    created: StatusCode,
+) -> ApiResult<(StatusCode, axum::Json<RedemptionView>)> {
     match o {
         Outcome::Redemption { redemption, balances, replayed } => {
             let status = if replayed { StatusCode::OK } else { created };
@@ -294,7 +302,7 @@ fn ids(member: &str, redemption: &str) -> ApiResult<(MemberId, RedemptionId)> {
 }
 
 #[utoipa::path(get, path = "/v1/members/{id}/redemptions/{redemption_id}", tag = "mall",
-    params(("id" = loyalty_core::ids::MemberId, Path), ("redemption_id" = String, Path)),
+    params(("id" = loyalty_core::ids::MemberId, Path), ("redemption_id" = loyalty_core::ids::RedemptionId, Path)),
     responses((status = 200, body = RedemptionView), (status = 404, body = Problem)))]
 pub async fn get_redemption(
     State(s): State<AppState>,
@@ -326,7 +334,7 @@ fn move_status() -> utoipa::openapi::schema::Schema {
 /// before delivery, which gives its points back to the lots they came from (a `restore`
 /// entry) and its units back to the stock. Sent again, a move answers the redemption as it is.
 #[utoipa::path(post, path = "/v1/members/{id}/redemptions/{redemption_id}/status", tag = "mall", request_body = StatusRequest,
-    params(("id" = loyalty_core::ids::MemberId, Path), ("redemption_id" = String, Path)),
+    params(("id" = loyalty_core::ids::MemberId, Path), ("redemption_id" = loyalty_core::ids::RedemptionId, Path)),
     responses((status = 200, body = RedemptionView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn move_status_handler(
     State(s): State<AppState>,
@@ -341,7 +349,12 @@ pub async fn move_status_handler(
         Some(RedemptionStatus::Delivered | RedemptionStatus::Cancelled) => {
             return Err(ApiError::invalid("tracking", "only a shipment carries a tracking reference"))
         }
-        _ => return Err(ApiError::invalid("status", format!("{:?} is not one of shipped, delivered, cancelled", r.status))),
+        _ => {
+            return Err(ApiError::invalid(
+                "status",
+                format!("{:?} is not one of shipped, delivered, cancelled", r.status),
+            ))
+        }
     };
     let o = s.writer.submit(Command::MoveRedemption { member, redemption, mv }).await?;
     redemption_reply(&s, o, StatusCode::OK)
@@ -350,7 +363,7 @@ pub async fn move_status_handler(
 /// Sets or corrects the shipping address of a redemption not yet shipped (a prize won in a
 /// lottery starts without one).
 #[utoipa::path(put, path = "/v1/members/{id}/redemptions/{redemption_id}/address", tag = "mall", request_body = Address,
-    params(("id" = loyalty_core::ids::MemberId, Path), ("redemption_id" = String, Path)),
+    params(("id" = loyalty_core::ids::MemberId, Path), ("redemption_id" = loyalty_core::ids::RedemptionId, Path)),
     responses((status = 200, body = RedemptionView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn put_address(
     State(s): State<AppState>,

@@ -60,7 +60,9 @@ pub fn render(data: &RewardsData, program: &Program) -> String {
         let bars: Vec<(String, f64)> = data
             .coupons
             .iter()
-            .map(|(t, r)| (t.terms.name.clone(), if r.issued == 0 { 0.0 } else { 100.0 * r.used as f64 / r.issued as f64 }))
+            .map(|(t, r)| {
+                (t.terms.name.clone(), if r.issued == 0 { 0.0 } else { 100.0 * r.used as f64 / r.issued as f64 })
+            })
             .collect();
         let _ = write!(
             html,
@@ -68,7 +70,16 @@ pub fn render(data: &RewardsData, program: &Program) -> String {
             svg::bar_chart("Coupon use rate", &bars, |v| format!("{v:.1}%"))
         );
         let head = [
-            "template", "name", "issued", "claimed", "used", "expired", "restored", "use rate", "discount", "orders",
+            "template",
+            "name",
+            "issued",
+            "claimed",
+            "used",
+            "expired",
+            "restored",
+            "use rate",
+            "discount",
+            "orders",
             "goods value",
         ];
         html.push_str(&table(
@@ -92,7 +103,17 @@ pub fn render(data: &RewardsData, program: &Program) -> String {
     }
     if !data.rewards.is_empty() {
         html.push_str("<h3>Points mall</h3>");
-        let head = ["reward", "name", "kind", "price (points)", "redemptions", "units", "cancelled", "points consumed", "stock left"];
+        let head = [
+            "reward",
+            "name",
+            "kind",
+            "price (points)",
+            "redemptions",
+            "units",
+            "cancelled",
+            "points consumed",
+            "stock left",
+        ];
         html.push_str(&table(
             &head,
             data.rewards.iter().map(|(w, r)| {
@@ -112,7 +133,17 @@ pub fn render(data: &RewardsData, program: &Program) -> String {
     }
     if !data.lotteries.is_empty() {
         html.push_str("<h3>Lotteries</h3>");
-        let head = ["lottery", "name", "draws", "members", "points consumed", "prizes given", "prize cost", "budget", "fell back"];
+        let head = [
+            "lottery",
+            "name",
+            "draws",
+            "members",
+            "points consumed",
+            "prizes given",
+            "prize cost",
+            "budget",
+            "fell back",
+        ];
         html.push_str(&table(
             &head,
             data.lotteries.iter().map(|(l, r)| {

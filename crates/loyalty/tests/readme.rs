@@ -164,6 +164,11 @@ fn promises() -> Vec<walk::Promise> {
             vec![("/lines/0/paid_minor", json!(20800)), ("/coupons", json!(["bob-spring-1"]))],
         ),
         p(
+            "Redeem one: 500 points spent",
+            vec![("/points", json!(500)), ("/status", json!("pending")), ("/balances/available", json!(1500))],
+        ),
+        p("Re-derive a draw from its record", vec![("/matches", json!(true)), ("/draw/free", json!(true))]),
+        p(
             "Removes name, phone, email and birthday and closes the member",
             vec![("/removed", json!(["name", "phone", "email", "birthday"])), ("/status", json!("closed"))],
         ),

@@ -112,20 +112,29 @@ async fn a_redemption_spends_through_the_ledger_ships_and_a_cancellation_gives_t
     let body = json!({"id": "r1", "reward": "cup", "quantity": 2, "address": address()});
     let (s, r) = app.post("/v1/members/li/redemptions", body.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
-    assert_eq!((r["points"].as_i64(), r["cash_minor"].as_i64(), r["status"].as_str()), (Some(1_000), Some(1_980), Some("pending")));
+    assert_eq!(
+        (r["points"].as_i64(), r["cash_minor"].as_i64(), r["status"].as_str()),
+        (Some(1_000), Some(1_980), Some("pending"))
+    );
     assert_eq!(r["balances"]["available"], 200);
     let (s, again) = app.post("/v1/members/li/redemptions", body).await;
     assert_eq!((s, again["points"].as_i64()), (StatusCode::OK, Some(1_000)), "a retry replays, charging nothing");
     assert_eq!(app.balances("li").await["available"], 200);
-    let (s, p) = app.post("/v1/members/li/redemptions", json!({"id": "r1", "reward": "cup", "quantity": 1, "address": address()})).await;
+    let (s, p) = app
+        .post("/v1/members/li/redemptions", json!({"id": "r1", "reward": "cup", "quantity": 1, "address": address()}))
+        .await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{p}");
     let (_, ledger) = app.get("/v1/members/li/ledger?limit=5").await;
     let top = &ledger["items"][0];
-    assert_eq!((top["kind"].as_str(), top["points"].as_i64(), top["source"].as_str(), top["source_id"].as_str()),
-        (Some("spend"), Some(-1_000), Some("redemption"), Some("r1")), "{ledger}");
+    assert_eq!(
+        (top["kind"].as_str(), top["points"].as_i64(), top["source"].as_str(), top["source_id"].as_str()),
+        (Some("spend"), Some(-1_000), Some("redemption"), Some("r1")),
+        "{ledger}"
+    );
 
     // Too few points: refused, no stock taken.
-    let (s, p) = app.post("/v1/members/li/redemptions", json!({"id": "r2", "reward": "cup", "address": address()})).await;
+    let (s, p) =
+        app.post("/v1/members/li/redemptions", json!({"id": "r2", "reward": "cup", "address": address()})).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("insufficient_points")), "{p}");
     let (_, cup) = app.get("/v1/rewards/cup").await;
     assert_eq!(cup["stock_left"], 1);
@@ -134,8 +143,13 @@ async fn a_redemption_spends_through_the_ledger_ships_and_a_cancellation_gives_t
     let status = |st: &str| json!({"status": st});
     let (s, p) = app.post("/v1/members/li/redemptions/r1/status", status("delivered")).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("redemption_state")), "{p}");
-    let (s, r) = app.post("/v1/members/li/redemptions/r1/status", json!({"status": "shipped", "tracking": "SF1234"})).await;
-    assert_eq!((s, r["status"].as_str(), r["tracking"].as_str()), (StatusCode::OK, Some("shipped"), Some("SF1234")), "{r}");
+    let (s, r) =
+        app.post("/v1/members/li/redemptions/r1/status", json!({"status": "shipped", "tracking": "SF1234"})).await;
+    assert_eq!(
+        (s, r["status"].as_str(), r["tracking"].as_str()),
+        (StatusCode::OK, Some("shipped"), Some("SF1234")),
+        "{r}"
+    );
     let (s, r) = app.post("/v1/members/li/redemptions/r1/status", status("delivered")).await;
     assert_eq!((s, r["status"].as_str()), (StatusCode::OK, Some("delivered")));
     let (s, p) = app.post("/v1/members/li/redemptions/r1/status", status("cancelled")).await;
@@ -143,7 +157,8 @@ async fn a_redemption_spends_through_the_ledger_ships_and_a_cancellation_gives_t
 
     // A pending one cancelled: points back to their lots, units back to the stock, once.
     funded(&app, "han", 600).await;
-    let (s, _) = app.post("/v1/members/han/redemptions", json!({"id": "h1", "reward": "cup", "address": address()})).await;
+    let (s, _) =
+        app.post("/v1/members/han/redemptions", json!({"id": "h1", "reward": "cup", "address": address()})).await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(app.balances("han").await["available"], 100);
     for _ in 0..2 {
@@ -156,8 +171,11 @@ async fn a_redemption_spends_through_the_ledger_ships_and_a_cancellation_gives_t
     let (_, cup) = app.get("/v1/rewards/cup").await;
     assert_eq!(cup["stock_left"], 1);
     let (_, report) = app.get("/v1/rewards/cup/report").await;
-    assert_eq!((report["units"].as_i64(), report["cancelled_units"].as_i64(), report["points_consumed"].as_i64()),
-        (Some(2), Some(1), Some(1_000)), "{report}");
+    assert_eq!(
+        (report["units"].as_i64(), report["cancelled_units"].as_i64(), report["points_consumed"].as_i64()),
+        (Some(2), Some(1), Some(1_000)),
+        "{report}"
+    );
     app.assert_verified().await;
 }
 
@@ -168,8 +186,13 @@ async fn coupon_rewards_issue_coupons_and_bad_input_is_refused_naming_the_field(
         "validity": {"relative": {"days": 30}}, "channels": ["points"], "limits": {"lifetime": 3}});
     let (s, t) = app.post("/v1/coupon-templates", template).await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
-    let (s, _) = app.post("/v1/coupon-templates", json!({"id": "claim-only", "name": "x", "benefit": {"kind": "free_shipping"},
-        "validity": {"relative": {"days": 1}}})).await;
+    let (s, _) = app
+        .post(
+            "/v1/coupon-templates",
+            json!({"id": "claim-only", "name": "x", "benefit": {"kind": "free_shipping"},
+        "validity": {"relative": {"days": 1}}}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let coupon = |id: &str, tpl: &str| json!({"id": id, "name": "20元券", "item": {"kind": "coupon", "template": tpl}, "price_points": 200});
     let (s, r) = app.post("/v1/rewards", coupon("c20", "t20")).await;
@@ -191,7 +214,10 @@ async fn coupon_rewards_issue_coupons_and_bad_input_is_refused_naming_the_field(
         (coupon("b1", "nope"), "item.template"),
         (goods("b2", json!({"price_points": 0})), "price_points"),
         (goods("b3", json!({"stock": -1})), "stock"),
-        (goods("b4", json!({"visible_from": "2026-12-10T00:00:00Z", "visible_until": "2026-12-01T00:00:00Z"})), "visible_until"),
+        (
+            goods("b4", json!({"visible_from": "2026-12-10T00:00:00Z", "visible_until": "2026-12-01T00:00:00Z"})),
+            "visible_until",
+        ),
         (goods("b5", json!({"audience": {"min_tier": "nope"}})), "audience.min_tier"),
         (goods("b6", json!({"limits": {"per_day": 0}})), "limits.per_day"),
     ];
@@ -207,8 +233,16 @@ async fn coupon_rewards_issue_coupons_and_bad_input_is_refused_naming_the_field(
     let tries = [
         (json!({"id": "y1", "reward": "cup"}), StatusCode::UNPROCESSABLE_ENTITY, "address"),
         (json!({"id": "y2", "reward": "c20", "address": address()}), StatusCode::UNPROCESSABLE_ENTITY, "address"),
-        (json!({"id": "y3", "reward": "cup", "quantity": 0, "address": address()}), StatusCode::UNPROCESSABLE_ENTITY, "quantity"),
-        (json!({"id": "y4", "reward": "cup", "address": {"name": "", "phone": "1", "line": "x"}}), StatusCode::UNPROCESSABLE_ENTITY, "address.name"),
+        (
+            json!({"id": "y3", "reward": "cup", "quantity": 0, "address": address()}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "quantity",
+        ),
+        (
+            json!({"id": "y4", "reward": "cup", "address": {"name": "", "phone": "1", "line": "x"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "address.name",
+        ),
     ];
     for (body, status, field) in tries {
         let (s, p) = app.post("/v1/members/wu/redemptions", body).await;
@@ -216,9 +250,12 @@ async fn coupon_rewards_issue_coupons_and_bad_input_is_refused_naming_the_field(
     }
     let (s, p) = app.post("/v1/members/wu/redemptions", json!({"id": "y5", "reward": "nope"})).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("reward_not_found")), "{p}");
-    let (s, p) = app.send(reqwest::Method::PATCH, "/v1/rewards/cup", Some(&json!({"status": "paused"})), Some(ADMIN), None).await;
+    let (s, p) = app
+        .send(reqwest::Method::PATCH, "/v1/rewards/cup", Some(&json!({"status": "paused"})), Some(ADMIN), None)
+        .await;
     assert_eq!((s, p["offered"].as_bool()), (StatusCode::OK, Some(false)), "{p}");
-    let (s, p) = app.post("/v1/members/wu/redemptions", json!({"id": "y6", "reward": "cup", "address": address()})).await;
+    let (s, p) =
+        app.post("/v1/members/wu/redemptions", json!({"id": "y6", "reward": "cup", "address": address()})).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reward_not_eligible")), "{p}");
     assert_eq!(app.balances("wu").await["available"], 600);
     app.assert_verified().await;
@@ -253,12 +290,21 @@ async fn concurrent_draws_keep_to_the_budget_prize_stock_and_daily_limit() {
     }
     for lot in ["budget", "stock"] {
         let answers = at_once(&app, 60, |i| {
-            (format!("/v1/lotteries/{lot}/draws"), json!({"id": format!("{lot}-{i}"), "member_id": format!("d{}", i % 20)}))
+            (
+                format!("/v1/lotteries/{lot}/draws"),
+                json!({"id": format!("{lot}-{i}"), "member_id": format!("d{}", i % 20)}),
+            )
         })
         .await;
         assert_eq!(count(&answers, StatusCode::CREATED), 60, "{answers:?}");
         let (_, report) = app.get(&format!("/v1/lotteries/{lot}/report")).await;
-        let given: i64 = report["prizes"].as_array().unwrap().iter().filter(|p| p["prize"] != "thanks").map(|p| p["given"].as_i64().unwrap()).sum();
+        let given: i64 = report["prizes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["prize"] != "thanks")
+            .map(|p| p["given"].as_i64().unwrap())
+            .sum();
         let want = if lot == "budget" { 3 } else { 4 };
         assert_eq!(given, want, "{report}");
         assert_eq!(report["draws"], 60);
@@ -269,10 +315,14 @@ async fn concurrent_draws_keep_to_the_budget_prize_stock_and_daily_limit() {
     }
     // One member, 10 at once, 3 a day (the first free).
     let prizes = json!([{"id": "p1", "name": "1积分", "weight": 1, "item": {"kind": "points", "points": 1}}, thanks()]);
-    let (s, _) = app.post("/v1/lotteries", lottery("daily", prizes, json!({"max_draws_per_day": 3, "free_draws_per_day": 1}))).await;
+    let (s, _) = app
+        .post("/v1/lotteries", lottery("daily", prizes, json!({"max_draws_per_day": 3, "free_draws_per_day": 1})))
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     funded(&app, "dx", 1_000).await;
-    let answers = at_once(&app, 10, |i| ("/v1/lotteries/daily/draws".into(), json!({"id": format!("x{i}"), "member_id": "dx"}))).await;
+    let answers =
+        at_once(&app, 10, |i| ("/v1/lotteries/daily/draws".into(), json!({"id": format!("x{i}"), "member_id": "dx"})))
+            .await;
     assert_eq!(count(&answers, StatusCode::CREATED), 3, "{answers:?}");
     assert!(answers.iter().all(|(s, c)| *s == StatusCode::CREATED || c == "draw_limit_reached"));
     let (_, draws) = app.get("/v1/members/dx/draws?lottery=daily").await;
@@ -290,8 +340,13 @@ async fn draws_are_replayed_rederived_and_a_tampered_record_is_caught() {
     let app = spawn_app().await;
     let (s, _) = app.post("/v1/rewards", goods("cup", json!({"stock": 10}))).await;
     assert_eq!(s, StatusCode::CREATED);
-    let (s, _) = app.post("/v1/coupon-templates", json!({"id": "t5", "name": "5元券", "benefit": {"kind": "amount_off", "value_minor": 500},
-        "validity": {"relative": {"days": 7}}, "channels": ["points"]})).await;
+    let (s, _) = app
+        .post(
+            "/v1/coupon-templates",
+            json!({"id": "t5", "name": "5元券", "benefit": {"kind": "amount_off", "value_minor": 500},
+        "validity": {"relative": {"days": 7}}, "channels": ["points"]}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let prizes = json!([
         {"id": "pts", "name": "50积分", "weight": 3, "item": {"kind": "points", "points": 50}},
@@ -318,24 +373,36 @@ async fn draws_are_replayed_rederived_and_a_tampered_record_is_caught() {
                 let rid = d["redemption"].as_str().unwrap().to_owned();
                 let (_, red) = app.get(&format!("/v1/members/zhao/redemptions/{rid}")).await;
                 assert_eq!((red["status"].as_str(), red["points"].as_i64()), (Some("pending"), Some(0)), "{red}");
-                let (s, p) = app.post(&format!("/v1/members/zhao/redemptions/{rid}/status"), json!({"status": "shipped"})).await;
-                assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("redemption_state")), "no address yet: {p}");
+                let (s, p) =
+                    app.post(&format!("/v1/members/zhao/redemptions/{rid}/status"), json!({"status": "shipped"})).await;
+                assert_eq!(
+                    (s, p["code"].as_str()),
+                    (StatusCode::CONFLICT, Some("redemption_state")),
+                    "no address yet: {p}"
+                );
                 let (s, red) = app.put(&format!("/v1/members/zhao/redemptions/{rid}/address"), address()).await;
                 assert_eq!((s, red["address"]["phone"].as_str()), (StatusCode::OK, Some("13800000000")), "{red}");
-                let (s, _) = app.post(&format!("/v1/members/zhao/redemptions/{rid}/status"), json!({"status": "shipped"})).await;
+                let (s, _) =
+                    app.post(&format!("/v1/members/zhao/redemptions/{rid}/status"), json!({"status": "shipped"})).await;
                 assert_eq!(s, StatusCode::OK);
             }
             _ => {}
         }
         let (s, audit) = app.get(&format!("/v1/members/zhao/draws/z{i}/audit")).await;
-        assert_eq!((s, audit["matches"].as_bool(), &audit["rederived"]), (StatusCode::OK, Some(true), &d["picked"]), "{audit}");
+        assert_eq!(
+            (s, audit["matches"].as_bool(), &audit["rederived"]),
+            (StatusCode::OK, Some(true), &d["picked"]),
+            "{audit}"
+        );
     }
     assert!(kinds.len() >= 3, "the prizes come up: {kinds:?}");
     let (s, p) = app.post("/v1/lotteries/nope/draws", json!({"id": "q", "member_id": "zhao"})).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("lottery_not_found")), "{p}");
     let (s, p) = app.post("/v1/lotteries/spin/draws", json!({"id": "q", "member_id": "nobody"})).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("member_not_found")), "{p}");
-    let (s, _) = app.send(reqwest::Method::PATCH, "/v1/lotteries/spin", Some(&json!({"status": "paused"})), Some(ADMIN), None).await;
+    let (s, _) = app
+        .send(reqwest::Method::PATCH, "/v1/lotteries/spin", Some(&json!({"status": "paused"})), Some(ADMIN), None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     let (s, p) = app.post("/v1/lotteries/spin/draws", json!({"id": "q", "member_id": "zhao"})).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("lottery_not_open")), "{p}");
@@ -343,23 +410,44 @@ async fn draws_are_replayed_rederived_and_a_tampered_record_is_caught() {
         (json!({"fallback": "nope"}), "fallback"),
         (json!({"fallback": "pts"}), "fallback"),
         (json!({"cost_points": -1}), "cost_points"),
-        (json!({"prizes": [{"id": "g", "name": "g", "weight": 1, "item": {"kind": "goods", "reward": "ghost"}}, thanks()]}), "prizes[0].item.reward"),
-        (json!({"prizes": [{"id": "w", "name": "w", "weight": 0, "item": {"kind": "nothing"}}, thanks()]}), "prizes[0].weight"),
+        (
+            json!({"prizes": [{"id": "g", "name": "g", "weight": 1, "item": {"kind": "goods", "reward": "ghost"}}, thanks()]}),
+            "prizes[0].item.reward",
+        ),
+        (
+            json!({"prizes": [{"id": "w", "name": "w", "weight": 0, "item": {"kind": "nothing"}}, thanks()]}),
+            "prizes[0].weight",
+        ),
     ];
     for (i, (extra, field)) in bad.into_iter().enumerate() {
-        let base = json!([{"id": "pts", "name": "50积分", "weight": 3, "item": {"kind": "points", "points": 50}}, thanks()]);
+        let base =
+            json!([{"id": "pts", "name": "50积分", "weight": 3, "item": {"kind": "points", "points": 50}}, thanks()]);
         let (s, p) = app.post("/v1/lotteries", lottery(&format!("bad{i}"), base, extra)).await;
         assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{p}");
     }
     app.assert_verified().await;
 
     // An outcome edited in the table no longer re-derives; a stock count edited no longer adds up.
-    app.store.execute_raw("UPDATE draws SET picked = CASE WHEN picked = 'thanks' THEN 'pts' ELSE 'thanks' END WHERE draw_id = 'z0'").await.unwrap();
+    app.store
+        .execute_raw(
+            "UPDATE draws SET picked = CASE WHEN picked = 'thanks' THEN 'pts' ELSE 'thanks' END WHERE draw_id = 'z0'",
+        )
+        .await
+        .unwrap();
     let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
-    assert!(r.violations.iter().any(|v| v.problem.contains("zhao/z0") && v.problem.contains("secret derives")), "{:?}", r.violations);
+    assert!(
+        r.violations.iter().any(|v| v.problem.contains("zhao/z0") && v.problem.contains("secret derives")),
+        "{:?}",
+        r.violations
+    );
     let (_, audit) = app.get("/v1/members/zhao/draws/z0/audit").await;
     assert_eq!(audit["matches"], false);
-    app.store.execute_raw("UPDATE rewards SET redeemed = CASE WHEN redeemed > 0 THEN redeemed - 1 ELSE 1 END WHERE reward_id = 'cup'").await.unwrap();
+    app.store
+        .execute_raw(
+            "UPDATE rewards SET redeemed = CASE WHEN redeemed > 0 THEN redeemed - 1 ELSE 1 END WHERE reward_id = 'cup'",
+        )
+        .await
+        .unwrap();
     let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
     assert!(r.violations.iter().any(|v| v.problem.starts_with("reward cup")), "{:?}", r.violations);
 }

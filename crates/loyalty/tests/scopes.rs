@@ -226,9 +226,13 @@ async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (Str
         ("GET", "/v1/segments/{name}/members") => ("/v1/segments/important_value/members".into(), None),
         ("POST", "/v1/rewards") => (
             "/v1/rewards".into(),
-            body(json!({"id": format!("r-{tag}"), "name": "Cup", "item": {"kind": "voucher", "value_minor": 500}, "price_points": 5})),
+            body(
+                json!({"id": format!("r-{tag}"), "name": "Cup", "item": {"kind": "voucher", "value_minor": 500}, "price_points": 5}),
+            ),
         ),
-        ("PATCH", "/v1/rewards/{id}") => ("/v1/rewards/r-shared".into(), body(json!({"name": format!("renamed by {tag}")}))),
+        ("PATCH", "/v1/rewards/{id}") => {
+            ("/v1/rewards/r-shared".into(), body(json!({"name": format!("renamed by {tag}")})))
+        }
         ("POST", "/v1/members/{id}/redemptions") => (
             "/v1/members/shared/redemptions".into(),
             body(json!({"id": format!("red-{tag}"), "reward": "r-shared",
@@ -255,11 +259,15 @@ async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (Str
             body(json!({"id": format!("l-{tag}"), "name": "Spin", "cost_points": 0, "fallback": "none",
                 "prizes": [{"id": "none", "name": "Thanks", "weight": 1, "item": {"kind": "nothing"}}]})),
         ),
-        ("PATCH", "/v1/lotteries/{id}") => ("/v1/lotteries/l-shared".into(), body(json!({"name": format!("renamed by {tag}")}))),
+        ("PATCH", "/v1/lotteries/{id}") => {
+            ("/v1/lotteries/l-shared".into(), body(json!({"name": format!("renamed by {tag}")})))
+        }
         ("POST", "/v1/lotteries/{id}/draws") => {
             ("/v1/lotteries/l-shared/draws".into(), body(json!({"id": format!("draw-{tag}"), "member_id": "shared"})))
         }
-        ("GET", "/v1/members/{id}/draws/{draw_id}/audit") => ("/v1/members/shared/draws/draw-shared/audit".into(), None),
+        ("GET", "/v1/members/{id}/draws/{draw_id}/audit") => {
+            ("/v1/members/shared/draws/draw-shared/audit".into(), None)
+        }
         ("GET", r) if r.starts_with("/v1/rewards") => (r.replace("{id}", "r-shared"), None),
         ("GET", r) if r.starts_with("/v1/lotteries") => (r.replace("{id}", "l-shared"), None),
         ("GET", r) => (r.replace("{id}", if r.starts_with("/v1/orders") { "o-shared" } else { "shared" }), None),

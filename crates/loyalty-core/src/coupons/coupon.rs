@@ -252,9 +252,13 @@ pub fn issue(
         }
     }
     let count_since = |since: Option<Timestamp>| held.iter().filter(|c| since.is_none_or(|s| c.issued_at >= s)).count();
-    t.limits.check(program, now, |since| i64::try_from(count_since(since)).unwrap_or(i64::MAX), 1, |limit, period| {
-        DomainError::CouponLimitReached { template: template.id.to_string(), limit, period }
-    })?;
+    t.limits.check(
+        program,
+        now,
+        |since| i64::try_from(count_since(since)).unwrap_or(i64::MAX),
+        1,
+        |limit, period| DomainError::CouponLimitReached { template: template.id.to_string(), limit, period },
+    )?;
     let mut coupon = Coupon {
         member_id: member.clone(),
         coupon_id: coupon_id.clone(),

@@ -157,7 +157,8 @@ impl RewardInput {
         }
         check_limits(&self.limits)?;
         crate::coupons::validate::check_audience(program, &self.audience)?;
-        let from = self.visible_from.as_deref().map(|v| crate::instant::parse_instant("visible_from", v)).transpose()?;
+        let from =
+            self.visible_from.as_deref().map(|v| crate::instant::parse_instant("visible_from", v)).transpose()?;
         let until =
             self.visible_until.as_deref().map(|v| crate::instant::parse_instant("visible_until", v)).transpose()?;
         if let (Some(a), Some(b)) = (from, until) {
@@ -165,7 +166,14 @@ impl RewardInput {
                 return Err(DomainError::unprocessable("visible_until", format!("{b} is not after {a}")));
             }
         }
-        Ok(Reward { id, terms: self.clone(), status: TemplateStatus::Active, redeemed: 0, created_at: now, updated_at: now })
+        Ok(Reward {
+            id,
+            terms: self.clone(),
+            status: TemplateStatus::Active,
+            redeemed: 0,
+            created_at: now,
+            updated_at: now,
+        })
     }
 }
 

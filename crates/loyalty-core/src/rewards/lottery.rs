@@ -124,7 +124,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    (s.len() % 2 == 0)
+    s.len().is_multiple_of(2)
         .then(|| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect())
         .flatten()
 }
@@ -133,7 +133,12 @@ impl LotteryInput {
     /// Validates the terms with a fresh `secret` (random, from the caller: the core draws no
     /// randomness); every refusal names its field. Whether the templates and rewards that
     /// prizes name exist is the caller's to check.
-    pub fn validate(&self, program: &Program, secret: [u8; SECRET_LEN], now: Timestamp) -> Result<Lottery, DomainError> {
+    pub fn validate(
+        &self,
+        program: &Program,
+        secret: [u8; SECRET_LEN],
+        now: Timestamp,
+    ) -> Result<Lottery, DomainError> {
         let id = LotteryId::parse(&self.id).map_err(|e| DomainError::unprocessable("id", e.0))?;
         text("name", &self.name)?;
         crate::limits::check_range("cost_points", self.cost_points, 0, crate::limits::MAX_POINTS)?;
@@ -173,7 +178,10 @@ impl LotteryInput {
             }
         }
         let Some(fb) = self.prizes.iter().position(|p| p.id == self.fallback) else {
-            return Err(DomainError::unprocessable("fallback", format!("{:?} is not one of the prizes", self.fallback)));
+            return Err(DomainError::unprocessable(
+                "fallback",
+                format!("{:?} is not one of the prizes", self.fallback),
+            ));
         };
         let fallback = &self.prizes[fb];
         if fallback.stock.is_some() || prize_cost(program, fallback) != 0 {

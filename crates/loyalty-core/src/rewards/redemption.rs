@@ -212,7 +212,9 @@ pub fn take_stock(reward: &mut Reward, quantity: i64) -> Result<(), DomainError>
 /// A move of a shipped redemption that the store reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Move {
-    Ship { tracking: Option<String> },
+    Ship {
+        tracking: Option<String>,
+    },
     Deliver,
     Cancel,
     /// A pending redemption's address set or corrected (a lottery prize is won without one).

@@ -19,8 +19,8 @@ pub(crate) use batch::*;
 pub use batch::{apply_batch, apply_batch_cached, apply_batches};
 pub(crate) use coupons::*;
 pub(crate) use load::*;
-pub(crate) use rewards::*;
 pub use load::{growth_since, GROWTH_LOOKBACK_DAYS};
+pub(crate) use rewards::*;
 
 use crate::cache::MemberCache;
 use crate::clock::SharedClock;

@@ -73,7 +73,8 @@ pub(crate) fn redeem(
         }
         return Err(DomainError::Conflict { what: "redemption".into(), id: req.id.to_string(), differences });
     }
-    let mut reward = l.rewards.get(&req.reward).cloned().ok_or_else(|| DomainError::RewardNotFound(req.reward.to_string()))?;
+    let mut reward =
+        l.rewards.get(&req.reward).cloned().ok_or_else(|| DomainError::RewardNotFound(req.reward.to_string()))?;
     let of_reward: Vec<Redemption> = mine.iter().filter(|r| r.reward_id == req.reward).cloned().collect();
     let m = existing(l, member)?;
     catch_up(m, program, now);
@@ -360,7 +361,8 @@ pub(crate) async fn load_reward_state(
                 }
             }
             Command::MoveRedemption { member, redemption, mv: Move::Cancel } => {
-                let found = state.redemptions.get(member).and_then(|v| v.iter().find(|r| &r.redemption_id == redemption));
+                let found =
+                    state.redemptions.get(member).and_then(|v| v.iter().find(|r| &r.redemption_id == redemption));
                 if let Some(r) = found {
                     more.lots.push((member.clone(), r.allocations.iter().map(|a| a.lot_no).collect()));
                 }

@@ -228,13 +228,15 @@ impl Rewards for StoreImpl {
             return Ok(false);
         }
         for (i, p) in l.terms.prizes.iter().enumerate() {
-            sqlx::query("INSERT INTO lottery_prizes (lottery_id, prize_id, position, stock, given) VALUES ($1, $2, $3, $4, 0)")
-                .bind(l.id.as_str().to_owned())
-                .bind(p.id.clone())
-                .bind(i as i64)
-                .bind(p.stock)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO lottery_prizes (lottery_id, prize_id, position, stock, given) VALUES ($1, $2, $3, $4, 0)",
+            )
+            .bind(l.id.as_str().to_owned())
+            .bind(p.id.clone())
+            .bind(i as i64)
+            .bind(p.stock)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -268,9 +270,8 @@ impl Rewards for StoreImpl {
 
     async fn member_draws(&self, member: &MemberId, lottery: Option<&LotteryId>, limit: i64) -> Result<Vec<Draw>> {
         let filter = if lottery.is_some() { " AND lottery_id = $3" } else { "" };
-        let sql = format!(
-            "SELECT {DRAW_COLS} FROM draws WHERE member_id = $1{filter} ORDER BY at DESC, draw_id LIMIT $2"
-        );
+        let sql =
+            format!("SELECT {DRAW_COLS} FROM draws WHERE member_id = $1{filter} ORDER BY at DESC, draw_id LIMIT $2");
         let mut q = sqlx::query(&sql).bind(member.as_str().to_owned()).bind(limit.clamp(1, MAX_MEMBER_ROWS));
         if let Some(l) = lottery {
             q = q.bind(l.as_str().to_owned());
