@@ -35,7 +35,7 @@ pub struct Args {
     dir: std::path::PathBuf,
 }
 
-const KEY: &str = "bench-admin-key-0123456789";
+pub(crate) const KEY: &str = "bench-admin-key-0123456789";
 const BATCH: u64 = 5_000;
 
 fn template(id: &str, stock: Option<i64>, extra: serde_json::Value) -> TemplateInput {
@@ -50,7 +50,12 @@ fn template(id: &str, stock: Option<i64>, extra: serde_json::Value) -> TemplateI
     serde_json::from_value(t).expect("a valid template")
 }
 
-async fn members(store: &dyn loyalty_store::Store, program: &Program, n: u64, now: Timestamp) -> anyhow::Result<()> {
+pub(crate) async fn members(
+    store: &dyn loyalty_store::Store,
+    program: &Program,
+    n: u64,
+    now: Timestamp,
+) -> anyhow::Result<()> {
     let mut start = 0;
     while start < n {
         let cmds: Vec<Command> = (start..(start + BATCH).min(n))
@@ -154,7 +159,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Sends `n` requests from `clients` connections on a runtime of its own; rate and latency.
-async fn drive(
+pub(crate) async fn drive(
     base: &str,
     n: u64,
     clients: usize,

@@ -1,13 +1,15 @@
 //! `loyalty-bench`: synthetic-store benchmarks of the engine, kept out of the product binary.
 //! `bench` measures import and HTTP ingestion, `bench-tiers` checkout evaluation and a tier
 //! review, `bench-insight` member insight against DuckDB and the BG/NBD fit, `bench-coupons` a coupon grab,
-//! checkout with coupons and issuing a template to every member. BENCHMARKS.md has
+//! checkout with coupons and issuing a template to every member, `bench-mall` a points-mall
+//! grab and a lottery under load. BENCHMARKS.md has
 //! the commands and the figures.
 
 mod coupons;
 mod ingest;
 mod insight;
 mod insight_data;
+mod mall;
 mod tiers;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,8 @@ enum Cmd {
     BenchTiers(tiers::Args),
     /// Measures a coupon grab, checkout with coupons and issuing a template to every member.
     BenchCoupons(coupons::Args),
+    /// Measures a points-mall grab and a lottery under load.
+    BenchMall(mall::Args),
     /// Benchmarks RFM, segments and lifecycle on a synthetic store against DuckDB, and the BG/NBD fit.
     BenchInsight(insight::Args),
 }
@@ -48,6 +52,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::BenchTiers(args) => tiers::run(args).await,
             Cmd::BenchInsight(args) => insight::run(args).await,
             Cmd::BenchCoupons(args) => coupons::run(args).await,
+            Cmd::BenchMall(args) => mall::run(args).await,
         }
     })
 }

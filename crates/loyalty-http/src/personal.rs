@@ -108,6 +108,31 @@ pub struct MemberExport {
     /// The member's coupons (at most `loyalty_store::coupons::MAX_MEMBER_COUPONS`), soonest
     /// expiry first.
     pub coupons: Vec<CouponRecord>,
+    /// The member's redemptions in the points mall (with their shipping addresses) and lottery
+    /// draws, newest first (at most `loyalty_store::rewards::MAX_MEMBER_ROWS` each).
+    pub redemptions: Vec<RedemptionRecord>,
+    pub draws: Vec<DrawRecord>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RedemptionRecord {
+    pub id: String,
+    pub reward: String,
+    pub quantity: i64,
+    pub points: i64,
+    pub status: String,
+    pub address: Option<loyalty_core::rewards::Address>,
+    pub tracking: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DrawRecord {
+    pub id: String,
+    pub lottery: String,
+    pub prize: String,
+    pub points_spent: i64,
+    pub at: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -210,6 +235,8 @@ impl MemberExport {
                 })
                 .collect(),
             coupons: Vec::new(),
+            redemptions: Vec::new(),
+            draws: Vec::new(),
         }
     }
 
@@ -272,12 +299,40 @@ pub async fn export(
             order_id: c.order_id.as_ref().map(|o| o.to_string()),
         })
         .collect();
+    let max = loyalty_store::rewards::MAX_MEMBER_ROWS;
+    doc.redemptions = store
+        .member_redemptions(id, max)
+        .await?
+        .iter()
+        .map(|r| RedemptionRecord {
+            id: r.redemption_id.to_string(),
+            reward: r.reward_id.to_string(),
+            quantity: r.quantity,
+            points: r.points,
+            status: r.status.as_str().to_owned(),
+            address: r.address.clone(),
+            tracking: r.tracking.clone(),
+            created_at: rfc3339(r.created_at, &program.tz),
+        })
+        .collect();
+    doc.draws = store
+        .member_draws(id, None, max)
+        .await?
+        .iter()
+        .map(|d| DrawRecord {
+            id: d.draw_id.to_string(),
+            lottery: d.lottery_id.to_string(),
+            prize: d.prize.clone(),
+            points_spent: d.points_spent,
+            at: rfc3339(d.at, &program.tz),
+        })
+        .collect();
     Ok(Some(doc))
 }
 
 /// A copy of everything held about the member (PIPL, GDPR): profile, balances, lots, ledger,
 /// holds, orders and refunds, adjustments, tier state and history, growth, activities and
-/// claims, insight, coupons, and the audit log. Each export is recorded in the audit log (with the
+/// claims, insight, coupons, redemptions (with addresses) and draws, and the audit log. Each export is recorded in the audit log (with the
 /// key's name) before it is returned.
 #[utoipa::path(get, path = "/v1/members/{id}/export", tag = "members", params(("id" = loyalty_core::ids::MemberId, Path)),
     responses((status = 200, body = MemberExport), (status = 404, body = Problem),

@@ -99,11 +99,11 @@ impl From<Buckets> for BalancesAfter {
 #[derive(Serialize, ToSchema)]
 pub struct EntryView {
     pub seq: i64,
-    /// earn, activate, hold, capture, release, expire, clawback, adjust, debt_settle
+    /// earn, activate, hold, capture, release, expire, clawback, adjust, debt_settle, spend, restore
     pub kind: String,
     /// Signed from the member's point of view.
     pub points: i64,
-    /// order, refund, hold, adjustment, job
+    /// order, refund, hold, adjustment, activity, job, redemption, draw
     pub source: String,
     pub source_id: String,
     pub lot: Option<i64>,

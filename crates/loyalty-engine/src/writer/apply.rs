@@ -310,7 +310,8 @@ pub(crate) fn erase(
     let detail = serde_json::json!({
         "removed": loyalty_core::member::PERSONAL_FIELDS,
         "status_before": before.as_str(),
-        "kept": "ledger, lots, holds, orders, refunds, adjustments, growth, tier history, activities",
+        "addresses": "the shipping address of every redemption in the points mall",
+        "kept": "ledger, lots, holds, orders, refunds, adjustments, growth, tier history, activities, coupons, redemptions and draws",
     });
     t.changes.audit.push(AuditRecord {
         member_id: member.clone(),

@@ -436,6 +436,13 @@ pub(super) async fn write_rewards(conn: &mut Conn, c: &Changes) -> Result<()> {
         s.push_bind(d.redemption.as_ref().map(|x| x.as_str().to_owned()));
     })
     .await?;
+    // An erasure removes the member's shipping addresses with the rest of their personal data.
+    for a in c.audit.iter().filter(|a| a.action == "erase") {
+        sqlx::query("UPDATE redemptions SET address = NULL WHERE member_id = $1")
+            .bind(a.member_id.as_str().to_owned())
+            .execute(&mut *conn)
+            .await?;
+    }
     for (reward, n) in &c.rewards_redeemed {
         sqlx::query("UPDATE rewards SET redeemed = redeemed + $2 WHERE reward_id = $1")
             .bind(reward.as_str().to_owned())
