@@ -31,6 +31,9 @@ pub struct Args {
     /// Members one template is issued to through the engine.
     #[arg(long, default_value_t = 1_000_000)]
     issue_members: u64,
+    /// One-time codes generated in one request (`POST /v1/coupon-templates/{id}/codes`).
+    #[arg(long, default_value_t = 1_000_000)]
+    codes: i64,
     #[arg(long, default_value = "/tmp/loyalty-bench-coupons")]
     dir: std::path::PathBuf,
 }
@@ -141,6 +144,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     })
     .await?;
     println!("checkout/evaluate with two coupons, 10 lines, 64 connections: {eval}");
+
+    store
+        .insert_template(&template("codes", None, serde_json::json!({"channels": ["code"]})).validate(&program, now)?)
+        .await?;
+    let started = Instant::now();
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/v1/coupon-templates/codes/codes"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"count": args.codes, "batch": "b1"}))
+        .timeout(std::time::Duration::from_secs(600))
+        .send()
+        .await?;
+    let status = answer.status();
+    let made: serde_json::Value = answer.json().await?;
+    println!(
+        "{} unique one-time codes in one request: {status}, {} codes in {:.1} s",
+        args.codes,
+        made["count"],
+        started.elapsed().as_secs_f64()
+    );
 
     let big = crate::tiers::fresh_store(&args.dir, "issue.db").await?;
     members(big.as_ref(), &program, args.issue_members, now).await?;

@@ -490,18 +490,29 @@ impl Account {
         let (points, id, allocations) = (h.points, h.hold_id.clone(), h.allocations.clone());
         self.buckets.held -= points;
         self.buckets.active += points;
+        let lapsed = self.refill(&allocations);
+        self.push(EntryKind::Release, points, (SourceKind::Hold, id.as_str()), None, at, None);
+        self.lapse(lapsed, at);
+    }
+
+    /// Puts `allocations` back into their lots; the lots among them that expired meanwhile.
+    pub(crate) fn refill(&mut self, allocations: &[Allocation]) -> Vec<i64> {
         let mut lapsed = Vec::new();
-        for a in &allocations {
+        for a in allocations {
             let lot = self.lot_mut(a.lot_no);
             lot.remaining += a.points;
             lot.dirty = true;
-            assert!(lot.remaining <= lot.granted, "a release never overfills its lot");
+            assert!(lot.remaining <= lot.granted, "points given back never overfill their lot");
             if lot.status == LotStatus::Expired {
                 lapsed.push(a.lot_no);
             }
         }
-        self.push(EntryKind::Release, points, (SourceKind::Hold, id.as_str()), None, at, None);
-        // Points that return to a lot which expired meanwhile keep its expiry: they lapse now.
+        lapsed
+    }
+
+    /// Points that returned to a lot which expired meanwhile keep its expiry: they lapse now.
+    /// Then any debt is settled from what came back.
+    pub(crate) fn lapse(&mut self, lapsed: Vec<i64>, at: Timestamp) {
         for no in lapsed {
             let lot = self.lot_mut(no);
             let back = lot.remaining;

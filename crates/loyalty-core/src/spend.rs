@@ -4,7 +4,7 @@
 
 use crate::account::Account;
 use crate::error::DomainError;
-use crate::ledger::{Allocation, EntryKind, LotStatus, SourceKind};
+use crate::ledger::{Allocation, EntryKind, SourceKind};
 use jiff::Timestamp;
 
 impl Account {
@@ -39,27 +39,10 @@ impl Account {
     pub fn restore(&mut self, source: (SourceKind, &str), allocations: &[Allocation], now: Timestamp) {
         let points: i64 = allocations.iter().map(|a| a.points).sum();
         assert!(points > 0, "a restore gives back what a spend took");
-        let mut lapsed = Vec::new();
-        for a in allocations {
-            let lot = self.lot_mut(a.lot_no);
-            lot.remaining += a.points;
-            lot.dirty = true;
-            assert!(lot.remaining <= lot.granted, "a restore never overfills its lot");
-            if lot.status == LotStatus::Expired {
-                lapsed.push(a.lot_no);
-            }
-        }
+        let lapsed = self.refill(allocations);
         self.buckets.active += points;
         self.push(EntryKind::Restore, points, source, None, now, None);
-        for no in lapsed {
-            let lot = self.lot_mut(no);
-            let back = lot.remaining;
-            lot.remaining = 0;
-            lot.expired += back;
-            self.buckets.active -= back;
-            self.push(EntryKind::Expire, -back, (SourceKind::Job, "expiry"), Some(no), now, None);
-        }
-        self.settle_debt(now);
+        self.lapse(lapsed, now);
     }
 }
 

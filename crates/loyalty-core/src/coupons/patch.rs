@@ -42,29 +42,42 @@ impl TemplatePatch {
             return Err(DomainError::unprocessable("name", "send at least one of name, status, stock"));
         }
         let mut out = t.clone();
-        if let Some(n) = &self.name {
-            text("name", n)?;
-            out.terms.name = n.clone();
-        }
-        if let Some(s) = self.status {
-            if t.status == TemplateStatus::Ended && s != TemplateStatus::Ended {
-                return Err(DomainError::unprocessable("status", "an ended template stays ended"));
-            }
-            out.status = s;
-        }
+        rename_or_restate("template", (&self.name, self.status), (&mut out.terms.name, &mut out.status))?;
         if let Some(stock) = self.stock {
-            if let Some(s) = stock {
-                crate::limits::check_range("stock", s, 0, MAX_STOCK)?;
-                if s < t.issued {
-                    return Err(DomainError::unprocessable(
-                        "stock",
-                        format!("{s} is below the {} coupons already issued", t.issued),
-                    ));
-                }
-            }
-            out.terms.stock = stock;
+            out.terms.stock = restock(stock, t.issued, "coupons already issued")?;
         }
         out.updated_at = now;
         Ok(out)
     }
+}
+
+/// The name and status a patch of a template, a reward or a lottery sets: a name is checked
+/// text, and an ended one stays ended.
+pub(crate) fn rename_or_restate(
+    what: &str,
+    (name, status): (&Option<String>, Option<TemplateStatus>),
+    (out_name, out_status): (&mut String, &mut TemplateStatus),
+) -> Result<(), DomainError> {
+    if let Some(n) = name {
+        text("name", n)?;
+        n.clone_into(out_name);
+    }
+    if let Some(s) = status {
+        if *out_status == TemplateStatus::Ended && s != TemplateStatus::Ended {
+            return Err(DomainError::unprocessable("status", format!("an ended {what} stays ended")));
+        }
+        *out_status = s;
+    }
+    Ok(())
+}
+
+/// A new stock (`None`: unlimited), never below the `taken` units (`taken_what` names them).
+pub(crate) fn restock(stock: Option<i64>, taken: i64, taken_what: &str) -> Result<Option<i64>, DomainError> {
+    if let Some(s) = stock {
+        crate::limits::check_range("stock", s, 0, MAX_STOCK)?;
+        if s < taken {
+            return Err(DomainError::unprocessable("stock", format!("{s} is below the {taken} {taken_what}")));
+        }
+    }
+    Ok(stock)
 }

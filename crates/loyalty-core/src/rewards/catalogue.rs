@@ -3,7 +3,7 @@
 //! from what operations send ([`RewardInput`]); the terms of a [`Reward`] never change
 //! afterwards (only its name, status and stock do), so a redemption keeps the price it paid.
 
-use crate::coupons::patch::double_option;
+use crate::coupons::patch::{double_option, rename_or_restate, restock};
 use crate::coupons::template::{Audience, Limits, TemplateStatus, MAX_STOCK};
 use crate::coupons::validate::{check_limits, positive, text};
 use crate::error::DomainError;
@@ -202,27 +202,9 @@ impl RewardPatch {
             return Err(DomainError::unprocessable("name", "send at least one of name, status, stock"));
         }
         let mut out = r.clone();
-        if let Some(n) = &self.name {
-            text("name", n)?;
-            out.terms.name = n.clone();
-        }
-        if let Some(s) = self.status {
-            if r.status == TemplateStatus::Ended && s != TemplateStatus::Ended {
-                return Err(DomainError::unprocessable("status", "an ended reward stays ended"));
-            }
-            out.status = s;
-        }
+        rename_or_restate("reward", (&self.name, self.status), (&mut out.terms.name, &mut out.status))?;
         if let Some(stock) = self.stock {
-            if let Some(s) = stock {
-                crate::limits::check_range("stock", s, 0, MAX_STOCK)?;
-                if s < r.redeemed {
-                    return Err(DomainError::unprocessable(
-                        "stock",
-                        format!("{s} is below the {} units already redeemed", r.redeemed),
-                    ));
-                }
-            }
-            out.terms.stock = stock;
+            out.terms.stock = restock(stock, r.redeemed, "units already redeemed")?;
         }
         out.updated_at = now;
         Ok(out)

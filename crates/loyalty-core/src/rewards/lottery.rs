@@ -3,7 +3,7 @@
 //! lottery's secret and the draw (an HMAC-SHA256), so an operator can re-derive any draw from
 //! its stored record, and the secret's SHA-256 is published with the lottery as a commitment.
 
-use crate::coupons::patch::double_option;
+use crate::coupons::patch::{double_option, rename_or_restate};
 use crate::coupons::template::TemplateStatus;
 use crate::coupons::validate::{positive, text};
 use crate::error::DomainError;
@@ -411,16 +411,7 @@ impl LotteryPatch {
             return Err(DomainError::unprocessable("name", "send at least one of name, status, budget_minor"));
         }
         let mut out = l.clone();
-        if let Some(n) = &self.name {
-            text("name", n)?;
-            out.terms.name = n.clone();
-        }
-        if let Some(s) = self.status {
-            if l.status == TemplateStatus::Ended && s != TemplateStatus::Ended {
-                return Err(DomainError::unprocessable("status", "an ended lottery stays ended"));
-            }
-            out.status = s;
-        }
+        rename_or_restate("lottery", (&self.name, self.status), (&mut out.terms.name, &mut out.status))?;
         if let Some(b) = self.budget_minor {
             if let Some(b) = b {
                 crate::order::check_amount("budget_minor", b)?;
