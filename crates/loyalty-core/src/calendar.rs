@@ -55,6 +55,15 @@ pub fn rfc3339(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
     t.display_with_offset(offset).to_string()
 }
 
+/// The local calendar day, ISO week (from Monday) and month that `now` falls in, in the
+/// programme's zone, each as the instant it began: the periods per-member limits count in.
+pub fn period_starts(program: &Program, now: Timestamp) -> [(&'static str, Timestamp); 3] {
+    let date = now.to_zoned(program.tz.clone()).date();
+    let start = |d: Date| d.to_zoned(program.tz.clone()).map(|z| z.timestamp()).unwrap_or(now);
+    let week = date.checked_sub(i64::from(date.weekday().to_monday_zero_offset()).days()).unwrap_or(date);
+    [("day", start(date)), ("week", start(week)), ("month", start(date.first_of_month()))]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,13 +109,4 @@ mod tests {
         let p = Program::from_file(f).unwrap();
         assert_eq!(expiry(&p, ts("2026-05-20T12:00:00+08:00")), None);
     }
-}
-
-/// The local calendar day, ISO week (from Monday) and month that `now` falls in, in the
-/// programme's zone, each as the instant it began: the periods per-member limits count in.
-pub fn period_starts(program: &Program, now: Timestamp) -> [(&'static str, Timestamp); 3] {
-    let date = now.to_zoned(program.tz.clone()).date();
-    let start = |d: Date| d.to_zoned(program.tz.clone()).map(|z| z.timestamp()).unwrap_or(now);
-    let week = date.checked_sub(i64::from(date.weekday().to_monday_zero_offset()).days()).unwrap_or(date);
-    [("day", start(date)), ("week", start(week)), ("month", start(date.first_of_month()))]
 }
