@@ -255,11 +255,16 @@ pub(crate) fn draw(
         PrizeItem::Points { .. } | PrizeItem::Nothing => {}
     }
     let m = existing(l, member)?;
+    // Both checks before the spend changes the account: a refusal after it would leave a
+    // spend without its draw. The credit is checked on the balance before the spend, which
+    // the spend only lowers.
+    if let PrizeItem::Points { points } = prize.item {
+        m.account.check_credit("points", points)?;
+    }
     if d.points_spent > 0 {
         m.account.spend((SourceKind::Draw, id.as_str()), d.points_spent, now)?;
     }
     if let PrizeItem::Points { points } = prize.item {
-        m.account.check_credit("points", points)?;
         m.account.earn_now(program, (SourceKind::Draw, id.as_str()), points, now);
     }
     let balances = m.account.buckets;
