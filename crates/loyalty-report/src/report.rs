@@ -238,7 +238,7 @@ fn kpi_table(data: &ReportData, program: &Program) -> String {
 }
 
 const STYLE: &str = concat!(
-    "body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}",
+    "body{font-family:system-ui,'PingFang SC','Microsoft YaHei','Noto Sans CJK SC','WenQuanYi Zen Hei',sans-serif;margin:24px;color:#222;max-width:1400px}",
     "h1{font-size:22px}h2{font-size:17px;margin-top:28px}",
     ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:18px}",
     "figure{margin:0;border:1px solid #e3e3e3;border-radius:6px;padding:10px;background:#fff}",
