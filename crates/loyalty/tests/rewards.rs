@@ -451,3 +451,36 @@ async fn draws_are_replayed_rederived_and_a_tampered_record_is_caught() {
     let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
     assert!(r.violations.iter().any(|v| v.problem.starts_with("reward cup")), "{:?}", r.violations);
 }
+
+/// The HTML report lists every template, item and lottery with what they gave and took.
+#[tokio::test]
+async fn the_report_shows_coupons_the_mall_and_the_lottery() {
+    let app = spawn_app().await;
+    let (s, _) = app.post("/v1/rewards", goods("cup", json!({"stock": 10}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let prizes =
+        json!([{"id": "p100", "name": "100积分", "weight": 1, "item": {"kind": "points", "points": 100}}, thanks()]);
+    let (s, _) = app.post("/v1/lotteries", lottery("spin", prizes, json!({}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    funded(&app, "qian", 5_000).await;
+    for i in 0..3 {
+        let (s, _) = app
+            .post("/v1/members/qian/redemptions", json!({"id": format!("r{i}"), "reward": "cup", "address": address()}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, _) = app.post("/v1/lotteries/spin/draws", json!({"id": format!("d{i}"), "member_id": "qian"})).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let program = loyalty_core::Program::default_program();
+    let data = loyalty_report::report::gather(app.store.as_ref(), &program, jiff::Timestamp::now()).await.unwrap();
+    let html = loyalty_report::report::render(&data, &program);
+    let section = &html[html.find("Coupons, points mall and lottery").expect("the section")..];
+    // cup: 3 redemptions, 3 units, none cancelled, 1,500 points, 7 left.
+    assert!(section.contains("<td>cup</td><td>保温杯</td><td>goods</td><td>500</td><td>3</td><td>3</td><td>0</td><td>1500</td><td>7</td>"), "{section}");
+    // spin: 3 draws by 1 member for 30 points.
+    assert!(section.contains("<td>spin</td><td>幸运大转盘</td><td>3</td><td>1</td><td>30</td>"), "{section}");
+    // The points KPI counts what the mall and the lottery spent as redeemed.
+    let redeemed: i64 = data.kpis.iter().map(|k| k.points.redeemed).sum();
+    assert_eq!(redeemed, 1_530, "1,500 in the mall and 30 in the lottery");
+    assert!(data.ledger.consistent, "the KPI ledger agrees with the balances");
+}
