@@ -86,15 +86,9 @@ pub async fn create_template(
     Err(DomainError::Conflict {
         what: "coupon template".into(),
         id: t.id.to_string(),
-        differences: differences(&stored.terms, &t.terms),
+        differences: crate::rewards::differences(&stored.terms, &t.terms),
     }
     .into())
-}
-
-fn differences(a: &TemplateInput, b: &TemplateInput) -> Vec<String> {
-    let (a, b) = (serde_json::to_value(a).unwrap_or_default(), serde_json::to_value(b).unwrap_or_default());
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return vec!["body".into()] };
-    a.keys().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -114,6 +114,8 @@ pub async fn create_reward(
     .into())
 }
 
+/// The top-level fields in which two sets of terms differ (a replay with other terms is a 409
+/// naming them): coupon templates, rewards and lotteries.
 pub(crate) fn differences<T: Serialize>(a: &T, b: &T) -> Vec<String> {
     let (a, b) = (serde_json::to_value(a).unwrap_or_default(), serde_json::to_value(b).unwrap_or_default());
     let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return vec!["body".into()] };

@@ -381,10 +381,15 @@ impl Lottery {
     /// Re-derives a stored draw: the prize its roll picks with the weights in force, and
     /// whether the stored roll and pick are what the secret gives.
     pub fn rederive(&self, d: &Draw) -> (String, bool) {
-        let rolled = self.roll_for(&d.member_id, &d.draw_id);
-        let picked = self.terms.prizes[pick(&rolled, &self.weights())].id.clone();
-        let matches = hex(&rolled) == d.roll && picked == d.picked;
-        (picked, matches)
+        self.check_roll((&d.member_id, &d.draw_id), (&d.roll, &d.picked))
+    }
+
+    /// [`Lottery::rederive`] from a draw's ids and its stored roll and pick alone.
+    pub fn check_roll(&self, (member, draw): (&MemberId, &DrawId), (roll, picked): (&str, &str)) -> (String, bool) {
+        let rolled = self.roll_for(member, draw);
+        let derived = self.terms.prizes[pick(&rolled, &self.weights())].id.clone();
+        let matches = hex(&rolled) == roll && derived == picked;
+        (derived, matches)
     }
 }
 

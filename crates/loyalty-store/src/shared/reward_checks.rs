@@ -136,39 +136,39 @@ pub(super) async fn check(store: &StoreImpl) -> Result<Vec<String>> {
     loop {
         let page = store.lotteries(Some(&after), 100).await?;
         for l in &page {
-            let rows = sqlx::query(
-                "SELECT member_id, draw_id, roll, picked FROM draws WHERE lottery_id = $1 ORDER BY member_id, draw_id",
-            )
-            .bind(l.id.as_str().to_owned())
-            .fetch_all(&store.pool)
-            .await?;
-            for r in rows {
-                let (m, d): (String, String) = (r.try_get("member_id")?, r.try_get("draw_id")?);
-                let (Ok(member), Ok(draw)) = (MemberId::parse(&m), DrawId::parse(&d)) else {
-                    out.push(format!("draw {m}/{d}: ids do not parse"));
-                    continue;
-                };
-                let stored = loyalty_core::rewards::Draw {
-                    member_id: member,
-                    draw_id: draw,
-                    lottery_id: l.id.clone(),
-                    roll: r.try_get("roll")?,
-                    picked: r.try_get("picked")?,
-                    prize: String::new(),
-                    fell_back: None,
-                    points_spent: 0,
-                    free: false,
-                    cost_minor: 0,
-                    at: l.created_at,
-                    coupon: None,
-                    redemption: None,
-                };
-                let (picked, matches) = l.rederive(&stored);
-                if !matches {
-                    out.push(format!(
-                        "draw {m}/{d}: stored pick {} is not what lottery {}'s secret derives ({picked})",
-                        stored.picked, l.id
-                    ));
+            // Keyset pages of the lottery's draws, so a lottery of millions is never read whole.
+            let (mut m_after, mut d_after) = (String::new(), String::new());
+            loop {
+                let rows = sqlx::query(
+                    "SELECT member_id, draw_id, roll, picked FROM draws WHERE lottery_id = $1 \
+                     AND (member_id > $2 OR (member_id = $2 AND draw_id > $3)) ORDER BY member_id, draw_id LIMIT 5000",
+                )
+                .bind(l.id.as_str().to_owned())
+                .bind(m_after.clone())
+                .bind(d_after.clone())
+                .fetch_all(&store.pool)
+                .await?;
+                for r in &rows {
+                    let (m, d): (String, String) = (r.try_get("member_id")?, r.try_get("draw_id")?);
+                    let (roll, picked): (String, String) = (r.try_get("roll")?, r.try_get("picked")?);
+                    let (Ok(member), Ok(draw)) = (MemberId::parse(&m), DrawId::parse(&d)) else {
+                        out.push(format!("draw {m}/{d}: ids do not parse"));
+                        continue;
+                    };
+                    let (derived, matches) = l.check_roll((&member, &draw), (&roll, &picked));
+                    if !matches {
+                        out.push(format!(
+                            "draw {m}/{d}: stored pick {picked} is not what lottery {}'s secret derives ({derived})",
+                            l.id
+                        ));
+                    }
+                }
+                match rows.last() {
+                    Some(last) if rows.len() == 5000 => {
+                        m_after = last.try_get("member_id")?;
+                        d_after = last.try_get("draw_id")?;
+                    }
+                    _ => break,
                 }
             }
         }
