@@ -35,6 +35,8 @@ pub enum DomainError {
     CouponCodeNotFound(String),
     #[error("coupon code {0} was redeemed already")]
     CouponCodeUsed(String),
+    #[error("another coupon template has the code {0}")]
+    CouponCodeTaken(String),
     #[error("coupon template {template} is out of stock: all {stock} coupons are issued")]
     CouponOutOfStock { template: String, stock: i64 },
     #[error("the member holds {limit} coupons of template {template} per {period}, the limit")]
@@ -91,6 +93,7 @@ impl DomainError {
             Self::CouponNotFound(_) => "coupon_not_found",
             Self::CouponCodeNotFound(_) => "coupon_code_not_found",
             Self::CouponCodeUsed(_) => "coupon_code_used",
+            Self::CouponCodeTaken(_) => "coupon_code_taken",
             Self::CouponOutOfStock { .. } => "coupon_out_of_stock",
             Self::CouponLimitReached { .. } => "coupon_limit_reached",
             Self::CouponNotEligible { .. } => "coupon_not_eligible",

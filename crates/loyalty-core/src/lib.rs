@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod checkout;
 pub mod config_file;
 pub mod coupons;
+pub mod definitions;
 pub mod error;
 pub mod idempotency;
 pub mod ids;

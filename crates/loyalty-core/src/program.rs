@@ -84,6 +84,11 @@ pub struct ProgramFile {
     /// pure core does not interpret it: the insight module of the `loyalty` crate parses and
     /// validates this table when the programme is loaded (docs/METRICS.md, "Configuration").
     pub insight: toml::Table,
+    /// Coupon templates, mall rewards and lotteries the engine creates at start when they do
+    /// not exist yet, with the terms the API takes (`crate::definitions`).
+    pub coupon_templates: Vec<crate::coupons::TemplateInput>,
+    pub rewards: Vec<crate::rewards::RewardInput>,
+    pub lotteries: Vec<crate::rewards::LotteryInput>,
 }
 
 impl Default for Earning {
@@ -113,6 +118,9 @@ impl Default for ProgramFile {
             birthday: Default::default(),
             early_access: Vec::new(),
             insight: toml::Table::new(),
+            coupon_templates: Vec::new(),
+            rewards: Vec::new(),
+            lotteries: Vec::new(),
         }
     }
 }
@@ -208,9 +216,14 @@ impl Program {
             &file.early_access,
             &mut issues,
         );
-        match (issues.is_empty(), tz, exp) {
-            (true, Some(tz), Some(exp)) => Ok(Self { file, tz, minor_per_unit: 10_i64.pow(exp) }),
-            _ => Err(ConfigError(issues)),
+        let (Some(tz), Some(exp)) = (tz, exp) else { return Err(ConfigError(issues)) };
+        let program = Self { file, tz, minor_per_unit: 10_i64.pow(exp) };
+        // Definitions are checked against the rest of the programme (the tiers they name).
+        crate::definitions::check_program(&program, &mut issues);
+        if issues.is_empty() {
+            Ok(program)
+        } else {
+            Err(ConfigError(issues))
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod clock;
 mod contain;
+pub mod definitions;
 pub mod import;
 pub mod jobs;
 pub mod writer;

@@ -9,9 +9,10 @@ use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use loyalty_core::coupons::{Benefit, Channel, Coupon, CouponStatus, Template, TemplateInput, TemplatePatch};
+use loyalty_core::definitions::Resend;
 use loyalty_core::ids::{CouponId, MemberId, TemplateId};
 use loyalty_core::DomainError;
-use loyalty_engine::Outcome;
+use loyalty_engine::{definitions, Outcome};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -61,34 +62,17 @@ pub async fn create_template(
     State(s): State<AppState>,
     Json(input): Json<TemplateInput>,
 ) -> ApiResult<(StatusCode, axum::Json<TemplateView>)> {
-    // Stored instants keep microseconds: the answer shows what a later read will.
-    let now = s.clock.now();
-    let t = input.validate(&s.program, now.round(jiff::Unit::Microsecond).unwrap_or(now))?;
-    if s.store.insert_template(&t).await? {
-        return Ok((StatusCode::CREATED, axum::Json(TemplateView::new(&t, &s))));
+    let d = definitions::template(s.store.as_ref(), &s.program, &input, s.clock.now(), Resend::Api).await?;
+    Ok((created_or_ok(&d), axum::Json(TemplateView::new(&d.into_inner(), &s))))
+}
+
+/// 201 for a definition made now, 200 for one found (a retry with the same terms).
+pub(crate) fn created_or_ok<T>(d: &definitions::Defined<T>) -> StatusCode {
+    if d.created() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     }
-    let Some(stored) = s.store.template(&t.id).await? else {
-        let code = t.terms.code.clone().unwrap_or_default();
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "coupon_code_taken",
-            format!("another template has the code {code}"),
-        )
-        .field("code"));
-    };
-    let mut mine = t.terms.clone();
-    // The stored name and stock may have been patched since; the terms are what must match.
-    mine.name.clone_from(&stored.terms.name);
-    mine.stock = stored.terms.stock;
-    if mine == stored.terms && stored.terms.name == t.terms.name {
-        return Ok((StatusCode::OK, axum::Json(TemplateView::new(&stored, &s))));
-    }
-    Err(DomainError::Conflict {
-        what: "coupon template".into(),
-        id: t.id.to_string(),
-        differences: crate::rewards::differences(&stored.terms, &t.terms),
-    }
-    .into())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -345,6 +329,7 @@ pub(crate) fn problem(e: &DomainError) -> Option<ApiError> {
         DomainError::CouponOutOfStock { .. } | DomainError::CouponUsed { .. } | DomainError::CouponCodeUsed(_) => {
             ApiError::new(StatusCode::CONFLICT, code, detail)
         }
+        DomainError::CouponCodeTaken(_) => ApiError::new(StatusCode::CONFLICT, code, detail).field("code"),
         DomainError::CouponLimitReached { limit, period, .. } => {
             let mut p = ApiError::new(StatusCode::CONFLICT, code, detail);
             p.0.limit = Some(*limit);

@@ -8,11 +8,12 @@ use super::views::{rfc3339, BalancesAfter, Page};
 use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use loyalty_core::definitions::Resend;
 use loyalty_core::ids::{DrawId, LotteryId, MemberId};
 use loyalty_core::rewards::lottery::{prize_cost, SECRET_LEN};
 use loyalty_core::rewards::{Draw, Lottery, LotteryInput, LotteryPatch, PrizeItem};
 use loyalty_core::DomainError;
-use loyalty_engine::{Command, Outcome};
+use loyalty_engine::{definitions, Command, Outcome};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -110,46 +111,9 @@ pub async fn create_lottery(
     State(s): State<AppState>,
     Json(input): Json<LotteryInput>,
 ) -> ApiResult<(StatusCode, axum::Json<LotteryView>)> {
-    let now = s.clock.now();
     let secret: [u8; SECRET_LEN] = rand::random();
-    let l = input.validate(&s.program, secret, now.round(jiff::Unit::Microsecond).unwrap_or(now))?;
-    for (i, p) in l.terms.prizes.iter().enumerate() {
-        match &p.item {
-            PrizeItem::Coupon { template } => {
-                crate::rewards::check_points_template(&s, &format!("prizes[{i}].item.template"), template).await?
-            }
-            PrizeItem::Goods { reward } => {
-                let field = format!("prizes[{i}].item.reward");
-                let id = path_id(&field, reward, loyalty_core::ids::RewardId::parse)?;
-                let found = s.store.reward(&id).await?;
-                if !found.is_some_and(|r| r.terms.item.ships()) {
-                    return Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "validation_failed",
-                        format!("{field}: {id} is not goods of the mall"),
-                    )
-                    .field(field));
-                }
-            }
-            _ => {}
-        }
-    }
-    if s.store.insert_lottery(&l).await? {
-        return Ok((StatusCode::CREATED, axum::Json(lottery_view(&l, &s))));
-    }
-    let stored = find_lottery(&s, &l.id).await?;
-    let mut mine = l.terms.clone();
-    mine.name.clone_from(&stored.terms.name);
-    mine.budget_minor = stored.terms.budget_minor;
-    if mine == stored.terms && stored.terms.name == l.terms.name {
-        return Ok((StatusCode::OK, axum::Json(lottery_view(&stored, &s))));
-    }
-    Err(DomainError::Conflict {
-        what: "lottery".into(),
-        id: l.id.to_string(),
-        differences: crate::rewards::differences(&stored.terms, &l.terms),
-    }
-    .into())
+    let d = definitions::lottery(s.store.as_ref(), &s.program, &input, secret, s.clock.now(), Resend::Api).await?;
+    Ok((crate::coupons::created_or_ok(&d), axum::Json(lottery_view(&d.into_inner(), &s))))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -128,6 +128,7 @@ impl From<DomainError> for ApiError {
             | DomainError::CouponNotFound(_)
             | DomainError::CouponCodeNotFound(_)
             | DomainError::CouponCodeUsed(_)
+            | DomainError::CouponCodeTaken(_)
             | DomainError::CouponOutOfStock { .. }
             | DomainError::CouponLimitReached { .. }
             | DomainError::CouponNotEligible { .. }
@@ -144,6 +145,15 @@ impl From<DomainError> for ApiError {
             | DomainError::DrawLimitReached { .. } => {
                 unreachable!("coupon, mall and lottery problems are mapped first")
             }
+        }
+    }
+}
+
+impl From<loyalty_engine::definitions::DefineError> for ApiError {
+    fn from(e: loyalty_engine::definitions::DefineError) -> Self {
+        match e {
+            loyalty_engine::definitions::DefineError::Domain(d) => d.into(),
+            loyalty_engine::definitions::DefineError::Store(s) => s.into(),
         }
     }
 }

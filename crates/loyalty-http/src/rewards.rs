@@ -9,13 +9,13 @@ use super::views::{rfc3339, BalancesAfter, Page};
 use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use loyalty_core::coupons::Channel;
+use loyalty_core::definitions::Resend;
 use loyalty_core::ids::{MemberId, RedemptionId, RewardId};
 use loyalty_core::rewards::{
     Address, Move, Redemption, RedemptionRequest, RedemptionStatus, Reward, RewardInput, RewardItem, RewardPatch,
 };
 use loyalty_core::DomainError;
-use loyalty_engine::{Command, Outcome};
+use loyalty_engine::{definitions, Command, Outcome};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -60,28 +60,6 @@ async fn find_reward(s: &AppState, id: &RewardId) -> ApiResult<Reward> {
     s.store.reward(id).await?.ok_or_else(|| DomainError::RewardNotFound(id.to_string()).into())
 }
 
-/// A coupon reward's (or prize's) template must exist and be obtainable with points.
-pub(crate) async fn check_points_template(s: &AppState, field: &str, template: &str) -> ApiResult<()> {
-    let id = path_id(field, template, loyalty_core::ids::TemplateId::parse)?;
-    let Some(t) = s.store.template(&id).await? else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            format!("{field}: coupon template {id} does not exist"),
-        )
-        .field(field));
-    };
-    if !t.terms.channels.contains(&Channel::Points) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            format!("{field}: coupon template {id} cannot be obtained with points (add the points channel)"),
-        )
-        .field(field));
-    }
-    Ok(())
-}
-
 /// Adds an item to the mall's catalogue. Sent again with the same terms it answers the item
 /// (200); with other terms, 409 naming what differs.
 #[utoipa::path(post, path = "/v1/rewards", tag = "mall", request_body = RewardInput,
@@ -91,35 +69,8 @@ pub async fn create_reward(
     State(s): State<AppState>,
     Json(input): Json<RewardInput>,
 ) -> ApiResult<(StatusCode, axum::Json<RewardView>)> {
-    let now = s.clock.now();
-    let r = input.validate(&s.program, now.round(jiff::Unit::Microsecond).unwrap_or(now))?;
-    if let RewardItem::Coupon { template } = &r.terms.item {
-        check_points_template(&s, "item.template", template).await?;
-    }
-    if s.store.insert_reward(&r).await? {
-        return Ok((StatusCode::CREATED, axum::Json(RewardView::new(&r, &s))));
-    }
-    let stored = find_reward(&s, &r.id).await?;
-    let mut mine = r.terms.clone();
-    mine.name.clone_from(&stored.terms.name);
-    mine.stock = stored.terms.stock;
-    if mine == stored.terms && stored.terms.name == r.terms.name {
-        return Ok((StatusCode::OK, axum::Json(RewardView::new(&stored, &s))));
-    }
-    Err(DomainError::Conflict {
-        what: "reward".into(),
-        id: r.id.to_string(),
-        differences: differences(&stored.terms, &r.terms),
-    }
-    .into())
-}
-
-/// The top-level fields in which two sets of terms differ (a replay with other terms is a 409
-/// naming them): coupon templates, rewards and lotteries.
-pub(crate) fn differences<T: Serialize>(a: &T, b: &T) -> Vec<String> {
-    let (a, b) = (serde_json::to_value(a).unwrap_or_default(), serde_json::to_value(b).unwrap_or_default());
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return vec!["body".into()] };
-    a.keys().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()
+    let d = definitions::reward(s.store.as_ref(), &s.program, &input, s.clock.now(), Resend::Api).await?;
+    Ok((crate::coupons::created_or_ok(&d), axum::Json(RewardView::new(&d.into_inner(), &s))))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -93,6 +93,7 @@ pub fn app_with_admin_key(
 pub async fn serve(store: Arc<dyn Store>, program: Program, listen: &str, job_interval: u64) -> anyhow::Result<()> {
     ensure_writable(store.as_ref()).await?;
     let (state, router) = app(store.clone(), program)?;
+    apply_program_definitions(store.as_ref(), &state.program, state.clock.now()).await?;
     if state.admin_key_hash.is_none() {
         tracing::warn!("LOYALTY_ADMIN_KEY is not set: only keys made with `loyalty keys create` can call the API");
     }
@@ -115,6 +116,27 @@ pub async fn serve(store: Arc<dyn Store>, program: Program, listen: &str, job_in
         }
     }
     Ok(())
+}
+
+/// Creates the programme file's coupon templates, rewards and lotteries that the database does
+/// not hold yet (each new lottery with a fresh random secret). A definition whose id exists
+/// with other terms stops the start, naming its key.
+pub async fn apply_program_definitions(
+    store: &dyn Store,
+    program: &Program,
+    now: jiff::Timestamp,
+) -> anyhow::Result<()> {
+    use loyalty_engine::definitions::{apply_program, ProgramDefinitionsError};
+    match apply_program(store, program, now, rand::random).await {
+        Ok(a) => {
+            if a.created + a.existing > 0 {
+                tracing::info!(created = a.created, existing = a.existing, "programme definitions in place");
+            }
+            Ok(())
+        }
+        Err(ProgramDefinitionsError::Invalid(e)) => anyhow::bail!("the programme's definitions: {e}"),
+        Err(ProgramDefinitionsError::Store(e)) => anyhow::bail!("creating the programme's definitions: {e}"),
+    }
 }
 
 /// Refuses a store that would answer every write with an error (see `loyalty_store::health`).

@@ -131,6 +131,9 @@ pub async fn serve_store_keyed(
     clock: loyalty_engine::SharedClock,
     admin_key: &str,
 ) -> (loyalty_http::AppState, String) {
+    loyalty::app::apply_program_definitions(store.as_ref(), &program, clock.now())
+        .await
+        .expect("the programme's definitions are created");
     let settings = loyalty::Settings { admin_key: Some(admin_key.to_owned()), clock };
     let app = loyalty::Application::build(store, program, settings).expect("the app builds");
     let (state, router) = (app.state, app.router);
@@ -175,6 +178,9 @@ impl TestApp {
     }
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(reqwest::Method::POST, path, Some(&body), Some(ADMIN), None).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PATCH, path, Some(&body), Some(ADMIN), None).await
     }
     pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(reqwest::Method::PUT, path, Some(&body), Some(ADMIN), None).await
