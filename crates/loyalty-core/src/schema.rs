@@ -330,6 +330,25 @@ pub fn scope_list() -> Schema {
     ArrayBuilder::new().items(RefOr::T(text())).max_items(Some(crate::coupons::template::MAX_SCOPE_ENTRIES)).into()
 }
 
+/// An audience's segments: member insight's segment codes, each at most once
+/// (`coupons::audience::check_names`).
+pub fn audience_segments() -> Schema {
+    names_once(&crate::coupons::audience::SEGMENTS)
+}
+
+/// An audience's lifecycle stages: member insight's stage codes, each at most once.
+pub fn audience_stages() -> Schema {
+    names_once(&crate::coupons::audience::STAGES)
+}
+
+fn names_once(known: &[&str]) -> Schema {
+    ArrayBuilder::new()
+        .items(RefOr::T(one_of(known.iter().copied())))
+        .max_items(Some(known.len()))
+        .unique_items(true)
+        .into()
+}
+
 /// A coupon code as `coupons::code::normalize` accepts it (surrounding blanks aside).
 pub fn coupon_code_opt() -> Schema {
     use crate::coupons::code::{MAX_CODE_LEN, MIN_CODE_LEN};

@@ -439,6 +439,14 @@ pub trait Tx: Send {
         member: &MemberId,
         wanted: &CouponLoad,
     ) -> Result<Vec<loyalty_core::coupons::Coupon>>;
+    /// What member insight's latest complete run says of each of `members`, one entry each:
+    /// the facts segment- and stage-gated audiences are decided on. Read in the write
+    /// transaction, beside the templates and items it decides for; runs are written apart from
+    /// the writer, so nothing is held.
+    async fn load_insight_facts(
+        &mut self,
+        members: &[MemberId],
+    ) -> Result<HashMap<MemberId, loyalty_core::coupons::InsightFacts>>;
     /// What the batch's mall and lottery commands need, catalogue items and lotteries held
     /// for update until the transaction ends (see [`rewards::RewardLoad`]).
     async fn load_rewards(&mut self, wanted: &rewards::RewardLoad) -> Result<rewards::RewardState>;

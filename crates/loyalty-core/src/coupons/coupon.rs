@@ -2,6 +2,7 @@
 //! an order and giving it back when that order is refunded in full. Each change is an
 //! append-only [`CouponEntry`]; the coupon row is its latest state.
 
+use super::audience::InsightFacts;
 use super::template::{Channel, Template, TemplateStatus, Validity};
 use crate::error::DomainError;
 use crate::ids::{CouponId, MemberId, OrderId, TemplateId};
@@ -187,10 +188,14 @@ impl Coupon {
     }
 }
 
-/// Who is obtaining a coupon: the member's tier and status.
+/// Who is obtaining a coupon (or a mall item): the member's tier and status, and what the
+/// latest complete insight run says of them when an audience needs it.
 pub struct Holder<'a> {
     pub tier: &'a str,
     pub active: bool,
+    /// Loaded only for members a segment- or stage-gated audience is decided for (see
+    /// [`super::template::Audience::admits`]); `None` otherwise.
+    pub insight: Option<&'a InsightFacts>,
 }
 
 /// Why a coupon was not issued.
@@ -220,7 +225,7 @@ pub fn issue(
     if !holder.active {
         return Err(not_eligible("the member is not active"));
     }
-    t.audience.admits(program, holder.tier).map_err(not_eligible)?;
+    t.audience.admits(program, holder).map_err(not_eligible)?;
     let (valid_from, valid_until) = match &t.validity {
         Validity::Fixed { .. } => {
             let (from, until) = template.fixed_window().expect("validated instants");

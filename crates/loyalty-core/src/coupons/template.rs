@@ -3,6 +3,7 @@
 //! once a [`Template`] exists its terms are valid, and they never change afterwards (only its
 //! name, status and stock do), so a coupon issued under it keeps the terms it was issued with.
 
+pub use super::audience::Audience;
 use crate::ids::TemplateId;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -162,38 +163,6 @@ impl Scope {
         }
         if self.exclude.matches(sku, category, brand) {
             return Err("excluded from the coupon");
-        }
-        Ok(())
-    }
-}
-
-/// Who may hold a coupon of the template.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Audience {
-    /// The lowest tier (by code) that may hold it.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::id_field_opt))]
-    pub min_tier: Option<String>,
-    /// Paid members only. No member is a paid member until paid membership exists, so such a
-    /// template can be defined but not yet issued.
-    #[serde(default)]
-    pub paid_only: bool,
-}
-
-impl Audience {
-    /// Whether a member of tier `tier` may hold it; the refusal says why.
-    pub fn admits(&self, program: &crate::Program, tier: &str) -> Result<(), String> {
-        use crate::tiers::level_index;
-        if let Some(min) = &self.min_tier {
-            let (have, need) = (level_index(program, tier).unwrap_or(0), level_index(program, min).unwrap_or(0));
-            if have < need {
-                return Err(format!("for {min} and above; the member is {tier}"));
-            }
-        }
-        if self.paid_only {
-            return Err("for paid members only".into());
         }
         Ok(())
     }

@@ -110,8 +110,10 @@ pub(crate) fn check_scope(s: &Scope) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// An audience's tier must be one of the programme's.
+/// An audience's tier must be one of the programme's, its segments and stages member
+/// insight's, each named once.
 pub(crate) fn check_audience(program: &Program, a: &Audience) -> Result<(), DomainError> {
+    use super::audience::{check_names, SEGMENTS, STAGES};
     if let Some(t) = &a.min_tier {
         if level_index(program, t).is_none() {
             let known: Vec<&str> = program.file.tiers.levels.iter().map(|l| l.code.as_str()).collect();
@@ -121,7 +123,8 @@ pub(crate) fn check_audience(program: &Program, a: &Audience) -> Result<(), Doma
             ));
         }
     }
-    Ok(())
+    check_names("audience.segments", &a.segments, &SEGMENTS, "segment")?;
+    check_names("audience.stages", &a.stages, &STAGES, "lifecycle stage")
 }
 
 pub(crate) fn check_validity(v: &Validity) -> Result<(), DomainError> {

@@ -157,7 +157,7 @@ pub fn redeem(
     if !holder.active {
         return Err(not_eligible("the member is not active".into()));
     }
-    reward.terms.audience.admits(program, holder.tier).map_err(not_eligible)?;
+    reward.terms.audience.admits(program, holder).map_err(not_eligible)?;
     let ships = reward.terms.item.ships();
     match (&req.address, ships) {
         (None, true) => return Err(DomainError::unprocessable("address", "goods need a shipping address")),

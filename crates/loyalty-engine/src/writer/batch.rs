@@ -33,6 +33,9 @@ pub(crate) struct Loaded {
     pub(crate) lotteries: HashMap<loyalty_core::ids::LotteryId, loyalty_core::rewards::Lottery>,
     pub(crate) redemptions: HashMap<MemberId, Vec<loyalty_core::rewards::Redemption>>,
     pub(crate) draws: HashMap<MemberId, Vec<loyalty_core::rewards::Draw>>,
+    /// What the latest complete insight run says of the members a segment- or stage-gated
+    /// audience may decide for; empty when the batch loaded no gated template or item.
+    pub(crate) insight: HashMap<MemberId, loyalty_core::coupons::InsightFacts>,
 }
 
 /// What a batch changed, besides the accounts themselves.

@@ -54,7 +54,11 @@ pub(crate) fn issue_coupon(
     let m = l.members.get_mut(member).ok_or_else(|| DomainError::MemberNotFound(member.to_string()))?;
     catch_up(m, program, now);
     t.members.insert(member.clone());
-    let holder = Holder { tier: &m.account.tier.code, active: m.account.status == MemberStatus::Active };
+    let holder = Holder {
+        tier: &m.account.tier.code,
+        active: m.account.status == MemberStatus::Active,
+        insight: l.insight.get(member),
+    };
     let mine: Vec<Coupon> = held.iter().filter(|c| &c.template_id == template).cloned().collect();
     let (issued, entry) = coupons::issue(program, tpl, &mine, &holder, (member, coupon, channel), now)?;
     if let Some(row) = code.and_then(|c| l.codes.get_mut(c)) {

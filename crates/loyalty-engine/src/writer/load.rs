@@ -255,6 +255,7 @@ pub(crate) async fn load(
     let actions = load_actions(tx, cmds, now).await?;
     let (state, extra) = load_reward_state(tx, program, cmds, &mut members, now).await?;
     let (templates, coupons, codes) = load_coupon_state(tx, cmds, &orders, &members, extra).await?;
+    let insight = load_insight(tx, cmds, &templates, &state.rewards).await?;
     Ok(Loaded {
         members,
         orders,
@@ -268,5 +269,40 @@ pub(crate) async fn load(
         lotteries: state.lotteries,
         redemptions: state.redemptions,
         draws: state.draws,
+        insight,
     })
+}
+
+/// The insight facts an audience gated by segment or stage decides on, for every member the
+/// batch issues a coupon to, redeems for or draws for — read only when a template or
+/// catalogue item the batch loaded is so gated, in one statement for the batch (per 5,000
+/// members), inside its transaction, so the facts a refusal names are those of the run that
+/// was the latest when the batch was decided. A gated audience deciding for a member whose
+/// facts are missing is a bug, not a member without a segment: `Audience::admits` asserts it.
+async fn load_insight(
+    tx: &mut dyn loyalty_store::Tx,
+    cmds: &[Command],
+    templates: &HashMap<loyalty_core::ids::TemplateId, loyalty_core::coupons::Template>,
+    rewards: &HashMap<loyalty_core::ids::RewardId, loyalty_core::rewards::Reward>,
+) -> Result<HashMap<MemberId, loyalty_core::coupons::InsightFacts>, StoreError> {
+    let gated = templates.values().any(|t| t.terms.audience.needs_insight())
+        || rewards.values().any(|r| r.terms.audience.needs_insight());
+    if !gated {
+        return Ok(HashMap::new());
+    }
+    let mut ids: Vec<MemberId> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::IssueCoupon { member, .. } | Command::Redeem { member, .. } | Command::Draw { member, .. } => {
+                Some(member.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    tx.load_insight_facts(&ids).await
 }

@@ -80,7 +80,8 @@ pub(crate) fn redeem(
     catch_up(m, program, now);
     t.members.insert(member.clone());
     let (tier, active) = holder_of(m);
-    let holder = Holder { tier: &tier, active };
+    let facts = l.insight.get(member).cloned();
+    let holder = Holder { tier: &tier, active, insight: facts.as_ref() };
     let mut red = rewards::redeem(program, &mut reward, &of_reward, &holder, (member, req), now)?;
     let mut issued = Vec::new();
     if let RewardItem::Coupon { .. } = &reward.terms.item {
@@ -211,7 +212,8 @@ pub(crate) fn draw(
     if !active {
         return Err(DomainError::MemberInactive { member: member.to_string(), status: m.account.status.to_string() });
     }
-    let holder = Holder { tier: &tier, active };
+    let facts = l.insight.get(member).cloned();
+    let holder = Holder { tier: &tier, active, insight: facts.as_ref() };
     let can = givable(l, program, (member, &holder), &lot.terms.prizes, id, now);
     let prizes = lot.terms.prizes.clone();
     let of = |p: &PrizeInput| prizes.iter().position(|q| q.id == p.id).expect("a prize of the lottery");

@@ -179,3 +179,44 @@ pub(super) async fn load_held_lots(conn: &mut <Db as sqlx::Database>::Connection
     acc.lots.sort_by_key(|l| l.lot_no);
     Ok(())
 }
+
+/// What the latest complete insight run says of each of `members` (see
+/// [`Tx::load_insight_facts`]). One statement per `IN_CHUNK` members: the run is found in
+/// the same statement, and a run without rows for the chunk still answers its id (the left
+/// join's one row with no member).
+pub(super) async fn insight_facts_for_write(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    members: &[MemberId],
+) -> Result<HashMap<MemberId, loyalty_core::coupons::InsightFacts>> {
+    use loyalty_core::coupons::InsightFacts;
+    let sql = format!(
+        "SELECT r.run_id, i.member_id, i.value_segment, i.score_segment, i.stage \
+         FROM (SELECT run_id, slot FROM insight_runs WHERE status = 'complete' ORDER BY run_id DESC LIMIT 1) AS r \
+         LEFT JOIN member_insight i ON i.slot = r.slot AND i.run_id = r.run_id AND i.member_id {IDS}"
+    );
+    let mut out = HashMap::with_capacity(members.len());
+    for chunk in members.chunks(IN_CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(MemberId::as_str).collect();
+        let list = serde_json::to_string(&ids).expect("a list of strings serialises");
+        let rows = sqlx::query(&sql).bind(list).fetch_all(&mut *conn).await?;
+        let mut run = None;
+        for r in rows {
+            let run_id: i64 = r.try_get("run_id")?;
+            run = Some(run_id);
+            let Some(id) = r.try_get::<Option<String>, _>("member_id")? else { continue };
+            let id = MemberId::parse(&id).map_err(|e| corrupt("member_insight", e.0))?;
+            let facts = InsightFacts::Member {
+                run_id,
+                value_segment: r.try_get("value_segment")?,
+                score_segment: r.try_get("score_segment")?,
+                stage: r.try_get("stage")?,
+            };
+            out.insert(id, facts);
+        }
+        for id in chunk {
+            let none = run.map_or(InsightFacts::NoRun, |run_id| InsightFacts::NotInRun { run_id });
+            out.entry(id.clone()).or_insert(none);
+        }
+    }
+    Ok(out)
+}

@@ -141,6 +141,13 @@ impl Tx for TxImpl {
         Ok(out)
     }
 
+    async fn load_insight_facts(
+        &mut self,
+        members: &[MemberId],
+    ) -> Result<HashMap<MemberId, loyalty_core::coupons::InsightFacts>> {
+        insight_facts_for_write(&mut self.tx, members).await
+    }
+
     async fn load_rewards(&mut self, wanted: &crate::rewards::RewardLoad) -> Result<crate::rewards::RewardState> {
         super::rewards::load_rewards_for_write(&mut self.tx, wanted).await
     }
