@@ -66,12 +66,14 @@ pub struct MemberCache {
     map: RwLock<HashMap<MemberId, Entry>>,
     /// Off: every read goes to the store (for benchmarks' naive comparison).
     enabled: AtomicBool,
+    /// Templates and members' coupons, for checkout.
+    pub checkout: crate::checkout_cache::CheckoutCache,
 }
 
 impl Default for MemberCache {
     fn default() -> Self {
         stamp(Instant::now());
-        Self { map: RwLock::default(), enabled: AtomicBool::new(true) }
+        Self { map: RwLock::default(), enabled: AtomicBool::new(true), checkout: Default::default() }
     }
 }
 
@@ -79,6 +81,7 @@ impl MemberCache {
     pub fn set_enabled(&self, on: bool) {
         self.enabled.store(on, Ordering::Relaxed);
         self.map.write().expect("cache lock").clear();
+        self.checkout.set_enabled(on);
     }
 
     /// Keeps `m` unless a newer version is known. A partially loaded account keeps only its

@@ -5,6 +5,7 @@
 //! `loyalty-store`.
 
 pub mod cache;
+pub mod checkout_cache;
 pub mod clock;
 mod contain;
 pub mod definitions;

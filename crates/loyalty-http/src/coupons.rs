@@ -14,6 +14,7 @@ use loyalty_core::ids::{CouponId, MemberId, TemplateId};
 use loyalty_core::DomainError;
 use loyalty_engine::{definitions, Outcome};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 /// A template as the API shows it: its terms, status, stock and how many were issued.
@@ -275,34 +276,48 @@ pub(crate) async fn templates_of(s: &AppState, coupons: &[Coupon]) -> ApiResult<
 }
 
 /// The coupons checkout weighs for a member: those named (each must be the member's), or with
-/// `best`, every coupon available now. With their templates.
+/// `best`, every coupon available now. With their templates. Both come from the checkout cache
+/// (`loyalty_engine::checkout_cache`): an order decides its coupons again where it writes.
 pub(crate) async fn checkout_offers(
     s: &AppState,
     member: &MemberId,
     named: &[String],
     best: bool,
-) -> ApiResult<Vec<(Coupon, Template)>> {
+) -> ApiResult<Vec<(Coupon, Arc<Template>)>> {
     if named.len() > loyalty_core::coupons::MAX_COUPONS_PER_CART {
         return Err(ApiError::invalid(
             "coupons",
             format!("names {} coupons; at most {}", named.len(), loyalty_core::coupons::MAX_COUPONS_PER_CART),
         ));
     }
-    let max = loyalty_core::coupons::apply::MAX_CANDIDATES as i64;
-    let chosen: Vec<Coupon> = if named.is_empty() {
-        if !best {
-            return Ok(Vec::new());
+    if named.is_empty() && !best {
+        return Ok(Vec::new());
+    }
+    let ids = named
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| path_id(&format!("coupons[{i}]"), raw, CouponId::parse))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let cache = &s.writer.cache.checkout;
+    let now = s.clock.now();
+    let max = loyalty_core::coupons::apply::MAX_CANDIDATES;
+    // `None`: the member holds too many to keep; the store is asked for what is needed.
+    let kept = cache.coupons(s.store.as_ref(), member).await?;
+    let chosen: Vec<Coupon> = if ids.is_empty() {
+        match &kept {
+            // Soonest end first, as the store's read of available coupons orders them.
+            Some(all) => {
+                all.iter().filter(|c| c.status_at(now) == CouponStatus::Available).take(max).cloned().collect()
+            }
+            None => s.store.member_coupons(member, Some(CouponStatus::Available), now, max as i64).await?,
         }
-        s.store.member_coupons(member, Some(CouponStatus::Available), s.clock.now(), max).await?
     } else {
-        let ids = named
-            .iter()
-            .enumerate()
-            .map(|(i, raw)| path_id(&format!("coupons[{i}]"), raw, CouponId::parse))
-            .collect::<ApiResult<Vec<_>>>()?;
         // By id, not from a page of the member's coupons: a member may hold more than a page.
-        let held = s.store.coupons_by_id(member, &ids).await?;
-        let mut out = Vec::new();
+        let held = match &kept {
+            Some(all) => all.iter().filter(|c| ids.contains(&c.coupon_id)).cloned().collect(),
+            None => s.store.coupons_by_id(member, &ids).await?,
+        };
+        let mut out = Vec::with_capacity(ids.len());
         for (i, id) in ids.into_iter().enumerate() {
             let c = held.iter().find(|c| c.coupon_id == id).cloned().ok_or_else(|| {
                 ApiError::from(DomainError::CouponNotFound(id.to_string())).field(format!("coupons[{i}]"))
@@ -311,11 +326,20 @@ pub(crate) async fn checkout_offers(
         }
         out
     };
-    let templates = templates_of(s, &chosen).await?;
-    Ok(chosen
-        .into_iter()
-        .filter_map(|c| templates.iter().find(|t| t.id == c.template_id).cloned().map(|t| (c, t)))
-        .collect())
+    let mut templates: Vec<Arc<Template>> = Vec::new();
+    let mut out = Vec::with_capacity(chosen.len());
+    for c in chosen {
+        let t = match templates.iter().find(|t| t.id == c.template_id) {
+            Some(t) => t.clone(),
+            None => {
+                let Some(t) = cache.template(s.store.as_ref(), &c.template_id).await? else { continue };
+                templates.push(t.clone());
+                t
+            }
+        };
+        out.push((c, t));
+    }
+    Ok(out)
 }
 
 /// Why the problem refused: `DomainError`'s coupon variants as problem details.

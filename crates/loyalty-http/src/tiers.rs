@@ -380,7 +380,7 @@ pub async fn evaluate(State(s): State<AppState>, Json(r): Json<EvaluateRequest>)
     let (tier, available_points) = checkout::buyer_at(&m.account, &s.program, s.clock.now());
     let buyer = Buyer { tier: &tier, birthday: m.profile.birthday, status: m.account.status, available_points };
     let held = crate::coupons::checkout_offers(&s, &id, &r.coupons, r.best_coupons).await?;
-    let mut offers: Vec<_> = held.iter().map(|(c, t)| (c, t)).collect();
+    let mut offers: Vec<_> = held.iter().map(|(c, t)| (c, &**t)).collect();
     if r.best_coupons {
         offers = best_offers(&s, &tier, &r, &offers, at)?;
     }

@@ -123,6 +123,7 @@ impl Prepared {
         );
         if let Some(c) = cache {
             c.put_committed(&changes.members);
+            c.checkout.coupons_changed(changes.coupons.iter().map(|c| &c.member_id));
         }
         Ok(replies)
     }
