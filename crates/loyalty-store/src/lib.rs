@@ -432,13 +432,12 @@ pub trait Tx: Send {
         &mut self,
         codes: &[String],
     ) -> Result<HashMap<String, loyalty_core::coupons::code::OneTimeCode>>;
-    /// The member's coupons that are of one of `templates`, named in `coupons`, or used by
-    /// one of `orders`.
+    /// Each member's coupons that are of one of its `templates`, named in its `coupons`, or
+    /// used by one of its `orders`; every member asked for has an entry.
     async fn load_coupons(
         &mut self,
-        member: &MemberId,
-        wanted: &CouponLoad,
-    ) -> Result<Vec<loyalty_core::coupons::Coupon>>;
+        wanted: &[(MemberId, CouponLoad)],
+    ) -> Result<HashMap<MemberId, Vec<loyalty_core::coupons::Coupon>>>;
     /// What member insight's latest complete run says of each of `members`, one entry each:
     /// the facts segment- and stage-gated audiences are decided on. Read in the write
     /// transaction, beside the templates and items it decides for; runs are written apart from

@@ -76,17 +76,11 @@ async fn load_coupon_state(
     for (member, template) in extra {
         needs.entry(member).or_default().templates.push(template);
     }
-    let mut coupons = HashMap::new();
-    let mut template_ids = Vec::new();
-    for (member, wanted) in needs {
-        template_ids.extend(wanted.templates.iter().cloned());
-        if !members.contains_key(&member) {
-            continue;
-        }
-        let found = tx.load_coupons(&member, &wanted).await?;
-        template_ids.extend(found.iter().map(|c| c.template_id.clone()));
-        coupons.insert(member, found);
-    }
+    let mut template_ids: Vec<_> = needs.values().flat_map(|w| w.templates.iter().cloned()).collect();
+    // Members not loaded (unknown ones) hold no coupons the batch could change.
+    let wanted: Vec<_> = needs.into_iter().filter(|(m, _)| members.contains_key(m)).collect();
+    let coupons = if wanted.is_empty() { HashMap::new() } else { tx.load_coupons(&wanted).await? };
+    template_ids.extend(coupons.values().flatten().map(|c| c.template_id.clone()));
     if template_ids.is_empty() {
         return Ok((HashMap::new(), coupons, codes));
     }

@@ -252,8 +252,8 @@ impl Coupons for StoreImpl {
 
     async fn coupons_by_id(&self, member: &MemberId, ids: &[CouponId]) -> Result<Vec<Coupon>> {
         let mut conn = self.pool.acquire().await?;
-        let wanted = CouponLoad { coupons: ids.to_vec(), ..CouponLoad::default() };
-        load_coupons_for_write(&mut conn, member, &wanted).await
+        let wanted = [(member.clone(), CouponLoad { coupons: ids.to_vec(), ..CouponLoad::default() })];
+        Ok(load_coupons_for_write(&mut conn, &wanted).await?.remove(member).unwrap_or_default())
     }
 
     async fn coupon_entries(&self, member: &MemberId, coupon: &CouponId) -> Result<Vec<CouponEntry>> {
@@ -322,34 +322,68 @@ pub(super) async fn load_codes_for_write(
     Ok(out)
 }
 
-/// The member's coupons a batch needs: of the templates it issues, named by its orders, or
-/// used by the orders it refunds. The member's row is already held, and with it its coupons.
+/// The coupons a batch needs, per member: of the templates it issues, named by its orders, or
+/// used by the orders it refunds. The members' rows are already held, and with them their
+/// coupons. One statement per column and chunk of members and values, whatever the batch's
+/// size (a campaign issues one template to thousands of members a batch); rows that match a
+/// member and a value another member wanted are dropped.
 pub(super) async fn load_coupons_for_write(
     conn: &mut <Db as sqlx::Database>::Connection,
-    member: &MemberId,
-    wanted: &CouponLoad,
-) -> Result<Vec<Coupon>> {
-    let mut out: Vec<Coupon> = Vec::new();
-    let lists: [(&str, Vec<String>); 3] = [
-        ("template_id", wanted.templates.iter().map(|x| x.as_str().to_owned()).collect()),
-        ("coupon_id", wanted.coupons.iter().map(|x| x.as_str().to_owned()).collect()),
-        ("order_id", wanted.orders.iter().map(|x| x.as_str().to_owned()).collect()),
+    wanted: &[(MemberId, CouponLoad)],
+) -> Result<HashMap<MemberId, Vec<Coupon>>> {
+    let mut out: HashMap<MemberId, Vec<Coupon>> = wanted.iter().map(|(m, _)| (m.clone(), Vec::new())).collect();
+    type Pick = fn(&CouponLoad) -> Vec<String>;
+    type Of = fn(&Coupon) -> Option<&str>;
+    let columns: [(&str, Pick, Of); 3] = [
+        (
+            "template_id",
+            |w| w.templates.iter().map(|x| x.as_str().to_owned()).collect(),
+            |c| Some(c.template_id.as_str()),
+        ),
+        ("coupon_id", |w| w.coupons.iter().map(|x| x.as_str().to_owned()).collect(), |c| Some(c.coupon_id.as_str())),
+        (
+            "order_id",
+            |w| w.orders.iter().map(|x| x.as_str().to_owned()).collect(),
+            |c| c.order_id.as_ref().map(|o| o.as_str()),
+        ),
     ];
-    for (col, vals) in lists {
-        for chunk in vals.chunks(IN_CHUNK) {
-            let mut qb: QueryBuilder<Db> =
-                QueryBuilder::new(format!("SELECT {COUPON_COLS} FROM coupons WHERE member_id = "));
-            qb.push_bind(member.as_str().to_owned());
-            qb.push(format!(" AND {col} IN ("));
-            let mut sep = qb.separated(", ");
-            for v in chunk {
-                sep.push_bind(v.clone());
+    for (col, pick, of) in columns {
+        let mut pairs: std::collections::HashSet<(&str, String)> = std::collections::HashSet::new();
+        let mut members: Vec<&str> = Vec::new();
+        for (m, w) in wanted {
+            let vals = pick(w);
+            if !vals.is_empty() {
+                members.push(m.as_str());
             }
-            qb.push(")");
-            for r in qb.build().fetch_all(&mut *conn).await? {
-                let c = coupon_row(&r)?;
-                if !out.iter().any(|x| x.coupon_id == c.coupon_id) {
-                    out.push(c);
+            pairs.extend(vals.into_iter().map(|v| (m.as_str(), v)));
+        }
+        let mut values: Vec<&str> = pairs.iter().map(|(_, v)| v.as_str()).collect();
+        values.sort_unstable();
+        values.dedup();
+        for ms in members.chunks(IN_CHUNK) {
+            for vs in values.chunks(IN_CHUNK) {
+                let mut qb: QueryBuilder<Db> =
+                    QueryBuilder::new(format!("SELECT {COUPON_COLS} FROM coupons WHERE member_id IN ("));
+                let mut sep = qb.separated(", ");
+                for m in ms {
+                    sep.push_bind((*m).to_owned());
+                }
+                qb.push(format!(") AND {col} IN ("));
+                let mut sep = qb.separated(", ");
+                for v in vs {
+                    sep.push_bind((*v).to_owned());
+                }
+                qb.push(")");
+                for r in qb.build().fetch_all(&mut *conn).await? {
+                    let c = coupon_row(&r)?;
+                    let Some(v) = of(&c) else { continue };
+                    if !pairs.contains(&(c.member_id.as_str(), v.to_owned())) {
+                        continue;
+                    }
+                    let Some(held) = out.get_mut(&c.member_id) else { continue };
+                    if !held.iter().any(|x| x.coupon_id == c.coupon_id) {
+                        held.push(c);
+                    }
                 }
             }
         }

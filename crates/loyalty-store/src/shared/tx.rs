@@ -111,10 +111,9 @@ impl Tx for TxImpl {
 
     async fn load_coupons(
         &mut self,
-        member: &MemberId,
-        wanted: &CouponLoad,
-    ) -> Result<Vec<loyalty_core::coupons::Coupon>> {
-        super::coupons::load_coupons_for_write(&mut self.tx, member, wanted).await
+        wanted: &[(MemberId, CouponLoad)],
+    ) -> Result<HashMap<MemberId, Vec<loyalty_core::coupons::Coupon>>> {
+        super::coupons::load_coupons_for_write(&mut self.tx, wanted).await
     }
 
     async fn load_adjustments(&mut self, keys: &[(MemberId, AdjustmentId)]) -> Result<Vec<Adjustment>> {
