@@ -80,6 +80,8 @@ pub trait Coupons: Send + Sync {
     async fn coupon_entries(&self, member: &MemberId, coupon: &CouponId) -> crate::Result<Vec<CouponEntry>>;
     /// The coupon invariants over the whole store: no template issued more than its stock
     /// or other than the coupons that exist of it, no coupon used without its order or by an
-    /// order that does not name it, every coupon's entries numbered 0..version, every redeemed one-time code a coupon of its template.
-    async fn check_coupons(&self) -> crate::Result<CouponChecks>;
+    /// order that does not name it, every coupon's entries numbered 0..version, every redeemed one-time code a coupon of its template,
+    /// and no member holding more coupons of a template than its lifetime limit, or issued in
+    /// one local day, ISO week or month (`program`'s zone) than its limit for that period.
+    async fn check_coupons(&self, program: &loyalty_core::Program) -> crate::Result<CouponChecks>;
 }

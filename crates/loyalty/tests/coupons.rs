@@ -278,11 +278,11 @@ async fn verify_catches_a_tampered_coupon_table() {
     member_with_coupon(&app, "m", "t", "c").await;
     app.assert_verified().await;
     app.store.execute_raw("UPDATE coupons SET status = 'used' WHERE coupon_id = 'c'").await.unwrap();
-    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
     assert!(r.violations.iter().any(|v| v.problem.contains("m/c")), "{:?}", r.violations);
     app.store.execute_raw("UPDATE coupons SET status = 'available'").await.unwrap();
     app.store.execute_raw("INSERT INTO coupons (member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, version) VALUES ('m', 'forged', 't', 'available', 'issue', 0, 0, 1, 1)").await.unwrap();
-    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
     assert!(r.violations.iter().any(|v| v.problem.contains("issued 1 but 2 coupons exist")), "{:?}", r.violations);
     app.store.execute_raw("DELETE FROM coupons WHERE coupon_id = 'forged'").await.unwrap();
     let (s, _) = app.post("/v1/coupon-templates", template("once", json!({"limits": {"lifetime": 1}}))).await;
@@ -291,8 +291,80 @@ async fn verify_catches_a_tampered_coupon_table() {
     app.assert_verified().await;
     app.store.execute_raw("INSERT INTO coupons (member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, version) VALUES ('m2', 'second', 'once', 'available', 'issue', 0, 0, 1, 0)").await.unwrap();
     app.store.execute_raw("UPDATE coupon_templates SET issued = 2 WHERE template_id = 'once'").await.unwrap();
-    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
     assert!(r.violations.iter().any(|v| v.problem.contains("over its lifetime limit 1")), "{:?}", r.violations);
+}
+
+/// `verify` counts a template's per-day limit by local day: a forged second coupon issued two
+/// days before the first is within a limit of one a day; moved to the first one's instant, it
+/// is past it, and `verify` names the member.
+#[tokio::test]
+async fn verify_catches_coupons_past_a_per_day_limit() {
+    let app = spawn_app().await;
+    let (s, _) = app.post("/v1/coupon-templates", template("daily", json!({"limits": {"per_day": 1}}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    member_with_coupon(&app, "d", "daily", "first").await;
+    let (_, p) =
+        app.post("/v1/members/d/coupons", json!({"template": "daily", "source": "issue", "id": "again"})).await;
+    assert_eq!((p["code"].as_str(), p["period"].as_str()), (Some("coupon_limit_reached"), Some("day")), "{p}");
+    app.store
+        .execute_raw(
+            "INSERT INTO coupons (member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, version) \
+             SELECT member_id, 'second', template_id, status, source, issued_at - 172800000000, valid_from, valid_until, 0 \
+             FROM coupons WHERE coupon_id = 'first'",
+        )
+        .await
+        .unwrap();
+    app.store.execute_raw("UPDATE coupon_templates SET issued = 2 WHERE template_id = 'daily'").await.unwrap();
+    app.assert_verified().await;
+    app.store
+        .execute_raw(
+            "UPDATE coupons SET issued_at = (SELECT c.issued_at FROM coupons c WHERE c.coupon_id = 'first') \
+             WHERE coupon_id = 'second'",
+        )
+        .await
+        .unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
+    assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+    let v = &r.violations[0];
+    assert_eq!(v.member_id, "d");
+    assert!(
+        v.problem.contains("2 of template daily issued in the day from")
+            && v.problem.ends_with("over its per-day limit 1"),
+        "{v}"
+    );
+}
+
+/// `verify` reads the coupons in keyset pages of 5,000: a member whose coupons begin on one
+/// page and end on the next is counted whole. 4,999 coupons of an unlimited template for `a`,
+/// then 3 of a two-a-day template for `b`, issued the same instant, the first on page one.
+#[tokio::test]
+async fn verify_counts_a_members_coupons_across_its_pages() {
+    let app = spawn_app().await;
+    let (s, _) = app.post("/v1/coupon-templates", template("free", json!({}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = app.post("/v1/coupon-templates", template("two", json!({"limits": {"per_day": 2}}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let forge = |member: &str, template: &str, prefix: &str, n: i64| {
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+             INSERT INTO coupons (member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, version) \
+             SELECT '{member}', '{prefix}' || CAST(i AS TEXT), '{template}', 'available', 'issue', 1767225600000000, 0, 1, 0 FROM n"
+        )
+    };
+    app.store.execute_raw(&forge("a", "free", "x", 4_999)).await.unwrap();
+    app.store.execute_raw(&forge("b", "two", "x", 2)).await.unwrap();
+    app.store.execute_raw("UPDATE coupon_templates SET issued = 4999 WHERE template_id = 'free'").await.unwrap();
+    app.store.execute_raw("UPDATE coupon_templates SET issued = 2 WHERE template_id = 'two'").await.unwrap();
+    app.assert_verified().await;
+    app.store.execute_raw(&forge("b", "two", "y", 1)).await.unwrap();
+    app.store.execute_raw("UPDATE coupon_templates SET issued = 3 WHERE template_id = 'two'").await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
+    let problems: Vec<&str> = r.violations.iter().map(|v| v.problem.as_str()).collect();
+    assert_eq!(
+        problems,
+        ["coupon b/*: 3 of template two issued in the day from 2026-01-01T00:00:00+08:00, over its per-day limit 2"]
+    );
 }
 
 #[tokio::test]

@@ -267,8 +267,8 @@ impl Coupons for StoreImpl {
         rows.iter().map(entry_row).collect()
     }
 
-    async fn check_coupons(&self) -> Result<CouponChecks> {
-        super::coupon_checks::check(self).await
+    async fn check_coupons(&self, program: &loyalty_core::Program) -> Result<CouponChecks> {
+        super::coupon_checks::check(self, program).await
     }
 }
 
