@@ -421,6 +421,53 @@ async fn a_coupon_reserved_with_a_hold_is_kept_for_its_order_and_freed_by_a_rele
     app.assert_verified().await;
 }
 
+/// A hold sent again for its order with the same coupons is the recorded one; with other
+/// coupons (another, none, or one more) it is a 409 naming `coupons`, and it reserves nothing.
+#[tokio::test]
+async fn a_hold_asked_again_with_other_coupons_is_a_conflict_naming_them() {
+    let app = spawn_app_with(STABLE).await;
+    let (s, _) = app.post("/v1/coupon-templates", template("t200", json!({}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = app
+        .post(
+            "/v1/coupon-templates",
+            template("ship", json!({"benefit": {"kind": "free_shipping"}, "stackable": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    member_with_coupon(&app, "payer", "t200", "c1").await;
+    let (s, c) =
+        app.post("/v1/members/payer/coupons", json!({"template": "ship", "source": "issue", "id": "c2"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let (s, a) = app
+        .post("/v1/members/payer/points/adjustments", json!({"id": "seed", "points": 10_000, "reason": "seed"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    let hold = |points: i64, coupons: &[&str]| json!({"points": points, "order_amount_minor": 25_000, "order_id": "cart", "ttl_seconds": 600, "coupons": coupons});
+    let (s, h) = app.post("/v1/members/payer/points/holds", hold(500, &["c1"])).await;
+    assert_eq!(s, StatusCode::CREATED, "{h}");
+    let (s, again) = app.post("/v1/members/payer/points/holds", hold(500, &["c1"])).await;
+    assert_eq!((s, &again["id"]), (StatusCode::OK, &h["id"]), "the same hold is replayed: {again}");
+    for coupons in [&["c2"][..], &[], &["c1", "c2"]] {
+        let (s, p) = app.post("/v1/members/payer/points/holds", hold(500, coupons)).await;
+        assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{coupons:?}: {p}");
+        assert_eq!(p["differences"], json!(["coupons"]), "{coupons:?}: {p}");
+    }
+    let (_, p) = app.post("/v1/members/payer/points/holds", hold(400, &["c2"])).await;
+    assert_eq!(p["differences"], json!(["points", "coupons"]), "{p}");
+    let (_, list) = app.get("/v1/members/payer/coupons").await;
+    let status = |id: &str| list["items"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["status"].clone();
+    assert_eq!((status("c1"), status("c2")), (json!("reserved"), json!("available")), "{list}");
+    assert_eq!(app.balances("payer").await["held"], 500, "one hold holds");
+    // Released, the order may be held again with other coupons.
+    let id = h["id"].as_str().unwrap();
+    let (s, _) = app.post(&format!("/v1/members/payer/points/holds/{id}/release"), json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, h2) = app.post("/v1/members/payer/points/holds", hold(500, &["c2"])).await;
+    assert_eq!(s, StatusCode::CREATED, "{h2}");
+    app.assert_verified().await;
+}
+
 async fn coupon_status(app: &TestApp) -> String {
     app.get("/v1/members/payer/coupons").await.1["items"][0]["status"].as_str().unwrap().to_owned()
 }
