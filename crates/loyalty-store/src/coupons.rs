@@ -61,6 +61,8 @@ pub trait Coupons: Send + Sync {
     /// Stores a new template; false (nothing stored) when one has its id or its public code.
     async fn insert_template(&self, t: &Template) -> crate::Result<bool>;
     async fn template(&self, id: &TemplateId) -> crate::Result<Option<Template>>;
+    /// The templates with these ids (those that exist), by id: one statement for up to 5,000.
+    async fn templates_by_id(&self, ids: &[TemplateId]) -> crate::Result<Vec<Template>>;
     /// Templates by id, after `after`, at most `limit`.
     async fn templates(&self, after: Option<&str>, limit: i64) -> crate::Result<Vec<Template>>;
     /// Writes the template's name, status and stock (its terms otherwise stay); false when

@@ -468,6 +468,22 @@ async fn a_hold_asked_again_with_other_coupons_is_a_conflict_naming_them() {
     app.assert_verified().await;
 }
 
+/// The store reads several templates by id in one statement (what a member's coupon list and
+/// checkout read them with): those that exist, by id.
+#[tokio::test]
+async fn templates_are_read_by_id_together() {
+    let app = spawn_app().await;
+    for id in ["b", "a", "c"] {
+        let (s, _) = app.post("/v1/coupon-templates", template(id, json!({"stock": 3}))).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let ids = ["c", "nope", "a"].map(|i| loyalty_core::ids::TemplateId::parse(i).unwrap());
+    let got = app.store.templates_by_id(&ids).await.unwrap();
+    let got: Vec<(String, Option<i64>)> = got.iter().map(|t| (t.id.to_string(), t.terms.stock)).collect();
+    assert_eq!(got, [("a".to_owned(), Some(3)), ("c".to_owned(), Some(3))]);
+    assert!(app.store.templates_by_id(&[]).await.unwrap().is_empty());
+}
+
 async fn coupon_status(app: &TestApp) -> String {
     app.get("/v1/members/payer/coupons").await.1["items"][0]["status"].as_str().unwrap().to_owned()
 }
