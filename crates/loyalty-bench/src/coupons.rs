@@ -176,7 +176,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.issue_members,
         issued as f64 / secs
     );
-    let report = loyalty_engine::jobs::verify_all(big.as_ref(), 10).await?;
+    let report = loyalty_engine::jobs::verify_all(big.as_ref(), &program, 10).await?;
     println!("verify after the issue: {} violations", report.violations.len());
     Ok(())
 }

@@ -441,7 +441,7 @@ struct VerifyResult {
 async fn verify(store: &dyn Store) -> anyhow::Result<VerifyResult> {
     let mem = MemSampler::start();
     let started = Instant::now();
-    let r = jobs::verify_all(store, 20).await?;
+    let r = jobs::verify_all(store, &Program::default_program(), 20).await?;
     let secs = started.elapsed().as_secs_f64();
     Ok(VerifyResult {
         members: r.members,

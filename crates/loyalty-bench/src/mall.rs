@@ -88,7 +88,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "lottery, {} clients, {} draws: {draws}; drawn {}, prizes cost {} of a budget of 50000",
         args.clients, args.requests, l.draws, l.spent_minor
     );
-    let report = loyalty_engine::jobs::verify_all(store.as_ref(), 10).await?;
+    let report = loyalty_engine::jobs::verify_all(store.as_ref(), &program, 10).await?;
     println!("verify: {} violations", report.violations.len());
     Ok(())
 }

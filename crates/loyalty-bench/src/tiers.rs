@@ -164,7 +164,7 @@ async fn review_phase(args: &Args, program: &Program) -> anyhow::Result<()> {
         secs,
         r.members as f64 / secs
     );
-    let v = loyalty_engine::jobs::verify_all(store.as_ref(), 10).await?;
+    let v = loyalty_engine::jobs::verify_all(store.as_ref(), program, 10).await?;
     anyhow::ensure!(v.violations.is_empty(), "verify after the review: {:?}", v.violations);
     println!("verify after the review: OK ({} members)", v.members);
     Ok(())

@@ -161,3 +161,63 @@ pub struct Hold {
     #[serde(skip)]
     pub dirty: bool,
 }
+
+impl Hold {
+    /// Names the terms in which a hold asked again for this hold's order differs from it, for
+    /// a 409 that says what (empty: the same hold, replayed): `points`, `order_amount_minor`,
+    /// and `coupons` when the coupons it names are not those `reserved` with this hold (as
+    /// sets: a hold reserves coupons, the order later decides in which order they apply).
+    pub fn differences(
+        &self,
+        points: i64,
+        order_amount_minor: i64,
+        coupons: &[crate::ids::CouponId],
+        reserved: &[crate::ids::CouponId],
+    ) -> Vec<String> {
+        let mut d = Vec::new();
+        if self.points != points {
+            d.push("points".to_owned());
+        }
+        if self.order_amount_minor != order_amount_minor {
+            d.push("order_amount_minor".to_owned());
+        }
+        fn set(ids: &[crate::ids::CouponId]) -> std::collections::BTreeSet<&crate::ids::CouponId> {
+            ids.iter().collect()
+        }
+        if set(coupons) != set(reserved) {
+            d.push("coupons".to_owned());
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::CouponId;
+
+    #[test]
+    fn a_hold_asked_again_differs_in_points_amount_or_coupons_reserved() {
+        let at: Timestamp = "2026-03-01T12:00:00+08:00".parse().unwrap();
+        let hold = Hold {
+            hold_id: HoldId::parse("h1").unwrap(),
+            order_id: "o1".into(),
+            points: 500,
+            order_amount_minor: 25_000,
+            status: HoldStatus::Open,
+            created_at: at,
+            expires_at: at,
+            settled_at: None,
+            allocations: Vec::new(),
+            dirty: false,
+        };
+        let c = |ids: &[&str]| ids.iter().map(|i| CouponId::parse(i).unwrap()).collect::<Vec<_>>();
+        let reserved = c(&["a", "b"]);
+        assert!(hold.differences(500, 25_000, &c(&["b", "a"]), &reserved).is_empty(), "named in another order");
+        assert!(hold.differences(500, 25_000, &c(&["a", "b", "a"]), &reserved).is_empty(), "named twice");
+        assert_eq!(hold.differences(500, 25_000, &c(&["a"]), &reserved), ["coupons"]);
+        assert_eq!(hold.differences(500, 25_000, &[], &reserved), ["coupons"]);
+        assert_eq!(hold.differences(500, 25_000, &c(&["a"]), &[]), ["coupons"]);
+        assert_eq!(hold.differences(400, 20_000, &reserved, &reserved), ["points", "order_amount_minor"]);
+    }
+}

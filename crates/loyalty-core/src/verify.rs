@@ -164,3 +164,103 @@ pub fn verify_member(h: &MemberHistory) -> Vec<Violation> {
     }
     out
 }
+
+/// A per-member limit one member went past: `obtained` in the `period` that began at `from`
+/// (`None` for the lifetime limit), more than `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overrun {
+    pub period: &'static str,
+    pub from: Option<jiff::Timestamp>,
+    pub obtained: i64,
+    pub limit: i64,
+}
+
+/// The limits one member's grants of one item went past: `grants` are when each was obtained
+/// and how many units it counts (a coupon 1, a redemption its quantity), in any order. Each
+/// grant counts in the local day, ISO week and month (programme zone) it fell in, as
+/// [`Limits::check`](crate::coupons::template::Limits::check) counted it when it was granted:
+/// a period holding more than its limit means some grant in it was given past the limit.
+pub fn limit_overruns(
+    limits: &crate::coupons::template::Limits,
+    program: &crate::Program,
+    grants: &[(jiff::Timestamp, i64)],
+) -> Vec<Overrun> {
+    let mut out = Vec::new();
+    if let Some(limit) = limits.lifetime {
+        let obtained = grants.iter().fold(0i64, |n, g| n.saturating_add(g.1));
+        if obtained > limit {
+            out.push(Overrun { period: "lifetime", from: None, obtained, limit });
+        }
+    }
+    let periods = [limits.per_day, limits.per_week, limits.per_month];
+    if periods.iter().all(Option::is_none) {
+        return out;
+    }
+    // Keyed by (period, its start), so the overruns come out in a stable order.
+    let mut tally: std::collections::BTreeMap<(usize, jiff::Timestamp), (&'static str, i64)> = Default::default();
+    for &(at, units) in grants {
+        for (k, (name, from)) in crate::calendar::period_starts(program, at).into_iter().enumerate() {
+            if periods[k].is_some() {
+                let n = &mut tally.entry((k, from)).or_insert((name, 0)).1;
+                *n = n.saturating_add(units);
+            }
+        }
+    }
+    for ((k, from), (period, obtained)) in tally {
+        let limit = periods[k].expect("tallied only where limited");
+        if obtained > limit {
+            out.push(Overrun { period, from: Some(from), obtained, limit });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coupons::template::Limits;
+    use jiff::Timestamp;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn grants_count_in_the_local_day_week_and_month_they_fell_in() {
+        // The default programme's zone is Asia/Shanghai (+08:00).
+        let p = crate::Program::default_program();
+        let day = Limits { per_day: Some(1), ..Limits::default() };
+        // 23:30 and 00:30 the next local day: two days, although 16:00Z–17:00Z is one UTC day.
+        let apart = [(at("2026-03-09T23:30:00+08:00"), 1), (at("2026-03-10T00:30:00+08:00"), 1)];
+        assert_eq!(limit_overruns(&day, &p, &apart), vec![]);
+        // 00:30 and 23:30 of one local day, across two UTC days: one day over its limit.
+        let one_day = [(at("2026-03-10T00:30:00+08:00"), 1), (at("2026-03-10T23:30:00+08:00"), 1)];
+        let from = Some(at("2026-03-10T00:00:00+08:00"));
+        assert_eq!(limit_overruns(&day, &p, &one_day), vec![Overrun { period: "day", from, obtained: 2, limit: 1 }]);
+
+        // Sunday and the next Monday are two ISO weeks; Monday to Sunday is one.
+        let week = Limits { per_week: Some(2), ..Limits::default() };
+        let two_weeks = [(at("2026-03-08T12:00:00+08:00"), 2), (at("2026-03-09T12:00:00+08:00"), 1)];
+        assert_eq!(limit_overruns(&week, &p, &two_weeks), vec![]);
+        let one_week = [(at("2026-03-09T12:00:00+08:00"), 2), (at("2026-03-15T23:00:00+08:00"), 1)];
+        let from = Some(at("2026-03-09T00:00:00+08:00"));
+        assert_eq!(limit_overruns(&week, &p, &one_week), vec![Overrun { period: "week", from, obtained: 3, limit: 2 }]);
+
+        // Units, not grants, count; the month and the lifetime are reported together.
+        let month = Limits { per_month: Some(3), lifetime: Some(4), ..Limits::default() };
+        let grants = [
+            (at("2026-03-31T23:59:00+08:00"), 2),
+            (at("2026-04-01T00:00:00+08:00"), 2),
+            (at("2026-04-20T00:00:00+08:00"), 2),
+        ];
+        let from = Some(at("2026-04-01T00:00:00+08:00"));
+        assert_eq!(
+            limit_overruns(&month, &p, &grants),
+            vec![
+                Overrun { period: "lifetime", from: None, obtained: 6, limit: 4 },
+                Overrun { period: "month", from, obtained: 4, limit: 3 },
+            ]
+        );
+        assert_eq!(limit_overruns(&Limits::default(), &p, &grants), vec![]);
+    }
+}

@@ -1,7 +1,9 @@
 //! Proves that checkout and the order agree to the fen and the point with coupons: a store that
 //! sends evaluate's `paid_minor` per line and the same coupons gets the order evaluate priced —
 //! the same coupons applied, each worth what evaluate said, and the points it promised — for
-//! random carts, tiers, days and coupons (kinds, thresholds, scopes, stacking).
+//! random carts, tiers, days and coupons (kinds, thresholds, scopes, stacking), gifts included:
+//! a gift that applies is a line of its SKU at price 0, which the store adds to the order or had
+//! in the cart already.
 
 use jiff::{SignedDuration, Timestamp};
 use loyalty_core::account::Account;
@@ -17,6 +19,20 @@ use proptest::prelude::*;
 const PROGRAMME: &str = "[member_day]\nday_of_month = 18\nextra_percent = 95\npoints_multiplier = 3.0\n\
 [[tiers.levels]]\ncode = \"base\"\nname = \"普通会员\"\nentry = 0\ndiscount_percent = 95\n\
 [[tiers.levels]]\ncode = \"gold\"\nname = \"金卡\"\nentry = 5000\ndiscount_percent = 85\npoints_multiplier = 1.5\n";
+
+/// The gift coupons' SKU.
+const GIFT: &str = "gift";
+
+/// The gift's line, at price 0, in category `c{category}` (none for 0), so scopes may admit it.
+fn gift_line(category: u8) -> CartLine {
+    CartLine {
+        sku: GIFT.into(),
+        category: (category > 0).then(|| format!("c{category}")),
+        brand: None,
+        quantity: 1,
+        unit_price_minor: 0,
+    }
+}
 
 fn line() -> impl Strategy<Value = CartLine> {
     (0u8..3, 1i64..4, 1i64..100_000).prop_map(|(c, q, p)| CartLine {
@@ -43,6 +59,11 @@ fn benefit() -> impl Strategy<Value = Benefit> {
         }),
         (0i64..50_000).prop_map(|t| Benefit::FreeShipping { threshold_minor: t }),
         (101i64..400).prop_map(|m| Benefit::PointsMultiplier { multiplier_percent: m, threshold_minor: 0 }),
+        (0i64..50_000, 1i64..10_000).prop_map(|(t, v)| Benefit::Gift {
+            sku: GIFT.into(),
+            value_minor: v,
+            threshold_minor: t
+        }),
     ]
 }
 
@@ -59,10 +80,15 @@ proptest! {
         coupons in proptest::collection::vec(coupon_input(), 1..4),
         gold in any::<bool>(),
         day_offset in 0i64..60,
+        (gift_in_cart, gift_category) in (any::<bool>(), 0u8..3),
     ) {
         let program = Program::from_toml(PROGRAMME).unwrap();
         for (i, l) in lines.iter_mut().enumerate() {
             l.sku = format!("sku{i}");
+        }
+        // Some stores send the gift's line with the cart; the others add it to the order.
+        if gift_in_cart {
+            lines.push(gift_line(gift_category));
         }
         let at: Timestamp = "2026-01-01T12:00:00+08:00".parse::<Timestamp>().unwrap()
             .checked_add(SignedDuration::from_hours(24 * day_offset)).unwrap();
@@ -94,12 +120,21 @@ proptest! {
         // The order names the coupons that applied, in the order evaluate took them.
         let used: Vec<usize> = e.coupons.iter().enumerate().filter(|(_, r)| r.applied).map(|(i, _)| i).collect();
         let order_offers: Vec<_> = used.iter().map(|&i| offers[i]).collect();
+        let mut order_lines: Vec<LineInput> = e.lines.iter().map(|l| LineInput { sku: l.sku.clone(), category: l.category.clone(), brand: l.brand.clone(), quantity: l.quantity, unit_price_minor: l.unit_price_minor, paid_minor: l.paid_minor }).collect();
+        let gift = e.coupons.iter().any(|r| r.applied && r.gift_sku.as_deref() == Some(GIFT));
+        if gift && !gift_in_cart {
+            let g = gift_line(gift_category);
+            order_lines.push(LineInput { sku: g.sku, category: g.category, brand: None, quantity: 1, unit_price_minor: 0, paid_minor: 0 });
+        }
+        for r in e.coupons.iter().filter(|r| r.applied && r.kind == "gift") {
+            prop_assert_eq!((r.discount_minor, r.shipping_waived_minor, r.gift_sku.as_deref()), (0, 0, Some(GIFT)));
+        }
         let order = ValidOrder {
             id: OrderId::parse("o").unwrap(),
             member_id: member.clone(),
             paid_at: at,
             currency: "CNY".into(),
-            lines: e.lines.iter().map(|l| LineInput { sku: l.sku.clone(), category: l.category.clone(), brand: l.brand.clone(), quantity: l.quantity, unit_price_minor: l.unit_price_minor, paid_minor: l.paid_minor }).collect(),
+            lines: order_lines,
             shipping_minor: 1_000,
             shipping_waived_minor: e.shipping_waived_minor,
             coupons: used.iter().map(|&i| held[i].0.coupon_id.clone()).collect(),

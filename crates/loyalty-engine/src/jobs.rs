@@ -109,9 +109,14 @@ pub struct VerifyReport {
 }
 
 /// Checks every member's ledger, lots and holds, their activity log against their orders, and
-/// the coupon tables.
+/// the coupon, mall and lottery tables; per-member limits by day, week and month are counted in
+/// `program`'s time zone.
 /// Streams members in pages.
-pub async fn verify_all(store: &dyn Store, max_violations: usize) -> Result<VerifyReport, StoreError> {
+pub async fn verify_all(
+    store: &dyn Store,
+    program: &Program,
+    max_violations: usize,
+) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport::default();
     let mut after: Option<String> = None;
     loop {
@@ -139,11 +144,11 @@ pub async fn verify_all(store: &dyn Store, max_violations: usize) -> Result<Veri
         }
         after = ids.last().cloned();
     }
-    // Coupons: stock, one use per coupon, entries for every change (see `Coupons::check_coupons`);
-    // the mall and the lottery: stock, budgets, every spend in the ledger, every draw re-derived
-    // (see `Rewards::check_rewards`).
-    let mut problems = store.check_coupons().await?;
-    problems.extend(store.check_rewards().await?);
+    // Coupons: stock, one use per coupon, entries for every change, per-member limits (see
+    // `Coupons::check_coupons`); the mall and the lottery: stock, budgets, every spend in the
+    // ledger, every draw re-derived, per-member limits (see `Rewards::check_rewards`).
+    let mut problems = store.check_coupons(program).await?;
+    problems.extend(store.check_rewards(program).await?);
     for problem in problems {
         if report.violations.len() < max_violations {
             let member_id = problem.split_once(' ').and_then(|(_, r)| r.split_once('/')).map(|(m, _)| m.to_owned());

@@ -261,18 +261,12 @@ pub async fn list(
     Ok(axum::Json(Page { items, next_cursor: None }))
 }
 
-/// The templates of `coupons`, each read once.
+/// The templates of `coupons`, by id, read in one statement.
 pub(crate) async fn templates_of(s: &AppState, coupons: &[Coupon]) -> ApiResult<Vec<Template>> {
-    let mut ids: Vec<&TemplateId> = coupons.iter().map(|c| &c.template_id).collect();
+    let mut ids: Vec<TemplateId> = coupons.iter().map(|c| c.template_id.clone()).collect();
     ids.sort();
     ids.dedup();
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(t) = s.store.template(id).await? {
-            out.push(t);
-        }
-    }
-    Ok(out)
+    Ok(s.store.templates_by_id(&ids).await?)
 }
 
 /// The coupons checkout weighs for a member: those named (each must be the member's), or with

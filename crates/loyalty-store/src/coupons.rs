@@ -61,6 +61,8 @@ pub trait Coupons: Send + Sync {
     /// Stores a new template; false (nothing stored) when one has its id or its public code.
     async fn insert_template(&self, t: &Template) -> crate::Result<bool>;
     async fn template(&self, id: &TemplateId) -> crate::Result<Option<Template>>;
+    /// The templates with these ids (those that exist), by id: one statement for up to 5,000.
+    async fn templates_by_id(&self, ids: &[TemplateId]) -> crate::Result<Vec<Template>>;
     /// Templates by id, after `after`, at most `limit`.
     async fn templates(&self, after: Option<&str>, limit: i64) -> crate::Result<Vec<Template>>;
     /// Writes the template's name, status and stock (its terms otherwise stay); false when
@@ -80,6 +82,8 @@ pub trait Coupons: Send + Sync {
     async fn coupon_entries(&self, member: &MemberId, coupon: &CouponId) -> crate::Result<Vec<CouponEntry>>;
     /// The coupon invariants over the whole store: no template issued more than its stock
     /// or other than the coupons that exist of it, no coupon used without its order or by an
-    /// order that does not name it, every coupon's entries numbered 0..version, every redeemed one-time code a coupon of its template.
-    async fn check_coupons(&self) -> crate::Result<CouponChecks>;
+    /// order that does not name it, every coupon's entries numbered 0..version, every redeemed one-time code a coupon of its template,
+    /// and no member holding more coupons of a template than its lifetime limit, or issued in
+    /// one local day, ISO week or month (`program`'s zone) than its limit for that period.
+    async fn check_coupons(&self, program: &loyalty_core::Program) -> crate::Result<CouponChecks>;
 }

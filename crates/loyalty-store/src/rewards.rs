@@ -108,6 +108,8 @@ pub trait Rewards: Send + Sync {
     /// The mall's and the lottery's invariants over the whole store, each a sentence naming
     /// the row: every reward's `redeemed` is the units of its redemptions not cancelled and
     /// within its stock; every lottery's counts are its draws'; every paid redemption and
-    /// draw has its `spend` entry (and a cancelled one its `restore`) with the same points.
-    async fn check_rewards(&self) -> crate::Result<Vec<String>>;
+    /// draw has its `spend` entry (and a cancelled one its `restore`) with the same points;
+    /// no member's units of a reward bought in the mall and not cancelled exceed its lifetime
+    /// limit, or its limit for a local day, ISO week or month (`program`'s zone) within one.
+    async fn check_rewards(&self, program: &loyalty_core::Program) -> crate::Result<Vec<String>>;
 }

@@ -105,10 +105,13 @@ enum Cmd {
         #[arg(long)]
         in_file_order: bool,
     },
-    /// Checks every ledger invariant over the whole store; exits 1 when one is broken.
+    /// Checks every ledger invariant over the whole store; exits 1 when one is broken. Limits by
+    /// day, week and month are counted in the programme's time zone.
     Verify {
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        program: ProgramArgs,
     },
     /// Rebuilds every member's activity log (what member insight reads) from the orders and
     /// refunds, when `verify` reports a log that does not match them. Order writes wait until it
@@ -238,7 +241,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("rejected rows: {}", opts.rejects.display());
             }
         }
-        Cmd::Verify { store } => return verify(store.open().await?.as_ref()).await,
+        Cmd::Verify { store, program } => return verify(store.open().await?.as_ref(), &program.load()?).await,
         Cmd::RebuildActivity { store } => {
             let started = std::time::Instant::now();
             let rows = store.open().await?.rebuild_activity().await?;
@@ -280,8 +283,8 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn verify(store: &dyn loyalty_store::Store) -> anyhow::Result<ExitCode> {
-    let r = jobs::verify_all(store, 100).await?;
+async fn verify(store: &dyn loyalty_store::Store, program: &Program) -> anyhow::Result<ExitCode> {
+    let r = jobs::verify_all(store, program, 100).await?;
     if r.violations.is_empty() {
         println!("verify: OK — {} members, {} ledger entries, every invariant holds", r.members, r.entries);
         return Ok(ExitCode::SUCCESS);

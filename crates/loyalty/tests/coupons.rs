@@ -278,11 +278,11 @@ async fn verify_catches_a_tampered_coupon_table() {
     member_with_coupon(&app, "m", "t", "c").await;
     app.assert_verified().await;
     app.store.execute_raw("UPDATE coupons SET status = 'used' WHERE coupon_id = 'c'").await.unwrap();
-    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
     assert!(r.violations.iter().any(|v| v.problem.contains("m/c")), "{:?}", r.violations);
     app.store.execute_raw("UPDATE coupons SET status = 'available'").await.unwrap();
     app.store.execute_raw("INSERT INTO coupons (member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, version) VALUES ('m', 'forged', 't', 'available', 'issue', 0, 0, 1, 1)").await.unwrap();
-    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
     assert!(r.violations.iter().any(|v| v.problem.contains("issued 1 but 2 coupons exist")), "{:?}", r.violations);
     app.store.execute_raw("DELETE FROM coupons WHERE coupon_id = 'forged'").await.unwrap();
     let (s, _) = app.post("/v1/coupon-templates", template("once", json!({"limits": {"lifetime": 1}}))).await;
@@ -291,8 +291,80 @@ async fn verify_catches_a_tampered_coupon_table() {
     app.assert_verified().await;
     app.store.execute_raw("INSERT INTO coupons (member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, version) VALUES ('m2', 'second', 'once', 'available', 'issue', 0, 0, 1, 0)").await.unwrap();
     app.store.execute_raw("UPDATE coupon_templates SET issued = 2 WHERE template_id = 'once'").await.unwrap();
-    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
     assert!(r.violations.iter().any(|v| v.problem.contains("over its lifetime limit 1")), "{:?}", r.violations);
+}
+
+/// `verify` counts a template's per-day limit by local day: a forged second coupon issued two
+/// days before the first is within a limit of one a day; moved to the first one's instant, it
+/// is past it, and `verify` names the member.
+#[tokio::test]
+async fn verify_catches_coupons_past_a_per_day_limit() {
+    let app = spawn_app().await;
+    let (s, _) = app.post("/v1/coupon-templates", template("daily", json!({"limits": {"per_day": 1}}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    member_with_coupon(&app, "d", "daily", "first").await;
+    let (_, p) =
+        app.post("/v1/members/d/coupons", json!({"template": "daily", "source": "issue", "id": "again"})).await;
+    assert_eq!((p["code"].as_str(), p["period"].as_str()), (Some("coupon_limit_reached"), Some("day")), "{p}");
+    app.store
+        .execute_raw(
+            "INSERT INTO coupons (member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, version) \
+             SELECT member_id, 'second', template_id, status, source, issued_at - 172800000000, valid_from, valid_until, 0 \
+             FROM coupons WHERE coupon_id = 'first'",
+        )
+        .await
+        .unwrap();
+    app.store.execute_raw("UPDATE coupon_templates SET issued = 2 WHERE template_id = 'daily'").await.unwrap();
+    app.assert_verified().await;
+    app.store
+        .execute_raw(
+            "UPDATE coupons SET issued_at = (SELECT c.issued_at FROM coupons c WHERE c.coupon_id = 'first') \
+             WHERE coupon_id = 'second'",
+        )
+        .await
+        .unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
+    assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+    let v = &r.violations[0];
+    assert_eq!(v.member_id, "d");
+    assert!(
+        v.problem.contains("2 of template daily issued in the day from")
+            && v.problem.ends_with("over its per-day limit 1"),
+        "{v}"
+    );
+}
+
+/// `verify` reads the coupons in keyset pages of 5,000: a member whose coupons begin on one
+/// page and end on the next is counted whole. 4,999 coupons of an unlimited template for `a`,
+/// then 3 of a two-a-day template for `b`, issued the same instant, the first on page one.
+#[tokio::test]
+async fn verify_counts_a_members_coupons_across_its_pages() {
+    let app = spawn_app().await;
+    let (s, _) = app.post("/v1/coupon-templates", template("free", json!({}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = app.post("/v1/coupon-templates", template("two", json!({"limits": {"per_day": 2}}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let forge = |member: &str, template: &str, prefix: &str, n: i64| {
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+             INSERT INTO coupons (member_id, coupon_id, template_id, status, source, issued_at, valid_from, valid_until, version) \
+             SELECT '{member}', '{prefix}' || CAST(i AS TEXT), '{template}', 'available', 'issue', 1767225600000000, 0, 1, 0 FROM n"
+        )
+    };
+    app.store.execute_raw(&forge("a", "free", "x", 4_999)).await.unwrap();
+    app.store.execute_raw(&forge("b", "two", "x", 2)).await.unwrap();
+    app.store.execute_raw("UPDATE coupon_templates SET issued = 4999 WHERE template_id = 'free'").await.unwrap();
+    app.store.execute_raw("UPDATE coupon_templates SET issued = 2 WHERE template_id = 'two'").await.unwrap();
+    app.assert_verified().await;
+    app.store.execute_raw(&forge("b", "two", "y", 1)).await.unwrap();
+    app.store.execute_raw("UPDATE coupon_templates SET issued = 3 WHERE template_id = 'two'").await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
+    let problems: Vec<&str> = r.violations.iter().map(|v| v.problem.as_str()).collect();
+    assert_eq!(
+        problems,
+        ["coupon b/*: 3 of template two issued in the day from 2026-01-01T00:00:00+08:00, over its per-day limit 2"]
+    );
 }
 
 #[tokio::test]
@@ -347,6 +419,69 @@ async fn a_coupon_reserved_with_a_hold_is_kept_for_its_order_and_freed_by_a_rele
     assert_eq!(s, StatusCode::CREATED, "{o}");
     assert_eq!(coupon_status(&app).await, "used");
     app.assert_verified().await;
+}
+
+/// A hold sent again for its order with the same coupons is the recorded one; with other
+/// coupons (another, none, or one more) it is a 409 naming `coupons`, and it reserves nothing.
+#[tokio::test]
+async fn a_hold_asked_again_with_other_coupons_is_a_conflict_naming_them() {
+    let app = spawn_app_with(STABLE).await;
+    let (s, _) = app.post("/v1/coupon-templates", template("t200", json!({}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = app
+        .post(
+            "/v1/coupon-templates",
+            template("ship", json!({"benefit": {"kind": "free_shipping"}, "stackable": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    member_with_coupon(&app, "payer", "t200", "c1").await;
+    let (s, c) =
+        app.post("/v1/members/payer/coupons", json!({"template": "ship", "source": "issue", "id": "c2"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let (s, a) = app
+        .post("/v1/members/payer/points/adjustments", json!({"id": "seed", "points": 10_000, "reason": "seed"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    let hold = |points: i64, coupons: &[&str]| json!({"points": points, "order_amount_minor": 25_000, "order_id": "cart", "ttl_seconds": 600, "coupons": coupons});
+    let (s, h) = app.post("/v1/members/payer/points/holds", hold(500, &["c1"])).await;
+    assert_eq!(s, StatusCode::CREATED, "{h}");
+    let (s, again) = app.post("/v1/members/payer/points/holds", hold(500, &["c1"])).await;
+    assert_eq!((s, &again["id"]), (StatusCode::OK, &h["id"]), "the same hold is replayed: {again}");
+    for coupons in [&["c2"][..], &[], &["c1", "c2"]] {
+        let (s, p) = app.post("/v1/members/payer/points/holds", hold(500, coupons)).await;
+        assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{coupons:?}: {p}");
+        assert_eq!(p["differences"], json!(["coupons"]), "{coupons:?}: {p}");
+    }
+    let (_, p) = app.post("/v1/members/payer/points/holds", hold(400, &["c2"])).await;
+    assert_eq!(p["differences"], json!(["points", "coupons"]), "{p}");
+    let (_, list) = app.get("/v1/members/payer/coupons").await;
+    let status = |id: &str| list["items"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["status"].clone();
+    assert_eq!((status("c1"), status("c2")), (json!("reserved"), json!("available")), "{list}");
+    assert_eq!(app.balances("payer").await["held"], 500, "one hold holds");
+    // Released, the order may be held again with other coupons.
+    let id = h["id"].as_str().unwrap();
+    let (s, _) = app.post(&format!("/v1/members/payer/points/holds/{id}/release"), json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, h2) = app.post("/v1/members/payer/points/holds", hold(500, &["c2"])).await;
+    assert_eq!(s, StatusCode::CREATED, "{h2}");
+    app.assert_verified().await;
+}
+
+/// The store reads several templates by id in one statement (what a member's coupon list and
+/// checkout read them with): those that exist, by id.
+#[tokio::test]
+async fn templates_are_read_by_id_together() {
+    let app = spawn_app().await;
+    for id in ["b", "a", "c"] {
+        let (s, _) = app.post("/v1/coupon-templates", template(id, json!({"stock": 3}))).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let ids = ["c", "nope", "a"].map(|i| loyalty_core::ids::TemplateId::parse(i).unwrap());
+    let got = app.store.templates_by_id(&ids).await.unwrap();
+    let got: Vec<(String, Option<i64>)> = got.iter().map(|t| (t.id.to_string(), t.terms.stock)).collect();
+    assert_eq!(got, [("a".to_owned(), Some(3)), ("c".to_owned(), Some(3))]);
+    assert!(app.store.templates_by_id(&[]).await.unwrap().is_empty());
 }
 
 async fn coupon_status(app: &TestApp) -> String {

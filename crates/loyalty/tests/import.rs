@@ -110,7 +110,7 @@ async fn state(url: &str) -> Vec<String> {
             rec.account.buckets, rec.account.next_seq, rec.account.next_lot_no
         ));
     }
-    let report = loyalty_engine::jobs::verify_all(store.as_ref(), 4).await.unwrap();
+    let report = loyalty_engine::jobs::verify_all(store.as_ref(), &Program::default_program(), 4).await.unwrap();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
     out
 }

@@ -516,7 +516,7 @@ async fn the_activity_log_is_written_with_orders_and_refunds_and_the_migration_f
 
     // A log that lost or gained a record is named by verify.
     app.store.execute_raw("UPDATE member_activity SET log = log || '+WW' WHERE member_id = 'hal'").await.unwrap();
-    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
     assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
     assert_eq!(r.violations[0].member_id, "hal");
     assert!(r.violations[0].problem.contains("log has 2 orders"), "{}", r.violations[0].problem);

@@ -434,7 +434,7 @@ async fn draws_are_replayed_rederived_and_a_tampered_record_is_caught() {
         )
         .await
         .unwrap();
-    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
     assert!(
         r.violations.iter().any(|v| v.problem.contains("zhao/z0") && v.problem.contains("secret derives")),
         "{:?}",
@@ -448,8 +448,35 @@ async fn draws_are_replayed_rederived_and_a_tampered_record_is_caught() {
         )
         .await
         .unwrap();
-    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
     assert!(r.violations.iter().any(|v| v.problem.starts_with("reward cup")), "{:?}", r.violations);
+}
+
+/// `verify` checks an item's per-month limit on the mall's redemptions: one unit a month
+/// redeemed is sound; the same redemption edited to two units is past the limit.
+#[tokio::test]
+async fn verify_catches_units_past_a_rewards_per_month_limit() {
+    let app = spawn_app().await;
+    let (s, _) = app.post("/v1/rewards", goods("mug", json!({"limits": {"per_month": 1}}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    funded(&app, "sun", 5_000).await;
+    let body = |id: &str| json!({"id": id, "reward": "mug", "address": address()});
+    let (s, r) = app.post("/v1/members/sun/redemptions", body("m1")).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (_, p) = app.post("/v1/members/sun/redemptions", body("m2")).await;
+    assert_eq!((p["code"].as_str(), p["period"].as_str()), (Some("reward_limit_reached"), Some("month")), "{p}");
+    app.assert_verified().await;
+    app.store.execute_raw("UPDATE redemptions SET quantity = 2 WHERE redemption_id = 'm1'").await.unwrap();
+    app.store.execute_raw("UPDATE rewards SET redeemed = 2 WHERE reward_id = 'mug'").await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
+    assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+    let v = &r.violations[0];
+    assert_eq!(v.member_id, "sun");
+    assert!(
+        v.problem.contains("2 units of reward mug redeemed in the month from")
+            && v.problem.ends_with("over its per-month limit 1"),
+        "{v}"
+    );
 }
 
 /// The HTML report lists every template, item and lottery with what they gave and took.

@@ -164,7 +164,7 @@ async fn background_checkpoints_keep_every_acknowledged_batch() {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0, "TRUNCATE empties the log");
-    let r = loyalty_engine::jobs::verify_all(reopened.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(reopened.as_ref(), &app.program, 50).await.unwrap();
     assert!(r.violations.is_empty(), "{:?}", r.violations);
 }
 
@@ -217,7 +217,7 @@ async fn batches_run_early_are_run_again_after_another_connection_writes() {
     for id in ["pe-1", "pe-2", "pe-3", "pe-x"] {
         assert!(app.store.order(&OrderId::parse(id).unwrap()).await.unwrap().is_some(), "{id} stored");
     }
-    let report = loyalty_engine::jobs::verify_all(app.store.as_ref(), 4).await.unwrap();
+    let report = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 4).await.unwrap();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
 }
 
@@ -240,6 +240,6 @@ async fn batches_on_the_same_member_see_each_other() {
     .unwrap();
     assert!(matches!(replies[2], Ok(Outcome::Hold { .. })), "the hold saw the first batch's points: {:?}", replies[2]);
     assert!(matches!(replies[3], Ok(Outcome::Order { replayed: true, .. })), "a replay: {:?}", replies[3]);
-    let report = loyalty_engine::jobs::verify_all(app.store.as_ref(), 4).await.unwrap();
+    let report = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 4).await.unwrap();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
 }

@@ -113,7 +113,7 @@ async fn a_command_that_panics_is_refused_alone_and_the_rest_of_its_batch_is_app
     assert_eq!(s, StatusCode::CREATED, "the writer goes on: {o}");
     let (s, h) = app.get("/healthz").await;
     assert_eq!(s, StatusCode::OK, "{h}");
-    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), 50).await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
     assert!(r.violations.iter().all(|v| v.member_id == "bad"), "only the tampered member is wrong: {:?}", r.violations);
 }
 

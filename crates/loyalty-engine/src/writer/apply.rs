@@ -4,7 +4,7 @@ use super::*;
 use jiff::Timestamp;
 use loyalty_core::account::Account;
 use loyalty_core::ids::{AdjustmentId, MemberId, OrderId};
-use loyalty_core::ledger::{HoldStatus, MemberStatus};
+use loyalty_core::ledger::MemberStatus;
 use loyalty_core::member::{MemberInput, Profile};
 use loyalty_core::order::{self, RefundInput, ValidOrder};
 use loyalty_core::text::Reason;
@@ -49,24 +49,23 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
                 ));
             }
             let order = OrderId::parse(order_id).map_err(|e| DomainError::unprocessable("order_id", e.0))?;
-            if l.members.contains_key(member) {
-                reservable(l, member, coupons, &order, now)?;
-            }
+            let reserved = coupons_of_order(l, member, &order);
             let m = existing(l, member)?;
             catch_up(m, program, now);
             t.members.insert(member.clone());
-            let acc = &mut m.account;
+            let acc = &m.account;
             let latest = acc.holds.iter().filter(|h| &h.order_id == order_id).max_by_key(|h| h.created_at);
-            if let Some(h) = latest.filter(|h| matches!(h.status, HoldStatus::Open | HoldStatus::Captured)) {
-                if h.points == *points && h.order_amount_minor == *order_amount_minor {
+            // The same hold asked again is replayed; other terms for the order are a conflict
+            // until that hold is released.
+            if let Some(h) = latest.filter(|h| live_hold_of(h, order_id)) {
+                let differences = h.differences(*points, *order_amount_minor, coupons, &reserved);
+                if differences.is_empty() {
                     return Ok(Outcome::Hold { hold: h.clone(), balances: acc.buckets, replayed: true });
                 }
-                return Err(DomainError::Conflict {
-                    what: "hold for order".into(),
-                    id: order_id.clone(),
-                    differences: vec!["points or order_amount_minor (release the open hold first)".into()],
-                });
+                return Err(DomainError::Conflict { what: "hold for order".into(), id: order_id.clone(), differences });
             }
+            reservable(l, member, coupons, &order, now)?;
+            let acc = &mut existing(l, member)?.account;
             let id = acc.hold(program, order_id, *points, *order_amount_minor, *ttl_seconds, now)?;
             let hold = acc.holds.iter().find(|h| h.hold_id == id).expect("just created").clone();
             let balances = acc.buckets;

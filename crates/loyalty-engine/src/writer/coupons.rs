@@ -6,7 +6,7 @@ use super::*;
 use jiff::Timestamp;
 use loyalty_core::coupons::{self, Channel, Coupon, Holder, Template};
 use loyalty_core::ids::{CouponId, MemberId, OrderId, TemplateId};
-use loyalty_core::ledger::MemberStatus;
+use loyalty_core::ledger::{HoldStatus, MemberStatus};
 use loyalty_core::order::Order;
 use loyalty_core::{DomainError, Program};
 use std::collections::HashMap;
@@ -150,8 +150,16 @@ pub(crate) fn coupon_needs(
     let mut out: HashMap<MemberId, loyalty_store::CouponLoad> = HashMap::new();
     for c in cmds {
         match c {
-            Command::Hold { member, coupons, .. } if !coupons.is_empty() => {
-                out.entry(member.clone()).or_default().coupons.extend(coupons.iter().cloned())
+            Command::Hold { member, coupons, order_id, .. } => {
+                // A hold asked again is compared with the coupons the first one reserved:
+                // those of its order.
+                let again =
+                    members.get(member).is_some_and(|m| m.account.holds.iter().any(|h| live_hold_of(h, order_id)));
+                if again || !coupons.is_empty() {
+                    let need = out.entry(member.clone()).or_default();
+                    need.coupons.extend(coupons.iter().cloned());
+                    need.orders.extend(OrderId::parse(order_id).ok().filter(|_| again));
+                }
             }
             // The coupons reserved with the hold: those of its order.
             Command::Capture { member, hold } | Command::Release { member, hold } => {
@@ -179,8 +187,19 @@ pub(crate) fn coupon_needs(
     out
 }
 
+/// Whether `h` is a hold for `order` that a hold asked again for it replays: open or captured.
+pub(crate) fn live_hold_of(h: &loyalty_core::ledger::Hold, order: &str) -> bool {
+    h.order_id == order && matches!(h.status, HoldStatus::Open | HoldStatus::Captured)
+}
+
+/// The member's coupons that name `order`: reserved with its hold, or used by it since.
+pub(crate) fn coupons_of_order(l: &Loaded, member: &MemberId, order: &OrderId) -> Vec<CouponId> {
+    let held = l.coupons.get(member).map(Vec::as_slice).unwrap_or_default();
+    held.iter().filter(|c| c.order_id.as_ref() == Some(order)).map(|c| c.coupon_id.clone()).collect()
+}
+
 /// Whether the member's coupons `ids` may be reserved for `order` at `now` (one reserved for
-/// that order already may: a retried hold).
+/// that order already may).
 pub(crate) fn reservable(
     l: &Loaded,
     member: &MemberId,

@@ -5,8 +5,12 @@ use super::rows::DbRow;
 use crate::convert::*;
 use crate::coupons::*;
 use crate::*;
+use loyalty_core::coupons::template::Limits;
 use loyalty_core::ids::*;
+use loyalty_core::verify::{limit_overruns, Overrun};
+use loyalty_core::Program;
 use sqlx::Row;
+use std::collections::{BTreeMap, HashMap};
 
 /// What became of one template's coupons (`Coupons::coupon_report`).
 pub(super) async fn report(store: &StoreImpl, template: &TemplateId, now: jiff::Timestamp) -> Result<CouponReport> {
@@ -61,7 +65,7 @@ pub(super) async fn report(store: &StoreImpl, template: &TemplateId, now: jiff::
 }
 
 /// The coupon invariants over the whole store (`Coupons::check_coupons`).
-pub(super) async fn check(store: &StoreImpl) -> Result<CouponChecks> {
+pub(super) async fn check(store: &StoreImpl, program: &Program) -> Result<CouponChecks> {
     let mut out = Vec::new();
     let checks: [(&str, &str); 6] = [
         (
@@ -107,23 +111,14 @@ pub(super) async fn check(store: &StoreImpl) -> Result<CouponChecks> {
             out.push(format!("{what} {}", r.try_get::<String, _>(0)?));
         }
     }
-    // Lifetime limits live in the terms: checked template by template.
+    // Per-member limits live in the terms: the templates that set one, then every coupon.
+    let mut limited = HashMap::new();
     let mut after = String::new();
     loop {
         let page = store.templates(Some(&after), 500).await?;
         for t in &page {
-            let Some(limit) = t.terms.limits.lifetime else { continue };
-            let rows = sqlx::query(
-                "SELECT member_id, CAST(COUNT(*) AS BIGINT) AS n FROM coupons WHERE template_id = $1 \
-                 GROUP BY member_id HAVING COUNT(*) > $2",
-            )
-            .bind(t.id.as_str().to_owned())
-            .bind(limit)
-            .fetch_all(&store.pool)
-            .await?;
-            for r in rows {
-                let (m, n): (String, i64) = (r.try_get("member_id")?, r.try_get("n")?);
-                out.push(format!("coupon {m}/*: {n} of template {}, over its lifetime limit {limit}", t.id));
+            if t.terms.limits != Limits::default() {
+                limited.insert(t.id.to_string(), t.terms.limits.clone());
             }
         }
         match page.last() {
@@ -131,5 +126,80 @@ pub(super) async fn check(store: &StoreImpl) -> Result<CouponChecks> {
             _ => break,
         }
     }
+    let sql = "SELECT member_id, coupon_id AS k, template_id AS item, issued_at AS at, CAST(1 AS BIGINT) AS units FROM coupons \
+               WHERE (member_id, coupon_id) > ($1, $2) ORDER BY member_id, coupon_id LIMIT $3";
+    limit_pass(store, program, ("coupons", sql), &limited, |member, template, o| {
+        let n = o.obtained;
+        out.push(match o.from {
+            None => format!("coupon {member}/*: {n} of template {template}, over its lifetime limit {}", o.limit),
+            Some(from) => format!(
+                "coupon {member}/*: {n} of template {template} issued in the {} from {}, over its per-{} limit {}",
+                o.period,
+                loyalty_core::calendar::rfc3339(from, &program.tz),
+                o.period,
+                o.limit
+            ),
+        })
+    })
+    .await?;
     Ok(out)
+}
+
+/// Rows a page of [`limit_pass`] reads.
+const LIMIT_PAGE: i64 = 5_000;
+
+/// Checks every member's grants of each limited item against its limits
+/// (`verify::limit_overruns`), calling `report(member, item, overrun)` for each one past.
+/// `sql` reads the member-keyed `table` in key order as `member_id, k, item, at, units`, keyset
+/// after `($1, $2)` (member and key), at most `$3` rows: one statement a page, and one member's
+/// grants of the limited items in memory at a time, so no table is ever read whole.
+pub(super) async fn limit_pass(
+    store: &StoreImpl,
+    program: &Program,
+    (table, sql): (&'static str, &str),
+    limited: &HashMap<String, Limits>,
+    mut report: impl FnMut(&str, &str, &Overrun),
+) -> Result<()> {
+    if limited.is_empty() {
+        return Ok(());
+    }
+    let mut member = String::new();
+    let mut grants: BTreeMap<String, Vec<(jiff::Timestamp, i64)>> = BTreeMap::new();
+    let mut flush = |member: &str, grants: &mut BTreeMap<String, Vec<(jiff::Timestamp, i64)>>| {
+        for (item, g) in std::mem::take(grants) {
+            for o in limit_overruns(&limited[&item], program, &g) {
+                report(member, &item, &o);
+            }
+        }
+    };
+    let (mut after_member, mut after_key) = (String::new(), String::new());
+    loop {
+        let rows = sqlx::query(sql)
+            .bind(after_member.clone())
+            .bind(after_key.clone())
+            .bind(LIMIT_PAGE)
+            .fetch_all(&store.pool)
+            .await?;
+        for r in &rows {
+            let m: String = r.try_get("member_id")?;
+            if m != member {
+                flush(&member, &mut grants);
+                member = m;
+            }
+            let item: String = r.try_get("item")?;
+            if limited.contains_key(&item) {
+                let at = ts(table, r.try_get("at")?)?;
+                grants.entry(item).or_default().push((at, r.try_get("units")?));
+            }
+        }
+        match rows.last() {
+            Some(last) if rows.len() as i64 == LIMIT_PAGE => {
+                after_member = last.try_get("member_id")?;
+                after_key = last.try_get("k")?;
+            }
+            _ => break,
+        }
+    }
+    flush(&member, &mut grants);
+    Ok(())
 }

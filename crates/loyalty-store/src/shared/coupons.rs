@@ -190,6 +190,25 @@ impl Coupons for StoreImpl {
         row.as_ref().map(template_row).transpose()
     }
 
+    async fn templates_by_id(&self, ids: &[TemplateId]) -> Result<Vec<Template>> {
+        let mut out = Vec::with_capacity(ids.len());
+        // The ids go as one JSON array, so the statement's text is the same for any count; the
+        // IN-list limit (5,000) makes it one statement for any list a member's coupons name.
+        for chunk in ids.chunks(IN_CHUNK) {
+            let list: Vec<&str> = chunk.iter().map(TemplateId::as_str).collect();
+            let rows = sqlx::query(&format!(
+                "SELECT {TEMPLATE_COLS} FROM coupon_templates WHERE template_id {IDS} ORDER BY template_id"
+            ))
+            .bind(serde_json::to_string(&list).expect("a list of strings serialises"))
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                out.push(template_row(r)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn templates(&self, after: Option<&str>, limit: i64) -> Result<Vec<Template>> {
         let rows = sqlx::query(&format!(
             "SELECT {TEMPLATE_COLS} FROM coupon_templates WHERE template_id > $1 ORDER BY template_id LIMIT $2"
@@ -267,8 +286,8 @@ impl Coupons for StoreImpl {
         rows.iter().map(entry_row).collect()
     }
 
-    async fn check_coupons(&self) -> Result<CouponChecks> {
-        super::coupon_checks::check(self).await
+    async fn check_coupons(&self, program: &loyalty_core::Program) -> Result<CouponChecks> {
+        super::coupon_checks::check(self, program).await
     }
 }
 

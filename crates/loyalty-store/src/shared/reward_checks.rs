@@ -74,7 +74,7 @@ pub(super) async fn lottery_report(store: &StoreImpl, id: &LotteryId) -> Result<
 }
 
 /// The invariants (`Rewards::check_rewards`).
-pub(super) async fn check(store: &StoreImpl) -> Result<Vec<String>> {
+pub(super) async fn check(store: &StoreImpl, program: &loyalty_core::Program) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let checks: [(&str, &str); 7] = [
         (
@@ -131,6 +131,40 @@ pub(super) async fn check(store: &StoreImpl) -> Result<Vec<String>> {
             out.push(format!("{what} {}", r.try_get::<String, _>(0)?));
         }
     }
+    // Per-member limits: the mall's redemptions not cancelled. A lottery's goods prize is a
+    // redemption too (its `draw_id` set), given without the item's limits, so it is left out:
+    // what the mall sold under a limit is never more than the limit, whatever the draws gave.
+    let mut limited = std::collections::HashMap::new();
+    let mut after = String::new();
+    loop {
+        let page = store.rewards(Some(&after), 500).await?;
+        for r in &page {
+            if r.terms.limits != loyalty_core::coupons::template::Limits::default() {
+                limited.insert(r.id.to_string(), r.terms.limits.clone());
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => after = last.id.to_string(),
+            _ => break,
+        }
+    }
+    let sql = "SELECT member_id, redemption_id AS k, reward_id AS item, created_at AS at, quantity AS units FROM redemptions \
+               WHERE (member_id, redemption_id) > ($1, $2) AND status <> 'cancelled' AND draw_id IS NULL \
+               ORDER BY member_id, redemption_id LIMIT $3";
+    super::coupon_checks::limit_pass(store, program, ("redemptions", sql), &limited, |member, reward, o| {
+        let n = o.obtained;
+        out.push(match o.from {
+            None => format!("redemption {member}/*: {n} units of reward {reward}, over its lifetime limit {}", o.limit),
+            Some(from) => format!(
+                "redemption {member}/*: {n} units of reward {reward} redeemed in the {} from {}, over its per-{} limit {}",
+                o.period,
+                loyalty_core::calendar::rfc3339(from, &program.tz),
+                o.period,
+                o.limit
+            ),
+        })
+    })
+    .await?;
     // Every draw's pick is what its lottery's secret derives (an edited outcome is caught).
     let mut after = String::new();
     loop {

@@ -297,8 +297,8 @@ impl Rewards for StoreImpl {
         super::reward_checks::lottery_report(self, id).await
     }
 
-    async fn check_rewards(&self) -> Result<Vec<String>> {
-        super::reward_checks::check(self).await
+    async fn check_rewards(&self, program: &loyalty_core::Program) -> Result<Vec<String>> {
+        super::reward_checks::check(self, program).await
     }
 }
 

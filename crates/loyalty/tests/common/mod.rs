@@ -214,7 +214,7 @@ impl TestApp {
 
     /// Asserts `loyalty verify` finds nothing wrong.
     pub async fn assert_verified(&self) {
-        let r = loyalty_engine::jobs::verify_all(self.store.as_ref(), 50).await.unwrap();
+        let r = loyalty_engine::jobs::verify_all(self.store.as_ref(), &self.program, 50).await.unwrap();
         assert!(r.violations.is_empty(), "verify found: {:?}", r.violations);
     }
 }
