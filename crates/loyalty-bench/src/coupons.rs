@@ -117,7 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for id in ["off20", "pct10"] {
         issue_all(store.as_ref(), &program, id, args.members, now).await?;
     }
-    let (_state, router) = loyalty::app_with_admin_key(store.clone(), program.clone(), Some(KEY))?;
+    let (state, router) = loyalty::app_with_admin_key(store.clone(), program.clone(), Some(KEY))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -136,14 +136,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let lines: Vec<serde_json::Value> = (0..10)
         .map(|k| serde_json::json!({"sku": format!("S{k}"), "category": format!("c{}", k % 3), "quantity": 1 + k % 2, "unit_price_minor": 3_000 + 1_111 * k}))
         .collect();
-    let eval = drive(&base, args.evaluate_requests, 64, move |i| {
-        let member = i % m;
-        let body = serde_json::json!({"member_id": format!("m{member}"), "lines": lines, "shipping_minor": 800,
-            "coupons": [format!("off20-{member}"), format!("pct10-{member}")]});
-        ("/v1/checkout/evaluate".to_owned(), body)
-    })
-    .await?;
-    println!("checkout/evaluate with two coupons, 10 lines, 64 connections: {eval}");
+    // With the checkout cache and without it (every request reads the member's coupons and
+    // their templates from the store), alternating, so that drift on a shared machine hits both.
+    for cached in [true, false, true, false] {
+        state.writer.cache.checkout.set_enabled(cached);
+        let lines = lines.clone();
+        let eval = drive(&base, args.evaluate_requests, 64, move |i| {
+            let member = i % m;
+            let body = serde_json::json!({"member_id": format!("m{member}"), "lines": lines, "shipping_minor": 800,
+                "coupons": [format!("off20-{member}"), format!("pct10-{member}")]});
+            ("/v1/checkout/evaluate".to_owned(), body)
+        })
+        .await?;
+        let how = if cached { "checkout cache" } else { "store reads" };
+        println!("checkout/evaluate with two coupons, 10 lines, 64 connections, {how}: {eval}");
+    }
+    state.writer.cache.checkout.set_enabled(true);
 
     store
         .insert_template(&template("codes", None, serde_json::json!({"channels": ["code"]})).validate(&program, now)?)

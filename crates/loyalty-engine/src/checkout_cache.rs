@@ -58,7 +58,8 @@ impl Default for CheckoutCache {
 }
 
 impl CheckoutCache {
-    pub(crate) fn set_enabled(&self, on: bool) {
+    /// Off: checkout reads the store on every request (the benchmark's naive comparison).
+    pub fn set_enabled(&self, on: bool) {
         self.enabled.store(on, Ordering::Relaxed);
         self.templates.write().expect("cache lock").clear();
         self.coupons.write().expect("cache lock").clear();

@@ -97,6 +97,11 @@ mod dialect {
     // `= ANY(array)`, not `IN (SELECT …)`: planned as an index scan for a handful of ids;
     // the semi-join form was planned as a scan of the whole table when the statistics were
     // taken while the table was small.
+    /// A `FROM` source of one text column, `value`, per element of the JSON array of strings
+    /// bound to `param`: many rows from one bound value.
+    pub fn json_values(param: &str) -> String {
+        format!("json_array_elements_text(CAST({param} AS JSON)) AS j(value)")
+    }
     /// Completes `WHERE col` with a test against the elements of the JSON array bound to `$1`.
     pub const IDS: &str = "= ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS JSON))))";
     /// Run before member insight reads the orders and refunds, so that none is written meanwhile.

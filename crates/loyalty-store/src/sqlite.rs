@@ -272,6 +272,11 @@ mod dialect {
     /// Opens the aggregate that packs a statement's rows into one JSON text (`Packed`), closed
     /// by `))` after the column list.
     pub const PACK: &str = "json_group_array(json_array(";
+    /// A `FROM` source of one text column, `value`, per element of the JSON array of strings
+    /// bound to `param`: many rows from one bound value.
+    pub fn json_values(param: &str) -> String {
+        format!("json_each({param})")
+    }
     /// Completes `WHERE col` with a test against the elements of the JSON array bound to `$1`.
     pub const IDS: &str = "IN (SELECT value FROM json_each($1))";
     /// Run before member insight reads the orders and refunds, so that none is written meanwhile.

@@ -11,6 +11,9 @@ use loyalty_core::coupons::{Channel, Coupon, CouponEntry, CouponStatus, Template
 use loyalty_core::ids::*;
 use sqlx::{QueryBuilder, Row};
 
+/// One-time codes inserted by one statement (one short hold of SQLite's write lock).
+const CODES_PER_STATEMENT: usize = 10_000;
+
 const TEMPLATE_COLS: &str = "template_id, terms, status, stock, issued, created_at, updated_at, public_code";
 const CODE_COLS: &str = "code, template_id, batch_id, created_at, member_id, coupon_id, redeemed_at";
 const COUPON_COLS: &str =
@@ -148,17 +151,22 @@ impl Coupons for StoreImpl {
         let mut inserted = 0;
         // Chunks in their own statements (and so transactions): a batch of a million codes
         // never holds the write lock for long, and a retry of the request skips what is in.
-        for chunk in codes.chunks(MAX_BINDS / 4) {
-            let mut qb: QueryBuilder<Db> =
-                QueryBuilder::new("INSERT INTO coupon_codes (code, template_id, batch_id, created_at) ");
-            qb.push_values(chunk, |mut b, c| {
-                b.push_bind(c.clone())
-                    .push_bind(template.as_str().to_owned())
-                    .push_bind(batch.to_owned())
-                    .push_bind(micros(now));
-            });
-            qb.push(" ON CONFLICT (code) DO NOTHING");
-            inserted += qb.build().execute(&mut *conn).await?.rows_affected();
+        // Each chunk's codes go as one JSON array, so a statement binds four values, not four
+        // per code. (`WHERE true`: SQLite needs it to tell the upsert from the SELECT.)
+        let sql = format!(
+            "INSERT INTO coupon_codes (code, template_id, batch_id, created_at) SELECT value, $1, $2, $3 FROM {} \
+             WHERE true ON CONFLICT (code) DO NOTHING",
+            json_values("$4")
+        );
+        for chunk in codes.chunks(CODES_PER_STATEMENT) {
+            inserted += sqlx::query(&sql)
+                .bind(template.as_str().to_owned())
+                .bind(batch.to_owned())
+                .bind(micros(now))
+                .bind(serde_json::to_string(chunk).expect("a list of strings serialises"))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
         }
         Ok(inserted)
     }
