@@ -408,6 +408,8 @@ fn best_offers<'a>(
             price: l.member_price_minor,
         })
         .collect();
-    let picked = loyalty_core::coupons::best(&goods, r.shipping_minor, offers, at);
+    // What the member would pay for shipping: a tier that ships free leaves a coupon nothing to waive.
+    let shipping = plain.shipping_minor - plain.shipping_waived_minor;
+    let picked = loyalty_core::coupons::best(&goods, shipping, offers, at);
     Ok(picked.into_iter().map(|i| offers[i]).collect())
 }

@@ -269,6 +269,8 @@ pub fn best(
         .map(|(i, o)| (i, apply(lines, shipping_minor, std::slice::from_ref(o), at)))
         .filter(|(_, a)| a.results[0].applied)
         .map(|(i, a)| (i, a.savings(shipping_minor)))
+        // Free shipping on an order that ships free already would be used up for nothing.
+        .filter(|&(i, saved)| saved > 0 || !matches!(candidates[i].1.terms.benefit, Benefit::FreeShipping { .. }))
         .collect();
     let key = |set: &[usize]| -> Vec<String> {
         let mut ids: Vec<String> = set.iter().map(|&i| candidates[i].0.coupon_id.to_string()).collect();

@@ -159,6 +159,15 @@ fn coupons_stack_only_when_both_say_so_and_never_two_of_a_kind() {
 }
 
 #[test]
+fn best_never_spends_free_shipping_on_an_order_that_ships_free() {
+    let mut ship = template(input("ship", Benefit::FreeShipping { threshold_minor: 0 }));
+    let cs = coupon("cs", &mut ship);
+    let g = goods(&[10_000]);
+    assert_eq!(best(&cart(&g), 800, &[(&cs, &ship)], now()), vec![0], "it saves the 800 of shipping");
+    assert_eq!(best(&cart(&g), 0, &[(&cs, &ship)], now()), Vec::<usize>::new(), "nothing to waive: kept");
+}
+
+#[test]
 fn a_used_coupon_is_refused_and_a_full_refund_gives_it_back_once() {
     let mut t = template(input("t", amount_off(100, 0)));
     let mut c = coupon("c", &mut t);
