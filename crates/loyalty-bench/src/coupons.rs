@@ -28,6 +28,10 @@ pub struct Args {
     clients: usize,
     #[arg(long, default_value_t = 100_000)]
     evaluate_requests: u64,
+    /// Members whose carts are evaluated, round robin: the members a store's checkout is busy
+    /// with at once (as `bench-tiers --evaluate-members`). The whole population is a cold read each time.
+    #[arg(long, default_value_t = 5_000)]
+    evaluate_members: u64,
     /// Members one template is issued to through the engine.
     #[arg(long, default_value_t = 1_000_000)]
     issue_members: u64,
@@ -138,18 +142,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     // With the checkout cache and without it (every request reads the member's coupons and
     // their templates from the store), alternating, so that drift on a shared machine hits both.
+    let hot = args.evaluate_members.clamp(1, m);
+    // The same carts naming no coupon: what evaluate costs without them, for reference.
+    let plain = lines.clone();
+    let eval = drive(&base, args.evaluate_requests, 64, move |i| {
+        let body = serde_json::json!({"member_id": format!("m{}", i % hot), "lines": plain, "shipping_minor": 800});
+        ("/v1/checkout/evaluate".to_owned(), body)
+    })
+    .await?;
+    println!("checkout/evaluate without coupons, 10 lines, {hot} members, 64 connections: {eval}");
     for cached in [true, false, true, false] {
         state.writer.cache.checkout.set_enabled(cached);
         let lines = lines.clone();
         let eval = drive(&base, args.evaluate_requests, 64, move |i| {
-            let member = i % m;
+            let member = i % hot;
             let body = serde_json::json!({"member_id": format!("m{member}"), "lines": lines, "shipping_minor": 800,
                 "coupons": [format!("off20-{member}"), format!("pct10-{member}")]});
             ("/v1/checkout/evaluate".to_owned(), body)
         })
         .await?;
         let how = if cached { "checkout cache" } else { "store reads" };
-        println!("checkout/evaluate with two coupons, 10 lines, 64 connections, {how}: {eval}");
+        println!("checkout/evaluate with two coupons, 10 lines, {hot} members, 64 connections, {how}: {eval}");
     }
     state.writer.cache.checkout.set_enabled(true);
 
