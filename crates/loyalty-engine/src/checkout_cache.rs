@@ -20,6 +20,8 @@ pub use crate::cache::TTL;
 
 /// Members whose coupons are kept at most; beyond it the map starts over.
 pub const MEMBERS: usize = 200_000;
+/// Coupons kept in all (about 200 bytes each); beyond it the map starts over.
+pub const COUPONS: usize = 1_000_000;
 /// Templates kept at most; beyond it the map starts over.
 pub const TEMPLATES: usize = 10_000;
 /// A member holding more coupons than this (used ones included) is read from the store each
@@ -37,10 +39,37 @@ impl<T> Kept<T> {
     }
 }
 
+/// Members' coupons, and how many coupons they hold in all.
+#[derive(Default)]
+struct MemberCoupons {
+    map: HashMap<MemberId, Kept<Arc<[Coupon]>>>,
+    coupons: usize,
+}
+
+impl MemberCoupons {
+    fn clear(&mut self) {
+        self.map.clear();
+        self.coupons = 0;
+    }
+    fn remove(&mut self, m: &MemberId) {
+        if let Some(k) = self.map.remove(m) {
+            self.coupons -= k.value.len();
+        }
+    }
+    fn insert(&mut self, m: MemberId, k: Kept<Arc<[Coupon]>>) {
+        self.remove(&m);
+        if self.map.len() >= MEMBERS || self.coupons + k.value.len() > COUPONS {
+            self.clear();
+        }
+        self.coupons += k.value.len();
+        self.map.insert(m, k);
+    }
+}
+
 pub struct CheckoutCache {
     templates: RwLock<HashMap<TemplateId, Kept<Arc<Template>>>>,
     /// Every coupon of the member (at most [`MAX_KEPT_COUPONS`]), soonest end first.
-    coupons: RwLock<HashMap<MemberId, Kept<Arc<[Coupon]>>>>,
+    coupons: RwLock<MemberCoupons>,
     /// Moves on every drop of a member's coupons.
     generation: AtomicU64,
     enabled: AtomicBool,
@@ -91,7 +120,9 @@ impl CheckoutCache {
     pub async fn coupons(&self, store: &dyn Store, member: &MemberId) -> Result<Option<Arc<[Coupon]>>, StoreError> {
         let on = self.enabled.load(Ordering::Relaxed);
         if on {
-            if let Some(k) = self.coupons.read().expect("cache lock").get(member).filter(|k| k.fresh(Instant::now())) {
+            if let Some(k) =
+                self.coupons.read().expect("cache lock").map.get(member).filter(|k| k.fresh(Instant::now()))
+            {
                 return Ok(Some(k.value.clone()));
             }
         }
@@ -105,9 +136,6 @@ impl CheckoutCache {
             let mut map = self.coupons.write().expect("cache lock");
             // Under the lock a drop cannot slip in between the test and the insert.
             if self.generation.load(Ordering::Acquire) == generation {
-                if map.len() >= MEMBERS {
-                    map.clear();
-                }
                 map.insert(member.clone(), Kept { at, value: held.clone() });
             }
         }
@@ -125,5 +153,48 @@ impl CheckoutCache {
         for m in members {
             map.remove(m);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loyalty_core::coupons::{Channel, CouponStatus};
+    use loyalty_core::ids::CouponId;
+
+    fn coupons(member: &str, n: usize) -> Kept<Arc<[Coupon]>> {
+        let t = jiff::Timestamp::UNIX_EPOCH;
+        let one = |i: usize| Coupon {
+            member_id: MemberId::parse(member).unwrap(),
+            coupon_id: CouponId::parse(&format!("c{i}")).unwrap(),
+            template_id: TemplateId::parse("t").unwrap(),
+            status: CouponStatus::Available,
+            source: Channel::Issue,
+            issued_at: t,
+            valid_from: t,
+            valid_until: t,
+            order_id: None,
+            used_at: None,
+            reserved_until: None,
+            version: 1,
+            dirty: false,
+        };
+        Kept { at: Instant::now(), value: (0..n).map(one).collect() }
+    }
+
+    #[test]
+    fn the_count_of_kept_coupons_follows_every_insert_replace_and_remove() {
+        let mut m = MemberCoupons::default();
+        let (a, b) = (MemberId::parse("a").unwrap(), MemberId::parse("b").unwrap());
+        m.insert(a.clone(), coupons("a", 3));
+        m.insert(b.clone(), coupons("b", 2));
+        assert_eq!(m.coupons, 5);
+        m.insert(a.clone(), coupons("a", 1));
+        assert_eq!(m.coupons, 3, "a replaced entry stops counting");
+        m.remove(&b);
+        m.remove(&b);
+        assert_eq!((m.coupons, m.map.len()), (1, 1));
+        m.insert(b.clone(), coupons("b", COUPONS));
+        assert_eq!((m.coupons, m.map.len()), (COUPONS, 1), "past the bound the map starts over");
     }
 }
