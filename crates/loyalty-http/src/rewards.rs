@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use loyalty_core::definitions::Resend;
 use loyalty_core::ids::{MemberId, RedemptionId, RewardId};
 use loyalty_core::rewards::{
-    Address, Move, Redemption, RedemptionRequest, RedemptionStatus, Reward, RewardInput, RewardItem, RewardPatch,
+    Address, Move, Redemption, RedemptionRequest, Reward, RewardInput, RewardItem, RewardPatch,
 };
 use loyalty_core::DomainError;
 use loyalty_engine::{definitions, Command, Outcome};
@@ -295,20 +295,7 @@ pub async fn move_status_handler(
     Json(r): Json<StatusRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<RedemptionView>)> {
     let (member, redemption) = ids(&member, &redemption)?;
-    let mv = match RedemptionStatus::parse(&r.status) {
-        Some(RedemptionStatus::Shipped) => Move::Ship { tracking: r.tracking },
-        Some(RedemptionStatus::Delivered) if r.tracking.is_none() => Move::Deliver,
-        Some(RedemptionStatus::Cancelled) if r.tracking.is_none() => Move::Cancel,
-        Some(RedemptionStatus::Delivered | RedemptionStatus::Cancelled) => {
-            return Err(ApiError::invalid("tracking", "only a shipment carries a tracking reference"))
-        }
-        _ => {
-            return Err(ApiError::invalid(
-                "status",
-                format!("{:?} is not one of shipped, delivered, cancelled", r.status),
-            ))
-        }
-    };
+    let mv = Move::requested(&r.status, r.tracking)?;
     let o = s.writer.submit(Command::MoveRedemption { member, redemption, mv }).await?;
     redemption_reply(&s, o, StatusCode::OK)
 }

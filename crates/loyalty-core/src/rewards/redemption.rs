@@ -221,6 +221,22 @@ pub enum Move {
     Address(Address),
 }
 
+impl Move {
+    /// The move a store asks for with `status` (`shipped`, `delivered`, `cancelled`) and an
+    /// optional tracking reference, which only a shipment carries. Refusals name the field.
+    pub fn requested(status: &str, tracking: Option<String>) -> Result<Self, DomainError> {
+        match (RedemptionStatus::parse(status), tracking) {
+            (Some(RedemptionStatus::Shipped), tracking) => Ok(Self::Ship { tracking }),
+            (Some(RedemptionStatus::Delivered), None) => Ok(Self::Deliver),
+            (Some(RedemptionStatus::Cancelled), None) => Ok(Self::Cancel),
+            (Some(RedemptionStatus::Delivered | RedemptionStatus::Cancelled), Some(_)) => {
+                Err(DomainError::invalid("tracking", "only a shipment carries a tracking reference"))
+            }
+            _ => Err(DomainError::invalid("status", format!("{status:?} is not one of shipped, delivered, cancelled"))),
+        }
+    }
+}
+
 /// Whether the move changed anything: a move to the state the redemption is already in is
 /// a retry and changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -256,3 +256,18 @@ fn lottery_terms_are_refused_naming_the_field() {
     check(&|t| t.cost_points = -1, "cost_points");
     check(&|t| t.max_draws_per_day = Some(0), "max_draws_per_day");
 }
+
+#[test]
+fn a_requested_move_carries_tracking_only_when_shipped() {
+    use crate::rewards::Move;
+    assert_eq!(Move::requested("shipped", Some("SF1".into())), Ok(Move::Ship { tracking: Some("SF1".into()) }));
+    assert_eq!(Move::requested("delivered", None), Ok(Move::Deliver));
+    assert_eq!(Move::requested("cancelled", None), Ok(Move::Cancel));
+    let field = |r: Result<Move, DomainError>| match r {
+        Err(DomainError::Invalid { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(Move::requested("delivered", Some("SF1".into()))), "tracking");
+    assert_eq!(field(Move::requested("pending", None)), "status");
+    assert_eq!(field(Move::requested("lost", None)), "status");
+}
