@@ -511,3 +511,32 @@ async fn the_report_shows_coupons_the_mall_and_the_lottery() {
     assert_eq!(redeemed, 1_530, "1,500 in the mall and 30 in the lottery");
     assert!(data.ledger.consistent, "the KPI ledger agrees with the balances");
 }
+
+/// `verify` checks a lottery's `max_draws_per_day` on the stored draws, by local day: a draw a
+/// day on two days is sound; the second moved onto the first's day is one too many.
+#[tokio::test]
+async fn verify_catches_draws_past_a_lotterys_daily_limit() {
+    let clock = loyalty_engine::ManualClock::at("2026-12-02T04:00:00Z".parse().unwrap());
+    let app = spawn_app_on(STABLE, clock.clone()).await;
+    let (s, l) = app.post("/v1/lotteries", lottery("once", json!([thanks()]), json!({"max_draws_per_day": 1}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    funded(&app, "qian", 100).await;
+    let draw = |id: &str| json!({"id": id, "member_id": "qian"});
+    let (s, d) = app.post("/v1/lotteries/once/draws", draw("q1")).await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+    let (_, p) = app.post("/v1/lotteries/once/draws", draw("q2")).await;
+    assert_eq!(p["code"], "draw_limit_reached", "{p}");
+    clock.advance(jiff::SignedDuration::from_hours(24));
+    let (s, d) = app.post("/v1/lotteries/once/draws", draw("q2")).await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+    app.assert_verified().await;
+    app.store
+        .execute_raw("UPDATE draws SET at = (SELECT at FROM draws WHERE draw_id = 'q1') WHERE draw_id = 'q2'")
+        .await
+        .unwrap();
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
+    assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+    let v = &r.violations[0];
+    assert_eq!(v.member_id, "qian");
+    assert!(v.problem.contains("2 draws in lottery once") && v.problem.ends_with("max_draws_per_day 1"), "{v}");
+}

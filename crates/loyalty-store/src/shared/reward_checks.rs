@@ -165,6 +165,32 @@ pub(super) async fn check(store: &StoreImpl, program: &loyalty_core::Program) ->
         })
     })
     .await?;
+    // A lottery's draws per member and local day stay within its `max_draws_per_day`.
+    let mut capped = std::collections::HashMap::new();
+    let mut after = String::new();
+    loop {
+        let page = store.lotteries(Some(&after), 100).await?;
+        for l in &page {
+            if let Some(max) = l.terms.max_draws_per_day {
+                let limits = loyalty_core::coupons::template::Limits { per_day: Some(max), ..Default::default() };
+                capped.insert(l.id.to_string(), limits);
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 100 => after = last.id.to_string(),
+            _ => break,
+        }
+    }
+    let sql = "SELECT member_id, draw_id AS k, lottery_id AS item, at, CAST(1 AS BIGINT) AS units FROM draws \
+               WHERE (member_id, draw_id) > ($1, $2) ORDER BY member_id, draw_id LIMIT $3";
+    super::coupon_checks::limit_pass(store, program, ("draws", sql), &capped, |member, lottery, o| {
+        let day = o.from.map(|f| loyalty_core::calendar::rfc3339(f, &program.tz)).unwrap_or_default();
+        out.push(format!(
+            "draw {member}/*: {} draws in lottery {lottery} on the day from {day}, over its max_draws_per_day {}",
+            o.obtained, o.limit
+        ))
+    })
+    .await?;
     // Every draw's pick is what its lottery's secret derives (an edited outcome is caught).
     let mut after = String::new();
     loop {
