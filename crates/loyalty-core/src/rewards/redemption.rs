@@ -230,7 +230,8 @@ impl Move {
             (Some(RedemptionStatus::Delivered), None) => Ok(Self::Deliver),
             (Some(RedemptionStatus::Cancelled), None) => Ok(Self::Cancel),
             (Some(RedemptionStatus::Delivered | RedemptionStatus::Cancelled), Some(_)) => {
-                Err(DomainError::invalid("tracking", "only a shipment carries a tracking reference"))
+                // Well-formed but contradictory: a 422, not a 400.
+                Err(DomainError::unprocessable("tracking", "only a shipment carries a tracking reference"))
             }
             _ => Err(DomainError::invalid("status", format!("{status:?} is not one of shipped, delivered, cancelled"))),
         }

@@ -264,10 +264,12 @@ fn a_requested_move_carries_tracking_only_when_shipped() {
     assert_eq!(Move::requested("delivered", None), Ok(Move::Deliver));
     assert_eq!(Move::requested("cancelled", None), Ok(Move::Cancel));
     let field = |r: Result<Move, DomainError>| match r {
-        Err(DomainError::Invalid { field, .. }) => field,
+        Err(DomainError::Invalid { field, .. } | DomainError::Unprocessable { field, .. }) => field,
         other => panic!("{other:?}"),
     };
-    assert_eq!(field(Move::requested("delivered", Some("SF1".into()))), "tracking");
+    let contradictory = Move::requested("delivered", Some("SF1".into()));
+    assert!(matches!(contradictory, Err(DomainError::Unprocessable { .. })), "a 422: {contradictory:?}");
+    assert_eq!(field(contradictory), "tracking");
     assert_eq!(field(Move::requested("pending", None)), "status");
     assert_eq!(field(Move::requested("lost", None)), "status");
 }
