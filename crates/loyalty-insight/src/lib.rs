@@ -10,6 +10,7 @@ pub mod clv;
 mod error;
 pub mod gamma_gamma;
 pub mod lifecycle;
+pub mod membership;
 mod optimize;
 pub mod rfm;
 pub mod segments;
