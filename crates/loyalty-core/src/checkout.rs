@@ -42,9 +42,11 @@ pub fn buyer_at(account: &crate::account::Account, program: &Program, now: Times
     (program.file.tiers.levels[tier].code.clone(), view.buckets.available())
 }
 
-/// Who is buying what: the member's tier, birthday, status and available points.
+/// Who is buying what: the member's tier, paid plan (when its benefits apply at the
+/// instant), birthday, status and available points.
 pub struct Buyer<'a> {
     pub tier: &'a str,
+    pub plan: Option<&'a crate::membership::Plan>,
     pub birthday: Option<Date>,
     pub status: MemberStatus,
     pub available_points: i64,
@@ -140,7 +142,8 @@ fn special_applies(d: &tiers::SpecialDiscount, category: Option<&str>, brand: Op
 }
 
 /// How one line was priced: the tier's discount that won (member price or a category/brand
-/// discount), then the member-day extra. Checkout shows it; an order records what it was worth.
+/// discount), the paid plan's when it is lower still, then the member-day extra. Checkout
+/// shows it; an order records what it was worth.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinePrice {
     pub list: i64,
@@ -149,6 +152,10 @@ pub struct LinePrice {
     pub tier_code: String,
     pub tier_percent: i64,
     pub after_tier: i64,
+    /// The plan's benefit that took the line below the tier's price (`plan_discount:{plan}`,
+    /// `plan_price:{plan}`), or empty.
+    pub plan_code: String,
+    pub after_plan: i64,
     /// The member-day extra percent, when it applied.
     pub member_day_percent: Option<i64>,
     /// The member price of the line.
@@ -162,31 +169,55 @@ impl LinePrice {
         if self.tier_percent < 100 {
             codes.push(self.tier_code.clone());
         }
+        if self.after_plan < self.after_tier {
+            codes.push(self.plan_code.clone());
+        }
         if self.member_day_percent.is_some() {
             codes.push(usage::MEMBER_DAY_DISCOUNT.to_owned());
         }
         codes
     }
 
-    /// What each benefit took off this line, the tier's discount first, so that together they
-    /// never exceed `given` (what the line was actually discounted).
-    pub fn uses(&self, given: i64) -> [(&str, i64); 2] {
+    /// What each benefit took off this line, the tier's discount first, then the plan's extra,
+    /// then member day's, so that together they never exceed `given` (what the line was
+    /// actually discounted).
+    pub fn uses(&self, given: i64) -> [(&str, i64); 3] {
         let tier = (self.list - self.after_tier).min(given).max(0);
-        let day = (self.after_tier - self.price).min(given - tier).max(0);
-        [(self.tier_code.as_str(), tier), (usage::MEMBER_DAY_DISCOUNT, day)]
+        let plan = (self.after_tier - self.after_plan).min(given - tier).max(0);
+        let day = (self.after_plan - self.price).min(given - tier - plan).max(0);
+        [(self.tier_code.as_str(), tier), (self.plan_code.as_str(), plan), (usage::MEMBER_DAY_DISCOUNT, day)]
     }
 }
 
-/// Price of one line: the best of the member price and matching special discounts, then the
-/// member-day extra. Each step rounds down to the fen.
+/// What prices a member's lines at an instant: the tier, the paid plan whose benefits apply,
+/// whether it is member day, and the local date.
+pub struct Pricing<'a> {
+    pub level: &'a Level,
+    pub plan: Option<&'a crate::membership::Plan>,
+    pub member_day: bool,
+    pub date: Date,
+}
+
+impl<'a> Pricing<'a> {
+    pub fn at(program: &'a Program, tier: &str, plan: Option<&'a crate::membership::Plan>, at: Timestamp) -> Self {
+        let level = &program.file.tiers.levels[level_index(program, tier).unwrap_or(0)];
+        let member_day = tiers::is_member_day(program, &level.code, at);
+        Self { level, plan, member_day, date: at.to_zoned(program.tz.clone()).date() }
+    }
+}
+
+/// One line's goods: SKU, category, brand and quantity (the price is the caller's `list`).
+pub type Goods<'a> = (&'a str, Option<&'a str>, Option<&'a str>, i64);
+
+/// Price of one line: the best of the member price and matching special discounts, the
+/// plan's price when lower, then the member-day extra. Each step rounds down to the fen.
 pub fn price_line(
     program: &Program,
-    level: &Level,
-    member_day: bool,
-    (category, brand): (Option<&str>, Option<&str>),
+    p: &Pricing<'_>,
+    (sku, category, brand, quantity): Goods<'_>,
     list: i64,
-    date: Date,
 ) -> LinePrice {
+    let (level, member_day, date) = (p.level, p.member_day, p.date);
     let mut best = (level.discount_percent, usage::MEMBER_DISCOUNT.to_owned());
     for d in level.special_discounts.iter().filter(|d| special_applies(d, category, brand, date)) {
         if d.percent < best.0 {
@@ -194,6 +225,11 @@ pub fn price_line(
         }
     }
     let after_tier = list * best.0 / 100;
+    let (after_plan, plan_code) =
+        match p.plan.and_then(|plan| crate::membership::perks::line_price(plan, (sku, category), quantity, list)) {
+            Some((price, code)) if price < after_tier => (price, code),
+            _ => (after_tier, String::new()),
+        };
     let extra = program.file.member_day.extra_percent;
     let day = member_day && extra < 100;
     LinePrice {
@@ -201,8 +237,10 @@ pub fn price_line(
         tier_code: best.1,
         tier_percent: best.0,
         after_tier,
+        plan_code,
+        after_plan,
         member_day_percent: day.then_some(extra),
-        price: if day { after_tier * extra / 100 } else { after_tier },
+        price: if day { after_plan * extra / 100 } else { after_plan },
     }
 }
 
@@ -280,9 +318,8 @@ pub fn evaluate_with_coupons(
     }
     check_amount("shipping_minor", shipping_minor)?;
     let tier_idx = level_index(program, buyer.tier).unwrap_or(0);
-    let level = &program.file.tiers.levels[tier_idx];
-    let date = at.to_zoned(program.tz.clone()).date();
-    let member_day = tiers::is_member_day(program, buyer.tier, at);
+    let pricing = Pricing::at(program, buyer.tier, buyer.plan, at);
+    let level = pricing.level;
     let (mut priced, mut refused) = (Vec::new(), Vec::new());
     let mut discounts: Vec<(String, i64)> = Vec::new();
     for (i, l) in lines.iter().enumerate() {
@@ -295,7 +332,7 @@ pub fn evaluate_with_coupons(
             }
         };
         let list = l.quantity * l.unit_price_minor;
-        let lp = price_line(program, level, member_day, (l.category.as_deref(), l.brand.as_deref()), list, date);
+        let lp = price_line(program, &pricing, (&l.sku, l.category.as_deref(), l.brand.as_deref(), l.quantity), list);
         let mut why = lp.codes();
         if early {
             why.push(usage::EARLY_ACCESS.into());
@@ -321,13 +358,14 @@ pub fn evaluate_with_coupons(
     let goods: i64 = priced.iter().map(|l| l.member_price_minor).sum();
     check_amount("lines", list + shipping_minor)?;
     let tier_free_ship = level.free_shipping_over_minor.is_some_and(|x| goods >= x) && !priced.is_empty();
+    let plan_free_ship = !tier_free_ship && buyer.plan.is_some_and(|p| p.benefits.free_shipping) && !priced.is_empty();
     let applied = coupons_on(&priced, shipping_minor, offers, at);
     for (l, d) in priced.iter_mut().zip(&applied.line_discounts) {
         l.coupon_discount_minor = *d;
         l.paid_minor = l.member_price_minor - d;
     }
     let coupon_discount = applied.discount_minor();
-    let free_ship = tier_free_ship || applied.shipping_waived;
+    let free_ship = tier_free_ship || plan_free_ship || applied.shipping_waived;
     let waived = if free_ship { shipping_minor } else { 0 };
     let active = buyer.status == MemberStatus::Active;
     if !applied.allow_points && points_to_redeem.is_some_and(|p| p > 0) {
@@ -346,7 +384,7 @@ pub fn evaluate_with_coupons(
     }
     spread(&mut priced, redemption.value_minor);
     let paid: i64 = priced.iter().map(|l| l.paid_minor).sum();
-    let (mult, mult_why) = tiers::earn_multiplier(program, buyer.tier, buyer.birthday, at);
+    let (mult, mult_why) = tiers::earn_multiplier(program, buyer.tier, buyer.birthday, buyer.plan, at);
     let (points, growth) = if active {
         let paid_lines: Vec<i64> = priced.iter().map(|l| l.paid_minor).collect();
         let extra = coupon_extra_points(program, &applied, &paid_lines);
@@ -359,7 +397,10 @@ pub fn evaluate_with_coupons(
     let mut benefits = Vec::new();
     debug_assert_eq!(discounts.iter().map(|(_, v)| v).sum::<i64>(), list - goods);
     for (code, value) in discounts {
+        let plan_name = buyer.plan.map_or("", |p| p.name.as_str());
         let reason = match code.split_once(':') {
+            Some((kind, _)) if kind == crate::membership::perks::PLAN_DISCOUNT => format!("{plan_name} price"),
+            Some((kind, _)) if kind == crate::membership::perks::PLAN_PRICE => format!("{plan_name} member price"),
             _ if code == usage::MEMBER_DAY_DISCOUNT => {
                 format!("member day: {}% of the member price", program.file.member_day.extra_percent)
             }
@@ -375,6 +416,14 @@ pub fn evaluate_with_coupons(
             value_minor: waived,
         });
     }
+    if waived > 0 && plan_free_ship {
+        let plan = buyer.plan.expect("a plan waived it");
+        benefits.push(Applied {
+            code: format!("{}:{}", crate::membership::perks::PLAN_FREE_SHIPPING, plan.code),
+            reason: format!("free shipping for {}", plan.name),
+            value_minor: waived,
+        });
+    }
     for w in mult_why {
         benefits.push(Applied { code: w.clone(), reason: format!("points ×{}", f64::from(mult)), value_minor: 0 });
     }
@@ -382,7 +431,7 @@ pub fn evaluate_with_coupons(
         benefits.push(Applied {
             code: format!("{}{}", usage::COUPON_PREFIX, r.template_id),
             reason: format!("coupon {}: {}", r.coupon_id, r.reason),
-            value_minor: r.discount_minor + if tier_free_ship { 0 } else { r.shipping_waived_minor },
+            value_minor: r.discount_minor + if tier_free_ship || plan_free_ship { 0 } else { r.shipping_waived_minor },
         });
     }
     Ok(Evaluation {

@@ -63,6 +63,10 @@ pub enum DomainError {
     LotteryNotFound(String),
     #[error("lottery {lottery} is not open: {reason}")]
     LotteryNotOpen { lottery: String, reason: String },
+    /// A membership rule refused the request; `code` says which (`trial_used`, `period_paid`,
+    /// `membership_running`, `membership_not_running`, `plan_not_eligible`, `membership_not_found`).
+    #[error("{reason}")]
+    Membership { code: &'static str, reason: String },
     #[error("the member drew {limit} times in lottery {lottery} today, the limit")]
     DrawLimitReached { lottery: String, limit: i64 },
 }
@@ -108,6 +112,7 @@ impl DomainError {
             Self::LotteryNotFound(_) => "lottery_not_found",
             Self::LotteryNotOpen { .. } => "lottery_not_open",
             Self::DrawLimitReached { .. } => "draw_limit_reached",
+            Self::Membership { code, .. } => code,
         }
     }
 }

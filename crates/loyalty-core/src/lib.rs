@@ -16,6 +16,7 @@ pub mod instant;
 pub mod ledger;
 pub mod limits;
 pub mod member;
+pub mod membership;
 pub mod order;
 pub mod program;
 pub mod rewards;

@@ -330,6 +330,10 @@ pub struct BenefitUse {
     /// orders recorded before it was kept.
     #[serde(default)]
     pub tier: String,
+    /// The paid plan whose benefit it was (its codes, or a coupon of its monthly pack): what
+    /// the member's savings add up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// Records `order` on `account`: points = ⌊⌊eligible × rate⌋ × multiplier⌋ (the tier's,
@@ -344,7 +348,7 @@ pub fn place_order(
     birthday: Option<jiff::civil::Date>,
     now: Timestamp,
 ) -> Result<Order, DomainError> {
-    place_order_with_coupons(account, program, order, birthday, &[], now)
+    place_order_with_coupons(account, program, order, (birthday, None), &[], now)
 }
 
 /// As [`place_order`], with the coupons the order uses (`offers`, each checked to apply by
@@ -355,7 +359,7 @@ pub fn place_order_with_coupons(
     account: &mut Account,
     program: &Program,
     order: ValidOrder,
-    birthday: Option<jiff::civil::Date>,
+    (birthday, plan): (Option<jiff::civil::Date>, Option<&crate::membership::Plan>),
     offers: &[(&crate::coupons::Coupon, &crate::coupons::Template)],
     now: Timestamp,
 ) -> Result<Order, DomainError> {
@@ -364,10 +368,10 @@ pub fn place_order_with_coupons(
     let applied = if offers.is_empty() {
         None
     } else {
-        Some(crate::coupons::order_coupons(program, &account.tier.code, &order, offers)?)
+        Some(crate::coupons::order_coupons(program, (&account.tier.code, plan), &order, offers)?)
     };
     let eligible = order.eligible_minor();
-    let (mult, why) = crate::tiers::earn_multiplier(program, &account.tier.code, birthday, order.paid_at);
+    let (mult, why) = crate::tiers::earn_multiplier(program, &account.tier.code, birthday, plan, order.paid_at);
     let base = program.points_for(eligible);
     let paid: Vec<i64> = order.lines.iter().map(|l| l.paid_minor).collect();
     let coupon_extra = applied.as_ref().map_or(0, |a| crate::checkout::coupon_extra_points(program, a, &paid));
@@ -382,15 +386,21 @@ pub fn place_order_with_coupons(
     account.check_credit("lines", earned)?;
     account.check_growth("lines", growth)?;
     let tier_earned = if earned > 0 { earned - coupon_extra } else { 0 };
-    let mut benefits = crate::usage::order_benefits(program, &account.tier.code, &order, base, tier_earned, &why);
+    let mut benefits =
+        crate::usage::order_benefits(program, (&account.tier.code, plan), &order, base, tier_earned, &why);
     if let Some(a) = &applied {
         for r in a.applied() {
             let extra = if r.kind == "points_multiplier" && earned > 0 { coupon_extra } else { 0 };
+            // A coupon of a plan's monthly pack is the plan's: it counts in the member's savings.
+            let from_pack = offers
+                .iter()
+                .any(|(c, _)| c.coupon_id.as_str() == r.coupon_id && c.source == crate::coupons::Channel::Membership);
             benefits.push(BenefitUse {
                 code: format!("{}{}", crate::usage::COUPON_PREFIX, r.template_id),
                 value_minor: r.discount_minor + r.shipping_waived_minor,
                 extra_points: extra,
                 tier: account.tier.code.clone(),
+                plan: plan.filter(|_| from_pack).map(|p| p.code.clone()),
             });
         }
     }

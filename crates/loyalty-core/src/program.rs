@@ -89,6 +89,9 @@ pub struct ProgramFile {
     pub coupon_templates: Vec<crate::coupons::TemplateInput>,
     pub rewards: Vec<crate::rewards::RewardInput>,
     pub lotteries: Vec<crate::rewards::LotteryInput>,
+    /// Paid plans (`crate::membership`) and the settings they share.
+    pub plans: Vec<crate::membership::Plan>,
+    pub memberships: crate::membership::MembershipSettings,
 }
 
 impl Default for Earning {
@@ -121,6 +124,8 @@ impl Default for ProgramFile {
             coupon_templates: Vec::new(),
             rewards: Vec::new(),
             lotteries: Vec::new(),
+            plans: Vec::new(),
+            memberships: Default::default(),
         }
     }
 }
@@ -216,6 +221,7 @@ impl Program {
             &file.early_access,
             &mut issues,
         );
+        crate::membership::plan::validate(&file.plans, &file.memberships, &file.tiers.levels, &mut issues);
         let (Some(tz), Some(exp)) = (tz, exp) else { return Err(ConfigError(issues)) };
         let program = Self { file, tz, minor_per_unit: 10_i64.pow(exp) };
         // Definitions are checked against the rest of the programme (the tiers they name).

@@ -116,7 +116,14 @@ pub fn kind(code: &str) -> &str {
 /// Whether a benefit of this kind gives money (a discount or shipping waived), as opposed to
 /// extra points (a multiplier) or a free sample: what the usage report's `given_minor` sums.
 pub fn gives_money(kind: &str) -> bool {
-    ![TIER_MULTIPLIER, MEMBER_DAY_MULTIPLIER, BIRTHDAY_MULTIPLIER, FREE_SAMPLE].contains(&kind)
+    ![
+        TIER_MULTIPLIER,
+        MEMBER_DAY_MULTIPLIER,
+        BIRTHDAY_MULTIPLIER,
+        FREE_SAMPLE,
+        crate::membership::perks::PLAN_MULTIPLIER,
+    ]
+    .contains(&kind)
 }
 
 /// The benefits `order` used when placed by a member of `tier`: per line the tier's discount
@@ -128,25 +135,26 @@ pub fn gives_money(kind: &str) -> bool {
 /// remainder to the first, so that the recorded extras always add up to what was earned.
 pub fn order_benefits(
     program: &Program,
-    tier: &str,
+    (tier, plan): (&str, Option<&crate::membership::Plan>),
     order: &ValidOrder,
     base_points: i64,
     earned_points: i64,
     multipliers: &[String],
 ) -> Vec<BenefitUse> {
-    let idx = tiers::level_index(program, tier).unwrap_or(0);
-    let level = &program.file.tiers.levels[idx];
-    let date = order.paid_at.to_zoned(program.tz.clone()).date();
-    let member_day = tiers::is_member_day(program, &level.code, order.paid_at);
+    let pricing = crate::checkout::Pricing::at(program, tier, plan, order.paid_at);
+    let level = pricing.level;
     let mut discounts: Vec<(String, i64)> = Vec::new();
+    let mut goods = 0;
     for l in &order.lines {
         let list = l.quantity * l.unit_price_minor;
-        let lp = price_line(program, level, member_day, (l.category.as_deref(), l.brand.as_deref()), list, date);
+        let lp = price_line(program, &pricing, (&l.sku, l.category.as_deref(), l.brand.as_deref(), l.quantity), list);
+        goods += lp.price;
         for (code, v) in lp.uses((list - l.paid_minor).max(0)) {
             add_use(&mut discounts, code, v);
         }
     }
     let use_of = |code: String, value_minor: i64, extra_points: i64| BenefitUse {
+        plan: crate::membership::perks::plan_of(&code).map(str::to_owned),
         code,
         value_minor,
         extra_points,
@@ -154,7 +162,14 @@ pub fn order_benefits(
     };
     let mut out: Vec<BenefitUse> = discounts.into_iter().map(|(c, v)| use_of(c, v, 0)).collect();
     if order.shipping_waived_minor > 0 {
-        out.push(use_of(FREE_SHIPPING.into(), order.shipping_waived_minor, 0));
+        // The tier's when it ships this order free; else the plan's when it ships every order
+        // free; else the store's own waiver, recorded as the tier's as before.
+        let tier_ships = level.free_shipping_over_minor.is_some_and(|x| goods >= x);
+        let code = match plan.filter(|p| p.benefits.free_shipping && !tier_ships) {
+            Some(p) => format!("{}:{}", crate::membership::perks::PLAN_FREE_SHIPPING, p.code),
+            None => FREE_SHIPPING.into(),
+        };
+        out.push(use_of(code, order.shipping_waived_minor, 0));
     }
     let extra = earned_points - base_points;
     if extra > 0 && !multipliers.is_empty() {

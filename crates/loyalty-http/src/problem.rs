@@ -123,6 +123,10 @@ impl From<DomainError> for ApiError {
             DomainError::MemberInactive { .. } | DomainError::MemberErased { .. } | DomainError::HoldState { .. } => {
                 Self::new(StatusCode::CONFLICT, code, detail)
             }
+            DomainError::Membership { code: "membership_not_found", .. } => {
+                Self::new(StatusCode::NOT_FOUND, code, detail)
+            }
+            DomainError::Membership { .. } => Self::new(StatusCode::CONFLICT, code, detail),
             // Mapped by `coupons::problem` and `rewards::problem` above.
             DomainError::TemplateNotFound(_)
             | DomainError::CouponNotFound(_)

@@ -58,6 +58,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct MemberRecord {
     pub profile: Profile,
     pub account: Account,
+    /// The paid plan's benefits window, kept in step with the member's terms by the writer.
+    pub plan: Option<loyalty_core::membership::Cover>,
 }
 
 /// Which growth entries of a member a write loads (see `loyalty_core::tiers::GrowthNeed`).
@@ -117,6 +119,9 @@ pub struct Changes {
     /// Draws made, and what they moved of each lottery's counts.
     pub draws: Vec<loyalty_core::rewards::Draw>,
     pub lottery_counts: Vec<rewards::LotteryCounts>,
+    /// Memberships that changed: the row, its dirty terms and its new history entries, with
+    /// when the scheduler next needs it.
+    pub memberships: Vec<(loyalty_core::membership::Membership, Option<Timestamp>)>,
 }
 
 impl Changes {

@@ -41,26 +41,17 @@ pub fn coupon_extra_points(program: &Program, applied: &super::Applied, paid: &[
 /// priced them: what the order's coupons are judged on.
 pub fn member_prices(
     program: &Program,
-    tier: &str,
+    (tier, plan): (&str, Option<&crate::membership::Plan>),
     order: &crate::order::ValidOrder,
 ) -> Vec<crate::checkout::PricedLine> {
-    let idx = crate::tiers::level_index(program, tier).unwrap_or(0);
-    let level = &program.file.tiers.levels[idx];
-    let date = order.paid_at.to_zoned(program.tz.clone()).date();
-    let member_day = crate::tiers::is_member_day(program, &level.code, order.paid_at);
+    let pricing = crate::checkout::Pricing::at(program, tier, plan, order.paid_at);
     order
         .lines
         .iter()
         .map(|l| {
             let list = l.quantity * l.unit_price_minor;
-            let lp = crate::checkout::price_line(
-                program,
-                level,
-                member_day,
-                (l.category.as_deref(), l.brand.as_deref()),
-                list,
-                date,
-            );
+            let goods = (l.sku.as_str(), l.category.as_deref(), l.brand.as_deref(), l.quantity);
+            let lp = crate::checkout::price_line(program, &pricing, goods, list);
             crate::checkout::PricedLine {
                 sku: l.sku.clone(),
                 category: l.category.clone(),
@@ -81,11 +72,11 @@ pub fn member_prices(
 /// `coupon_used` or `coupon_not_applicable` (and its reason) unless every one of them applies.
 pub fn order_coupons(
     program: &Program,
-    tier: &str,
+    buyer: (&str, Option<&crate::membership::Plan>),
     order: &crate::order::ValidOrder,
     offers: &[(&super::Coupon, &super::Template)],
 ) -> Result<super::Applied, DomainError> {
-    let priced = member_prices(program, tier, order);
+    let priced = member_prices(program, buyer, order);
     let applied = crate::checkout::coupons_on(&priced, order.shipping_minor, offers, order.paid_at);
     for (r, (c, _)) in applied.results.iter().zip(offers) {
         if r.why_not.as_deref() == Some("used") {

@@ -247,6 +247,8 @@ pub enum Channel {
     Code,
     /// Bought with points in the mall, or won in a points lottery.
     Points,
+    /// A paid plan's monthly coupon pack.
+    Membership,
 }
 
 impl Channel {
@@ -256,6 +258,7 @@ impl Channel {
             Self::Issue => "issue",
             Self::Code => "code",
             Self::Points => "points",
+            Self::Membership => "membership",
         }
     }
 }

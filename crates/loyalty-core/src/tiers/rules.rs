@@ -490,6 +490,7 @@ pub fn earn_multiplier(
     program: &Program,
     tier: &str,
     birthday: Option<Date>,
+    plan: Option<&crate::membership::Plan>,
     paid_at: Timestamp,
 ) -> (Multiplier, Vec<String>) {
     let f = &program.file;
@@ -506,6 +507,8 @@ pub fn earn_multiplier(
     if birthday.is_some_and(|b| b.month() == day.month()) && f.birthday.points_multiplier != Multiplier::ONE {
         found.push((f.birthday.points_multiplier, crate::usage::BIRTHDAY_MULTIPLIER.into()));
     }
+    // A paid plan's multiplier is one more candidate: the largest applies (or all multiply).
+    found.extend(plan.and_then(crate::membership::perks::multiplier));
     match f.tiers.multipliers {
         CombineRule::Max => match found.into_iter().max_by_key(|(m, _)| *m) {
             Some((m, why)) => (m, vec![why]),

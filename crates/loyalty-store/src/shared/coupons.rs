@@ -54,6 +54,7 @@ fn coupon_row(r: &DbRow) -> Result<Coupon> {
             "code" => Channel::Code,
             "issue" => Channel::Issue,
             "points" => Channel::Points,
+            "membership" => Channel::Membership,
             other => return Err(corrupt(t, format!("source {other:?}"))),
         },
         issued_at: ts(t, r.try_get("issued_at")?)?,

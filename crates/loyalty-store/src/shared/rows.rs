@@ -12,7 +12,7 @@ use sqlx::Row;
 
 pub(super) type DbRow = <Db as sqlx::Database>::Row;
 
-pub(super) const MEMBER_COLS: &str = "member_id, name, phone, email, birthday, channel, registered_at, status, pending, active, held, debt, next_seq, next_lot_no, created_at, updated_at, tier, tier_since, tier_term_end, tier_grace_until, tier_warned, tier_assigned_reason, tier_assigned_until, tier_review_at, growth_total, next_growth_seq, next_tier_seq, erased_at";
+pub(super) const MEMBER_COLS: &str = "member_id, name, phone, email, birthday, channel, registered_at, status, pending, active, held, debt, next_seq, next_lot_no, created_at, updated_at, tier, tier_since, tier_term_end, tier_grace_until, tier_warned, tier_assigned_reason, tier_assigned_until, tier_review_at, growth_total, next_growth_seq, next_tier_seq, erased_at, plan, plan_from, plan_until";
 pub(super) const LOT_COLS: &str = "member_id, lot_no, source_kind, source_id, granted, remaining, expired, activates_at, expires_at, status, created_at";
 pub(super) const HOLD_COLS: &str =
     "member_id, hold_id, order_id, points, order_amount_minor, status, created_at, expires_at, settled_at, allocations";
@@ -53,7 +53,12 @@ pub(super) fn member_row(r: &impl Cells) -> Result<MemberRecord> {
     account.growth_total = r.i64("growth_total")?;
     account.next_growth_seq = r.i64("next_growth_seq")?;
     account.next_tier_seq = r.i64("next_tier_seq")?;
-    Ok(MemberRecord { profile, account })
+    let plan = match (r.opt_text("plan")?, opt_ts(t, r.opt_i64("plan_from")?)?, opt_ts(t, r.opt_i64("plan_until")?)?) {
+        (Some(plan), Some(from), Some(until)) => Some(loyalty_core::membership::Cover { plan, from, until }),
+        (None, None, None) => None,
+        _ => return Err(corrupt(t, "plan, plan_from and plan_until are set together")),
+    };
+    Ok(MemberRecord { profile, account, plan })
 }
 
 pub(super) fn lot_row(r: &impl Cells) -> Result<(String, Lot)> {

@@ -222,8 +222,8 @@ pub(super) async fn write_benefit_uses(
     c: &Changes,
     recorded_at: i64,
 ) -> Result<()> {
-    // (member, source kind, source id, benefit, tier, used at, value, extra points)
-    type UseRow<'a> = (&'a str, &'static str, &'a str, &'a str, &'a str, i64, i64, i64);
+    // (member, source kind, source id, benefit, tier, used at, value, extra points, plan)
+    type UseRow<'a> = (&'a str, &'static str, &'a str, &'a str, &'a str, i64, i64, i64, Option<&'a str>);
     let mut rows: Vec<UseRow<'_>> = Vec::new();
     for o in &c.orders {
         for b in o.benefits.iter().filter(|b| !b.tier.is_empty()) {
@@ -237,6 +237,7 @@ pub(super) async fn write_benefit_uses(
                 micros(v.paid_at),
                 b.value_minor,
                 b.extra_points,
+                b.plan.as_deref(),
             ));
         }
     }
@@ -253,12 +254,13 @@ pub(super) async fn write_benefit_uses(
             micros(a.occurred_at),
             0,
             0,
+            None,
         ));
     }
     insert_rows(
         conn,
         "benefit_uses",
-        "member_id, source_kind, source_id, benefit, tier, used_at, value_minor, extra_points, recorded_at",
+        "member_id, source_kind, source_id, benefit, tier, used_at, value_minor, extra_points, plan, recorded_at",
         " ON CONFLICT DO NOTHING",
         &rows,
         |s, r| {
@@ -270,6 +272,7 @@ pub(super) async fn write_benefit_uses(
             s.push_bind(r.5);
             s.push_bind(r.6);
             s.push_bind(r.7);
+            s.push_bind(r.8.map(str::to_owned));
             s.push_bind(recorded_at);
         },
     )
