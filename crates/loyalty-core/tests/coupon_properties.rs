@@ -106,7 +106,7 @@ proptest! {
                 channels: vec![Channel::Issue], code: None, stackable, allow_points, restore_on_refund: true,
             };
             let mut t = input.validate(&program, at).unwrap();
-            let holder = Holder { tier: code, active: true, insight: None };
+            let holder = Holder { tier: code, active: true, insight: None, paid: false };
             let id = CouponId::parse(&format!("c{i}")).unwrap();
             let (c, _) = issue(&program, &mut t, &[], &holder, (&member, &id, Channel::Issue), at).unwrap();
             held.push((c, t));

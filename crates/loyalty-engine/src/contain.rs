@@ -103,6 +103,13 @@ fn describe(cmd: &Command) -> String {
         Command::Redeem { .. } => "redemption",
         Command::MoveRedemption { .. } => "redemption move",
         Command::Draw { .. } => "lottery draw",
+        Command::Subscribe { .. } => "membership payment",
+        Command::Upgrade { .. } => "membership upgrade",
+        Command::CancelMembership { .. } => "membership cancellation",
+        Command::ResumeMembership { .. } => "membership resumption",
+        Command::RefundMembership { .. } => "membership refund",
+        Command::InviteToPlan { .. } => "plan invitation",
+        Command::AdvanceMembership { .. } => "membership advance",
         Command::Remember(_) => return "Idempotency-Key record".to_owned(),
         Command::Audit(_) => return "audit record".to_owned(),
     };

@@ -20,6 +20,7 @@ const MAX_ROUNDS: usize = 100_000;
 pub struct JobReport {
     pub members: usize,
     pub entries: usize,
+    pub memberships: usize,
     pub idempotency_purged: u64,
 }
 
@@ -44,6 +45,23 @@ pub async fn run_due(store: &dyn Store, program: &Program, now: Timestamp) -> Re
             }
         }
         report.members += ids.len();
+        previous = ids;
+    }
+    // Memberships: renewal notices, grace, lapses and monthly coupon packs.
+    let mut previous: Vec<MemberId> = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let ids = store.due_memberships(now, JOB_BATCH).await?;
+        if ids.is_empty() {
+            break;
+        }
+        assert!(ids != previous, "memberships stay due after advancing: {:?}", &ids[..ids.len().min(5)]);
+        let cmds: Vec<Command> = ids.iter().map(|m| Command::AdvanceMembership { member: m.clone() }).collect();
+        for r in apply_batch(store, program, &cmds, now).await? {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "a membership could not be advanced");
+            }
+        }
+        report.memberships += ids.len();
         previous = ids;
     }
     report.idempotency_purged = purge(store, Timestamp::now()).await?;
@@ -91,6 +109,7 @@ pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, clock: SharedClock
             }
             done += n;
         }
+        done += advance_memberships(store.as_ref(), &writer, now).await;
         // `now` is the clock that stamps kept responses (`AppState::clock`), so ages agree.
         if let Err(e) = purge(store.as_ref(), now).await {
             tracing::warn!(error = %e, "idempotency purge failed");
@@ -99,6 +118,55 @@ pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, clock: SharedClock
             tracing::info!(members = done, "scheduler applied due activations, expiries and hold timeouts");
         }
     }
+}
+
+/// Sends every membership due by `now` through the writer; how many it advanced.
+async fn advance_memberships(store: &dyn Store, writer: &Writer, now: Timestamp) -> usize {
+    let (mut done, mut previous) = (0, Vec::new());
+    for _ in 0..MAX_ROUNDS {
+        let ids = match store.due_memberships(now, JOB_BATCH).await {
+            Ok(ids) if !ids.is_empty() => ids,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler could not list due memberships");
+                break;
+            }
+        };
+        if ids == previous {
+            tracing::error!(members = ?&ids[..ids.len().min(5)], "memberships stay due after advancing; stopping this tick");
+            break;
+        }
+        previous = ids.clone();
+        done += ids.len();
+        let futs = ids.into_iter().map(|member| writer.submit(Command::AdvanceMembership { member }));
+        if futures_util::future::join_all(futs).await.iter().any(|r| r.is_err()) {
+            tracing::warn!("a membership could not be advanced; retrying next tick");
+            break;
+        }
+    }
+    done
+}
+
+/// Every membership's terms, history and the member record's benefits window
+/// (`membership::checks`), in pages of 1,000.
+async fn check_memberships(store: &dyn Store, program: &Program) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.membership_page(after.as_deref(), 1_000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.membership.member_id.to_string());
+        for a in &page {
+            let stored = loyalty_core::membership::checks::Stored {
+                cover: a.stored_cover.as_ref(),
+                events: a.events,
+                max_seq: a.max_seq,
+                next_due_at: a.next_due_at,
+            };
+            out.extend(loyalty_core::membership::checks::problems(&a.membership, &stored, program));
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Default)]
@@ -149,6 +217,7 @@ pub async fn verify_all(
     // ledger, every draw re-derived, per-member limits (see `Rewards::check_rewards`).
     let mut problems = store.check_coupons(program).await?;
     problems.extend(store.check_rewards(program).await?);
+    problems.extend(check_memberships(store, program).await?);
     for problem in problems {
         if report.violations.len() < max_violations {
             let member_id = problem.split_once(' ').and_then(|(_, r)| r.split_once('/')).map(|(m, _)| m.to_owned());

@@ -1,6 +1,6 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`]) and [`Store`], their sum. SQLite
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`]) and [`Store`], their sum. SQLite
 //! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
 //! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
 //! driver type and the few fragments of SQL that differ). The server picks a backend from the
@@ -10,6 +10,7 @@ pub mod analytics;
 mod convert;
 pub mod coupons;
 pub mod health;
+pub mod memberships;
 mod postgres;
 pub mod rewards;
 mod sqlite;
@@ -29,6 +30,7 @@ use std::collections::HashMap;
 pub use analytics::Analytics;
 pub use coupons::{CouponChecks, Coupons};
 pub use health::{Writability, WriteProbe};
+pub use memberships::Memberships;
 pub use postgres::PgStore;
 pub use rewards::Rewards;
 pub use sqlite::SqliteStore;
@@ -362,6 +364,7 @@ pub trait Store:
     + PersonalData
     + Coupons
     + Rewards
+    + Memberships
     + RawSql
     + 'static
 {
@@ -379,6 +382,7 @@ impl<T> Store for T where
         + PersonalData
         + Coupons
         + Rewards
+        + Memberships
         + RawSql
         + 'static
 {
@@ -387,8 +391,8 @@ impl<T> Store for T where
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions, PersonalData,
-        RawSql, Rewards, Store, WriteProbe, Writes,
+        Analytics, ApiKeys, BenefitUsage, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions, Memberships,
+        PersonalData, RawSql, Rewards, Store, WriteProbe, Writes,
     };
 }
 
@@ -454,6 +458,14 @@ pub trait Tx: Send {
     /// What the batch's mall and lottery commands need, catalogue items and lotteries held
     /// for update until the transaction ends (see [`rewards::RewardLoad`]).
     async fn load_rewards(&mut self, wanted: &rewards::RewardLoad) -> Result<rewards::RewardState>;
+    /// The memberships of `members` (those that have one) with every term, held for update,
+    /// and when each is next due.
+    async fn load_memberships(
+        &mut self,
+        members: &[MemberId],
+    ) -> Result<HashMap<MemberId, (loyalty_core::membership::Membership, Option<Timestamp>)>>;
+    /// What each member saved through plans since its instant (Σ plan benefit uses).
+    async fn load_plan_savings(&mut self, wanted: &[(MemberId, Timestamp)]) -> Result<HashMap<MemberId, i64>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
     /// A mark that is the same in two transactions of this store only if no other connection

@@ -134,6 +134,9 @@ mod load;
 #[path = "shared/maintenance.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod maintenance;
+#[path = "shared/memberships.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod memberships;
 #[path = "shared/personal.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod personal;

@@ -47,8 +47,8 @@ pub struct Audience {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::id_field_opt))]
     pub min_tier: Option<String>,
-    /// Paid members only. No member is a paid member until paid membership exists, so such a
-    /// template can be defined but not yet issued.
+    /// Paid members only: those whose plan's benefits apply at the instant (a trial, a term
+    /// running or cancelled, or in grace).
     #[serde(default)]
     pub paid_only: bool,
     /// Members whose value or score segment in the latest complete insight run is one of
@@ -107,7 +107,7 @@ impl Audience {
             let facts = holder.insight.expect("the insight facts of a member a gated audience decides are loaded");
             self.admits_insight(facts)?;
         }
-        if self.paid_only {
+        if self.paid_only && !holder.paid {
             return Err("for paid members only".into());
         }
         Ok(())
@@ -192,7 +192,7 @@ mod tests {
     }
 
     fn decide(a: &Audience, tier: &str, facts: Option<&InsightFacts>) -> Result<(), String> {
-        a.admits(&Program::default_program(), &Holder { tier, active: true, insight: facts })
+        a.admits(&Program::default_program(), &Holder { tier, active: true, insight: facts, paid: false })
     }
 
     #[test]

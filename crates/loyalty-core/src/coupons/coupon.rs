@@ -196,6 +196,8 @@ pub struct Holder<'a> {
     /// Loaded only for members a segment- or stage-gated audience is decided for (see
     /// [`super::template::Audience::admits`]); `None` otherwise.
     pub insight: Option<&'a InsightFacts>,
+    /// Whether a paid plan's benefits apply to the member now (`Audience::paid_only`).
+    pub paid: bool,
 }
 
 /// Why a coupon was not issued.

@@ -35,7 +35,7 @@ fn template(i: TemplateInput) -> Template {
 }
 
 fn coupon(id: &str, t: &mut Template) -> Coupon {
-    let holder = Holder { tier: "member", active: true, insight: None };
+    let holder = Holder { tier: "member", active: true, insight: None, paid: false };
     let m = MemberId::parse("m1").unwrap();
     let p = Program::default_program();
     issue(&p, t, &[], &holder, (&m, &CouponId::parse(id).unwrap(), Channel::Claim), now()).unwrap().0
@@ -80,7 +80,7 @@ fn stock_and_per_member_limits_hold() {
     i.stock = Some(2);
     i.limits.per_day = Some(1);
     let mut t = template(i);
-    let holder = Holder { tier: "member", active: true, insight: None };
+    let holder = Holder { tier: "member", active: true, insight: None, paid: false };
     let (a, b) = (MemberId::parse("a").unwrap(), MemberId::parse("b").unwrap());
     let id = |s: &str| CouponId::parse(s).unwrap();
     let (first, _) = issue(&p, &mut t, &[], &holder, (&a, &id("c1"), Channel::Claim), now()).unwrap();

@@ -3,6 +3,7 @@
 //! benefits a plan adds at checkout and on orders, and what the scheduler records as terms
 //! run out. Pure: every rule takes `now` and the state it needs.
 
+pub mod checks;
 pub mod perks;
 pub mod plan;
 pub mod rules;

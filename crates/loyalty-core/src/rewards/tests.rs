@@ -35,7 +35,7 @@ fn request(id: &str, quantity: i64) -> RedemptionRequest {
     RedemptionRequest::new(id, "mug", quantity, Some(address())).unwrap()
 }
 
-const HOLDER: Holder<'static> = Holder { tier: "member", active: true, insight: None };
+const HOLDER: Holder<'static> = Holder { tier: "member", active: true, insight: None, paid: false };
 
 #[test]
 fn a_redemption_takes_stock_and_keeps_to_the_members_limits() {

@@ -25,7 +25,7 @@ pub(crate) fn existing<'a>(l: &'a mut Loaded, id: &MemberId) -> Result<&'a mut M
 /// Refuses a command that would write to an erased member. The scheduler's `Advance` still
 /// runs (expiries and hold time-outs keep the ledger true), and erasing again is a no-op.
 fn refuse_erased(l: &Loaded, cmd: &Command) -> Result<(), DomainError> {
-    if matches!(cmd, Command::Advance { .. } | Command::Erase { .. }) {
+    if matches!(cmd, Command::Advance { .. } | Command::AdvanceMembership { .. } | Command::Erase { .. }) {
         return Ok(());
     }
     let Some(id) = member_of(cmd, &l.orders) else { return Ok(()) };
@@ -126,6 +126,13 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
             move_redemption(l, t, program, member, redemption, mv, now)
         }
         Command::Draw { member, lottery, draw: id } => draw(l, t, program, (member, lottery, id), now),
+        Command::Subscribe { .. }
+        | Command::Upgrade { .. }
+        | Command::CancelMembership { .. }
+        | Command::ResumeMembership { .. }
+        | Command::RefundMembership { .. }
+        | Command::InviteToPlan { .. }
+        | Command::AdvanceMembership { .. } => super::memberships::apply_membership(l, t, program, cmd, now),
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
             let before = m.account.new_entries.len() + m.account.new_tier_events.len();
@@ -151,7 +158,7 @@ pub(crate) fn upsert_member(
     let created = !l.members.contains_key(id);
     let mut record = match l.members.get(id) {
         Some(m) => m.clone(),
-        None => MemberRecord { profile: Profile::new(now, now), account: Account::new(id.clone()) },
+        None => MemberRecord { profile: Profile::new(now, now), account: Account::new(id.clone()), plan: None },
     };
     record.account.advance(now);
     if let Some(status) = input.apply(&mut record.profile, now)? {
@@ -179,8 +186,11 @@ pub(crate) fn place_order(
     }
     let created = create && !l.members.contains_key(&order.member_id);
     if created {
-        let record =
-            MemberRecord { profile: Profile::new(order.paid_at, now), account: Account::new(order.member_id.clone()) };
+        let record = MemberRecord {
+            profile: Profile::new(order.paid_at, now),
+            account: Account::new(order.member_id.clone()),
+            plan: None,
+        };
         l.members.insert(order.member_id.clone(), record);
     }
     let offers = if order.coupons.is_empty() {
@@ -192,7 +202,20 @@ pub(crate) fn place_order(
     catch_up(m, program, now);
     let placed = offers.and_then(|offers| {
         let offers: Vec<_> = offers.iter().map(|(c, t)| (c, t)).collect();
-        order::place_order_with_coupons(&mut m.account, program, order.clone(), m.profile.birthday, &offers, now)
+        // The plan's benefits apply to an order paid inside the member's benefits window.
+        let plan = m
+            .plan
+            .as_ref()
+            .filter(|c| c.applies_at(order.paid_at))
+            .and_then(|c| program.file.plans.iter().find(|p| p.code == c.plan));
+        order::place_order_with_coupons(
+            &mut m.account,
+            program,
+            order.clone(),
+            (m.profile.birthday, plan),
+            &offers,
+            now,
+        )
     });
     let placed = match placed {
         Ok(placed) => placed,

@@ -36,6 +36,7 @@ pub(crate) struct Loaded {
     /// What the latest complete insight run says of the members a segment- or stage-gated
     /// audience may decide for; empty when the batch loaded no gated template or item.
     pub(crate) insight: HashMap<MemberId, loyalty_core::coupons::InsightFacts>,
+    pub(crate) memberships: super::memberships::MembershipState,
 }
 
 /// What a batch changed, besides the accounts themselves.
@@ -50,6 +51,8 @@ pub(crate) struct Touched {
     pub(crate) redeemed: Vec<(loyalty_core::ids::RewardId, i64)>,
     /// One (lottery, prize given, its cost) per draw.
     pub(crate) draws: Vec<(loyalty_core::ids::LotteryId, String, i64)>,
+    /// Members whose membership changed.
+    pub(crate) memberships: HashSet<MemberId>,
 }
 
 /// Applies `cmds` in one transaction at instant `now`. Each command gets its own result; a
@@ -155,6 +158,7 @@ pub(crate) fn run_loaded(
         m.account.tier_review_at = m.account.next_tier_review(program);
         t.changes.take_from(m);
     }
+    super::memberships::take_membership_changes(&mut loaded, &mut t, program);
     take_coupon_changes(&mut loaded, &mut t);
     take_reward_changes(&mut loaded, &mut t);
     // Each order once, as it ends the batch: moved out of what was loaded, not copied.
@@ -338,6 +342,13 @@ pub(crate) fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Opti
         | Command::MoveRedemption { member, .. }
         | Command::Draw { member, .. }
         | Command::Advance { member } => Some(member.clone()),
+        Command::Subscribe { member, .. }
+        | Command::Upgrade { member, .. }
+        | Command::CancelMembership { member, .. }
+        | Command::ResumeMembership { member }
+        | Command::RefundMembership { member, .. }
+        | Command::InviteToPlan { member, .. }
+        | Command::AdvanceMembership { member } => Some(member.clone()),
         Command::Remember(_) | Command::Audit(_) => None,
     }
 }
@@ -367,7 +378,11 @@ mod tests {
     fn placed_o1_for_a(now: Timestamp) -> Changes {
         let a = MemberId::parse("a").unwrap();
         let mut changes = Changes::default();
-        changes.members.push(MemberRecord { profile: Profile::new(now, now), account: Account::new(a.clone()) });
+        changes.members.push(MemberRecord {
+            profile: Profile::new(now, now),
+            account: Account::new(a.clone()),
+            plan: None,
+        });
         changes.new_order_keys.push((OrderId::parse("o1").unwrap(), a));
         changes
     }

@@ -58,6 +58,7 @@ pub(crate) fn issue_coupon(
         tier: &m.account.tier.code,
         active: m.account.status == MemberStatus::Active,
         insight: l.insight.get(member),
+        paid: m.plan.as_ref().is_some_and(|c| c.applies_at(now)),
     };
     let mine: Vec<Coupon> = held.iter().filter(|c| &c.template_id == template).cloned().collect();
     let (issued, entry) = coupons::issue(program, tpl, &mine, &holder, (member, coupon, channel), now)?;

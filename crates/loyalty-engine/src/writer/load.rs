@@ -92,7 +92,13 @@ async fn load_coupon_state(
 /// Commands that may spend points (so need the spending order of every lot) or whose reply
 /// shows the whole account. Orders and advances only add lots and apply what is due.
 pub(crate) fn needs_every_lot(cmd: &Command) -> bool {
-    !matches!(cmd, Command::PlaceOrder { .. } | Command::Advance { .. } | Command::IssueCoupon { .. })
+    !matches!(
+        cmd,
+        Command::PlaceOrder { .. }
+            | Command::Advance { .. }
+            | Command::IssueCoupon { .. }
+            | Command::AdvanceMembership { .. }
+    )
 }
 
 /// Which growth of `m` a write at `now` loads: what its windows can count (see
@@ -247,7 +253,9 @@ pub(crate) async fn load(
         .map(|a| ((a.member_id.clone(), a.adjustment_id.clone()), a))
         .collect();
     let actions = load_actions(tx, cmds, now).await?;
-    let (state, extra) = load_reward_state(tx, program, cmds, &mut members, now).await?;
+    let (state, mut extra) = load_reward_state(tx, program, cmds, &mut members, now).await?;
+    let (memberships, packs) = super::memberships::load_membership_state(tx, program, cmds, now).await?;
+    extra.extend(packs);
     let (templates, coupons, codes) = load_coupon_state(tx, cmds, &orders, &members, extra).await?;
     let insight = load_insight(tx, cmds, &templates, &state.rewards).await?;
     Ok(Loaded {
@@ -264,6 +272,7 @@ pub(crate) async fn load(
         redemptions: state.redemptions,
         draws: state.draws,
         insight,
+        memberships,
     })
 }
 
@@ -281,15 +290,23 @@ async fn load_insight(
 ) -> Result<HashMap<MemberId, loyalty_core::coupons::InsightFacts>, StoreError> {
     let gated = templates.values().any(|t| t.terms.audience.needs_insight())
         || rewards.values().any(|r| r.terms.audience.needs_insight());
-    if !gated {
+    // A paid term records the buyer's value segment (the report's comparison cell).
+    let joining = |c: &Command| matches!(c, Command::Subscribe { .. } | Command::Upgrade { .. });
+    if !gated && !cmds.iter().any(joining) {
         return Ok(HashMap::new());
     }
     let mut ids: Vec<MemberId> = cmds
         .iter()
         .filter_map(|c| match c {
-            Command::IssueCoupon { member, .. } | Command::Redeem { member, .. } | Command::Draw { member, .. } => {
+            Command::IssueCoupon { member, .. }
+            | Command::Redeem { member, .. }
+            | Command::Draw { member, .. }
+            | Command::AdvanceMembership { member }
+                if gated =>
+            {
                 Some(member.clone())
             }
+            Command::Subscribe { member, .. } | Command::Upgrade { member, .. } => Some(member.clone()),
             _ => None,
         })
         .collect();

@@ -12,6 +12,7 @@ mod apply;
 mod batch;
 mod coupons;
 mod load;
+mod memberships;
 mod rewards;
 
 pub(crate) use apply::*;
@@ -147,24 +148,102 @@ pub enum Command {
         lottery: loyalty_core::ids::LotteryId,
         draw: loyalty_core::ids::DrawId,
     },
+    /// A payment the store took for a term of a paid plan (idempotent by its id): a new
+    /// membership, a trial, a renewal or a trial's conversion.
+    Subscribe {
+        member: MemberId,
+        payment: loyalty_core::membership::Payment,
+    },
+    /// A move to another plan, the unused part of the running term credited.
+    Upgrade {
+        member: MemberId,
+        payment: loyalty_core::membership::Payment,
+    },
+    /// Auto-renew off: the benefits run to the term's end.
+    CancelMembership {
+        member: MemberId,
+        reason: String,
+    },
+    ResumeMembership {
+        member: MemberId,
+    },
+    /// A refund by the plan's policy (or of the amount given), which ends the membership.
+    RefundMembership {
+        member: MemberId,
+        request: loyalty_core::membership::RefundRequest,
+    },
+    /// An invitation to an invitation-only plan.
+    InviteToPlan {
+        member: MemberId,
+        plan: String,
+    },
+    /// What time brought to a membership: the renewal notice, grace, lapse, monthly packs.
+    AdvanceMembership {
+        member: MemberId,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Member { record: MemberRecord, created: bool },
-    Order { order: Order, replayed: bool },
-    Refund { order: Order, replayed: bool },
-    Hold { hold: Hold, balances: Buckets, replayed: bool },
-    Adjusted { adjustment: Adjustment, balances: Buckets, replayed: bool },
-    Advanced { entries: usize },
-    Action { action: Action, replayed: bool },
-    Tier { record: MemberRecord },
+    Member {
+        record: MemberRecord,
+        created: bool,
+    },
+    Order {
+        order: Order,
+        replayed: bool,
+    },
+    Refund {
+        order: Order,
+        replayed: bool,
+    },
+    Hold {
+        hold: Hold,
+        balances: Buckets,
+        replayed: bool,
+    },
+    Adjusted {
+        adjustment: Adjustment,
+        balances: Buckets,
+        replayed: bool,
+    },
+    Advanced {
+        entries: usize,
+    },
+    Action {
+        action: Action,
+        replayed: bool,
+    },
+    Tier {
+        record: MemberRecord,
+    },
     Remembered,
-    Erased { record: MemberRecord, replayed: bool },
+    Erased {
+        record: MemberRecord,
+        replayed: bool,
+    },
     Audited,
-    Coupon { coupon: loyalty_core::coupons::Coupon, replayed: bool },
-    Redemption { redemption: loyalty_core::rewards::Redemption, balances: Buckets, replayed: bool },
-    Draw { draw: loyalty_core::rewards::Draw, balances: Buckets, replayed: bool },
+    Coupon {
+        coupon: loyalty_core::coupons::Coupon,
+        replayed: bool,
+    },
+    Redemption {
+        redemption: loyalty_core::rewards::Redemption,
+        balances: Buckets,
+        replayed: bool,
+    },
+    Draw {
+        draw: loyalty_core::rewards::Draw,
+        balances: Buckets,
+        replayed: bool,
+    },
+    Membership {
+        membership: Box<loyalty_core::membership::Membership>,
+        /// The term a payment recorded.
+        term: Option<loyalty_core::membership::Term>,
+        refund: Option<loyalty_core::membership::RefundFigures>,
+        replayed: bool,
+    },
 }
 
 pub type Reply = Result<Outcome, DomainError>;

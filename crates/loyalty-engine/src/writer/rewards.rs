@@ -50,8 +50,9 @@ fn keep_coupons(l: &mut Loaded, t: &mut Touched, issued: Vec<(coupons::Template,
     }
 }
 
-fn holder_of(m: &loyalty_store::MemberRecord) -> (String, bool) {
-    (m.account.tier.code.clone(), m.account.status == MemberStatus::Active)
+fn holder_of(m: &loyalty_store::MemberRecord, now: Timestamp) -> (String, bool, bool) {
+    let paid = m.plan.as_ref().is_some_and(|c| c.applies_at(now));
+    (m.account.tier.code.clone(), m.account.status == MemberStatus::Active, paid)
 }
 
 /// Redeems (or replays) the member's request.
@@ -79,9 +80,9 @@ pub(crate) fn redeem(
     let m = existing(l, member)?;
     catch_up(m, program, now);
     t.members.insert(member.clone());
-    let (tier, active) = holder_of(m);
+    let (tier, active, paid) = holder_of(m, now);
     let facts = l.insight.get(member).cloned();
-    let holder = Holder { tier: &tier, active, insight: facts.as_ref() };
+    let holder = Holder { tier: &tier, active, insight: facts.as_ref(), paid };
     let mut red = rewards::redeem(program, &mut reward, &of_reward, &holder, (member, req), now)?;
     let mut issued = Vec::new();
     if let RewardItem::Coupon { .. } = &reward.terms.item {
@@ -208,12 +209,12 @@ pub(crate) fn draw(
     let m = existing(l, member)?;
     catch_up(m, program, now);
     t.members.insert(member.clone());
-    let (tier, active) = holder_of(m);
+    let (tier, active, paid) = holder_of(m, now);
     if !active {
         return Err(DomainError::MemberInactive { member: member.to_string(), status: m.account.status.to_string() });
     }
     let facts = l.insight.get(member).cloned();
-    let holder = Holder { tier: &tier, active, insight: facts.as_ref() };
+    let holder = Holder { tier: &tier, active, insight: facts.as_ref(), paid };
     let can = givable(l, program, (member, &holder), &lot.terms.prizes, id, now);
     let prizes = lot.terms.prizes.clone();
     let of = |p: &PrizeInput| prizes.iter().position(|q| q.id == p.id).expect("a prize of the lottery");

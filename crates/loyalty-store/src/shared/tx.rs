@@ -151,6 +151,18 @@ impl Tx for TxImpl {
         super::rewards::load_rewards_for_write(&mut self.tx, wanted).await
     }
 
+    async fn load_memberships(
+        &mut self,
+        members: &[MemberId],
+    ) -> Result<HashMap<MemberId, (loyalty_core::membership::Membership, Option<jiff::Timestamp>)>> {
+        let ids: Vec<String> = members.iter().map(|m| m.as_str().to_owned()).collect();
+        super::memberships::load_memberships(&mut self.tx, &ids, LOCK).await
+    }
+
+    async fn load_plan_savings(&mut self, wanted: &[(MemberId, jiff::Timestamp)]) -> Result<HashMap<MemberId, i64>> {
+        super::memberships::load_savings(&mut self.tx, wanted).await
+    }
+
     async fn write(&mut self, changes: &Changes, recorded_at: jiff::Timestamp) -> Result<()> {
         write_changes(&mut self.tx, changes, micros(recorded_at)).await
     }

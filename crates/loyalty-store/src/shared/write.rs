@@ -244,5 +244,6 @@ pub(super) async fn write_changes(
     super::personal::write_audit(conn, &c.audit).await?;
     super::coupons::write_coupons(conn, c).await?;
     super::rewards::write_rewards(conn, c).await?;
+    super::memberships::write_memberships(conn, c, recorded_at).await?;
     write_tier_changes(conn, c, recorded_at).await
 }
