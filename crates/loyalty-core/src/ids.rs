@@ -210,3 +210,10 @@ pub fn derived_id(parts: &[&str]) -> String {
     }
     format!("h.{h:016x}.{}", &joined[joined.len() - 64..])
 }
+
+string_id!(
+    /// The store's id of a payment for a paid plan's term (the request's idempotency key);
+    /// unique within its member.
+    PaymentId,
+    "a payment id"
+);

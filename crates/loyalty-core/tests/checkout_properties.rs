@@ -48,7 +48,7 @@ proptest! {
         let at: Timestamp = "2026-01-01T12:00:00+08:00".parse::<Timestamp>().unwrap().checked_add(SignedDuration::from_hours(24 * day_offset)).unwrap();
         let code = ["base", "silver", "gold"][tier];
         let birthday = jiff::civil::Date::new(1990, birthday_month, 1).ok();
-        let buyer = Buyer { tier: code, birthday, status: MemberStatus::Active, available_points: available };
+        let buyer = Buyer { tier: code, plan: None, birthday, status: MemberStatus::Active, available_points: available };
         let max = evaluate(&program, &buyer, &lines, 1_000, None, at).unwrap().redemption.max_points;
         let want = max * redeem_share / 100;
         let redeem = (want >= program.file.redemption.min_points).then_some(want);

@@ -112,7 +112,7 @@ proptest! {
             held.push((c, t));
         }
         let offers: Vec<_> = held.iter().map(|(c, t)| (c, t)).collect();
-        let buyer = Buyer { tier: code, birthday: None, status: MemberStatus::Active, available_points: 0 };
+        let buyer = Buyer { tier: code, plan: None, birthday: None, status: MemberStatus::Active, available_points: 0 };
         let e = evaluate_with_coupons(&program, &buyer, (&lines, 1_000), None, &offers, at).unwrap();
         prop_assert_eq!(e.lines.iter().map(|l| l.coupon_discount_minor).sum::<i64>(), e.coupon_discount_minor);
         prop_assert_eq!(e.lines.iter().map(|l| l.paid_minor).sum::<i64>(), e.goods_minor - e.coupon_discount_minor);
@@ -142,7 +142,7 @@ proptest! {
         let mut acc = Account::new(member.clone());
         acc.join_tier(&program, at);
         acc.tier.code = code.to_owned();
-        let placed = place_order_with_coupons(&mut acc, &program, order, None, &order_offers, at);
+        let placed = place_order_with_coupons(&mut acc, &program, order, (None, None), &order_offers, at);
         let placed = placed.map_err(|e| TestCaseError::fail(format!("the order was refused: {e}")))?;
         prop_assert_eq!(placed.earned_points, e.points_earned);
         for &i in &used {

@@ -14,6 +14,7 @@ mod insight_views;
 pub mod keys;
 pub mod lotteries;
 pub mod members;
+pub mod memberships;
 pub mod openapi;
 pub mod orders;
 pub mod personal;
@@ -70,6 +71,8 @@ pub struct AppState {
         rewards::redeem, rewards::list_redemptions, rewards::get_redemption, rewards::move_status_handler, rewards::put_address,
         lotteries::create_lottery, lotteries::list_lotteries, lotteries::get_lottery, lotteries::patch_lottery,
         lotteries::draw, lotteries::list_draws, lotteries::audit_draw, lotteries::report,
+        memberships::plans, memberships::get_membership, memberships::history, memberships::subscribe,
+        memberships::upgrade, memberships::cancel, memberships::resume, memberships::refund, memberships::invite,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
@@ -225,6 +228,15 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Integration, Method::GET, "/v1/members/{id}/draws", get(lotteries::list_draws)),
         r(Admin, Method::GET, "/v1/members/{id}/draws/{draw_id}/audit", get(lotteries::audit_draw)),
         r(Access::Analyst, Method::GET, "/v1/lotteries/{id}/report", get(lotteries::report)),
+        r(Integration, Method::GET, "/v1/plans", get(memberships::plans)),
+        r(Integration, Method::GET, "/v1/members/{id}/membership", get(memberships::get_membership)),
+        r(Integration, Method::GET, "/v1/members/{id}/membership/history", get(memberships::history)),
+        r(Integration, Method::POST, "/v1/members/{id}/memberships", post(memberships::subscribe)),
+        r(Integration, Method::POST, "/v1/members/{id}/membership/upgrade", post(memberships::upgrade)),
+        r(Integration, Method::POST, "/v1/members/{id}/membership/cancel", post(memberships::cancel)),
+        r(Integration, Method::POST, "/v1/members/{id}/membership/resume", post(memberships::resume)),
+        r(Admin, Method::POST, "/v1/members/{id}/membership/refund", post(memberships::refund)),
+        r(Admin, Method::POST, "/v1/members/{id}/plan-invitations", post(memberships::invite)),
     ];
     routes.extend(crate::insight::routes());
     routes

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::Extension;
 use loyalty_core::checkout::{self, Buyer, CartLine, Evaluation};
 use loyalty_core::ids::{ClaimId, MemberId};
+use loyalty_core::membership::perks;
 use loyalty_core::order::parse_instant;
 use loyalty_core::text::Reason;
 use loyalty_core::tiers::{self, Action, ActionKind, ActivityInput, Level, Retention, TierEvent};
@@ -307,6 +308,8 @@ pub struct BenefitView {
 pub struct BenefitsView {
     pub member_id: String,
     pub tier: TierRef,
+    /// The paid plan whose benefits apply now, when one does (its benefits are listed too).
+    pub plan: Option<String>,
     pub benefits: Vec<BenefitView>,
     pub free_samples_per_month: i64,
     pub free_samples_used_this_month: i64,
@@ -324,12 +327,13 @@ pub async fn benefits(State(s): State<AppState>, Path(id): Path<String>) -> ApiR
     let (start, _) = tiers::period_bounds(&s.program, tiers::CapPeriod::Month, now);
     let claims = s.store.actions(&id, ActionKind::Claim, start).await?;
     let samples = tiers::free_samples(&s.program, st.level.free_samples_per_month, &claims, now);
+    let plan = plan_at(&s, &m, now);
+    let listed = usage::tier_benefits(&s.program, st.level).into_iter().chain(plan.into_iter().flat_map(perks::listed));
     Ok(axum::Json(BenefitsView {
         member_id: id.to_string(),
         tier: tier_ref(st.level),
-        benefits: (usage::tier_benefits(&s.program, st.level).into_iter())
-            .map(|b| BenefitView { code: b.code, description: b.description })
-            .collect(),
+        plan: plan.map(|p| p.code.clone()),
+        benefits: listed.map(|b| BenefitView { code: b.code, description: b.description }).collect(),
         free_samples_per_month: samples.quota,
         free_samples_used_this_month: samples.used,
         free_samples_left: samples.left,
@@ -378,25 +382,33 @@ pub async fn evaluate(State(s): State<AppState>, Json(r): Json<EvaluateRequest>)
     }
     let m = load(&s, &id).await?;
     let (tier, available_points) = checkout::buyer_at(&m.account, &s.program, s.clock.now());
-    let buyer = Buyer { tier: &tier, birthday: m.profile.birthday, status: m.account.status, available_points };
+    let plan = plan_at(&s, &m, at);
+    let buyer = Buyer { tier: &tier, plan, birthday: m.profile.birthday, status: m.account.status, available_points };
     let held = crate::coupons::checkout_offers(&s, &id, &r.coupons, r.best_coupons).await?;
     let mut offers: Vec<_> = held.iter().map(|(c, t)| (c, &**t)).collect();
     if r.best_coupons {
-        offers = best_offers(&s, &tier, &r, &offers, at)?;
+        offers = best_offers(&s, (&tier, plan), &r, &offers, at)?;
     }
     let cart = (r.lines.as_slice(), r.shipping_minor);
     Ok(axum::Json(checkout::evaluate_with_coupons(&s.program, &buyer, cart, r.points_to_redeem, &offers, at)?))
 }
 
+/// The plan whose benefits apply to the member at `at`, if one does.
+fn plan_at<'a>(s: &'a AppState, m: &MemberRecord, at: jiff::Timestamp) -> Option<&'a loyalty_core::membership::Plan> {
+    let cover = m.plan.as_ref().filter(|c| c.applies_at(at))?;
+    s.program.file.plans.iter().find(|p| p.code == cover.plan)
+}
+
 /// The best combination of `offers` for the cart, priced at member price as checkout prices it.
 fn best_offers<'a>(
     s: &AppState,
-    tier: &str,
+    (tier, plan): (&str, Option<&loyalty_core::membership::Plan>),
     r: &EvaluateRequest,
     offers: &[(&'a loyalty_core::coupons::Coupon, &'a loyalty_core::coupons::Template)],
     at: jiff::Timestamp,
 ) -> ApiResult<Vec<(&'a loyalty_core::coupons::Coupon, &'a loyalty_core::coupons::Template)>> {
-    let buyer = Buyer { tier, birthday: None, status: loyalty_core::ledger::MemberStatus::Active, available_points: 0 };
+    let buyer =
+        Buyer { tier, plan, birthday: None, status: loyalty_core::ledger::MemberStatus::Active, available_points: 0 };
     let plain = checkout::evaluate(&s.program, &buyer, &r.lines, r.shipping_minor, None, at)?;
     let goods: Vec<loyalty_core::coupons::CartGoods<'_>> = plain
         .lines

@@ -69,7 +69,7 @@ fn earned(id: &str, program: &Program, now: Timestamp) -> MemberRecord {
     let mut account = Account::new(MemberId::parse(id).unwrap());
     let paid_at = now - SignedDuration::from_hours(1);
     account.earn(program, (SourceKind::Order, "o-1"), 1_200, paid_at, now).expect("a lot");
-    MemberRecord { profile: Profile::new(paid_at, now), account }
+    MemberRecord { profile: Profile::new(paid_at, now), account, plan: None }
 }
 
 #[tokio::test]
