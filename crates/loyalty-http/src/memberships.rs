@@ -134,7 +134,9 @@ async fn view(s: &AppState, m: &Membership) -> ApiResult<MembershipView> {
     let shown = m.term_at(now).or_else(|| m.last_term());
     let savings = match shown {
         Some(t) => {
-            let saved = s.store.plan_savings(&m.member_id, t.starts_at, t.end().min(now).max(t.starts_at)).await?;
+            // Uses up to and including now (an order paid this instant counts).
+            let upto = now.checked_add(jiff::SignedDuration::from_micros(1)).unwrap_or(now);
+            let saved = s.store.plan_savings(&m.member_id, t.starts_at, t.end().min(upto).max(t.starts_at)).await?;
             Some(SavingsView {
                 term_id: t.term_id.clone(),
                 fee_minor: t.fee_minor(),

@@ -220,6 +220,8 @@ pub struct OrderView {
     pub refunds: Vec<RefundView>,
     /// The member's coupons the order used.
     pub coupons: Vec<String>,
+    /// The benefits the order used and what each was worth (a paid plan's carry `plan`).
+    pub benefits: Vec<loyalty_core::order::BenefitUse>,
 }
 
 impl OrderView {
@@ -243,6 +245,7 @@ impl OrderView {
             note: o.note.clone(),
             refunds: refunds.iter().map(|r| RefundView::new(r, tz)).collect(),
             coupons: v.coupons.iter().map(|c| c.to_string()).collect(),
+            benefits: o.benefits.clone(),
         }
     }
 }
