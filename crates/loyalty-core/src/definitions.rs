@@ -193,6 +193,19 @@ pub(crate) fn check_program(program: &Program, issues: &mut Vec<ConfigIssue>) {
             })
             .collect(),
     );
+    // A plan's pack is issued through the `membership` channel: a template of the file that
+    // does not take it would give the pack nothing.
+    for (i, p) in f.plans.iter().enumerate() {
+        for (j, item) in p.benefits.coupon_pack.iter().enumerate() {
+            let Some(t) = templates.iter().find(|t| t.id == item.template) else { continue };
+            if !t.channels.contains(&crate::coupons::Channel::Membership) {
+                issues.push(ConfigIssue {
+                    field: format!("plans[{i}].benefits.coupon_pack[{j}].template"),
+                    reason: format!("template {:?} is not obtainable through the membership channel", item.template),
+                });
+            }
+        }
+    }
 }
 
 /// A refusal's field and reason (a refusal that names no field is about the whole entry).

@@ -124,7 +124,7 @@ impl Default for ProgramFile {
             coupon_templates: Vec::new(),
             rewards: Vec::new(),
             lotteries: Vec::new(),
-            plans: Vec::new(),
+            plans: vec![crate::membership::plan::default_plan()],
             memberships: Default::default(),
         }
     }

@@ -94,7 +94,8 @@ impl Story {
     async fn kinds(&self, member: &str) -> Vec<String> {
         let (s, h) = self.app.get(&format!("/v1/members/{member}/membership/history?limit=100")).await;
         assert_eq!(s, StatusCode::OK, "{h}");
-        let mut k: Vec<String> = h["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
+        let mut k: Vec<String> =
+            h["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
         k.reverse();
         k
     }
@@ -190,7 +191,11 @@ async fn a_cancellation_keeps_the_benefits_to_the_end_of_the_term() {
     st.pay("sun", "p1", "plus-month", 3100, false).await;
     st.to("2026-01-10T02:00:00Z").await;
     let (s, m) = st.app.post("/v1/members/sun/membership/cancel", json!({"reason": "too many subscriptions"})).await;
-    assert_eq!((s, m["status"].as_str(), m["renews"].as_bool()), (StatusCode::OK, Some("cancelled"), Some(false)), "{m}");
+    assert_eq!(
+        (s, m["status"].as_str(), m["renews"].as_bool()),
+        (StatusCode::OK, Some("cancelled"), Some(false)),
+        "{m}"
+    );
     assert_eq!(m["benefits_until"], "2026-02-01T10:00:00+08:00", "no grace once cancelled");
     st.to("2026-01-31T02:00:00Z").await;
     assert_eq!(st.evaluate("sun", 10_000).await["goods_minor"], 9_000);
@@ -222,7 +227,13 @@ async fn each_refund_policy_gives_back_its_amount_to_the_fen() {
     // b saves: one order at the year plan's 88% (the tier's 95%: 5% is the tier's, 7% the
     // plan's) with shipping waived by the plan.
     let o = st.order("b", "ob", 10_000, 8_800, true, &[]).await;
-    let plan_uses: i64 = o["benefits"].as_array().unwrap().iter().filter(|b| b["plan"] == "plus-year").map(|b| b["value_minor"].as_i64().unwrap()).sum();
+    let plan_uses: i64 = o["benefits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["plan"] == "plus-year")
+        .map(|b| b["value_minor"].as_i64().unwrap())
+        .sum();
     assert_eq!(plan_uses, 700 + 800, "the plan's 7% beyond the tier and the shipping it waived: {o}");
     st.to("2026-01-11T08:00:00Z").await; // 20 whole days of 31 unused; 354 of 365 for b
     let (s, r) = refund(&st, "a", "ra", None).await;
@@ -257,7 +268,11 @@ async fn bad_requests_name_their_field_and_write_nothing() {
     let (s, p) = st.app.post_raw("/v1/members/qian/memberships", r#"{"id":"x3","plan":"plus-month"}"#).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
     let (s, p) = st.app.get("/v1/members/qian/membership").await;
-    assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("membership_not_found")), "nothing was written: {p}");
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("membership_not_found")),
+        "nothing was written: {p}"
+    );
     st.pay("qian", "p1", "plus-month", 3100, false).await;
     let (s, p) = refund(&st, "qian", "r1", Some(3101)).await;
     assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("amount_minor")), "{p}");
@@ -299,11 +314,16 @@ async fn savings_are_the_sum_of_the_recorded_benefit_uses_and_packs_arrive_month
     st.pay("wu", "p1", "plus-month", 3100, false).await;
     st.to("2026-01-01T03:00:00Z").await;
     let (_, coupons) = st.app.get("/v1/members/wu/coupons").await;
-    let ids: Vec<String> = coupons["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
+    let ids: Vec<String> =
+        coupons["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids.len(), 2, "the first month's pack: {coupons}");
     let e = st.evaluate("wu", 10_000).await;
     let o = st.order("wu", "o1", 10_000, e["goods_minor"].as_i64().unwrap() - 500, true, &[&ids[0]]).await;
-    assert_eq!(o["earned_points"], e["points_earned"].as_i64().unwrap() - 5 * 3, "the coupon's 5 yuan earn nothing: {o} {e}");
+    assert_eq!(
+        o["earned_points"],
+        e["points_earned"].as_i64().unwrap() - 5 * 3,
+        "the coupon's 5 yuan earn nothing: {o} {e}"
+    );
     let o2 = st.order("wu", "o2", 3_000, 2_700, true, &[]).await;
     let m = st.membership("wu").await;
     let saved = m["savings"]["saved_minor"].as_i64().unwrap();

@@ -63,6 +63,15 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/coupon-templates/{id}/report", ANALYSTS),
     ("GET", "/v1/rewards/{id}/report", ANALYSTS),
     ("GET", "/v1/lotteries/{id}/report", ANALYSTS),
+    ("GET", "/v1/plans", SHOP),
+    ("GET", "/v1/members/{id}/membership", SHOP),
+    ("GET", "/v1/members/{id}/membership/history", SHOP),
+    ("POST", "/v1/members/{id}/memberships", SHOP),
+    ("POST", "/v1/members/{id}/membership/upgrade", SHOP),
+    ("POST", "/v1/members/{id}/membership/cancel", SHOP),
+    ("POST", "/v1/members/{id}/membership/resume", SHOP),
+    ("POST", "/v1/members/{id}/membership/refund", ADMIN_ONLY),
+    ("POST", "/v1/members/{id}/plan-invitations", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/points/adjustments", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/tier/assignments", ADMIN_ONLY),
     ("GET", "/v1/api-keys", ADMIN_ONLY),
@@ -152,6 +161,24 @@ async fn arrange(app: &TestApp) {
 
 /// A request a key allowed to call the route gets a 2xx for, with whatever it needs made
 /// first (with the bootstrap admin key). `tag` makes every id unique to one call.
+/// A payment for a plan, taken at `now`.
+fn pay(id: &str, plan: &str, paid: i64, now: &str) -> Value {
+    json!({"id": id, "plan": plan, "paid_minor": paid, "payment_ref": "scope", "started_at": now})
+}
+
+/// A member with a running membership of the plan `plus`.
+async fn subscribed(app: &TestApp, member: &str, now: &str) {
+    app.member(member).await;
+    let (s, m) = app
+        .post(&format!("/v1/members/{member}/memberships"), pay(&format!("{member}-pay"), "plus", 19_800, now))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+}
+
+/// The programme of these tests: two plans, so that an upgrade has somewhere to go.
+const PLANS: &str = "[[plans]]\ncode = \"plus\"\nname = \"PLUS\"\nprice_minor = 19800\nterm = \"year\"\n\
+    [[plans]]\ncode = \"plus-max\"\nname = \"PLUS Max\"\nprice_minor = 39800\nterm = \"year\"\n";
+
 async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (String, Option<Value>) {
     let now = jiff::Timestamp::now().to_string();
     let hold = || async {
@@ -268,6 +295,31 @@ async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (Str
         ("GET", "/v1/members/{id}/draws/{draw_id}/audit") => {
             ("/v1/members/shared/draws/draw-shared/audit".into(), None)
         }
+        ("POST", "/v1/members/{id}/memberships") => {
+            app.member(&format!("m-{tag}")).await;
+            (format!("/v1/members/m-{tag}/memberships"), body(pay(&format!("p-{tag}"), "plus", 19_800, &now)))
+        }
+        ("POST", "/v1/members/{id}/membership/upgrade") => {
+            subscribed(app, &format!("u-{tag}"), &now).await;
+            (
+                format!("/v1/members/u-{tag}/membership/upgrade"),
+                body(pay(&format!("up-{tag}"), "plus-max", 1_000, &now)),
+            )
+        }
+        ("POST", "/v1/members/{id}/membership/refund") => {
+            subscribed(app, &format!("r-{tag}"), &now).await;
+            (
+                format!("/v1/members/r-{tag}/membership/refund"),
+                body(json!({"id": format!("rf-{tag}"), "reason": "scope test"})),
+            )
+        }
+        ("POST", "/v1/members/{id}/membership/cancel") => {
+            ("/v1/members/shared/membership/cancel".into(), body(json!({"reason": "scope test"})))
+        }
+        ("POST", "/v1/members/{id}/membership/resume") => ("/v1/members/shared/membership/resume".into(), None),
+        ("POST", "/v1/members/{id}/plan-invitations") => {
+            ("/v1/members/shared/plan-invitations".into(), body(json!({"plan": "plus-max"})))
+        }
         ("GET", r) if r.starts_with("/v1/rewards") => (r.replace("{id}", "r-shared"), None),
         ("GET", r) if r.starts_with("/v1/lotteries") => (r.replace("{id}", "l-shared"), None),
         ("GET", r) => (r.replace("{id}", if r.starts_with("/v1/orders") { "o-shared" } else { "shared" }), None),
@@ -280,8 +332,9 @@ async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (Str
 /// 403 naming the scope to every other, before anything is read or written.
 #[tokio::test]
 async fn every_route_answers_each_scope_as_the_policy_says() {
-    let app = spawn_app_with(&format!("pending_days = 0\n{STABLE}")).await;
+    let app = spawn_app_with(&format!("pending_days = 0\n{STABLE}{PLANS}")).await;
     arrange(&app).await;
+    subscribed(&app, "shared", &jiff::Timestamp::now().to_string()).await;
     for (i, (m, route, allowed)) in POLICY.iter().enumerate() {
         let any = route.replace("{id}", "shared").replace("{hold_id}", "h-none").replace("{name}", "nobody");
         let empty = (*m != "GET" && *m != "DELETE").then(|| json!({}));

@@ -166,6 +166,30 @@ impl Default for MembershipSettings {
     }
 }
 
+/// The built-in plan: PLUS for a year at ¥198 with a free week's trial; 90% of list (better
+/// than the base and silver tiers' price), points ×2, free shipping and returns. A store that
+/// sells no plan writes `plans = []`.
+pub fn default_plan() -> Plan {
+    Plan {
+        code: "plus".into(),
+        name: "PLUS 会员".into(),
+        price_minor: 19_800,
+        term: PlanTerm::Year,
+        trial: Some(Trial { days: 7, price_minor: 0 }),
+        renews: true,
+        refund: PlanRefund::ProRataMinusSavings,
+        benefits: PlanBenefits {
+            discount_percent: 90,
+            points_multiplier: Multiplier(2000),
+            free_shipping: true,
+            free_returns: true,
+            ..PlanBenefits::default()
+        },
+        min_tier: None,
+        invitation_only: false,
+    }
+}
+
 /// Most plans a programme may have.
 pub const MAX_PLANS: usize = 50;
 /// Most SKUs with a member price, categories and pack items a plan may list.
