@@ -22,8 +22,9 @@ use utoipa::{IntoParams, ToSchema};
 /// A plan as members and the store see it.
 #[derive(Serialize, ToSchema)]
 pub struct PlanView {
-    #[serde(flatten)]
-    pub plan: Plan,
+    pub code: String,
+    /// The plan as the programme file defines it.
+    pub terms: Plan,
     /// What it gives, by the codes checkout and orders record.
     pub listed: Vec<crate::tiers::BenefitView>,
 }
@@ -31,7 +32,13 @@ pub struct PlanView {
 /// The programme's paid plans.
 #[utoipa::path(get, path = "/v1/plans", tag = "memberships", responses((status = 200, body = inline(Vec<PlanView>))))]
 pub async fn plans(State(s): State<AppState>) -> axum::Json<Vec<PlanView>> {
-    let views = s.program.file.plans.iter().map(|p| PlanView { plan: p.clone(), listed: listed(p) }).collect();
+    let views = s
+        .program
+        .file
+        .plans
+        .iter()
+        .map(|p| PlanView { code: p.code.clone(), terms: p.clone(), listed: listed(p) })
+        .collect();
     axum::Json(views)
 }
 
@@ -62,8 +69,7 @@ pub struct TermView {
     pub packs_issued: i64,
 }
 
-fn term_view(t: &Term, s: &AppState) -> TermView {
-    let tz = &s.program.tz;
+pub(crate) fn term_view(t: &Term, tz: &jiff::tz::TimeZone) -> TermView {
     TermView {
         id: t.term_id.clone(),
         plan: t.plan.clone(),
@@ -157,12 +163,12 @@ async fn view(s: &AppState, m: &Membership) -> ApiResult<MembershipView> {
         trial_used: m.trial_used,
         term_ends_at: m.last_term().map(|t| rfc3339(t.end(), tz)),
         benefits_until: m.benefits_until(grace).map(|t| rfc3339(t, tz)),
-        current_term: m.term_at(now).map(|t| term_view(t, s)),
+        current_term: m.term_at(now).map(|t| term_view(t, &s.program.tz)),
         savings,
         refund_quote: rules::refund_quote(m, &s.program, running_saved, now),
         upgrade_credit_minor: rules::upgrade_credit(m, now),
         invitations: m.invitations.clone(),
-        terms: m.terms.iter().map(|t| term_view(t, s)).collect(),
+        terms: m.terms.iter().map(|t| term_view(t, &s.program.tz)).collect(),
         recorded_term: None,
         refund: None,
     })
@@ -217,10 +223,10 @@ pub struct EventView {
     pub detail: String,
 }
 
-fn event_view(e: &Event, s: &AppState) -> EventView {
+pub(crate) fn event_view(e: &Event, tz: &jiff::tz::TimeZone) -> EventView {
     EventView {
         seq: e.seq,
-        at: rfc3339(e.at, &s.program.tz),
+        at: rfc3339(e.at, tz),
         kind: e.kind.name().to_owned(),
         plan: e.plan.clone(),
         term_id: e.term_id.clone(),
@@ -244,7 +250,10 @@ pub async fn history(
     }
     let events = s.store.membership_events(&id, p.before, limit).await?;
     let next_cursor = (events.len() as i64 == limit).then(|| events.last().map(|e| e.seq.to_string())).flatten();
-    Ok(axum::Json(crate::views::Page { items: events.iter().map(|e| event_view(e, &s)).collect(), next_cursor }))
+    Ok(axum::Json(crate::views::Page {
+        items: events.iter().map(|e| event_view(e, &s.program.tz)).collect(),
+        next_cursor,
+    }))
 }
 
 /// A payment the store took for a plan.
@@ -290,7 +299,7 @@ fn payment(r: &PaymentRequest, upgrade: bool) -> ApiResult<Payment> {
 async fn reply(s: &AppState, o: Outcome, created: StatusCode) -> ApiResult<(StatusCode, axum::Json<MembershipView>)> {
     let Outcome::Membership { membership, term, refund, replayed } = o else { return Err(unexpected(o)) };
     let mut v = view(s, &membership).await?;
-    v.recorded_term = term.as_ref().map(|t| term_view(t, s));
+    v.recorded_term = term.as_ref().map(|t| term_view(t, &s.program.tz));
     v.refund = refund;
     Ok((if replayed { StatusCode::OK } else { created }, axum::Json(v)))
 }

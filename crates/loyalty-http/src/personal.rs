@@ -112,6 +112,9 @@ pub struct MemberExport {
     /// draws, newest first (at most `loyalty_store::rewards::MAX_MEMBER_ROWS` each).
     pub redemptions: Vec<RedemptionRecord>,
     pub draws: Vec<DrawRecord>,
+    /// Paid membership: every term (payments, trials, refunds) and the whole history.
+    pub membership_terms: Vec<crate::memberships::TermView>,
+    pub membership_history: Vec<crate::memberships::EventView>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -237,6 +240,8 @@ impl MemberExport {
             coupons: Vec::new(),
             redemptions: Vec::new(),
             draws: Vec::new(),
+            membership_terms: Vec::new(),
+            membership_history: Vec::new(),
         }
     }
 
@@ -327,6 +332,18 @@ pub async fn export(
             at: rfc3339(d.at, &program.tz),
         })
         .collect();
+    if let Some(m) = store.membership(id).await? {
+        doc.membership_terms = m.terms.iter().map(|t| crate::memberships::term_view(t, &program.tz)).collect();
+        // Oldest first, page by page (the history is bounded by the terms and their months).
+        let mut before = None;
+        loop {
+            let page = store.membership_events(id, before, loyalty_store::memberships::MAX_EVENTS_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.seq);
+            doc.membership_history.extend(page.iter().map(|e| crate::memberships::event_view(e, &program.tz)));
+        }
+        doc.membership_history.reverse();
+    }
     Ok(Some(doc))
 }
 

@@ -204,6 +204,13 @@ async fn a_cancellation_keeps_the_benefits_to_the_end_of_the_term() {
     assert_eq!(st.evaluate("sun", 10_000).await["goods_minor"], 9_500);
     let kinds = st.kinds("sun").await;
     assert_eq!(kinds, ["started", "pack_issued", "cancelled", "lapsed"], "no renewal notice once cancelled");
+    // The member's export holds the terms and the whole history, oldest first.
+    let (s, doc) = st.app.get("/v1/members/sun/export").await;
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    assert_eq!(doc["membership_terms"][0]["payment_ref"], "wx-p1");
+    let exported: Vec<&str> =
+        doc["membership_history"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(exported, kinds);
     st.app.assert_verified().await;
 }
 
