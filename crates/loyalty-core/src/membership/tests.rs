@@ -311,3 +311,60 @@ fn a_plan_beats_the_tier_only_where_it_is_lower_and_says_so() {
     assert_eq!((lp.after_plan, lp.plan_code.as_str()), (1_000, "plan_price:plus-year"));
     assert_eq!(priced(None, "milk", 2_000).after_plan, 1_900);
 }
+
+#[test]
+fn plan_errors_name_their_key() {
+    let fields = |toml: &str| -> Vec<String> {
+        Program::from_toml(toml).unwrap_err().0.into_iter().map(|i| i.field).collect()
+    };
+    let bad = r#"
+[[plans]]
+code = "p"
+name = "P"
+price_minor = 1000
+term = "year"
+min_tier = "platinum"
+trial = { days = 0, price_minor = 2000 }
+benefits = { discount_percent = 0, coupon_pack = [{ template = "t", count = 21 }] }
+[[plans]]
+code = "p"
+name = "Q"
+price_minor = -1
+term = "year"
+"#;
+    assert_eq!(
+        fields(bad),
+        [
+            "plans[0].benefits.discount_percent",
+            "plans[0].trial.days",
+            "plans[0].trial.price_minor",
+            "plans[0].benefits.coupon_pack[0].count",
+            "plans[0].min_tier",
+            "plans[1].code",
+            "plans[1].price_minor",
+        ]
+    );
+    let e = Program::from_toml("[[plans]]\ncode = \"p\"\nname = \"P\"\nprice_minor = 1\nterm = \"week\"\n").unwrap_err();
+    assert_eq!(e.0[0].field, "plans[0].term", "{e:?}");
+    assert!(e.0[0].reason.contains("month, quarter, year"), "{e:?}");
+    let e = Program::from_toml("[memberships]\ngrace_days = 400\n").unwrap_err();
+    assert_eq!(e.0[0].field, "memberships.grace_days");
+    // A pack's template of the file must be obtainable through the membership channel.
+    let e = Program::from_toml(
+        r#"
+[[coupon_templates]]
+id = "t"
+name = "T"
+benefit = { kind = "free_shipping" }
+validity = { relative = { days = 1 } }
+[[plans]]
+code = "p"
+name = "P"
+price_minor = 1
+term = "month"
+benefits = { coupon_pack = [{ template = "t", count = 1 }] }
+"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.0[0].field, "plans[0].benefits.coupon_pack[0].template", "{e:?}");
+}
