@@ -14,6 +14,7 @@ mod insight_views;
 pub mod keys;
 pub mod lotteries;
 pub mod members;
+mod membership_views;
 pub mod memberships;
 pub mod openapi;
 pub mod orders;

@@ -6,7 +6,9 @@
 pub mod checks;
 pub mod perks;
 pub mod plan;
+pub mod refund;
 pub mod rules;
+pub mod schedule;
 pub mod state;
 #[cfg(test)]
 mod tests;

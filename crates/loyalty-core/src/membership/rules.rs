@@ -1,9 +1,9 @@
 //! What a membership may do: buy, renew, convert a trial, cancel, resume, refund, upgrade,
 //! and what the scheduler records as time passes. Pure: every rule takes `now`.
 
-use super::plan::{Plan, PlanRefund};
+use super::plan::Plan;
+use super::refund::{open_terms, pro_rata};
 use super::state::{EventKind, Membership, Status, Term};
-use crate::config_file::Named;
 use crate::error::DomainError;
 use crate::program::Program;
 use crate::tiers::level_index;
@@ -21,31 +21,7 @@ pub struct Payment {
     pub trial: bool,
 }
 
-/// A refund operations asked for: by the plan's policy, or `amount_minor` when given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefundRequest {
-    pub id: String,
-    pub amount_minor: Option<i64>,
-    pub reason: String,
-}
-
-/// What a refund gives back and how the engine computed it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct RefundFigures {
-    pub refund_id: String,
-    pub policy: String,
-    pub amount_minor: i64,
-    /// What the policy gives: the unused days' share of the fees left, less savings under
-    /// `pro_rata_minus_savings`.
-    pub computed_minor: i64,
-    pub fee_left_minor: i64,
-    pub unused_days: i64,
-    pub term_days: i64,
-    pub savings_minor: i64,
-}
-
-fn refuse(code: &'static str, reason: impl Into<String>) -> DomainError {
+pub(super) fn refuse(code: &'static str, reason: impl Into<String>) -> DomainError {
     DomainError::Membership { code, reason: reason.into() }
 }
 
@@ -273,128 +249,6 @@ pub fn resume(m: &mut Membership, program: &Program, now: Timestamp) -> Result<b
     Ok(true)
 }
 
-/// Whole days of a term, and those left unused at `now` (a day begun counts as used).
-pub fn days_of(t: &Term, now: Timestamp) -> (i64, i64) {
-    let secs = |a: Timestamp, b: Timestamp| (b.as_second() - a.as_second()).max(0);
-    let term_days = ((secs(t.starts_at, t.ends_at) + 43_200) / 86_400).max(1);
-    let unused = (secs(now.max(t.starts_at), t.end()) / 86_400).min(term_days);
-    (term_days, unused)
-}
-
-/// ⌊fee × unused ÷ term days⌋, never more than the fee left.
-fn pro_rata(t: &Term, now: Timestamp) -> i64 {
-    let (term_days, unused) = days_of(t, now);
-    let share = i128::from(t.fee_minor()) * i128::from(unused) / i128::from(term_days);
-    i64::try_from(share).expect("bounded by the fee").min(t.fee_left_minor())
-}
-
-/// The terms a refund or an upgrade at `now` ends: the running one and any paid ahead.
-fn open_terms(m: &Membership, now: Timestamp) -> Vec<usize> {
-    (0..m.terms.len()).filter(|&i| m.terms[i].end() > now && m.terms[i].end() > m.terms[i].starts_at).collect()
-}
-
-/// What a refund at `now` would give under the plan's policy, with `savings_minor` the member
-/// saved in the running term so far. `None` when no term runs.
-pub fn refund_quote(m: &Membership, program: &Program, savings_minor: i64, now: Timestamp) -> Option<RefundFigures> {
-    let current = m.term_at(now)?;
-    let plan = program.file.plans.iter().find(|p| p.code == current.plan);
-    let policy = plan.map_or(PlanRefund::None, |p| p.refund);
-    let open = open_terms(m, now);
-    let fee_left: i64 = open.iter().map(|&i| m.terms[i].fee_left_minor()).sum();
-    let unused: i64 = open.iter().map(|&i| pro_rata(&m.terms[i], now)).sum();
-    let computed = match policy {
-        PlanRefund::None => 0,
-        PlanRefund::ProRata => unused,
-        PlanRefund::ProRataMinusSavings => (unused - savings_minor).max(0),
-    };
-    let (term_days, unused_days) = days_of(current, now);
-    Some(RefundFigures {
-        refund_id: String::new(),
-        policy: policy.name().to_owned(),
-        amount_minor: computed,
-        computed_minor: computed,
-        fee_left_minor: fee_left,
-        unused_days,
-        term_days,
-        savings_minor,
-    })
-}
-
-/// Refunds the running membership at `now` and ends it: the running term and any paid ahead
-/// are cut at `now`, the amount (the policy's, or `amount_minor`, never over the fees left)
-/// is recorded on them in term order, and auto-renew is off. Sent again with the same id it
-/// is the recorded refund.
-pub fn refund(
-    m: &mut Membership,
-    program: &Program,
-    r: &RefundRequest,
-    savings_minor: i64,
-    now: Timestamp,
-) -> Result<(RefundFigures, bool), DomainError> {
-    let done: Vec<&Term> = m.terms.iter().filter(|t| t.refund_id.as_deref() == Some(&r.id)).collect();
-    if !done.is_empty() {
-        let amount = done.iter().map(|t| t.refunded_minor).sum();
-        let figures = RefundFigures {
-            refund_id: r.id.clone(),
-            policy: String::new(),
-            amount_minor: amount,
-            computed_minor: amount,
-            fee_left_minor: 0,
-            unused_days: 0,
-            term_days: 0,
-            savings_minor: 0,
-        };
-        if r.amount_minor.is_some_and(|a| a != amount) {
-            return Err(DomainError::Conflict {
-                what: "membership refund".into(),
-                id: r.id.clone(),
-                differences: vec!["amount_minor".into()],
-            });
-        }
-        return Ok((figures, true));
-    }
-    let Some(mut figures) = refund_quote(m, program, savings_minor, now) else {
-        return Err(refuse("membership_not_running", "no term runs now: there is nothing to refund"));
-    };
-    if let Some(a) = r.amount_minor {
-        if !(0..=figures.fee_left_minor).contains(&a) {
-            return Err(DomainError::unprocessable(
-                "amount_minor",
-                format!("{a} must be between 0 and the fees left to refund, {}", figures.fee_left_minor),
-            ));
-        }
-        figures.amount_minor = a;
-    }
-    figures.refund_id = r.id.clone();
-    let mut left = figures.amount_minor;
-    for i in open_terms(m, now) {
-        let t = &mut m.terms[i];
-        let give = left.min(t.fee_left_minor());
-        t.refunded_minor += give;
-        left -= give;
-        t.refund_id = Some(r.id.clone());
-        t.ended_at = Some(now.max(t.starts_at));
-        t.dirty = true;
-    }
-    assert_eq!(left, 0, "the amount is at most the fees left");
-    m.renews = false;
-    m.lapse_noted_for = m.last_term().map(|t| t.end());
-    let detail = format!(
-        "{}: {} policy, {} of {} days unused, saved {}, computed {}; {}",
-        r.id, figures.policy, figures.unused_days, figures.term_days, savings_minor, figures.computed_minor, r.reason
-    );
-    m.record(now, EventKind::Refunded, None, figures.amount_minor, detail);
-    m.updated_at = now;
-    m.assert_invariants();
-    Ok((figures, false))
-}
-
-/// The credit an upgrade at `now` carries into the new plan: the unused days' share of the
-/// running term and every term paid ahead, in full.
-pub fn upgrade_credit(m: &Membership, now: Timestamp) -> i64 {
-    open_terms(m, now).iter().map(|&i| pro_rata(&m.terms[i], now)).sum()
-}
-
 /// Moves a running membership to another plan at `started_at` (not after `now`): the running
 /// term and any paid ahead end there, their unused part is credited, and the new plan's
 /// term starts. The store charges at most the new price less the credit.
@@ -466,110 +320,5 @@ pub fn invite(m: &mut Membership, program: &Program, code: &str, now: Timestamp)
     Ok(true)
 }
 
-/// A monthly coupon pack due: pack `month` (0 for the term's first month) of term `term_id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DuePack {
-    pub term_id: String,
-    pub month: i64,
-    pub at: Timestamp,
-}
-
-fn pack_at(program: &Program, t: &Term, k: i64) -> Timestamp {
-    super::plan::months_after(&program.tz, t.starts_at, k)
-}
-
-/// The packs of paid terms due by `now`, not yet issued, in time order.
-pub fn due_packs(m: &Membership, program: &Program, now: Timestamp) -> Vec<DuePack> {
-    let mut out = Vec::new();
-    for t in m.terms.iter().filter(|t| !t.trial) {
-        let Some(plan) = program.file.plans.iter().find(|p| p.code == t.plan) else { continue };
-        if plan.benefits.coupon_pack.is_empty() {
-            continue;
-        }
-        for k in t.packs_issued..plan.term.months() {
-            let at = pack_at(program, t, k);
-            if at > now || at >= t.end() {
-                break;
-            }
-            out.push(DuePack { term_id: t.term_id.clone(), month: k, at });
-        }
-    }
-    out.sort_by_key(|p| p.at);
-    out
-}
-
-/// Marks a pack issued, with what it gave (`detail`, the coupons or why one was not given).
-pub fn pack_issued(m: &mut Membership, pack: &DuePack, coupons: i64, detail: String) {
-    let t = m.terms.iter_mut().find(|t| t.term_id == pack.term_id).expect("a due pack is of a term");
-    assert_eq!(t.packs_issued, pack.month, "packs are issued in order, once");
-    t.packs_issued += 1;
-    t.dirty = true;
-    m.record(pack.at, EventKind::PackIssued, Some(&pack.term_id), coupons, detail);
-}
-
-/// Records what time brought by `now`: the renewal notice, the grace, the lapse (each once
-/// per chain end, at the instant it fell due). Packs are the engine's (`due_packs`).
-pub fn advance(m: &mut Membership, program: &Program, now: Timestamp) {
-    let s = &program.file.memberships;
-    let Some(last) = m.last_term() else { return };
-    let (end, term_id) = (last.end(), last.term_id.clone());
-    let refunded = last.refund_id.is_some();
-    if m.renews && !refunded {
-        let notice = crate::calendar::plus_secs(end, -s.renewal_notice_days * 86_400);
-        if notice <= now && m.noticed_for != Some(end) {
-            m.noticed_for = Some(end);
-            m.record(
-                notice,
-                EventKind::RenewalDue,
-                Some(&term_id),
-                0,
-                format!("the term ends at {end}: charge the renewal"),
-            );
-        }
-        if s.grace_days > 0 && end <= now && m.grace_noted_for != Some(end) {
-            m.grace_noted_for = Some(end);
-            let until = crate::calendar::plus_secs(end, s.grace_days * 86_400);
-            m.record(
-                end,
-                EventKind::InGrace,
-                Some(&term_id),
-                0,
-                format!("renewal not posted: benefits continue until {until}"),
-            );
-        }
-    }
-    let until = m.benefits_until(s.grace_days).expect("a membership with a term has an end");
-    if until <= now && m.lapse_noted_for != Some(end) {
-        m.lapse_noted_for = Some(end);
-        m.record(until, EventKind::Lapsed, Some(&term_id), 0, "no renewal: the benefits ended".into());
-    }
-}
-
-/// When the membership next needs the scheduler: a notice, a grace, a lapse or a pack.
-pub fn next_due(m: &Membership, program: &Program) -> Option<Timestamp> {
-    let s = &program.file.memberships;
-    let last = m.last_term()?;
-    let end = last.end();
-    let mut due: Vec<Timestamp> = Vec::new();
-    if m.renews && last.refund_id.is_none() {
-        if m.noticed_for != Some(end) {
-            due.push(crate::calendar::plus_secs(end, -s.renewal_notice_days * 86_400));
-        }
-        if s.grace_days > 0 && m.grace_noted_for != Some(end) {
-            due.push(end);
-        }
-    }
-    if m.lapse_noted_for != Some(end) {
-        due.extend(m.benefits_until(s.grace_days));
-    }
-    for t in m.terms.iter().filter(|t| !t.trial) {
-        let Some(plan) = program.file.plans.iter().find(|p| p.code == t.plan) else { continue };
-        if !plan.benefits.coupon_pack.is_empty() && t.packs_issued < plan.term.months() {
-            let at = pack_at(program, t, t.packs_issued);
-            if at < t.end() {
-                due.push(at);
-            }
-        }
-    }
-    due.into_iter().min()
-}
+pub use super::refund::{days_of, refund, refund_quote, upgrade_credit, RefundFigures, RefundRequest};
+pub use super::schedule::{advance, due_packs, next_due, pack_issued, DuePack};

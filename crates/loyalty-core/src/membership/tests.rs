@@ -314,9 +314,8 @@ fn a_plan_beats_the_tier_only_where_it_is_lower_and_says_so() {
 
 #[test]
 fn plan_errors_name_their_key() {
-    let fields = |toml: &str| -> Vec<String> {
-        Program::from_toml(toml).unwrap_err().0.into_iter().map(|i| i.field).collect()
-    };
+    let fields =
+        |toml: &str| -> Vec<String> { Program::from_toml(toml).unwrap_err().0.into_iter().map(|i| i.field).collect() };
     let bad = r#"
 [[plans]]
 code = "p"
@@ -344,7 +343,8 @@ term = "year"
             "plans[1].price_minor",
         ]
     );
-    let e = Program::from_toml("[[plans]]\ncode = \"p\"\nname = \"P\"\nprice_minor = 1\nterm = \"week\"\n").unwrap_err();
+    let e =
+        Program::from_toml("[[plans]]\ncode = \"p\"\nname = \"P\"\nprice_minor = 1\nterm = \"week\"\n").unwrap_err();
     assert_eq!(e.0[0].field, "plans[0].term", "{e:?}");
     assert!(e.0[0].reason.contains("month, quarter, year"), "{e:?}");
     let e = Program::from_toml("[memberships]\ngrace_days = 400\n").unwrap_err();
