@@ -171,6 +171,16 @@ pub fn subscribe(
     }
     let plan = check_payment(program, p, now)?;
     let at = p.started_at;
+    // Paid time lies after `at` though no term covers it: the payment would go before time
+    // already paid for, which no renewal does.
+    if m.term_at(at).is_none() {
+        if let Some(later) = m.terms.iter().filter(|t| t.end() > t.starts_at).find(|t| t.starts_at > at) {
+            return Err(refuse(
+                "period_paid",
+                format!("started_at {at} is before term {}, paid already from {}", later.term_id, later.starts_at),
+            ));
+        }
+    }
     let status = m.status_at(at, grace(program));
     let (start, kind) = if running(status) {
         if m.plan != plan.code {
