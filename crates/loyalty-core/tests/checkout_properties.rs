@@ -1,13 +1,13 @@
 //! Proves that checkout evaluation and order earning agree to the point on any cart: a store
 //! that sends the evaluated `paid_minor` of each line gets exactly the points evaluate
-//! promised, for any tier, day (member day or not), birthday and redemption.
+//! promised, for any tier, paid plan (or none), day (member day or not), birthday and redemption.
 
 use jiff::{SignedDuration, Timestamp};
 use loyalty_core::account::Account;
 use loyalty_core::checkout::{evaluate, Buyer, CartLine};
 use loyalty_core::ids::{MemberId, OrderId};
 use loyalty_core::ledger::MemberStatus;
-use loyalty_core::order::{place_order, LineInput, ValidOrder};
+use loyalty_core::order::{place_order_with_coupons, LineInput, ValidOrder};
 use loyalty_core::Program;
 use proptest::prelude::*;
 
@@ -17,7 +17,10 @@ const PROGRAMME: &str = "[member_day]\nday_of_month = 18\nextra_percent = 95\npo
 [[tiers.levels.special_discounts]]\ncategory = \"c1\"\npercent = 80\nweekdays = [3, 6]\n\
 [[tiers.levels]]\ncode = \"silver\"\nname = \"银卡\"\nentry = 1000\ndiscount_percent = 90\npoints_multiplier = 1.2\nfree_shipping_over_minor = 9900\n\
 [[tiers.levels.special_discounts]]\nbrand = \"b2\"\npercent = 85\ndates = [\"11-11\", \"06-18\"]\n\
-[[tiers.levels]]\ncode = \"gold\"\nname = \"金卡\"\nentry = 5000\ndiscount_percent = 85\npoints_multiplier = 1.5\nfree_shipping_over_minor = 0\n";
+[[tiers.levels]]\ncode = \"gold\"\nname = \"金卡\"\nentry = 5000\ndiscount_percent = 85\npoints_multiplier = 1.5\nfree_shipping_over_minor = 0\n\
+[[plans]]\ncode = \"plus\"\nname = \"PLUS\"\nprice_minor = 19800\nterm = \"year\"\n\
+benefits = { discount_percent = 88, category_discounts = [{ category = \"c2\", percent = 75 }], member_prices = [{ sku = \"sku1\", price_minor = 500 }], points_multiplier = 2.5, free_shipping = true }\n\
+[[plans]]\ncode = \"lite\"\nname = \"Lite\"\nprice_minor = 900\nterm = \"month\"\nbenefits = { discount_percent = 97, points_multiplier = 1.1 }\n";
 
 fn line() -> impl Strategy<Value = CartLine> {
     (0u8..4, 0u8..3, 1i64..6, 1i64..200_000).prop_map(|(c, b, q, p)| CartLine {
@@ -40,6 +43,7 @@ proptest! {
         birthday_month in 1i8..13,
         available in 0i64..100_000,
         redeem_share in 0i64..101,
+        plan in 0usize..3,
     ) {
         let program = Program::from_toml(PROGRAMME).unwrap();
         for (i, l) in lines.iter_mut().enumerate() {
@@ -48,7 +52,8 @@ proptest! {
         let at: Timestamp = "2026-01-01T12:00:00+08:00".parse::<Timestamp>().unwrap().checked_add(SignedDuration::from_hours(24 * day_offset)).unwrap();
         let code = ["base", "silver", "gold"][tier];
         let birthday = jiff::civil::Date::new(1990, birthday_month, 1).ok();
-        let buyer = Buyer { tier: code, plan: None, birthday, status: MemberStatus::Active, available_points: available };
+        let plan = [None, Some(&program.file.plans[0]), Some(&program.file.plans[1])][plan];
+        let buyer = Buyer { tier: code, plan, birthday, status: MemberStatus::Active, available_points: available };
         let max = evaluate(&program, &buyer, &lines, 1_000, None, at).unwrap().redemption.max_points;
         let want = max * redeem_share / 100;
         let redeem = (want >= program.file.redemption.min_points).then_some(want);
@@ -69,7 +74,7 @@ proptest! {
             shipping_waived_minor: e.shipping_waived_minor,
             coupons: Vec::new(),
         };
-        let placed = place_order(&mut acc, &program, order, birthday, at).expect("carts within the limits earn");
+        let placed = place_order_with_coupons(&mut acc, &program, order, (birthday, plan), &[], at).expect("carts within the limits earn");
         prop_assert_eq!(placed.earned_points, e.points_earned);
         prop_assert_eq!(placed.growth, e.growth_earned);
         // The order records the discounts and shipping checkout named, to the fen, and the
@@ -80,6 +85,12 @@ proptest! {
         let base = program.points_for(e.lines.iter().map(|l| l.paid_minor).sum());
         prop_assert_eq!(placed.benefits.iter().map(|b| b.extra_points).sum::<i64>(), placed.earned_points - base);
         prop_assert!(placed.benefits.iter().all(|b| b.tier == code));
+        // A plan's benefit is marked as the plan's, and only then.
+        for b in &placed.benefits {
+            let of_plan = loyalty_core::membership::perks::plan_of(&b.code);
+            prop_assert_eq!(b.plan.as_deref(), of_plan);
+            prop_assert!(of_plan.is_none() || of_plan == plan.map(|p| p.code.as_str()));
+        }
     }
 }
 
