@@ -368,3 +368,37 @@ benefits = { coupon_pack = [{ template = "t", count = 1 }] }
     .unwrap_err();
     assert_eq!(e.0[0].field, "plans[0].benefits.coupon_pack[0].template", "{e:?}");
 }
+
+#[test]
+fn an_invitation_opens_an_invitation_only_plan_to_its_tier() {
+    let p = program();
+    let mut m = fresh();
+    let now = t("2026-01-10T00:00:00Z");
+    assert!(rules::invite(&mut m, &p, "black", now).unwrap());
+    assert!(!rules::invite(&mut m, &p, "black", now).unwrap(), "inviting again changes nothing");
+    let e = rules::subscribe(&mut m, &p, &pay("b1", "black", 99900, "2026-01-10T00:00:00Z"), ("silver", None), now)
+        .unwrap_err();
+    assert_eq!(code(e), "plan_not_eligible", "invited, but below the plan's tier");
+    let (term, _) = rules::subscribe(
+        &mut m,
+        &p,
+        &pay("b1", "black", 99900, "2026-01-10T00:00:00Z"),
+        ("gold", Some("champions")),
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        (term.tier.as_str(), term.segment.as_deref()),
+        ("gold", Some("champions")),
+        "the cell the report compares in"
+    );
+    assert_eq!(m.status_at(now, 3), Some(Status::Active));
+    // Auto-renew off and on again while it runs.
+    assert!(rules::cancel(&mut m, &p, "x", now).unwrap());
+    assert_eq!(m.status_at(now, 3), Some(Status::Cancelled));
+    assert!(rules::resume(&mut m, &p, now).unwrap());
+    assert_eq!(m.status_at(now, 3), Some(Status::Active));
+    let kinds: Vec<EventKind> = m.new_events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::Invited, EventKind::Started, EventKind::Cancelled, EventKind::Resumed]);
+    assert_eq!(m.new_events[0].plan, "black");
+}
