@@ -286,6 +286,8 @@ mod dialect {
     pub const SNAPSHOT: &str = "";
 }
 
+#[path = "sqlite_facts.rs"]
+mod facts;
 #[path = "shared/analytics.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod analytics;
@@ -310,6 +312,9 @@ mod load;
 #[path = "shared/maintenance.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod maintenance;
+#[path = "shared/membership_facts.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod membership_facts;
 #[path = "shared/memberships.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod memberships;
