@@ -13,6 +13,7 @@ pub mod config;
 pub mod daily;
 pub mod export;
 pub mod kpi;
+pub mod membership;
 pub mod models;
 pub mod report;
 pub mod rewards_section;
