@@ -135,6 +135,17 @@ pub async fn compute(
     range: &ReportRange,
     now: Timestamp,
 ) -> Result<MembershipReport, ReportError> {
+    compute_in_pages(store, program, range, now, READ_PAGE).await
+}
+
+/// As [`compute`], reading ranges of `page` members (tests hold small pages to the default).
+pub async fn compute_in_pages(
+    store: &dyn Store,
+    program: &Program,
+    range: &ReportRange,
+    now: Timestamp,
+    page: i64,
+) -> Result<MembershipReport, ReportError> {
     let tz = &program.tz;
     let config = range.did_config(program, now);
     config.validate()?;
@@ -156,21 +167,27 @@ pub async fn compute(
         first_month: config.first,
         join_months,
     };
-    let tally = read_members(store, &w, Arc::new(grid), now).await?;
+    let tally = read_members(store, &w, Arc::new(grid), now, page).await?;
     let lapses = store.membership_lapses(range.start, range.end.min(now)).await?;
     let costs: BTreeMap<String, i64> = store.plan_benefit_cost(range.start, range.end).await?.into_iter().collect();
     assemble(program, range, now, &config, tally, &lapses, &costs)
 }
 
 /// Every member, range by range, folded as each range arrives.
-async fn read_members(store: &dyn Store, w: &Window, grid: Arc<MonthGrid>, now: Timestamp) -> Result<Tally, StoreError> {
+async fn read_members(
+    store: &dyn Store,
+    w: &Window,
+    grid: Arc<MonthGrid>,
+    now: Timestamp,
+    page: i64,
+) -> Result<Tally, StoreError> {
     let run = store.latest_insight_run().await?.map(|r| (r.slot, r.run_id));
     let mut tally = Tally::default();
     let read = |r: loyalty_store::analytics::ActivityRange| {
         let q = FactsQuery { after: r.after, through: r.through, at: now, grid: grid.clone(), run };
         async move { store.member_facts(&q).await }
     };
-    crate::compute::for_each_range(store, now, READ_PAGE, read, |members| {
+    crate::compute::for_each_range(store, now, page, read, |members| {
         members.into_iter().for_each(|m| tally.add(w, m));
         Ok::<_, StoreError>(())
     })
@@ -292,9 +309,26 @@ fn figures(
     })
 }
 
+/// The method in one sentence, with this report's months by name (the estimate's own sentence
+/// numbers them).
+fn method(c: &DidConfig) -> String {
+    format!(
+        "Difference in differences on monthly net spend (paid minus refunded, by the month an order was paid in): \
+         for each member whose first paid term started in {}..={}, the change in mean monthly spend from the {} \
+         months before joining to the up to {} months from joining (cut at {}), minus the same change over the same \
+         months for the members of the same stratum (tier and value segment when joining; now, for them) who never \
+         had a paid term; incremental spend sums each difference times the joiner's measured months.",
+        month_label(c.first),
+        month_label(c.last),
+        c.pre_months,
+        c.post_months,
+        month_label(c.data_end)
+    )
+}
+
 fn incremental(d: &DidReport, c: &DidConfig) -> Incremental {
     Incremental {
-        method: d.method.clone(),
+        method: method(c),
         first_month: month_label(c.first),
         last_month: month_label(c.last),
         data_end_month: month_label(c.data_end),

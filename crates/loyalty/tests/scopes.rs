@@ -63,6 +63,7 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/coupon-templates/{id}/report", ANALYSTS),
     ("GET", "/v1/rewards/{id}/report", ANALYSTS),
     ("GET", "/v1/lotteries/{id}/report", ANALYSTS),
+    ("GET", "/v1/memberships/report", ANALYSTS),
     ("POST", "/v1/members/{id}/points/adjustments", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/tier/assignments", ADMIN_ONLY),
     ("GET", "/v1/api-keys", ADMIN_ONLY),
