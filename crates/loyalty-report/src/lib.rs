@@ -14,6 +14,7 @@ pub mod daily;
 pub mod export;
 pub mod kpi;
 pub mod membership;
+pub mod membership_section;
 pub mod models;
 pub mod report;
 pub mod rewards_section;

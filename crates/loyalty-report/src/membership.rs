@@ -167,10 +167,16 @@ pub async fn compute_in_pages(
         first_month: config.first,
         join_months,
     };
+    let started = std::time::Instant::now();
     let tally = read_members(store, &w, Arc::new(grid), now, page).await?;
+    let read_ms = started.elapsed().as_millis() as u64;
     let lapses = store.membership_lapses(range.start, range.end.min(now)).await?;
     let costs: BTreeMap<String, i64> = store.plan_benefit_cost(range.start, range.end).await?.into_iter().collect();
-    assemble(program, range, now, &config, tally, &lapses, &costs)
+    let sums_ms = started.elapsed().as_millis() as u64 - read_ms;
+    let report = assemble(program, range, now, &config, tally, &lapses, &costs);
+    let estimate_ms = started.elapsed().as_millis() as u64 - read_ms - sums_ms;
+    tracing::debug!(read_ms, sums_ms, estimate_ms, "membership report");
+    report
 }
 
 /// Every member, range by range, folded as each range arrives.
