@@ -2,7 +2,8 @@
 //! `bench` measures import and HTTP ingestion, `bench-tiers` checkout evaluation and a tier
 //! review, `bench-insight` member insight against DuckDB and the BG/NBD fit, `bench-coupons` a coupon grab,
 //! checkout with coupons and issuing a template to every member, `bench-mall` a points-mall
-//! grab and a lottery under load. BENCHMARKS.md has
+//! grab and a lottery under load, `bench-memberships` the monthly coupon-pack job and the
+//! paid-membership report. BENCHMARKS.md has
 //! the commands and the figures.
 
 mod coupons;
@@ -10,6 +11,8 @@ mod ingest;
 mod insight;
 mod insight_data;
 mod mall;
+mod membership_data;
+mod memberships;
 mod tiers;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +38,8 @@ enum Cmd {
     BenchCoupons(coupons::Args),
     /// Measures a points-mall grab and a lottery under load.
     BenchMall(mall::Args),
+    /// Measures the monthly coupon-pack job for paid members and the paid-membership report.
+    BenchMemberships(memberships::Args),
     /// Benchmarks RFM, segments and lifecycle on a synthetic store against DuckDB, and the BG/NBD fit.
     BenchInsight(insight::Args),
 }
@@ -53,6 +58,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::BenchInsight(args) => insight::run(args).await,
             Cmd::BenchCoupons(args) => coupons::run(args).await,
             Cmd::BenchMall(args) => mall::run(args).await,
+            Cmd::BenchMemberships(args) => memberships::run(args).await,
         }
     })
 }

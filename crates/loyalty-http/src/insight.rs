@@ -201,7 +201,7 @@ pub struct KpiParams {
     granularity: Option<String>,
 }
 
-fn date(field: &'static str, raw: &str) -> ApiResult<jiff::civil::Date> {
+pub(crate) fn date(field: &'static str, raw: &str) -> ApiResult<jiff::civil::Date> {
     raw.parse().map_err(|_| ApiError::invalid(field, format!("{raw:?} is not a date like 2026-03-31")))
 }
 

@@ -14,6 +14,7 @@ mod insight_views;
 pub mod keys;
 pub mod lotteries;
 pub mod members;
+pub mod membership_report;
 mod membership_views;
 pub mod memberships;
 pub mod openapi;
@@ -74,6 +75,7 @@ pub struct AppState {
         lotteries::draw, lotteries::list_draws, lotteries::audit_draw, lotteries::report,
         memberships::plans, memberships::get_membership, memberships::history, memberships::subscribe,
         memberships::upgrade, memberships::cancel, memberships::resume, memberships::refund, memberships::invite,
+        membership_report::report,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
@@ -238,6 +240,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Integration, Method::POST, "/v1/members/{id}/membership/resume", post(memberships::resume)),
         r(Admin, Method::POST, "/v1/members/{id}/membership/refund", post(memberships::refund)),
         r(Admin, Method::POST, "/v1/members/{id}/plan-invitations", post(memberships::invite)),
+        r(Access::Analyst, Method::GET, "/v1/memberships/report", get(membership_report::report)),
     ];
     routes.extend(crate::insight::routes());
     routes

@@ -47,11 +47,43 @@ pub async fn read_activity_in_pages(
     window_days: u32,
     page: i64,
 ) -> anyhow::Result<Vec<MemberActivity>> {
-    use futures_util::{StreamExt, TryStreamExt};
     let start = window_start(at, window_days)?;
-    // A producer of ranges and the readers, polled together, so that the first ranges are read
-    // while the later ones are found: one walk of the members where the store can
-    // (`activity_ranges`), else one keyset step per range (`activity_bound`).
+    let mut ranges: Vec<Vec<MemberActivity>> = Vec::new();
+    let read = |r: ActivityRange| {
+        read_range(
+            store,
+            ActivityQuery { at, window_start: start, after: r.after, through: r.through, registered: r.registered },
+        )
+    };
+    for_each_range(store, at, page, read, |range| {
+        ranges.push(range);
+        Ok::<_, anyhow::Error>(())
+    })
+    .await?;
+    // One copy into room reserved exactly (joining ranges as they arrived measured the same).
+    let mut all = Vec::with_capacity(ranges.iter().map(Vec::len).sum());
+    ranges.into_iter().for_each(|r| all.extend(r));
+    Ok(all)
+}
+
+/// Splits the members registered by `at` into ranges of about `page` members, reads
+/// `READERS` ranges at a time with `read`, and hands each range's answer to `each` in range
+/// (so member id) order. Ranges come from one walk of the members where the store can
+/// (`activity_ranges`), else from one keyset step per range (`activity_bound`); the producer
+/// and the readers are polled together, so that the first ranges are read while the later
+/// ones are found. Stops at the first error.
+pub async fn for_each_range<T, E, Fut>(
+    store: &dyn Store,
+    at: Timestamp,
+    page: i64,
+    read: impl Fn(ActivityRange) -> Fut,
+    mut each: impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: From<StoreError>,
+{
+    use futures_util::{StreamExt, TryStreamExt};
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let bounds = async move {
         let started = Instant::now();
@@ -75,23 +107,12 @@ pub async fn read_activity_in_pages(
         };
         drop(tx);
         tracing::debug!(ms = started.elapsed().as_millis() as u64, ranges = stepped, "activity bounds");
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, E>(())
     };
     let ranges = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let reads = ranges
-        .map(|r: ActivityRange| {
-            read_range(
-                store,
-                ActivityQuery { at, window_start: start, after: r.after, through: r.through, registered: r.registered },
-            )
-        })
-        .buffered(READERS)
-        .try_collect::<Vec<Vec<MemberActivity>>>();
-    let ((), ranges) = futures_util::future::try_join(bounds, reads).await?;
-    // One copy into room reserved exactly (joining ranges as they arrived measured the same).
-    let mut all = Vec::with_capacity(ranges.iter().map(Vec::len).sum());
-    ranges.into_iter().for_each(|r| all.extend(r));
-    Ok(all)
+    let reads = ranges.map(read).buffered(READERS).try_for_each(|answer| std::future::ready(each(answer)));
+    futures_util::future::try_join(bounds, reads).await?;
+    Ok(())
 }
 
 /// Members with ids in (`q.after`, `q.through`]: one range of about a page of members.

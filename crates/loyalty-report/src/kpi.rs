@@ -162,6 +162,13 @@ pub struct KpiPeriod {
     pub breakage_rate: Option<f64>,
     pub refunds: i64,
     pub refunded_minor: i64,
+    /// Paid membership (docs/METRICS.md, "Paid membership"): members with a paid term giving
+    /// benefits in the period, members whose first paid term started in it, fees of the terms
+    /// that started in it net of their refunds, and the value of the benefits plans gave in it.
+    pub paid_members: i64,
+    pub new_paid_members: i64,
+    pub membership_fees_minor: i64,
+    pub plan_benefit_cost_minor: i64,
 }
 
 /// Points outstanding by the ledger against the members' stored balances: they must be equal.
@@ -248,6 +255,11 @@ pub async fn compute(
     for r in refunds {
         out[r.k].refunds = r.refunds;
         out[r.k].refunded_minor = r.amount_minor;
+    }
+    for m in store.membership_windows(&base).await? {
+        let o = &mut out[m.k];
+        (o.paid_members, o.new_paid_members) = (m.paid_members, m.new_paid_members);
+        (o.membership_fees_minor, o.plan_benefit_cost_minor) = (m.fees_minor, m.plan_benefit_cost_minor);
     }
     let ledger = add_points(&mut out, &flows, program);
     add_members(&mut out, &registrations);

@@ -13,6 +13,8 @@ pub mod config;
 pub mod daily;
 pub mod export;
 pub mod kpi;
+pub mod membership;
+pub mod membership_section;
 pub mod models;
 pub mod report;
 pub mod rewards_section;

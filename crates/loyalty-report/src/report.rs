@@ -1,7 +1,7 @@
 //! `loyalty report`: one self-contained HTML page (inline CSS and SVG, no script, no external
 //! asset) with the charts operations staff read: tier mix, RFM segment sizes and value, monthly
 //! KPIs, points issued against redeemed and expired, the P(alive) histogram, and coupons, the
-//! points mall and the lottery (`rewards_section`).
+//! points mall and the lottery (`rewards_section`), and paid membership (`membership_section`).
 
 use crate::analysis::RunSummary;
 use crate::config::{InsightConfig, Scheme};
@@ -24,6 +24,8 @@ pub struct ReportData {
     pub kpis: Vec<KpiPeriod>,
     pub ledger: LedgerCheck,
     pub rewards: crate::rewards_section::RewardsData,
+    /// The paid-membership report over the KPIs' months, or why it could not be made.
+    pub memberships: Result<crate::membership::view::MembershipReport, String>,
 }
 
 /// Reads the latest run and the last twelve months of KPIs.
@@ -45,7 +47,11 @@ pub async fn gather(store: &dyn Store, program: &Program, now: Timestamp) -> any
     let periods = kpi::periods(from, to, Granularity::Month, &program.tz).map_err(|e| anyhow::anyhow!(e.reason))?;
     let (kpis, ledger) = kpi::compute(store, program, &periods, now).await?;
     let rewards = crate::rewards_section::gather(store, now).await?;
-    Ok(ReportData { generated_at: now, run, config, summary, segments, models, kpis, ledger, rewards })
+    let memberships = match crate::membership::ReportRange::new(program, from, to, None) {
+        Ok(range) => Ok(crate::membership::compute(store, program, &range, now).await?),
+        Err(e) => Err(format!("{}: {}", e.field, e.reason)),
+    };
+    Ok(ReportData { generated_at: now, run, config, summary, segments, models, kpis, ledger, rewards, memberships })
 }
 
 /// Money in major units for labels (¥1,234.56 → "1234.56").
@@ -283,6 +289,11 @@ pub fn render(data: &ReportData, program: &Program) -> String {
     }
     html.push_str("</div><h2>Monthly KPIs</h2>");
     html.push_str(&kpi_table(data, program));
+    html.push_str(&crate::membership_section::render(
+        &data.kpis,
+        data.memberships.as_ref().map_err(String::as_str),
+        program,
+    ));
     html.push_str(&crate::rewards_section::render(&data.rewards, program));
     html.push_str("<h2>Purchase and spend models</h2>");
     html.push_str(&models_table(data));

@@ -37,8 +37,10 @@ pub fn merge_activity(buyers: Vec<MemberActivity>, mut registered: Vec<&str>) ->
 }
 
 mod activity;
+mod monthly;
 mod types;
 pub use activity::*;
+pub use monthly::*;
 pub use types::*;
 
 /// Aggregate reads for member insight and KPIs, and the writes of computed insight.

@@ -1,6 +1,6 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`]) and [`Store`], their sum. SQLite
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`]) and [`Store`], their sum. SQLite
 //! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
 //! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
 //! driver type and the few fragments of SQL that differ). The server picks a backend from the
@@ -10,6 +10,7 @@ pub mod analytics;
 mod convert;
 pub mod coupons;
 pub mod health;
+pub mod membership_facts;
 pub mod memberships;
 mod postgres;
 pub mod rewards;
@@ -30,6 +31,7 @@ use std::collections::HashMap;
 pub use analytics::Analytics;
 pub use coupons::{CouponChecks, Coupons};
 pub use health::{Writability, WriteProbe};
+pub use membership_facts::MembershipFacts;
 pub use memberships::Memberships;
 pub use postgres::PgStore;
 pub use rewards::Rewards;
@@ -365,6 +367,7 @@ pub trait Store:
     + Coupons
     + Rewards
     + Memberships
+    + MembershipFacts
     + RawSql
     + 'static
 {
@@ -383,6 +386,7 @@ impl<T> Store for T where
         + Coupons
         + Rewards
         + Memberships
+        + MembershipFacts
         + RawSql
         + 'static
 {
@@ -391,8 +395,8 @@ impl<T> Store for T where
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions, Memberships,
-        PersonalData, RawSql, Rewards, Store, WriteProbe, Writes,
+        Analytics, ApiKeys, BenefitUsage, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions,
+        MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, WriteProbe, Writes,
     };
 }
 

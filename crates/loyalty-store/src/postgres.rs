@@ -32,6 +32,14 @@ impl PgStore {
         None
     }
 
+    /// PostgreSQL reads the report's ranges through the pool (see `SqliteStore::member_facts_direct`).
+    async fn member_facts_direct(
+        &self,
+        _q: &crate::membership_facts::FactsQuery,
+    ) -> Option<crate::Result<Vec<crate::membership_facts::MemberFacts>>> {
+        None
+    }
+
     /// PostgreSQL steps the bounds instead (see `SqliteStore::activity_ranges_direct`).
     async fn activity_ranges_direct(
         &self,
@@ -134,6 +142,9 @@ mod load;
 #[path = "shared/maintenance.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod maintenance;
+#[path = "shared/membership_facts.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod membership_facts;
 #[path = "shared/memberships.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod memberships;

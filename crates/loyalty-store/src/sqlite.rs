@@ -295,6 +295,8 @@ mod coupon_checks;
 #[path = "shared/coupons.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod coupons;
+#[path = "sqlite_facts.rs"]
+mod facts;
 #[path = "shared/idempotency.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod idempotency;
@@ -310,6 +312,9 @@ mod load;
 #[path = "shared/maintenance.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod maintenance;
+#[path = "shared/membership_facts.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod membership_facts;
 #[path = "shared/memberships.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod memberships;

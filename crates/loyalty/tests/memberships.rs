@@ -367,3 +367,53 @@ async fn many_concurrent_trials_make_one() {
     st.clock.advance(SignedDuration::from_hours(1));
     st.app.assert_verified().await;
 }
+
+#[tokio::test]
+async fn the_kpis_and_the_html_report_show_paid_membership() {
+    let st = Story::new("2026-01-01T02:00:00Z").await;
+    for m in ["an", "bo", "cai"] {
+        st.app.member(m).await;
+    }
+    assert_eq!(st.pay("an", "a1", "plus-year", 36_500, false).await.0, StatusCode::CREATED);
+    assert_eq!(st.pay("bo", "b0", "plus-month", 0, true).await.0, StatusCode::CREATED);
+    let e = st.evaluate("an", 10_000).await;
+    let o1 = st.order("an", "o1", 10_000, e["goods_minor"].as_i64().unwrap(), true, &[]).await;
+    st.order("cai", "o2", 10_000, 9_500, false, &[]).await;
+    st.to("2026-02-10T02:00:00Z").await;
+    assert_eq!(st.pay("bo", "b1", "plus-month", 3_100, false).await.0, StatusCode::CREATED);
+    let e = st.evaluate("bo", 5_000).await;
+    let o3 = st.order("bo", "o3", 5_000, e["goods_minor"].as_i64().unwrap(), true, &[]).await;
+    let cost = |o: &Value| -> i64 {
+        o["benefits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| !b["plan"].is_null())
+            .map(|b| b["value_minor"].as_i64().unwrap())
+            .sum()
+    };
+    assert!(cost(&o1) > 0 && cost(&o3) > 0, "{o1} {o3}");
+
+    let (s, k) = st.app.get("/v1/kpis?from=2026-01-01&to=2026-02-28&granularity=month").await;
+    assert_eq!(s, StatusCode::OK, "{k}");
+    let p = k["periods"].as_array().unwrap();
+    let figures = |i: usize| {
+        ["paid_members", "new_paid_members", "membership_fees_minor", "plan_benefit_cost_minor"]
+            .map(|f| p[i][f].as_i64().unwrap_or_else(|| panic!("{f} in {}", p[i])))
+    };
+    // January: an's year (bo's trial is not a paid term, its fee of 0 counts); February: an
+    // still and bo's first paid month, which is new.
+    assert_eq!(figures(0), [1, 1, 36_500, cost(&o1)], "{k}");
+    assert_eq!(figures(1), [2, 1, 3_100, cost(&o3)], "{k}");
+
+    let data = loyalty_report::report::gather(st.app.store.as_ref(), &st.app.program, st.now()).await.unwrap();
+    let report = data.memberships.as_ref().expect("the per-plan report");
+    assert_eq!(report.total.fees_minor, 36_500 + 3_100);
+    assert_eq!(report.total.benefit_cost_minor, cost(&o1) + cost(&o3));
+    let html = loyalty_report::report::render(&data, &st.app.program);
+    let section = &html[html.find("<h2>Paid membership</h2>").expect("the section")..];
+    let section = &section[..section[4..].find("<h2>").map_or(section.len(), |i| i + 4)];
+    for text in ["PLUS 年卡", "PLUS 月卡", "all plans", "365.00", "31.00", "Does it pay?"] {
+        assert!(section.contains(text), "{text} in {section}");
+    }
+}

@@ -72,6 +72,7 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/members/{id}/membership/resume", SHOP),
     ("POST", "/v1/members/{id}/membership/refund", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/plan-invitations", ADMIN_ONLY),
+    ("GET", "/v1/memberships/report", ANALYSTS),
     ("POST", "/v1/members/{id}/points/adjustments", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/tier/assignments", ADMIN_ONLY),
     ("GET", "/v1/api-keys", ADMIN_ONLY),

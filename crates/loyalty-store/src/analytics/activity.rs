@@ -196,7 +196,13 @@ fn corrupt(member: &str, reason: String) -> StoreError {
 /// Parses the records of a row of `span` that start at `b[*i]`, up to the end of `b` or a `|`,
 /// handing each to `each`; leaves `*i` at the `|` or the end. A malformed record is a corrupt
 /// store, never a guess.
-fn parse_records(member: &str, span: i64, b: &[u8], i: &mut usize, mut each: impl FnMut(ActivityEvent)) -> Result<()> {
+pub(super) fn parse_records(
+    member: &str,
+    span: i64,
+    b: &[u8],
+    i: &mut usize,
+    mut each: impl FnMut(ActivityEvent),
+) -> Result<()> {
     let base = span * ACTIVITY_SPAN_MICROS;
     while *i < b.len() && b[*i] != b'|' {
         let start = *i;
@@ -239,12 +245,12 @@ fn row_member<'a>(b: &'a [u8], i: &mut usize) -> Result<(&'a str, i64)> {
     Ok((member_str(id)?, span))
 }
 
-fn member_str(id: &[u8]) -> Result<&str> {
+pub(super) fn member_str(id: &[u8]) -> Result<&str> {
     std::str::from_utf8(id).map_err(|_| corrupt("?", "an activity row's member id is not UTF-8".into()))
 }
 
 /// [`row_member`] with the id left as bytes, for a caller that has seen it before.
-fn row_head_bytes<'a>(b: &'a [u8], i: &mut usize) -> Result<(&'a [u8], i64)> {
+pub(super) fn row_head_bytes<'a>(b: &'a [u8], i: &mut usize) -> Result<(&'a [u8], i64)> {
     let at = *i;
     let eq =
         (b[at] == b'|').then(|| b[at + 1..].iter().position(|&c| c == b'=' || c == b'|').map(|p| at + 1 + p)).flatten();

@@ -10,7 +10,7 @@ use sqlx::{QueryBuilder, Row};
 type DbRow = <Db as sqlx::Database>::Row;
 
 /// `WITH w(k, s, e) AS (VALUES (0, s₀, e₀), …)`: the windows a KPI statement joins.
-fn with_windows<'a>(windows: &[Window]) -> Result<QueryBuilder<'a, Db>> {
+pub(super) fn with_windows<'a>(windows: &[Window]) -> Result<QueryBuilder<'a, Db>> {
     check_windows(windows)?;
     let mut qb: QueryBuilder<'a, Db> = QueryBuilder::new("WITH w(k, s, e) AS (VALUES ");
     for (k, w) in windows.iter().enumerate() {
@@ -22,7 +22,7 @@ fn with_windows<'a>(windows: &[Window]) -> Result<QueryBuilder<'a, Db>> {
 }
 
 /// `AND col >= first start AND col < last end`: rows outside every window skip the join.
-fn within(col: &str, windows: &[Window]) -> String {
+pub(super) fn within(col: &str, windows: &[Window]) -> String {
     let lo = windows.iter().map(|w| micros(w.start)).min().unwrap_or(0);
     let hi = windows.iter().map(|w| micros(w.end)).max().unwrap_or(0);
     format!("{col} >= {lo} AND {col} < {hi}")
