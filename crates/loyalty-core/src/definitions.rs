@@ -193,19 +193,38 @@ pub(crate) fn check_program(program: &Program, issues: &mut Vec<ConfigIssue>) {
             })
             .collect(),
     );
-    // A plan's pack is issued through the `membership` channel: a template of the file that
-    // does not take it would give the pack nothing.
-    for (i, p) in f.plans.iter().enumerate() {
-        for (j, item) in p.benefits.coupon_pack.iter().enumerate() {
-            let Some(t) = templates.iter().find(|t| t.id == item.template) else { continue };
-            if !t.channels.contains(&crate::coupons::Channel::Membership) {
-                issues.push(ConfigIssue {
-                    field: format!("plans[{i}].benefits.coupon_pack[{j}].template"),
-                    reason: format!("template {:?} is not obtainable through the membership channel", item.template),
-                });
-            }
+    // A plan's pack is issued through the `membership` channel, a check-in milestone's coupon
+    // through `engagement`: a template of the file that does not take it would give nothing.
+    for (field, template, channel) in channel_references(f) {
+        let Some(t) = templates.iter().find(|t| t.id == template) else { continue };
+        if !t.channels.contains(&channel) {
+            issues.push(ConfigIssue {
+                field,
+                reason: format!("template {template:?} is not obtainable through the {} channel", channel.as_str()),
+            });
         }
     }
+}
+
+/// The coupon templates the programme issues by itself, by key, with the channel it issues
+/// them through: plans' monthly packs and check-in milestones.
+pub fn channel_references(f: &crate::program::ProgramFile) -> Vec<(String, &str, Channel)> {
+    let mut refs = Vec::new();
+    for (i, p) in f.plans.iter().enumerate() {
+        for (j, item) in p.benefits.coupon_pack.iter().enumerate() {
+            refs.push((
+                format!("plans[{i}].benefits.coupon_pack[{j}].template"),
+                item.template.as_str(),
+                Channel::Membership,
+            ));
+        }
+    }
+    for (i, m) in f.checkin.milestones.iter().enumerate() {
+        if let Some(t) = &m.coupon {
+            refs.push((format!("checkin.milestones[{i}].coupon"), t.as_str(), Channel::Engagement));
+        }
+    }
+    refs
 }
 
 /// A refusal's field and reason (a refusal that names no field is about the whole entry).

@@ -67,6 +67,9 @@ pub enum DomainError {
     /// `membership_running`, `membership_not_running`, `plan_not_eligible`, `membership_not_found`).
     #[error("{reason}")]
     Membership { code: &'static str, reason: String },
+    /// A check-in or make-up refused: `already_checked_in`, `makeup_limit_reached`, `checkin_off`, `makeup_off`.
+    #[error("{reason}")]
+    Checkin { code: &'static str, reason: String },
     #[error("the member drew {limit} times in lottery {lottery} today, the limit")]
     DrawLimitReached { lottery: String, limit: i64 },
 }
@@ -113,6 +116,7 @@ impl DomainError {
             Self::LotteryNotOpen { .. } => "lottery_not_open",
             Self::DrawLimitReached { .. } => "draw_limit_reached",
             Self::Membership { code, .. } => code,
+            Self::Checkin { code, .. } => code,
         }
     }
 }

@@ -80,6 +80,7 @@ str_enum!(
         Job = "job",
         Redemption = "redemption",
         Draw = "draw",
+        Checkin = "checkin",
     }
 );
 

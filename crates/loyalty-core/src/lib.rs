@@ -9,6 +9,7 @@ pub mod checkout;
 pub mod config_file;
 pub mod coupons;
 pub mod definitions;
+pub mod engagement;
 pub mod error;
 pub mod idempotency;
 pub mod ids;

@@ -92,6 +92,8 @@ pub struct ProgramFile {
     /// Paid plans (`crate::membership`) and the settings they share.
     pub plans: Vec<crate::membership::Plan>,
     pub memberships: crate::membership::MembershipSettings,
+    /// The daily check-in (`crate::engagement`).
+    pub checkin: crate::engagement::CheckinSettings,
 }
 
 impl Default for Earning {
@@ -126,6 +128,7 @@ impl Default for ProgramFile {
             lotteries: Vec::new(),
             plans: vec![crate::membership::plan::default_plan()],
             memberships: Default::default(),
+            checkin: Default::default(),
         }
     }
 }
@@ -222,6 +225,7 @@ impl Program {
             &mut issues,
         );
         crate::membership::plan::validate(&file.plans, &file.memberships, &file.tiers.levels, &mut issues);
+        crate::engagement::checkin::validate(&file.checkin, &mut issues);
         let (Some(tz), Some(exp)) = (tz, exp) else { return Err(ConfigError(issues)) };
         let program = Self { file, tz, minor_per_unit: 10_i64.pow(exp) };
         // Definitions are checked against the rest of the programme (the tiers they name).

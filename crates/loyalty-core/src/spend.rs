@@ -1,4 +1,5 @@
-//! Spending points outside an order: the mall's redemptions and the lottery's draws. A spend
+//! Spending points outside an order: the mall's redemptions, the lottery's draws and make-up
+//! check-ins. A spend
 //! takes available points in spending order and records which lots it took them from, so that
 //! a cancelled redemption gives them back to those same lots with their own expiry.
 
@@ -18,8 +19,8 @@ impl Account {
         now: Timestamp,
     ) -> Result<Vec<Allocation>, DomainError> {
         assert!(
-            matches!(source.0, SourceKind::Redemption | SourceKind::Draw),
-            "only the mall and the lottery spend outside an order"
+            matches!(source.0, SourceKind::Redemption | SourceKind::Draw | SourceKind::Checkin),
+            "only the mall, the lottery and make-up check-ins spend outside an order"
         );
         self.can_transact()?;
         crate::limits::check_spend(points)?;

@@ -110,6 +110,8 @@ fn describe(cmd: &Command) -> String {
         Command::RefundMembership { .. } => "membership refund",
         Command::InviteToPlan { .. } => "plan invitation",
         Command::AdvanceMembership { .. } => "membership advance",
+        Command::Checkin { .. } => "check-in",
+        Command::Makeup { .. } => "make-up check-in",
         Command::Remember(_) => return "Idempotency-Key record".to_owned(),
         Command::Audit(_) => return "audit record".to_owned(),
     };

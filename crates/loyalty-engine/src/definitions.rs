@@ -180,24 +180,29 @@ pub async fn apply_program(
         let d = lottery(store, program, l, secret(), now, Resend::Program).await;
         count(d.map(|d| d.created()), format!("lotteries[{i}]"))?;
     }
-    // Every plan's pack names a template that exists (in the file or the database) and is
-    // obtainable through the membership channel.
-    for (i, p) in f.plans.iter().enumerate() {
-        for (j, item) in p.benefits.coupon_pack.iter().enumerate() {
-            let field = format!("plans[{i}].benefits.coupon_pack[{j}].template");
-            let reason = match loyalty_core::ids::TemplateId::parse(&item.template) {
-                Err(e) => Some(e.0),
-                Ok(id) => match store.template(&id).await.map_err(ProgramDefinitionsError::Store)? {
-                    None => Some(format!("no coupon template {:?} exists", item.template)),
-                    Some(t) if !t.terms.channels.contains(&loyalty_core::coupons::Channel::Membership) => {
-                        Some(format!("template {:?} is not obtainable through the membership channel", item.template))
-                    }
-                    Some(_) => None,
-                },
-            };
-            if let Some(reason) = reason {
-                return Err(ProgramDefinitionsError::Invalid(ConfigError(vec![ConfigIssue { field, reason }])));
-            }
+    // Every template the programme issues by itself (plans' packs, check-in milestones)
+    // exists, in the file or the database, and is obtainable through its channel; make-up
+    // cards exist.
+    let cards = f
+        .checkin
+        .makeup
+        .cards
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("checkin.makeup.cards[{i}]"), t.as_str(), None));
+    let issued = loyalty_core::definitions::channel_references(f).into_iter().map(|(f, t, c)| (f, t, Some(c)));
+    for (field, template, channel) in issued.chain(cards) {
+        let reason = match loyalty_core::ids::TemplateId::parse(template) {
+            Err(e) => Some(e.0),
+            Ok(id) => match store.template(&id).await.map_err(ProgramDefinitionsError::Store)? {
+                None => Some(format!("no coupon template {template:?} exists")),
+                Some(t) => channel
+                    .filter(|c| !t.terms.channels.contains(c))
+                    .map(|c| format!("template {template:?} is not obtainable through the {} channel", c.as_str())),
+            },
+        };
+        if let Some(reason) = reason {
+            return Err(ProgramDefinitionsError::Invalid(ConfigError(vec![ConfigIssue { field, reason }])));
         }
     }
     Ok(applied)

@@ -218,6 +218,9 @@ pub async fn verify_all(
     let mut problems = store.check_coupons(program).await?;
     problems.extend(store.check_rewards(program).await?);
     problems.extend(check_memberships(store, program).await?);
+    // Check-ins: every streak one more than the day before's, and the points the days say
+    // they earned what the ledger credited for check-ins.
+    problems.extend(store.checkin_problems(max_violations as i64).await?);
     for problem in problems {
         if report.violations.len() < max_violations {
             let member_id = problem.split_once(' ').and_then(|(_, r)| r.split_once('/')).map(|(m, _)| m.to_owned());

@@ -3,6 +3,7 @@
 //! routes, not checks inside handlers; every error leaves as problem+json (`problem`).
 
 pub mod auth;
+pub mod checkins;
 pub mod coupon_codes;
 pub mod coupon_report;
 pub mod coupons;
@@ -76,6 +77,7 @@ pub struct AppState {
         memberships::plans, memberships::get_membership, memberships::history, memberships::subscribe,
         memberships::upgrade, memberships::cancel, memberships::resume, memberships::refund, memberships::invite,
         membership_report::report,
+        checkins::check_in, checkins::make_up, checkins::calendar,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
@@ -241,6 +243,9 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Admin, Method::POST, "/v1/members/{id}/membership/refund", post(memberships::refund)),
         r(Admin, Method::POST, "/v1/members/{id}/plan-invitations", post(memberships::invite)),
         r(Access::Analyst, Method::GET, "/v1/memberships/report", get(membership_report::report)),
+        r(Integration, Method::POST, "/v1/members/{id}/checkins", post(checkins::check_in)),
+        r(Integration, Method::GET, "/v1/members/{id}/checkins", get(checkins::calendar)),
+        r(Integration, Method::POST, "/v1/members/{id}/checkins/makeups", post(checkins::make_up)),
     ];
     routes.extend(crate::insight::routes());
     routes

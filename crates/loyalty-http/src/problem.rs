@@ -127,6 +127,7 @@ impl From<DomainError> for ApiError {
                 Self::new(StatusCode::NOT_FOUND, code, detail)
             }
             DomainError::Membership { .. } => Self::new(StatusCode::CONFLICT, code, detail),
+            DomainError::Checkin { .. } => Self::new(StatusCode::CONFLICT, code, detail),
             // Mapped by `coupons::problem` and `rewards::problem` above.
             DomainError::TemplateNotFound(_)
             | DomainError::CouponNotFound(_)

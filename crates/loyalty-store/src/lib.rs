@@ -1,12 +1,13 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`]) and [`Store`], their sum. SQLite
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`]) and [`Store`], their sum. SQLite
 //! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
 //! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
 //! driver type and the few fragments of SQL that differ). The server picks a backend from the
 //! URL.
 
 pub mod analytics;
+pub mod checkins;
 mod convert;
 pub mod coupons;
 pub mod health;
@@ -29,6 +30,7 @@ use loyalty_core::verify::MemberHistory;
 use std::collections::HashMap;
 
 pub use analytics::Analytics;
+pub use checkins::Checkins;
 pub use coupons::{CouponChecks, Coupons};
 pub use health::{Writability, WriteProbe};
 pub use membership_facts::MembershipFacts;
@@ -126,6 +128,10 @@ pub struct Changes {
     /// Memberships that changed: the row, its dirty terms and its new history entries, with
     /// when the scheduler next needs it.
     pub memberships: Vec<(loyalty_core::membership::Membership, Option<Timestamp>)>,
+    /// Check-in days recorded (inserted: a day already stored is an error), and stored days
+    /// whose streak a make-up moved.
+    pub checkins: Vec<(MemberId, loyalty_core::engagement::Day)>,
+    pub checkin_streaks: Vec<(MemberId, jiff::civil::Date, i64)>,
 }
 
 impl Changes {
@@ -368,6 +374,7 @@ pub trait Store:
     + Rewards
     + Memberships
     + MembershipFacts
+    + Checkins
     + RawSql
     + 'static
 {
@@ -387,6 +394,7 @@ impl<T> Store for T where
         + Rewards
         + Memberships
         + MembershipFacts
+        + Checkins
         + RawSql
         + 'static
 {
@@ -395,7 +403,7 @@ impl<T> Store for T where
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions,
+        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions,
         MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, WriteProbe, Writes,
     };
 }
@@ -470,6 +478,12 @@ pub trait Tx: Send {
     ) -> Result<HashMap<MemberId, (loyalty_core::membership::Membership, Option<Timestamp>)>>;
     /// What each member saved through plans since its instant (Σ plan benefit uses).
     async fn load_plan_savings(&mut self, wanted: &[(MemberId, Timestamp)]) -> Result<HashMap<MemberId, i64>>;
+    /// The check-in days of `members` from `from` on (the members' rows are held already).
+    async fn load_checkins(
+        &mut self,
+        members: &[MemberId],
+        from: jiff::civil::Date,
+    ) -> Result<HashMap<MemberId, Vec<loyalty_core::engagement::Day>>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
     /// A mark that is the same in two transactions of this store only if no other connection

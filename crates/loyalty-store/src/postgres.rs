@@ -121,6 +121,9 @@ mod dialect {
 #[path = "shared/analytics.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod analytics;
+#[path = "shared/checkins.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod checkins;
 #[path = "shared/coupon_checks.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod coupon_checks;

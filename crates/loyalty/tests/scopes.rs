@@ -73,6 +73,9 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/members/{id}/membership/refund", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/plan-invitations", ADMIN_ONLY),
     ("GET", "/v1/memberships/report", ANALYSTS),
+    ("POST", "/v1/members/{id}/checkins", SHOP),
+    ("GET", "/v1/members/{id}/checkins", SHOP),
+    ("POST", "/v1/members/{id}/checkins/makeups", SHOP),
     ("POST", "/v1/members/{id}/points/adjustments", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/tier/assignments", ADMIN_ONLY),
     ("GET", "/v1/api-keys", ADMIN_ONLY),
@@ -320,6 +323,20 @@ async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (Str
         ("POST", "/v1/members/{id}/membership/resume") => ("/v1/members/shared/membership/resume".into(), None),
         ("POST", "/v1/members/{id}/plan-invitations") => {
             ("/v1/members/shared/plan-invitations".into(), body(json!({"plan": "plus-max"})))
+        }
+        ("POST", "/v1/members/{id}/checkins") => {
+            app.member(&format!("c-{tag}")).await;
+            (format!("/v1/members/c-{tag}/checkins"), body(json!({})))
+        }
+        ("POST", "/v1/members/{id}/checkins/makeups") => {
+            let member = format!("mk-{tag}");
+            app.member(&member).await;
+            let grant = json!({"id": format!("fund-{tag}"), "points": 100, "reason": "scope test"});
+            let (s, a) = app.post(&format!("/v1/members/{member}/points/adjustments"), grant).await;
+            assert_eq!(s, StatusCode::CREATED, "{a}");
+            let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+            let yesterday = jiff::Timestamp::now().to_zoned(tz).date().yesterday().unwrap();
+            (format!("/v1/members/{member}/checkins/makeups"), body(json!({"day": yesterday.to_string()})))
         }
         ("GET", r) if r.starts_with("/v1/rewards") => (r.replace("{id}", "r-shared"), None),
         ("GET", r) if r.starts_with("/v1/lotteries") => (r.replace("{id}", "l-shared"), None),

@@ -249,6 +249,8 @@ pub enum Channel {
     Points,
     /// A paid plan's monthly coupon pack.
     Membership,
+    /// Engagement rewards: check-in milestones (later tasks, referrals, birthday gifts).
+    Engagement,
 }
 
 impl Channel {
@@ -259,6 +261,7 @@ impl Channel {
             Self::Code => "code",
             Self::Points => "points",
             Self::Membership => "membership",
+            Self::Engagement => "engagement",
         }
     }
 }

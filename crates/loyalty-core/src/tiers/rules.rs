@@ -34,6 +34,7 @@ pub enum GrowthKind {
     Order,
     Refund,
     Activity,
+    Checkin,
 }
 
 impl GrowthKind {
@@ -42,10 +43,11 @@ impl GrowthKind {
             Self::Order => "order",
             Self::Refund => "refund",
             Self::Activity => "activity",
+            Self::Checkin => "checkin",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Order, Self::Refund, Self::Activity].into_iter().find(|k| k.as_str() == s)
+        [Self::Order, Self::Refund, Self::Activity, Self::Checkin].into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -37,6 +37,8 @@ pub(crate) struct Loaded {
     /// audience may decide for; empty when the batch loaded no gated template or item.
     pub(crate) insight: HashMap<MemberId, loyalty_core::coupons::InsightFacts>,
     pub(crate) memberships: super::memberships::MembershipState,
+    /// The recent days of every member the batch checks in.
+    pub(crate) checkins: HashMap<MemberId, loyalty_core::engagement::Calendar>,
 }
 
 /// What a batch changed, besides the accounts themselves.
@@ -159,6 +161,7 @@ pub(crate) fn run_loaded(
         t.changes.take_from(m);
     }
     super::memberships::take_membership_changes(&mut loaded, &mut t, program);
+    take_checkin_changes(&mut loaded, &mut t);
     take_coupon_changes(&mut loaded, &mut t);
     take_reward_changes(&mut loaded, &mut t);
     // Each order once, as it ends the batch: moved out of what was loaded, not copied.
@@ -200,6 +203,11 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
                 && prev.rewards_redeemed.is_empty()
                 && prev.lottery_counts.is_empty()
                 && prev.coupons_issued.is_empty()
+        }
+        // Monthly packs and milestone coupons are issued from templates whose counts are read
+        // in the load, as an issue's are.
+        Command::AdvanceMembership { member } | Command::Checkin { member, .. } | Command::Makeup { member, .. } => {
+            !members.contains(member) && prev.coupons_issued.is_empty()
         }
         other => member_of(other, &HashMap::new()).is_none_or(|m| !members.contains(&m)),
     })
@@ -349,6 +357,7 @@ pub(crate) fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Opti
         | Command::RefundMembership { member, .. }
         | Command::InviteToPlan { member, .. }
         | Command::AdvanceMembership { member } => Some(member.clone()),
+        Command::Checkin { member, .. } | Command::Makeup { member, .. } => Some(member.clone()),
         Command::Remember(_) | Command::Audit(_) => None,
     }
 }

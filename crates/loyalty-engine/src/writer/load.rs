@@ -256,6 +256,8 @@ pub(crate) async fn load(
     let (state, mut extra) = load_reward_state(tx, program, cmds, &mut members, now).await?;
     let (memberships, packs) = super::memberships::load_membership_state(tx, program, cmds, now).await?;
     extra.extend(packs);
+    let (checkins, milestone_coupons) = super::checkins::load_checkin_state(tx, program, cmds, now).await?;
+    extra.extend(milestone_coupons);
     let (templates, coupons, codes) = load_coupon_state(tx, cmds, &orders, &members, extra).await?;
     let insight = load_insight(tx, cmds, &templates, &state.rewards).await?;
     Ok(Loaded {
@@ -273,6 +275,7 @@ pub(crate) async fn load(
         draws: state.draws,
         insight,
         memberships,
+        checkins,
     })
 }
 

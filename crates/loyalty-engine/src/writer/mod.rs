@@ -10,6 +10,7 @@
 
 mod apply;
 mod batch;
+mod checkins;
 mod coupons;
 mod load;
 mod memberships;
@@ -18,6 +19,8 @@ mod rewards;
 pub(crate) use apply::*;
 pub(crate) use batch::*;
 pub use batch::{apply_batch, apply_batch_cached, apply_batches};
+pub use checkins::CheckinOutcome;
+pub(crate) use checkins::*;
 pub(crate) use coupons::*;
 pub(crate) use load::*;
 pub use load::{growth_since, GROWTH_LOOKBACK_DAYS};
@@ -181,6 +184,16 @@ pub enum Command {
     AdvanceMembership {
         member: MemberId,
     },
+    /// Today's check-in, for the local day of `at` (the handler bounds it to the last minutes).
+    Checkin {
+        member: MemberId,
+        at: Timestamp,
+    },
+    /// A make-up check-in (补签) of a missed `day`, paid with points.
+    Makeup {
+        member: MemberId,
+        day: jiff::civil::Date,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -244,6 +257,7 @@ pub enum Outcome {
         refund: Option<loyalty_core::membership::RefundFigures>,
         replayed: bool,
     },
+    Checkin(Box<CheckinOutcome>),
 }
 
 pub type Reply = Result<Outcome, DomainError>;

@@ -55,6 +55,7 @@ fn coupon_row(r: &DbRow) -> Result<Coupon> {
             "issue" => Channel::Issue,
             "points" => Channel::Points,
             "membership" => Channel::Membership,
+            "engagement" => Channel::Engagement,
             other => return Err(corrupt(t, format!("source {other:?}"))),
         },
         issued_at: ts(t, r.try_get("issued_at")?)?,

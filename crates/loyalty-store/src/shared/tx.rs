@@ -163,6 +163,15 @@ impl Tx for TxImpl {
         super::memberships::load_savings(&mut self.tx, wanted).await
     }
 
+    async fn load_checkins(
+        &mut self,
+        members: &[MemberId],
+        from: jiff::civil::Date,
+    ) -> Result<HashMap<MemberId, Vec<loyalty_core::engagement::Day>>> {
+        let ids: Vec<String> = members.iter().map(|m| m.as_str().to_owned()).collect();
+        super::checkins::load_checkins(&mut self.tx, &ids, from).await
+    }
+
     async fn write(&mut self, changes: &Changes, recorded_at: jiff::Timestamp) -> Result<()> {
         write_changes(&mut self.tx, changes, micros(recorded_at)).await
     }

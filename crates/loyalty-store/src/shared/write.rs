@@ -245,5 +245,6 @@ pub(super) async fn write_changes(
     super::coupons::write_coupons(conn, c).await?;
     super::rewards::write_rewards(conn, c).await?;
     super::memberships::write_memberships(conn, c, recorded_at).await?;
+    super::checkins::write_checkins(conn, c).await?;
     write_tier_changes(conn, c, recorded_at).await
 }
