@@ -2,7 +2,7 @@
 //! idempotency records, and `loyalty verify` over the whole store.
 
 use crate::clock::SharedClock;
-use crate::writer::{apply_batch, Command, Outcome, Writer};
+use crate::writer::{apply_batch, apply_batches, Command, Outcome, Writer};
 use jiff::Timestamp;
 use loyalty_core::ids::MemberId;
 use loyalty_core::verify::{verify_member, Violation};
@@ -29,6 +29,15 @@ pub struct JobReport {
 /// time (they are stamped by the serving process's clock), and `jobs run --now <a later
 /// instant>` advances the ledger to that instant without making the keys sent minutes ago old.
 pub async fn run_due(store: &dyn Store, program: &Program, now: Timestamp) -> Result<JobReport, StoreError> {
+    let mut report = advance_members(store, program, now).await?;
+    report.memberships = advance_memberships(store, program, now).await?;
+    report.idempotency_purged = purge(store, Timestamp::now()).await?;
+    Ok(report)
+}
+
+/// What time brought to the ledger: pending points activated, lots expired, holds timed out,
+/// tiers reviewed. The members advanced and the entries written.
+pub async fn advance_members(store: &dyn Store, program: &Program, now: Timestamp) -> Result<JobReport, StoreError> {
     let mut report = JobReport::default();
     let mut previous: Vec<MemberId> = Vec::new();
     for _ in 0..MAX_ROUNDS {
@@ -47,25 +56,39 @@ pub async fn run_due(store: &dyn Store, program: &Program, now: Timestamp) -> Re
         report.members += ids.len();
         previous = ids;
     }
-    // Memberships: renewal notices, grace, lapses and monthly coupon packs.
+    Ok(report)
+}
+
+/// What time brought to memberships: renewal notices, grace, lapses and the monthly coupon
+/// packs. The memberships advanced. Due memberships are read `PIPELINE` batches at a time and
+/// applied with [`apply_batches`], so that one batch is loaded while the one before is written.
+pub async fn advance_memberships(store: &dyn Store, program: &Program, now: Timestamp) -> Result<usize, StoreError> {
+    const PIPELINE: i64 = 16;
+    let program = Arc::new(program.clone());
+    let clock = crate::clock::ManualClock::at(now);
+    let mut advanced = 0;
     let mut previous: Vec<MemberId> = Vec::new();
     for _ in 0..MAX_ROUNDS {
-        let ids = store.due_memberships(now, JOB_BATCH).await?;
+        let ids = store.due_memberships(now, JOB_BATCH * PIPELINE).await?;
         if ids.is_empty() {
             break;
         }
         assert!(ids != previous, "memberships stay due after advancing: {:?}", &ids[..ids.len().min(5)]);
-        let cmds: Vec<Command> = ids.iter().map(|m| Command::AdvanceMembership { member: m.clone() }).collect();
-        for r in apply_batch(store, program, &cmds, now).await? {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "a membership could not be advanced");
+        let batches = ids.chunks(JOB_BATCH as usize).map(|chunk| {
+            ((), chunk.iter().map(|m| Command::AdvanceMembership { member: m.clone() }).collect::<Vec<_>>())
+        });
+        apply_batches(store, &program, clock.as_ref(), batches, |(), replies| {
+            for r in replies {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "a membership could not be advanced");
+                }
             }
-        }
-        report.memberships += ids.len();
+        })
+        .await?;
+        advanced += ids.len();
         previous = ids;
     }
-    report.idempotency_purged = purge(store, Timestamp::now()).await?;
-    Ok(report)
+    Ok(advanced)
 }
 
 /// Deletes the Idempotency-Key responses kept longer than `KEEP_HOURS` before `real_now`, an
@@ -109,7 +132,7 @@ pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, clock: SharedClock
             }
             done += n;
         }
-        done += advance_memberships(store.as_ref(), &writer, now).await;
+        done += send_membership_advances(store.as_ref(), &writer, now).await;
         // `now` is the clock that stamps kept responses (`AppState::clock`), so ages agree.
         if let Err(e) = purge(store.as_ref(), now).await {
             tracing::warn!(error = %e, "idempotency purge failed");
@@ -121,7 +144,7 @@ pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, clock: SharedClock
 }
 
 /// Sends every membership due by `now` through the writer; how many it advanced.
-async fn advance_memberships(store: &dyn Store, writer: &Writer, now: Timestamp) -> usize {
+async fn send_membership_advances(store: &dyn Store, writer: &Writer, now: Timestamp) -> usize {
     let (mut done, mut previous) = (0, Vec::new());
     for _ in 0..MAX_ROUNDS {
         let ids = match store.due_memberships(now, JOB_BATCH).await {

@@ -417,3 +417,62 @@ async fn the_kpis_and_the_html_report_show_paid_membership() {
         assert!(section.contains(text), "{text} in {section}");
     }
 }
+
+/// The pack job reads due memberships many batches at a time and loads each batch while the one
+/// before is written: a template's stock still binds exactly across batches.
+#[tokio::test]
+async fn the_pack_job_keeps_a_templates_stock_across_its_batches() {
+    use loyalty_core::ids::MemberId;
+    use loyalty_core::member::MemberInput;
+    use loyalty_engine::{apply_batch, Command};
+    const PROGRAM: &str = r#"
+[[coupon_templates]]
+id = "scarce"
+name = "限量券"
+benefit = { kind = "amount_off", value_minor = 500, threshold_minor = 5000 }
+validity = { relative = { days = 30 } }
+channels = ["membership"]
+stock = 6000
+
+[[plans]]
+code = "vip"
+name = "VIP"
+price_minor = 1000
+term = "month"
+benefits = { coupon_pack = [{ template = "scarce", count = 1 }] }
+"#;
+    let t0 = at("2026-01-05T02:00:00Z");
+    let app = spawn_app_on(PROGRAM, loyalty_engine::ManualClock::at(t0)).await;
+    let (store, program) = (app.store.as_ref(), &app.program);
+    let n = 9_000;
+    let id = |i: usize| MemberId::parse(&format!("m{i}")).unwrap();
+    let members: Vec<Command> =
+        (0..n).map(|i| Command::UpsertMember { id: id(i), input: MemberInput::default() }).collect();
+    for chunk in members.chunks(2_000) {
+        assert!(apply_batch(store, program, chunk, t0).await.unwrap().iter().all(|r| r.is_ok()));
+    }
+    let pays: Vec<Command> = (0..n)
+        .map(|i| Command::Subscribe {
+            member: id(i),
+            payment: loyalty_core::membership::Payment {
+                id: format!("p{i}"),
+                plan: "vip".into(),
+                paid_minor: 1000,
+                payment_ref: "r".into(),
+                started_at: t0,
+                trial: false,
+            },
+        })
+        .collect();
+    for chunk in pays.chunks(2_000) {
+        assert!(apply_batch(store, program, chunk, t0).await.unwrap().iter().all(|r| r.is_ok()));
+    }
+    // Three batches of 4,096 due at once: 6,000 coupons to give to 9,000 members.
+    let advanced = loyalty_engine::jobs::advance_memberships(store, program, t0).await.unwrap();
+    assert_eq!(advanced, n);
+    let (s, t) = app.get("/v1/coupon-templates/scarce").await;
+    assert_eq!((s, t["issued"].as_i64()), (StatusCode::OK, Some(6_000)), "{t}");
+    let (_, r) = app.get("/v1/coupon-templates/scarce/report").await;
+    assert_eq!(r["issued"], 6_000, "{r}");
+    app.assert_verified().await;
+}

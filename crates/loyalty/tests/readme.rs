@@ -167,6 +167,11 @@ fn promises() -> Vec<walk::Promise> {
             "Redeem one: 500 points spent",
             vec![("/points", json!(500)), ("/status", json!("pending")), ("/balances/available", json!(1500))],
         ),
+        p(
+            "the answer has the streak, the",
+            vec![("/streak", json!(1)), ("/reward/points", json!(5)), ("/next_milestone/streak_day", json!(3))],
+        ),
+        p("it mends the streak", vec![("/reward/cost_points", json!(20)), ("/day/kind", json!("makeup"))]),
         p("Re-derive a draw from its record", vec![("/matches", json!(true)), ("/draw/free", json!(true))]),
         p(
             "Removes name, phone, email and birthday and closes the member",

@@ -205,9 +205,9 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
                 && prev.coupons_issued.is_empty()
         }
         // Monthly packs and milestone coupons are issued from templates whose counts are read
-        // in the load, as an issue's are.
+        // in the load: an early load adds what `prev` issued to them (`add_issued`).
         Command::AdvanceMembership { member } | Command::Checkin { member, .. } | Command::Makeup { member, .. } => {
-            !members.contains(member) && prev.coupons_issued.is_empty()
+            !members.contains(member)
         }
         other => member_of(other, &HashMap::new()).is_none_or(|m| !members.contains(&m)),
     })
@@ -249,7 +249,8 @@ pub async fn apply_batches<T>(
         let next = match next {
             Some((next_tag, cmds)) if early => {
                 let now = clock.now();
-                let loaded = load(tx.as_mut(), program, &cmds, now).await?;
+                let mut loaded = load(tx.as_mut(), program, &cmds, now).await?;
+                add_issued(&mut loaded, &cur.changes.coupons_issued);
                 let (written, ran) =
                     tokio::join!(write_and_commit(tx, &cur), run_elsewhere(program, loaded, cmds, now));
                 written?;
@@ -278,6 +279,16 @@ pub async fn apply_batches<T>(
             tracing::debug!(commands = ran.cmds.len(), "another connection committed meanwhile: the batch runs again");
         }
         cur = if still { ran } else { load_and_run(tx.as_mut(), program, ran.cmds, clock.now()).await? };
+    }
+}
+
+/// Brings the templates a batch loaded before `issued` was written up to date with it: the
+/// counts the write adds (`issued = issued + n`), added here to what the load read.
+fn add_issued(loaded: &mut Loaded, issued: &[(loyalty_core::ids::TemplateId, i64)]) {
+    for (template, n) in issued {
+        if let Some(t) = loaded.templates.get_mut(template) {
+            t.issued += n;
+        }
     }
 }
 

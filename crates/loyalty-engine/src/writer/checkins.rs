@@ -8,7 +8,7 @@ use super::*;
 use jiff::civil::Date;
 use jiff::Timestamp;
 use loyalty_core::coupons::{self, Channel, Holder};
-use loyalty_core::engagement::{local_day, Calendar, Day, MakeupPay, Reward};
+use loyalty_core::engagement::{local_day, Calendar, Day, Reward};
 use loyalty_core::ids::{derived_id, CouponId, MemberId, TemplateId};
 use loyalty_core::ledger::{MemberStatus, SourceKind};
 use loyalty_core::tiers::GrowthKind;
@@ -75,7 +75,7 @@ pub(crate) fn apply_checkin(
             let day = local_day(program, *at);
             (day, cal.check_in(s, day, *at)?)
         }
-        Command::Makeup { day, .. } => (*day, cal.make_up(s, (*day, today), &MakeupPay::Points, now)?),
+        Command::Makeup { day, .. } => (*day, cal.make_up(s, (*day, today), now)?),
         _ => unreachable!("only check-in commands come here"),
     };
     let acc = &mut rec.account;

@@ -13,7 +13,7 @@ use loyalty_core::engagement::{Day, DayKind};
 use loyalty_core::ids::MemberId;
 use sqlx::Row;
 
-const COLS: &str = "member_id, day, kind, at, made_on, streak, points, growth, milestones, cost_points, card";
+const COLS: &str = "member_id, day, kind, at, made_on, streak, points, growth, milestones, cost_points";
 
 type Conn = <Db as sqlx::Database>::Connection;
 
@@ -33,7 +33,6 @@ fn day_row(r: &impl Cells) -> Result<(String, Day)> {
         growth: r.i64("growth")?,
         milestones: json(t, &r.text("milestones")?)?,
         cost_points: r.i64("cost_points")?,
-        card: r.opt_text("card")?,
     };
     Ok((r.text("member_id")?, day))
 }
@@ -65,7 +64,6 @@ pub(super) async fn write_checkins(conn: &mut Conn, c: &Changes) -> Result<()> {
         s.push_bind(d.growth);
         s.push_bind(serde_json::to_string(&d.milestones).expect("numbers serialise"));
         s.push_bind(d.cost_points);
-        s.push_bind(d.card.clone());
     })
     .await?;
     for (m, day, streak) in &c.checkin_streaks {

@@ -97,12 +97,16 @@ impl<'a> Walk<'a> {
         shell::expand(word, var, |script| self.substitute(cmd, script))
     }
 
-    /// `$(…)`: only `date -u +FORMAT`, answered at the walkthrough's instant.
+    /// `$(…)`: only `date -u [-d yesterday] +FORMAT`, answered at the walkthrough's instant.
     fn substitute(&self, cmd: &shell::Command, script: &str) -> String {
         let words: Vec<&str> = script.split_whitespace().collect();
         match words.as_slice() {
             ["date", "-u", format] if format.starts_with('+') => {
                 self.now.to_zoned(jiff::tz::TimeZone::UTC).strftime(&format[1..]).to_string()
+            }
+            ["date", "-u", "-d", "yesterday", format] if format.starts_with('+') => {
+                let yesterday = self.now.checked_sub(jiff::SignedDuration::from_hours(24)).expect("in range");
+                yesterday.to_zoned(jiff::tz::TimeZone::UTC).strftime(&format[1..]).to_string()
             }
             _ => panic!("README line {}: $({script}) is not a substitution the test knows", cmd.line),
         }
