@@ -127,6 +127,17 @@ impl Account {
         self.unloaded_active = rest;
     }
 
+    /// Whether anything changed since the account was loaded that must be written: entries,
+    /// lots or holds, growth, tier state.
+    pub fn has_unsaved_changes(&self) -> bool {
+        !self.new_entries.is_empty()
+            || !self.new_growth.is_empty()
+            || !self.new_tier_events.is_empty()
+            || self.tier_dirty
+            || self.lots.iter().any(|l| l.dirty)
+            || self.holds.iter().any(|h| h.dirty)
+    }
+
     pub fn can_transact(&self) -> Result<(), DomainError> {
         match self.status {
             MemberStatus::Active => Ok(()),

@@ -40,7 +40,7 @@ pub struct CheckinDayView {
     pub cost_points: i64,
 }
 
-fn day_view(d: &Day, tz: &jiff::tz::TimeZone) -> CheckinDayView {
+pub(crate) fn day_view(d: &Day, tz: &jiff::tz::TimeZone) -> CheckinDayView {
     CheckinDayView {
         day: d.day.to_string(),
         kind: d.kind.as_str().to_owned(),

@@ -115,6 +115,8 @@ pub struct MemberExport {
     /// Paid membership: every term (payments, trials, refunds) and the whole history.
     pub membership_terms: Vec<crate::memberships::TermView>,
     pub membership_history: Vec<crate::memberships::EventView>,
+    /// Every check-in day, oldest first.
+    pub checkins: Vec<crate::checkins::CheckinDayView>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -242,6 +244,7 @@ impl MemberExport {
             draws: Vec::new(),
             membership_terms: Vec::new(),
             membership_history: Vec::new(),
+            checkins: Vec::new(),
         }
     }
 
@@ -343,6 +346,14 @@ pub async fn export(
             doc.membership_history.extend(page.iter().map(|e| crate::memberships::event_view(e, &program.tz)));
         }
         doc.membership_history.reverse();
+    }
+    // Page by page, each read bounded (`MAX_DAYS_READ`), from the first day an instant may fall on.
+    let (mut from, end) = (jiff::civil::date(1970, 1, 1), jiff::civil::date(2200, 1, 1));
+    loop {
+        let days = store.checkin_days(id, from, end).await?;
+        let Some(last) = days.last() else { break };
+        from = last.day.tomorrow().map_err(|e| ApiError::internal(e.to_string()))?;
+        doc.checkins.extend(days.iter().map(|d| crate::checkins::day_view(d, &program.tz)));
     }
     Ok(Some(doc))
 }

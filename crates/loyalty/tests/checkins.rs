@@ -105,6 +105,10 @@ async fn a_week_of_check_ins_pays_its_milestones_and_the_cycle_starts_again() {
     let c = st.calendar("li", "2026-12").await;
     assert_eq!((c["streak"].as_i64(), c["checked_in_today"].as_bool()), (Some(8), Some(true)), "{c}");
     assert_eq!(c["days"].as_array().unwrap().len(), 8);
+    let (s, export) = st.app.get("/v1/members/li/export").await;
+    assert_eq!(s, StatusCode::OK, "{export}");
+    let days: Vec<&str> = export["checkins"].as_array().unwrap().iter().map(|d| d["day"].as_str().unwrap()).collect();
+    assert_eq!(days, (1..=8).map(|n| format!("2026-12-{n:02}")).collect::<Vec<_>>(), "the export holds every day");
     st.app.assert_verified().await;
 }
 

@@ -182,7 +182,16 @@ pub(crate) fn run_loaded(
 /// member only through its order, which is not known before the load, so a batch with one is
 /// never loaded early.
 pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
-    let members: HashSet<&MemberId> = prev.members.iter().map(|m| &m.account.member_id).collect();
+    // Every member whose rows `prev` changed: not only member rows (a pack's advance may write
+    // a membership and coupons and leave the member row as it was).
+    let members: HashSet<&MemberId> = prev
+        .members
+        .iter()
+        .map(|m| &m.account.member_id)
+        .chain(prev.memberships.iter().map(|(m, _)| &m.member_id))
+        .chain(prev.coupons.iter().map(|c| &c.member_id))
+        .chain(prev.checkins.iter().map(|(m, _)| m))
+        .collect();
     let orders: HashSet<&OrderId> =
         prev.orders.iter().map(|o| &o.order.id).chain(prev.new_order_keys.iter().map(|(o, _)| o)).collect();
     next.iter().all(|c| match c {

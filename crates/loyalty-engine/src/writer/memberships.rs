@@ -100,7 +100,6 @@ fn existing_membership<'a>(l: &'a mut Loaded, member: &MemberId) -> Result<&'a m
 
 /// Sets the member record's benefits window from the membership, and marks both to write.
 fn settle(l: &mut Loaded, t: &mut Touched, program: &Program, member: &MemberId, now: Timestamp) {
-    debug_assert!(t.members.contains(member), "the member was brought up to date first");
     let grace = program.file.memberships.grace_days;
     let (m, _) = l.memberships.memberships.get(member).expect("settled memberships are loaded");
     let cover = m.cover(grace);
@@ -109,6 +108,7 @@ fn settle(l: &mut Loaded, t: &mut Touched, program: &Program, member: &MemberId,
         rec.plan = cover;
         // The member's version moves, so other nodes' caches reload it within their TTL.
         rec.profile.updated_at = now;
+        t.members.insert(member.clone());
     }
     t.memberships.insert(member.clone());
 }
@@ -130,8 +130,12 @@ pub(crate) fn apply_membership(
     let member = member_of_membership(cmd).expect("a membership command");
     let rec = existing(l, member)?;
     catch_up(rec, program, now);
-    // Brought up to date, the member is written with the batch, as every command's is.
-    t.members.insert(member.clone());
+    // Brought up to date, the member is written with the batch, as every command's is; but an
+    // advance that only issues a pack or records a notice leaves the member row as it was, and
+    // writing a million unchanged rows is most of what a monthly pack job would write.
+    if !matches!(cmd, Command::AdvanceMembership { .. }) || rec.account.has_unsaved_changes() {
+        t.members.insert(member.clone());
+    }
     let tier = rec.account.tier.code.clone();
     let segment = match l.insight.get(member) {
         Some(loyalty_core::coupons::InsightFacts::Member { value_segment, .. }) => Some(value_segment.clone()),
