@@ -244,7 +244,7 @@ async fn generate() -> World {
             _ => {}
         }
         for (id, profile, _) in MEMBERS {
-            if (mo as usize + profile) % 4 == 0 {
+            if (mo as usize + profile).is_multiple_of(4) {
                 continue;
             }
             let joined = w.terms.get(id).and_then(|ts| ts.iter().find(|x| !x.trial)).map(|x| x.start);

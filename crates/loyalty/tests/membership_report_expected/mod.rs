@@ -138,8 +138,8 @@ fn figures(
             matches(last) && in_range(at, from, to.min(now))
         });
         let flags = [
-            terms.iter().filter(|x| x.trial).any(|x| overlaps(&x)),
-            terms.iter().filter(|x| !x.trial).any(|x| overlaps(&x)),
+            terms.iter().filter(|x| x.trial).any(&overlaps),
+            terms.iter().filter(|x| !x.trial).any(&overlaps),
             joined,
             renewed,
             lapsed,
