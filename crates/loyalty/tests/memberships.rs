@@ -411,6 +411,10 @@ async fn the_kpis_and_the_html_report_show_paid_membership() {
     assert_eq!(report.total.fees_minor, 36_500 + 3_100);
     assert_eq!(report.total.benefit_cost_minor, cost(&o1) + cost(&o3));
     let html = loyalty_report::report::render(&data, &st.app.program);
+    // To look at the page in a browser: LOYALTY_KEEP_REPORT=/tmp/report.html.
+    if let Ok(path) = std::env::var("LOYALTY_KEEP_REPORT") {
+        std::fs::write(path, &html).unwrap();
+    }
     let section = &html[html.find("<h2>Paid membership</h2>").expect("the section")..];
     let section = &section[..section[4..].find("<h2>").map_or(section.len(), |i| i + 4)];
     for text in ["PLUS 年卡", "PLUS 月卡", "all plans", "365.00", "31.00", "Does it pay?"] {
