@@ -3,9 +3,10 @@
 //! review, `bench-insight` member insight against DuckDB and the BG/NBD fit, `bench-coupons` a coupon grab,
 //! checkout with coupons and issuing a template to every member, `bench-mall` a points-mall
 //! grab and a lottery under load, `bench-memberships` the monthly coupon-pack job and the
-//! paid-membership report. BENCHMARKS.md has
+//! paid-membership report, `bench-checkins` the morning peak of the daily check-in. BENCHMARKS.md has
 //! the commands and the figures.
 
+mod checkins;
 mod coupons;
 mod ingest;
 mod insight;
@@ -40,6 +41,8 @@ enum Cmd {
     BenchMall(mall::Args),
     /// Measures the monthly coupon-pack job for paid members and the paid-membership report.
     BenchMemberships(memberships::Args),
+    /// Measures the morning peak of the daily check-in over HTTP, and that each member is paid once.
+    BenchCheckins(checkins::Args),
     /// Benchmarks RFM, segments and lifecycle on a synthetic store against DuckDB, and the BG/NBD fit.
     BenchInsight(insight::Args),
 }
@@ -59,6 +62,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::BenchCoupons(args) => coupons::run(args).await,
             Cmd::BenchMall(args) => mall::run(args).await,
             Cmd::BenchMemberships(args) => memberships::run(args).await,
+            Cmd::BenchCheckins(args) => checkins::run(args).await,
         }
     })
 }
