@@ -183,6 +183,11 @@ async fn the_day_ends_at_local_midnight_and_a_late_request_counts_for_its_day() 
     assert_eq!((s, c["day"]["day"].as_str()), (StatusCode::CREATED, Some("2026-12-04")), "{c}");
     let (s, c) = st.check_in("zhou").await;
     assert_eq!((s, c["day"]["day"].as_str(), c["streak"].as_i64()), (StatusCode::CREATED, Some("2026-12-05"), Some(2)));
+    // A client clock two minutes fast before midnight checks in for today, not tomorrow.
+    st.app.member("feng").await;
+    st.set("2026-12-05T23:59:00+08:00");
+    let (s, c) = st.app.post("/v1/members/feng/checkins", json!({"at": "2026-12-06T00:01:00+08:00"})).await;
+    assert_eq!((s, c["day"]["day"].as_str()), (StatusCode::CREATED, Some("2026-12-05")), "{c}");
     st.app.assert_verified().await;
 }
 

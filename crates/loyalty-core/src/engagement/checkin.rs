@@ -157,8 +157,9 @@ pub(crate) fn validate(s: &CheckinSettings, issues: &mut Vec<ConfigIssue>) {
 /// day, which only a make-up mends.
 pub const MAX_LATE_SECS: i64 = 300;
 
-/// The instant a check-in counts at: `at` as sent, at most [`MAX_LATE_SECS`] before `now` and
-/// no later than `now` plus the clock skew orders allow; `now` without one.
+/// The instant a check-in counts at: `at` as sent, at most [`MAX_LATE_SECS`] before `now`; an
+/// `at` ahead of `now` by no more than the clock skew orders allow counts at `now` (a client
+/// clock running fast must not check in for tomorrow before midnight); `now` without one.
 pub fn checkin_instant(
     at: Option<jiff::Timestamp>,
     now: jiff::Timestamp,
@@ -174,7 +175,7 @@ pub fn checkin_instant(
             format!("{at} is more than {MAX_LATE_SECS} seconds ago: a missed day is made up (POST …/checkins/makeups)"),
         ));
     }
-    Ok(at)
+    Ok(at.min(now))
 }
 
 /// The local calendar day of `at` in the programme's zone: where a check-in's day begins and ends.
