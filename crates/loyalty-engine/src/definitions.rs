@@ -181,16 +181,19 @@ pub async fn apply_program(
         count(d.map(|d| d.created()), format!("lotteries[{i}]"))?;
     }
     // Every template the programme issues by itself (plans' packs, check-in milestones)
-    // exists, in the file or the database, and is obtainable through its channel.
-    for (field, template, channel) in loyalty_core::definitions::channel_references(f) {
+    // exists, in the file or the database, and is obtainable through its channel; make-up
+    // cards' templates exist (members obtain them by any channel).
+    let cards = f.checkin.makeup.cards.iter().enumerate();
+    let cards = cards.map(|(i, t)| (format!("checkin.makeup.cards[{i}]"), t.as_str(), None));
+    let issued = loyalty_core::definitions::channel_references(f).into_iter().map(|(f, t, c)| (f, t, Some(c)));
+    for (field, template, channel) in issued.chain(cards) {
         let reason = match loyalty_core::ids::TemplateId::parse(template) {
             Err(e) => Some(e.0),
             Ok(id) => match store.template(&id).await.map_err(ProgramDefinitionsError::Store)? {
                 None => Some(format!("no coupon template {template:?} exists")),
-                Some(t) if !t.terms.channels.contains(&channel) => {
-                    Some(format!("template {template:?} is not obtainable through the {} channel", channel.as_str()))
-                }
-                Some(_) => None,
+                Some(t) => channel
+                    .filter(|c| !t.terms.channels.contains(c))
+                    .map(|c| format!("template {template:?} is not obtainable through the {} channel", c.as_str())),
             },
         };
         if let Some(reason) = reason {

@@ -36,8 +36,9 @@ pub struct CheckinDayView {
     pub points: i64,
     pub growth: i64,
     pub milestones: Vec<i64>,
-    /// A make-up's price in points.
+    /// A make-up's price in points, or the make-up card it used.
     pub cost_points: i64,
+    pub card: Option<String>,
 }
 
 pub(crate) fn day_view(d: &Day, tz: &jiff::tz::TimeZone) -> CheckinDayView {
@@ -50,6 +51,7 @@ pub(crate) fn day_view(d: &Day, tz: &jiff::tz::TimeZone) -> CheckinDayView {
         growth: d.growth,
         milestones: d.milestones.clone(),
         cost_points: d.cost_points,
+        card: d.card.clone(),
     }
 }
 
@@ -163,12 +165,18 @@ pub struct MakeupRequest {
     /// The missed day to make up (`YYYY-MM-DD`, a local day within the programme's window).
     #[schema(schema_with = loyalty_core::schema::date)]
     pub day: String,
+    /// A make-up card to use up instead of the points price: the member's coupon of one of
+    /// `[checkin.makeup].cards`, usable now.
+    #[serde(default)]
+    #[schema(schema_with = loyalty_core::schema::id_field_opt)]
+    pub card: Option<String>,
 }
 
-/// Makes up a missed day (补签) within the programme's window, at its points price, at most
-/// `[checkin.makeup].per_month` a month: it earns the day's reward and mends the streak,
-/// paying any milestone the joined streak reaches. 409 `already_checked_in`,
-/// `makeup_limit_reached`, `makeup_off`, `insufficient_points`; 422 naming `day`.
+/// Makes up a missed day (补签) within the programme's window, at its points price or with a
+/// make-up card, at most `[checkin.makeup].per_month` a month: it earns the day's reward and
+/// mends the streak, paying any milestone the joined streak reaches. 409 `already_checked_in`,
+/// `makeup_limit_reached`, `makeup_off`, `insufficient_points`, `card_not_usable`; 404 for a
+/// card the member does not hold; 422 naming `day` or `card`.
 #[utoipa::path(post, path = "/v1/members/{id}/checkins/makeups", tag = "engagement", request_body = MakeupRequest, params(("id" = MemberId, Path)),
     responses((status = 201, body = CheckinView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn make_up(
@@ -178,7 +186,8 @@ pub async fn make_up(
 ) -> ApiResult<(StatusCode, axum::Json<CheckinView>)> {
     let member = member(&id)?;
     let day = crate::insight::date("day", &r.day)?;
-    let o = s.writer.submit(Command::Makeup { member: member.clone(), day }).await?;
+    let card = r.card.as_deref().map(|c| path_id("card", c, loyalty_core::ids::CouponId::parse)).transpose()?;
+    let o = s.writer.submit(Command::Makeup { member: member.clone(), day, card }).await?;
     reply(&s, &member, o)
 }
 

@@ -13,5 +13,6 @@ CREATE TABLE checkins (
     growth      BIGINT NOT NULL,
     milestones  TEXT NOT NULL,
     cost_points BIGINT NOT NULL,
+    card        TEXT,
     PRIMARY KEY (member_id, day)
 );

@@ -26,6 +26,22 @@ milestones = [{ day = 3, points = 10 }, { day = 7, points = 50, growth = 5, coup
 days = 3
 per_month = 2
 cost_points = 20
+cards = ["makeup-card"]
+
+[[coupon_templates]]
+id = "makeup-card"
+name = "补签卡"
+benefit = { kind = "amount_off", value_minor = 1, threshold_minor = 0 }
+scope = { include = { skus = ["makeup-card"] } }
+validity = { relative = { days = 30 } }
+channels = ["issue"]
+
+[[coupon_templates]]
+id = "gift-5"
+name = "满50减5"
+benefit = { kind = "amount_off", value_minor = 500, threshold_minor = 5000 }
+validity = { relative = { days = 30 } }
+channels = ["issue"]
 
 [[coupon_templates]]
 id = "checkin-7"
@@ -252,4 +268,33 @@ async fn check_ins_off_are_refused() {
     app.member("ma").await;
     let (s, p) = app.post("/v1/members/ma/checkins", json!({})).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("checkin_off")), "{p}");
+}
+
+#[tokio::test]
+async fn a_make_up_card_is_used_up_instead_of_the_points() {
+    let st = Story::new(&day(1)).await;
+    st.app.member("he").await;
+    let issue = |id: &str, template: &str| json!({"template": template, "source": "issue", "id": id});
+    let (s, c) = st.app.post("/v1/members/he/coupons", issue("card-1", "makeup-card")).await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    st.set(&day(3));
+    assert_eq!(st.check_in("he").await.0, StatusCode::CREATED);
+    let (s, m) = st.app.post("/v1/members/he/checkins/makeups", json!({"day": "2026-12-02", "card": "card-1"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    assert_eq!((m["reward"]["cost_points"].as_i64(), m["day"]["card"].as_str()), (Some(0), Some("card-1")), "{m}");
+    assert_eq!(m["balances"]["available"], 10, "two days' points, nothing paid for the make-up");
+    let (_, coupons) = st.app.get("/v1/members/he/coupons?status=used").await;
+    assert_eq!(coupons["items"].as_array().unwrap().len(), 1, "{coupons}");
+    // Used once; a coupon that is no card, one the member does not hold: refused, nothing written.
+    let (s, p) = st.app.post("/v1/members/he/checkins/makeups", json!({"day": "2026-12-01", "card": "card-1"})).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("card_not_usable")), "{p}");
+    let (s, c) = st.app.post("/v1/members/he/coupons", issue("week-1", "gift-5")).await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let (s, p) = st.app.post("/v1/members/he/checkins/makeups", json!({"day": "2026-12-01", "card": "week-1"})).await;
+    assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("card")), "{p}");
+    let (s, p) = st.app.post("/v1/members/he/checkins/makeups", json!({"day": "2026-12-01", "card": "nope"})).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("coupon_not_found")), "{p}");
+    let c = st.calendar("he", "2026-12").await;
+    assert_eq!((c["days"].as_array().unwrap().len(), c["makeups_left"].as_i64()), (2, Some(1)), "{c}");
+    st.app.assert_verified().await;
 }

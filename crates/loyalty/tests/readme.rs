@@ -171,7 +171,10 @@ fn promises() -> Vec<walk::Promise> {
             "the answer has the streak, the",
             vec![("/streak", json!(1)), ("/reward/points", json!(5)), ("/next_milestone/streak_day", json!(3))],
         ),
-        p("it mends the streak", vec![("/reward/cost_points", json!(20)), ("/day/kind", json!("makeup"))]),
+        p(
+            "twice a month: it mends the streak",
+            vec![("/reward/cost_points", json!(20)), ("/day/kind", json!("makeup"))],
+        ),
         p("Re-derive a draw from its record", vec![("/matches", json!(true)), ("/draw/free", json!(true))]),
         p(
             "Removes name, phone, email and birthday and closes the member",

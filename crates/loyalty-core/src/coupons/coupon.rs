@@ -142,6 +142,17 @@ impl Coupon {
         self.entry("used", now)
     }
 
+    /// Uses the coupon up as a make-up card (补签卡) at `now`: used, by no order (the check-in
+    /// row names it). The caller has checked [`Coupon::usable_at`] and its template.
+    pub fn use_as_makeup_card(&mut self, now: Timestamp) -> CouponEntry {
+        assert!(self.usable_at(now).is_ok(), "only a usable coupon is used");
+        self.status = CouponStatus::Used;
+        self.order_id = None;
+        self.used_at = Some(now);
+        self.reserved_until = None;
+        self.entry("used", now)
+    }
+
     /// Reserves the coupon for `order` until `until` (a points hold's expiry). The caller has
     /// checked [`Coupon::usable_at`].
     pub fn reserve(&mut self, order: &OrderId, until: Timestamp, now: Timestamp) -> CouponEntry {

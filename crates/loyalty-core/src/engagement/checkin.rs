@@ -50,6 +50,9 @@ pub struct Makeup {
     pub per_month: i64,
     /// What a make-up costs in points; 0 makes them free.
     pub cost_points: i64,
+    /// Coupon templates whose coupons are make-up cards (补签卡): a make-up may use one up instead
+    /// of paying points.
+    pub cards: Vec<String>,
 }
 
 impl Default for CheckinSettings {
@@ -70,7 +73,7 @@ impl Default for CheckinSettings {
 
 impl Default for Makeup {
     fn default() -> Self {
-        Self { days: 7, per_month: 2, cost_points: 20 }
+        Self { days: 7, per_month: 2, cost_points: 20, cards: Vec::new() }
     }
 }
 
@@ -144,6 +147,17 @@ pub(crate) fn validate(s: &CheckinSettings, issues: &mut Vec<ConfigIssue>) {
                 bad(f("coupon"), format!("{t:?} is not a template id"));
             }
         }
+    }
+    for (i, t) in s.makeup.cards.iter().enumerate() {
+        if crate::ids::TemplateId::parse(t).is_err() {
+            bad(format!("checkin.makeup.cards[{i}]"), format!("{t:?} is not a template id"));
+        }
+    }
+    if s.makeup.cards.len() > MAX_MILESTONES {
+        bad(
+            "checkin.makeup.cards".into(),
+            format!("holds {} templates; at most {MAX_MILESTONES}", s.makeup.cards.len()),
+        );
     }
     for (name, v, lo, hi) in ranges {
         if let Some(reason) = out_of_range(v, lo, hi) {

@@ -8,4 +8,4 @@ pub mod streak;
 mod tests;
 
 pub use checkin::{local_day, CheckinSettings, Makeup, Milestone};
-pub use streak::{Calendar, Day, DayKind, Reward};
+pub use streak::{Calendar, Day, DayKind, MakeupPay, Reward};

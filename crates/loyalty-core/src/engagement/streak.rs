@@ -45,8 +45,19 @@ pub struct Day {
     pub points: i64,
     pub growth: i64,
     pub milestones: Vec<i64>,
-    /// A make-up's price in points.
+    /// A make-up's price: points spent, or the make-up card (a coupon) used up.
     pub cost_points: i64,
+    pub card: Option<String>,
+}
+
+/// How a make-up is paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MakeupPay {
+    /// `[checkin.makeup].cost_points`.
+    Points,
+    /// A make-up card: a coupon of one of `[checkin.makeup].cards`, which the writer checks and
+    /// uses up.
+    Card(String),
 }
 
 /// What a check-in or a make-up earns, for the writer to credit and issue.
@@ -142,17 +153,19 @@ impl Calendar {
             growth: reward.growth,
             milestones: reward.milestones.clone(),
             cost_points: 0,
+            card: None,
         });
         Ok(reward)
     }
 
     /// A make-up for `day`, a missed day within the window: it earns the day's reward, mends
     /// the streak through it, and pays each milestone as often as the joined run reaches it
-    /// less the times the runs before and after it reached it (never less than nothing). The price (`cost_points`) is the writer's to take.
+    /// less the times the runs before and after it reached it (never less than nothing). The price (`cost_points`, or the card) is the writer's to take.
     pub fn make_up(
         &mut self,
         s: &CheckinSettings,
         (day, today): (Date, Date),
+        pay_with: &MakeupPay,
         at: Timestamp,
     ) -> Result<Reward, DomainError> {
         if !s.enabled {
@@ -197,7 +210,13 @@ impl Calendar {
                 pay(s, i, &mut reward);
             }
         }
-        reward.cost_points = s.makeup.cost_points;
+        let card = match pay_with {
+            MakeupPay::Points => {
+                reward.cost_points = s.makeup.cost_points;
+                None
+            }
+            MakeupPay::Card(c) => Some(c.clone()),
+        };
         let mut d = day;
         for k in 1..=after {
             d = d.tomorrow().expect("in range");
@@ -217,6 +236,7 @@ impl Calendar {
             growth: reward.growth,
             milestones: reward.milestones.clone(),
             cost_points: reward.cost_points,
+            card,
         });
         Ok(reward)
     }

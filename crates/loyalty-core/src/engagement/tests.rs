@@ -79,7 +79,7 @@ fn a_make_up_mends_the_streak_and_pays_the_milestone_the_joined_run_reaches() {
     }
     // Days 1–3 paid the day-3 milestone; 5–7 are a run of 3 that paid it again.
     assert_eq!(c.days[&day(7)].milestones, [3]);
-    let r = c.make_up(&s, (day(4), day(7)), at()).unwrap();
+    let r = c.make_up(&s, (day(4), day(7)), &MakeupPay::Points, at()).unwrap();
     // Joined, the week pays day 3 once and day 7 once (a 7-day cycle); the parts paid day 3
     // twice, which stays paid, so only day 7 is owed.
     assert_eq!(
@@ -97,13 +97,13 @@ fn make_ups_are_bounded_by_window_month_and_day() {
     let mut c = cal();
     c.check_in(&s, day(10), at()).unwrap();
     let today = day(10);
-    assert_eq!(code(c.make_up(&s, (day(10), today), at()).unwrap_err()), "unprocessable");
-    assert_eq!(code(c.make_up(&s, (day(2), today), at()).unwrap_err()), "unprocessable");
-    c.make_up(&s, (day(9), today), at()).unwrap();
-    assert_eq!(c.days[&day(9)].cost_points, 20);
-    assert_eq!(code(c.make_up(&s, (day(9), today), at()).unwrap_err()), "already_checked_in");
-    c.make_up(&s, (day(8), today), at()).unwrap();
-    assert_eq!(code(c.make_up(&s, (day(7), today), at()).unwrap_err()), "makeup_limit_reached");
+    assert_eq!(code(c.make_up(&s, (day(10), today), &MakeupPay::Points, at()).unwrap_err()), "unprocessable");
+    assert_eq!(code(c.make_up(&s, (day(2), today), &MakeupPay::Points, at()).unwrap_err()), "unprocessable");
+    c.make_up(&s, (day(9), today), &MakeupPay::Card("card-1".into()), at()).unwrap();
+    assert_eq!((c.days[&day(9)].cost_points, c.days[&day(9)].card.as_deref()), (0, Some("card-1")));
+    assert_eq!(code(c.make_up(&s, (day(9), today), &MakeupPay::Points, at()).unwrap_err()), "already_checked_in");
+    c.make_up(&s, (day(8), today), &MakeupPay::Points, at()).unwrap();
+    assert_eq!(code(c.make_up(&s, (day(7), today), &MakeupPay::Points, at()).unwrap_err()), "makeup_limit_reached");
     assert_eq!(c.streak_on(day(10)), 3);
 }
 
@@ -132,7 +132,7 @@ fn mended_runs_never_pay_less_than_a_run_checked_in_day_by_day() {
         let order: Vec<i8> = if mask % 2 == 0 { missing.iter().rev().copied().collect() } else { missing };
         let today = day(15);
         for n in &order {
-            paid.extend(c.make_up(&s, (day(*n), today), at()).unwrap().milestones);
+            paid.extend(c.make_up(&s, (day(*n), today), &MakeupPay::Points, at()).unwrap().milestones);
         }
         let runs = 1 + (1..14).filter(|n| mask & (1 << (n - 1)) != 0 && mask & (1 << n) == 0).count();
         for m in [3, 7] {

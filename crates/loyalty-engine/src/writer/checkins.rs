@@ -8,7 +8,7 @@ use super::*;
 use jiff::civil::Date;
 use jiff::Timestamp;
 use loyalty_core::coupons::{self, Channel, Holder};
-use loyalty_core::engagement::{local_day, Calendar, Day, Reward};
+use loyalty_core::engagement::{local_day, Calendar, Day, MakeupPay, Reward};
 use loyalty_core::ids::{derived_id, CouponId, MemberId, TemplateId};
 use loyalty_core::ledger::{MemberStatus, SourceKind};
 use loyalty_core::tiers::GrowthKind;
@@ -75,12 +75,18 @@ pub(crate) fn apply_checkin(
             let day = local_day(program, *at);
             (day, cal.check_in(s, day, *at)?)
         }
-        Command::Makeup { day, .. } => (*day, cal.make_up(s, (*day, today), now)?),
+        Command::Makeup { day, card, .. } => {
+            let pay = card.as_ref().map_or(MakeupPay::Points, |c| MakeupPay::Card(c.to_string()));
+            (*day, cal.make_up(s, (*day, today), &pay, now)?)
+        }
         _ => unreachable!("only check-in commands come here"),
     };
-    let acc = &mut rec.account;
-    acc.check_growth("growth", reward.growth)?;
-    acc.check_credit("points", reward.points)?;
+    rec.account.check_growth("growth", reward.growth)?;
+    rec.account.check_credit("points", reward.points)?;
+    if let Command::Makeup { card: Some(card), .. } = cmd {
+        use_card(l, t, program, member, card, now)?;
+    }
+    let acc = &mut existing(l, member)?.account;
     let source = format!("checkin/{day}");
     if reward.cost_points > 0 {
         acc.spend((SourceKind::Checkin, &format!("makeup/{day}")), reward.cost_points, now)?;
@@ -107,6 +113,34 @@ pub(crate) fn apply_checkin(
         makeups_left,
         balances,
     })))
+}
+
+/// Uses up a make-up card: the member's coupon `card`, of one of the card templates, usable
+/// now. Checked before anything else changes, so a refusal changes nothing.
+fn use_card(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    member: &MemberId,
+    card: &CouponId,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    let held = l.coupons.entry(member.clone()).or_default();
+    let c =
+        held.iter_mut().find(|c| &c.coupon_id == card).ok_or_else(|| DomainError::CouponNotFound(card.to_string()))?;
+    let cards = &program.file.checkin.makeup.cards;
+    if !cards.iter().any(|t| t == c.template_id.as_str()) {
+        return Err(DomainError::unprocessable(
+            "card",
+            format!("coupon {card} is of template {}, not a make-up card ({})", c.template_id, cards.join(", ")),
+        ));
+    }
+    c.usable_at(now).map_err(|why| DomainError::Checkin {
+        code: "card_not_usable",
+        reason: format!("make-up card {card} is {why}"),
+    })?;
+    t.changes.coupon_entries.push(c.use_as_makeup_card(now));
+    Ok(())
 }
 
 /// What a check-in or make-up recorded and gave.

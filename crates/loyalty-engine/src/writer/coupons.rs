@@ -177,6 +177,9 @@ pub(crate) fn coupon_needs(
             Command::PlaceOrder { order, .. } if !order.coupons.is_empty() => {
                 out.entry(order.member_id.clone()).or_default().coupons.extend(order.coupons.iter().cloned())
             }
+            Command::Makeup { member, card: Some(card), .. } => {
+                out.entry(member.clone()).or_default().coupons.push(card.clone())
+            }
             Command::Refund { order_id, .. } => {
                 if let Some(o) = orders.get(order_id).filter(|o| !o.order.coupons.is_empty()) {
                     out.entry(o.order.member_id.clone()).or_default().orders.push(order_id.clone())

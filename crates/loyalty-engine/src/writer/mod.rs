@@ -189,10 +189,12 @@ pub enum Command {
         member: MemberId,
         at: Timestamp,
     },
-    /// A make-up check-in (补签) of a missed `day`, paid with points.
+    /// A make-up check-in (补签) of a missed `day`, paid with points or with a make-up card
+    /// (a coupon of one of `[checkin.makeup].cards`).
     Makeup {
         member: MemberId,
         day: jiff::civil::Date,
+        card: Option<loyalty_core::ids::CouponId>,
     },
 }
 

@@ -13,7 +13,7 @@ use loyalty_core::engagement::{Day, DayKind};
 use loyalty_core::ids::MemberId;
 use sqlx::Row;
 
-const COLS: &str = "member_id, day, kind, at, made_on, streak, points, growth, milestones, cost_points";
+const COLS: &str = "member_id, day, kind, at, made_on, streak, points, growth, milestones, cost_points, card";
 
 type Conn = <Db as sqlx::Database>::Connection;
 
@@ -33,6 +33,7 @@ fn day_row(r: &impl Cells) -> Result<(String, Day)> {
         growth: r.i64("growth")?,
         milestones: json(t, &r.text("milestones")?)?,
         cost_points: r.i64("cost_points")?,
+        card: r.opt_text("card")?,
     };
     Ok((r.text("member_id")?, day))
 }
@@ -64,6 +65,7 @@ pub(super) async fn write_checkins(conn: &mut Conn, c: &Changes) -> Result<()> {
         s.push_bind(d.growth);
         s.push_bind(serde_json::to_string(&d.milestones).expect("numbers serialise"));
         s.push_bind(d.cost_points);
+        s.push_bind(d.card.clone());
     })
     .await?;
     for (m, day, streak) in &c.checkin_streaks {

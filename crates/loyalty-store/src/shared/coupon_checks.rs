@@ -93,8 +93,10 @@ pub(super) async fn check(store: &StoreImpl, program: &Program) -> Result<Coupon
         (
             "SELECT c.member_id || '/' || c.coupon_id || ': ' || c.status || ' with order ' || COALESCE(c.order_id, 'none') || ', which does not name it' \
              FROM coupons c LEFT JOIN orders o ON o.member_id = c.member_id AND o.order_id = c.order_id \
-             WHERE (c.status IN ('used', 'reserved')) <> (c.order_id IS NOT NULL) OR (c.status = 'reserved') <> (c.reserved_until IS NOT NULL) \
-                OR (c.status = 'used' AND (o.order_id IS NULL OR o.coupons NOT LIKE '%\"' || c.coupon_id || '\"%')) \
+             WHERE (c.status = 'reserved' AND c.order_id IS NULL) OR (c.status = 'available' AND c.order_id IS NOT NULL) \
+                OR (c.status = 'reserved') <> (c.reserved_until IS NOT NULL) \
+                OR (c.status = 'used' AND (o.order_id IS NULL OR o.coupons NOT LIKE '%\"' || c.coupon_id || '\"%') \
+                    AND NOT EXISTS (SELECT 1 FROM checkins k WHERE k.member_id = c.member_id AND k.card = c.coupon_id)) \
                 OR c.status NOT IN ('available', 'reserved', 'used')",
             "coupon",
         ),
