@@ -24,7 +24,8 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that stands still until it is set or advanced: tests.
+/// A clock that stands still until it is set or advanced: tests, and jobs whose every batch runs
+/// at the one instant they were asked for.
 #[derive(Debug)]
 pub struct ManualClock {
     micros: AtomicI64,
