@@ -7,10 +7,10 @@
 use super::*;
 use jiff::civil::Date;
 use jiff::Timestamp;
-use loyalty_core::coupons::{self, Channel, Holder};
+use loyalty_core::coupons::Channel;
 use loyalty_core::engagement::{local_day, Calendar, Day, MakeupPay, Reward};
 use loyalty_core::ids::{derived_id, CouponId, MemberId, TemplateId};
-use loyalty_core::ledger::{MemberStatus, SourceKind};
+use loyalty_core::ledger::SourceKind;
 use loyalty_core::tiers::GrowthKind;
 use loyalty_core::{DomainError, Program};
 use std::collections::HashMap;
@@ -177,40 +177,13 @@ fn issue_milestone_coupons(
         ) else {
             continue;
         };
-        match issue_engagement_coupon(l, t, program, member, (&template, &id), now) {
+        let paid = l.members.get(member).and_then(|m| m.plan.as_ref()).is_some_and(|c| c.applies_at(now));
+        match issue_derived(l, t, program, member, (&template, &id, Channel::Engagement), paid, now) {
             Ok(c) => given.push(c),
             Err(e) => notes.push(format!("{template}: {e}")),
         }
     }
     (given, notes)
-}
-
-fn issue_engagement_coupon(
-    l: &mut Loaded,
-    t: &mut Touched,
-    program: &Program,
-    member: &MemberId,
-    (template, id): (&TemplateId, &CouponId),
-    now: Timestamp,
-) -> Result<loyalty_core::coupons::Coupon, DomainError> {
-    let held = l.coupons.entry(member.clone()).or_default();
-    if let Some(c) = held.iter().find(|c| &c.coupon_id == id) {
-        return Ok(c.clone());
-    }
-    let tpl = l.templates.get_mut(template).ok_or_else(|| DomainError::TemplateNotFound(template.to_string()))?;
-    let rec = l.members.get(member).expect("loaded");
-    let holder = Holder {
-        tier: &rec.account.tier.code,
-        active: rec.account.status == MemberStatus::Active,
-        insight: l.insight.get(member),
-        paid: rec.plan.as_ref().is_some_and(|c| c.applies_at(now)),
-    };
-    let mine: Vec<_> = held.iter().filter(|c| &c.template_id == template).cloned().collect();
-    let (issued, entry) = coupons::issue(program, tpl, &mine, &holder, (member, id, Channel::Engagement), now)?;
-    t.changes.coupon_entries.push(entry);
-    t.issued.push(template.clone());
-    held.push(issued.clone());
-    Ok(issued)
 }
 
 /// Moves the days the batch recorded or moved into what is written.

@@ -121,6 +121,39 @@ pub(crate) fn restore_coupons(l: &mut Loaded, t: &mut Touched, order: &Order, no
 
 /// Moves the batch's coupon changes into `changes`: every coupon that changed, and how many
 /// coupons of each template were issued.
+/// Issues coupon `id` of `template` to `member` through `channel`, with an id the caller derived
+/// from what it is for (a pack's month, a check-in's day), through the coupon rules (stock,
+/// audience, per-member limits): a batch run again finds the coupon and issues nothing more.
+/// `paid` is whether the member counts as a paid member for the template's audience.
+pub(crate) fn issue_derived(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    member: &MemberId,
+    (template, id, channel): (&TemplateId, &CouponId, Channel),
+    paid: bool,
+    now: Timestamp,
+) -> Result<Coupon, DomainError> {
+    let held = l.coupons.entry(member.clone()).or_default();
+    if let Some(c) = held.iter().find(|c| &c.coupon_id == id) {
+        return Ok(c.clone());
+    }
+    let tpl = l.templates.get_mut(template).ok_or_else(|| DomainError::TemplateNotFound(template.to_string()))?;
+    let rec = l.members.get(member).expect("loaded");
+    let holder = Holder {
+        tier: &rec.account.tier.code,
+        active: rec.account.status == MemberStatus::Active,
+        insight: l.insight.get(member),
+        paid,
+    };
+    let mine: Vec<Coupon> = held.iter().filter(|c| &c.template_id == template).cloned().collect();
+    let (issued, entry) = coupons::issue(program, tpl, &mine, &holder, (member, id, channel), now)?;
+    t.changes.coupon_entries.push(entry);
+    t.issued.push(template.clone());
+    held.push(issued.clone());
+    Ok(issued)
+}
+
 pub(crate) fn take_coupon_changes(l: &mut Loaded, t: &mut Touched) {
     let mut ids: Vec<&MemberId> = l.coupons.keys().collect();
     ids.sort();

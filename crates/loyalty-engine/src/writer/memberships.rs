@@ -6,9 +6,8 @@
 
 use super::*;
 use jiff::Timestamp;
-use loyalty_core::coupons::{self, Channel, Holder};
+use loyalty_core::coupons::Channel;
 use loyalty_core::ids::{derived_id, CouponId, MemberId, TemplateId};
-use loyalty_core::ledger::MemberStatus;
 use loyalty_core::membership::{rules, Membership};
 use loyalty_core::{DomainError, Program};
 use std::collections::HashMap;
@@ -239,8 +238,9 @@ fn issue_packs(l: &mut Loaded, t: &mut Touched, program: &Program, member: &Memb
             let Ok(template) = TemplateId::parse(&item.template) else { continue };
             for copy in 0..item.count {
                 let Some(id) = pack_coupon_id(&pack.term_id, pack.month, i, copy) else { continue };
-                match issue_one(l, t, program, member, (&template, &id), now) {
-                    Ok(()) => given += 1,
+                // A pack is a paid term's: the member counts as paid whenever the job gets to it.
+                match issue_derived(l, t, program, member, (&template, &id, Channel::Membership), true, now) {
+                    Ok(_) => given += 1,
                     Err(e) => {
                         notes.push(format!("{template}: {e}"));
                         break;
@@ -256,34 +256,6 @@ fn issue_packs(l: &mut Loaded, t: &mut Touched, program: &Program, member: &Memb
         let (m, _) = l.memberships.memberships.get_mut(member).expect("checked");
         rules::pack_issued(m, &pack, given, detail);
     }
-}
-
-fn issue_one(
-    l: &mut Loaded,
-    t: &mut Touched,
-    program: &Program,
-    member: &MemberId,
-    (template, id): (&TemplateId, &CouponId),
-    now: Timestamp,
-) -> Result<(), DomainError> {
-    let held = l.coupons.entry(member.clone()).or_default();
-    if held.iter().any(|c| &c.coupon_id == id) {
-        return Ok(());
-    }
-    let tpl = l.templates.get_mut(template).ok_or_else(|| DomainError::TemplateNotFound(template.to_string()))?;
-    let rec = l.members.get(member).expect("loaded");
-    let holder = Holder {
-        tier: &rec.account.tier.code,
-        active: rec.account.status == MemberStatus::Active,
-        insight: l.insight.get(member),
-        paid: true,
-    };
-    let mine: Vec<_> = held.iter().filter(|c| &c.template_id == template).cloned().collect();
-    let (issued, entry) = coupons::issue(program, tpl, &mine, &holder, (member, id, Channel::Membership), now)?;
-    t.changes.coupon_entries.push(entry);
-    t.issued.push(template.clone());
-    held.push(issued);
-    Ok(())
 }
 
 /// Moves the batch's changed memberships into what is written, with their next due instant.
