@@ -193,6 +193,11 @@ pub(crate) fn check_program(program: &Program, issues: &mut Vec<ConfigIssue>) {
             })
             .collect(),
     );
+    kind(
+        "tasks",
+        f.tasks.iter().map(|t| t.id.as_str()).collect(),
+        f.tasks.iter().map(|t| t.validate(program, now).map(drop)).collect(),
+    );
     // A plan's pack is issued through the `membership` channel, a check-in milestone's coupon
     // through `engagement`: a template of the file that does not take it would give nothing.
     for (field, template, channel) in channel_references(f) {
@@ -222,6 +227,11 @@ pub fn channel_references(f: &crate::program::ProgramFile) -> Vec<(String, &str,
     for (i, m) in f.checkin.milestones.iter().enumerate() {
         if let Some(t) = &m.coupon {
             refs.push((format!("checkin.milestones[{i}].coupon"), t.as_str(), Channel::Engagement));
+        }
+    }
+    for (i, task) in f.tasks.iter().enumerate() {
+        if let Some(t) = &task.reward.coupon {
+            refs.push((format!("tasks[{i}].reward.coupon"), t.as_str(), Channel::Engagement));
         }
     }
     refs

@@ -135,6 +135,11 @@ string_id!(
     "a coupon template id"
 );
 string_id!(
+    /// A task's (任务) code, chosen by operations (`order-3-in-december`); unique in the store.
+    TaskId,
+    "a task id"
+);
+string_id!(
     /// A coupon held by a member: the id the store gave when it was issued or claimed (the
     /// request's idempotency key); unique within its member.
     CouponId,

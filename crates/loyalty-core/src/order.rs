@@ -315,6 +315,9 @@ pub struct Order {
     pub multiplier_milli: i64,
     /// Benefits this order used and what they were worth.
     pub benefits: Vec<BenefitUse>,
+    /// What the order added to tasks' progress (what a refund may take back).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<crate::engagement::TaskMark>,
 }
 
 /// A benefit an order used: its code (`member_discount`, `category_discount:beauty`,
@@ -418,6 +421,7 @@ pub fn place_order_with_coupons(
         growth_clawed_back: 0,
         multiplier_milli: if earned > 0 { mult.0 } else { 1000 },
         benefits,
+        tasks: Vec::new(),
     })
 }
 

@@ -94,6 +94,8 @@ pub struct ProgramFile {
     pub memberships: crate::membership::MembershipSettings,
     /// The daily check-in (`crate::engagement`).
     pub checkin: crate::engagement::CheckinSettings,
+    /// Tasks (`crate::engagement::task`) the engine creates at start when they do not exist yet.
+    pub tasks: Vec<crate::engagement::TaskInput>,
 }
 
 impl Default for Earning {
@@ -129,6 +131,7 @@ impl Default for ProgramFile {
             plans: vec![crate::membership::plan::default_plan()],
             memberships: Default::default(),
             checkin: Default::default(),
+            tasks: Vec::new(),
         }
     }
 }

@@ -6,7 +6,9 @@
 
 use jiff::Timestamp;
 use loyalty_core::config_file::{ConfigError, ConfigIssue};
-use loyalty_core::coupons::{Template, TemplateInput};
+use loyalty_core::coupons::{Channel, Template, TemplateInput};
+use loyalty_core::engagement::task::MAX_TASKS;
+use loyalty_core::engagement::{Task, TaskInput};
 use loyalty_core::definitions::{check_goods_reward, check_points_template, resent, References, Resend};
 use loyalty_core::ids::{RewardId, TemplateId};
 use loyalty_core::rewards::lottery::SECRET_LEN;
@@ -118,6 +120,38 @@ pub async fn lottery(
     Ok(Defined::Existing(stored))
 }
 
+/// Creates a task, or finds the one of that id with the same terms. A task sent without
+/// `starts_at` starts when it is first created: sent again (a retry, a later start), it is the
+/// same task.
+pub async fn task(store: &dyn Store, program: &Program, input: &TaskInput, now: Timestamp, how: Resend) -> Result<Task> {
+    let mut t = input.validate(program, stamp(now))?;
+    if let Some(tpl) = t.coupon() {
+        let found = store.template(&tpl).await?;
+        let reason = match found {
+            None => Some(format!("no coupon template {tpl:?} exists")),
+            Some(x) if !x.terms.channels.contains(&Channel::Engagement) => {
+                Some(format!("template {tpl:?} is not obtainable through the engagement channel"))
+            }
+            Some(_) => None,
+        };
+        if let Some(reason) = reason {
+            return Err(DomainError::unprocessable("reward.coupon", reason).into());
+        }
+    }
+    if store.tasks(None, MAX_TASKS as i64).await?.len() >= MAX_TASKS && store.task(&t.id).await?.is_none() {
+        return Err(DomainError::unprocessable("id", format!("the store holds {MAX_TASKS} tasks, the most it may")).into());
+    }
+    if store.insert_task(&t).await? {
+        return Ok(Defined::Created(t));
+    }
+    let stored = store.task(&t.id).await?.ok_or_else(|| DomainError::unprocessable("id", "the task vanished"))?;
+    if input.starts_at.is_none() {
+        t.terms.starts_at = stored.terms.starts_at;
+    }
+    resent(&stored.terms, &t.terms, how)?;
+    Ok(Defined::Existing(stored))
+}
+
 /// How many of the programme file's definitions were created at this start.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -179,6 +213,10 @@ pub async fn apply_program(
     for (i, l) in f.lotteries.iter().enumerate() {
         let d = lottery(store, program, l, secret(), now, Resend::Program).await;
         count(d.map(|d| d.created()), format!("lotteries[{i}]"))?;
+    }
+    for (i, t) in f.tasks.iter().enumerate() {
+        let d = task(store, program, t, now, Resend::Program).await;
+        count(d.map(|d| d.created()), format!("tasks[{i}]"))?;
     }
     // Every template the programme issues by itself (plans' packs, check-in milestones)
     // exists, in the file or the database, and is obtainable through its channel; make-up

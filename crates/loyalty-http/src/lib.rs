@@ -24,6 +24,7 @@ pub mod personal;
 pub mod problem;
 pub mod reward_report;
 pub mod rewards;
+pub mod tasks;
 pub mod tiers;
 pub mod usage;
 pub mod views;
@@ -78,6 +79,7 @@ pub struct AppState {
         memberships::upgrade, memberships::cancel, memberships::resume, memberships::refund, memberships::invite,
         membership_report::report,
         checkins::check_in, checkins::make_up, checkins::calendar,
+        tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::patch_task, tasks::member_tasks,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
@@ -246,6 +248,11 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Integration, Method::POST, "/v1/members/{id}/checkins", post(checkins::check_in)),
         r(Integration, Method::GET, "/v1/members/{id}/checkins", get(checkins::calendar)),
         r(Integration, Method::POST, "/v1/members/{id}/checkins/makeups", post(checkins::make_up)),
+        r(Admin, Method::POST, "/v1/tasks", post(tasks::create_task)),
+        r(Integration, Method::GET, "/v1/tasks", get(tasks::list_tasks)),
+        r(Integration, Method::GET, "/v1/tasks/{id}", get(tasks::get_task)),
+        r(Admin, Method::PATCH, "/v1/tasks/{id}", patch(tasks::patch_task)),
+        r(Integration, Method::GET, "/v1/members/{id}/tasks", get(tasks::member_tasks)),
     ];
     routes.extend(crate::insight::routes());
     routes

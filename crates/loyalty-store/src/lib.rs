@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod checkins;
+pub mod tasks;
 mod convert;
 pub mod coupons;
 pub mod health;
@@ -31,6 +32,7 @@ use std::collections::HashMap;
 
 pub use analytics::Analytics;
 pub use checkins::Checkins;
+pub use tasks::Tasks;
 pub use coupons::{CouponChecks, Coupons};
 pub use health::{Writability, WriteProbe};
 pub use membership_facts::MembershipFacts;
@@ -132,6 +134,9 @@ pub struct Changes {
     /// whose streak a make-up moved.
     pub checkins: Vec<(MemberId, loyalty_core::engagement::Day)>,
     pub checkin_streaks: Vec<(MemberId, jiff::civil::Date, i64)>,
+    /// Members' task progress rows (replaced whole) and periods completed.
+    pub task_states: Vec<(MemberId, loyalty_core::engagement::TaskState)>,
+    pub task_completions: Vec<tasks::Completion>,
 }
 
 impl Changes {
@@ -375,6 +380,7 @@ pub trait Store:
     + Memberships
     + MembershipFacts
     + Checkins
+    + Tasks
     + RawSql
     + 'static
 {
@@ -395,6 +401,7 @@ impl<T> Store for T where
         + Memberships
         + MembershipFacts
         + Checkins
+        + Tasks
         + RawSql
         + 'static
 {
@@ -403,7 +410,7 @@ impl<T> Store for T where
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions,
+        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Tasks, Idempotency, LedgerReads, Maintenance, MemberVersions,
         MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, WriteProbe, Writes,
     };
 }
@@ -484,6 +491,16 @@ pub trait Tx: Send {
         members: &[MemberId],
         from: jiff::civil::Date,
     ) -> Result<HashMap<MemberId, Vec<loyalty_core::engagement::Day>>>;
+    /// Every active task.
+    async fn load_tasks(&mut self) -> Result<Vec<loyalty_core::engagement::Task>>;
+    /// The task progress of `members` (the members' rows are held already); members without
+    /// progress have no entry.
+    async fn load_task_states(
+        &mut self,
+        members: &[MemberId],
+    ) -> Result<HashMap<MemberId, loyalty_core::engagement::TaskState>>;
+    /// Which of `members` have an order on record (a first-order goal's question).
+    async fn members_with_orders(&mut self, members: &[MemberId]) -> Result<std::collections::HashSet<MemberId>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
     /// A mark that is the same in two transactions of this store only if no other connection

@@ -124,6 +124,9 @@ mod analytics;
 #[path = "shared/checkins.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod checkins;
+#[path = "shared/tasks.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod tasks;
 #[path = "shared/coupon_checks.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod coupon_checks;

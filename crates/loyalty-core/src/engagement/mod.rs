@@ -1,11 +1,15 @@
 //! Engagement (签到、任务、邀请、生日礼): what brings members back between purchases. Today the
 //! daily check-in with streaks, milestones and make-ups (`checkin` for the settings, `streak`
-//! for the rules). Pure: every rule takes the local day and the instant it runs at.
+//! for the rules), and tasks (`task` for their terms, `progress` for what events do to them). Pure: every rule takes the local day and the instant it runs at.
 
 pub mod checkin;
+pub mod progress;
 pub mod streak;
+pub mod task;
 #[cfg(test)]
 mod tests;
 
 pub use checkin::{local_day, CheckinSettings, Makeup, Milestone};
+pub use progress::{Completed, Event, TaskMark, TaskState};
 pub use streak::{Calendar, Day, DayKind, MakeupPay, Reward};
+pub use task::{Goal, GoalKind, Period, Task, TaskInput, TaskReward, TaskStatus};

@@ -39,6 +39,8 @@ pub(crate) struct Loaded {
     pub(crate) memberships: super::memberships::MembershipState,
     /// The recent days of every member the batch checks in.
     pub(crate) checkins: HashMap<MemberId, loyalty_core::engagement::Calendar>,
+    /// The active tasks and the progress of the members whose commands can move them.
+    pub(crate) tasks: super::tasks::TaskLoad,
 }
 
 /// What a batch changed, besides the accounts themselves.
@@ -146,6 +148,7 @@ pub(crate) fn run_loaded(
     let mut replies = Vec::with_capacity(cmds.len());
     for cmd in cmds {
         let reply = apply_one(&mut loaded, &mut t, program, cmd, now);
+        advance_tasks(&mut loaded, &mut t, program, cmd, &reply, now);
         if let Some(id) = member_of(cmd, &loaded.orders) {
             if let Some(m) = loaded.members.get(&id) {
                 m.account.assert_invariants();
@@ -162,6 +165,7 @@ pub(crate) fn run_loaded(
     }
     super::memberships::take_membership_changes(&mut loaded, &mut t, program);
     take_checkin_changes(&mut loaded, &mut t);
+    take_task_changes(&mut loaded, &mut t, now);
     take_coupon_changes(&mut loaded, &mut t);
     take_reward_changes(&mut loaded, &mut t);
     // Each order once, as it ends the batch: moved out of what was loaded, not copied.
@@ -191,6 +195,7 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
         .chain(prev.memberships.iter().map(|(m, _)| &m.member_id))
         .chain(prev.coupons.iter().map(|c| &c.member_id))
         .chain(prev.checkins.iter().map(|(m, _)| m))
+        .chain(prev.task_states.iter().map(|(m, _)| m))
         .collect();
     let orders: HashSet<&OrderId> =
         prev.orders.iter().map(|o| &o.order.id).chain(prev.new_order_keys.iter().map(|(o, _)| o)).collect();

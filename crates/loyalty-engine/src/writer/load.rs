@@ -258,8 +258,10 @@ pub(crate) async fn load(
     extra.extend(packs);
     let (checkins, milestone_coupons) = super::checkins::load_checkin_state(tx, program, cmds, now).await?;
     extra.extend(milestone_coupons);
+    let (tasks, task_coupons, gated) = super::tasks::load_task_state(tx, cmds, &orders).await?;
+    extra.extend(task_coupons);
     let (templates, coupons, codes) = load_coupon_state(tx, cmds, &orders, &members, extra).await?;
-    let insight = load_insight(tx, cmds, &templates, &state.rewards).await?;
+    let insight = load_insight(tx, cmds, &templates, &state.rewards, gated).await?;
     Ok(Loaded {
         members,
         orders,
@@ -276,6 +278,7 @@ pub(crate) async fn load(
         insight,
         memberships,
         checkins,
+        tasks,
     })
 }
 
@@ -290,12 +293,13 @@ async fn load_insight(
     cmds: &[Command],
     templates: &HashMap<loyalty_core::ids::TemplateId, loyalty_core::coupons::Template>,
     rewards: &HashMap<loyalty_core::ids::RewardId, loyalty_core::rewards::Reward>,
+    for_tasks: Vec<MemberId>,
 ) -> Result<HashMap<MemberId, loyalty_core::coupons::InsightFacts>, StoreError> {
     let gated = templates.values().any(|t| t.terms.audience.needs_insight())
         || rewards.values().any(|r| r.terms.audience.needs_insight());
     // A paid term records the buyer's value segment (the report's comparison cell).
     let joining = |c: &Command| matches!(c, Command::Subscribe { .. } | Command::Upgrade { .. });
-    if !gated && !cmds.iter().any(joining) {
+    if !gated && !cmds.iter().any(joining) && for_tasks.is_empty() {
         return Ok(HashMap::new());
     }
     let mut ids: Vec<MemberId> = cmds
@@ -312,6 +316,7 @@ async fn load_insight(
             Command::Subscribe { member, .. } | Command::Upgrade { member, .. } => Some(member.clone()),
             _ => None,
         })
+        .chain(for_tasks)
         .collect();
     ids.sort();
     ids.dedup();

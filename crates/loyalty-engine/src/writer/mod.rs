@@ -15,6 +15,7 @@ mod coupons;
 mod load;
 mod memberships;
 mod rewards;
+mod tasks;
 
 pub(crate) use apply::*;
 pub(crate) use batch::*;
@@ -25,6 +26,7 @@ pub(crate) use coupons::*;
 pub(crate) use load::*;
 pub use load::{growth_since, GROWTH_LOOKBACK_DAYS};
 pub(crate) use rewards::*;
+pub(crate) use tasks::*;
 
 use crate::cache::MemberCache;
 use crate::clock::SharedClock;

@@ -17,7 +17,7 @@ pub(super) const LOT_COLS: &str = "member_id, lot_no, source_kind, source_id, gr
 pub(super) const HOLD_COLS: &str =
     "member_id, hold_id, order_id, points, order_amount_minor, status, created_at, expires_at, settled_at, allocations";
 pub(super) const ENTRY_COLS: &str = "member_id, seq, kind, points, source_kind, source_id, lot_no, at, pending_after, active_after, held_after, debt_after, note, recorded_at";
-pub(super) const ORDER_COLS: &str = "member_id, order_id, paid_at, currency, eligible_minor, shipping_minor, total_minor, earned_points, clawed_back_points, refunded_minor, lot_no, note, lines, created_at, growth, growth_clawed_back, multiplier_milli, benefits, shipping_waived_minor, coupons";
+pub(super) const ORDER_COLS: &str = "member_id, order_id, paid_at, currency, eligible_minor, shipping_minor, total_minor, earned_points, clawed_back_points, refunded_minor, lot_no, note, lines, created_at, growth, growth_clawed_back, multiplier_milli, benefits, shipping_waived_minor, coupons, tasks";
 pub(super) const REFUND_COLS: &str = "member_id, order_id, refund_id, amount_minor, lines, by_lines, clawback_points, forgiven_points, refunded_at, created_at";
 
 pub(super) fn member_row(r: &impl Cells) -> Result<MemberRecord> {
@@ -141,6 +141,7 @@ pub(super) fn order_row(r: &impl Cells) -> Result<Order> {
         lot_no: r.opt_i64("lot_no")?,
         created_at: ts(t, r.i64("created_at")?)?,
         note: r.opt_text("note")?,
+        tasks: r.opt_text("tasks")?.map(|s| json(t, &s)).transpose()?.unwrap_or_default(),
     })
 }
 

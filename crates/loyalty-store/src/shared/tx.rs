@@ -172,6 +172,23 @@ impl Tx for TxImpl {
         super::checkins::load_checkins(&mut self.tx, &ids, from).await
     }
 
+    async fn load_tasks(&mut self) -> Result<Vec<loyalty_core::engagement::Task>> {
+        super::tasks::load_active_tasks(&mut self.tx).await
+    }
+
+    async fn load_task_states(
+        &mut self,
+        members: &[MemberId],
+    ) -> Result<HashMap<MemberId, loyalty_core::engagement::TaskState>> {
+        let ids: Vec<String> = members.iter().map(|m| m.as_str().to_owned()).collect();
+        super::tasks::load_states(&mut self.tx, &ids).await
+    }
+
+    async fn members_with_orders(&mut self, members: &[MemberId]) -> Result<std::collections::HashSet<MemberId>> {
+        let ids: Vec<String> = members.iter().map(|m| m.as_str().to_owned()).collect();
+        super::tasks::members_with_orders(&mut self.tx, &ids).await
+    }
+
     async fn write(&mut self, changes: &Changes, recorded_at: jiff::Timestamp) -> Result<()> {
         write_changes(&mut self.tx, changes, micros(recorded_at)).await
     }

@@ -158,7 +158,7 @@ pub(super) async fn write_changes(
     })
     .await?;
     insert_rows(conn, "orders", ORDER_COLS,
-        " ON CONFLICT (member_id, order_id) DO UPDATE SET clawed_back_points = excluded.clawed_back_points, refunded_minor = excluded.refunded_minor, growth_clawed_back = excluded.growth_clawed_back",
+        " ON CONFLICT (member_id, order_id) DO UPDATE SET clawed_back_points = excluded.clawed_back_points, refunded_minor = excluded.refunded_minor, growth_clawed_back = excluded.growth_clawed_back, tasks = excluded.tasks",
         &c.orders, |s, o| {
             let v = &o.order;
             s.push_bind(v.member_id.as_str().to_owned());
@@ -181,6 +181,7 @@ pub(super) async fn write_changes(
             s.push_bind(serde_json::to_string(&o.benefits).expect("benefits serialise"));
             s.push_bind(v.shipping_waived_minor);
             s.push_bind(serde_json::to_string(&v.coupons).expect("coupon ids serialise"));
+            s.push_bind((!o.tasks.is_empty()).then(|| serde_json::to_string(&o.tasks).expect("task marks serialise")));
         }).await?;
     insert_rows(conn, "refunds", REFUND_COLS, "", &c.refunds, |s, (m, r)| {
         s.push_bind(m.as_str().to_owned());
@@ -246,5 +247,6 @@ pub(super) async fn write_changes(
     super::rewards::write_rewards(conn, c).await?;
     super::memberships::write_memberships(conn, c, recorded_at).await?;
     super::checkins::write_checkins(conn, c).await?;
+    super::tasks::write_tasks(conn, c, recorded_at).await?;
     write_tier_changes(conn, c, recorded_at).await
 }

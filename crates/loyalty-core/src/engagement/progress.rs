@@ -1,0 +1,238 @@
+//! What events do to a member's task progress. Each event reaches these rules once: the
+//! writer calls them only from the arm that records the event for the first time (a replayed
+//! order, refund, activity or check-in returns before), so a retry never moves progress twice.
+//! An order carries marks of what it added to each task's period, so that a refund takes back
+//! exactly that before the task completes; a completed period never completes again.
+
+use super::task::{Goal, GoalKind, Period, Task, TaskStatus};
+use crate::coupons::Holder;
+use crate::ids::TaskId;
+use crate::order::{Refund, ValidOrder};
+use crate::Program;
+use jiff::{civil::Date, Timestamp, ToSpan};
+use serde::{Deserialize, Serialize};
+
+/// How long after its period ends an entry is kept, for events that arrive late (an order
+/// paid at 23:59 and sent after midnight still counts for its day).
+const KEEP_AFTER_SECS: i64 = 86_400;
+
+/// One task's progress in one of its periods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub task: TaskId,
+    /// `once`, `window`, `2026-12-04`, `2026-W49` or `2026-12`.
+    pub period: String,
+    pub value: i64,
+    pub target: i64,
+    pub completed_at: Option<Timestamp>,
+    /// When the period ends (none: never).
+    pub until: Option<Timestamp>,
+}
+
+/// A member's progress on every task, by (task, period). Stored as one row per member, so an
+/// order that moves twenty tasks writes one row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskState {
+    pub entries: Vec<Progress>,
+}
+
+/// What an order added to one task's period: what its refunds may take back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TaskMark {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub task: TaskId,
+    pub period: String,
+    pub amount: i64,
+}
+
+/// A task's period completed by an event: the writer pays its reward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completed {
+    pub task: TaskId,
+    pub period: String,
+}
+
+/// An event the rules weigh.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// `first`: the member had no order before it.
+    Order { order: &'a ValidOrder, first: bool },
+    Activity { kind: &'a str },
+    Checkin,
+    Profile { complete: bool },
+}
+
+/// Who the member is when the event happens, for the audience.
+pub struct Member<'a> {
+    pub holder: Holder<'a>,
+    pub registered_at: Timestamp,
+}
+
+/// The period of `task` an event at `at` falls in: its key and when it ends.
+pub fn period_of(task: &Task, program: &Program, at: Timestamp) -> (String, Option<Timestamp>) {
+    let day = at.to_zoned(program.tz.clone()).date();
+    let start_of = |d: Date| d.to_zoned(program.tz.clone()).map(|z| z.timestamp()).ok();
+    let (key, until) = match task.terms.period {
+        Period::Once => ("once".to_owned(), None),
+        Period::Window => ("window".to_owned(), None),
+        Period::Daily => (day.to_string(), day.tomorrow().ok().and_then(start_of)),
+        Period::Weekly => {
+            let w = day.iso_week_date();
+            let monday = day.checked_sub((w.weekday().to_monday_zero_offset() as i64).days()).unwrap_or(day);
+            (format!("{}-W{:02}", w.year(), w.week()), monday.checked_add(7.days()).ok().and_then(start_of))
+        }
+        Period::Monthly => {
+            let first = day.first_of_month();
+            (format!("{:04}-{:02}", day.year(), day.month()), first.checked_add(1.month()).ok().and_then(start_of))
+        }
+    };
+    let until = match (until, task.terms.ends_at) {
+        (Some(u), Some(e)) => Some(u.min(e)),
+        (u, e) => u.or(e),
+    };
+    (key, until)
+}
+
+/// What paying for the goal's lines of `order` adds up to, after `refunds`.
+pub fn matching_net(goal: &Goal, order: &ValidOrder, refunds: &[Refund]) -> i64 {
+    let matches = |category: &Option<String>, brand: &Option<String>| {
+        goal.category.as_ref().is_none_or(|c| category.as_ref() == Some(c))
+            && goal.brand.as_ref().is_none_or(|b| brand.as_ref() == Some(b))
+    };
+    let total: i64 = order.lines.iter().map(|l| l.paid_minor).sum();
+    let matching: i64 = order.lines.iter().filter(|l| matches(&l.category, &l.brand)).map(|l| l.paid_minor).sum();
+    let mut refunded = 0i64;
+    for r in refunds {
+        if r.by_lines {
+            for rl in &r.lines {
+                let hit = order.lines.iter().find(|l| l.sku == rl.sku).is_some_and(|l| matches(&l.category, &l.brand));
+                refunded += if hit { rl.amount_minor } else { 0 };
+            }
+        } else if total > 0 {
+            // An amount refund is spread over the lines by what was paid for them.
+            refunded += (r.amount_minor.min(total) as i128 * matching as i128 / total as i128) as i64;
+        }
+    }
+    (matching - refunded).clamp(0, matching)
+}
+
+/// What `event` adds to `goal`'s progress.
+fn contribution(goal: &Goal, event: &Event<'_>) -> i64 {
+    match (goal.kind, event) {
+        (GoalKind::Orders, Event::Order { order, .. }) => i64::from(matching_net(goal, order, &[]) > 0 || no_filter(goal)),
+        (GoalKind::Spend, Event::Order { order, .. }) => matching_net(goal, order, &[]),
+        (GoalKind::FirstOrder, Event::Order { first, .. }) => i64::from(*first),
+        (GoalKind::Activity, Event::Activity { kind }) => i64::from(goal.activity.as_deref() == Some(*kind)),
+        (GoalKind::Checkins, Event::Checkin) => 1,
+        (GoalKind::Profile, Event::Profile { complete }) => i64::from(*complete),
+        _ => 0,
+    }
+}
+
+fn no_filter(goal: &Goal) -> bool {
+    goal.category.is_none() && goal.brand.is_none()
+}
+
+/// Whether the task's audience holds the member at `at`.
+fn admits(task: &Task, program: &Program, member: &Member<'_>, at: Timestamp) -> bool {
+    if let Some(days) = task.terms.new_members_days {
+        if crate::calendar::plus_secs(member.registered_at, days * 86_400) < at {
+            return false;
+        }
+    }
+    task.terms.audience.admits(program, &member.holder).is_ok()
+}
+
+/// Whether any of `tasks` could move on an event of this kind (the writer loads progress only
+/// for such batches).
+pub fn moves(tasks: &[Task], kinds: &[GoalKind]) -> bool {
+    tasks.iter().any(|t| t.status == TaskStatus::Active && kinds.contains(&t.terms.goal.kind))
+}
+
+impl TaskState {
+    pub fn entry(&self, task: &TaskId, period: &str) -> Option<&Progress> {
+        self.entries.iter().find(|e| &e.task == task && e.period == period)
+    }
+
+    fn entry_mut(&mut self, task: &TaskId, period: &str) -> Option<&mut Progress> {
+        self.entries.iter_mut().find(|e| &e.task == task && e.period == period)
+    }
+
+    /// Moves progress by `event`, which happened at `at`: each active task whose span holds
+    /// `at`, whose audience holds the member and whose goal the event counts for. Returns the
+    /// marks to keep on an order and the periods this event completed (each completes once).
+    pub fn record(
+        &mut self,
+        tasks: &[Task],
+        program: &Program,
+        member: &Member<'_>,
+        (event, at): (Event<'_>, Timestamp),
+        now: Timestamp,
+    ) -> (Vec<TaskMark>, Vec<Completed>) {
+        let (mut marks, mut done) = (Vec::new(), Vec::new());
+        for task in tasks.iter().filter(|t| t.status == TaskStatus::Active && t.spans(at)) {
+            let add = contribution(&task.terms.goal, &event);
+            if add <= 0 || !admits(task, program, member, at) {
+                continue;
+            }
+            let (period, until) = period_of(task, program, at);
+            if self.entry(&task.id, &period).is_none() {
+                let target = task.terms.goal.target;
+                let p = Progress { task: task.id.clone(), period: period.clone(), value: 0, target, completed_at: None, until };
+                self.entries.push(p);
+            }
+            let e = self.entry_mut(&task.id, &period).expect("just made");
+            if e.completed_at.is_some() {
+                continue;
+            }
+            e.value = e.value.saturating_add(add);
+            if e.value >= e.target {
+                e.completed_at = Some(now);
+                done.push(Completed { task: task.id.clone(), period });
+            } else {
+                marks.push(TaskMark { task: task.id.clone(), period, amount: add });
+            }
+        }
+        (marks, done)
+    }
+
+    /// Takes back what a refund removed of an order's contributions (`marks`, updated), for
+    /// periods not completed: spend by the goal's lines refunded, an order count when none of
+    /// the goal's lines is left. `refunds` are the order's refunds before this one and `all`
+    /// with it.
+    pub fn take_back(&mut self, tasks: &[Task], order: &ValidOrder, marks: &mut [TaskMark], (before, all): (&[Refund], &[Refund])) {
+        for mark in marks.iter_mut().filter(|m| m.amount > 0) {
+            let Some(task) = tasks.iter().find(|t| t.id == mark.task) else { continue };
+            let goal = &task.terms.goal;
+            let left = matching_net(goal, order, all);
+            let take = match goal.kind {
+                GoalKind::Spend => (matching_net(goal, order, before) - left).clamp(0, mark.amount),
+                _ if left == 0 => mark.amount,
+                _ => 0,
+            };
+            let Some(e) = self.entry_mut(&mark.task, &mark.period) else { continue };
+            if take == 0 || e.completed_at.is_some() {
+                continue;
+            }
+            e.value = (e.value - take).max(0);
+            mark.amount -= take;
+        }
+    }
+
+    /// Drops the entries of periods that ended more than a day before `now`.
+    pub fn prune(&mut self, now: Timestamp) {
+        self.entries.retain(|e| e.until.is_none_or(|u| crate::calendar::plus_secs(u, KEEP_AFTER_SECS) > now));
+        self.entries.sort_by(|a, b| (&a.task, &a.period).cmp(&(&b.task, &b.period)));
+    }
+
+    /// Every entry at most its target, completed exactly when it reached it.
+    pub fn check(&self) -> Result<(), String> {
+        for e in &self.entries {
+            if e.value < 0 || (e.completed_at.is_some() != (e.value >= e.target)) {
+                return Err(format!("task {} period {}: progress {} of {} completed {:?}", e.task.as_str(), e.period, e.value, e.target, e.completed_at));
+            }
+        }
+        Ok(())
+    }
+}
