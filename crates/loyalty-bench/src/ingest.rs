@@ -83,6 +83,9 @@ pub struct Args {
     pub skip_naive: bool,
     #[arg(long)]
     pub skip_http: bool,
+    /// Active tasks every order can move (0 to 200): what task progress costs ingestion.
+    #[arg(long, default_value_t = 0)]
+    pub tasks: usize,
 }
 
 impl Args {
@@ -102,6 +105,7 @@ impl Args {
             MAX_COMMANDS
         );
         ensure!((1..=16).contains(&self.client_threads), "--client-threads must be 1 to 16");
+        ensure!(self.tasks <= loyalty_core::engagement::task::MAX_TASKS, "--tasks must be 0 to 200");
         Ok(())
     }
 }
@@ -109,7 +113,7 @@ impl Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     args.check()?;
     std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create {}", args.dir.display()))?;
-    let program = Program::default_program();
+    let program = crate::task_program::with_tasks(args.tasks)?;
     let anchor = day_anchor(Timestamp::now());
     let mut rng = StdRng::seed_from_u64(args.seed);
     let pop = Arc::new(Population::new(args.members, &mut rng));
@@ -456,6 +460,7 @@ async fn import_phase(args: &Args, program: &Program, csv: &Path) -> anyhow::Res
     let (path, url) = fresh_sqlite(&args.dir, "import")?;
     eprintln!("bench: importing {} into {} ({} rows per transaction)", csv.display(), path.display(), args.batch);
     let store = loyalty_store::open(&url).await?;
+    loyalty::app::apply_program_definitions(store.as_ref(), program, Timestamp::now()).await?;
     let opts = import::Options {
         batch: args.batch,
         rejects: args.dir.join("orders.rejects.csv"),
@@ -536,6 +541,7 @@ async fn http_phase(
     backend: &'static str,
     pop: &Arc<Population>,
 ) -> anyhow::Result<HttpResult> {
+    loyalty::app::apply_program_definitions(store.as_ref(), program, Timestamp::now()).await?;
     let members_csv = args.dir.join("members.csv");
     write_members_csv(&members_csv, pop.len())?;
     let opts = import::Options {

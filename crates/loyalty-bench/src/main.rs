@@ -14,6 +14,7 @@ mod insight_data;
 mod mall;
 mod membership_data;
 mod memberships;
+mod task_program;
 mod tiers;
 
 use clap::{Parser, Subcommand};

@@ -7,9 +7,9 @@
 use jiff::Timestamp;
 use loyalty_core::config_file::{ConfigError, ConfigIssue};
 use loyalty_core::coupons::{Channel, Template, TemplateInput};
+use loyalty_core::definitions::{check_goods_reward, check_points_template, resent, References, Resend};
 use loyalty_core::engagement::task::MAX_TASKS;
 use loyalty_core::engagement::{Task, TaskInput};
-use loyalty_core::definitions::{check_goods_reward, check_points_template, resent, References, Resend};
 use loyalty_core::ids::{RewardId, TemplateId};
 use loyalty_core::rewards::lottery::SECRET_LEN;
 use loyalty_core::rewards::{Lottery, LotteryInput, Reward, RewardInput};
@@ -123,7 +123,13 @@ pub async fn lottery(
 /// Creates a task, or finds the one of that id with the same terms. A task sent without
 /// `starts_at` starts when it is first created: sent again (a retry, a later start), it is the
 /// same task.
-pub async fn task(store: &dyn Store, program: &Program, input: &TaskInput, now: Timestamp, how: Resend) -> Result<Task> {
+pub async fn task(
+    store: &dyn Store,
+    program: &Program,
+    input: &TaskInput,
+    now: Timestamp,
+    how: Resend,
+) -> Result<Task> {
     let mut t = input.validate(program, stamp(now))?;
     if let Some(tpl) = t.coupon() {
         let found = store.template(&tpl).await?;
@@ -139,7 +145,9 @@ pub async fn task(store: &dyn Store, program: &Program, input: &TaskInput, now: 
         }
     }
     if store.tasks(None, MAX_TASKS as i64).await?.len() >= MAX_TASKS && store.task(&t.id).await?.is_none() {
-        return Err(DomainError::unprocessable("id", format!("the store holds {MAX_TASKS} tasks, the most it may")).into());
+        return Err(
+            DomainError::unprocessable("id", format!("the store holds {MAX_TASKS} tasks, the most it may")).into()
+        );
     }
     if store.insert_task(&t).await? {
         return Ok(Defined::Created(t));

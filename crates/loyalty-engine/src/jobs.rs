@@ -244,6 +244,8 @@ pub async fn verify_all(
     // Check-ins: every streak one more than the day before's, and the points the days say
     // they earned what the ledger credited for check-ins.
     problems.extend(store.checkin_problems(max_violations as i64).await?);
+    // Tasks: every completion's points in the ledger, every progress row by its own rules.
+    problems.extend(store.task_problems(max_violations as i64).await?);
     for problem in problems {
         if report.violations.len() < max_violations {
             let member_id = problem.split_once(' ').and_then(|(_, r)| r.split_once('/')).map(|(m, _)| m.to_owned());

@@ -117,6 +117,9 @@ pub struct MemberExport {
     pub membership_history: Vec<crate::memberships::EventView>,
     /// Every check-in day, oldest first.
     pub checkins: Vec<crate::checkins::CheckinDayView>,
+    /// Completed task periods and what each paid, latest first (at most
+    /// `loyalty_store::tasks::MAX_COMPLETIONS_READ`); progress itself is in `GET …/tasks`.
+    pub task_completions: Vec<crate::tasks::CompletionView>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -245,6 +248,7 @@ impl MemberExport {
             membership_terms: Vec::new(),
             membership_history: Vec::new(),
             checkins: Vec::new(),
+            task_completions: Vec::new(),
         }
     }
 
@@ -355,6 +359,8 @@ pub async fn export(
         from = last.day.tomorrow().map_err(|e| ApiError::internal(e.to_string()))?;
         doc.checkins.extend(days.iter().map(|d| crate::checkins::day_view(d, &program.tz)));
     }
+    doc.task_completions =
+        store.task_completions(id).await?.into_iter().map(|c| crate::tasks::completion_view(c, &program.tz)).collect();
     Ok(Some(doc))
 }
 

@@ -80,7 +80,10 @@ pub struct TaskListParams {
 /// Tasks by id.
 #[utoipa::path(get, path = "/v1/tasks", tag = "engagement", params(TaskListParams),
     responses((status = 200, body = inline(Page<TaskView>)), (status = 422, body = Problem)))]
-pub async fn list_tasks(State(s): State<AppState>, Query(p): Query<TaskListParams>) -> ApiResult<axum::Json<Page<TaskView>>> {
+pub async fn list_tasks(
+    State(s): State<AppState>,
+    Query(p): Query<TaskListParams>,
+) -> ApiResult<axum::Json<Page<TaskView>>> {
     let limit = limit(p.limit)?;
     let after = p.cursor.as_deref().map(task_id).transpose()?;
     let items = s.store.tasks(after.as_ref(), limit).await?;
@@ -119,9 +122,10 @@ pub async fn patch_task(
         loyalty_core::text::check_text("name", n, 1..=loyalty_core::order::MAX_TEXT)?;
     }
     let status = match p.status.as_deref() {
-        Some(raw) => Some(TaskStatus::parse(raw).ok_or_else(|| {
-            ApiError::invalid("status", format!("{raw:?} is not one of active, paused, ended"))
-        })?),
+        Some(raw) => Some(
+            TaskStatus::parse(raw)
+                .ok_or_else(|| ApiError::invalid("status", format!("{raw:?} is not one of active, paused, ended")))?,
+        ),
         None => None,
     };
     let current = find(&s, &id).await?;
@@ -131,7 +135,10 @@ pub async fn patch_task(
     let now = s.clock.now();
     let now = now.round(jiff::Unit::Microsecond).unwrap_or(now);
     let t = s.store.patch_task(&id, p.name.as_deref(), status, now).await?;
-    Ok(axum::Json(TaskView::new(&t.ok_or_else(|| ApiError::not_found("task_not_found", format!("task {id} not found")))?, &s)))
+    Ok(axum::Json(TaskView::new(
+        &t.ok_or_else(|| ApiError::not_found("task_not_found", format!("task {id} not found")))?,
+        &s,
+    )))
 }
 
 /// One task as a member sees it now.
@@ -207,7 +214,10 @@ pub async fn member_tasks(State(s): State<AppState>, Path(id): Path<String>) -> 
             let progress = entry.map_or(0, |e| e.value.min(target));
             let completed_at = entry.and_then(|e| e.completed_at);
             let a = &t.terms.audience;
-            let new_enough = t.terms.new_members_days.is_none_or(|d| loyalty_core::calendar::plus_secs(rec.profile.registered_at, d * 86_400) >= now);
+            let new_enough = t
+                .terms
+                .new_members_days
+                .is_none_or(|d| loyalty_core::calendar::plus_secs(rec.profile.registered_at, d * 86_400) >= now);
             let eligible = (!a.needs_insight()).then(|| new_enough && a.admits(&s.program, &holder).is_ok());
             let hint = hint(t, target - progress, completed_at.is_some(), eligible, &s.program.file.currency);
             tasks.push(MemberTaskView {
@@ -233,19 +243,20 @@ pub async fn member_tasks(State(s): State<AppState>, Path(id): Path<String>) -> 
     Ok(axum::Json(MemberTasksView {
         member_id: member.to_string(),
         tasks,
-        completions: completions
-            .into_iter()
-            .map(|c| CompletionView {
-                task_id: c.task.to_string(),
-                period: c.period,
-                completed_at: rfc3339(c.completed_at, &s.program.tz),
-                points: c.points,
-                growth: c.growth,
-                coupon_id: c.coupon.map(|x| x.to_string()),
-                note: c.note,
-            })
-            .collect(),
+        completions: completions.into_iter().map(|c| completion_view(c, &s.program.tz)).collect(),
     }))
+}
+
+pub(crate) fn completion_view(c: loyalty_store::tasks::Completion, tz: &jiff::tz::TimeZone) -> CompletionView {
+    CompletionView {
+        task_id: c.task.to_string(),
+        period: c.period,
+        completed_at: rfc3339(c.completed_at, tz),
+        points: c.points,
+        growth: c.growth,
+        coupon_id: c.coupon.map(|x| x.to_string()),
+        note: c.note,
+    }
 }
 
 /// The line a member reads under a task, in Chinese (the member centre's language).

@@ -8,7 +8,6 @@
 
 pub mod analytics;
 pub mod checkins;
-pub mod tasks;
 mod convert;
 pub mod coupons;
 pub mod health;
@@ -17,6 +16,7 @@ pub mod memberships;
 mod postgres;
 pub mod rewards;
 mod sqlite;
+pub mod tasks;
 pub mod usage;
 pub mod versions;
 
@@ -32,7 +32,6 @@ use std::collections::HashMap;
 
 pub use analytics::Analytics;
 pub use checkins::Checkins;
-pub use tasks::Tasks;
 pub use coupons::{CouponChecks, Coupons};
 pub use health::{Writability, WriteProbe};
 pub use membership_facts::MembershipFacts;
@@ -40,6 +39,7 @@ pub use memberships::Memberships;
 pub use postgres::PgStore;
 pub use rewards::Rewards;
 pub use sqlite::SqliteStore;
+pub use tasks::Tasks;
 pub use usage::{BenefitUsage, UsageQuery, UsageReport, UsageRow};
 pub use versions::{MemberVersion, MemberVersions};
 
@@ -410,8 +410,8 @@ impl<T> Store for T where
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Tasks, Idempotency, LedgerReads, Maintenance, MemberVersions,
-        MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, WriteProbe, Writes,
+        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions,
+        MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, Tasks, WriteProbe, Writes,
     };
 }
 

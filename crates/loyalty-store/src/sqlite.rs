@@ -292,9 +292,6 @@ mod analytics;
 #[path = "shared/checkins.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod checkins;
-#[path = "shared/tasks.rs"]
-#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
-mod tasks;
 #[path = "shared/coupon_checks.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod coupon_checks;
@@ -336,6 +333,9 @@ mod rewards;
 #[path = "shared/rows.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod rows;
+#[path = "shared/tasks.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod tasks;
 #[path = "shared/tiers.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod tiers;

@@ -76,6 +76,9 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/members/{id}/checkins", SHOP),
     ("GET", "/v1/members/{id}/checkins", SHOP),
     ("POST", "/v1/members/{id}/checkins/makeups", SHOP),
+    ("GET", "/v1/tasks", SHOP),
+    ("GET", "/v1/tasks/{id}", SHOP),
+    ("GET", "/v1/members/{id}/tasks", SHOP),
     ("POST", "/v1/members/{id}/points/adjustments", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/tier/assignments", ADMIN_ONLY),
     ("GET", "/v1/api-keys", ADMIN_ONLY),
@@ -83,6 +86,8 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/members/{id}/export", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/erase", ADMIN_ONLY),
     ("POST", "/v1/coupon-templates", ADMIN_ONLY),
+    ("POST", "/v1/tasks", ADMIN_ONLY),
+    ("PATCH", "/v1/tasks/{id}", ADMIN_ONLY),
     ("PATCH", "/v1/coupon-templates/{id}", ADMIN_ONLY),
     ("POST", "/v1/coupon-templates/{id}/codes", ADMIN_ONLY),
     ("GET", "/v1/coupon-templates/{id}/codes", ADMIN_ONLY),
@@ -140,6 +145,9 @@ async fn arrange(app: &TestApp) {
     let template = json!({"id": "t-shared", "name": "shared", "benefit": {"kind": "free_shipping"},
         "validity": {"relative": {"days": 1}}, "channels": ["claim", "issue", "code"]});
     let (s, t) = app.post("/v1/coupon-templates", template).await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let task = json!({"id": "task-shared", "name": "shared", "goal": {"kind": "orders", "target": 2}, "reward": {"points": 1}});
+    let (s, t) = app.post("/v1/tasks", task).await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
     let reward = json!({"id": "r-shared", "name": "Mug", "item": {"kind": "goods", "sku": "MUG"}, "price_points": 10});
     let (s, r) = app.post("/v1/rewards", reward).await;
@@ -338,6 +346,16 @@ async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (Str
             let yesterday = jiff::Timestamp::now().to_zoned(tz).date().yesterday().unwrap();
             (format!("/v1/members/{member}/checkins/makeups"), body(json!({"day": yesterday.to_string()})))
         }
+        ("POST", "/v1/tasks") => (
+            "/v1/tasks".into(),
+            body(
+                json!({"id": format!("task-{tag}"), "name": "scope test", "goal": {"kind": "orders"}, "reward": {"points": 1}}),
+            ),
+        ),
+        ("PATCH", "/v1/tasks/{id}") => {
+            ("/v1/tasks/task-shared".into(), body(json!({"name": format!("renamed by {tag}")})))
+        }
+        ("GET", "/v1/tasks/{id}") => ("/v1/tasks/task-shared".into(), None),
         ("GET", r) if r.starts_with("/v1/rewards") => (r.replace("{id}", "r-shared"), None),
         ("GET", r) if r.starts_with("/v1/lotteries") => (r.replace("{id}", "l-shared"), None),
         ("GET", r) => (r.replace("{id}", if r.starts_with("/v1/orders") { "o-shared" } else { "shared" }), None),

@@ -95,7 +95,11 @@ async fn a_task_completes_on_the_order_that_reaches_it_and_not_again_on_a_retry(
         assert_eq!(st.order("li", &format!("o{n}"), &[("tea", "fresh", 5000)]).await.0, StatusCode::CREATED);
     }
     let p = st.progress("li", "three-orders").await;
-    assert_eq!((p["progress"].as_i64(), p["target"].as_i64(), p["completed"].as_bool()), (Some(2), Some(3), Some(false)), "{p}");
+    assert_eq!(
+        (p["progress"].as_i64(), p["target"].as_i64(), p["completed"].as_bool()),
+        (Some(2), Some(3), Some(false)),
+        "{p}"
+    );
     assert_eq!(p["hint"], "再下 1 单得 200 积分、优惠券");
     assert_eq!(p["period"], "2026-12");
     assert_eq!(p["deadline"], "2027-01-01T00:00:00+08:00");
@@ -142,14 +146,17 @@ async fn a_refund_takes_back_order_progress_before_the_task_completes() {
     assert_eq!(st.progress("li", "three-orders").await["progress"], 1);
 
     // Lines refunded: the beauty line's part comes off, the tea line's does not.
-    let (s, r) = st.app.post("/v1/orders/o1/refunds", json!({"id": "r1", "lines": [{"sku": "lipstick", "quantity": 1}]})).await;
+    let (s, r) =
+        st.app.post("/v1/orders/o1/refunds", json!({"id": "r1", "lines": [{"sku": "lipstick", "quantity": 1}]})).await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
     assert_eq!(st.progress("li", "beauty-300").await["progress"], 0);
     assert_eq!(st.progress("li", "three-orders").await["progress"], 1, "the order still has a line");
     // The refund again changes nothing.
-    let (s, _) = st.app.post("/v1/orders/o1/refunds", json!({"id": "r1", "lines": [{"sku": "lipstick", "quantity": 1}]})).await;
+    let (s, _) =
+        st.app.post("/v1/orders/o1/refunds", json!({"id": "r1", "lines": [{"sku": "lipstick", "quantity": 1}]})).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, r) = st.app.post("/v1/orders/o1/refunds", json!({"id": "r2", "lines": [{"sku": "tea", "quantity": 1}]})).await;
+    let (s, r) =
+        st.app.post("/v1/orders/o1/refunds", json!({"id": "r2", "lines": [{"sku": "tea", "quantity": 1}]})).await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
     assert_eq!(st.progress("li", "three-orders").await["progress"], 0, "a fully refunded order does not count");
 
@@ -160,7 +167,11 @@ async fn a_refund_takes_back_order_progress_before_the_task_completes() {
     let (s, _) = st.app.post("/v1/orders/o2/refunds", json!({"id": "r3", "amount_minor": 40000})).await;
     assert_eq!(s, StatusCode::CREATED);
     let p = st.progress("li", "beauty-300").await;
-    assert_eq!((p["completed"].as_bool(), p["progress"].as_i64()), (Some(true), Some(30000)), "a completed task keeps its reward: {p}");
+    assert_eq!(
+        (p["completed"].as_bool(), p["progress"].as_i64()),
+        (Some(true), Some(30000)),
+        "a completed task keeps its reward: {p}"
+    );
     assert_eq!(completions(&st.tasks("li").await, "beauty-300").len(), 1);
 
     st.order("li", "o3", &[("cream", "beauty", 10000), ("tea", "fresh", 10000)]).await;
@@ -175,8 +186,11 @@ async fn activities_checkins_profile_and_first_order_move_their_tasks_once() {
     st.app.member("old").await;
     assert_eq!(st.order("old", "before", &[("tea", "fresh", 1000)]).await.0, StatusCode::CREATED);
     st.set("2026-12-01T03:00:00Z");
-    st.task(json!({"id": "reviews", "name": "写 2 条评价", "goal": {"kind": "activity", "activity": "review", "target": 2},
-        "reward": {"growth": 30}})).await;
+    st.task(
+        json!({"id": "reviews", "name": "写 2 条评价", "goal": {"kind": "activity", "activity": "review", "target": 2},
+        "reward": {"growth": 30}}),
+    )
+    .await;
     st.task(json!({"id": "week-checkins", "name": "本周签到 2 天", "goal": {"kind": "checkins", "target": 2}, "period": "weekly",
         "reward": {"points": 20}})).await;
     st.task(json!({"id": "profile", "name": "完善资料", "goal": {"kind": "profile"}, "reward": {"points": 50}})).await;
@@ -223,11 +237,16 @@ async fn activities_checkins_profile_and_first_order_move_their_tasks_once() {
 async fn audiences_and_spans_decide_who_and_when() {
     let st = Story::new("2026-12-01T02:00:00Z").await;
     st.task(json!({"id": "gold-only", "name": "金卡专享", "goal": {"kind": "orders", "target": 1},
-        "audience": {"min_tier": "gold"}, "reward": {"points": 10}})).await;
+        "audience": {"min_tier": "gold"}, "reward": {"points": 10}}))
+        .await;
     st.task(json!({"id": "newcomers", "name": "新人 7 天内下单", "goal": {"kind": "orders", "target": 1},
-        "new_members_days": 7, "reward": {"points": 10}})).await;
-    st.task(json!({"id": "challenge", "name": "双 12 挑战", "goal": {"kind": "orders", "target": 1}, "period": "window",
-        "starts_at": "2026-12-12T00:00:00+08:00", "ends_at": "2026-12-13T00:00:00+08:00", "reward": {"points": 10}})).await;
+        "new_members_days": 7, "reward": {"points": 10}}))
+        .await;
+    st.task(
+        json!({"id": "challenge", "name": "双 12 挑战", "goal": {"kind": "orders", "target": 1}, "period": "window",
+        "starts_at": "2026-12-12T00:00:00+08:00", "ends_at": "2026-12-13T00:00:00+08:00", "reward": {"points": 10}}),
+    )
+    .await;
     st.app.member("li").await;
     let p = st.progress("li", "gold-only").await;
     assert_eq!((p["eligible"].as_bool(), p["hint"].as_str()), (Some(false), Some("暂不满足参与条件")));
@@ -253,7 +272,10 @@ async fn audiences_and_spans_decide_who_and_when() {
 #[tokio::test]
 async fn a_hundred_orders_at_once_count_each_once_and_pay_once() {
     let st = Story::new("2026-12-01T02:00:00Z").await;
-    st.task(json!({"id": "fifty", "name": "50 单", "goal": {"kind": "orders", "target": 50}, "reward": {"points": 500}})).await;
+    st.task(
+        json!({"id": "fifty", "name": "50 单", "goal": {"kind": "orders", "target": 50}, "reward": {"points": 500}}),
+    )
+    .await;
     st.app.member("li").await;
     // Fifty distinct orders, each sent twice at once.
     let st = &st;

@@ -57,10 +57,17 @@ pub struct Completed {
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
     /// `first`: the member had no order before it.
-    Order { order: &'a ValidOrder, first: bool },
-    Activity { kind: &'a str },
+    Order {
+        order: &'a ValidOrder,
+        first: bool,
+    },
+    Activity {
+        kind: &'a str,
+    },
     Checkin,
-    Profile { complete: bool },
+    Profile {
+        complete: bool,
+    },
 }
 
 /// Who the member is when the event happens, for the audience.
@@ -120,7 +127,9 @@ pub fn matching_net(goal: &Goal, order: &ValidOrder, refunds: &[Refund]) -> i64 
 /// What `event` adds to `goal`'s progress.
 fn contribution(goal: &Goal, event: &Event<'_>) -> i64 {
     match (goal.kind, event) {
-        (GoalKind::Orders, Event::Order { order, .. }) => i64::from(matching_net(goal, order, &[]) > 0 || no_filter(goal)),
+        (GoalKind::Orders, Event::Order { order, .. }) => {
+            i64::from(matching_net(goal, order, &[]) > 0 || no_filter(goal))
+        }
         (GoalKind::Spend, Event::Order { order, .. }) => matching_net(goal, order, &[]),
         (GoalKind::FirstOrder, Event::Order { first, .. }) => i64::from(*first),
         (GoalKind::Activity, Event::Activity { kind }) => i64::from(goal.activity.as_deref() == Some(*kind)),
@@ -179,7 +188,14 @@ impl TaskState {
             let (period, until) = period_of(task, program, at);
             if self.entry(&task.id, &period).is_none() {
                 let target = task.terms.goal.target;
-                let p = Progress { task: task.id.clone(), period: period.clone(), value: 0, target, completed_at: None, until };
+                let p = Progress {
+                    task: task.id.clone(),
+                    period: period.clone(),
+                    value: 0,
+                    target,
+                    completed_at: None,
+                    until,
+                };
                 self.entries.push(p);
             }
             let e = self.entry_mut(&task.id, &period).expect("just made");
@@ -201,7 +217,13 @@ impl TaskState {
     /// periods not completed: spend by the goal's lines refunded, an order count when none of
     /// the goal's lines is left. `refunds` are the order's refunds before this one and `all`
     /// with it.
-    pub fn take_back(&mut self, tasks: &[Task], order: &ValidOrder, marks: &mut [TaskMark], (before, all): (&[Refund], &[Refund])) {
+    pub fn take_back(
+        &mut self,
+        tasks: &[Task],
+        order: &ValidOrder,
+        marks: &mut [TaskMark],
+        (before, all): (&[Refund], &[Refund]),
+    ) {
         for mark in marks.iter_mut().filter(|m| m.amount > 0) {
             let Some(task) = tasks.iter().find(|t| t.id == mark.task) else { continue };
             let goal = &task.terms.goal;
@@ -230,9 +252,140 @@ impl TaskState {
     pub fn check(&self) -> Result<(), String> {
         for e in &self.entries {
             if e.value < 0 || (e.completed_at.is_some() != (e.value >= e.target)) {
-                return Err(format!("task {} period {}: progress {} of {} completed {:?}", e.task.as_str(), e.period, e.value, e.target, e.completed_at));
+                return Err(format!(
+                    "task {} period {}: progress {} of {} completed {:?}",
+                    e.task.as_str(),
+                    e.period,
+                    e.value,
+                    e.target,
+                    e.completed_at
+                ));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engagement::task::{Goal, TaskInput, TaskReward};
+    use crate::order::LineInput;
+
+    fn task(kind: GoalKind, period: Period, target: i64, category: Option<&str>) -> Task {
+        let input = TaskInput {
+            id: "t".into(),
+            name: "t".into(),
+            goal: Goal { kind, target, category: category.map(str::to_owned), brand: None, activity: None },
+            period,
+            starts_at: None,
+            ends_at: None,
+            reward: TaskReward { points: 1, growth: 0, coupon: None },
+            audience: Default::default(),
+            new_members_days: None,
+        };
+        input.validate(&Program::default_program(), "2026-01-01T00:00:00Z".parse().unwrap()).unwrap()
+    }
+
+    fn order(lines: &[(&str, &str, i64)]) -> ValidOrder {
+        ValidOrder {
+            id: crate::ids::OrderId::parse("o").unwrap(),
+            member_id: crate::ids::MemberId::parse("m").unwrap(),
+            paid_at: "2026-12-01T00:00:00Z".parse().unwrap(),
+            currency: "CNY".into(),
+            lines: lines
+                .iter()
+                .map(|(sku, c, p)| LineInput::one_unit(sku.to_string(), Some(c.to_string()), None, *p))
+                .collect(),
+            shipping_minor: 0,
+            shipping_waived_minor: 0,
+            coupons: Vec::new(),
+        }
+    }
+
+    fn refund(amount: i64, lines: &[(&str, i64)]) -> Refund {
+        Refund {
+            refund_id: crate::ids::RefundId::parse("r").unwrap(),
+            order_id: crate::ids::OrderId::parse("o").unwrap(),
+            amount_minor: amount,
+            lines: lines
+                .iter()
+                .map(|(s, a)| crate::order::RefundLine { sku: s.to_string(), quantity: 1, amount_minor: *a })
+                .collect(),
+            clawback_points: 0,
+            forgiven_points: 0,
+            refunded_at: "2026-12-02T00:00:00Z".parse().unwrap(),
+            created_at: "2026-12-02T00:00:00Z".parse().unwrap(),
+            by_lines: !lines.is_empty(),
+        }
+    }
+
+    #[test]
+    fn periods_follow_the_local_calendar() {
+        let p = Program::default_program(); // Asia/Shanghai
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let daily = task(GoalKind::Orders, Period::Daily, 1, None);
+        // 23:59:59 and 00:00:00 +08:00 are two days.
+        assert_eq!(period_of(&daily, &p, at("2026-12-04T15:59:59Z")).0, "2026-12-04");
+        assert_eq!(
+            period_of(&daily, &p, at("2026-12-04T16:00:00Z")),
+            ("2026-12-05".into(), Some(at("2026-12-05T16:00:00Z")))
+        );
+        let weekly = task(GoalKind::Orders, Period::Weekly, 1, None);
+        // Sunday 2026-12-06 belongs to the week that began on Monday 2026-11-30.
+        assert_eq!(
+            period_of(&weekly, &p, at("2026-12-06T10:00:00Z")),
+            ("2026-W49".into(), Some(at("2026-12-06T16:00:00Z")))
+        );
+        // ISO week years: 2027-01-01 (a Friday) is in 2026-W53.
+        assert_eq!(period_of(&weekly, &p, at("2027-01-01T04:00:00Z")).0, "2026-W53");
+        let monthly = task(GoalKind::Orders, Period::Monthly, 1, None);
+        assert_eq!(
+            period_of(&monthly, &p, at("2026-12-31T17:00:00Z")),
+            ("2027-01".into(), Some(at("2027-01-31T16:00:00Z")))
+        );
+        assert_eq!(
+            period_of(&task(GoalKind::Orders, Period::Once, 1, None), &p, at("2026-12-01T00:00:00Z")),
+            ("once".into(), None)
+        );
+    }
+
+    #[test]
+    fn refunds_take_back_only_the_goals_lines() {
+        let goal = task(GoalKind::Spend, Period::Once, 100, Some("beauty")).terms.goal;
+        let o = order(&[("a", "beauty", 6000), ("b", "fresh", 4000)]);
+        assert_eq!(matching_net(&goal, &o, &[]), 6000);
+        assert_eq!(matching_net(&goal, &o, &[refund(4000, &[("b", 4000)])]), 6000);
+        assert_eq!(matching_net(&goal, &o, &[refund(1000, &[("a", 1000)])]), 5000);
+        // An amount is spread by what the lines were paid: 5,000 of 10,000 is half of each.
+        assert_eq!(matching_net(&goal, &o, &[refund(5000, &[])]), 3000);
+        assert_eq!(matching_net(&goal, &o, &[refund(10_000, &[]), refund(10_000, &[])]), 0);
+    }
+
+    #[test]
+    fn progress_completes_once_and_refunds_take_back_before_it() {
+        let p = Program::default_program();
+        let now: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+        let tasks = vec![task(GoalKind::Spend, Period::Once, 10_000, None)];
+        let holder = Holder { tier: "base", active: true, insight: None, paid: false };
+        let who = Member { holder, registered_at: now };
+        let mut st = TaskState::default();
+        let o = order(&[("a", "x", 6000)]);
+        let (mut marks, done) = st.record(&tasks, &p, &who, (Event::Order { order: &o, first: true }, now), now);
+        assert!(done.is_empty());
+        assert_eq!(marks[0].amount, 6000);
+        let r = [refund(2000, &[])];
+        st.take_back(&tasks, &o, &mut marks, (&[], &r));
+        assert_eq!((st.entries[0].value, marks[0].amount), (4000, 4000));
+        let (_, done) =
+            st.record(&tasks, &p, &who, (Event::Order { order: &order(&[("b", "x", 7000)]), first: false }, now), now);
+        assert_eq!(done.len(), 1);
+        let (_, again) = st.record(&tasks, &p, &who, (Event::Order { order: &o, first: false }, now), now);
+        assert!(again.is_empty(), "a completed period completes once");
+        // After completion, a refund takes nothing back.
+        let all = [refund(2000, &[]), refund(4000, &[])];
+        st.take_back(&tasks, &o, &mut marks, (&r, &all));
+        assert_eq!(st.entries[0].value, 11_000);
+        assert!(st.check().is_ok());
     }
 }

@@ -188,6 +188,11 @@ impl TaskInput {
         let id = TaskId::parse(&self.id).map_err(|e| DomainError::unprocessable("id", e.0))?;
         text("name", &self.name)?;
         self.check_goal(program)?;
+        for (field, at) in [("starts_at", self.starts_at), ("ends_at", self.ends_at)] {
+            if at.is_some_and(|t| t < crate::instant::EARLIEST || t >= crate::instant::END) {
+                return Err(DomainError::unprocessable(field, "must be from 1970-01-01 to before 2200-01-01"));
+            }
+        }
         let mut terms = self.clone();
         let starts = self.starts_at.unwrap_or(now);
         terms.starts_at = Some(starts.round(jiff::Unit::Microsecond).unwrap_or(starts));

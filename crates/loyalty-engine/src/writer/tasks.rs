@@ -90,7 +90,14 @@ pub(crate) async fn load_task_state(
 
 /// Moves the member's progress for a command just recorded (`reply` is its success), and
 /// pays each period it completes.
-pub(crate) fn advance_tasks(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, reply: &Reply, now: Timestamp) {
+pub(crate) fn advance_tasks(
+    l: &mut Loaded,
+    t: &mut Touched,
+    program: &Program,
+    cmd: &Command,
+    reply: &Reply,
+    now: Timestamp,
+) {
     if l.tasks.tasks.is_empty() {
         return;
     }
@@ -116,10 +123,14 @@ pub(crate) fn advance_tasks(l: &mut Loaded, t: &mut Touched, program: &Program, 
             l.tasks.dirty.insert(m);
             return;
         }
-        (Command::Activity { member, input }, Outcome::Action { action, replayed: false }) if action.kind == ActionKind::Activity => {
+        (Command::Activity { member, input }, Outcome::Action { action, replayed: false })
+            if action.kind == ActionKind::Activity =>
+        {
             (member, Event::Activity { kind: input.kind.as_str() }, action.occurred_at)
         }
-        (Command::Checkin { member, .. } | Command::Makeup { member, .. }, Outcome::Checkin(_)) => (member, Event::Checkin, now),
+        (Command::Checkin { member, .. } | Command::Makeup { member, .. }, Outcome::Checkin(_)) => {
+            (member, Event::Checkin, now)
+        }
         (Command::UpsertMember { id, .. }, Outcome::Member { record, .. }) => {
             let p = &record.profile;
             let complete = p.name.is_some() && p.phone.is_some() && p.email.is_some() && p.birthday.is_some();
@@ -170,7 +181,11 @@ fn pay(l: &mut Loaded, t: &mut Touched, program: &Program, member: &MemberId, do
         let rec = l.members.get_mut(member).expect("the member of a recorded event is loaded");
         let acc = &mut rec.account;
         let (mut points, mut growth) = (r.points, r.growth);
-        if let Err(e) = acc.can_transact().and_then(|_| acc.check_credit("points", points)).and_then(|_| acc.check_growth("growth", growth)) {
+        if let Err(e) = acc
+            .can_transact()
+            .and_then(|_| acc.check_credit("points", points))
+            .and_then(|_| acc.check_growth("growth", growth))
+        {
             notes.push(e.to_string());
             (points, growth) = (0, 0);
         }
@@ -192,7 +207,16 @@ fn pay(l: &mut Loaded, t: &mut Touched, program: &Program, member: &MemberId, do
             }
         }
         let note = (!notes.is_empty()).then(|| notes.join("; "));
-        t.changes.task_completions.push(Completion { member_id: member.clone(), task: c.task, period: c.period, completed_at: now, points, growth, coupon, note });
+        t.changes.task_completions.push(Completion {
+            member_id: member.clone(),
+            task: c.task,
+            period: c.period,
+            completed_at: now,
+            points,
+            growth,
+            coupon,
+            note,
+        });
     }
 }
 

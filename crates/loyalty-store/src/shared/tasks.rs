@@ -106,14 +106,15 @@ pub(super) async fn write_tasks(conn: &mut Conn, c: &Changes, recorded_at: i64) 
 #[async_trait::async_trait]
 impl Tasks for StoreImpl {
     async fn insert_task(&self, task: &Task) -> Result<bool> {
-        let done = sqlx::query(&format!("INSERT INTO tasks ({TASK_COLS}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"))
-            .bind(task.id.as_str().to_owned())
-            .bind(serde_json::to_string(&task.terms).expect("terms serialise"))
-            .bind(task.status.as_str())
-            .bind(micros(task.created_at))
-            .bind(micros(task.updated_at))
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query(&format!("INSERT INTO tasks ({TASK_COLS}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"))
+                .bind(task.id.as_str().to_owned())
+                .bind(serde_json::to_string(&task.terms).expect("terms serialise"))
+                .bind(task.status.as_str())
+                .bind(micros(task.created_at))
+                .bind(micros(task.updated_at))
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -134,7 +135,13 @@ impl Tasks for StoreImpl {
         rows.iter().map(task_row).collect()
     }
 
-    async fn patch_task(&self, id: &TaskId, name: Option<&str>, status: Option<TaskStatus>, now: jiff::Timestamp) -> Result<Option<Task>> {
+    async fn patch_task(
+        &self,
+        id: &TaskId,
+        name: Option<&str>,
+        status: Option<TaskStatus>,
+        now: jiff::Timestamp,
+    ) -> Result<Option<Task>> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!("SELECT {TASK_COLS} FROM tasks WHERE task_id = $1{FOR_UPDATE}"))
             .bind(id.as_str().to_owned())
@@ -203,10 +210,12 @@ impl Tasks for StoreImpl {
         // Each progress row by its own rules, in pages.
         let mut after = String::new();
         while (out.len() as i64) < limit {
-            let rows = sqlx::query("SELECT member_id, state FROM task_states WHERE member_id > $1 ORDER BY member_id LIMIT 1000")
-                .bind(after.clone())
-                .fetch_all(&self.pool)
-                .await?;
+            let rows = sqlx::query(
+                "SELECT member_id, state FROM task_states WHERE member_id > $1 ORDER BY member_id LIMIT 1000",
+            )
+            .bind(after.clone())
+            .fetch_all(&self.pool)
+            .await?;
             let Some(last) = rows.last() else { break };
             after = last.try_get("member_id")?;
             for r in &rows {
