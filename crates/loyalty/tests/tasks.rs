@@ -260,6 +260,12 @@ async fn audiences_and_spans_decide_who_and_when() {
     assert_eq!(completions(&st.tasks("li").await, "challenge").len(), 1);
     st.set("2026-12-13T02:00:00Z");
     assert!(st.progress("li", "challenge").await.is_null(), "an ended window is no longer listed");
+    // A segment audience is decided on the latest insight run: with none yet, nobody is in it.
+    st.task(json!({"id": "champions", "name": "冠军客户", "goal": {"kind": "orders", "target": 1},
+        "audience": {"segments": ["champions"]}, "reward": {"points": 10}})).await;
+    assert!(st.progress("li", "champions").await["eligible"].is_null(), "decided when an event arrives");
+    st.order("li", "o3", &[("tea", "fresh", 1000)]).await;
+    assert!(completions(&st.tasks("li").await, "champions").is_empty());
     // Paused: events do not count.
     st.app.member("wu").await;
     let (s, t) = st.app.patch("/v1/tasks/newcomers", json!({"status": "paused"})).await;
