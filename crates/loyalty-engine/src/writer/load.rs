@@ -90,7 +90,8 @@ async fn load_coupon_state(
 }
 
 /// Commands that may spend points (so need the spending order of every lot) or whose reply
-/// shows the whole account. Orders and advances only add lots and apply what is due.
+/// shows the whole account. Orders, advances and today's check-in only add lots and apply what
+/// is due (a make-up may spend its price, so it loads every lot).
 pub(crate) fn needs_every_lot(cmd: &Command) -> bool {
     !matches!(
         cmd,
@@ -98,6 +99,7 @@ pub(crate) fn needs_every_lot(cmd: &Command) -> bool {
             | Command::Advance { .. }
             | Command::IssueCoupon { .. }
             | Command::AdvanceMembership { .. }
+            | Command::Checkin { .. }
     )
 }
 
