@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod checkins;
+pub mod gifts;
 pub mod coupon_codes;
 pub mod coupon_report;
 pub mod coupons;
@@ -77,7 +78,7 @@ pub struct AppState {
         memberships::plans, memberships::get_membership, memberships::history, memberships::subscribe,
         memberships::upgrade, memberships::cancel, memberships::resume, memberships::refund, memberships::invite,
         membership_report::report,
-        checkins::check_in, checkins::make_up, checkins::calendar,
+        checkins::check_in, checkins::make_up, checkins::calendar, gifts::list,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
@@ -246,6 +247,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Integration, Method::POST, "/v1/members/{id}/checkins", post(checkins::check_in)),
         r(Integration, Method::GET, "/v1/members/{id}/checkins", get(checkins::calendar)),
         r(Integration, Method::POST, "/v1/members/{id}/checkins/makeups", post(checkins::make_up)),
+        r(Integration, Method::GET, "/v1/members/{id}/gifts", get(gifts::list)),
     ];
     routes.extend(crate::insight::routes());
     routes

@@ -117,6 +117,8 @@ pub struct MemberExport {
     pub membership_history: Vec<crate::memberships::EventView>,
     /// Every check-in day, oldest first.
     pub checkins: Vec<crate::checkins::CheckinDayView>,
+    /// Every birthday gift and member-day pack, newest period first.
+    pub gifts: Vec<crate::gifts::GiftView>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -245,6 +247,7 @@ impl MemberExport {
             membership_terms: Vec::new(),
             membership_history: Vec::new(),
             checkins: Vec::new(),
+            gifts: Vec::new(),
         }
     }
 
@@ -354,6 +357,14 @@ pub async fn export(
         let Some(last) = days.last() else { break };
         from = last.day.tomorrow().map_err(|e| ApiError::internal(e.to_string()))?;
         doc.checkins.extend(days.iter().map(|d| crate::checkins::day_view(d, &program.tz)));
+    }
+    let mut before: Option<(loyalty_core::engagement::gifts::GiftKind, String)> = None;
+    loop {
+        let cursor = before.as_ref().map(|(k, p)| (k.as_str(), p.as_str()));
+        let page = store.member_gifts(id, cursor, loyalty_store::gifts::MAX_GIFTS_READ).await?;
+        let Some(last) = page.last() else { break };
+        before = Some((last.kind, last.period.clone()));
+        doc.gifts.extend(page.iter().map(|g| crate::gifts::gift_view(g, &program.tz)));
     }
     Ok(Some(doc))
 }

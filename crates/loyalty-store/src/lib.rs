@@ -1,6 +1,6 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`]) and [`Store`], their sum. SQLite
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`], [`Gifts`]) and [`Store`], their sum. SQLite
 //! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
 //! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
 //! driver type and the few fragments of SQL that differ). The server picks a backend from the
@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod checkins;
 mod convert;
 pub mod coupons;
+pub mod gifts;
 pub mod health;
 pub mod membership_facts;
 pub mod memberships;
@@ -32,6 +33,7 @@ use std::collections::HashMap;
 pub use analytics::Analytics;
 pub use checkins::Checkins;
 pub use coupons::{CouponChecks, Coupons};
+pub use gifts::{GiftDue, Gifts};
 pub use health::{Writability, WriteProbe};
 pub use membership_facts::MembershipFacts;
 pub use memberships::Memberships;
@@ -132,6 +134,8 @@ pub struct Changes {
     /// whose streak a make-up moved.
     pub checkins: Vec<(MemberId, loyalty_core::engagement::Day)>,
     pub checkin_streaks: Vec<(MemberId, jiff::civil::Date, i64)>,
+    /// Gift rows recorded (inserted: a member's kind and period already stored is an error).
+    pub gifts: Vec<loyalty_core::engagement::gifts::Gift>,
 }
 
 impl Changes {
@@ -375,6 +379,7 @@ pub trait Store:
     + Memberships
     + MembershipFacts
     + Checkins
+    + Gifts
     + RawSql
     + 'static
 {
@@ -395,6 +400,7 @@ impl<T> Store for T where
         + Memberships
         + MembershipFacts
         + Checkins
+        + Gifts
         + RawSql
         + 'static
 {
@@ -403,7 +409,7 @@ impl<T> Store for T where
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions,
+        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Gifts, Idempotency, LedgerReads, Maintenance, MemberVersions,
         MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, WriteProbe, Writes,
     };
 }
@@ -484,6 +490,13 @@ pub trait Tx: Send {
         members: &[MemberId],
         from: jiff::civil::Date,
     ) -> Result<HashMap<MemberId, Vec<loyalty_core::engagement::Day>>>;
+    /// The gift keys (kind, period) of `members` recorded at or after `since` (the members'
+    /// rows are held already).
+    async fn load_gifts(
+        &mut self,
+        members: &[MemberId],
+        since: Timestamp,
+    ) -> Result<HashMap<MemberId, Vec<(loyalty_core::engagement::gifts::GiftKind, String)>>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
     /// A mark that is the same in two transactions of this store only if no other connection

@@ -76,6 +76,7 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/members/{id}/checkins", SHOP),
     ("GET", "/v1/members/{id}/checkins", SHOP),
     ("POST", "/v1/members/{id}/checkins/makeups", SHOP),
+    ("GET", "/v1/members/{id}/gifts", SHOP),
     ("POST", "/v1/members/{id}/points/adjustments", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/tier/assignments", ADMIN_ONLY),
     ("GET", "/v1/api-keys", ADMIN_ONLY),

@@ -98,6 +98,7 @@ pub(crate) fn needs_every_lot(cmd: &Command) -> bool {
             | Command::Advance { .. }
             | Command::IssueCoupon { .. }
             | Command::AdvanceMembership { .. }
+            | Command::Gift { .. }
     )
 }
 
@@ -258,6 +259,8 @@ pub(crate) async fn load(
     extra.extend(packs);
     let (checkins, milestone_coupons) = super::checkins::load_checkin_state(tx, program, cmds, now).await?;
     extra.extend(milestone_coupons);
+    let (gifts, gift_coupons) = load_gift_state(tx, program, cmds, now).await?;
+    extra.extend(gift_coupons);
     let (templates, coupons, codes) = load_coupon_state(tx, cmds, &orders, &members, extra).await?;
     let insight = load_insight(tx, cmds, &templates, &state.rewards).await?;
     Ok(Loaded {
@@ -276,6 +279,7 @@ pub(crate) async fn load(
         insight,
         memberships,
         checkins,
+        gifts,
     })
 }
 
@@ -305,6 +309,7 @@ async fn load_insight(
             | Command::Redeem { member, .. }
             | Command::Draw { member, .. }
             | Command::AdvanceMembership { member }
+            | Command::Gift { member, .. }
                 if gated =>
             {
                 Some(member.clone())
