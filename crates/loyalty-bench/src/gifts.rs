@@ -71,7 +71,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let started = Instant::now();
         let r = loyalty_engine::jobs::give_gifts(store.as_ref(), &program, at).await?;
         let s = started.elapsed().as_secs_f64();
-        println!("{label}: {} gifts given, {} not given, in {s:.2} s ({:.0}/s)", r.given, r.not_given, r.given as f64 / s);
+        println!(
+            "{label}: {} gifts given, {} not given, in {s:.2} s ({:.0}/s)",
+            r.given,
+            r.not_given,
+            r.given as f64 / s
+        );
         store.checkpoint().await?;
     }
     let issued = store.coupon_report(&TemplateId::parse("bday")?, at).await?.issued;

@@ -190,7 +190,9 @@ impl MemberInput {
         };
         // Decided before anything of the input is applied: a refusal changes nothing.
         let changed = match birthday {
-            Some(b) => crate::engagement::gifts::birthday_change(profile.birthday, profile.birthday_changed_at, b, now)?,
+            Some(b) => {
+                crate::engagement::gifts::birthday_change(profile.birthday, profile.birthday_changed_at, b, now)?
+            }
             None => false,
         };
         if name.is_some() {

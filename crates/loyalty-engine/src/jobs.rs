@@ -4,10 +4,10 @@
 use crate::clock::SharedClock;
 use crate::writer::{apply_batch, apply_batches, Command, Outcome, Writer};
 use jiff::Timestamp;
+use loyalty_core::engagement::gifts::GiftKind;
 use loyalty_core::ids::MemberId;
 use loyalty_core::verify::{verify_member, Violation};
 use loyalty_core::Program;
-use loyalty_core::engagement::gifts::GiftKind;
 use loyalty_store::{GiftDue, Store, StoreError};
 use std::sync::Arc;
 
@@ -136,9 +136,9 @@ pub async fn give_gifts(store: &dyn Store, program: &Program, now: Timestamp) ->
             let ids = store.due_gifts(&due, after.as_ref(), JOB_BATCH * PIPELINE).await?;
             let Some(last) = ids.last() else { break };
             after = Some(last.clone());
-            let batches = ids.chunks(JOB_BATCH as usize).map(|chunk| {
-                ((), chunk.iter().map(|m| Command::Gift { member: m.clone(), kind }).collect::<Vec<_>>())
-            });
+            let batches = ids
+                .chunks(JOB_BATCH as usize)
+                .map(|chunk| ((), chunk.iter().map(|m| Command::Gift { member: m.clone(), kind }).collect::<Vec<_>>()));
             apply_batches(store, &program, clock.as_ref(), batches, |(), replies| {
                 for r in replies {
                     count_gift(&mut report, r);

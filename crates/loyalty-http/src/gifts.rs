@@ -84,7 +84,8 @@ pub async fn list(
     }
     let before = before.as_ref().map(|(k, p)| (k.as_str(), p.as_str()));
     let items = s.store.member_gifts(&member, before, limit).await?;
-    let next_cursor =
-        (items.len() as i64 == limit).then(|| items.last().map(|g| format!("{}/{}", g.period, g.kind.as_str()))).flatten();
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| items.last().map(|g| format!("{}/{}", g.period, g.kind.as_str())))
+        .flatten();
     Ok(axum::Json(Page { items: items.iter().map(|g| gift_view(g, &s.program.tz)).collect(), next_cursor }))
 }

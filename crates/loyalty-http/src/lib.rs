@@ -4,11 +4,11 @@
 
 pub mod auth;
 pub mod checkins;
-pub mod gifts;
 pub mod coupon_codes;
 pub mod coupon_report;
 pub mod coupons;
 pub mod extract;
+pub mod gifts;
 pub mod health;
 pub mod idempotency;
 pub mod insight;

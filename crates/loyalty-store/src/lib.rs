@@ -409,8 +409,8 @@ impl<T> Store for T where
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Gifts, Idempotency, LedgerReads, Maintenance, MemberVersions,
-        MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, WriteProbe, Writes,
+        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Gifts, Idempotency, LedgerReads, Maintenance,
+        MemberVersions, MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, WriteProbe, Writes,
     };
 }
 

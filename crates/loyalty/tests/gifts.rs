@@ -103,7 +103,10 @@ async fn the_birthday_gift_comes_n_local_days_before_the_month_and_once_a_year()
     assert!(st.gifts("none").await.is_empty());
     // The next year, the next gift.
     assert_eq!(st.run_at("2027-11-24T08:00:00+08:00").await, given(1));
-    assert_eq!(st.gifts("li").await.iter().map(|g| g["period"].as_str().unwrap()).collect::<Vec<_>>(), ["2027", "2026"]);
+    assert_eq!(
+        st.gifts("li").await.iter().map(|g| g["period"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["2027", "2026"]
+    );
     let (_, export) = st.app.get("/v1/members/li/export").await;
     assert_eq!(export["gifts"].as_array().unwrap().len(), 2, "the export holds the gifts: {export}");
     st.app.assert_verified().await;
@@ -148,7 +151,8 @@ async fn a_gift_job_stopped_midway_and_run_again_after_a_restart_gives_nobody_tw
     let now: Timestamp = "2026-12-02T09:00:00+08:00".parse().unwrap();
     st.clock.set(now);
     // The first batch of a run committed, then the process stopped.
-    let first: Vec<Command> = ids[..12].iter().map(|m| Command::Gift { member: m.clone(), kind: GiftKind::Birthday }).collect();
+    let first: Vec<Command> =
+        ids[..12].iter().map(|m| Command::Gift { member: m.clone(), kind: GiftKind::Birthday }).collect();
     let replies = apply_batch(st.app.store.as_ref(), &st.app.program, &first, now).await.unwrap();
     assert!(replies.iter().all(|r| matches!(r, Ok(loyalty_engine::Outcome::Gift(Some(_))))), "{replies:?}");
     // A new app on the same store: its run gives the other 18 only; a second run nothing.
@@ -180,7 +184,11 @@ async fn a_birthday_changes_once_a_year_and_a_change_gives_no_second_gift() {
     assert_eq!(st.run_at("2026-03-28T10:00:00+08:00").await, given(0), "this year's gift was given");
     // A second change within 365 days: 409 naming the field and when it may change, nothing written.
     let (s, p) = st.app.put("/v1/members/sun", json!({ "birthday": "1990-05-01", "name": "Sun" })).await;
-    assert_eq!((s, p["code"].as_str(), p["field"].as_str()), (StatusCode::CONFLICT, Some("birthday_locked"), Some("birthday")), "{p}");
+    assert_eq!(
+        (s, p["code"].as_str(), p["field"].as_str()),
+        (StatusCode::CONFLICT, Some("birthday_locked"), Some("birthday")),
+        "{p}"
+    );
     assert_eq!(p["next_change_at"].as_str().map(|t| t.starts_with("2027-03-28")), Some(true), "{p}");
     let (_, m) = st.app.get("/v1/members/sun").await;
     assert_eq!((m["birthday"].as_str(), m["name"].as_str()), (Some("1990-04-10"), None), "{m}");
@@ -199,7 +207,8 @@ async fn member_day_packs_go_to_the_chosen_tiers_once_a_month_and_are_caught_up_
         st.app.member(m).await;
     }
     for m in ["gold1", "gold2"] {
-        let (s, t) = st.app.post(&format!("/v1/members/{m}/tier/assignments"), json!({"tier": "gold", "reason": "test"})).await;
+        let (s, t) =
+            st.app.post(&format!("/v1/members/{m}/tier/assignments"), json!({"tier": "gold", "reason": "test"})).await;
         assert!(s.is_success(), "{t}");
     }
     assert_eq!(st.run_at("2026-12-17T23:59:59+08:00").await, given(0), "not before the member day");
@@ -220,7 +229,11 @@ async fn member_day_packs_go_to_the_chosen_tiers_once_a_month_and_are_caught_up_
 
 #[tokio::test]
 async fn a_pack_out_of_stock_is_recorded_not_given_and_not_tried_again() {
-    let toml = program("", PACK).replacen("validity = { relative = { days = 7 } }", "validity = { relative = { days = 7 } }\nstock = 2", 1);
+    let toml = program("", PACK).replacen(
+        "validity = { relative = { days = 7 } }",
+        "validity = { relative = { days = 7 } }\nstock = 2",
+        1,
+    );
     let st = Story::new(&toml, "2026-12-18T10:00:00+08:00").await;
     for m in ["a", "b"] {
         st.app.member(m).await;
@@ -266,7 +279,12 @@ async fn bad_programme_keys_are_named() {
 async fn bad_reads_are_named_by_field() {
     let st = Story::new(&before_month(), "2026-11-30T10:00:00+08:00").await;
     st.born("qian", "1990-12-01").await;
-    for (q, field) in [("limit=0", "limit"), ("limit=101", "limit"), ("cursor=2026", "cursor"), ("cursor=2026-13/member_day", "cursor")] {
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("cursor=2026", "cursor"),
+        ("cursor=2026-13/member_day", "cursor"),
+    ] {
         let (s, p) = st.app.get(&format!("/v1/members/qian/gifts?{q}")).await;
         assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{q}: {p}");
     }

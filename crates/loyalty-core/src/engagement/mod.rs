@@ -3,6 +3,8 @@
 //! for the rules), and birthday and member-day gifts (`gifts`). Pure: every rule takes the local day and the instant it runs at.
 
 pub mod checkin;
+#[cfg(test)]
+mod gift_tests;
 pub mod gifts;
 pub mod streak;
 #[cfg(test)]

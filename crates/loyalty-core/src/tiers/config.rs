@@ -200,12 +200,7 @@ pub struct Birthday {
 
 impl Default for Birthday {
     fn default() -> Self {
-        Self {
-            points_multiplier: Multiplier(2000),
-            gift: None,
-            gift_when: Default::default(),
-            days_before: 0,
-        }
+        Self { points_multiplier: Multiplier(2000), gift: None, gift_when: Default::default(), days_before: 0 }
     }
 }
 

@@ -134,7 +134,8 @@ impl Gifts for StoreImpl {
             let Some(last) = page.last() else { break };
             after = (last.try_get("member_id")?, last.try_get("kind")?, last.try_get("period")?);
             let gifts: Vec<Gift> = page.iter().map(|r| gift_row(&One(r))).collect::<Result<_>>()?;
-            let statuses: Vec<String> = page.iter().map(|r| r.try_get("status")).collect::<std::result::Result<_, _>>()?;
+            let statuses: Vec<String> =
+                page.iter().map(|r| r.try_get("status")).collect::<std::result::Result<_, _>>()?;
             let held = coupons_of(&self.pool, &gifts).await?;
             for (g, status) in gifts.iter().zip(statuses) {
                 let name = format!("gift {}/{}/{}", g.member_id, g.kind.as_str(), g.period);
