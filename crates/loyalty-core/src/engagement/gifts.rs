@@ -24,15 +24,11 @@ pub const BIRTHDAY_LOCK_DAYS: i64 = 365;
 crate::config_file::named_enum! {
     /// When the birthday gift is given: from `days_before` days before the 1st of the birthday
     /// month, or on the birthday itself; either way until the birthday month ends.
+    #[derive(Default)]
     pub enum GiftWhen {
+        #[default]
         BeforeMonth = "before_month",
         OnBirthday = "on_birthday",
-    }
-}
-
-impl Default for GiftWhen {
-    fn default() -> Self {
-        Self::BeforeMonth
     }
 }
 
