@@ -160,7 +160,7 @@ fn count_gift(report: &mut GiftReport, r: crate::writer::Reply) {
 }
 
 /// Sends every gift due by `now` through the writer (the scheduler's); what it recorded.
-async fn send_gifts(store: &dyn Store, writer: &Writer, program: &Program, now: Timestamp) -> GiftReport {
+pub async fn send_gifts(store: &dyn Store, writer: &Writer, program: &Program, now: Timestamp) -> GiftReport {
     let mut report = GiftReport::default();
     for (kind, due) in gift_dues(program, now) {
         let mut after: Option<MemberId> = None;

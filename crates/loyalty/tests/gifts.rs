@@ -172,6 +172,26 @@ async fn a_gift_job_stopped_midway_and_run_again_after_a_restart_gives_nobody_tw
 }
 
 #[tokio::test]
+async fn the_servers_scheduler_and_a_jobs_run_at_once_give_each_member_one() {
+    let st = Story::new(&before_month(), "2026-11-01T10:00:00+08:00").await;
+    let ids = december_members(&st, 40).await;
+    let now: Timestamp = "2026-12-02T09:00:00+08:00".parse().unwrap();
+    st.clock.set(now);
+    // The scheduler inside `serve` sends through the server's writer while `jobs run` (another
+    // process, say) applies its own batches to the same store.
+    let (state, store) = (&st.app.state, st.app.store.as_ref());
+    let (by_server, by_job) = tokio::join!(
+        loyalty_engine::jobs::send_gifts(store, &state.writer, &state.program, now),
+        give_gifts(store, &st.app.program, now)
+    );
+    assert_eq!(by_server.given + by_job.unwrap().given, 40, "{by_server:?}");
+    for id in &ids {
+        assert_eq!((st.gifts(id.as_str()).await.len(), st.coupons(id.as_str()).await), (1, 1), "{id}");
+    }
+    st.app.assert_verified().await;
+}
+
+#[tokio::test]
 async fn a_birthday_changes_once_a_year_and_a_change_gives_no_second_gift() {
     let st = Story::new(&before_month(), "2026-03-01T10:00:00+08:00").await;
     // Setting it the first time is free; the same value again is no change.
