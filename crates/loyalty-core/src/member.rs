@@ -125,6 +125,8 @@ impl Profile {
         self.phone = None;
         self.email = None;
         self.birthday = None;
+        // When the birthday changed says something of it; an erased member changes nothing more.
+        self.birthday_changed_at = None;
         self.erased_at = Some(now);
         self.updated_at = now;
     }

@@ -212,6 +212,7 @@ async fn a_birthday_changes_once_a_year_and_a_change_gives_no_second_gift() {
     assert_eq!(p["next_change_at"].as_str().map(|t| t.starts_with("2027-03-28")), Some(true), "{p}");
     let (_, m) = st.app.get("/v1/members/sun").await;
     assert_eq!((m["birthday"].as_str(), m["name"].as_str()), (Some("1990-04-10"), None), "{m}");
+    assert_eq!(m["birthday_changed_at"], "2026-03-28T10:00:00+08:00", "{m}");
     // A year after the change it may change again.
     st.clock.set("2027-03-28T10:00:01+08:00".parse().unwrap());
     st.born("sun", "1990-05-01").await;
