@@ -159,6 +159,17 @@ fn count_gift(report: &mut GiftReport, r: crate::writer::Reply) {
     }
 }
 
+/// How often the scheduler looks for gifts within a local day. The read walks every birthday
+/// in the open windows (a twelfth or two of the members), given or not, so it runs at the
+/// first tick of each local day (a member day's packs come at once) and then every ten
+/// minutes (a birthday set during the day is given within them), not every tick.
+const GIFTS_EVERY_SECS: i64 = 600;
+
+fn gifts_due(program: &Program, last: Option<Timestamp>, now: Timestamp) -> bool {
+    let day = |t| loyalty_core::engagement::local_day(program, t);
+    last.is_none_or(|t| day(t) != day(now) || now >= loyalty_core::calendar::plus_secs(t, GIFTS_EVERY_SECS))
+}
+
 /// Sends every gift due by `now` through the writer (the scheduler's); what it recorded.
 pub async fn send_gifts(store: &dyn Store, writer: &Writer, program: &Program, now: Timestamp) -> GiftReport {
     let mut report = GiftReport::default();
@@ -206,6 +217,7 @@ pub async fn scheduler(
     period: std::time::Duration,
 ) {
     let mut tick = tokio::time::interval(period);
+    let mut gifts_at: Option<Timestamp> = None;
     loop {
         tick.tick().await;
         let now = clock.now();
@@ -237,9 +249,12 @@ pub async fn scheduler(
             done += n;
         }
         done += send_membership_advances(store.as_ref(), &writer, now).await;
-        let gifts = send_gifts(store.as_ref(), &writer, &program, now).await;
-        if gifts != GiftReport::default() {
-            tracing::info!(given = gifts.given, not_given = gifts.not_given, "scheduler recorded gifts");
+        if gifts_due(&program, gifts_at, now) {
+            gifts_at = Some(now);
+            let gifts = send_gifts(store.as_ref(), &writer, &program, now).await;
+            if gifts != GiftReport::default() {
+                tracing::info!(given = gifts.given, not_given = gifts.not_given, "scheduler recorded gifts");
+            }
         }
         // `now` is the clock that stamps kept responses (`AppState::clock`), so ages agree.
         if let Err(e) = purge(store.as_ref(), now).await {
@@ -361,4 +376,24 @@ pub async fn verify_all(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scheduler looks for gifts at its first tick, at the first tick of each local day,
+    /// and every ten minutes in between.
+    #[test]
+    fn gifts_are_looked_for_each_local_day_and_every_ten_minutes() {
+        let program = Program::default_program();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let last = Some(at("2026-12-01T23:55:00+08:00"));
+        assert!(gifts_due(&program, None, at("2026-12-01T23:55:00+08:00")));
+        assert!(!gifts_due(&program, last, at("2026-12-01T23:59:59+08:00")));
+        assert!(gifts_due(&program, last, at("2026-12-02T00:00:00+08:00")), "a new local day");
+        let noon = Some(at("2026-12-02T12:00:00+08:00"));
+        assert!(!gifts_due(&program, noon, at("2026-12-02T12:09:59+08:00")));
+        assert!(gifts_due(&program, noon, at("2026-12-02T12:10:00+08:00")));
+    }
 }
