@@ -3,11 +3,12 @@
 //! review, `bench-insight` member insight against DuckDB and the BG/NBD fit, `bench-coupons` a coupon grab,
 //! checkout with coupons and issuing a template to every member, `bench-mall` a points-mall
 //! grab and a lottery under load, `bench-memberships` the monthly coupon-pack job and the
-//! paid-membership report, `bench-checkins` the morning peak of the daily check-in. BENCHMARKS.md has
+//! paid-membership report, `bench-checkins` the morning peak of the daily check-in, `bench-gifts` the birthday job. BENCHMARKS.md has
 //! the commands and the figures.
 
 mod checkins;
 mod coupons;
+mod gifts;
 mod ingest;
 mod insight;
 mod insight_data;
@@ -44,6 +45,8 @@ enum Cmd {
     BenchMemberships(memberships::Args),
     /// Measures the morning peak of the daily check-in over HTTP, and that each member is paid once.
     BenchCheckins(checkins::Args),
+    /// Measures the birthday job over a million members, and that each is given one gift.
+    BenchGifts(gifts::Args),
     /// Benchmarks RFM, segments and lifecycle on a synthetic store against DuckDB, and the BG/NBD fit.
     BenchInsight(insight::Args),
 }
@@ -64,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::BenchMall(args) => mall::run(args).await,
             Cmd::BenchMemberships(args) => memberships::run(args).await,
             Cmd::BenchCheckins(args) => checkins::run(args).await,
+            Cmd::BenchGifts(args) => gifts::run(args).await,
         }
     })
 }

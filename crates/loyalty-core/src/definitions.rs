@@ -234,6 +234,12 @@ pub fn channel_references(f: &crate::program::ProgramFile) -> Vec<(String, &str,
             refs.push((format!("tasks[{i}].reward.coupon"), t.as_str(), Channel::Engagement));
         }
     }
+    if let Some(t) = &f.birthday.gift {
+        refs.push(("birthday.gift".to_owned(), t.as_str(), Channel::Engagement));
+    }
+    for (i, item) in f.member_day.pack.iter().enumerate() {
+        refs.push((format!("member_day.pack[{i}].template"), item.template.as_str(), Channel::Engagement));
+    }
     refs
 }
 

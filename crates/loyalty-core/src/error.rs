@@ -70,6 +70,9 @@ pub enum DomainError {
     /// A check-in or make-up refused: `already_checked_in`, `makeup_limit_reached`, `checkin_off`, `makeup_off`.
     #[error("{reason}")]
     Checkin { code: &'static str, reason: String },
+    /// A birthday already changed within the last year (the gift's guard against farming).
+    #[error("the birthday was changed at {changed_at} and may change again from {next_change_at}")]
+    BirthdayLocked { changed_at: String, next_change_at: String },
     #[error("the member drew {limit} times in lottery {lottery} today, the limit")]
     DrawLimitReached { lottery: String, limit: i64 },
 }
@@ -117,6 +120,7 @@ impl DomainError {
             Self::DrawLimitReached { .. } => "draw_limit_reached",
             Self::Membership { code, .. } => code,
             Self::Checkin { code, .. } => code,
+            Self::BirthdayLocked { .. } => "birthday_locked",
         }
     }
 }

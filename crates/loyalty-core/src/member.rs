@@ -45,6 +45,9 @@ pub struct Profile {
     pub updated_at: Timestamp,
     /// When the member's personal data was erased (`erase`); an erased member takes no writes.
     pub erased_at: Option<Timestamp>,
+    /// When a birthday already set was last changed: it may change once a year
+    /// (`engagement::gifts::birthday_change`), so the birthday gift cannot be farmed.
+    pub birthday_changed_at: Option<Timestamp>,
 }
 
 /// The fields an erasure removes.
@@ -79,6 +82,7 @@ impl std::fmt::Debug for Profile {
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .field("erased_at", &self.erased_at)
+            .field("birthday_changed_at", &self.birthday_changed_at)
             .finish()
     }
 }
@@ -109,6 +113,7 @@ impl Profile {
             created_at: now,
             updated_at: now,
             erased_at: None,
+            birthday_changed_at: None,
         }
     }
 
@@ -120,6 +125,8 @@ impl Profile {
         self.phone = None;
         self.email = None;
         self.birthday = None;
+        // When the birthday changed says something of it; an erased member changes nothing more.
+        self.birthday_changed_at = None;
         self.erased_at = Some(now);
         self.updated_at = now;
     }
@@ -183,6 +190,13 @@ impl MemberInput {
             })?),
             None => None,
         };
+        // Decided before anything of the input is applied: a refusal changes nothing.
+        let changed = match birthday {
+            Some(b) => {
+                crate::engagement::gifts::birthday_change(profile.birthday, profile.birthday_changed_at, b, now)?
+            }
+            None => false,
+        };
         if name.is_some() {
             profile.name = name;
         }
@@ -192,8 +206,11 @@ impl MemberInput {
         if email.is_some() {
             profile.email = email;
         }
-        if birthday.is_some() {
-            profile.birthday = birthday;
+        if let Some(b) = birthday {
+            if changed {
+                profile.birthday_changed_at = Some(now);
+            }
+            profile.birthday = Some(b);
         }
         if channel.is_some() {
             profile.channel = channel;

@@ -229,6 +229,7 @@ impl Program {
         );
         crate::membership::plan::validate(&file.plans, &file.memberships, &file.tiers.levels, &mut issues);
         crate::engagement::checkin::validate(&file.checkin, &mut issues);
+        crate::engagement::gifts::validate(&file.birthday, &file.member_day, &mut issues);
         let (Some(tz), Some(exp)) = (tz, exp) else { return Err(ConfigError(issues)) };
         let program = Self { file, tz, minor_per_unit: 10_i64.pow(exp) };
         // Definitions are checked against the rest of the programme (the tiers they name).

@@ -112,6 +112,7 @@ fn describe(cmd: &Command) -> String {
         Command::AdvanceMembership { .. } => "membership advance",
         Command::Checkin { .. } => "check-in",
         Command::Makeup { .. } => "make-up check-in",
+        Command::Gift { .. } => "gift",
         Command::Remember(_) => return "Idempotency-Key record".to_owned(),
         Command::Audit(_) => return "audit record".to_owned(),
     };

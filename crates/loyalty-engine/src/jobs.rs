@@ -4,10 +4,11 @@
 use crate::clock::SharedClock;
 use crate::writer::{apply_batch, apply_batches, Command, Outcome, Writer};
 use jiff::Timestamp;
+use loyalty_core::engagement::gifts::GiftKind;
 use loyalty_core::ids::MemberId;
 use loyalty_core::verify::{verify_member, Violation};
 use loyalty_core::Program;
-use loyalty_store::{Store, StoreError};
+use loyalty_store::{GiftDue, Store, StoreError};
 use std::sync::Arc;
 
 /// Members each due source yields per batch. A member can be due from all four sources, so
@@ -21,7 +22,15 @@ pub struct JobReport {
     pub members: usize,
     pub entries: usize,
     pub memberships: usize,
+    pub gifts: GiftReport,
     pub idempotency_purged: u64,
+}
+
+/// What a gift run recorded: rows that gave coupons, rows that could give none.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GiftReport {
+    pub given: usize,
+    pub not_given: usize,
 }
 
 /// Runs everything due at `now` directly against the store (the CLI's `jobs run`). Kept
@@ -31,6 +40,7 @@ pub struct JobReport {
 pub async fn run_due(store: &dyn Store, program: &Program, now: Timestamp) -> Result<JobReport, StoreError> {
     let mut report = advance_members(store, program, now).await?;
     report.memberships = advance_memberships(store, program, now).await?;
+    report.gifts = give_gifts(store, program, now).await?;
     report.idempotency_purged = purge(store, Timestamp::now()).await?;
     Ok(report)
 }
@@ -91,6 +101,106 @@ pub async fn advance_memberships(store: &dyn Store, program: &Program, now: Time
     Ok(advanced)
 }
 
+/// Who may be due a gift at `now`, one read each: a birthday range per birthday month whose
+/// window holds today, and the member day's tiers once the month's member day has come.
+fn gift_dues(program: &Program, now: Timestamp) -> Vec<(GiftKind, GiftDue)> {
+    use loyalty_core::engagement::gifts::{birthday_ranges, member_day_period};
+    let today = loyalty_core::engagement::local_day(program, now);
+    let f = &program.file;
+    let mut out: Vec<(GiftKind, GiftDue)> = birthday_ranges(&f.birthday, today)
+        .into_iter()
+        .map(|(from, to, period)| (GiftKind::Birthday, GiftDue::Birthday { from, to, period }))
+        .collect();
+    if let Some(period) = member_day_period(&f.member_day, today) {
+        out.push((GiftKind::MemberDay, GiftDue::MemberDay { tiers: f.member_day.tiers.clone(), period }));
+    }
+    out
+}
+
+/// Birthday gifts and member-day packs due at `now` (`jobs run`, the bench). Due members are
+/// read in id order, `PIPELINE` batches a page, and applied with [`apply_batches`], so one
+/// batch is loaded while the one before is written; each command decides again in the writer
+/// whether its gift is still due, so a run stopped midway and run again gives nobody two.
+pub async fn give_gifts(store: &dyn Store, program: &Program, now: Timestamp) -> Result<GiftReport, StoreError> {
+    const PIPELINE: i64 = 16;
+    let dues = gift_dues(program, now);
+    if dues.is_empty() {
+        return Ok(GiftReport::default());
+    }
+    let program = Arc::new(program.clone());
+    let clock = crate::clock::ManualClock::at(now);
+    let mut report = GiftReport::default();
+    for (kind, due) in dues {
+        let mut after: Option<MemberId> = None;
+        for _ in 0..MAX_ROUNDS {
+            let ids = store.due_gifts(&due, after.as_ref(), JOB_BATCH * PIPELINE).await?;
+            let Some(last) = ids.last() else { break };
+            after = Some(last.clone());
+            let batches = ids
+                .chunks(JOB_BATCH as usize)
+                .map(|chunk| ((), chunk.iter().map(|m| Command::Gift { member: m.clone(), kind }).collect::<Vec<_>>()));
+            apply_batches(store, &program, clock.as_ref(), batches, |(), replies| {
+                for r in replies {
+                    count_gift(&mut report, r);
+                }
+            })
+            .await?;
+        }
+    }
+    Ok(report)
+}
+
+fn count_gift(report: &mut GiftReport, r: crate::writer::Reply) {
+    match r {
+        Ok(Outcome::Gift(Some(g))) if g.coupons.is_empty() => report.not_given += 1,
+        Ok(Outcome::Gift(Some(_))) => report.given += 1,
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "a gift could not be given"),
+    }
+}
+
+/// How often the scheduler looks for gifts within a local day. The read walks every birthday
+/// in the open windows (a twelfth or two of the members), given or not, so it runs at the
+/// first tick of each local day (a member day's packs come at once) and then every ten
+/// minutes (a birthday set during the day is given within them), not every tick.
+const GIFTS_EVERY_SECS: i64 = 600;
+
+fn gifts_due(program: &Program, last: Option<Timestamp>, now: Timestamp) -> bool {
+    let day = |t| loyalty_core::engagement::local_day(program, t);
+    last.is_none_or(|t| day(t) != day(now) || now >= loyalty_core::calendar::plus_secs(t, GIFTS_EVERY_SECS))
+}
+
+/// Sends every gift due by `now` through the writer (the scheduler's); what it recorded.
+pub async fn send_gifts(store: &dyn Store, writer: &Writer, program: &Program, now: Timestamp) -> GiftReport {
+    let mut report = GiftReport::default();
+    for (kind, due) in gift_dues(program, now) {
+        let mut after: Option<MemberId> = None;
+        for _ in 0..MAX_ROUNDS {
+            let ids = match store.due_gifts(&due, after.as_ref(), JOB_BATCH).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduler could not list members due a gift");
+                    return report;
+                }
+            };
+            let Some(last) = ids.last() else { break };
+            after = Some(last.clone());
+            let futs = ids.into_iter().map(|member| writer.submit(Command::Gift { member, kind }));
+            for r in futures_util::future::join_all(futs).await {
+                match r {
+                    Ok(o) => count_gift(&mut report, Ok(o)),
+                    Err(e) => {
+                        // Nothing of a failed batch was written: the next tick finds it due.
+                        tracing::warn!(error = %e, "a gift could not be given; retrying next tick");
+                        return report;
+                    }
+                }
+            }
+        }
+    }
+    report
+}
+
 /// Deletes the Idempotency-Key responses kept longer than `KEEP_HOURS` before `real_now`, an
 /// instant of the clock that stamped them (never a simulated one).
 async fn purge(store: &dyn Store, real_now: Timestamp) -> Result<u64, StoreError> {
@@ -99,9 +209,15 @@ async fn purge(store: &dyn Store, real_now: Timestamp) -> Result<u64, StoreError
 }
 
 /// The scheduler inside `loyalty serve`: every `period`, sends what is due through the
-/// server's writer, so it is serialised with requests.
-pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, clock: SharedClock, period: std::time::Duration) {
+/// server's writer, so it is serialised with requests. `program` says which gifts are due.
+pub async fn scheduler(
+    store: Arc<dyn Store>,
+    (writer, program): (Writer, Arc<Program>),
+    clock: SharedClock,
+    period: std::time::Duration,
+) {
     let mut tick = tokio::time::interval(period);
+    let mut gifts_at: Option<Timestamp> = None;
     loop {
         tick.tick().await;
         let now = clock.now();
@@ -133,6 +249,13 @@ pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, clock: SharedClock
             done += n;
         }
         done += send_membership_advances(store.as_ref(), &writer, now).await;
+        if gifts_due(&program, gifts_at, now) {
+            gifts_at = Some(now);
+            let gifts = send_gifts(store.as_ref(), &writer, &program, now).await;
+            if gifts != GiftReport::default() {
+                tracing::info!(given = gifts.given, not_given = gifts.not_given, "scheduler recorded gifts");
+            }
+        }
         // `now` is the clock that stamps kept responses (`AppState::clock`), so ages agree.
         if let Err(e) = purge(store.as_ref(), now).await {
             tracing::warn!(error = %e, "idempotency purge failed");
@@ -246,6 +369,8 @@ pub async fn verify_all(
     problems.extend(store.checkin_problems(max_violations as i64).await?);
     // Tasks: every completion's points in the ledger, every progress row by its own rules.
     problems.extend(store.task_problems(max_violations as i64).await?);
+    // Gifts: every row's coupons are coupons of its member; one row per period is the key.
+    problems.extend(store.gift_problems(max_violations as i64).await?);
     for problem in problems {
         if report.violations.len() < max_violations {
             let member_id = problem.split_once(' ').and_then(|(_, r)| r.split_once('/')).map(|(m, _)| m.to_owned());
@@ -253,4 +378,24 @@ pub async fn verify_all(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scheduler looks for gifts at its first tick, at the first tick of each local day,
+    /// and every ten minutes in between.
+    #[test]
+    fn gifts_are_looked_for_each_local_day_and_every_ten_minutes() {
+        let program = Program::default_program();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let last = Some(at("2026-12-01T23:55:00+08:00"));
+        assert!(gifts_due(&program, None, at("2026-12-01T23:55:00+08:00")));
+        assert!(!gifts_due(&program, last, at("2026-12-01T23:59:59+08:00")));
+        assert!(gifts_due(&program, last, at("2026-12-02T00:00:00+08:00")), "a new local day");
+        let noon = Some(at("2026-12-02T12:00:00+08:00"));
+        assert!(!gifts_due(&program, noon, at("2026-12-02T12:09:59+08:00")));
+        assert!(gifts_due(&program, noon, at("2026-12-02T12:10:00+08:00")));
+    }
 }

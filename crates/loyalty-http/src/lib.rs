@@ -8,6 +8,7 @@ pub mod coupon_codes;
 pub mod coupon_report;
 pub mod coupons;
 pub mod extract;
+pub mod gifts;
 pub mod health;
 pub mod idempotency;
 pub mod insight;
@@ -78,7 +79,7 @@ pub struct AppState {
         memberships::plans, memberships::get_membership, memberships::history, memberships::subscribe,
         memberships::upgrade, memberships::cancel, memberships::resume, memberships::refund, memberships::invite,
         membership_report::report,
-        checkins::check_in, checkins::make_up, checkins::calendar,
+        checkins::check_in, checkins::make_up, checkins::calendar, gifts::list,
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::patch_task, tasks::member_tasks,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
@@ -253,6 +254,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Integration, Method::GET, "/v1/tasks/{id}", get(tasks::get_task)),
         r(Admin, Method::PATCH, "/v1/tasks/{id}", patch(tasks::patch_task)),
         r(Integration, Method::GET, "/v1/members/{id}/tasks", get(tasks::member_tasks)),
+        r(Integration, Method::GET, "/v1/members/{id}/gifts", get(gifts::list)),
     ];
     routes.extend(crate::insight::routes());
     routes

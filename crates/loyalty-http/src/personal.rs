@@ -120,6 +120,8 @@ pub struct MemberExport {
     /// Completed task periods and what each paid, latest first (at most
     /// `loyalty_store::tasks::MAX_COMPLETIONS_READ`); progress itself is in `GET …/tasks`.
     pub task_completions: Vec<crate::tasks::CompletionView>,
+    /// Every birthday gift and member-day pack, newest period first.
+    pub gifts: Vec<crate::gifts::GiftView>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -249,6 +251,7 @@ impl MemberExport {
             membership_history: Vec::new(),
             checkins: Vec::new(),
             task_completions: Vec::new(),
+            gifts: Vec::new(),
         }
     }
 
@@ -361,6 +364,14 @@ pub async fn export(
     }
     doc.task_completions =
         store.task_completions(id).await?.into_iter().map(|c| crate::tasks::completion_view(c, &program.tz)).collect();
+    let mut before: Option<(loyalty_core::engagement::gifts::GiftKind, String)> = None;
+    loop {
+        let cursor = before.as_ref().map(|(k, p)| (k.as_str(), p.as_str()));
+        let page = store.member_gifts(id, cursor, loyalty_store::gifts::MAX_GIFTS_READ).await?;
+        let Some(last) = page.last() else { break };
+        before = Some((last.kind, last.period.clone()));
+        doc.gifts.extend(page.iter().map(|g| crate::gifts::gift_view(g, &program.tz)));
+    }
     Ok(Some(doc))
 }
 

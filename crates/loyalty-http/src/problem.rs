@@ -37,6 +37,9 @@ pub struct Problem {
     /// For `coupon_not_applicable`: why, as `checkout/evaluate` says it (`below_threshold`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why_not: Option<String>,
+    /// For `birthday_locked`: when the birthday may change again (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_change_at: Option<String>,
 }
 
 /// The error type of every handler.
@@ -57,6 +60,7 @@ impl ApiError {
             limit: None,
             period: None,
             why_not: None,
+            next_change_at: None,
         }))
     }
     pub fn field(mut self, field: impl Into<String>) -> Self {
@@ -128,6 +132,11 @@ impl From<DomainError> for ApiError {
             }
             DomainError::Membership { .. } => Self::new(StatusCode::CONFLICT, code, detail),
             DomainError::Checkin { .. } => Self::new(StatusCode::CONFLICT, code, detail),
+            DomainError::BirthdayLocked { next_change_at, .. } => {
+                let mut p = Self::new(StatusCode::CONFLICT, code, detail).field("birthday");
+                p.0.next_change_at = Some(next_change_at);
+                p
+            }
             // Mapped by `coupons::problem` and `rewards::problem` above.
             DomainError::TemplateNotFound(_)
             | DomainError::CouponNotFound(_)

@@ -50,6 +50,10 @@ pub struct MemberView {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub birthday: Option<String>,
+    /// When a birthday already set was last changed: it may change again 365 days later (a
+    /// second change before is a 409 `birthday_locked`). Absent when it never was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birthday_changed_at: Option<String>,
     pub channel: Option<String>,
     pub registered_at: String,
     pub created_at: String,
@@ -72,6 +76,7 @@ impl MemberView {
             phone: p.phone.clone(),
             email: p.email.clone(),
             birthday: p.birthday.map(|d| d.to_string()),
+            birthday_changed_at: p.birthday_changed_at.map(|t| rfc3339(t, tz)),
             channel: p.channel.clone(),
             registered_at: rfc3339(p.registered_at, tz),
             created_at: rfc3339(p.created_at, tz),

@@ -1,6 +1,6 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`]) and [`Store`], their sum. SQLite
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`], [`Gifts`]) and [`Store`], their sum. SQLite
 //! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
 //! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
 //! driver type and the few fragments of SQL that differ). The server picks a backend from the
@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod checkins;
 mod convert;
 pub mod coupons;
+pub mod gifts;
 pub mod health;
 pub mod membership_facts;
 pub mod memberships;
@@ -33,6 +34,7 @@ use std::collections::HashMap;
 pub use analytics::Analytics;
 pub use checkins::Checkins;
 pub use coupons::{CouponChecks, Coupons};
+pub use gifts::{GiftDue, Gifts};
 pub use health::{Writability, WriteProbe};
 pub use membership_facts::MembershipFacts;
 pub use memberships::Memberships;
@@ -137,6 +139,8 @@ pub struct Changes {
     /// Members' task progress rows (replaced whole) and periods completed.
     pub task_states: Vec<(MemberId, loyalty_core::engagement::TaskState)>,
     pub task_completions: Vec<tasks::Completion>,
+    /// Gift rows recorded (inserted: a member's kind and period already stored is an error).
+    pub gifts: Vec<loyalty_core::engagement::gifts::Gift>,
 }
 
 impl Changes {
@@ -381,6 +385,7 @@ pub trait Store:
     + MembershipFacts
     + Checkins
     + Tasks
+    + Gifts
     + RawSql
     + 'static
 {
@@ -402,6 +407,7 @@ impl<T> Store for T where
         + MembershipFacts
         + Checkins
         + Tasks
+        + Gifts
         + RawSql
         + 'static
 {
@@ -410,8 +416,8 @@ impl<T> Store for T where
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions,
-        MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, Tasks, WriteProbe, Writes,
+        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Gifts, Idempotency, LedgerReads, Maintenance,
+        MemberVersions, MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, Tasks, WriteProbe, Writes,
     };
 }
 
@@ -501,6 +507,13 @@ pub trait Tx: Send {
     ) -> Result<HashMap<MemberId, loyalty_core::engagement::TaskState>>;
     /// Which of `members` have an order on record (a first-order goal's question).
     async fn members_with_orders(&mut self, members: &[MemberId]) -> Result<std::collections::HashSet<MemberId>>;
+    /// The gift keys (kind, period) of `members` recorded at or after `since` (the members'
+    /// rows are held already).
+    async fn load_gifts(
+        &mut self,
+        members: &[MemberId],
+        since: Timestamp,
+    ) -> Result<HashMap<MemberId, Vec<(loyalty_core::engagement::gifts::GiftKind, String)>>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
     /// A mark that is the same in two transactions of this store only if no other connection

@@ -130,6 +130,9 @@ mod coupon_checks;
 #[path = "shared/coupons.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod coupons;
+#[path = "shared/gifts.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod gifts;
 #[path = "shared/idempotency.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod idempotency;

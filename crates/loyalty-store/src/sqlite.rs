@@ -300,6 +300,9 @@ mod coupon_checks;
 mod coupons;
 #[path = "sqlite_facts.rs"]
 mod facts;
+#[path = "shared/gifts.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod gifts;
 #[path = "shared/idempotency.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod idempotency;

@@ -99,7 +99,7 @@ pub async fn serve(store: Arc<dyn Store>, program: Program, listen: &str, job_in
     }
     tokio::spawn(loyalty_engine::jobs::scheduler(
         store.clone(),
-        state.writer.clone(),
+        (state.writer.clone(), state.program.clone()),
         state.clock.clone(),
         std::time::Duration::from_secs(job_interval.clamp(1, 60)),
     ));

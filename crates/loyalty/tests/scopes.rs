@@ -79,6 +79,7 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/tasks", SHOP),
     ("GET", "/v1/tasks/{id}", SHOP),
     ("GET", "/v1/members/{id}/tasks", SHOP),
+    ("GET", "/v1/members/{id}/gifts", SHOP),
     ("POST", "/v1/members/{id}/points/adjustments", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/tier/assignments", ADMIN_ONLY),
     ("GET", "/v1/api-keys", ADMIN_ONLY),

@@ -262,7 +262,8 @@ async fn audiences_and_spans_decide_who_and_when() {
     assert!(st.progress("li", "challenge").await.is_null(), "an ended window is no longer listed");
     // A segment audience is decided on the latest insight run: with none yet, nobody is in it.
     st.task(json!({"id": "champions", "name": "冠军客户", "goal": {"kind": "orders", "target": 1},
-        "audience": {"segments": ["champions"]}, "reward": {"points": 10}})).await;
+        "audience": {"segments": ["champions"]}, "reward": {"points": 10}}))
+        .await;
     assert!(st.progress("li", "champions").await["eligible"].is_null(), "decided when an event arrives");
     st.order("li", "o3", &[("tea", "fresh", 1000)]).await;
     assert!(completions(&st.tasks("li").await, "champions").is_empty());

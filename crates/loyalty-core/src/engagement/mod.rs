@@ -1,8 +1,12 @@
-//! Engagement (签到、任务、邀请、生日礼): what brings members back between purchases. Today the
+//! Engagement (签到、任务、邀请、生日礼): what brings members back between purchases: the
 //! daily check-in with streaks, milestones and make-ups (`checkin` for the settings, `streak`
-//! for the rules), and tasks (`task` for their terms, `progress` for what events do to them). Pure: every rule takes the local day and the instant it runs at.
+//! for the rules), tasks (`task` for their terms, `progress` for what events do to them), and
+//! birthday and member-day gifts (`gifts`). Pure: every rule takes the local day and the instant it runs at.
 
 pub mod checkin;
+#[cfg(test)]
+mod gift_tests;
+pub mod gifts;
 pub mod progress;
 pub mod streak;
 pub mod task;

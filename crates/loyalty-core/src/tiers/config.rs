@@ -168,13 +168,22 @@ pub struct MemberDay {
     /// Extra price percent on member day (95 = a further 5% off); 100 = none.
     pub extra_percent: i64,
     pub points_multiplier: Multiplier,
-    /// Tiers that get it; empty = all.
+    /// Tiers that get it; empty = all. The pack goes to the same tiers.
     pub tiers: Vec<String>,
+    /// Coupons given to each member of those tiers once a month, from the member day to the
+    /// month's end (`crate::engagement::gifts`); empty = none.
+    pub pack: Vec<crate::engagement::gifts::PackItem>,
 }
 
 impl Default for MemberDay {
     fn default() -> Self {
-        Self { day_of_month: 18, extra_percent: 100, points_multiplier: Multiplier(2000), tiers: Vec::new() }
+        Self {
+            day_of_month: 18,
+            extra_percent: 100,
+            points_multiplier: Multiplier(2000),
+            tiers: Vec::new(),
+            pack: Vec::new(),
+        }
     }
 }
 
@@ -182,11 +191,16 @@ impl Default for MemberDay {
 #[serde(deny_unknown_fields, default)]
 pub struct Birthday {
     pub points_multiplier: Multiplier,
+    /// A coupon template given once per birthday year (channel `engagement`); none = no gift.
+    pub gift: Option<String>,
+    /// From `days_before` days before the 1st of the birthday month, or on the birthday.
+    pub gift_when: crate::engagement::gifts::GiftWhen,
+    pub days_before: i64,
 }
 
 impl Default for Birthday {
     fn default() -> Self {
-        Self { points_multiplier: Multiplier(2000) }
+        Self { points_multiplier: Multiplier(2000), gift: None, gift_when: Default::default(), days_before: 0 }
     }
 }
 

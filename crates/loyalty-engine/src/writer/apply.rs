@@ -134,6 +134,7 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
         | Command::InviteToPlan { .. }
         | Command::AdvanceMembership { .. } => super::memberships::apply_membership(l, t, program, cmd, now),
         Command::Checkin { .. } | Command::Makeup { .. } => apply_checkin(l, t, program, cmd, now),
+        Command::Gift { member, kind } => apply_gift(l, t, program, (member, *kind), now),
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
             let before = m.account.new_entries.len() + m.account.new_tier_events.len();

@@ -41,6 +41,8 @@ pub(crate) struct Loaded {
     pub(crate) checkins: HashMap<MemberId, loyalty_core::engagement::Calendar>,
     /// The active tasks and the progress of the members whose commands can move them.
     pub(crate) tasks: super::tasks::TaskLoad,
+    /// The recent gift keys of every member the batch may give a gift to.
+    pub(crate) gifts: GiftKeys,
 }
 
 /// What a batch changed, besides the accounts themselves.
@@ -196,6 +198,7 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
         .chain(prev.coupons.iter().map(|c| &c.member_id))
         .chain(prev.checkins.iter().map(|(m, _)| m))
         .chain(prev.task_states.iter().map(|(m, _)| m))
+        .chain(prev.gifts.iter().map(|g| &g.member_id))
         .collect();
     let orders: HashSet<&OrderId> =
         prev.orders.iter().map(|o| &o.order.id).chain(prev.new_order_keys.iter().map(|(o, _)| o)).collect();
@@ -220,9 +223,10 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
         }
         // Monthly packs and milestone coupons are issued from templates whose counts are read
         // in the load: an early load adds what `prev` issued to them (`add_issued`).
-        Command::AdvanceMembership { member } | Command::Checkin { member, .. } | Command::Makeup { member, .. } => {
-            !members.contains(member)
-        }
+        Command::AdvanceMembership { member }
+        | Command::Checkin { member, .. }
+        | Command::Makeup { member, .. }
+        | Command::Gift { member, .. } => !members.contains(member),
         other => member_of(other, &HashMap::new()).is_none_or(|m| !members.contains(&m)),
     })
 }
@@ -383,6 +387,7 @@ pub(crate) fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Opti
         | Command::InviteToPlan { member, .. }
         | Command::AdvanceMembership { member } => Some(member.clone()),
         Command::Checkin { member, .. } | Command::Makeup { member, .. } => Some(member.clone()),
+        Command::Gift { member, .. } => Some(member.clone()),
         Command::Remember(_) | Command::Audit(_) => None,
     }
 }

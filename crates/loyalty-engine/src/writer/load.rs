@@ -100,6 +100,7 @@ pub(crate) fn needs_every_lot(cmd: &Command) -> bool {
             | Command::IssueCoupon { .. }
             | Command::AdvanceMembership { .. }
             | Command::Checkin { .. }
+            | Command::Gift { .. }
     )
 }
 
@@ -262,6 +263,8 @@ pub(crate) async fn load(
     extra.extend(milestone_coupons);
     let (tasks, task_coupons, gated) = super::tasks::load_task_state(tx, cmds, &orders).await?;
     extra.extend(task_coupons);
+    let (gifts, gift_coupons) = load_gift_state(tx, program, cmds, now).await?;
+    extra.extend(gift_coupons);
     let (templates, coupons, codes) = load_coupon_state(tx, cmds, &orders, &members, extra).await?;
     let insight = load_insight(tx, cmds, &templates, &state.rewards, gated).await?;
     Ok(Loaded {
@@ -281,6 +284,7 @@ pub(crate) async fn load(
         memberships,
         checkins,
         tasks,
+        gifts,
     })
 }
 
@@ -311,6 +315,7 @@ async fn load_insight(
             | Command::Redeem { member, .. }
             | Command::Draw { member, .. }
             | Command::AdvanceMembership { member }
+            | Command::Gift { member, .. }
                 if gated =>
             {
                 Some(member.clone())

@@ -12,6 +12,7 @@ mod apply;
 mod batch;
 mod checkins;
 mod coupons;
+mod gifts;
 mod load;
 mod memberships;
 mod rewards;
@@ -23,6 +24,7 @@ pub use batch::{apply_batch, apply_batch_cached, apply_batches};
 pub use checkins::CheckinOutcome;
 pub(crate) use checkins::*;
 pub(crate) use coupons::*;
+pub(crate) use gifts::*;
 pub(crate) use load::*;
 pub use load::{growth_since, GROWTH_LOOKBACK_DAYS};
 pub(crate) use rewards::*;
@@ -198,6 +200,12 @@ pub enum Command {
         day: jiff::civil::Date,
         card: Option<loyalty_core::ids::CouponId>,
     },
+    /// The birthday gift or member-day pack due to the member today, if it still is and was
+    /// not given for its period (the scheduler's; a repeat gives nothing).
+    Gift {
+        member: MemberId,
+        kind: loyalty_core::engagement::gifts::GiftKind,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -262,6 +270,8 @@ pub enum Outcome {
         replayed: bool,
     },
     Checkin(Box<CheckinOutcome>),
+    /// The gift recorded, or `None` when none was due.
+    Gift(Option<Box<loyalty_core::engagement::gifts::Gift>>),
 }
 
 pub type Reply = Result<Outcome, DomainError>;

@@ -12,7 +12,7 @@ use sqlx::Row;
 
 pub(super) type DbRow = <Db as sqlx::Database>::Row;
 
-pub(super) const MEMBER_COLS: &str = "member_id, name, phone, email, birthday, channel, registered_at, status, pending, active, held, debt, next_seq, next_lot_no, created_at, updated_at, tier, tier_since, tier_term_end, tier_grace_until, tier_warned, tier_assigned_reason, tier_assigned_until, tier_review_at, growth_total, next_growth_seq, next_tier_seq, erased_at, plan, plan_from, plan_until";
+pub(super) const MEMBER_COLS: &str = "member_id, name, phone, email, birthday, channel, registered_at, status, pending, active, held, debt, next_seq, next_lot_no, created_at, updated_at, tier, tier_since, tier_term_end, tier_grace_until, tier_warned, tier_assigned_reason, tier_assigned_until, tier_review_at, growth_total, next_growth_seq, next_tier_seq, erased_at, plan, plan_from, plan_until, birthday_changed_at";
 pub(super) const LOT_COLS: &str = "member_id, lot_no, source_kind, source_id, granted, remaining, expired, activates_at, expires_at, status, created_at";
 pub(super) const HOLD_COLS: &str =
     "member_id, hold_id, order_id, points, order_amount_minor, status, created_at, expires_at, settled_at, allocations";
@@ -34,6 +34,7 @@ pub(super) fn member_row(r: &impl Cells) -> Result<MemberRecord> {
         created_at: ts(t, r.i64("created_at")?)?,
         updated_at: ts(t, r.i64("updated_at")?)?,
         erased_at: opt_ts(t, r.opt_i64("erased_at")?)?,
+        birthday_changed_at: opt_ts(t, r.opt_i64("birthday_changed_at")?)?,
     };
     let mut account = loyalty_core::Account::new(member_id);
     account.status = parse_enum(t, &r.text("status")?, MemberStatus::parse)?;

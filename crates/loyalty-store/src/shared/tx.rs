@@ -189,6 +189,15 @@ impl Tx for TxImpl {
         super::tasks::members_with_orders(&mut self.tx, &ids).await
     }
 
+    async fn load_gifts(
+        &mut self,
+        members: &[MemberId],
+        since: jiff::Timestamp,
+    ) -> Result<HashMap<MemberId, Vec<(loyalty_core::engagement::gifts::GiftKind, String)>>> {
+        let ids: Vec<String> = members.iter().map(|m| m.as_str().to_owned()).collect();
+        super::gifts::load_gifts(&mut self.tx, &ids, micros(since)).await
+    }
+
     async fn write(&mut self, changes: &Changes, recorded_at: jiff::Timestamp) -> Result<()> {
         write_changes(&mut self.tx, changes, micros(recorded_at)).await
     }

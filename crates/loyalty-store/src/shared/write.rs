@@ -64,7 +64,7 @@ pub(super) async fn write_changes(
     recorded_at: i64,
 ) -> Result<()> {
     insert_rows(conn, "members", MEMBER_COLS,
-        " ON CONFLICT (member_id) DO UPDATE SET name = excluded.name, phone = excluded.phone, email = excluded.email, birthday = excluded.birthday, channel = excluded.channel, registered_at = excluded.registered_at, status = excluded.status, pending = excluded.pending, active = excluded.active, held = excluded.held, debt = excluded.debt, next_seq = excluded.next_seq, next_lot_no = excluded.next_lot_no, updated_at = excluded.updated_at, tier = excluded.tier, tier_since = excluded.tier_since, tier_term_end = excluded.tier_term_end, tier_grace_until = excluded.tier_grace_until, tier_warned = excluded.tier_warned, tier_assigned_reason = excluded.tier_assigned_reason, tier_assigned_until = excluded.tier_assigned_until, tier_review_at = excluded.tier_review_at, growth_total = excluded.growth_total, next_growth_seq = excluded.next_growth_seq, next_tier_seq = excluded.next_tier_seq, erased_at = excluded.erased_at, plan = excluded.plan, plan_from = excluded.plan_from, plan_until = excluded.plan_until",
+        " ON CONFLICT (member_id) DO UPDATE SET name = excluded.name, phone = excluded.phone, email = excluded.email, birthday = excluded.birthday, channel = excluded.channel, registered_at = excluded.registered_at, status = excluded.status, pending = excluded.pending, active = excluded.active, held = excluded.held, debt = excluded.debt, next_seq = excluded.next_seq, next_lot_no = excluded.next_lot_no, updated_at = excluded.updated_at, tier = excluded.tier, tier_since = excluded.tier_since, tier_term_end = excluded.tier_term_end, tier_grace_until = excluded.tier_grace_until, tier_warned = excluded.tier_warned, tier_assigned_reason = excluded.tier_assigned_reason, tier_assigned_until = excluded.tier_assigned_until, tier_review_at = excluded.tier_review_at, growth_total = excluded.growth_total, next_growth_seq = excluded.next_growth_seq, next_tier_seq = excluded.next_tier_seq, erased_at = excluded.erased_at, plan = excluded.plan, plan_from = excluded.plan_from, plan_until = excluded.plan_until, birthday_changed_at = excluded.birthday_changed_at",
         &c.members, |s, m| {
             let (p, a) = (&m.profile, &m.account);
             s.push_bind(a.member_id.as_str().to_owned());
@@ -99,6 +99,7 @@ pub(super) async fn write_changes(
             s.push_bind(m.plan.as_ref().map(|c| c.plan.clone()));
             s.push_bind(m.plan.as_ref().map(|c| micros(c.from)));
             s.push_bind(m.plan.as_ref().map(|c| micros(c.until)));
+            s.push_bind(p.birthday_changed_at.map(micros));
         }).await?;
     insert_rows(conn, "lots", LOT_COLS,
         " ON CONFLICT (member_id, lot_no) DO UPDATE SET remaining = excluded.remaining, expired = excluded.expired, status = excluded.status",
@@ -248,5 +249,6 @@ pub(super) async fn write_changes(
     super::memberships::write_memberships(conn, c, recorded_at).await?;
     super::checkins::write_checkins(conn, c).await?;
     super::tasks::write_tasks(conn, c, recorded_at).await?;
+    super::gifts::write_gifts(conn, c).await?;
     write_tier_changes(conn, c, recorded_at).await
 }
