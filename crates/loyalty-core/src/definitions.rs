@@ -207,7 +207,7 @@ pub(crate) fn check_program(program: &Program, issues: &mut Vec<ConfigIssue>) {
 }
 
 /// The coupon templates the programme issues by itself, by key, with the channel it issues
-/// them through: plans' monthly packs and check-in milestones.
+/// them through: plans' monthly packs, check-in milestones and referral rewards.
 pub fn channel_references(f: &crate::program::ProgramFile) -> Vec<(String, &str, Channel)> {
     let mut refs = Vec::new();
     for (i, p) in f.plans.iter().enumerate() {
@@ -222,6 +222,11 @@ pub fn channel_references(f: &crate::program::ProgramFile) -> Vec<(String, &str,
     for (i, m) in f.checkin.milestones.iter().enumerate() {
         if let Some(t) = &m.coupon {
             refs.push((format!("checkin.milestones[{i}].coupon"), t.as_str(), Channel::Engagement));
+        }
+    }
+    for (name, side) in [("referrer", &f.referral.referrer), ("invitee", &f.referral.invitee)] {
+        if let Some(t) = &side.coupon {
+            refs.push((format!("referral.{name}.coupon"), t.as_str(), Channel::Engagement));
         }
     }
     refs

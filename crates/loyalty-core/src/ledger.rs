@@ -81,6 +81,7 @@ str_enum!(
         Redemption = "redemption",
         Draw = "draw",
         Checkin = "checkin",
+        Referral = "referral",
     }
 );
 

@@ -94,6 +94,8 @@ pub struct ProgramFile {
     pub memberships: crate::membership::MembershipSettings,
     /// The daily check-in (`crate::engagement`).
     pub checkin: crate::engagement::CheckinSettings,
+    /// Referral (`crate::engagement::referral`).
+    pub referral: crate::engagement::referral::ReferralSettings,
 }
 
 impl Default for Earning {
@@ -129,6 +131,7 @@ impl Default for ProgramFile {
             plans: vec![crate::membership::plan::default_plan()],
             memberships: Default::default(),
             checkin: Default::default(),
+            referral: Default::default(),
         }
     }
 }
@@ -226,6 +229,7 @@ impl Program {
         );
         crate::membership::plan::validate(&file.plans, &file.memberships, &file.tiers.levels, &mut issues);
         crate::engagement::checkin::validate(&file.checkin, &mut issues);
+        crate::engagement::referral::validate(&file.referral, &mut issues);
         let (Some(tz), Some(exp)) = (tz, exp) else { return Err(ConfigError(issues)) };
         let program = Self { file, tz, minor_per_unit: 10_i64.pow(exp) };
         // Definitions are checked against the rest of the programme (the tiers they name).

@@ -1,6 +1,6 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`]) and [`Store`], their sum. SQLite
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`], [`Referrals`]) and [`Store`], their sum. SQLite
 //! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
 //! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
 //! driver type and the few fragments of SQL that differ). The server picks a backend from the
@@ -14,6 +14,7 @@ pub mod health;
 pub mod membership_facts;
 pub mod memberships;
 mod postgres;
+pub mod referrals;
 pub mod rewards;
 mod sqlite;
 pub mod usage;
@@ -36,6 +37,7 @@ pub use health::{Writability, WriteProbe};
 pub use membership_facts::MembershipFacts;
 pub use memberships::Memberships;
 pub use postgres::PgStore;
+pub use referrals::{ReferralReport, Referrals};
 pub use rewards::Rewards;
 pub use sqlite::SqliteStore;
 pub use usage::{BenefitUsage, UsageQuery, UsageReport, UsageRow};
@@ -132,6 +134,10 @@ pub struct Changes {
     /// whose streak a make-up moved.
     pub checkins: Vec<(MemberId, loyalty_core::engagement::Day)>,
     pub checkin_streaks: Vec<(MemberId, jiff::civil::Date, i64)>,
+    /// Referral codes given (inserted: a second code for a member, or a code held already, is
+    /// an error), and referrals in their latest state, one row each.
+    pub referral_codes: Vec<(MemberId, String)>,
+    pub referrals: Vec<loyalty_core::engagement::referral::Referral>,
 }
 
 impl Changes {
@@ -375,6 +381,7 @@ pub trait Store:
     + Memberships
     + MembershipFacts
     + Checkins
+    + Referrals
     + RawSql
     + 'static
 {
@@ -395,6 +402,7 @@ impl<T> Store for T where
         + Memberships
         + MembershipFacts
         + Checkins
+        + Referrals
         + RawSql
         + 'static
 {
@@ -404,7 +412,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Idempotency, LedgerReads, Maintenance, MemberVersions,
-        MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, WriteProbe, Writes,
+        MembershipFacts, Memberships, PersonalData, RawSql, Referrals, Rewards, Store, WriteProbe, Writes,
     };
 }
 
@@ -484,6 +492,18 @@ pub trait Tx: Send {
         members: &[MemberId],
         from: jiff::civil::Date,
     ) -> Result<HashMap<MemberId, Vec<loyalty_core::engagement::Day>>>;
+    /// Who holds each of `codes` (referral codes).
+    async fn load_referral_codes(&mut self, codes: &[String]) -> Result<HashMap<String, MemberId>>;
+    /// The referral code of each of `members` that has one.
+    async fn load_member_codes(&mut self, members: &[MemberId]) -> Result<HashMap<MemberId, String>>;
+    /// Every referral row (refused attempts too) naming one of `invitees` as invitee; the
+    /// members' rows are held already.
+    async fn load_referrals(
+        &mut self,
+        invitees: &[MemberId],
+    ) -> Result<Vec<loyalty_core::engagement::referral::Referral>>;
+    /// How many invitees each of `referrers` had rewarded in local month `month` (YYYYMM).
+    async fn load_referrer_month(&mut self, referrers: &[MemberId], month: i64) -> Result<HashMap<MemberId, i64>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
     /// A mark that is the same in two transactions of this store only if no other connection

@@ -292,6 +292,12 @@ mod analytics;
 #[path = "shared/checkins.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod checkins;
+#[path = "shared/referral_report.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod referral_report;
+#[path = "shared/referrals.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod referrals;
 #[path = "shared/coupon_checks.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod coupon_checks;

@@ -1,8 +1,9 @@
 //! Engagement (签到、任务、邀请、生日礼): what brings members back between purchases. Today the
 //! daily check-in with streaks, milestones and make-ups (`checkin` for the settings, `streak`
-//! for the rules). Pure: every rule takes the local day and the instant it runs at.
+//! for the rules) and referral (`referral`: codes, invitations, rewards). Pure: every rule takes the local day and the instant it runs at.
 
 pub mod checkin;
+pub mod referral;
 pub mod streak;
 #[cfg(test)]
 mod tests;

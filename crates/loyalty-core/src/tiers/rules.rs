@@ -35,6 +35,7 @@ pub enum GrowthKind {
     Refund,
     Activity,
     Checkin,
+    Referral,
 }
 
 impl GrowthKind {
@@ -44,10 +45,11 @@ impl GrowthKind {
             Self::Refund => "refund",
             Self::Activity => "activity",
             Self::Checkin => "checkin",
+            Self::Referral => "referral",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Order, Self::Refund, Self::Activity, Self::Checkin].into_iter().find(|k| k.as_str() == s)
+        [Self::Order, Self::Refund, Self::Activity, Self::Checkin, Self::Referral].into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -246,5 +246,6 @@ pub(super) async fn write_changes(
     super::rewards::write_rewards(conn, c).await?;
     super::memberships::write_memberships(conn, c, recorded_at).await?;
     super::checkins::write_checkins(conn, c).await?;
+    super::referrals::write_referrals(conn, c, recorded_at).await?;
     write_tier_changes(conn, c, recorded_at).await
 }
