@@ -21,6 +21,8 @@ pub struct JobReport {
     pub members: usize,
     pub entries: usize,
     pub memberships: usize,
+    /// Due referrals settled (paid, or refused for the monthly cap).
+    pub referrals: usize,
     pub idempotency_purged: u64,
 }
 
@@ -31,6 +33,7 @@ pub struct JobReport {
 pub async fn run_due(store: &dyn Store, program: &Program, now: Timestamp) -> Result<JobReport, StoreError> {
     let mut report = advance_members(store, program, now).await?;
     report.memberships = advance_memberships(store, program, now).await?;
+    report.referrals = settle_referrals(store, program, now).await?;
     report.idempotency_purged = purge(store, Timestamp::now()).await?;
     Ok(report)
 }
@@ -91,6 +94,59 @@ pub async fn advance_memberships(store: &dyn Store, program: &Program, now: Time
     Ok(advanced)
 }
 
+/// Pays every referral due by `now` (the CLI's `jobs run`), a batch per `JOB_BATCH`
+/// invitees; how many were settled. Settling is idempotent: a referral paid is no longer due.
+pub async fn settle_referrals(store: &dyn Store, program: &Program, now: Timestamp) -> Result<usize, StoreError> {
+    if !program.file.referral.enabled {
+        return Ok(0);
+    }
+    let (mut done, mut previous) = (0, Vec::new());
+    for _ in 0..MAX_ROUNDS {
+        let ids = store.due_referrals(now, JOB_BATCH).await?;
+        if ids.is_empty() {
+            break;
+        }
+        assert!(ids != previous, "referrals stay due after settling: {:?}", &ids[..ids.len().min(5)]);
+        let cmds: Vec<Command> = ids.iter().map(|m| Command::SettleReferral { invitee: m.clone() }).collect();
+        for r in apply_batch(store, program, &cmds, now).await? {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "a referral could not be settled");
+            }
+        }
+        done += ids.len();
+        previous = ids;
+    }
+    Ok(done)
+}
+
+/// Sends every referral due by `now` through the writer (the scheduler's tick, and tests that
+/// run the job at an instant): how many were sent. A referral sent twice pays once.
+pub async fn send_referral_settlements(store: &dyn Store, writer: &Writer, now: Timestamp) -> usize {
+    let (mut done, mut previous) = (0, Vec::new());
+    for _ in 0..MAX_ROUNDS {
+        let ids = match store.due_referrals(now, JOB_BATCH).await {
+            Ok(ids) if !ids.is_empty() => ids,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler could not list due referrals");
+                break;
+            }
+        };
+        if ids == previous {
+            tracing::error!(members = ?&ids[..ids.len().min(5)], "referrals stay due after settling; stopping this tick");
+            break;
+        }
+        previous = ids.clone();
+        done += ids.len();
+        let futs = ids.into_iter().map(|invitee| writer.submit(Command::SettleReferral { invitee }));
+        if futures_util::future::join_all(futs).await.iter().any(|r| r.is_err()) {
+            tracing::warn!("a referral could not be settled; retrying next tick");
+            break;
+        }
+    }
+    done
+}
+
 /// Deletes the Idempotency-Key responses kept longer than `KEEP_HOURS` before `real_now`, an
 /// instant of the clock that stamped them (never a simulated one).
 async fn purge(store: &dyn Store, real_now: Timestamp) -> Result<u64, StoreError> {
@@ -100,7 +156,13 @@ async fn purge(store: &dyn Store, real_now: Timestamp) -> Result<u64, StoreError
 
 /// The scheduler inside `loyalty serve`: every `period`, sends what is due through the
 /// server's writer, so it is serialised with requests.
-pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, clock: SharedClock, period: std::time::Duration) {
+pub async fn scheduler(
+    store: Arc<dyn Store>,
+    writer: Writer,
+    clock: SharedClock,
+    period: std::time::Duration,
+    referrals: bool,
+) {
     let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
@@ -133,6 +195,9 @@ pub async fn scheduler(store: Arc<dyn Store>, writer: Writer, clock: SharedClock
             done += n;
         }
         done += send_membership_advances(store.as_ref(), &writer, now).await;
+        if referrals {
+            done += send_referral_settlements(store.as_ref(), &writer, now).await;
+        }
         // `now` is the clock that stamps kept responses (`AppState::clock`), so ages agree.
         if let Err(e) = purge(store.as_ref(), now).await {
             tracing::warn!(error = %e, "idempotency purge failed");
@@ -244,6 +309,9 @@ pub async fn verify_all(
     // Check-ins: every streak one more than the day before's, and the points the days say
     // they earned what the ledger credited for check-ins.
     problems.extend(store.checkin_problems(max_violations as i64).await?);
+    // Referrals: every reward in the ledger, no referrer over the monthly cap, one live
+    // referral per invitee.
+    problems.extend(store.referral_problems(program.file.referral.monthly_cap, max_violations as i64).await?);
     for problem in problems {
         if report.violations.len() < max_violations {
             let member_id = problem.split_once(' ').and_then(|(_, r)| r.split_once('/')).map(|(m, _)| m.to_owned());

@@ -102,6 +102,7 @@ pub async fn serve(store: Arc<dyn Store>, program: Program, listen: &str, job_in
         state.writer.clone(),
         state.clock.clone(),
         std::time::Duration::from_secs(job_interval.clamp(1, 60)),
+        state.program.file.referral.enabled,
     ));
     tokio::spawn(loyalty_report::daily(store.clone(), state.program.clone()));
     let listener =

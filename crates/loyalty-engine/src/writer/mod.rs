@@ -14,6 +14,7 @@ mod checkins;
 mod coupons;
 mod load;
 mod memberships;
+mod referrals;
 mod rewards;
 
 pub(crate) use apply::*;
@@ -23,6 +24,8 @@ pub use checkins::CheckinOutcome;
 pub(crate) use checkins::*;
 pub(crate) use coupons::*;
 pub(crate) use load::*;
+pub(crate) use referrals::*;
+pub use referrals::ReferralOutcome;
 pub use load::{growth_since, GROWTH_LOOKBACK_DAYS};
 pub(crate) use rewards::*;
 
@@ -196,6 +199,15 @@ pub enum Command {
         day: jiff::civil::Date,
         card: Option<loyalty_core::ids::CouponId>,
     },
+    /// Gives the member its referral code (the one it has, or a new one): idempotent.
+    ReferralCode {
+        member: MemberId,
+    },
+    /// Pays the invitee's referral if it is due (the scheduler's job): idempotent, a paid,
+    /// cancelled or refused referral pays nothing.
+    SettleReferral {
+        invitee: MemberId,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +215,8 @@ pub enum Outcome {
     Member {
         record: MemberRecord,
         created: bool,
+        /// The invitation a `referred_by` recorded (pending or refused, with its reason).
+        referral: Option<Box<loyalty_core::engagement::referral::Referral>>,
     },
     Order {
         order: Order,
@@ -260,6 +274,7 @@ pub enum Outcome {
         replayed: bool,
     },
     Checkin(Box<CheckinOutcome>),
+    Referral(ReferralOutcome),
 }
 
 pub type Reply = Result<Outcome, DomainError>;
