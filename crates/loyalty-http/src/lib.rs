@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod orders;
 pub mod personal;
 pub mod problem;
+pub mod referrals;
 pub mod reward_report;
 pub mod rewards;
 pub mod tiers;
@@ -78,6 +79,7 @@ pub struct AppState {
         memberships::upgrade, memberships::cancel, memberships::resume, memberships::refund, memberships::invite,
         membership_report::report,
         checkins::check_in, checkins::make_up, checkins::calendar,
+        referrals::code, referrals::list, referrals::report,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
@@ -246,6 +248,9 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Integration, Method::POST, "/v1/members/{id}/checkins", post(checkins::check_in)),
         r(Integration, Method::GET, "/v1/members/{id}/checkins", get(checkins::calendar)),
         r(Integration, Method::POST, "/v1/members/{id}/checkins/makeups", post(checkins::make_up)),
+        r(Integration, Method::GET, "/v1/members/{id}/referral", get(referrals::code)),
+        r(Integration, Method::GET, "/v1/members/{id}/referrals", get(referrals::list)),
+        r(Access::Analyst, Method::GET, "/v1/referrals/report", get(referrals::report)),
     ];
     routes.extend(crate::insight::routes());
     routes

@@ -117,6 +117,11 @@ pub struct MemberExport {
     pub membership_history: Vec<crate::memberships::EventView>,
     /// Every check-in day, oldest first.
     pub checkins: Vec<crate::checkins::CheckinDayView>,
+    /// Referral: the member's code, its invitees (at most 500, newest first) and the
+    /// referrals that name it as invitee. Contacts are kept only as hashes and are not shown.
+    pub referral_code: Option<String>,
+    pub referrals: Vec<crate::referrals::ReferralView>,
+    pub invited_by: Vec<crate::referrals::ReferralView>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -245,6 +250,9 @@ impl MemberExport {
             membership_terms: Vec::new(),
             membership_history: Vec::new(),
             checkins: Vec::new(),
+            referral_code: None,
+            referrals: Vec::new(),
+            invited_by: Vec::new(),
         }
     }
 
@@ -355,6 +363,10 @@ pub async fn export(
         from = last.day.tomorrow().map_err(|e| ApiError::internal(e.to_string()))?;
         doc.checkins.extend(days.iter().map(|d| crate::checkins::day_view(d, &program.tz)));
     }
+    doc.referral_code = store.referral_code(id).await?;
+    let (mine, theirs) = store.member_referrals(id).await?;
+    doc.referrals = mine.iter().map(|r| crate::referrals::view(r, &program.tz)).collect();
+    doc.invited_by = theirs.iter().map(|r| crate::referrals::view(r, &program.tz)).collect();
     Ok(Some(doc))
 }
 

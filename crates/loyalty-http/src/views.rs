@@ -59,6 +59,10 @@ pub struct MemberView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub erased_at: Option<String>,
     pub balances: Balances,
+    /// The invitation this request's `referred_by` recorded: `pending`, or `refused` with its
+    /// reason (the other fields applied either way); absent without `referred_by`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral: Option<crate::referrals::ReferralView>,
 }
 
 impl MemberView {
@@ -78,6 +82,7 @@ impl MemberView {
             updated_at: rfc3339(p.updated_at, tz),
             erased_at: p.erased_at.map(|t| rfc3339(t, tz)),
             balances: Balances::new(b, &expiring, tz),
+            referral: None,
         }
     }
 }
