@@ -211,7 +211,8 @@ pub async fn report(
 ) -> ApiResult<axum::Json<ReferralReportView>> {
     let today = loyalty_core::engagement::local_day(&s.program, s.clock.now());
     let to = p.to.as_deref().map(|raw| crate::insight::date("to", raw)).transpose()?.unwrap_or(today);
-    let from = p.from.as_deref().map(|raw| crate::insight::date("from", raw)).transpose()?.unwrap_or(to.first_of_month());
+    let from =
+        p.from.as_deref().map(|raw| crate::insight::date("from", raw)).transpose()?.unwrap_or(to.first_of_month());
     if from > to {
         return Err(ApiError::invalid("from", format!("{from} is after to ({to})")));
     }

@@ -146,7 +146,8 @@ async fn a_referral_pays_both_sides_after_the_window_and_once() {
     assert_eq!(st.run_job().await, 1);
     assert_eq!(st.run_job().await, 0, "paid: no longer due");
     let bob = loyalty_core::ids::MemberId::parse("bob").unwrap();
-    let twice = [0, 1].map(|_| st.app.state.writer.submit(loyalty_engine::Command::SettleReferral { invitee: bob.clone() }));
+    let twice =
+        [0, 1].map(|_| st.app.state.writer.submit(loyalty_engine::Command::SettleReferral { invitee: bob.clone() }));
     for r in futures_util::future::join_all(twice).await {
         assert!(matches!(r, Ok(loyalty_engine::Outcome::Referral(_))), "{r:?}");
     }
@@ -154,14 +155,18 @@ async fn a_referral_pays_both_sides_after_the_window_and_once() {
     let list = st.referrals("alice").await;
     let r = &list["invitees"][0];
     assert_eq!(state(r), ("rewarded".into(), None));
-    assert_eq!((r["referrer_reward"]["points"].as_i64(), r["referrer_reward"]["growth"].as_i64()), (Some(200), Some(10)));
+    assert_eq!(
+        (r["referrer_reward"]["points"].as_i64(), r["referrer_reward"]["growth"].as_i64()),
+        (Some(200), Some(10))
+    );
     assert_eq!(r["invitee_reward"]["points"], 100);
     assert_eq!(r["month"], "2026-12");
     let coupon = r["referrer_reward"]["coupon"].as_str().expect("the referrer's coupon").to_owned();
     let (_, coupons) = st.app.get("/v1/members/alice/coupons").await;
     assert!(coupons.to_string().contains(&coupon), "{coupons}");
     let (_, ledger) = st.app.get("/v1/members/bob/ledger?kind=earn").await;
-    let referral: Vec<&Value> = ledger["items"].as_array().unwrap().iter().filter(|e| e["source"] == "referral").collect();
+    let referral: Vec<&Value> =
+        ledger["items"].as_array().unwrap().iter().filter(|e| e["source"] == "referral").collect();
     assert_eq!(referral.len(), 1, "{ledger}");
     assert_eq!(referral[0]["points"], 100);
     assert_eq!(list["points_earned"], 200);
@@ -169,7 +174,10 @@ async fn a_referral_pays_both_sides_after_the_window_and_once() {
 
     let (s, rep) = st.app.get("/v1/referrals/report?from=2026-12-01&to=2026-12-31").await;
     assert_eq!(s, StatusCode::OK, "{rep}");
-    assert_eq!((rep["invitations"].as_i64(), rep["conversions"].as_i64(), rep["rewarded"].as_i64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(
+        (rep["invitations"].as_i64(), rep["conversions"].as_i64(), rep["rewarded"].as_i64()),
+        (Some(1), Some(1), Some(1))
+    );
     assert_eq!((rep["cost_points"].as_i64(), rep["cost_coupons"].as_i64()), (Some(300), Some(1)));
     assert_eq!(rep["top_referrers"][0]["referrer_id"], "alice");
     let (_, export) = st.app.get("/v1/members/alice/export").await;
@@ -189,7 +197,10 @@ async fn a_refund_inside_the_window_cancels_the_reward() {
     st.days(2);
     let (s, v) = st.app.post("/v1/orders/o1/refunds", json!({"id": "r1", "amount_minor": 2_000})).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    assert_eq!(state(&st.referrals("alice").await["invitees"][0]), ("cancelled".into(), Some("first_order_refunded".into())));
+    assert_eq!(
+        state(&st.referrals("alice").await["invitees"][0]),
+        ("cancelled".into(), Some("first_order_refunded".into()))
+    );
     st.days(8);
     assert_eq!(st.run_job().await, 0);
     assert_eq!(st.available("alice").await, 0);
@@ -233,7 +244,8 @@ async fn each_abuse_case_is_refused_with_its_reason() {
     assert_eq!((list["counts"]["refused"].as_i64(), list["counts"]["pending"].as_i64()), (Some(4), Some(1)));
     assert_eq!(state(&st.referrals("bob").await["invitees"][0]), ("refused".into(), Some("loop".into())));
     let (_, rep) = st.app.get("/v1/referrals/report").await;
-    let by: Vec<String> = rep["refused"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap().to_owned()).collect();
+    let by: Vec<String> =
+        rep["refused"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap().to_owned()).collect();
     assert_eq!(by, ["invitee_existed", "loop", "same_email", "same_phone", "self_referral"], "{rep}");
     assert_eq!(rep["invitations"], 6);
     // The refused never pay, whatever they order.
@@ -260,7 +272,8 @@ async fn the_monthly_cap_refuses_the_reward_over_it() {
     assert_eq!(st.run_job().await, 3);
     let list = st.referrals("alice").await;
     assert_eq!((list["counts"]["rewarded"].as_i64(), list["counts"]["refused"].as_i64()), (Some(2), Some(1)));
-    let refused: Vec<&Value> = list["invitees"].as_array().unwrap().iter().filter(|r| r["state"] == "refused").collect();
+    let refused: Vec<&Value> =
+        list["invitees"].as_array().unwrap().iter().filter(|r| r["state"] == "refused").collect();
     assert_eq!(refused[0]["reason"], "monthly_cap");
     assert_eq!(st.available("alice").await, 400);
     // December is full; b4's first order pays in January.
@@ -283,8 +296,7 @@ async fn concurrent_creates_of_one_invitee_count_once() {
     let puts = (0..20).map(|i| st.register("newbie", if i == 7 { &z } else { &a }, json!({"name": "N"})));
     let answers = futures_util::future::join_all(puts).await;
     assert_eq!(answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count(), 1);
-    let live: Vec<&Value> =
-        answers.iter().map(|(_, v)| &v["referral"]).filter(|r| r["state"] == "pending").collect();
+    let live: Vec<&Value> = answers.iter().map(|(_, v)| &v["referral"]).filter(|r| r["state"] == "pending").collect();
     assert!(!live.is_empty());
     let referrer = live[0]["referrer_id"].as_str().unwrap();
     let pending = |v: &Value| v["invitees"].as_array().unwrap().iter().filter(|r| r["state"] == "pending").count();

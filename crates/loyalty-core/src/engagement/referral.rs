@@ -85,7 +85,10 @@ pub(crate) fn validate(s: &ReferralSettings, issues: &mut Vec<ConfigIssue>) {
         ranges.push((format!("referral.{name}.growth"), side.growth, 0, MAX_REWARD_POINTS));
         if let Some(t) = &side.coupon {
             if crate::ids::TemplateId::parse(t).is_err() {
-                issues.push(ConfigIssue { field: format!("referral.{name}.coupon"), reason: format!("{t:?} is not a template id") });
+                issues.push(ConfigIssue {
+                    field: format!("referral.{name}.coupon"),
+                    reason: format!("{t:?} is not a template id"),
+                });
             }
         }
     }
@@ -276,7 +279,8 @@ pub fn normalise_email(raw: &str) -> Option<String> {
 
 /// Hex SHA-256 of a normalised contact: what a referral row keeps.
 pub fn contact_hash(kind: &str, normalised: &str) -> String {
-    let d = Sha256::new().chain_update(kind.as_bytes()).chain_update(b"\0").chain_update(normalised.as_bytes()).finalize();
+    let d =
+        Sha256::new().chain_update(kind.as_bytes()).chain_update(b"\0").chain_update(normalised.as_bytes()).finalize();
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -28,7 +28,10 @@ fn refuse_erased(l: &Loaded, cmd: &Command) -> Result<(), DomainError> {
     // A settlement pays nothing to an erased side itself (`referrals::pay_side`).
     if matches!(
         cmd,
-        Command::Advance { .. } | Command::AdvanceMembership { .. } | Command::Erase { .. } | Command::SettleReferral { .. }
+        Command::Advance { .. }
+            | Command::AdvanceMembership { .. }
+            | Command::Erase { .. }
+            | Command::SettleReferral { .. }
     ) {
         return Ok(());
     }

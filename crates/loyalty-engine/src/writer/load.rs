@@ -180,12 +180,8 @@ pub(crate) async fn load(
         .collect();
     let (mut referrals, referrers, referral_coupons) =
         super::referrals::preload_referrals(tx, program, cmds, ordering, now).await?;
-    let mut partial: Vec<MemberId> = cmds
-        .iter()
-        .filter_map(member_to_load)
-        .chain(referrers)
-        .filter(|id| full.binary_search(id).is_err())
-        .collect();
+    let mut partial: Vec<MemberId> =
+        cmds.iter().filter_map(member_to_load).chain(referrers).filter(|id| full.binary_search(id).is_err()).collect();
     partial.sort();
     partial.dedup();
     let mut members = tx.load_members(&full, &partial, now).await?;

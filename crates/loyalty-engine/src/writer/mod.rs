@@ -24,9 +24,9 @@ pub use checkins::CheckinOutcome;
 pub(crate) use checkins::*;
 pub(crate) use coupons::*;
 pub(crate) use load::*;
-pub(crate) use referrals::*;
-pub use referrals::ReferralOutcome;
 pub use load::{growth_since, GROWTH_LOOKBACK_DAYS};
+pub use referrals::ReferralOutcome;
+pub(crate) use referrals::*;
 pub(crate) use rewards::*;
 
 use crate::cache::MemberCache;
@@ -310,10 +310,8 @@ impl WriteError {
 }
 
 enum Job {
-    Apply {
-        cmd: Command,
-        reply: oneshot::Sender<Result<Outcome, WriteError>>,
-    },
+    /// Boxed: a queued command is a pointer, however large the biggest command grows.
+    Apply { cmd: Box<Command>, reply: oneshot::Sender<Result<Outcome, WriteError>> },
     /// Answered when the writer reaches it in its queue: it is alive and draining it.
     Ping(oneshot::Sender<()>),
 }
@@ -342,7 +340,7 @@ impl Writer {
 
     pub async fn submit(&self, cmd: Command) -> Result<Outcome, WriteError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job::Apply { cmd, reply }).await.map_err(|_| WriteError::Stopped)?;
+        self.tx.send(Job::Apply { cmd: Box::new(cmd), reply }).await.map_err(|_| WriteError::Stopped)?;
         rx.await.map_err(|_| WriteError::Stopped)?
     }
 
@@ -393,7 +391,7 @@ async fn run_writer(
         for job in jobs.drain(..) {
             match job {
                 Job::Apply { cmd, reply } => {
-                    cmds.push(cmd);
+                    cmds.push(*cmd);
                     replies.push(reply);
                 }
                 Job::Ping(p) => pings.push(p),

@@ -181,9 +181,9 @@ pub(crate) fn referrer_of(l: &Loaded, program: &Program, raw: &str) -> Result<(R
     }
     let code = ReferralCode::parse("referred_by", raw)?;
     let referrer = l.referrals.codes.get(code.as_str()).cloned();
-    let referrer = referrer.filter(|m| l.members.contains_key(m)).ok_or_else(|| {
-        DomainError::unprocessable("referred_by", format!("no member has the referral code {code}"))
-    })?;
+    let referrer = referrer
+        .filter(|m| l.members.contains_key(m))
+        .ok_or_else(|| DomainError::unprocessable("referred_by", format!("no member has the referral code {code}")))?;
     Ok((code, referrer))
 }
 
@@ -261,7 +261,11 @@ pub(crate) fn give_code(l: &mut Loaded, program: &Program, member: &MemberId) ->
     existing(l, member)?;
     let st = &mut l.referrals;
     if let Some(code) = st.member_codes.get(member) {
-        return Ok(Outcome::Referral(ReferralOutcome::Code { member: member.clone(), code: code.clone(), created: false }));
+        return Ok(Outcome::Referral(ReferralOutcome::Code {
+            member: member.clone(),
+            code: code.clone(),
+            created: false,
+        }));
     }
     let salt = &program.file.referral.code_salt;
     let code = referral::pick_code(member, salt, |c| st.codes.get(c.as_str()).cloned())

@@ -13,10 +13,20 @@ async fn count(pool: &Pool, sql: &str, from: i64, to: i64) -> Result<i64> {
 
 pub(super) async fn report(pool: &Pool, from: i64, to: i64) -> Result<ReferralReport> {
     let mut out = ReferralReport {
-        invitations: count(pool, "SELECT COUNT(*) AS n FROM referrals WHERE created_at >= $1 AND created_at < $2", from, to)
-            .await?,
-        conversions: count(pool, "SELECT COUNT(*) AS n FROM referrals WHERE ordered_at >= $1 AND ordered_at < $2", from, to)
-            .await?,
+        invitations: count(
+            pool,
+            "SELECT COUNT(*) AS n FROM referrals WHERE created_at >= $1 AND created_at < $2",
+            from,
+            to,
+        )
+        .await?,
+        conversions: count(
+            pool,
+            "SELECT COUNT(*) AS n FROM referrals WHERE ordered_at >= $1 AND ordered_at < $2",
+            from,
+            to,
+        )
+        .await?,
         ..Default::default()
     };
     // A refusal counts when it was decided: the cap's when the reward would have been paid,
