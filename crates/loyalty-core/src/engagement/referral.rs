@@ -449,6 +449,32 @@ mod tests {
         assert!(pick_code(&m("alice"), "s", |_| Some(m("bob"))).is_none());
     }
 
+    /// Every bad value of `[referral]` is named by its key, the coupon's channel included.
+    #[test]
+    fn the_table_validates_by_key() {
+        let bad = r#"
+[referral]
+enabled = true
+window_days = -1
+monthly_cap = 100000
+referrer = { points = -5, coupon = "no such" }
+invitee = { growth = 2000000 }
+"#;
+        let e = crate::Program::from_toml(bad).unwrap_err().to_string();
+        for key in [
+            "referral.window_days",
+            "referral.monthly_cap",
+            "referral.referrer.points",
+            "referral.referrer.coupon",
+            "referral.invitee.growth",
+        ] {
+            assert!(e.contains(key), "{key} in {e}");
+        }
+        let off = crate::Program::from_toml("").unwrap();
+        assert!(!off.file.referral.enabled);
+        assert_eq!(off.file.referral.window_days(off.file.pending_days), off.file.pending_days);
+    }
+
     /// Contacts compare after normalising and are kept only as hashes.
     #[test]
     fn contacts_compare_normalised() {
