@@ -32,7 +32,7 @@ pub struct MemberInput {
     /// The referral code of the member who invited this one (邀请码): counts only when this
     /// request creates the member; sent for a member that exists, the attempt is recorded as
     /// refused (`invitee_existed`) and the other fields still apply.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9A-Za-z]{8}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{8}$"))]
     pub referred_by: Option<String>,
 }
 

@@ -108,7 +108,7 @@ pub struct EntryView {
     pub kind: String,
     /// Signed from the member's point of view.
     pub points: i64,
-    /// order, refund, hold, adjustment, activity, job, redemption, draw
+    /// order, refund, hold, adjustment, activity, job, redemption, draw, checkin, referral
     pub source: String,
     pub source_id: String,
     pub lot: Option<i64>,
