@@ -258,8 +258,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let program = program.load()?;
             let r = jobs::run_due(store.open().await?.as_ref(), &program, now).await?;
             println!(
-                "jobs: {} members advanced, {} ledger entries written, {} idempotency records purged",
-                r.members, r.entries, r.idempotency_purged
+                "jobs: {} members advanced, {} ledger entries written, {} idempotency records purged, {} referrals settled",
+                r.members, r.entries, r.idempotency_purged, r.referrals
             );
         }
         Cmd::Keys { store, cmd } => return keys(store.open().await?.as_ref(), cmd).await,

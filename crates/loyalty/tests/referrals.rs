@@ -183,6 +183,15 @@ async fn a_referral_pays_both_sides_after_the_window_and_once() {
     let (_, export) = st.app.get("/v1/members/alice/export").await;
     assert_eq!(export["referrals"][0]["invitee_id"], "bob", "{export}");
     st.app.assert_verified().await;
+    // A reward the ledger does not hold is what `verify` reports, by the invitee.
+    st.app.store.execute_raw("UPDATE referrals SET referrer_points = 201").await.unwrap();
+    let v = violations(&st.app).await;
+    assert!(v.iter().any(|(m, p)| m == "bob" && p.contains("the ledger credited 200 and 100")), "{v:?}");
+}
+
+async fn violations(app: &TestApp) -> Vec<(String, String)> {
+    let r = loyalty_engine::jobs::verify_all(app.store.as_ref(), &app.program, 50).await.unwrap();
+    r.violations.into_iter().map(|v| (v.member_id, v.problem)).collect()
 }
 
 /// A refund of the first order inside the window, even of part of it, cancels the referral:
@@ -283,6 +292,14 @@ async fn the_monthly_cap_refuses_the_reward_over_it() {
     assert_eq!(st.run_job().await, 1);
     assert_eq!(st.available("alice").await, 600);
     st.app.assert_verified().await;
+    // Three rewarded in one month is over the cap: `verify` names the referrer and the month.
+    st.app
+        .store
+        .execute_raw("UPDATE referrals SET state = 'rewarded', reason = NULL WHERE reason = 'monthly_cap'")
+        .await
+        .unwrap();
+    let v = violations(&st.app).await;
+    assert!(v.iter().any(|(m, p)| m == "alice" && p.contains("2026-12: 3 invitees rewarded")), "{v:?}");
 }
 
 /// Twenty creates of one invitee at once, with one referrer's code, record one referral; a
