@@ -4,6 +4,7 @@
 
 pub mod checkin;
 pub mod referral;
+mod referral_code;
 pub mod streak;
 #[cfg(test)]
 mod tests;
