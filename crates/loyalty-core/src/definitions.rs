@@ -212,7 +212,7 @@ pub(crate) fn check_program(program: &Program, issues: &mut Vec<ConfigIssue>) {
 }
 
 /// The coupon templates the programme issues by itself, by key, with the channel it issues
-/// them through: plans' monthly packs and check-in milestones.
+/// them through: plans' monthly packs, check-in milestones and referral rewards.
 pub fn channel_references(f: &crate::program::ProgramFile) -> Vec<(String, &str, Channel)> {
     let mut refs = Vec::new();
     for (i, p) in f.plans.iter().enumerate() {
@@ -239,6 +239,11 @@ pub fn channel_references(f: &crate::program::ProgramFile) -> Vec<(String, &str,
     }
     for (i, item) in f.member_day.pack.iter().enumerate() {
         refs.push((format!("member_day.pack[{i}].template"), item.template.as_str(), Channel::Engagement));
+    }
+    for (name, side) in [("referrer", &f.referral.referrer), ("invitee", &f.referral.invitee)] {
+        if let Some(t) = &side.coupon {
+            refs.push((format!("referral.{name}.coupon"), t.as_str(), Channel::Engagement));
+        }
     }
     refs
 }

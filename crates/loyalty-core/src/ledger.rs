@@ -82,6 +82,7 @@ str_enum!(
         Draw = "draw",
         Checkin = "checkin",
         Task = "task",
+        Referral = "referral",
     }
 );
 

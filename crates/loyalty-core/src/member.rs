@@ -29,6 +29,11 @@ pub struct MemberInput {
     /// `active` | `frozen` | `closed`.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::member_status_opt))]
     pub status: Option<String>,
+    /// The referral code of the member who invited this one (邀请码): counts only when this
+    /// request creates the member; sent for a member that exists, the attempt is recorded as
+    /// refused (`invitee_existed`) and the other fields still apply.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{8}$"))]
+    pub referred_by: Option<String>,
 }
 
 /// A member's profile as stored. Its `Debug` never shows the personal fields (name, phone,
@@ -97,6 +102,7 @@ impl std::fmt::Debug for MemberInput {
             .field("channel", &self.channel)
             .field("registered_at", &self.registered_at)
             .field("status", &self.status)
+            .field("referred_by", &self.referred_by)
             .finish()
     }
 }

@@ -96,6 +96,8 @@ pub struct ProgramFile {
     pub checkin: crate::engagement::CheckinSettings,
     /// Tasks (`crate::engagement::task`) the engine creates at start when they do not exist yet.
     pub tasks: Vec<crate::engagement::TaskInput>,
+    /// Referral (`crate::engagement::referral`).
+    pub referral: crate::engagement::referral::ReferralSettings,
 }
 
 impl Default for Earning {
@@ -132,6 +134,7 @@ impl Default for ProgramFile {
             memberships: Default::default(),
             checkin: Default::default(),
             tasks: Vec::new(),
+            referral: Default::default(),
         }
     }
 }
@@ -230,6 +233,7 @@ impl Program {
         crate::membership::plan::validate(&file.plans, &file.memberships, &file.tiers.levels, &mut issues);
         crate::engagement::checkin::validate(&file.checkin, &mut issues);
         crate::engagement::gifts::validate(&file.birthday, &file.member_day, &mut issues);
+        crate::engagement::referral::validate(&file.referral, &mut issues);
         let (Some(tz), Some(exp)) = (tz, exp) else { return Err(ConfigError(issues)) };
         let program = Self { file, tz, minor_per_unit: 10_i64.pow(exp) };
         // Definitions are checked against the rest of the programme (the tiers they name).

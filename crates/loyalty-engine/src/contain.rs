@@ -113,6 +113,8 @@ fn describe(cmd: &Command) -> String {
         Command::Checkin { .. } => "check-in",
         Command::Makeup { .. } => "make-up check-in",
         Command::Gift { .. } => "gift",
+        Command::ReferralCode { .. } => "referral code",
+        Command::SettleReferral { .. } => "referral settlement",
         Command::Remember(_) => return "Idempotency-Key record".to_owned(),
         Command::Audit(_) => return "audit record".to_owned(),
     };

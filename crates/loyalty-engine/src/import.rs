@@ -729,6 +729,7 @@ impl Columns {
                     channel: s("channel"),
                     registered_at: s("registered_at"),
                     status: s("status"),
+                    referred_by: None,
                 };
                 Ok(Command::UpsertMember { id, input })
             }

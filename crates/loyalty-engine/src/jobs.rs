@@ -23,6 +23,8 @@ pub struct JobReport {
     pub entries: usize,
     pub memberships: usize,
     pub gifts: GiftReport,
+    /// Due referrals settled (paid, or refused for the monthly cap).
+    pub referrals: usize,
     pub idempotency_purged: u64,
 }
 
@@ -41,6 +43,7 @@ pub async fn run_due(store: &dyn Store, program: &Program, now: Timestamp) -> Re
     let mut report = advance_members(store, program, now).await?;
     report.memberships = advance_memberships(store, program, now).await?;
     report.gifts = give_gifts(store, program, now).await?;
+    report.referrals = settle_referrals(store, program, now).await?;
     report.idempotency_purged = purge(store, Timestamp::now()).await?;
     Ok(report)
 }
@@ -201,6 +204,59 @@ pub async fn send_gifts(store: &dyn Store, writer: &Writer, program: &Program, n
     report
 }
 
+/// Pays every referral due by `now` (the CLI's `jobs run`), a batch per `JOB_BATCH`
+/// invitees; how many were settled. Settling is idempotent: a referral paid is no longer due.
+pub async fn settle_referrals(store: &dyn Store, program: &Program, now: Timestamp) -> Result<usize, StoreError> {
+    if !program.file.referral.enabled {
+        return Ok(0);
+    }
+    let (mut done, mut previous) = (0, Vec::new());
+    for _ in 0..MAX_ROUNDS {
+        let ids = store.due_referrals(now, JOB_BATCH).await?;
+        if ids.is_empty() {
+            break;
+        }
+        assert!(ids != previous, "referrals stay due after settling: {:?}", &ids[..ids.len().min(5)]);
+        let cmds: Vec<Command> = ids.iter().map(|m| Command::SettleReferral { invitee: m.clone() }).collect();
+        for r in apply_batch(store, program, &cmds, now).await? {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "a referral could not be settled");
+            }
+        }
+        done += ids.len();
+        previous = ids;
+    }
+    Ok(done)
+}
+
+/// Sends every referral due by `now` through the writer (the scheduler's tick, and tests that
+/// run the job at an instant): how many were sent. A referral sent twice pays once.
+pub async fn send_referral_settlements(store: &dyn Store, writer: &Writer, now: Timestamp) -> usize {
+    let (mut done, mut previous) = (0, Vec::new());
+    for _ in 0..MAX_ROUNDS {
+        let ids = match store.due_referrals(now, JOB_BATCH).await {
+            Ok(ids) if !ids.is_empty() => ids,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler could not list due referrals");
+                break;
+            }
+        };
+        if ids == previous {
+            tracing::error!(members = ?&ids[..ids.len().min(5)], "referrals stay due after settling; stopping this tick");
+            break;
+        }
+        previous = ids.clone();
+        done += ids.len();
+        let futs = ids.into_iter().map(|invitee| writer.submit(Command::SettleReferral { invitee }));
+        if futures_util::future::join_all(futs).await.iter().any(|r| r.is_err()) {
+            tracing::warn!("a referral could not be settled; retrying next tick");
+            break;
+        }
+    }
+    done
+}
+
 /// Deletes the Idempotency-Key responses kept longer than `KEEP_HOURS` before `real_now`, an
 /// instant of the clock that stamped them (never a simulated one).
 async fn purge(store: &dyn Store, real_now: Timestamp) -> Result<u64, StoreError> {
@@ -255,6 +311,9 @@ pub async fn scheduler(
             if gifts != GiftReport::default() {
                 tracing::info!(given = gifts.given, not_given = gifts.not_given, "scheduler recorded gifts");
             }
+        }
+        if program.file.referral.enabled {
+            done += send_referral_settlements(store.as_ref(), &writer, now).await;
         }
         // `now` is the clock that stamps kept responses (`AppState::clock`), so ages agree.
         if let Err(e) = purge(store.as_ref(), now).await {
@@ -371,6 +430,9 @@ pub async fn verify_all(
     problems.extend(store.task_problems(max_violations as i64).await?);
     // Gifts: every row's coupons are coupons of its member; one row per period is the key.
     problems.extend(store.gift_problems(max_violations as i64).await?);
+    // Referrals: every reward in the ledger, no referrer over the monthly cap, one live
+    // referral per invitee.
+    problems.extend(store.referral_problems(program.file.referral.monthly_cap, max_violations as i64).await?);
     for problem in problems {
         if report.violations.len() < max_violations {
             let member_id = problem.split_once(' ').and_then(|(_, r)| r.split_once('/')).map(|(m, _)| m.to_owned());

@@ -15,6 +15,6 @@ pub mod writer;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use writer::{
-    apply_batch, apply_batch_cached, apply_batches, growth_since, Command, Outcome, Reply, WriteError, Writer,
-    GROWTH_LOOKBACK_DAYS, MAX_BATCH, MAX_COMMANDS, MAX_HOLD_TTL_SECS,
+    apply_batch, apply_batch_cached, apply_batches, growth_since, Command, Outcome, ReferralOutcome, Reply, WriteError,
+    Writer, GROWTH_LOOKBACK_DAYS, MAX_BATCH, MAX_COMMANDS, MAX_HOLD_TTL_SECS,
 };

@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod orders;
 pub mod personal;
 pub mod problem;
+pub mod referrals;
 pub mod reward_report;
 pub mod rewards;
 pub mod tasks;
@@ -81,6 +82,7 @@ pub struct AppState {
         membership_report::report,
         checkins::check_in, checkins::make_up, checkins::calendar, gifts::list,
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::patch_task, tasks::member_tasks,
+        referrals::code, referrals::list, referrals::report,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
@@ -255,6 +257,9 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Admin, Method::PATCH, "/v1/tasks/{id}", patch(tasks::patch_task)),
         r(Integration, Method::GET, "/v1/members/{id}/tasks", get(tasks::member_tasks)),
         r(Integration, Method::GET, "/v1/members/{id}/gifts", get(gifts::list)),
+        r(Integration, Method::GET, "/v1/members/{id}/referral", get(referrals::code)),
+        r(Integration, Method::GET, "/v1/members/{id}/referrals", get(referrals::list)),
+        r(Access::Analyst, Method::GET, "/v1/referrals/report", get(referrals::report)),
     ];
     routes.extend(crate::insight::routes());
     routes

@@ -25,7 +25,10 @@ fn member_id(raw: &str) -> ApiResult<MemberId> {
     path_id("member_id", raw, MemberId::parse)
 }
 
-/// Creates or updates a member. Fields sent are set; fields omitted keep their value.
+/// Creates or updates a member. Fields sent are set; fields omitted keep their value. With
+/// `referred_by` (a member's referral code), a create records the invitation; on a member that
+/// exists the attempt is recorded as refused (`invitee_existed`). An unknown code, or referral
+/// off, is a 422 naming `referred_by` and writes nothing.
 #[utoipa::path(put, path = "/v1/members/{id}", request_body = MemberInput, tag = "members",
     params(("id" = loyalty_core::ids::MemberId, Path, description = "The store's customer id")),
     responses((status = 200, body = MemberView, description = "Updated"), (status = 201, body = MemberView, description = "Created"), (status = 422, body = Problem)))]
@@ -36,9 +39,11 @@ pub async fn put_member(
 ) -> ApiResult<(StatusCode, axum::Json<MemberView>)> {
     let id = member_id(&id)?;
     match s.writer.submit(Command::UpsertMember { id, input }).await? {
-        Outcome::Member { record, created } => {
+        Outcome::Member { record, created, referral } => {
             let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-            Ok((status, axum::Json(MemberView::new(&record, s.clock.now(), &s.program.tz))))
+            let mut view = MemberView::new(&record, s.clock.now(), &s.program.tz);
+            view.referral = referral.map(|r| crate::referrals::view(&r, &s.program.tz));
+            Ok((status, axum::Json(view)))
         }
         other => Err(unexpected(other)),
     }

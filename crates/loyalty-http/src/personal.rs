@@ -122,6 +122,11 @@ pub struct MemberExport {
     pub task_completions: Vec<crate::tasks::CompletionView>,
     /// Every birthday gift and member-day pack, newest period first.
     pub gifts: Vec<crate::gifts::GiftView>,
+    /// Referral: the member's code, its invitees (at most 500, newest first) and the
+    /// referrals that name it as invitee. Contacts are kept only as hashes and are not shown.
+    pub referral_code: Option<String>,
+    pub referrals: Vec<crate::referrals::ReferralView>,
+    pub invited_by: Vec<crate::referrals::ReferralView>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -252,6 +257,9 @@ impl MemberExport {
             checkins: Vec::new(),
             task_completions: Vec::new(),
             gifts: Vec::new(),
+            referral_code: None,
+            referrals: Vec::new(),
+            invited_by: Vec::new(),
         }
     }
 
@@ -372,6 +380,10 @@ pub async fn export(
         before = Some((last.kind, last.period.clone()));
         doc.gifts.extend(page.iter().map(|g| crate::gifts::gift_view(g, &program.tz)));
     }
+    doc.referral_code = store.referral_code(id).await?;
+    let (mine, theirs) = store.member_referrals(id).await?;
+    doc.referrals = mine.iter().map(|r| crate::referrals::view(r, &program.tz)).collect();
+    doc.invited_by = theirs.iter().map(|r| crate::referrals::view(r, &program.tz)).collect();
     Ok(Some(doc))
 }
 

@@ -63,6 +63,10 @@ pub struct MemberView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub erased_at: Option<String>,
     pub balances: Balances,
+    /// The invitation this request's `referred_by` recorded: `pending`, or `refused` with its
+    /// reason (the other fields applied either way); absent without `referred_by`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral: Option<crate::referrals::ReferralView>,
 }
 
 impl MemberView {
@@ -83,6 +87,7 @@ impl MemberView {
             updated_at: rfc3339(p.updated_at, tz),
             erased_at: p.erased_at.map(|t| rfc3339(t, tz)),
             balances: Balances::new(b, &expiring, tz),
+            referral: None,
         }
     }
 }
@@ -108,7 +113,7 @@ pub struct EntryView {
     pub kind: String,
     /// Signed from the member's point of view.
     pub points: i64,
-    /// order, refund, hold, adjustment, activity, job, redemption, draw
+    /// order, refund, hold, adjustment, activity, job, redemption, draw, checkin, referral
     pub source: String,
     pub source_id: String,
     pub lot: Option<i64>,

@@ -1,6 +1,6 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`], [`Gifts`]) and [`Store`], their sum. SQLite
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`], [`Gifts`], [`Tasks`], [`Referrals`]) and [`Store`], their sum. SQLite
 //! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
 //! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
 //! driver type and the few fragments of SQL that differ). The server picks a backend from the
@@ -15,6 +15,7 @@ pub mod health;
 pub mod membership_facts;
 pub mod memberships;
 mod postgres;
+pub mod referrals;
 pub mod rewards;
 mod sqlite;
 pub mod tasks;
@@ -39,6 +40,7 @@ pub use health::{Writability, WriteProbe};
 pub use membership_facts::MembershipFacts;
 pub use memberships::Memberships;
 pub use postgres::PgStore;
+pub use referrals::{ReferralReport, Referrals};
 pub use rewards::Rewards;
 pub use sqlite::SqliteStore;
 pub use tasks::Tasks;
@@ -141,6 +143,10 @@ pub struct Changes {
     pub task_completions: Vec<tasks::Completion>,
     /// Gift rows recorded (inserted: a member's kind and period already stored is an error).
     pub gifts: Vec<loyalty_core::engagement::gifts::Gift>,
+    /// Referral codes given (inserted: a second code for a member, or a code held already, is
+    /// an error), and referrals in their latest state, one row each.
+    pub referral_codes: Vec<(MemberId, String)>,
+    pub referrals: Vec<loyalty_core::engagement::referral::Referral>,
 }
 
 impl Changes {
@@ -386,6 +392,7 @@ pub trait Store:
     + Checkins
     + Tasks
     + Gifts
+    + Referrals
     + RawSql
     + 'static
 {
@@ -408,6 +415,7 @@ impl<T> Store for T where
         + Checkins
         + Tasks
         + Gifts
+        + Referrals
         + RawSql
         + 'static
 {
@@ -417,7 +425,8 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Gifts, Idempotency, LedgerReads, Maintenance,
-        MemberVersions, MembershipFacts, Memberships, PersonalData, RawSql, Rewards, Store, Tasks, WriteProbe, Writes,
+        MemberVersions, MembershipFacts, Memberships, PersonalData, RawSql, Referrals, Rewards, Store, Tasks,
+        WriteProbe, Writes,
     };
 }
 
@@ -514,6 +523,18 @@ pub trait Tx: Send {
         members: &[MemberId],
         since: Timestamp,
     ) -> Result<HashMap<MemberId, Vec<(loyalty_core::engagement::gifts::GiftKind, String)>>>;
+    /// Who holds each of `codes` (referral codes).
+    async fn load_referral_codes(&mut self, codes: &[String]) -> Result<HashMap<String, MemberId>>;
+    /// The referral code of each of `members` that has one.
+    async fn load_member_codes(&mut self, members: &[MemberId]) -> Result<HashMap<MemberId, String>>;
+    /// Every referral row (refused attempts too) naming one of `invitees` as invitee; the
+    /// members' rows are held already.
+    async fn load_referrals(
+        &mut self,
+        invitees: &[MemberId],
+    ) -> Result<Vec<loyalty_core::engagement::referral::Referral>>;
+    /// How many invitees each of `referrers` had rewarded in local month `month` (YYYYMM).
+    async fn load_referrer_month(&mut self, referrers: &[MemberId], month: i64) -> Result<HashMap<MemberId, i64>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
     /// A mark that is the same in two transactions of this store only if no other connection

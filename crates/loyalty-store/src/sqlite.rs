@@ -327,6 +327,12 @@ mod memberships;
 #[path = "shared/personal.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod personal;
+#[path = "shared/referral_report.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod referral_report;
+#[path = "shared/referrals.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod referrals;
 #[path = "shared/reward_checks.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod reward_checks;

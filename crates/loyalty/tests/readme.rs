@@ -102,7 +102,8 @@ const NOW: &str = "2026-12-02T10:00:00+08:00";
 /// Placeholders the walkthrough writes for a value an earlier reply gave: the placeholder, the
 /// end of the path of the request whose latest reply holds it, and where in that reply. The
 /// command that uses one must say where it comes from (its comment names the placeholder).
-const FROM_REPLIES: &[(&str, &str, &str)] = &[("HOLD_ID", "/points/holds", "/id")];
+const FROM_REPLIES: &[(&str, &str, &str)] =
+    &[("HOLD_ID", "/points/holds", "/id"), ("REFERRAL_CODE", "/referral", "/code")];
 
 /// Commands of the `loyalty` binary that read the system clock unless told the instant: the
 /// test tells them the walkthrough's, as it tells the server (the subcommand and its flag).

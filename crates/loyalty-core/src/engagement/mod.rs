@@ -1,13 +1,16 @@
 //! Engagement (签到、任务、邀请、生日礼): what brings members back between purchases: the
 //! daily check-in with streaks, milestones and make-ups (`checkin` for the settings, `streak`
-//! for the rules), tasks (`task` for their terms, `progress` for what events do to them), and
-//! birthday and member-day gifts (`gifts`). Pure: every rule takes the local day and the instant it runs at.
+//! for the rules), tasks (`task` for their terms, `progress` for what events do to them),
+//! birthday and member-day gifts (`gifts`) and referral (`referral`: codes, invitations,
+//! rewards). Pure: every rule takes the local day and the instant it runs at.
 
 pub mod checkin;
 #[cfg(test)]
 mod gift_tests;
 pub mod gifts;
 pub mod progress;
+pub mod referral;
+mod referral_code;
 pub mod streak;
 pub mod task;
 #[cfg(test)]

@@ -36,6 +36,7 @@ pub enum GrowthKind {
     Activity,
     Checkin,
     Task,
+    Referral,
 }
 
 impl GrowthKind {
@@ -46,10 +47,13 @@ impl GrowthKind {
             Self::Activity => "activity",
             Self::Checkin => "checkin",
             Self::Task => "task",
+            Self::Referral => "referral",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Order, Self::Refund, Self::Activity, Self::Checkin, Self::Task].into_iter().find(|k| k.as_str() == s)
+        [Self::Order, Self::Refund, Self::Activity, Self::Checkin, Self::Task, Self::Referral]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 

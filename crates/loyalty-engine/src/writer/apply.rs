@@ -25,7 +25,14 @@ pub(crate) fn existing<'a>(l: &'a mut Loaded, id: &MemberId) -> Result<&'a mut M
 /// Refuses a command that would write to an erased member. The scheduler's `Advance` still
 /// runs (expiries and hold time-outs keep the ledger true), and erasing again is a no-op.
 fn refuse_erased(l: &Loaded, cmd: &Command) -> Result<(), DomainError> {
-    if matches!(cmd, Command::Advance { .. } | Command::AdvanceMembership { .. } | Command::Erase { .. }) {
+    // A settlement pays nothing to an erased side itself (`referrals::pay_side`).
+    if matches!(
+        cmd,
+        Command::Advance { .. }
+            | Command::AdvanceMembership { .. }
+            | Command::Erase { .. }
+            | Command::SettleReferral { .. }
+    ) {
         return Ok(());
     }
     let Some(id) = member_of(cmd, &l.orders) else { return Ok(()) };
@@ -38,7 +45,7 @@ fn refuse_erased(l: &Loaded, cmd: &Command) -> Result<(), DomainError> {
 pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd: &Command, now: Timestamp) -> Reply {
     refuse_erased(l, cmd)?;
     match cmd {
-        Command::UpsertMember { id, input } => upsert_member(l, t, id, input, now),
+        Command::UpsertMember { id, input } => upsert_member(l, t, program, id, input, now),
         Command::PlaceOrder { order, create_member } => place_order(l, t, program, order, *create_member, now),
         Command::Refund { order_id, input } => refund(l, t, program, order_id, input, now),
         Command::Hold { member, order_id, points, order_amount_minor, ttl_seconds, coupons } => {
@@ -135,6 +142,8 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
         | Command::AdvanceMembership { .. } => super::memberships::apply_membership(l, t, program, cmd, now),
         Command::Checkin { .. } | Command::Makeup { .. } => apply_checkin(l, t, program, cmd, now),
         Command::Gift { member, kind } => apply_gift(l, t, program, (member, *kind), now),
+        Command::ReferralCode { member } => give_code(l, program, member),
+        Command::SettleReferral { invitee } => settle(l, t, program, invitee, now),
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
             let before = m.account.new_entries.len() + m.account.new_tier_events.len();
@@ -150,9 +159,13 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
     }
 }
 
+/// Creates or updates a member. With `referred_by`, the invitation is checked before anything
+/// changes (an unknown code writes nothing) and recorded with the profile as this `PUT` leaves
+/// it: pending when it creates the member, refused with its reason otherwise.
 pub(crate) fn upsert_member(
     l: &mut Loaded,
     t: &mut Touched,
+    program: &Program,
     id: &MemberId,
     input: &MemberInput,
     now: Timestamp,
@@ -163,12 +176,15 @@ pub(crate) fn upsert_member(
         None => MemberRecord { profile: Profile::new(now, now), account: Account::new(id.clone()), plan: None },
     };
     record.account.advance(now);
-    if let Some(status) = input.apply(&mut record.profile, now)? {
+    let status = input.apply(&mut record.profile, now)?;
+    let referrer = input.referred_by.as_deref().map(|raw| referrer_of(l, program, raw)).transpose()?;
+    if let Some(status) = status {
         record.account.status = status;
     }
+    let referral = referrer.map(|(code, by)| Box::new(invite(l, id, (&code, &by), !created, &record.profile, now)));
     l.members.insert(id.clone(), record.clone());
     t.members.insert(id.clone());
-    Ok(Outcome::Member { record, created })
+    Ok(Outcome::Member { record, created, referral })
 }
 
 pub(crate) fn place_order(
@@ -234,6 +250,7 @@ pub(crate) fn place_order(
     t.orders.push(order.id.clone());
     t.changes.new_order_keys.push((order.id.clone(), order.member_id.clone()));
     use_coupons(l, t, &placed, now);
+    on_order(l, program, &placed);
     l.orders.insert(order.id.clone(), placed.clone());
     Ok(Outcome::Order { order: placed, replayed: false })
 }
@@ -265,6 +282,7 @@ pub(crate) fn refund(
     t.orders.push(order_id.clone());
     t.changes.refunds.push((order.order.member_id.clone(), refund.clone()));
     restore_coupons(l, t, &order, now);
+    on_refund(l, program, &order, refund.refunded_at);
     l.orders.insert(order_id.clone(), order.clone());
     Ok(Outcome::Refund { order, replayed: false })
 }

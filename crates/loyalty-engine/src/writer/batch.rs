@@ -43,6 +43,8 @@ pub(crate) struct Loaded {
     pub(crate) tasks: super::tasks::TaskLoad,
     /// The recent gift keys of every member the batch may give a gift to.
     pub(crate) gifts: GiftKeys,
+    /// Referral codes and rows the batch names (see `referrals::preload_referrals`).
+    pub(crate) referrals: super::referrals::ReferralState,
 }
 
 /// What a batch changed, besides the accounts themselves.
@@ -168,6 +170,7 @@ pub(crate) fn run_loaded(
     super::memberships::take_membership_changes(&mut loaded, &mut t, program);
     take_checkin_changes(&mut loaded, &mut t);
     take_task_changes(&mut loaded, &mut t, now);
+    take_referral_changes(&mut loaded, &mut t);
     take_coupon_changes(&mut loaded, &mut t);
     take_reward_changes(&mut loaded, &mut t);
     // Each order once, as it ends the batch: moved out of what was loaded, not copied.
@@ -199,6 +202,7 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
         .chain(prev.checkins.iter().map(|(m, _)| m))
         .chain(prev.task_states.iter().map(|(m, _)| m))
         .chain(prev.gifts.iter().map(|g| &g.member_id))
+        .chain(prev.referrals.iter().flat_map(|r| [&r.invitee_id, &r.referrer_id]))
         .collect();
     let orders: HashSet<&OrderId> =
         prev.orders.iter().map(|o| &o.order.id).chain(prev.new_order_keys.iter().map(|(o, _)| o)).collect();
@@ -206,6 +210,10 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
         Command::Refund { .. } => false,
         Command::PlaceOrder { order, .. } => !members.contains(&order.member_id) && !orders.contains(&order.id),
         Command::Remember(_) | Command::Audit(_) => true,
+        // Codes, the referrer's month and the referral rows are read in the load, and a
+        // settlement pays a second member: never before the batch before has written.
+        Command::ReferralCode { .. } | Command::SettleReferral { .. } => false,
+        Command::UpsertMember { input, .. } if input.referred_by.is_some() => false,
         // A template's issued count is read in the load: never before the batch that issued
         // from it has written it.
         Command::IssueCoupon { member, template, code, .. } => {
@@ -388,6 +396,7 @@ pub(crate) fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Opti
         | Command::AdvanceMembership { member } => Some(member.clone()),
         Command::Checkin { member, .. } | Command::Makeup { member, .. } => Some(member.clone()),
         Command::Gift { member, .. } => Some(member.clone()),
+        Command::ReferralCode { member } | Command::SettleReferral { invitee: member } => Some(member.clone()),
         Command::Remember(_) | Command::Audit(_) => None,
     }
 }

@@ -101,6 +101,8 @@ pub(crate) fn needs_every_lot(cmd: &Command) -> bool {
             | Command::AdvanceMembership { .. }
             | Command::Checkin { .. }
             | Command::Gift { .. }
+            | Command::ReferralCode { .. }
+            | Command::SettleReferral { .. }
     )
 }
 
@@ -172,11 +174,21 @@ pub(crate) async fn load(
     let mut full: Vec<MemberId> = cmds.iter().filter(|c| needs_every_lot(c)).filter_map(member_to_load).collect();
     full.sort();
     full.dedup();
+    // Who orders or refunds: their referrals move with their first order (one read, and
+    // only while referral is on).
+    let ordering: Vec<MemberId> = cmds
+        .iter()
+        .filter(|c| matches!(c, Command::PlaceOrder { .. } | Command::Refund { .. }))
+        .filter_map(member_to_load)
+        .collect();
+    let (mut referrals, referrers, referral_coupons) =
+        super::referrals::preload_referrals(tx, program, cmds, ordering, now).await?;
     let mut partial: Vec<MemberId> =
-        cmds.iter().filter_map(member_to_load).filter(|id| full.binary_search(id).is_err()).collect();
+        cmds.iter().filter_map(member_to_load).chain(referrers).filter(|id| full.binary_search(id).is_err()).collect();
     partial.sort();
     partial.dedup();
     let mut members = tx.load_members(&full, &partial, now).await?;
+    super::referrals::walk_chains(tx, &mut referrals, cmds, &members).await?;
     let mut wanted: Vec<loyalty_store::GrowthLoad> = members
         .values()
         .map(|m| {
@@ -265,6 +277,7 @@ pub(crate) async fn load(
     extra.extend(task_coupons);
     let (gifts, gift_coupons) = load_gift_state(tx, program, cmds, now).await?;
     extra.extend(gift_coupons);
+    extra.extend(referral_coupons);
     let (templates, coupons, codes) = load_coupon_state(tx, cmds, &orders, &members, extra).await?;
     let insight = load_insight(tx, cmds, &templates, &state.rewards, gated).await?;
     Ok(Loaded {
@@ -285,6 +298,7 @@ pub(crate) async fn load(
         checkins,
         tasks,
         gifts,
+        referrals,
     })
 }
 

@@ -15,6 +15,7 @@ mod coupons;
 mod gifts;
 mod load;
 mod memberships;
+mod referrals;
 mod rewards;
 mod tasks;
 
@@ -27,6 +28,8 @@ pub(crate) use coupons::*;
 pub(crate) use gifts::*;
 pub(crate) use load::*;
 pub use load::{growth_since, GROWTH_LOOKBACK_DAYS};
+pub use referrals::ReferralOutcome;
+pub(crate) use referrals::*;
 pub(crate) use rewards::*;
 pub(crate) use tasks::*;
 
@@ -206,6 +209,15 @@ pub enum Command {
         member: MemberId,
         kind: loyalty_core::engagement::gifts::GiftKind,
     },
+    /// Gives the member its referral code (the one it has, or a new one): idempotent.
+    ReferralCode {
+        member: MemberId,
+    },
+    /// Pays the invitee's referral if it is due (the scheduler's job): idempotent, a paid,
+    /// cancelled or refused referral pays nothing.
+    SettleReferral {
+        invitee: MemberId,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +225,8 @@ pub enum Outcome {
     Member {
         record: MemberRecord,
         created: bool,
+        /// The invitation a `referred_by` recorded (pending or refused, with its reason).
+        referral: Option<Box<loyalty_core::engagement::referral::Referral>>,
     },
     Order {
         order: Order,
@@ -272,6 +286,7 @@ pub enum Outcome {
     Checkin(Box<CheckinOutcome>),
     /// The gift recorded, or `None` when none was due.
     Gift(Option<Box<loyalty_core::engagement::gifts::Gift>>),
+    Referral(ReferralOutcome),
 }
 
 pub type Reply = Result<Outcome, DomainError>;
@@ -307,10 +322,8 @@ impl WriteError {
 }
 
 enum Job {
-    Apply {
-        cmd: Command,
-        reply: oneshot::Sender<Result<Outcome, WriteError>>,
-    },
+    /// Boxed: a queued command is a pointer, however large the biggest command grows.
+    Apply { cmd: Box<Command>, reply: oneshot::Sender<Result<Outcome, WriteError>> },
     /// Answered when the writer reaches it in its queue: it is alive and draining it.
     Ping(oneshot::Sender<()>),
 }
@@ -339,7 +352,7 @@ impl Writer {
 
     pub async fn submit(&self, cmd: Command) -> Result<Outcome, WriteError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job::Apply { cmd, reply }).await.map_err(|_| WriteError::Stopped)?;
+        self.tx.send(Job::Apply { cmd: Box::new(cmd), reply }).await.map_err(|_| WriteError::Stopped)?;
         rx.await.map_err(|_| WriteError::Stopped)?
     }
 
@@ -390,7 +403,7 @@ async fn run_writer(
         for job in jobs.drain(..) {
             match job {
                 Job::Apply { cmd, reply } => {
-                    cmds.push(cmd);
+                    cmds.push(*cmd);
                     replies.push(reply);
                 }
                 Job::Ping(p) => pings.push(p),

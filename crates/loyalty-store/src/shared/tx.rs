@@ -198,6 +198,28 @@ impl Tx for TxImpl {
         super::gifts::load_gifts(&mut self.tx, &ids, micros(since)).await
     }
 
+    async fn load_referral_codes(&mut self, codes: &[String]) -> Result<HashMap<String, MemberId>> {
+        super::referrals::load_codes(&mut self.tx, codes).await
+    }
+
+    async fn load_member_codes(&mut self, members: &[MemberId]) -> Result<HashMap<MemberId, String>> {
+        let ids: Vec<String> = members.iter().map(|m| m.as_str().to_owned()).collect();
+        super::referrals::load_member_codes(&mut self.tx, &ids).await
+    }
+
+    async fn load_referrals(
+        &mut self,
+        invitees: &[MemberId],
+    ) -> Result<Vec<loyalty_core::engagement::referral::Referral>> {
+        let ids: Vec<String> = invitees.iter().map(|m| m.as_str().to_owned()).collect();
+        super::referrals::load_referrals(&mut self.tx, &ids).await
+    }
+
+    async fn load_referrer_month(&mut self, referrers: &[MemberId], month: i64) -> Result<HashMap<MemberId, i64>> {
+        let ids: Vec<String> = referrers.iter().map(|m| m.as_str().to_owned()).collect();
+        super::referrals::load_referrer_month(&mut self.tx, &ids, month).await
+    }
+
     async fn write(&mut self, changes: &Changes, recorded_at: jiff::Timestamp) -> Result<()> {
         write_changes(&mut self.tx, changes, micros(recorded_at)).await
     }

@@ -250,5 +250,6 @@ pub(super) async fn write_changes(
     super::checkins::write_checkins(conn, c).await?;
     super::tasks::write_tasks(conn, c, recorded_at).await?;
     super::gifts::write_gifts(conn, c).await?;
+    super::referrals::write_referrals(conn, c, recorded_at).await?;
     write_tier_changes(conn, c, recorded_at).await
 }
