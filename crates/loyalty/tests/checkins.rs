@@ -221,6 +221,14 @@ async fn a_hundred_check_ins_at_once_pay_once() {
     let earned = ledger["items"].as_array().unwrap().iter().filter(|e| e["kind"] == "earn").count();
     assert_eq!(earned, 1, "{ledger}");
     st.app.assert_verified().await;
+    // A day that says it earned more than the ledger credited is what `verify` names.
+    st.app.store.execute_raw("UPDATE checkins SET points = points + 1").await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(st.app.store.as_ref(), &st.app.program, 50).await.unwrap();
+    assert!(
+        r.violations.iter().any(|v| v.problem.contains("member wu: check-ins record 6 points earned, the ledger 5")),
+        "{:?}",
+        r.violations
+    );
 }
 
 #[tokio::test]

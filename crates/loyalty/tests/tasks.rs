@@ -129,6 +129,16 @@ async fn a_task_completes_on_the_order_that_reaches_it_and_not_again_on_a_retry(
     let p = st.progress("li", "three-orders").await;
     assert_eq!((p["period"].as_str(), p["progress"].as_i64()), (Some("2027-01"), Some(1)), "{p}");
     st.app.assert_verified().await;
+    // A completion that says it paid more than the ledger holds is what `verify` names.
+    st.app.store.execute_raw("UPDATE task_completions SET points = points + 1").await.unwrap();
+    let r = loyalty_engine::jobs::verify_all(st.app.store.as_ref(), &st.app.program, 50).await.unwrap();
+    assert!(
+        r.violations
+            .iter()
+            .any(|v| v.member_id == "li" && v.problem.contains("record 201 points paid, the ledger 200")),
+        "{:?}",
+        r.violations
+    );
 }
 
 #[tokio::test]

@@ -36,14 +36,27 @@ pub struct TaskState {
     pub entries: Vec<Progress>,
 }
 
-/// What an order added to one task's period: what its refunds may take back.
+/// What an order added to one task's period: what its refunds may take back. Stored on the
+/// order row as `[task, period, amount]`: an order can mark every active task, and the named
+/// form doubled what the marks add to the orders table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(from = "(TaskId, String, i64)", into = "(TaskId, String, i64)")]
 pub struct TaskMark {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub task: TaskId,
     pub period: String,
     pub amount: i64,
+}
+
+impl From<(TaskId, String, i64)> for TaskMark {
+    fn from((task, period, amount): (TaskId, String, i64)) -> Self {
+        TaskMark { task, period, amount }
+    }
+}
+
+impl From<TaskMark> for (TaskId, String, i64) {
+    fn from(m: TaskMark) -> Self {
+        (m.task, m.period, m.amount)
+    }
 }
 
 /// A task's period completed by an event: the writer pays its reward.
@@ -186,7 +199,8 @@ impl TaskState {
                 continue;
             }
             let (period, until) = period_of(task, program, at);
-            if self.entry(&task.id, &period).is_none() {
+            let at_entry = self.entries.iter().position(|e| e.task == task.id && e.period == period);
+            let i = at_entry.unwrap_or_else(|| {
                 let target = task.terms.goal.target;
                 let p = Progress {
                     task: task.id.clone(),
@@ -197,8 +211,9 @@ impl TaskState {
                     until,
                 };
                 self.entries.push(p);
-            }
-            let e = self.entry_mut(&task.id, &period).expect("just made");
+                self.entries.len() - 1
+            });
+            let e = &mut self.entries[i];
             if e.completed_at.is_some() {
                 continue;
             }

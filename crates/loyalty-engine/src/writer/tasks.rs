@@ -106,9 +106,8 @@ pub(crate) fn advance_tasks(
         (Command::PlaceOrder { .. }, Outcome::Order { order, replayed: false }) => {
             let m = order.order.member_id.clone();
             let first = l.tasks.ordered.insert(m.clone());
-            let o = order.order.clone();
-            let at = o.paid_at;
-            let (marks, done) = record(l, program, &m, (Event::Order { order: &o, first }, at), now);
+            let o = &order.order;
+            let (marks, done) = record(l, program, &m, (Event::Order { order: o, first }, o.paid_at), now);
             if let Some(stored) = l.orders.get_mut(&o.id) {
                 stored.tasks = marks;
             }
@@ -161,12 +160,12 @@ fn record(
         registered_at: rec.profile.registered_at,
     };
     let state = l.tasks.states.entry(member.clone()).or_default();
-    let before = state.clone();
-    let out = state.record(&l.tasks.tasks, program, &who, (event, at), now);
-    if *state != before {
+    let (marks, done) = state.record(&l.tasks.tasks, program, &who, (event, at), now);
+    // `record` changes the state exactly when it marks or completes a period.
+    if !marks.is_empty() || !done.is_empty() {
         l.tasks.dirty.insert(member.clone());
     }
-    out
+    (marks, done)
 }
 
 /// Pays each completed period: points, growth and the coupon, recorded as a completion.

@@ -118,22 +118,16 @@ impl Checkins for StoreImpl {
             ));
         }
         // What the days say they earned against what the ledger credited for them.
-        let ledger = sqlx::query(
-            "SELECT COALESCE(c.member_id, e.member_id) AS member_id, c.points AS days, e.points AS ledger FROM \
-             (SELECT member_id, CAST(SUM(points) AS BIGINT) AS points FROM checkins GROUP BY member_id) c FULL JOIN \
-             (SELECT member_id, CAST(SUM(points) AS BIGINT) AS points FROM entries \
-              WHERE source_kind = 'checkin' AND kind = 'earn' GROUP BY member_id) e ON e.member_id = c.member_id \
-             WHERE COALESCE(c.points, 0) <> COALESCE(e.points, 0) LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let ledger = sqlx::query(&super::ledger::earned_against_ledger("checkins", "checkin"))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         for r in &ledger {
             out.push(format!(
                 "member {}: check-ins record {} points earned, the ledger {}",
                 r.try_get::<String, _>("member_id")?,
-                r.try_get::<Option<i64>, _>("days")?.unwrap_or(0),
-                r.try_get::<Option<i64>, _>("ledger")?.unwrap_or(0),
+                r.try_get::<i64, _>("recorded")?,
+                r.try_get::<i64, _>("ledger")?,
             ));
         }
         out.truncate(limit.max(0) as usize);

@@ -189,22 +189,16 @@ impl Tasks for StoreImpl {
     async fn task_problems(&self, limit: i64) -> Result<Vec<String>> {
         let mut out = Vec::new();
         // What the completions say they paid against what the ledger credited for tasks.
-        let ledger = sqlx::query(
-            "SELECT COALESCE(c.member_id, e.member_id) AS member_id, c.points AS done, e.points AS ledger FROM \
-             (SELECT member_id, CAST(SUM(points) AS BIGINT) AS points FROM task_completions GROUP BY member_id) c FULL JOIN \
-             (SELECT member_id, CAST(SUM(points) AS BIGINT) AS points FROM entries \
-              WHERE source_kind = 'task' AND kind = 'earn' GROUP BY member_id) e ON e.member_id = c.member_id \
-             WHERE COALESCE(c.points, 0) <> COALESCE(e.points, 0) LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let ledger = sqlx::query(&super::ledger::earned_against_ledger("task_completions", "task"))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         for r in &ledger {
             out.push(format!(
                 "member {}: task completions record {} points paid, the ledger {}",
                 r.try_get::<String, _>("member_id")?,
-                r.try_get::<Option<i64>, _>("done")?.unwrap_or(0),
-                r.try_get::<Option<i64>, _>("ledger")?.unwrap_or(0),
+                r.try_get::<i64, _>("recorded")?,
+                r.try_get::<i64, _>("ledger")?,
             ));
         }
         // Each progress row by its own rules, in pages.
