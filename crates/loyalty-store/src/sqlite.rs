@@ -155,6 +155,9 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            // A file's connection does not go stale the way a socket does, and the ping a
+            // test sends is one more round trip to the driver's thread in every batch.
+            .test_before_acquire(false)
             .after_connect(|conn, _| Box::pin(number_write_connection(conn)))
             .connect_with(opts)
             .await?;

@@ -199,7 +199,9 @@ impl TaskState {
                 continue;
             }
             let (period, until) = period_of(task, program, at);
-            let at_entry = self.entries.iter().position(|e| e.task == task.id && e.period == period);
+            // From the end: entries are appended as periods open, so an event's period is most often
+            // among the last (a member's state can hold hundreds of past daily periods).
+            let at_entry = self.entries.iter().rposition(|e| e.task == task.id && e.period == period);
             let i = at_entry.unwrap_or_else(|| {
                 let target = task.terms.goal.target;
                 let p = Progress {
