@@ -135,7 +135,7 @@ async fn a_task_completes_on_the_order_that_reaches_it_and_not_again_on_a_retry(
     assert!(
         r.violations
             .iter()
-            .any(|v| v.member_id == "li" && v.problem.contains("record 201 points paid, the ledger 200")),
+            .any(|v| v.problem.contains("member li: task completions record 201 points paid, the ledger 200")),
         "{:?}",
         r.violations
     );
