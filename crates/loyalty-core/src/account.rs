@@ -3,6 +3,7 @@
 //! The caller loads an [`Account`], calls rules with the current instant, and persists what
 //! changed (dirty lots and holds, `new_entries`, the balances) in one transaction.
 
+use crate::amount::{Money, Points};
 use crate::calendar;
 use crate::error::DomainError;
 use crate::ids::{HoldId, MemberId};
@@ -31,7 +32,7 @@ pub struct Account {
     /// behind are counted here. No rule touches them, so the invariant
     /// `active = Σ active lots + unloaded_active` still checks every change the rules make.
     /// Spending needs every lot: it asserts this is zero (the engine loads spenders in full).
-    pub unloaded_active: i64,
+    pub unloaded_active: Points,
     /// Open holds, plus any hold a command in flight refers to.
     pub holds: Vec<Hold>,
     /// Entries appended since the account was loaded, in order.
@@ -57,8 +58,8 @@ pub struct Account {
 /// What a clawback did: points taken from the member, and points forgiven (clamp policy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Clawback {
-    pub taken: i64,
-    pub forgiven: i64,
+    pub taken: Points,
+    pub forgiven: Points,
 }
 
 impl Account {
@@ -70,7 +71,7 @@ impl Account {
             next_seq: 1,
             next_lot_no: 1,
             lots: Vec::new(),
-            unloaded_active: 0,
+            unloaded_active: Points::ZERO,
             holds: Vec::new(),
             new_entries: Vec::new(),
             tier: Default::default(),
@@ -88,15 +89,15 @@ impl Account {
 
     /// Balances as they are at `now`, without changing anything: what a read shows even when
     /// the scheduler has not yet run.
-    pub fn balances_at(&self, now: Timestamp) -> (Buckets, Vec<(i64, Timestamp)>) {
+    pub fn balances_at(&self, now: Timestamp) -> (Buckets, Vec<(Points, Timestamp)>) {
         assert!(self.lots_fully_loaded(), "{}: expiring points need every active lot", self.member_id);
         let mut view = self.clone();
         view.advance(now);
         let horizon = calendar::plus_secs(now, 30 * 86_400);
-        let mut expiring: Vec<(i64, Timestamp)> = view
+        let mut expiring: Vec<(Points, Timestamp)> = view
             .lots
             .iter()
-            .filter(|l| l.status == LotStatus::Active && l.remaining > 0)
+            .filter(|l| l.status == LotStatus::Active && l.remaining.is_positive())
             .filter_map(|l| l.expires_at.filter(|e| *e <= horizon).map(|e| (l.remaining, e)))
             .collect();
         expiring.sort_by_key(|(_, e)| *e);
@@ -105,7 +106,7 @@ impl Account {
 
     /// Every lot with points is loaded (not a partial load with active points left behind).
     pub fn lots_fully_loaded(&self) -> bool {
-        self.unloaded_active == 0
+        self.unloaded_active.is_zero()
     }
 
     /// Lots and growth are loaded as reads load them: any rule or view may run on it.
@@ -116,10 +117,10 @@ impl Account {
     /// Marks the account as partially loaded: the active points not backed by a loaded lot
     /// are in lots left in the store. Called by the store right after a partial load.
     pub fn set_partially_loaded(&mut self) {
-        let loaded: i64 = self.lots.iter().filter(|l| l.status == LotStatus::Active).map(|l| l.remaining).sum();
+        let loaded: Points = self.lots.iter().filter(|l| l.status == LotStatus::Active).map(|l| l.remaining).sum();
         let rest = self.buckets.active - loaded;
         assert!(
-            rest >= 0,
+            !rest.is_negative(),
             "{}: stored active {} is below the loaded active lots {loaded}",
             self.member_id,
             self.buckets.active
@@ -148,7 +149,7 @@ impl Account {
     pub(crate) fn push(
         &mut self,
         kind: EntryKind,
-        points: i64,
+        points: Points,
         source: (SourceKind, &str),
         lot: Option<i64>,
         at: Timestamp,
@@ -211,7 +212,7 @@ impl Account {
         lot.dirty = true;
         let (points, no) = (lot.remaining, lot.lot_no);
         let src = (lot.source_kind, lot.source_id.clone());
-        if points > 0 {
+        if points.is_positive() {
             self.buckets.pending -= points;
             self.buckets.active += points;
             self.push(EntryKind::Activate, points, (src.0, &src.1), Some(no), at, None);
@@ -225,10 +226,10 @@ impl Account {
         lot.status = LotStatus::Expired;
         lot.dirty = true;
         let (points, no) = (lot.remaining, lot.lot_no);
-        if points == 0 {
+        if points.is_zero() {
             return;
         }
-        lot.remaining = 0;
+        lot.remaining = Points::ZERO;
         lot.expired += points;
         self.buckets.active -= points;
         self.push(EntryKind::Expire, -points, (SourceKind::Job, "expiry"), Some(no), at, None);
@@ -236,7 +237,7 @@ impl Account {
 
     /// Pays down debt from active points, soonest-expiring first.
     pub(crate) fn settle_debt(&mut self, at: Timestamp) {
-        while self.buckets.debt > 0 {
+        while self.buckets.debt.is_positive() {
             let Some(i) = self.next_spendable() else { break };
             let lot = &mut self.lots[i];
             let k = lot.remaining.min(self.buckets.debt);
@@ -255,17 +256,17 @@ impl Account {
         self.lots
             .iter()
             .enumerate()
-            .filter(|(_, l)| l.status == LotStatus::Active && l.remaining > 0)
+            .filter(|(_, l)| l.status == LotStatus::Active && l.remaining.is_positive())
             .min_by_key(|(_, l)| l.spend_key())
             .map(|(i, _)| i)
     }
 
     /// Takes `points` from active lots in spending order. The caller checked they exist.
-    pub(crate) fn take_active(&mut self, points: i64) -> Vec<Allocation> {
+    pub(crate) fn take_active(&mut self, points: Points) -> Vec<Allocation> {
         assert!(points <= self.buckets.active, "take {points} > active {}", self.buckets.active);
         let mut left = points;
         let mut taken = Vec::new();
-        while left > 0 {
+        while left.is_positive() {
             let i = self.next_spendable().expect("active balance is backed by lots");
             let lot = &mut self.lots[i];
             let k = lot.remaining.min(left);
@@ -281,7 +282,7 @@ impl Account {
     pub(crate) fn new_lot(
         &mut self,
         source: (SourceKind, &str),
-        points: i64,
+        points: Points,
         activates_at: Timestamp,
         expires_at: Option<Timestamp>,
         now: Timestamp,
@@ -294,7 +295,7 @@ impl Account {
             source_id: source.1.to_owned(),
             granted: points,
             remaining: points,
-            expired: 0,
+            expired: Points::ZERO,
             activates_at,
             expires_at,
             status: LotStatus::Pending,
@@ -311,12 +312,12 @@ impl Account {
         &mut self,
         program: &Program,
         source: (SourceKind, &str),
-        points: i64,
+        points: Points,
         paid_at: Timestamp,
         now: Timestamp,
     ) -> Option<i64> {
-        assert!(points >= 0, "earned points are never negative");
-        if points == 0 {
+        assert!(!points.is_negative(), "earned points are never negative");
+        if points.is_zero() {
             return None;
         }
         let activates_at = calendar::activation(program, paid_at);
@@ -324,7 +325,7 @@ impl Account {
         let no = self.new_lot(source, points, activates_at, expires_at, now);
         self.buckets.pending = self.credited(self.buckets.pending, points);
         self.push(EntryKind::Earn, points, source, Some(no), paid_at, None);
-        if self.buckets.debt > 0 {
+        if self.buckets.debt.is_positive() {
             let k = points.min(self.buckets.debt);
             self.lot_mut(no).remaining -= k;
             self.buckets.pending -= k;
@@ -336,7 +337,7 @@ impl Account {
 
     /// Credits points usable at once (an activity reward): earned, then activated, at `now`.
     /// The caller checked the credit ([`Account::check_credit`]).
-    pub fn earn_now(&mut self, program: &Program, source: (SourceKind, &str), points: i64, now: Timestamp) {
+    pub fn earn_now(&mut self, program: &Program, source: (SourceKind, &str), points: Points, now: Timestamp) {
         let expires_at = calendar::expiry(program, now);
         let no = self.new_lot(source, points, now, expires_at, now);
         self.buckets.pending = self.credited(self.buckets.pending, points);
@@ -347,10 +348,10 @@ impl Account {
 
     /// How a clawback of `points` splits: from the order's own pending lot, from active points,
     /// and what is left for the refund policy (debt, or forgiven under clamp).
-    pub(crate) fn clawback_split(&self, order_lot: Option<i64>, points: i64) -> (i64, i64, i64) {
+    pub(crate) fn clawback_split(&self, order_lot: Option<i64>, points: Points) -> (Points, Points, Points) {
         let from_lot = order_lot
             .and_then(|no| self.lots.iter().find(|l| l.lot_no == no && l.status == LotStatus::Pending))
-            .map_or(0, |lot| lot.remaining.min(points));
+            .map_or(Points::ZERO, |lot| lot.remaining.min(points));
         let from_active = (points - from_lot).min(self.buckets.active);
         (from_lot, from_active, points - from_lot - from_active)
     }
@@ -363,11 +364,11 @@ impl Account {
         program: &Program,
         source: (SourceKind, &str),
         order_lot: Option<i64>,
-        points: i64,
+        points: Points,
         at: Timestamp,
     ) -> Clawback {
-        assert!(points >= 0, "clawback is never negative");
-        if points == 0 {
+        assert!(!points.is_negative(), "clawback is never negative");
+        if points.is_zero() {
             return Clawback::default();
         }
         assert!(
@@ -377,7 +378,7 @@ impl Account {
         );
         let (from_lot, from_active, left) = self.clawback_split(order_lot, points);
         if let Some(lot) = order_lot.and_then(|no| self.lots.iter_mut().find(|l| l.lot_no == no)) {
-            if from_lot > 0 {
+            if from_lot.is_positive() {
                 lot.remaining -= from_lot;
                 lot.dirty = true;
                 self.buckets.pending -= from_lot;
@@ -387,11 +388,11 @@ impl Account {
         let (taken, forgiven) = match program.file.refund_policy {
             RefundPolicy::Debt => {
                 self.buckets.debt = self.buckets.debt.checked_add(left).expect("checked clawbacks fit");
-                (points, 0)
+                (points, Points::ZERO)
             }
             RefundPolicy::Clamp => (points - left, left),
         };
-        let note = (forgiven > 0).then(|| format!("forgiven {forgiven}"));
+        let note = forgiven.is_positive().then(|| format!("forgiven {forgiven}"));
         self.push(EntryKind::Clawback, -taken, source, order_lot, at, note);
         Clawback { taken, forgiven }
     }
@@ -402,22 +403,22 @@ impl Account {
         &mut self,
         program: &Program,
         order_id: &str,
-        points: i64,
-        order_amount_minor: i64,
+        points: Points,
+        order_amount_minor: Money,
         ttl_seconds: i64,
         now: Timestamp,
     ) -> Result<HoldId, DomainError> {
         self.can_transact()?;
-        check_hold_input(points, order_amount_minor)?;
+        check_hold_input(points.get(), order_amount_minor.get())?;
         let r = &program.file.redemption;
-        if points < r.min_points {
+        if points.get() < r.min_points {
             return Err(DomainError::unprocessable(
                 "points",
                 format!("{points} is below the minimum of {} points per redemption", r.min_points),
             ));
         }
-        let max = program.max_redeemable(order_amount_minor);
-        if points > max {
+        let max = program.max_redeemable(order_amount_minor.get());
+        if points.get() > max {
             return Err(DomainError::unprocessable(
                 "points",
                 format!("{points} points exceed the {}% cap of this order: at most {max}", r.max_share_percent),
@@ -425,7 +426,10 @@ impl Account {
         }
         let available = self.buckets.available();
         if points > available {
-            return Err(DomainError::InsufficientPoints { requested: points, available: available.max(0) });
+            return Err(DomainError::InsufficientPoints {
+                requested: points.get(),
+                available: available.at_least_zero().get(),
+            });
         }
         let allocations = self.take_active(points);
         self.buckets.held += points;
@@ -527,7 +531,7 @@ impl Account {
         for no in lapsed {
             let lot = self.lot_mut(no);
             let back = lot.remaining;
-            lot.remaining = 0;
+            lot.remaining = Points::ZERO;
             lot.expired += back;
             self.buckets.active -= back;
             self.push(EntryKind::Expire, -back, (SourceKind::Job, "expiry"), Some(no), at, None);
@@ -541,13 +545,13 @@ impl Account {
         &mut self,
         program: &Program,
         source_id: &str,
-        points: i64,
+        points: Points,
         note: String,
         now: Timestamp,
     ) -> Result<(), DomainError> {
-        crate::limits::check_adjustment(points)?;
+        crate::limits::check_adjustment(points.get())?;
         let source = (SourceKind::Adjustment, source_id);
-        if points > 0 {
+        if points.is_positive() {
             self.check_credit("points", points)?;
             let no = self.new_lot(source, points, now, calendar::expiry(program, now), now);
             let lot = self.lot_mut(no);
@@ -559,7 +563,10 @@ impl Account {
             let want = -points;
             let available = self.buckets.available();
             if want > available {
-                return Err(DomainError::InsufficientPoints { requested: want, available: available.max(0) });
+                return Err(DomainError::InsufficientPoints {
+                    requested: want.get(),
+                    available: available.at_least_zero().get(),
+                });
             }
             self.take_active(want);
             self.push(EntryKind::Adjust, points, source, None, now, Some(note));
@@ -571,10 +578,10 @@ impl Account {
     pub fn assert_invariants(&self) {
         let b = self.buckets;
         assert!(b.is_well_formed(), "{}: negative bucket {b:?}", self.member_id);
-        assert!(b.debt == 0 || b.active == 0, "{}: debt {} with active {}", self.member_id, b.debt, b.active);
-        let sum = |s: LotStatus| self.lots.iter().filter(|l| l.status == s).map(|l| l.remaining).sum::<i64>();
+        assert!(b.debt.is_zero() || b.active.is_zero(), "{}: debt {} with active {}", self.member_id, b.debt, b.active);
+        let sum = |s: LotStatus| self.lots.iter().filter(|l| l.status == s).map(|l| l.remaining).sum::<Points>();
         assert_eq!(sum(LotStatus::Pending), b.pending, "{}: pending ≠ Σ pending lots", self.member_id);
-        assert!(self.unloaded_active >= 0, "{}: negative unloaded active points", self.member_id);
+        assert!(!self.unloaded_active.is_negative(), "{}: negative unloaded active points", self.member_id);
         assert_eq!(
             sum(LotStatus::Active) + self.unloaded_active,
             b.active,
@@ -582,11 +589,11 @@ impl Account {
             self.member_id,
             self.unloaded_active
         );
-        let held: i64 = self.holds.iter().filter(|h| h.status == HoldStatus::Open).map(|h| h.points).sum();
+        let held: Points = self.holds.iter().filter(|h| h.status == HoldStatus::Open).map(|h| h.points).sum();
         assert_eq!(held, b.held, "{}: held ≠ Σ open holds", self.member_id);
         for l in &self.lots {
             assert!(
-                (0..=l.granted).contains(&l.remaining),
+                (Points::ZERO..=l.granted).contains(&l.remaining),
                 "{}: lot {} remaining {} outside 0..={}",
                 self.member_id,
                 l.lot_no,
@@ -596,7 +603,7 @@ impl Account {
         }
         for h in self.holds.iter().filter(|h| h.status == HoldStatus::Open) {
             assert_eq!(
-                h.allocations.iter().map(|a| a.points).sum::<i64>(),
+                h.allocations.iter().map(|a| a.points).sum::<Points>(),
                 h.points,
                 "{}: hold {} allocations",
                 self.member_id,

@@ -39,7 +39,7 @@ pub fn buyer_at(account: &crate::account::Account, program: &Program, now: Times
     view.join_tier(program, now);
     view.review_tier(program, now);
     let tier = level_index(program, &view.tier.code).unwrap_or(0);
-    (program.file.tiers.levels[tier].code.clone(), view.buckets.available())
+    (program.file.tiers.levels[tier].code.clone(), view.buckets.available().get())
 }
 
 /// Who is buying what: the member's tier, paid plan (when its benefits apply at the

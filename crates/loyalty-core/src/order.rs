@@ -386,7 +386,7 @@ pub fn place_order_with_coupons(
         }
         s => (0, 0, Some(format!("member was {s}: nothing earned"))),
     };
-    account.check_credit("lines", earned)?;
+    account.check_credit("lines", crate::Points::new(earned))?;
     account.check_growth("lines", growth)?;
     let tier_earned = if earned > 0 { earned - coupon_extra } else { 0 };
     let mut benefits =
@@ -407,7 +407,8 @@ pub fn place_order_with_coupons(
             });
         }
     }
-    let lot_no = account.earn(program, (SourceKind::Order, order.id.as_str()), earned, order.paid_at, now);
+    let lot_no =
+        account.earn(program, (SourceKind::Order, order.id.as_str()), crate::Points::new(earned), order.paid_at, now);
     account.add_growth(program, crate::tiers::GrowthKind::Order, order.id.as_str(), growth, order.paid_at, now);
     Ok(Order {
         order,
@@ -471,10 +472,10 @@ pub fn refund_order(
         if input.lines.is_some() { "lines" } else { "amount_minor" },
         program,
         order.lot_no,
-        delta,
+        crate::Points::new(delta),
     )?;
     let Clawback { taken, forgiven } =
-        account.clawback(program, (source.0, &source.1), order.lot_no, delta, refunded_at);
+        account.clawback(program, (source.0, &source.1), order.lot_no, crate::Points::new(delta), refunded_at);
     order.refunded_minor = after;
     order.clawed_back_points = owed_after;
     order.growth_clawed_back = growth_after;
@@ -484,8 +485,8 @@ pub fn refund_order(
         order_id: order.order.id.clone(),
         amount_minor: amount,
         lines,
-        clawback_points: taken,
-        forgiven_points: forgiven,
+        clawback_points: taken.get(),
+        forgiven_points: forgiven.get(),
         refunded_at,
         created_at: now,
         by_lines: input.lines.is_some(),

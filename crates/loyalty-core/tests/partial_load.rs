@@ -8,7 +8,7 @@ use loyalty_core::account::Account;
 use loyalty_core::ids::MemberId;
 use loyalty_core::ledger::{HoldStatus, LotStatus, SourceKind};
 use loyalty_core::program::{ExpiryPolicy, ProgramFile};
-use loyalty_core::Program;
+use loyalty_core::{Money, Points, Program};
 use proptest::prelude::*;
 
 fn program(rolling: bool) -> Program {
@@ -31,7 +31,7 @@ fn partial_copy(full: &Account, now: Timestamp) -> Account {
         .collect();
     p.lots.retain(|l| {
         l.status == LotStatus::Pending
-            || (l.status == LotStatus::Active && l.remaining > 0 && l.expires_at.is_some_and(|e| e <= now))
+            || (l.status == LotStatus::Active && l.remaining.is_positive() && l.expires_at.is_some_and(|e| e <= now))
             || held.contains(&l.lot_no)
     });
     p.new_entries.clear();
@@ -72,7 +72,7 @@ proptest! {
                     let before = full.new_entries.len();
                     for acc in [&mut full, &mut part] {
                         acc.advance(now);
-                        acc.earn(&p, (SourceKind::Order, &format!("o{n}")), pts, paid, now);
+                        acc.earn(&p, (SourceKind::Order, &format!("o{n}")), Points::new(pts), paid, now);
                         acc.advance(now);
                         acc.assert_invariants();
                     }
@@ -82,7 +82,7 @@ proptest! {
                 // Spending is done on the full account only (the engine loads spenders in full).
                 Op::Hold(pts) => {
                     full.advance(now);
-                    let _ = full.hold(&p, &format!("c{n}"), pts, 1_000_000, 3_600, now);
+                    let _ = full.hold(&p, &format!("c{n}"), Points::new(pts), Money::new(1_000_000), 3_600, now);
                 }
             }
             let mut part = partial_copy(&full, now);
@@ -101,7 +101,7 @@ fn partial_with_one_active_lot() -> (Program, Timestamp, Account) {
     let p = program(false);
     let mut full = Account::new(MemberId::parse("m").unwrap());
     let t0: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
-    full.earn(&p, (SourceKind::Order, "o1"), 300, t0, t0);
+    full.earn(&p, (SourceKind::Order, "o1"), Points::new(300), t0, t0);
     let t1: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
     full.advance(t1);
     let part = partial_copy(&full, t1);
@@ -112,16 +112,16 @@ fn partial_with_one_active_lot() -> (Program, Timestamp, Account) {
 #[should_panic(expected = "spending from a partially loaded account")]
 fn spending_from_a_partial_load_stops_the_world() {
     let (p, t1, mut part) = partial_with_one_active_lot();
-    assert_eq!((part.unloaded_active, part.lots.len()), (300, 0), "the active lot stays in the store");
+    assert_eq!((part.unloaded_active, part.lots.len()), (Points::new(300), 0), "the active lot stays in the store");
     part.assert_invariants();
-    let _ = part.hold(&p, "c1", 100, 1_000_000, 600, t1);
+    let _ = part.hold(&p, "c1", Points::new(100), Money::new(1_000_000), 600, t1);
 }
 
 #[test]
 #[should_panic(expected = "active ≠ Σ active lots")]
 fn a_change_to_active_points_without_a_lot_is_caught_on_a_partial_load() {
     let (_, _, mut part) = partial_with_one_active_lot();
-    part.buckets.active += 1;
+    part.buckets.active += Points::new(1);
     part.assert_invariants();
 }
 

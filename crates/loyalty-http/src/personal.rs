@@ -39,8 +39,10 @@ pub struct TierStateView {
 pub struct HoldRecord {
     pub id: String,
     pub order_id: String,
-    pub points: i64,
-    pub order_amount_minor: i64,
+    #[schema(value_type = i64)]
+    pub points: loyalty_core::Points,
+    #[schema(value_type = i64)]
+    pub order_amount_minor: loyalty_core::Money,
     /// open, captured, released, expired
     pub status: String,
     pub created_at: String,
@@ -51,7 +53,8 @@ pub struct HoldRecord {
 #[derive(Serialize, ToSchema)]
 pub struct AdjustmentRecord {
     pub id: String,
-    pub points: i64,
+    #[schema(value_type = i64)]
+    pub points: loyalty_core::Points,
     pub reason: String,
     pub actor: String,
     pub created_at: String,

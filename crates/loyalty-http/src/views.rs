@@ -4,7 +4,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use loyalty_core::ledger::{Buckets, Entry, Hold, Lot};
 use loyalty_core::order::{LineInput, Order, Refund, RefundLine};
-use loyalty_core::Program;
+use loyalty_core::{Money, Points, Program};
 use loyalty_store::{Adjustment, MemberRecord};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -13,25 +13,30 @@ pub use loyalty_core::calendar::rfc3339;
 
 #[derive(Serialize, ToSchema)]
 pub struct Expiring {
-    pub points: i64,
+    #[schema(value_type = i64)]
+    pub points: Points,
     pub expires_at: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Balances {
     /// Usable now: active points minus debt (negative only while the member owes points).
-    pub available: i64,
+    #[schema(value_type = i64)]
+    pub available: Points,
     /// Earned, usable once the return window closes.
-    pub pending: i64,
+    #[schema(value_type = i64)]
+    pub pending: Points,
     /// Reserved by open holds.
-    pub held: i64,
-    pub debt: i64,
+    #[schema(value_type = i64)]
+    pub held: Points,
+    #[schema(value_type = i64)]
+    pub debt: Points,
     /// Points that expire within 30 days.
     pub expiring: Vec<Expiring>,
 }
 
 impl Balances {
-    pub fn new(b: Buckets, expiring: &[(i64, Timestamp)], tz: &TimeZone) -> Self {
+    pub fn new(b: Buckets, expiring: &[(Points, Timestamp)], tz: &TimeZone) -> Self {
         Self {
             available: b.available(),
             pending: b.pending,
@@ -94,10 +99,14 @@ impl MemberView {
 
 #[derive(Serialize, ToSchema)]
 pub struct BalancesAfter {
-    pub available: i64,
-    pub pending: i64,
-    pub held: i64,
-    pub debt: i64,
+    #[schema(value_type = i64)]
+    pub available: Points,
+    #[schema(value_type = i64)]
+    pub pending: Points,
+    #[schema(value_type = i64)]
+    pub held: Points,
+    #[schema(value_type = i64)]
+    pub debt: Points,
 }
 
 impl From<Buckets> for BalancesAfter {
@@ -112,7 +121,8 @@ pub struct EntryView {
     /// earn, activate, hold, capture, release, expire, clawback, adjust, debt_settle, spend, restore
     pub kind: String,
     /// Signed from the member's point of view.
-    pub points: i64,
+    #[schema(value_type = i64)]
+    pub points: Points,
     /// order, refund, hold, adjustment, activity, job, redemption, draw, checkin, referral
     pub source: String,
     pub source_id: String,
@@ -151,9 +161,12 @@ pub struct LotView {
     pub source: String,
     pub source_id: String,
     /// Points granted.
-    pub points: i64,
-    pub remaining: i64,
-    pub expired: i64,
+    #[schema(value_type = i64)]
+    pub points: Points,
+    #[schema(value_type = i64)]
+    pub remaining: Points,
+    #[schema(value_type = i64)]
+    pub expired: Points,
     pub status: String,
     pub activates_at: String,
     pub expires_at: Option<String>,
@@ -265,10 +278,12 @@ pub struct HoldView {
     pub id: String,
     pub member_id: String,
     pub order_id: String,
-    pub points: i64,
+    #[schema(value_type = i64)]
+    pub points: Points,
     /// What the held points are worth, in minor units.
     pub value_minor: i64,
-    pub order_amount_minor: i64,
+    #[schema(value_type = i64)]
+    pub order_amount_minor: Money,
     /// open, captured, released, expired
     pub status: String,
     pub expires_at: String,
@@ -282,7 +297,7 @@ impl HoldView {
             member_id: member.to_owned(),
             order_id: h.order_id.clone(),
             points: h.points,
-            value_minor: program.points_value_minor(h.points),
+            value_minor: program.points_value_minor(h.points.get()),
             order_amount_minor: h.order_amount_minor,
             status: h.status.to_string(),
             expires_at: rfc3339(h.expires_at, &program.tz),
@@ -295,7 +310,8 @@ impl HoldView {
 pub struct AdjustmentView {
     pub id: String,
     pub member_id: String,
-    pub points: i64,
+    #[schema(value_type = i64)]
+    pub points: Points,
     pub reason: String,
     pub actor: String,
     pub created_at: String,

@@ -92,7 +92,7 @@ pub type LoadedGrowth = (Vec<(MemberId, loyalty_core::tiers::GrowthEntry)>, Vec<
 pub struct Adjustment {
     pub member_id: MemberId,
     pub adjustment_id: AdjustmentId,
-    pub points: i64,
+    pub points: loyalty_core::Points,
     pub reason: String,
     pub actor: String,
     pub created_at: Timestamp,

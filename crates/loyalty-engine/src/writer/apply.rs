@@ -294,7 +294,7 @@ pub(crate) fn adjust(
     program: &Program,
     member: &MemberId,
     id: &AdjustmentId,
-    points: i64,
+    points: loyalty_core::Points,
     reason: &Reason,
     actor: &str,
     now: Timestamp,

@@ -447,8 +447,8 @@ mod tests {
         let hold = Command::Hold {
             member: MemberId::parse("a").unwrap(),
             order_id: "cart".into(),
-            points: 100,
-            order_amount_minor: 100_000,
+            points: loyalty_core::Points::new(100),
+            order_amount_minor: loyalty_core::Money::new(100_000),
             ttl_seconds: 60,
             coupons: Vec::new(),
         };

@@ -94,7 +94,8 @@ pub(crate) fn redeem(
         red.coupons = ids;
     }
     let m = existing(l, member)?;
-    red.allocations = m.account.spend((SourceKind::Redemption, req.id.as_str()), red.points, now)?;
+    red.allocations =
+        m.account.spend((SourceKind::Redemption, req.id.as_str()), loyalty_core::Points::new(red.points), now)?;
     let balances = m.account.buckets;
     keep_coupons(l, t, issued);
     t.redeemed.push((reward.id.clone(), req.quantity));
@@ -153,7 +154,9 @@ fn givable(
     prizes
         .iter()
         .map(|p| match &p.item {
-            PrizeItem::Points { points } => acc.check_credit("points", *points).map_err(|e| e.to_string()),
+            PrizeItem::Points { points } => {
+                acc.check_credit("points", loyalty_core::Points::new(*points)).map_err(|e| e.to_string())
+            }
             PrizeItem::Coupon { template } => {
                 let template = TemplateId::parse(template).map_err(|e| e.0)?;
                 let id = prize_coupon(draw);
@@ -262,13 +265,13 @@ pub(crate) fn draw(
     // spend without its draw. The credit is checked on the balance before the spend, which
     // the spend only lowers.
     if let PrizeItem::Points { points } = prize.item {
-        m.account.check_credit("points", points)?;
+        m.account.check_credit("points", loyalty_core::Points::new(points))?;
     }
     if d.points_spent > 0 {
-        m.account.spend((SourceKind::Draw, id.as_str()), d.points_spent, now)?;
+        m.account.spend((SourceKind::Draw, id.as_str()), loyalty_core::Points::new(d.points_spent), now)?;
     }
     if let PrizeItem::Points { points } = prize.item {
-        m.account.earn_now(program, (SourceKind::Draw, id.as_str()), points, now);
+        m.account.earn_now(program, (SourceKind::Draw, id.as_str()), loyalty_core::Points::new(points), now);
     }
     let balances = m.account.buckets;
     keep_coupons(l, t, issued);

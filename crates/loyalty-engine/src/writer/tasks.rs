@@ -183,7 +183,7 @@ fn pay(l: &mut Loaded, t: &mut Touched, program: &Program, member: &MemberId, do
         let (mut points, mut growth) = (r.points, r.growth);
         if let Err(e) = acc
             .can_transact()
-            .and_then(|_| acc.check_credit("points", points))
+            .and_then(|_| acc.check_credit("points", loyalty_core::Points::new(points)))
             .and_then(|_| acc.check_growth("growth", growth))
         {
             notes.push(e.to_string());
@@ -193,7 +193,7 @@ fn pay(l: &mut Loaded, t: &mut Touched, program: &Program, member: &MemberId, do
             acc.add_growth(program, GrowthKind::Task, &source, growth, now, now);
         }
         if points > 0 {
-            acc.earn_now(program, (SourceKind::Task, &source), points, now);
+            acc.earn_now(program, (SourceKind::Task, &source), loyalty_core::Points::new(points), now);
         }
         t.members.insert(member.clone());
         let mut coupon = None;

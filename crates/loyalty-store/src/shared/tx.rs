@@ -130,7 +130,7 @@ impl Tx for TxImpl {
                 out.push(Adjustment {
                     member_id: m.clone(),
                     adjustment_id: a.clone(),
-                    points: r.try_get("points")?,
+                    points: loyalty_core::Points::new(r.try_get("points")?),
                     reason: r.try_get("reason")?,
                     actor: r.try_get("actor")?,
                     created_at: ts("adjustments", r.try_get("created_at")?)?,

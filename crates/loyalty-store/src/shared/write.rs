@@ -75,10 +75,10 @@ pub(super) async fn write_changes(
             s.push_bind(p.channel.clone());
             s.push_bind(micros(p.registered_at));
             s.push_bind(a.status.as_str());
-            s.push_bind(a.buckets.pending);
-            s.push_bind(a.buckets.active);
-            s.push_bind(a.buckets.held);
-            s.push_bind(a.buckets.debt);
+            s.push_bind(a.buckets.pending.get());
+            s.push_bind(a.buckets.active.get());
+            s.push_bind(a.buckets.held.get());
+            s.push_bind(a.buckets.debt.get());
             s.push_bind(a.next_seq);
             s.push_bind(a.next_lot_no);
             s.push_bind(micros(p.created_at));
@@ -108,9 +108,9 @@ pub(super) async fn write_changes(
             s.push_bind(l.lot_no);
             s.push_bind(l.source_kind.as_str());
             s.push_bind(l.source_id.clone());
-            s.push_bind(l.granted);
-            s.push_bind(l.remaining);
-            s.push_bind(l.expired);
+            s.push_bind(l.granted.get());
+            s.push_bind(l.remaining.get());
+            s.push_bind(l.expired.get());
             s.push_bind(micros(l.activates_at));
             s.push_bind(l.expires_at.map(micros));
             s.push_bind(l.status.as_str());
@@ -126,8 +126,8 @@ pub(super) async fn write_changes(
             s.push_bind(m.as_str().to_owned());
             s.push_bind(h.hold_id.as_str().to_owned());
             s.push_bind(h.order_id.clone());
-            s.push_bind(h.points);
-            s.push_bind(h.order_amount_minor);
+            s.push_bind(h.points.get());
+            s.push_bind(h.order_amount_minor.get());
             s.push_bind(h.status.as_str());
             s.push_bind(micros(h.created_at));
             s.push_bind(micros(h.expires_at));
@@ -140,15 +140,15 @@ pub(super) async fn write_changes(
         s.push_bind(m.as_str().to_owned());
         s.push_bind(e.seq);
         s.push_bind(e.kind.as_str());
-        s.push_bind(e.points);
+        s.push_bind(e.points.get());
         s.push_bind(e.source_kind.as_str());
         s.push_bind(e.source_id.clone());
         s.push_bind(e.lot_no);
         s.push_bind(micros(e.at));
-        s.push_bind(e.after.pending);
-        s.push_bind(e.after.active);
-        s.push_bind(e.after.held);
-        s.push_bind(e.after.debt);
+        s.push_bind(e.after.pending.get());
+        s.push_bind(e.after.active.get());
+        s.push_bind(e.after.held.get());
+        s.push_bind(e.after.debt.get());
         s.push_bind(e.note.clone());
         s.push_bind(recorded_at);
     })
@@ -219,7 +219,7 @@ pub(super) async fn write_changes(
         |s, a| {
             s.push_bind(a.member_id.as_str().to_owned());
             s.push_bind(a.adjustment_id.as_str().to_owned());
-            s.push_bind(a.points);
+            s.push_bind(a.points.get());
             s.push_bind(a.reason.clone());
             s.push_bind(a.actor.clone());
             s.push_bind(micros(a.created_at));
