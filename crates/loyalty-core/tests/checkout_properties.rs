@@ -11,6 +11,16 @@ use loyalty_core::order::{place_order_with_coupons, LineInput, ValidOrder};
 use loyalty_core::Program;
 use proptest::prelude::*;
 
+/// A member stored at tier `code` since `at`, as the rules would have left one that joined
+/// then and reached it.
+fn at_tier(member: MemberId, code: &str, at: Timestamp) -> Account {
+    let tier = loyalty_core::tiers::TierState { code: code.to_owned(), since: Some(at), ..Default::default() };
+    Account::from_stored(loyalty_core::account::StoredAccount {
+        tier,
+        ..loyalty_core::account::StoredAccount::new(member)
+    })
+}
+
 const PROGRAMME: &str = "[member_day]\nday_of_month = 18\nextra_percent = 95\npoints_multiplier = 3.0\n\
 [tiers]\nmultipliers = \"max\"\n\
 [[tiers.levels]]\ncode = \"base\"\nname = \"普通会员\"\nentry = 0\ndiscount_percent = 95\n\
@@ -61,9 +71,7 @@ proptest! {
         prop_assert_eq!(e.lines.iter().map(|l| l.paid_minor).sum::<i64>() + e.redemption.value_minor, e.goods_minor);
         prop_assert!(e.lines.iter().all(|l| l.paid_minor >= 0 && l.member_price_minor <= l.list_minor));
 
-        let mut acc = Account::new(MemberId::parse("m").unwrap());
-        acc.join_tier(&program, at);
-        acc.tier.code = code.to_owned();
+        let mut acc = at_tier(MemberId::parse("m").unwrap(), code, at);
         let order = ValidOrder {
             id: OrderId::parse("o").unwrap(),
             member_id: MemberId::parse("m").unwrap(),

@@ -57,13 +57,13 @@ fn run(ops: &[Op], p: &Program) -> Account {
             }
             Op::Wait(secs) => now = now.checked_add(jiff::SignedDuration::from_secs(secs)).unwrap(),
             Op::Hold(pts, ttl) => {
-                let before = acc.buckets.available();
+                let before = acc.buckets().available();
                 let r = acc.hold(p, &format!("c{n}"), Points::new(pts), Money::new(1_000_000), ttl, now);
                 assert_eq!(r.is_ok(), pts <= before.get(), "a hold succeeds exactly when points are available");
             }
             Op::Capture(i) | Op::Release(i) => {
-                if let Some(id) = acc.holds.get(i).map(|h| h.hold_id.clone()) {
-                    let status = acc.holds[i].status;
+                if let Some(id) = acc.holds().get(i).map(|h| h.hold_id.clone()) {
+                    let status = acc.holds()[i].status;
                     let r = if matches!(op, Op::Capture(_)) { acc.capture(&id, now) } else { acc.release(&id, now) };
                     if status == HoldStatus::Open {
                         assert!(r.is_ok());
@@ -73,16 +73,16 @@ fn run(ops: &[Op], p: &Program) -> Account {
             Op::Clawback(i, pts) => {
                 if let Some(&(lot, earned)) = orders.get(i) {
                     let take = pts.min(earned);
-                    let before = acc.buckets;
+                    let before = acc.buckets();
                     let c = acc.clawback(p, (SourceKind::Refund, &format!("r{n}")), lot, Points::new(take), now);
                     assert_eq!(c.taken + c.forgiven, Points::new(take));
                     if p.file.refund_policy == RefundPolicy::Clamp {
-                        assert_eq!(acc.buckets.debt, before.debt, "clamp never creates debt");
+                        assert_eq!(acc.buckets().debt, before.debt, "clamp never creates debt");
                     }
                 }
             }
             Op::Adjust(pts) => {
-                let before = acc.buckets.available();
+                let before = acc.buckets().available();
                 let r = acc.adjust(p, &format!("a{n}"), Points::new(pts), "test".into(), now);
                 if pts > 0 {
                     assert!(r.is_ok());
@@ -99,13 +99,13 @@ fn run(ops: &[Op], p: &Program) -> Account {
 
 fn history(acc: &Account) -> MemberHistory {
     MemberHistory {
-        member_id: acc.member_id.to_string(),
-        stored: acc.buckets,
-        entries: acc.new_entries.clone(),
-        lots: acc.lots.clone(),
-        open_holds: acc.holds.iter().filter(|h| h.status == HoldStatus::Open).cloned().collect(),
-        growth: acc.new_growth.clone(),
-        growth_total: acc.growth_total,
+        member_id: acc.member_id().to_string(),
+        stored: acc.buckets(),
+        entries: acc.new_entries().to_vec(),
+        lots: acc.lots().to_vec(),
+        open_holds: acc.holds().iter().filter(|h| h.status == HoldStatus::Open).cloned().collect(),
+        growth: acc.new_growth().to_vec(),
+        growth_total: acc.growth_total(),
     }
 }
 
@@ -122,7 +122,7 @@ proptest! {
     #[test]
     fn any_sequence_keeps_every_invariant_under_clamp(ops in proptest::collection::vec(op(), 1..80), rolling in any::<bool>()) {
         let acc = run(&ops, &program(RefundPolicy::Clamp, rolling));
-        prop_assert_eq!(acc.buckets.debt, Points::ZERO);
+        prop_assert_eq!(acc.buckets().debt, Points::ZERO);
         let v = verify_member(&history(&acc));
         prop_assert!(v.is_empty(), "violations: {v:?}");
     }
@@ -153,11 +153,11 @@ fn spending_takes_the_soonest_expiring_lot_and_releases_return_to_it() {
     let t2: Timestamp = "2026-04-01T00:00:00Z".parse().unwrap();
     acc.advance(t2);
     let id = acc.hold(&p, "c1", Points::new(400), Money::new(1_000_000), 600, t2).unwrap();
-    assert_eq!(acc.lots[0].remaining, Points::ZERO, "the older lot expires first and is spent first");
-    assert_eq!(acc.lots[1].remaining, Points::new(200));
+    assert_eq!(acc.lots()[0].remaining, Points::ZERO, "the older lot expires first and is spent first");
+    assert_eq!(acc.lots()[1].remaining, Points::new(200));
     acc.release(&id, t2).unwrap();
-    assert_eq!((acc.lots[0].remaining, acc.lots[1].remaining), (Points::new(300), Points::new(300)));
-    assert!(acc.lots.iter().all(|l| l.status == LotStatus::Active));
+    assert_eq!((acc.lots()[0].remaining, acc.lots()[1].remaining), (Points::new(300), Points::new(300)));
+    assert!(acc.lots().iter().all(|l| l.status == LotStatus::Active));
     acc.assert_invariants();
 }
 
@@ -173,14 +173,14 @@ fn debt_is_settled_from_the_next_earning() {
     acc.capture(&h, t1).unwrap();
     let c = acc.clawback(&p, (SourceKind::Refund, "o1/r1"), lot, Points::new(1_000), t1);
     assert_eq!(c.taken, Points::new(1_000));
-    assert_eq!((acc.buckets.available(), acc.buckets.debt), (Points::new(-800), Points::new(800)));
+    assert_eq!((acc.buckets().available(), acc.buckets().debt), (Points::new(-800), Points::new(800)));
     acc.earn(&p, (SourceKind::Order, "o2"), Points::new(500), t1, t1);
     assert_eq!(
-        (acc.buckets.pending, acc.buckets.debt),
+        (acc.buckets().pending, acc.buckets().debt),
         (Points::ZERO, Points::new(300)),
         "the new earning pays the debt first"
     );
     acc.earn(&p, (SourceKind::Order, "o3"), Points::new(500), t1, t1);
-    assert_eq!((acc.buckets.pending, acc.buckets.debt), (Points::new(200), Points::ZERO));
+    assert_eq!((acc.buckets().pending, acc.buckets().debt), (Points::new(200), Points::ZERO));
     acc.assert_invariants();
 }

@@ -383,7 +383,7 @@ pub async fn evaluate(State(s): State<AppState>, Json(r): Json<EvaluateRequest>)
     let m = load(&s, &id).await?;
     let (tier, available_points) = checkout::buyer_at(&m.account, &s.program, s.clock.now());
     let plan = plan_at(&s, &m, at);
-    let buyer = Buyer { tier: &tier, plan, birthday: m.profile.birthday, status: m.account.status, available_points };
+    let buyer = Buyer { tier: &tier, plan, birthday: m.profile.birthday, status: m.account.status(), available_points };
     let held = crate::coupons::checkout_offers(&s, &id, &r.coupons, r.best_coupons).await?;
     let mut offers: Vec<_> = held.iter().map(|(c, t)| (c, &**t)).collect();
     if r.best_coupons {

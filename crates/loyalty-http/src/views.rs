@@ -79,8 +79,8 @@ impl MemberView {
         let (b, expiring) = m.account.balances_at(now);
         let p = &m.profile;
         Self {
-            id: m.account.member_id.to_string(),
-            status: m.account.status.to_string(),
+            id: m.account.member_id().to_string(),
+            status: m.account.status().to_string(),
             name: p.name.clone(),
             phone: p.phone.clone(),
             email: p.email.clone(),

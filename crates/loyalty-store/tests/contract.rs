@@ -106,7 +106,7 @@ async fn story(store: &dyn Store, program: &Program, now: Timestamp) {
 
     // LedgerReads: the member, the lot and the entry come back as written.
     let m = store.member(&id, now - SignedDuration::from_hours(24 * 800)).await.unwrap().expect("written");
-    assert_eq!((m.account.buckets.pending.get(), m.account.buckets.active.get()), (1_200, 0), "{backend}");
+    assert_eq!((m.account.buckets().pending.get(), m.account.buckets().active.get()), (1_200, 0), "{backend}");
     let lots = store.lots(&id, None, 10).await.unwrap();
     assert_eq!(lots.iter().map(|l| l.remaining.get()).collect::<Vec<_>>(), [1_200], "{backend}");
     let q = LedgerQuery { member_id: "alice".into(), limit: 10, ..Default::default() };

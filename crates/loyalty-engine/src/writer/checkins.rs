@@ -103,7 +103,7 @@ pub(crate) fn apply_checkin(
     let makeups_left = cal.makeups_left(s, today);
     let recorded = cal.days.get(&day).expect("just recorded").clone();
     l.checkins.insert(member.clone(), cal);
-    let balances = l.members.get(member).expect("loaded").account.buckets;
+    let balances = l.members.get(member).expect("loaded").account.buckets();
     Ok(Outcome::Checkin(Box::new(CheckinOutcome {
         day: recorded,
         streak,

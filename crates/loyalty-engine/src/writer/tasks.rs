@@ -153,8 +153,8 @@ fn record(
     let Some(rec) = l.members.get(member) else { return (Vec::new(), Vec::new()) };
     let who = Member {
         holder: Holder {
-            tier: &rec.account.tier.code,
-            active: rec.account.status == MemberStatus::Active,
+            tier: &rec.account.tier().code,
+            active: rec.account.status() == MemberStatus::Active,
             insight: l.insight.get(member),
             paid: rec.plan.as_ref().is_some_and(|c| c.applies_at(at)),
         },

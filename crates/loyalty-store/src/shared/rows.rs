@@ -4,6 +4,7 @@
 use super::dialect::*;
 use crate::convert::*;
 use crate::*;
+use loyalty_core::account::StoredAccount;
 use loyalty_core::ids::*;
 use loyalty_core::ledger::*;
 use loyalty_core::member::Profile;
@@ -36,24 +37,26 @@ pub(super) fn member_row(r: &impl Cells) -> Result<MemberRecord> {
         erased_at: opt_ts(t, r.opt_i64("erased_at")?)?,
         birthday_changed_at: opt_ts(t, r.opt_i64("birthday_changed_at")?)?,
     };
-    let mut account = loyalty_core::Account::new(member_id);
-    account.status = parse_enum(t, &r.text("status")?, MemberStatus::parse)?;
-    account.buckets = buckets(r.i64("pending")?, r.i64("active")?, r.i64("held")?, r.i64("debt")?);
-    account.next_seq = r.i64("next_seq")?;
-    account.next_lot_no = r.i64("next_lot_no")?;
-    account.tier = loyalty_core::tiers::TierState {
-        code: r.opt_text("tier")?.unwrap_or_default(),
-        since: opt_ts(t, r.opt_i64("tier_since")?)?,
-        term_end: opt_ts(t, r.opt_i64("tier_term_end")?)?,
-        grace_until: opt_ts(t, r.opt_i64("tier_grace_until")?)?,
-        warned: r.i64("tier_warned")? != 0,
-        assigned_reason: r.opt_text("tier_assigned_reason")?,
-        assigned_until: opt_ts(t, r.opt_i64("tier_assigned_until")?)?,
-    };
-    account.tier_review_at = opt_ts(t, r.opt_i64("tier_review_at")?)?;
-    account.growth_total = r.i64("growth_total")?;
-    account.next_growth_seq = r.i64("next_growth_seq")?;
-    account.next_tier_seq = r.i64("next_tier_seq")?;
+    let account = loyalty_core::Account::from_stored(StoredAccount {
+        member_id,
+        status: parse_enum(t, &r.text("status")?, MemberStatus::parse)?,
+        buckets: buckets(r.i64("pending")?, r.i64("active")?, r.i64("held")?, r.i64("debt")?),
+        next_seq: r.i64("next_seq")?,
+        next_lot_no: r.i64("next_lot_no")?,
+        tier: loyalty_core::tiers::TierState {
+            code: r.opt_text("tier")?.unwrap_or_default(),
+            since: opt_ts(t, r.opt_i64("tier_since")?)?,
+            term_end: opt_ts(t, r.opt_i64("tier_term_end")?)?,
+            grace_until: opt_ts(t, r.opt_i64("tier_grace_until")?)?,
+            warned: r.i64("tier_warned")? != 0,
+            assigned_reason: r.opt_text("tier_assigned_reason")?,
+            assigned_until: opt_ts(t, r.opt_i64("tier_assigned_until")?)?,
+        },
+        tier_review_at: opt_ts(t, r.opt_i64("tier_review_at")?)?,
+        growth_total: r.i64("growth_total")?,
+        next_growth_seq: r.i64("next_growth_seq")?,
+        next_tier_seq: r.i64("next_tier_seq")?,
+    });
     let plan = match (r.opt_text("plan")?, opt_ts(t, r.opt_i64("plan_from")?)?, opt_ts(t, r.opt_i64("plan_until")?)?) {
         (Some(plan), Some(from), Some(until)) => Some(loyalty_core::membership::Cover { plan, from, until }),
         (None, None, None) => None,

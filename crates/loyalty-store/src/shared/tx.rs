@@ -24,7 +24,7 @@ impl Tx for TxImpl {
     ) -> Result<HashMap<MemberId, MemberRecord>> {
         let strings = |v: &[MemberId]| v.iter().map(|i| i.as_str().to_owned()).collect::<Vec<String>>();
         let out = load_members_for_write(&mut self.tx, &strings(full), &strings(partial), LOCK, micros(due_by)).await?;
-        Ok(out.into_values().map(|m| (m.account.member_id.clone(), m)).collect())
+        Ok(out.into_values().map(|m| (m.account.member_id().clone(), m)).collect())
     }
 
     async fn load_growth(&mut self, wanted: &[GrowthLoad]) -> Result<LoadedGrowth> {

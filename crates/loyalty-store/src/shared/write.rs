@@ -67,23 +67,24 @@ pub(super) async fn write_changes(
         " ON CONFLICT (member_id) DO UPDATE SET name = excluded.name, phone = excluded.phone, email = excluded.email, birthday = excluded.birthday, channel = excluded.channel, registered_at = excluded.registered_at, status = excluded.status, pending = excluded.pending, active = excluded.active, held = excluded.held, debt = excluded.debt, next_seq = excluded.next_seq, next_lot_no = excluded.next_lot_no, updated_at = excluded.updated_at, tier = excluded.tier, tier_since = excluded.tier_since, tier_term_end = excluded.tier_term_end, tier_grace_until = excluded.tier_grace_until, tier_warned = excluded.tier_warned, tier_assigned_reason = excluded.tier_assigned_reason, tier_assigned_until = excluded.tier_assigned_until, tier_review_at = excluded.tier_review_at, growth_total = excluded.growth_total, next_growth_seq = excluded.next_growth_seq, next_tier_seq = excluded.next_tier_seq, erased_at = excluded.erased_at, plan = excluded.plan, plan_from = excluded.plan_from, plan_until = excluded.plan_until, birthday_changed_at = excluded.birthday_changed_at",
         &c.members, |s, m| {
             let (p, a) = (&m.profile, &m.account);
-            s.push_bind(a.member_id.as_str().to_owned());
+            s.push_bind(a.member_id().as_str().to_owned());
             s.push_bind(p.name.clone());
             s.push_bind(p.phone.clone());
             s.push_bind(p.email.clone());
             s.push_bind(p.birthday.map(|b| b.to_string()));
             s.push_bind(p.channel.clone());
             s.push_bind(micros(p.registered_at));
-            s.push_bind(a.status.as_str());
-            s.push_bind(a.buckets.pending.get());
-            s.push_bind(a.buckets.active.get());
-            s.push_bind(a.buckets.held.get());
-            s.push_bind(a.buckets.debt.get());
-            s.push_bind(a.next_seq);
-            s.push_bind(a.next_lot_no);
+            s.push_bind(a.status().as_str());
+            let b = a.buckets();
+            s.push_bind(b.pending.get());
+            s.push_bind(b.active.get());
+            s.push_bind(b.held.get());
+            s.push_bind(b.debt.get());
+            s.push_bind(a.next_seq());
+            s.push_bind(a.next_lot_no());
             s.push_bind(micros(p.created_at));
             s.push_bind(micros(p.updated_at));
-            let t = &a.tier;
+            let t = a.tier();
             s.push_bind((!t.code.is_empty()).then(|| t.code.clone()));
             s.push_bind(t.since.map(micros));
             s.push_bind(t.term_end.map(micros));
@@ -91,10 +92,10 @@ pub(super) async fn write_changes(
             s.push_bind(i64::from(t.warned));
             s.push_bind(t.assigned_reason.clone());
             s.push_bind(t.assigned_until.map(micros));
-            s.push_bind(a.tier_review_at.map(micros));
-            s.push_bind(a.growth_total);
-            s.push_bind(a.next_growth_seq);
-            s.push_bind(a.next_tier_seq);
+            s.push_bind(a.tier_review_at().map(micros));
+            s.push_bind(a.growth_total());
+            s.push_bind(a.next_growth_seq());
+            s.push_bind(a.next_tier_seq());
             s.push_bind(p.erased_at.map(micros));
             s.push_bind(m.plan.as_ref().map(|c| c.plan.clone()));
             s.push_bind(m.plan.as_ref().map(|c| micros(c.from)));
