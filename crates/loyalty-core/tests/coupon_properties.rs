@@ -122,7 +122,7 @@ proptest! {
             held.push((c, t));
         }
         let offers: Vec<_> = held.iter().map(|(c, t)| (c, t)).collect();
-        let buyer = Buyer { tier: code, plan: None, birthday: None, status: MemberStatus::Active, available_points: 0 };
+        let buyer = Buyer { tier: code, plan: None, birthday: None, status: MemberStatus::Active, available_points: loyalty_core::Points::ZERO };
         let e = evaluate_with_coupons(&program, &buyer, (&lines, 1_000), None, &offers, at).unwrap();
         prop_assert_eq!(e.lines.iter().map(|l| l.coupon_discount_minor).sum::<i64>(), e.coupon_discount_minor);
         prop_assert_eq!(e.lines.iter().map(|l| l.paid_minor).sum::<i64>(), e.goods_minor - e.coupon_discount_minor);

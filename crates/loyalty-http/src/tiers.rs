@@ -407,8 +407,13 @@ fn best_offers<'a>(
     offers: &[(&'a loyalty_core::coupons::Coupon, &'a loyalty_core::coupons::Template)],
     at: jiff::Timestamp,
 ) -> ApiResult<Vec<(&'a loyalty_core::coupons::Coupon, &'a loyalty_core::coupons::Template)>> {
-    let buyer =
-        Buyer { tier, plan, birthday: None, status: loyalty_core::ledger::MemberStatus::Active, available_points: 0 };
+    let buyer = Buyer {
+        tier,
+        plan,
+        birthday: None,
+        status: loyalty_core::ledger::MemberStatus::Active,
+        available_points: loyalty_core::Points::ZERO,
+    };
     let plain = checkout::evaluate(&s.program, &buyer, &r.lines, r.shipping_minor, None, at)?;
     let goods: Vec<loyalty_core::coupons::CartGoods<'_>> = plain
         .lines

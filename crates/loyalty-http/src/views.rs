@@ -192,10 +192,13 @@ impl LotView {
 pub struct RefundView {
     pub id: String,
     pub order_id: String,
-    pub amount_minor: i64,
+    #[schema(value_type = i64)]
+    pub amount_minor: Money,
     pub lines: Vec<RefundLineView>,
-    pub clawback_points: i64,
-    pub forgiven_points: i64,
+    #[schema(value_type = i64)]
+    pub clawback_points: Points,
+    #[schema(value_type = i64)]
+    pub forgiven_points: Points,
     pub refunded_at: String,
 }
 
@@ -203,7 +206,8 @@ pub struct RefundView {
 pub struct RefundLineView {
     pub sku: String,
     pub quantity: i64,
-    pub amount_minor: i64,
+    #[schema(value_type = i64)]
+    pub amount_minor: Money,
 }
 
 impl RefundView {
@@ -231,12 +235,17 @@ pub struct OrderView {
     pub lines: Vec<LineInput>,
     pub shipping_minor: i64,
     /// Paid for goods (what earns points).
-    pub paid_minor: i64,
+    #[schema(value_type = i64)]
+    pub paid_minor: Money,
     /// Goods plus shipping.
-    pub total_minor: i64,
-    pub earned_points: i64,
-    pub clawed_back_points: i64,
-    pub refunded_minor: i64,
+    #[schema(value_type = i64)]
+    pub total_minor: Money,
+    #[schema(value_type = i64)]
+    pub earned_points: Points,
+    #[schema(value_type = i64)]
+    pub clawed_back_points: Points,
+    #[schema(value_type = i64)]
+    pub refunded_minor: Money,
     /// When the earned points become usable.
     pub points_activate_at: Option<String>,
     pub note: Option<String>,
@@ -263,7 +272,9 @@ impl OrderView {
             earned_points: o.earned_points,
             clawed_back_points: o.clawed_back_points,
             refunded_minor: o.refunded_minor,
-            points_activate_at: (o.earned_points > 0)
+            points_activate_at: o
+                .earned_points
+                .is_positive()
                 .then(|| rfc3339(loyalty_core::calendar::activation(program, v.paid_at), tz)),
             note: o.note.clone(),
             refunds: refunds.iter().map(|r| RefundView::new(r, tz)).collect(),
@@ -281,7 +292,8 @@ pub struct HoldView {
     #[schema(value_type = i64)]
     pub points: Points,
     /// What the held points are worth, in minor units.
-    pub value_minor: i64,
+    #[schema(value_type = i64)]
+    pub value_minor: Money,
     #[schema(value_type = i64)]
     pub order_amount_minor: Money,
     /// open, captured, released, expired
@@ -297,7 +309,7 @@ impl HoldView {
             member_id: member.to_owned(),
             order_id: h.order_id.clone(),
             points: h.points,
-            value_minor: program.points_value_minor(h.points.get()),
+            value_minor: program.points_value_minor(h.points),
             order_amount_minor: h.order_amount_minor,
             status: h.status.to_string(),
             expires_at: rfc3339(h.expires_at, &program.tz),

@@ -102,7 +102,7 @@ async fn a_refund_of_an_order_placed_in_the_same_batch_loads_the_member_in_full(
     };
     let out = run(&app, vec![place(&app, "rf-1", "rf", 100, days_before(now, 30), now), refund], now).await;
     let Outcome::Refund { order, .. } = &out[1] else { panic!("a refund: {out:?}") };
-    assert_eq!(order.clawed_back_points, 100);
+    assert_eq!(order.clawed_back_points.get(), 100);
     let m = app.store.member(&MemberId::parse("rf").unwrap(), now).await.unwrap().unwrap();
     assert_eq!((m.account.buckets().active.get(), m.account.buckets().debt.get()), (100, 0));
     let older = m.account.lots().iter().find(|l| l.source_id == "rf-0");

@@ -31,8 +31,8 @@ impl Account {
                 format!("{points} is below the minimum of {} points per redemption", r.min_points),
             ));
         }
-        let max = program.max_redeemable(order_amount_minor.get());
-        if points.get() > max {
+        let max = program.max_redeemable(order_amount_minor);
+        if points > max {
             return Err(DomainError::unprocessable(
                 "points",
                 format!("{points} points exceed the {}% cap of this order: at most {max}", r.max_share_percent),

@@ -167,12 +167,12 @@ pub(super) async fn write_changes(
             s.push_bind(v.id.as_str().to_owned());
             s.push_bind(micros(v.paid_at));
             s.push_bind(v.currency.clone());
-            s.push_bind(v.eligible_minor());
+            s.push_bind(v.eligible_minor().get());
             s.push_bind(v.shipping_minor);
-            s.push_bind(v.total_minor());
-            s.push_bind(o.earned_points);
-            s.push_bind(o.clawed_back_points);
-            s.push_bind(o.refunded_minor);
+            s.push_bind(v.total_minor().get());
+            s.push_bind(o.earned_points.get());
+            s.push_bind(o.clawed_back_points.get());
+            s.push_bind(o.refunded_minor.get());
             s.push_bind(o.lot_no);
             s.push_bind(o.note.clone());
             s.push_bind(serde_json::to_string(&v.lines).expect("lines serialise"));
@@ -189,11 +189,11 @@ pub(super) async fn write_changes(
         s.push_bind(m.as_str().to_owned());
         s.push_bind(r.order_id.as_str().to_owned());
         s.push_bind(r.refund_id.as_str().to_owned());
-        s.push_bind(r.amount_minor);
+        s.push_bind(r.amount_minor.get());
         s.push_bind(serde_json::to_string(&r.lines).expect("lines serialise"));
         s.push_bind(i64::from(r.by_lines));
-        s.push_bind(r.clawback_points);
-        s.push_bind(r.forgiven_points);
+        s.push_bind(r.clawback_points.get());
+        s.push_bind(r.forgiven_points.get());
         s.push_bind(micros(r.refunded_at));
         s.push_bind(micros(r.created_at));
     })
