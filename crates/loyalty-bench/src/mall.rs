@@ -39,7 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .map(|i| Command::Adjust {
                 member: MemberId::parse(&format!("m{i}")).expect("id"),
                 id: AdjustmentId::parse("seed").expect("id"),
-                points: 10_000,
+                points: loyalty_core::Points::new(10_000),
                 reason: Reason::parse("bench seed").expect("reason"),
                 actor: "bench".into(),
             })

@@ -2,6 +2,7 @@
 //! would earn. Pure; it changes nothing, and its prices and points agree to the fen with what
 //! `place_order` credits for the same cart paid at the same instant.
 
+use crate::amount::{Money, Points};
 use crate::coupons::{Coupon, CouponResult, Template};
 use crate::error::DomainError;
 use crate::ledger::MemberStatus;
@@ -33,7 +34,7 @@ pub struct CartLine {
 /// The member's tier and available points at `now`, from one copy of the account brought up
 /// to date (due activations, expiries and hold time-outs, then the tier review), as the
 /// writer would leave it.
-pub fn buyer_at(account: &crate::account::Account, program: &Program, now: Timestamp) -> (String, i64) {
+pub fn buyer_at(account: &crate::account::Account, program: &Program, now: Timestamp) -> (String, Points) {
     let mut view = account.clone();
     view.advance(now);
     view.join_tier(program, now);
@@ -49,7 +50,7 @@ pub struct Buyer<'a> {
     pub plan: Option<&'a crate::membership::Plan>,
     pub birthday: Option<Date>,
     pub status: MemberStatus,
-    pub available_points: i64,
+    pub available_points: Points,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -96,16 +97,20 @@ pub struct RefusedLine {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Redemption {
     /// The most points this cart may use (programme cap and the member's available points).
-    pub max_points: i64,
-    pub max_value_minor: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub max_points: Points,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub max_value_minor: Money,
     /// What sets `max_points`: `balance` (the member's available points), `share_cap` (the
     /// programme's share of the goods points may pay), `minimum` (less than the minimum
     /// redemption could apply, so none does), `inactive` (a frozen or closed member), or
     /// `coupon` (a coupon of the cart does not allow points).
     pub limit: String,
     /// Points applied (the request's `points_to_redeem`, or 0).
-    pub points: i64,
-    pub value_minor: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub points: Points,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub value_minor: Money,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,7 +126,8 @@ pub struct Evaluation {
     pub redemption: Redemption,
     /// Goods after points plus shipping: what the member pays in money.
     pub payable_minor: i64,
-    pub points_earned: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub points_earned: Points,
     pub growth_earned: i64,
     /// The points multiplier, e.g. 1.5.
     pub points_multiplier: f64,
@@ -378,21 +384,21 @@ pub fn evaluate_with_coupons(
     let wanted = if applied.allow_points { points_to_redeem } else { None };
     let mut redemption = redeem(program, goods - coupon_discount, buyer.available_points, active, wanted)?;
     if !applied.allow_points {
-        redemption.max_points = 0;
-        redemption.max_value_minor = 0;
+        redemption.max_points = Points::ZERO;
+        redemption.max_value_minor = Money::ZERO;
         redemption.limit = "coupon".into();
     }
-    spread(&mut priced, redemption.value_minor);
+    spread(&mut priced, redemption.value_minor.get());
     let paid: i64 = priced.iter().map(|l| l.paid_minor).sum();
     let (mult, mult_why) = tiers::earn_multiplier(program, buyer.tier, buyer.birthday, buyer.plan, at);
     let (points, growth) = if active {
         let paid_lines: Vec<i64> = priced.iter().map(|l| l.paid_minor).collect();
         let extra = coupon_extra_points(program, &applied, &paid_lines);
-        let earned = mult.checked_apply(program.points_for(paid)).and_then(|p| p.checked_add(extra));
+        let earned = mult.checked_apply(program.points_for(Money::new(paid)).get()).and_then(|p| p.checked_add(extra));
         let earned = crate::limits::check_earned("lines", earned)?;
-        (earned, tiers::order_growth(program, paid))
+        (Points::new(earned), tiers::order_growth(program, paid))
     } else {
-        (0, 0)
+        (Points::ZERO, 0)
     };
     let mut benefits = Vec::new();
     debug_assert_eq!(discounts.iter().map(|(_, v)| v).sum::<i64>(), list - goods);
@@ -456,28 +462,30 @@ pub fn evaluate_with_coupons(
 fn redeem(
     program: &Program,
     goods: i64,
-    available: i64,
+    available: Points,
     active: bool,
     wanted: Option<i64>,
 ) -> Result<Redemption, DomainError> {
     let r = &program.file.redemption;
-    let (cap, balance) = (program.max_redeemable(goods), available.max(0));
+    let min = Points::new(r.min_points);
+    let (cap, balance) = (program.max_redeemable(Money::new(goods)), available.at_least_zero());
     let mut max = cap.min(balance);
     let limit = if !active {
         "inactive"
-    } else if max < r.min_points {
+    } else if max < min {
         "minimum"
     } else if balance < cap {
         "balance"
     } else {
         "share_cap"
     };
-    if !active || max < r.min_points {
-        max = 0;
+    if !active || max < min {
+        max = Points::ZERO;
     }
-    let points = match wanted {
-        None | Some(0) => 0,
-        Some(p) if p < r.min_points => {
+    let points = match wanted.map(Points::new) {
+        None => Points::ZERO,
+        Some(p) if p.is_zero() => Points::ZERO,
+        Some(p) if p < min => {
             return Err(DomainError::unprocessable(
                 "points_to_redeem",
                 format!("{p} is below the minimum of {} points", r.min_points),

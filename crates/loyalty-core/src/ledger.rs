@@ -1,5 +1,6 @@
 //! Value types of the points ledger: balances, entries, lots and holds.
 
+use crate::amount::{Money, Points};
 use crate::ids::HoldId;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -9,21 +10,23 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Buckets {
     /// Earned, not yet usable (inside the return window).
-    pub pending: i64,
+    pub pending: Points,
     /// Usable points in active lots, not reserved by a hold.
-    pub active: i64,
+    pub active: Points,
     /// Reserved by open holds at checkout.
-    pub held: i64,
+    pub held: Points,
     /// Points clawed back that the member had already spent.
-    pub debt: i64,
+    pub debt: Points,
 }
 
 impl Buckets {
-    pub fn available(&self) -> i64 {
+    #[inline]
+    pub fn available(&self) -> Points {
         self.active - self.debt
     }
+    #[inline]
     pub fn is_well_formed(&self) -> bool {
-        self.pending >= 0 && self.active >= 0 && self.held >= 0 && self.debt >= 0
+        ![self.pending, self.active, self.held, self.debt].iter().any(|p| p.is_negative())
     }
 }
 
@@ -106,7 +109,7 @@ str_enum!(
 pub struct Entry {
     pub seq: i64,
     pub kind: EntryKind,
-    pub points: i64,
+    pub points: Points,
     pub source_kind: SourceKind,
     pub source_id: String,
     pub lot_no: Option<i64>,
@@ -122,10 +125,10 @@ pub struct Lot {
     pub lot_no: i64,
     pub source_kind: SourceKind,
     pub source_id: String,
-    pub granted: i64,
-    pub remaining: i64,
+    pub granted: Points,
+    pub remaining: Points,
     /// Points of this lot that expired.
-    pub expired: i64,
+    pub expired: Points,
     pub activates_at: Timestamp,
     /// First instant at which the lot is no longer usable; `None` never expires.
     pub expires_at: Option<Timestamp>,
@@ -146,7 +149,7 @@ impl Lot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
     pub lot_no: i64,
-    pub points: i64,
+    pub points: Points,
 }
 
 /// Points reserved at checkout until captured, released or timed out.
@@ -154,8 +157,8 @@ pub struct Allocation {
 pub struct Hold {
     pub hold_id: HoldId,
     pub order_id: String,
-    pub points: i64,
-    pub order_amount_minor: i64,
+    pub points: Points,
+    pub order_amount_minor: Money,
     pub status: HoldStatus,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -172,8 +175,8 @@ impl Hold {
     /// sets: a hold reserves coupons, the order later decides in which order they apply).
     pub fn differences(
         &self,
-        points: i64,
-        order_amount_minor: i64,
+        points: Points,
+        order_amount_minor: Money,
         coupons: &[crate::ids::CouponId],
         reserved: &[crate::ids::CouponId],
     ) -> Vec<String> {
@@ -205,8 +208,8 @@ mod tests {
         let hold = Hold {
             hold_id: HoldId::parse("h1").unwrap(),
             order_id: "o1".into(),
-            points: 500,
-            order_amount_minor: 25_000,
+            points: Points::new(500),
+            order_amount_minor: Money::new(25_000),
             status: HoldStatus::Open,
             created_at: at,
             expires_at: at,
@@ -216,11 +219,15 @@ mod tests {
         };
         let c = |ids: &[&str]| ids.iter().map(|i| CouponId::parse(i).unwrap()).collect::<Vec<_>>();
         let reserved = c(&["a", "b"]);
-        assert!(hold.differences(500, 25_000, &c(&["b", "a"]), &reserved).is_empty(), "named in another order");
-        assert!(hold.differences(500, 25_000, &c(&["a", "b", "a"]), &reserved).is_empty(), "named twice");
-        assert_eq!(hold.differences(500, 25_000, &c(&["a"]), &reserved), ["coupons"]);
-        assert_eq!(hold.differences(500, 25_000, &[], &reserved), ["coupons"]);
-        assert_eq!(hold.differences(500, 25_000, &c(&["a"]), &[]), ["coupons"]);
-        assert_eq!(hold.differences(400, 20_000, &reserved, &reserved), ["points", "order_amount_minor"]);
+        let (points, amount) = (Points::new(500), Money::new(25_000));
+        assert!(hold.differences(points, amount, &c(&["b", "a"]), &reserved).is_empty(), "named in another order");
+        assert!(hold.differences(points, amount, &c(&["a", "b", "a"]), &reserved).is_empty(), "named twice");
+        assert_eq!(hold.differences(points, amount, &c(&["a"]), &reserved), ["coupons"]);
+        assert_eq!(hold.differences(points, amount, &[], &reserved), ["coupons"]);
+        assert_eq!(hold.differences(points, amount, &c(&["a"]), &[]), ["coupons"]);
+        assert_eq!(
+            hold.differences(Points::new(400), Money::new(20_000), &reserved, &reserved),
+            ["points", "order_amount_minor"]
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! what-if simulator run the very same code.
 
 pub mod account;
+pub mod amount;
 pub mod calendar;
 pub mod checkout;
 pub mod config_file;
@@ -32,5 +33,6 @@ pub mod usage;
 pub mod verify;
 
 pub use account::Account;
+pub use amount::{Money, Points};
 pub use error::DomainError;
 pub use program::Program;

@@ -3,6 +3,7 @@
 //! exact in `i64`; a value out of its range is refused naming the field and the range.
 
 use crate::account::Account;
+use crate::amount::Points;
 use crate::error::DomainError;
 use crate::order::MAX_AMOUNT_MINOR;
 use crate::program::{Program, RefundPolicy};
@@ -58,10 +59,10 @@ impl Account {
     /// held) past `MAX_BALANCE`. Every credit is checked before anything changes, so
     /// a refused command changes nothing; and as points only move between those buckets
     /// after that, no move can overflow.
-    pub fn check_credit(&self, field: &str, points: i64) -> Result<(), DomainError> {
+    pub fn check_credit(&self, field: &str, points: Points) -> Result<(), DomainError> {
         let b = self.buckets;
         let total = b.pending.checked_add(b.active).and_then(|t| t.checked_add(b.held));
-        check_total(field, "points", total.unwrap_or(i64::MAX), points).map(|_| ())
+        check_total(field, "points", total.map_or(i64::MAX, Points::get), points.get()).map(|_| ())
     }
 
     /// Refuses growth that would take lifetime growth past `MAX_BALANCE`.
@@ -71,7 +72,7 @@ impl Account {
 
     /// `bucket + points` for a credit the command checked first ([`Account::check_credit`]):
     /// an overflow here is a rule that forgot to, a bug.
-    pub(crate) fn credited(&self, bucket: i64, points: i64) -> i64 {
+    pub(crate) fn credited(&self, bucket: Points, points: Points) -> Points {
         assert!(
             self.check_credit("points", points).is_ok(),
             "{}: a credit of {points} was not checked",
@@ -87,11 +88,11 @@ impl Account {
         field: &str,
         program: &Program,
         order_lot: Option<i64>,
-        points: i64,
+        points: Points,
     ) -> Result<(), DomainError> {
         let (_, _, rest) = self.clawback_split(order_lot, points);
         match program.file.refund_policy {
-            RefundPolicy::Debt => check_total(field, "debt", self.buckets.debt, rest).map(|_| ()),
+            RefundPolicy::Debt => check_total(field, "debt", self.buckets.debt.get(), rest.get()).map(|_| ()),
             RefundPolicy::Clamp => Ok(()),
         }
     }

@@ -1,6 +1,7 @@
 //! Orders and refunds: what a store sends, how it is validated, and what it earns or claws back.
 
 use crate::account::{Account, Clawback};
+use crate::amount::{Money, Points};
 use crate::error::DomainError;
 use crate::ids::{CouponId, MemberId, OrderId, RefundId};
 use crate::ledger::{MemberStatus, SourceKind};
@@ -196,11 +197,11 @@ impl OrderInput {
 
 impl ValidOrder {
     /// Paid for goods: what earns points (shipping excluded).
-    pub fn eligible_minor(&self) -> i64 {
-        self.lines.iter().map(|l| l.paid_minor).sum()
+    pub fn eligible_minor(&self) -> Money {
+        self.lines.iter().map(|l| Money::new(l.paid_minor)).sum()
     }
-    pub fn total_minor(&self) -> i64 {
-        self.eligible_minor() + self.shipping_minor
+    pub fn total_minor(&self) -> Money {
+        self.eligible_minor() + Money::new(self.shipping_minor)
     }
 
     /// Names the fields in which `other` differs from this order, for a 409 that says what.
@@ -280,7 +281,7 @@ pub struct RefundInput {
 pub struct RefundLine {
     pub sku: String,
     pub quantity: i64,
-    pub amount_minor: i64,
+    pub amount_minor: Money,
 }
 
 /// A recorded refund.
@@ -288,10 +289,10 @@ pub struct RefundLine {
 pub struct Refund {
     pub refund_id: RefundId,
     pub order_id: OrderId,
-    pub amount_minor: i64,
+    pub amount_minor: Money,
     pub lines: Vec<RefundLine>,
-    pub clawback_points: i64,
-    pub forgiven_points: i64,
+    pub clawback_points: Points,
+    pub forgiven_points: Points,
     pub refunded_at: Timestamp,
     pub created_at: Timestamp,
     /// Did the store send lines (rather than an amount)? Part of the body for conflicts.
@@ -302,9 +303,9 @@ pub struct Refund {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub order: ValidOrder,
-    pub earned_points: i64,
-    pub clawed_back_points: i64,
-    pub refunded_minor: i64,
+    pub earned_points: Points,
+    pub clawed_back_points: Points,
+    pub refunded_minor: Money,
     pub lot_no: Option<i64>,
     pub created_at: Timestamp,
     /// Why nothing was earned, when nothing was (e.g. the member was frozen).
@@ -375,25 +376,25 @@ pub fn place_order_with_coupons(
     };
     let eligible = order.eligible_minor();
     let (mult, why) = crate::tiers::earn_multiplier(program, &account.tier.code, birthday, plan, order.paid_at);
-    let base = program.points_for(eligible);
+    let base = program.points_for(eligible).get();
     let paid: Vec<i64> = order.lines.iter().map(|l| l.paid_minor).collect();
     let coupon_extra = applied.as_ref().map_or(0, |a| crate::checkout::coupon_extra_points(program, a, &paid));
     let (earned, growth, note) = match account.status {
         MemberStatus::Active => {
             let earned = mult.checked_apply(base).and_then(|p| p.checked_add(coupon_extra));
-            let earned = crate::limits::check_earned("lines", earned)?;
-            (earned, crate::tiers::order_growth(program, eligible), None)
+            let earned = Points::new(crate::limits::check_earned("lines", earned)?);
+            (earned, crate::tiers::order_growth(program, eligible.get()), None)
         }
-        s => (0, 0, Some(format!("member was {s}: nothing earned"))),
+        s => (Points::ZERO, 0, Some(format!("member was {s}: nothing earned"))),
     };
     account.check_credit("lines", earned)?;
     account.check_growth("lines", growth)?;
-    let tier_earned = if earned > 0 { earned - coupon_extra } else { 0 };
+    let tier_earned = if earned.is_positive() { earned.get() - coupon_extra } else { 0 };
     let mut benefits =
         crate::usage::order_benefits(program, (&account.tier.code, plan), &order, base, tier_earned, &why);
     if let Some(a) = &applied {
         for r in a.applied() {
-            let extra = if r.kind == "points_multiplier" && earned > 0 { coupon_extra } else { 0 };
+            let extra = if r.kind == "points_multiplier" && earned.is_positive() { coupon_extra } else { 0 };
             // A coupon of a plan's monthly pack is the plan's: it counts in the member's savings.
             let from_pack = offers
                 .iter()
@@ -412,14 +413,14 @@ pub fn place_order_with_coupons(
     Ok(Order {
         order,
         earned_points: earned,
-        clawed_back_points: 0,
-        refunded_minor: 0,
+        clawed_back_points: Points::ZERO,
+        refunded_minor: Money::ZERO,
         lot_no,
         created_at: now,
         note,
         growth,
         growth_clawed_back: 0,
-        multiplier_milli: if earned > 0 { mult.0 } else { 1000 },
+        multiplier_milli: if earned.is_positive() { mult.0 } else { 1000 },
         benefits,
         tasks: Vec::new(),
     })
@@ -452,19 +453,19 @@ pub fn refund_order(
             ),
         ));
     }
-    let eligible = i128::from(order.order.eligible_minor());
-    let owed_after = if eligible == 0 {
-        0
-    } else {
-        i64::try_from(i128::from(order.earned_points) * i128::from(after).min(eligible) / eligible).expect("bounded")
+    let eligible = i128::from(order.order.eligible_minor().get());
+    // The share of what was earned that the refunds so far took back, exact in i128.
+    let share = |of: i64| -> i64 {
+        if eligible == 0 {
+            0
+        } else {
+            i64::try_from(i128::from(of) * i128::from(after.get()).min(eligible) / eligible).expect("bounded")
+        }
     };
+    let owed_after = Points::new(share(order.earned_points.get()));
     let delta = owed_after - order.clawed_back_points;
-    assert!(delta >= 0 && owed_after <= order.earned_points, "clawback is cumulative and never above earned");
-    let growth_after = if eligible == 0 {
-        0
-    } else {
-        i64::try_from(i128::from(order.growth) * i128::from(after).min(eligible) / eligible).expect("bounded")
-    };
+    assert!(!delta.is_negative() && owed_after <= order.earned_points, "clawback is cumulative and never above earned");
+    let growth_after = share(order.growth);
     let growth_delta = growth_after - order.growth_clawed_back;
     let source = (SourceKind::Refund, format!("{}/{}", order.order.id, refund_id));
     account.check_clawback(
@@ -492,7 +493,11 @@ pub fn refund_order(
     })
 }
 
-fn refund_amount(order: &Order, prior: &[Refund], input: &RefundInput) -> Result<(i64, Vec<RefundLine>), DomainError> {
+fn refund_amount(
+    order: &Order,
+    prior: &[Refund],
+    input: &RefundInput,
+) -> Result<(Money, Vec<RefundLine>), DomainError> {
     match (&input.amount_minor, &input.lines) {
         (Some(a), None) => {
             if !(1..=MAX_AMOUNT_MINOR).contains(a) {
@@ -501,7 +506,7 @@ fn refund_amount(order: &Order, prior: &[Refund], input: &RefundInput) -> Result
                     format!("{a} must be between 1 and {MAX_AMOUNT_MINOR}"),
                 ));
             }
-            Ok((*a, Vec::new()))
+            Ok((Money::new(*a), Vec::new()))
         }
         (None, Some(lines)) => {
             if lines.is_empty() || lines.len() > MAX_LINES {
@@ -525,7 +530,7 @@ fn refund_amount(order: &Order, prior: &[Refund], input: &RefundInput) -> Result
                 let done = |f: fn(&RefundLine) -> i64| -> i64 {
                     prior.iter().flat_map(|r| &r.lines).chain(&out).filter(|x| x.sku == rl.sku).map(f).sum()
                 };
-                let (qty_done, amount_done) = (done(|x| x.quantity), done(|x| x.amount_minor));
+                let (qty_done, amount_done) = (done(|x| x.quantity), done(|x| x.amount_minor.get()));
                 if rl.quantity > line.quantity - qty_done {
                     return Err(DomainError::unprocessable(
                         format!("lines[{i}].quantity"),
@@ -544,7 +549,7 @@ fn refund_amount(order: &Order, prior: &[Refund], input: &RefundInput) -> Result
                     i64::try_from(i128::from(line.paid_minor) * i128::from(rl.quantity) / i128::from(line.quantity))
                         .expect("bounded")
                 };
-                out.push(RefundLine { sku: rl.sku.clone(), quantity: rl.quantity, amount_minor: amount });
+                out.push(RefundLine { sku: rl.sku.clone(), quantity: rl.quantity, amount_minor: Money::new(amount) });
             }
             Ok((out.iter().map(|l| l.amount_minor).sum(), out))
         }
@@ -556,7 +561,7 @@ fn refund_amount(order: &Order, prior: &[Refund], input: &RefundInput) -> Result
 pub fn refund_differences(stored: &Refund, input: &RefundInput) -> Vec<String> {
     let mut d = Vec::new();
     match (&input.amount_minor, &input.lines) {
-        (Some(a), None) if !stored.by_lines && *a == stored.amount_minor => {}
+        (Some(a), None) if !stored.by_lines && *a == stored.amount_minor.get() => {}
         (None, Some(lines))
             if stored.by_lines
                 && lines.len() == stored.lines.len()

@@ -1,5 +1,6 @@
 //! The programme file: what a store configures, validated on load with errors naming the field.
 
+use crate::amount::{Money, Points};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
@@ -245,26 +246,33 @@ impl Program {
         }
     }
 
-    /// Points earned for `eligible_minor` paid: floor(amount × rate), exact in integers.
-    pub fn points_for(&self, eligible_minor: i64) -> i64 {
-        assert!(eligible_minor >= 0, "eligible amount is never negative");
-        let p = i128::from(eligible_minor) * i128::from(self.file.earning.points_per_unit)
+    // The three functions below are the only bridges between money and points: `Points` and
+    // `Money` have no operator between them, so every conversion goes through a rate here.
+
+    /// Points earned for `eligible` paid: floor(amount × rate), exact in integers.
+    #[inline]
+    pub fn points_for(&self, eligible: Money) -> Points {
+        assert!(!eligible.is_negative(), "eligible amount is never negative");
+        let p = i128::from(eligible.get()) * i128::from(self.file.earning.points_per_unit)
             / i128::from(self.minor_per_unit);
-        i64::try_from(p).expect("bounded amounts keep points inside i64")
+        Points::new(i64::try_from(p).expect("bounded amounts keep points inside i64"))
     }
 
-    /// Money value of `points` in minor units, rounded down.
-    pub fn points_value_minor(&self, points: i64) -> i64 {
-        let v = i128::from(points) * i128::from(self.minor_per_unit) / i128::from(self.file.redemption.points_per_unit);
-        i64::try_from(v).expect("bounded points keep values inside i64")
+    /// Money value of `points`, rounded down to the minor unit.
+    #[inline]
+    pub fn points_value_minor(&self, points: Points) -> Money {
+        let v = i128::from(points.get()) * i128::from(self.minor_per_unit)
+            / i128::from(self.file.redemption.points_per_unit);
+        Money::new(i64::try_from(v).expect("bounded points keep values inside i64"))
     }
 
-    /// The most points redeemable on an order of `order_amount_minor` under the share cap.
-    pub fn max_redeemable(&self, order_amount_minor: i64) -> i64 {
+    /// The most points redeemable on an order of `order_amount` under the share cap.
+    #[inline]
+    pub fn max_redeemable(&self, order_amount: Money) -> Points {
         let r = &self.file.redemption;
-        let cap_minor = i128::from(order_amount_minor) * i128::from(r.max_share_percent) / 100;
+        let cap_minor = i128::from(order_amount.get()) * i128::from(r.max_share_percent) / 100;
         let pts = cap_minor * i128::from(r.points_per_unit) / i128::from(self.minor_per_unit);
-        i64::try_from(pts).expect("bounded amounts keep points inside i64")
+        Points::new(i64::try_from(pts).expect("bounded amounts keep points inside i64"))
     }
 }
 
@@ -277,9 +285,9 @@ mod tests {
         let p = Program::default_program();
         assert_eq!(p.file.timezone, "Asia/Shanghai");
         assert_eq!(p.minor_per_unit, 100);
-        assert_eq!(p.points_for(12_399), 123);
-        assert_eq!(p.points_value_minor(100), 100);
-        assert_eq!(p.max_redeemable(47_000), 23_500);
+        assert_eq!(p.points_for(Money::new(12_399)), Points::new(123));
+        assert_eq!(p.points_value_minor(Points::new(100)), Money::new(100));
+        assert_eq!(p.max_redeemable(Money::new(47_000)), Points::new(23_500));
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub fn order_benefits(
         let n = multipliers.len() as i64;
         for (i, m) in multipliers.iter().enumerate() {
             let share = extra / n + if i == 0 { extra % n } else { 0 };
-            out.push(use_of(m.clone(), program.points_value_minor(share), share));
+            out.push(use_of(m.clone(), program.points_value_minor(crate::Points::new(share)).get(), share));
         }
     }
     out

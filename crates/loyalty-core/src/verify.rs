@@ -1,5 +1,6 @@
 //! The ledger's invariants, checked over a member's whole history by `loyalty verify`.
 
+use crate::amount::Points;
 use crate::ledger::*;
 use serde::Serialize;
 
@@ -38,8 +39,9 @@ impl std::fmt::Display for Violation {
 
 /// The change an entry of `kind` moving `points` must make to the balances, or the reason the
 /// observed change `d` is impossible for it.
-fn check_delta(kind: EntryKind, points: i64, d: Buckets) -> Result<(), String> {
-    let p = points.abs();
+fn check_delta(kind: EntryKind, points: Points, d: Buckets) -> Result<(), String> {
+    let p = if points.is_negative() { -points } else { points };
+    const Z: Points = Points::ZERO;
     let expect = |want: Buckets| {
         if d == want {
             Ok(())
@@ -49,20 +51,20 @@ fn check_delta(kind: EntryKind, points: i64, d: Buckets) -> Result<(), String> {
     };
     let z = Buckets::default();
     match kind {
-        EntryKind::Earn if points > 0 => expect(Buckets { pending: p, ..z }),
-        EntryKind::Activate if points > 0 => expect(Buckets { pending: -p, active: p, ..z }),
-        EntryKind::Hold if points < 0 => expect(Buckets { active: -p, held: p, ..z }),
-        EntryKind::Capture if points < 0 => expect(Buckets { held: -p, ..z }),
-        EntryKind::Release if points > 0 => expect(Buckets { held: -p, active: p, ..z }),
-        EntryKind::Expire if points < 0 => expect(Buckets { active: -p, ..z }),
-        EntryKind::Adjust if points != 0 => expect(Buckets { active: points, ..z }),
-        EntryKind::Spend if points < 0 => expect(Buckets { active: -p, ..z }),
-        EntryKind::Restore if points > 0 => expect(Buckets { active: p, ..z }),
-        EntryKind::Clawback if points <= 0 => {
-            let ok = d.held == 0
-                && d.pending <= 0
-                && d.active <= 0
-                && d.debt >= 0
+        EntryKind::Earn if points > Z => expect(Buckets { pending: p, ..z }),
+        EntryKind::Activate if points > Z => expect(Buckets { pending: -p, active: p, ..z }),
+        EntryKind::Hold if points < Z => expect(Buckets { active: -p, held: p, ..z }),
+        EntryKind::Capture if points < Z => expect(Buckets { held: -p, ..z }),
+        EntryKind::Release if points > Z => expect(Buckets { held: -p, active: p, ..z }),
+        EntryKind::Expire if points < Z => expect(Buckets { active: -p, ..z }),
+        EntryKind::Adjust if points != Z => expect(Buckets { active: points, ..z }),
+        EntryKind::Spend if points < Z => expect(Buckets { active: -p, ..z }),
+        EntryKind::Restore if points > Z => expect(Buckets { active: p, ..z }),
+        EntryKind::Clawback if points <= Z => {
+            let ok = d.held == Z
+                && d.pending <= Z
+                && d.active <= Z
+                && d.debt >= Z
                 && d.pending + d.active - d.debt == points;
             if ok {
                 Ok(())
@@ -70,9 +72,9 @@ fn check_delta(kind: EntryKind, points: i64, d: Buckets) -> Result<(), String> {
                 Err(format!("clawback of {points} changed balances by {d:?}"))
             }
         }
-        EntryKind::DebtSettle if points < 0 => {
+        EntryKind::DebtSettle if points < Z => {
             let ok =
-                d.held == 0 && d.pending <= 0 && d.active <= 0 && d.debt == points && d.pending + d.active == points;
+                d.held == Z && d.pending <= Z && d.active <= Z && d.debt == points && d.pending + d.active == points;
             if ok {
                 Ok(())
             } else {
@@ -121,10 +123,10 @@ pub fn verify_member(h: &MemberHistory) -> Vec<Violation> {
     if prev != h.stored {
         bad(None, format!("balances {:?} differ from the sum of entries {prev:?}", h.stored));
     }
-    if h.stored.debt > 0 && h.stored.active > 0 {
+    if h.stored.debt.is_positive() && h.stored.active.is_positive() {
         bad(None, format!("owes {} points while holding {} active ones", h.stored.debt, h.stored.active));
     }
-    let sum = |s: LotStatus| h.lots.iter().filter(|l| l.status == s).map(|l| l.remaining).sum::<i64>();
+    let sum = |s: LotStatus| h.lots.iter().filter(|l| l.status == s).map(|l| l.remaining).sum::<Points>();
     if sum(LotStatus::Pending) != h.stored.pending {
         bad(None, format!("pending {} differs from its lots' {}", h.stored.pending, sum(LotStatus::Pending)));
     }
@@ -132,10 +134,10 @@ pub fn verify_member(h: &MemberHistory) -> Vec<Violation> {
         bad(None, format!("active {} differs from its lots' {}", h.stored.active, sum(LotStatus::Active)));
     }
     for l in &h.lots {
-        if l.remaining < 0 || l.remaining > l.granted {
+        if l.remaining.is_negative() || l.remaining > l.granted {
             bad(None, format!("lot {} has {} remaining of {} granted", l.lot_no, l.remaining, l.granted));
         }
-        if l.status == LotStatus::Expired && l.remaining != 0 {
+        if l.status == LotStatus::Expired && !l.remaining.is_zero() {
             bad(None, format!("expired lot {} still has {} remaining", l.lot_no, l.remaining));
         }
     }
@@ -152,12 +154,12 @@ pub fn verify_member(h: &MemberHistory) -> Vec<Violation> {
     if total != h.growth_total {
         bad(None, format!("lifetime growth {} differs from the sum of growth entries {total}", h.growth_total));
     }
-    let held: i64 = h.open_holds.iter().map(|x| x.points).sum();
+    let held: Points = h.open_holds.iter().map(|x| x.points).sum();
     if held != h.stored.held {
         bad(None, format!("held {} differs from open holds' {held}", h.stored.held));
     }
     for x in &h.open_holds {
-        let alloc: i64 = x.allocations.iter().map(|a| a.points).sum();
+        let alloc: Points = x.allocations.iter().map(|a| a.points).sum();
         if alloc != x.points {
             bad(None, format!("hold {} holds {} but its allocations sum to {alloc}", x.hold_id, x.points));
         }

@@ -11,6 +11,16 @@ use loyalty_core::order::{place_order_with_coupons, LineInput, ValidOrder};
 use loyalty_core::Program;
 use proptest::prelude::*;
 
+/// A member stored at tier `code` since `at`, as the rules would have left one that joined
+/// then and reached it.
+fn at_tier(member: MemberId, code: &str, at: Timestamp) -> Account {
+    let tier = loyalty_core::tiers::TierState { code: code.to_owned(), since: Some(at), ..Default::default() };
+    Account::from_stored(loyalty_core::account::StoredAccount {
+        tier,
+        ..loyalty_core::account::StoredAccount::new(member)
+    })
+}
+
 const PROGRAMME: &str = "[member_day]\nday_of_month = 18\nextra_percent = 95\npoints_multiplier = 3.0\n\
 [tiers]\nmultipliers = \"max\"\n\
 [[tiers.levels]]\ncode = \"base\"\nname = \"普通会员\"\nentry = 0\ndiscount_percent = 95\n\
@@ -53,17 +63,15 @@ proptest! {
         let code = ["base", "silver", "gold"][tier];
         let birthday = jiff::civil::Date::new(1990, birthday_month, 1).ok();
         let plan = [None, Some(&program.file.plans[0]), Some(&program.file.plans[1])][plan];
-        let buyer = Buyer { tier: code, plan, birthday, status: MemberStatus::Active, available_points: available };
-        let max = evaluate(&program, &buyer, &lines, 1_000, None, at).unwrap().redemption.max_points;
+        let buyer = Buyer { tier: code, plan, birthday, status: MemberStatus::Active, available_points: loyalty_core::Points::new(available) };
+        let max = evaluate(&program, &buyer, &lines, 1_000, None, at).unwrap().redemption.max_points.get();
         let want = max * redeem_share / 100;
         let redeem = (want >= program.file.redemption.min_points).then_some(want);
         let e = evaluate(&program, &buyer, &lines, 1_000, redeem, at).unwrap();
-        prop_assert_eq!(e.lines.iter().map(|l| l.paid_minor).sum::<i64>() + e.redemption.value_minor, e.goods_minor);
+        prop_assert_eq!(e.lines.iter().map(|l| l.paid_minor).sum::<i64>() + e.redemption.value_minor.get(), e.goods_minor);
         prop_assert!(e.lines.iter().all(|l| l.paid_minor >= 0 && l.member_price_minor <= l.list_minor));
 
-        let mut acc = Account::new(MemberId::parse("m").unwrap());
-        acc.join_tier(&program, at);
-        acc.tier.code = code.to_owned();
+        let mut acc = at_tier(MemberId::parse("m").unwrap(), code, at);
         let order = ValidOrder {
             id: OrderId::parse("o").unwrap(),
             member_id: MemberId::parse("m").unwrap(),
@@ -82,8 +90,8 @@ proptest! {
         let given: Vec<(String, i64)> = e.benefits.iter().filter(|b| b.value_minor > 0).map(|b| (b.code.clone(), b.value_minor)).collect();
         let recorded: Vec<(String, i64)> = placed.benefits.iter().filter(|b| b.extra_points == 0 && b.value_minor > 0).map(|b| (b.code.clone(), b.value_minor)).collect();
         prop_assert_eq!(recorded, given);
-        let base = program.points_for(e.lines.iter().map(|l| l.paid_minor).sum());
-        prop_assert_eq!(placed.benefits.iter().map(|b| b.extra_points).sum::<i64>(), placed.earned_points - base);
+        let base = program.points_for(loyalty_core::Money::new(e.lines.iter().map(|l| l.paid_minor).sum()));
+        prop_assert_eq!(placed.benefits.iter().map(|b| b.extra_points).sum::<i64>(), (placed.earned_points - base).get());
         prop_assert!(placed.benefits.iter().all(|b| b.tier == code));
         // A plan's benefit is marked as the plan's, and only then.
         for b in &placed.benefits {

@@ -16,6 +16,16 @@ use loyalty_core::order::{place_order_with_coupons, LineInput, ValidOrder};
 use loyalty_core::Program;
 use proptest::prelude::*;
 
+/// A member stored at tier `code` since `at`, as the rules would have left one that joined
+/// then and reached it.
+fn at_tier(member: MemberId, code: &str, at: Timestamp) -> Account {
+    let tier = loyalty_core::tiers::TierState { code: code.to_owned(), since: Some(at), ..Default::default() };
+    Account::from_stored(loyalty_core::account::StoredAccount {
+        tier,
+        ..loyalty_core::account::StoredAccount::new(member)
+    })
+}
+
 const PROGRAMME: &str = "[member_day]\nday_of_month = 18\nextra_percent = 95\npoints_multiplier = 3.0\n\
 [[tiers.levels]]\ncode = \"base\"\nname = \"普通会员\"\nentry = 0\ndiscount_percent = 95\n\
 [[tiers.levels]]\ncode = \"gold\"\nname = \"金卡\"\nentry = 5000\ndiscount_percent = 85\npoints_multiplier = 1.5\n";
@@ -112,7 +122,7 @@ proptest! {
             held.push((c, t));
         }
         let offers: Vec<_> = held.iter().map(|(c, t)| (c, t)).collect();
-        let buyer = Buyer { tier: code, plan: None, birthday: None, status: MemberStatus::Active, available_points: 0 };
+        let buyer = Buyer { tier: code, plan: None, birthday: None, status: MemberStatus::Active, available_points: loyalty_core::Points::ZERO };
         let e = evaluate_with_coupons(&program, &buyer, (&lines, 1_000), None, &offers, at).unwrap();
         prop_assert_eq!(e.lines.iter().map(|l| l.coupon_discount_minor).sum::<i64>(), e.coupon_discount_minor);
         prop_assert_eq!(e.lines.iter().map(|l| l.paid_minor).sum::<i64>(), e.goods_minor - e.coupon_discount_minor);
@@ -139,9 +149,7 @@ proptest! {
             shipping_waived_minor: e.shipping_waived_minor,
             coupons: used.iter().map(|&i| held[i].0.coupon_id.clone()).collect(),
         };
-        let mut acc = Account::new(member.clone());
-        acc.join_tier(&program, at);
-        acc.tier.code = code.to_owned();
+        let mut acc = at_tier(member.clone(), code, at);
         let placed = place_order_with_coupons(&mut acc, &program, order, (None, None), &order_offers, at);
         let placed = placed.map_err(|e| TestCaseError::fail(format!("the order was refused: {e}")))?;
         prop_assert_eq!(placed.earned_points, e.points_earned);

@@ -99,7 +99,13 @@ fn a_refund_line_of_zero_or_fewer_units_is_refused_as_such() {
 #[test]
 fn a_cart_line_is_checked_like_an_order_line() {
     let p = Program::default_program();
-    let buyer = Buyer { tier: "base", plan: None, birthday: None, status: MemberStatus::Active, available_points: 0 };
+    let buyer = Buyer {
+        tier: "base",
+        plan: None,
+        birthday: None,
+        status: MemberStatus::Active,
+        available_points: loyalty_core::Points::ZERO,
+    };
     let cart = |category: &str| {
         vec![CartLine {
             sku: "A".into(),

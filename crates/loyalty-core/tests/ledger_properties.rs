@@ -8,7 +8,7 @@ use loyalty_core::ids::MemberId;
 use loyalty_core::ledger::{HoldStatus, LotStatus, SourceKind};
 use loyalty_core::program::{ProgramFile, RefundPolicy};
 use loyalty_core::verify::{verify_member, MemberHistory};
-use loyalty_core::Program;
+use loyalty_core::{Money, Points, Program};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -52,18 +52,18 @@ fn run(ops: &[Op], p: &Program) -> Account {
         acc.advance(now);
         match *op {
             Op::Earn(pts) => {
-                let lot = acc.earn(p, (SourceKind::Order, &format!("o{n}")), pts, now, now);
+                let lot = acc.earn(p, (SourceKind::Order, &format!("o{n}")), Points::new(pts), now, now);
                 orders.push((lot, pts));
             }
             Op::Wait(secs) => now = now.checked_add(jiff::SignedDuration::from_secs(secs)).unwrap(),
             Op::Hold(pts, ttl) => {
-                let before = acc.buckets.available();
-                let r = acc.hold(p, &format!("c{n}"), pts, 1_000_000, ttl, now);
-                assert_eq!(r.is_ok(), pts <= before, "a hold succeeds exactly when points are available");
+                let before = acc.buckets().available();
+                let r = acc.hold(p, &format!("c{n}"), Points::new(pts), Money::new(1_000_000), ttl, now);
+                assert_eq!(r.is_ok(), pts <= before.get(), "a hold succeeds exactly when points are available");
             }
             Op::Capture(i) | Op::Release(i) => {
-                if let Some(id) = acc.holds.get(i).map(|h| h.hold_id.clone()) {
-                    let status = acc.holds[i].status;
+                if let Some(id) = acc.holds().get(i).map(|h| h.hold_id.clone()) {
+                    let status = acc.holds()[i].status;
                     let r = if matches!(op, Op::Capture(_)) { acc.capture(&id, now) } else { acc.release(&id, now) };
                     if status == HoldStatus::Open {
                         assert!(r.is_ok());
@@ -73,21 +73,21 @@ fn run(ops: &[Op], p: &Program) -> Account {
             Op::Clawback(i, pts) => {
                 if let Some(&(lot, earned)) = orders.get(i) {
                     let take = pts.min(earned);
-                    let before = acc.buckets;
-                    let c = acc.clawback(p, (SourceKind::Refund, &format!("r{n}")), lot, take, now);
-                    assert_eq!(c.taken + c.forgiven, take);
+                    let before = acc.buckets();
+                    let c = acc.clawback(p, (SourceKind::Refund, &format!("r{n}")), lot, Points::new(take), now);
+                    assert_eq!(c.taken + c.forgiven, Points::new(take));
                     if p.file.refund_policy == RefundPolicy::Clamp {
-                        assert_eq!(acc.buckets.debt, before.debt, "clamp never creates debt");
+                        assert_eq!(acc.buckets().debt, before.debt, "clamp never creates debt");
                     }
                 }
             }
             Op::Adjust(pts) => {
-                let before = acc.buckets.available();
-                let r = acc.adjust(p, &format!("a{n}"), pts, "test".into(), now);
+                let before = acc.buckets().available();
+                let r = acc.adjust(p, &format!("a{n}"), Points::new(pts), "test".into(), now);
                 if pts > 0 {
                     assert!(r.is_ok());
                 } else if pts < 0 {
-                    assert_eq!(r.is_ok(), -pts <= before);
+                    assert_eq!(r.is_ok(), -pts <= before.get());
                 }
             }
         }
@@ -99,13 +99,13 @@ fn run(ops: &[Op], p: &Program) -> Account {
 
 fn history(acc: &Account) -> MemberHistory {
     MemberHistory {
-        member_id: acc.member_id.to_string(),
-        stored: acc.buckets,
-        entries: acc.new_entries.clone(),
-        lots: acc.lots.clone(),
-        open_holds: acc.holds.iter().filter(|h| h.status == HoldStatus::Open).cloned().collect(),
-        growth: acc.new_growth.clone(),
-        growth_total: acc.growth_total,
+        member_id: acc.member_id().to_string(),
+        stored: acc.buckets(),
+        entries: acc.new_entries().to_vec(),
+        lots: acc.lots().to_vec(),
+        open_holds: acc.holds().iter().filter(|h| h.status == HoldStatus::Open).cloned().collect(),
+        growth: acc.new_growth().to_vec(),
+        growth_total: acc.growth_total(),
     }
 }
 
@@ -122,7 +122,7 @@ proptest! {
     #[test]
     fn any_sequence_keeps_every_invariant_under_clamp(ops in proptest::collection::vec(op(), 1..80), rolling in any::<bool>()) {
         let acc = run(&ops, &program(RefundPolicy::Clamp, rolling));
-        prop_assert_eq!(acc.buckets.debt, 0);
+        prop_assert_eq!(acc.buckets().debt, Points::ZERO);
         let v = verify_member(&history(&acc));
         prop_assert!(v.is_empty(), "violations: {v:?}");
     }
@@ -134,11 +134,11 @@ fn a_tampered_history_is_caught_and_named() {
     let acc = run(&[Op::Earn(500), Op::Wait(8 * 86_400), Op::Hold(200, 600)], &p);
     let mut h = history(&acc);
     assert!(verify_member(&h).is_empty());
-    h.entries[1].points += 1;
+    h.entries[1].points += Points::new(1);
     let v = verify_member(&h);
     assert_eq!(v[0].entry_seq, Some(2), "{v:?}");
     let mut h = history(&acc);
-    h.stored.active += 5;
+    h.stored.active += Points::new(5);
     assert!(verify_member(&h).iter().any(|v| v.entry_seq.is_none() && v.problem.contains("differ")));
 }
 
@@ -147,17 +147,17 @@ fn spending_takes_the_soonest_expiring_lot_and_releases_return_to_it() {
     let p = program(RefundPolicy::Debt, false);
     let mut acc = Account::new(MemberId::parse("m").unwrap());
     let t0: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
-    acc.earn(&p, (SourceKind::Order, "old"), 300, t0, t0);
+    acc.earn(&p, (SourceKind::Order, "old"), Points::new(300), t0, t0);
     let t1: Timestamp = "2026-03-10T00:00:00Z".parse().unwrap();
-    acc.earn(&p, (SourceKind::Order, "new"), 300, t1, t1);
+    acc.earn(&p, (SourceKind::Order, "new"), Points::new(300), t1, t1);
     let t2: Timestamp = "2026-04-01T00:00:00Z".parse().unwrap();
     acc.advance(t2);
-    let id = acc.hold(&p, "c1", 400, 1_000_000, 600, t2).unwrap();
-    assert_eq!(acc.lots[0].remaining, 0, "the older lot expires first and is spent first");
-    assert_eq!(acc.lots[1].remaining, 200);
+    let id = acc.hold(&p, "c1", Points::new(400), Money::new(1_000_000), 600, t2).unwrap();
+    assert_eq!(acc.lots()[0].remaining, Points::ZERO, "the older lot expires first and is spent first");
+    assert_eq!(acc.lots()[1].remaining, Points::new(200));
     acc.release(&id, t2).unwrap();
-    assert_eq!((acc.lots[0].remaining, acc.lots[1].remaining), (300, 300));
-    assert!(acc.lots.iter().all(|l| l.status == LotStatus::Active));
+    assert_eq!((acc.lots()[0].remaining, acc.lots()[1].remaining), (Points::new(300), Points::new(300)));
+    assert!(acc.lots().iter().all(|l| l.status == LotStatus::Active));
     acc.assert_invariants();
 }
 
@@ -166,17 +166,21 @@ fn debt_is_settled_from_the_next_earning() {
     let p = program(RefundPolicy::Debt, false);
     let mut acc = Account::new(MemberId::parse("m").unwrap());
     let t0: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
-    let lot = acc.earn(&p, (SourceKind::Order, "o1"), 1_000, t0, t0);
+    let lot = acc.earn(&p, (SourceKind::Order, "o1"), Points::new(1_000), t0, t0);
     let t1: Timestamp = "2026-02-01T00:00:00Z".parse().unwrap();
     acc.advance(t1);
-    let h = acc.hold(&p, "c", 800, 1_000_000, 600, t1).unwrap();
+    let h = acc.hold(&p, "c", Points::new(800), Money::new(1_000_000), 600, t1).unwrap();
     acc.capture(&h, t1).unwrap();
-    let c = acc.clawback(&p, (SourceKind::Refund, "o1/r1"), lot, 1_000, t1);
-    assert_eq!(c.taken, 1_000);
-    assert_eq!((acc.buckets.available(), acc.buckets.debt), (-800, 800));
-    acc.earn(&p, (SourceKind::Order, "o2"), 500, t1, t1);
-    assert_eq!((acc.buckets.pending, acc.buckets.debt), (0, 300), "the new earning pays the debt first");
-    acc.earn(&p, (SourceKind::Order, "o3"), 500, t1, t1);
-    assert_eq!((acc.buckets.pending, acc.buckets.debt), (200, 0));
+    let c = acc.clawback(&p, (SourceKind::Refund, "o1/r1"), lot, Points::new(1_000), t1);
+    assert_eq!(c.taken, Points::new(1_000));
+    assert_eq!((acc.buckets().available(), acc.buckets().debt), (Points::new(-800), Points::new(800)));
+    acc.earn(&p, (SourceKind::Order, "o2"), Points::new(500), t1, t1);
+    assert_eq!(
+        (acc.buckets().pending, acc.buckets().debt),
+        (Points::ZERO, Points::new(300)),
+        "the new earning pays the debt first"
+    );
+    acc.earn(&p, (SourceKind::Order, "o3"), Points::new(500), t1, t1);
+    assert_eq!((acc.buckets().pending, acc.buckets().debt), (Points::new(200), Points::ZERO));
     acc.assert_invariants();
 }

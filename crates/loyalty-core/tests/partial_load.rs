@@ -4,11 +4,11 @@
 //! order. The engine loads members partially for batches of orders and advances only.
 
 use jiff::{SignedDuration, Timestamp};
-use loyalty_core::account::Account;
+use loyalty_core::account::{Account, StoredAccount};
 use loyalty_core::ids::MemberId;
-use loyalty_core::ledger::{HoldStatus, LotStatus, SourceKind};
+use loyalty_core::ledger::{Hold, HoldStatus, Lot, LotStatus, SourceKind};
 use loyalty_core::program::{ExpiryPolicy, ProgramFile};
-use loyalty_core::Program;
+use loyalty_core::{Money, Points, Program};
 use proptest::prelude::*;
 
 fn program(rolling: bool) -> Program {
@@ -19,22 +19,43 @@ fn program(rolling: bool) -> Program {
     Program::from_file(f).unwrap()
 }
 
+/// The member's row as the writer left `acc`: what a load starts from.
+fn stored(acc: &Account) -> StoredAccount {
+    StoredAccount {
+        member_id: acc.member_id().clone(),
+        status: acc.status(),
+        buckets: acc.buckets(),
+        next_seq: acc.next_seq(),
+        next_lot_no: acc.next_lot_no(),
+        tier: acc.tier().clone(),
+        tier_review_at: acc.tier_review_at(),
+        growth_total: acc.growth_total(),
+        next_growth_seq: acc.next_growth_seq(),
+        next_tier_seq: acc.next_tier_seq(),
+    }
+}
+
 /// What the store hands the engine for a partial load at `now`: what an earn or an advance
 /// can touch, with the new entries of earlier work already written.
 fn partial_copy(full: &Account, now: Timestamp) -> Account {
-    let mut p = full.clone();
     let held: Vec<i64> = full
-        .holds
+        .holds()
         .iter()
         .filter(|h| h.status == HoldStatus::Open)
         .flat_map(|h| h.allocations.iter().map(|a| a.lot_no))
         .collect();
-    p.lots.retain(|l| {
+    let mut p = Account::from_stored(stored(full));
+    let wanted = |l: &&Lot| {
         l.status == LotStatus::Pending
-            || (l.status == LotStatus::Active && l.remaining > 0 && l.expires_at.is_some_and(|e| e <= now))
+            || (l.status == LotStatus::Active && l.remaining.is_positive() && l.expires_at.is_some_and(|e| e <= now))
             || held.contains(&l.lot_no)
-    });
-    p.new_entries.clear();
+    };
+    for l in full.lots().iter().filter(wanted) {
+        p.load_lot(Lot { dirty: false, ..l.clone() });
+    }
+    for h in full.holds() {
+        p.load_hold(Hold { dirty: false, ..h.clone() });
+    }
     p.set_partially_loaded();
     p
 }
@@ -69,29 +90,29 @@ proptest! {
                     let paid = now.checked_sub(SignedDuration::from_hours(24 * days_ago)).unwrap();
                     let mut part = partial_copy(&full, now);
                     part.assert_invariants();
-                    let before = full.new_entries.len();
+                    let before = full.new_entries().len();
                     for acc in [&mut full, &mut part] {
                         acc.advance(now);
-                        acc.earn(&p, (SourceKind::Order, &format!("o{n}")), pts, paid, now);
+                        acc.earn(&p, (SourceKind::Order, &format!("o{n}")), Points::new(pts), paid, now);
                         acc.advance(now);
                         acc.assert_invariants();
                     }
-                    prop_assert_eq!(&full.new_entries[before..], &part.new_entries[..]);
-                    prop_assert_eq!(full.buckets, part.buckets);
+                    prop_assert_eq!(&full.new_entries()[before..], part.new_entries());
+                    prop_assert_eq!(full.buckets(), part.buckets());
                 }
                 // Spending is done on the full account only (the engine loads spenders in full).
                 Op::Hold(pts) => {
                     full.advance(now);
-                    let _ = full.hold(&p, &format!("c{n}"), pts, 1_000_000, 3_600, now);
+                    let _ = full.hold(&p, &format!("c{n}"), Points::new(pts), Money::new(1_000_000), 3_600, now);
                 }
             }
             let mut part = partial_copy(&full, now);
-            let before = full.new_entries.len();
+            let before = full.new_entries().len();
             full.advance(now);
             part.advance(now);
             part.assert_invariants();
-            prop_assert_eq!(&full.new_entries[before..], &part.new_entries[..]);
-            prop_assert_eq!(full.buckets, part.buckets);
+            prop_assert_eq!(&full.new_entries()[before..], part.new_entries());
+            prop_assert_eq!(full.buckets(), part.buckets());
         }
     }
 }
@@ -101,7 +122,7 @@ fn partial_with_one_active_lot() -> (Program, Timestamp, Account) {
     let p = program(false);
     let mut full = Account::new(MemberId::parse("m").unwrap());
     let t0: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
-    full.earn(&p, (SourceKind::Order, "o1"), 300, t0, t0);
+    full.earn(&p, (SourceKind::Order, "o1"), Points::new(300), t0, t0);
     let t1: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
     full.advance(t1);
     let part = partial_copy(&full, t1);
@@ -112,17 +133,9 @@ fn partial_with_one_active_lot() -> (Program, Timestamp, Account) {
 #[should_panic(expected = "spending from a partially loaded account")]
 fn spending_from_a_partial_load_stops_the_world() {
     let (p, t1, mut part) = partial_with_one_active_lot();
-    assert_eq!((part.unloaded_active, part.lots.len()), (300, 0), "the active lot stays in the store");
+    assert_eq!((part.unloaded_active(), part.lots().len()), (Points::new(300), 0), "the active lot stays in the store");
     part.assert_invariants();
-    let _ = part.hold(&p, "c1", 100, 1_000_000, 600, t1);
-}
-
-#[test]
-#[should_panic(expected = "active ≠ Σ active lots")]
-fn a_change_to_active_points_without_a_lot_is_caught_on_a_partial_load() {
-    let (_, _, mut part) = partial_with_one_active_lot();
-    part.buckets.active += 1;
-    part.assert_invariants();
+    let _ = part.hold(&p, "c1", Points::new(100), Money::new(1_000_000), 600, t1);
 }
 
 proptest! {
@@ -135,7 +148,7 @@ proptest! {
         growth in proptest::collection::vec((1i64..2_000, 0i64..800), 0..60),
         ends in proptest::collection::vec(0i64..30, 1..5),
     ) {
-        use loyalty_core::tiers::{growth_in_window, growth_need, GrowthKind, GrowthSum};
+        use loyalty_core::tiers::{growth_in_window, growth_need, GrowthEntry, GrowthKind, GrowthSum};
         let p = program(false);
         let now: Timestamp = "2026-06-15T08:00:00Z".parse().unwrap();
         let mut full = Account::new(MemberId::parse("g").unwrap());
@@ -145,10 +158,13 @@ proptest! {
         }
         let need = growth_need(&full, &p, now);
         let (a, b) = need.summed.expect("a rolling window has a middle");
-        let mut part = full.clone();
-        part.growth_entries.retain(|g| need.from.is_none_or(|f| g.at > f) && !(g.at > a && g.at <= b));
-        let amount = full.growth_entries.iter().filter(|g| g.at > a && g.at <= b).map(|g| g.amount).sum();
-        part.growth_sum = Some(GrowthSum { after: a, upto: b, amount });
+        let mut part = Account::from_stored(stored(&full));
+        let summed = |g: &&GrowthEntry| g.at > a && g.at <= b;
+        for g in full.growth_entries().iter().filter(|g| need.from.is_none_or(|f| g.at > f) && !summed(g)) {
+            part.load_growth_entry(g.clone());
+        }
+        let amount = full.growth_entries().iter().filter(summed).map(|g| g.amount).sum();
+        part.end_growth_load(Some(GrowthSum { after: a, upto: b, amount }));
         for d in ends {
             let end = now.checked_add(SignedDuration::from_hours(24 * d)).unwrap();
             prop_assert_eq!(growth_in_window(&full, &p, end), growth_in_window(&part, &p, end));

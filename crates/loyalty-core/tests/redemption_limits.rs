@@ -12,8 +12,13 @@ fn cart(unit: i64) -> Vec<CartLine> {
 
 fn refusal(program: &Program, available: i64, unit: i64, wanted: i64) -> (String, String) {
     let at: Timestamp = "2026-06-02T10:00:00Z".parse().unwrap();
-    let buyer =
-        Buyer { tier: "base", plan: None, birthday: None, status: MemberStatus::Active, available_points: available };
+    let buyer = Buyer {
+        tier: "base",
+        plan: None,
+        birthday: None,
+        status: MemberStatus::Active,
+        available_points: loyalty_core::Points::new(available),
+    };
     let limit = evaluate(program, &buyer, &cart(unit), 0, None, at).unwrap().redemption.limit;
     match evaluate(program, &buyer, &cart(unit), 0, Some(wanted), at) {
         Err(DomainError::Unprocessable { field, reason }) => {
@@ -35,10 +40,15 @@ fn each_binding_limit_is_named_with_its_figures() {
     // A large balance and a small cart: the share cap binds.
     let unit = 100_000;
     let at: Timestamp = "2026-06-02T10:00:00Z".parse().unwrap();
-    let rich =
-        Buyer { tier: "base", plan: None, birthday: None, status: MemberStatus::Active, available_points: 10_000_000 };
+    let rich = Buyer {
+        tier: "base",
+        plan: None,
+        birthday: None,
+        status: MemberStatus::Active,
+        available_points: loyalty_core::Points::new(10_000_000),
+    };
     // The cap is of the goods at member price.
-    let cap = evaluate(&program, &rich, &cart(unit), 0, None, at).unwrap().redemption.max_points;
+    let cap = evaluate(&program, &rich, &cart(unit), 0, None, at).unwrap().redemption.max_points.get();
     assert!(cap >= r.min_points, "the cart is large enough for the minimum");
     let (limit, why) = refusal(&program, 10_000_000, unit, cap + 1);
     assert_eq!(limit, "share_cap");

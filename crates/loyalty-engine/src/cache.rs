@@ -36,7 +36,7 @@ type Version = (i64, i64, i64, i64);
 
 fn version(m: &MemberRecord) -> Version {
     let a = &m.account;
-    (a.next_seq, a.next_growth_seq, a.next_tier_seq, m.profile.updated_at.as_microsecond())
+    (a.next_seq(), a.next_growth_seq(), a.next_tier_seq(), m.profile.updated_at.as_microsecond())
 }
 
 /// Instants as microseconds since the first cache was made, so that an entry's `checked`
@@ -91,7 +91,7 @@ impl MemberCache {
         if map.len() >= CAPACITY {
             map.clear();
         }
-        let id = m.account.member_id.clone();
+        let id = m.account.member_id().clone();
         let v = version(&m);
         let m = Arc::new(m);
         match map.get(&id) {

@@ -237,8 +237,8 @@ pub async fn create_hold(
     let cmd = Command::Hold {
         member: member.clone(),
         order_id: r.order_id,
-        points: r.points,
-        order_amount_minor: r.order_amount_minor,
+        points: loyalty_core::Points::new(r.points),
+        order_amount_minor: loyalty_core::Money::new(r.order_amount_minor),
         ttl_seconds,
         coupons,
     };
@@ -324,7 +324,8 @@ pub async fn adjust(
     let adj_id = path_id("id", &raw_id, AdjustmentId::parse)?;
     loyalty_core::limits::check_adjustment(r.points)?;
     let reason = Reason::parse(&r.reason).map_err(|e| DomainError::unprocessable("reason", e.0))?;
-    let cmd = Command::Adjust { member, id: adj_id, points: r.points, reason, actor: who.name };
+    let points = loyalty_core::Points::new(r.points);
+    let cmd = Command::Adjust { member, id: adj_id, points, reason, actor: who.name };
     match s.writer.submit(cmd).await? {
         Outcome::Adjusted { adjustment, balances, replayed } => {
             let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };

@@ -39,8 +39,10 @@ pub struct TierStateView {
 pub struct HoldRecord {
     pub id: String,
     pub order_id: String,
-    pub points: i64,
-    pub order_amount_minor: i64,
+    #[schema(value_type = i64)]
+    pub points: loyalty_core::Points,
+    #[schema(value_type = i64)]
+    pub order_amount_minor: loyalty_core::Money,
     /// open, captured, released, expired
     pub status: String,
     pub created_at: String,
@@ -51,7 +53,8 @@ pub struct HoldRecord {
 #[derive(Serialize, ToSchema)]
 pub struct AdjustmentRecord {
     pub id: String,
-    pub points: i64,
+    #[schema(value_type = i64)]
+    pub points: loyalty_core::Points,
     pub reason: String,
     pub actor: String,
     pub created_at: String,
@@ -170,7 +173,7 @@ impl MemberExport {
     fn new(d: &MemberData, insight: Option<MemberInsightView>, program: &Program, now: Timestamp) -> Self {
         let tz = &program.tz;
         let acc = &d.record.account;
-        let t = &acc.tier;
+        let t = acc.tier();
         let actions =
             |kind: ActionKind| d.actions.iter().filter(|a| a.kind == kind).map(|a| action_view(a, tz)).collect();
         let orders = d
@@ -182,7 +185,7 @@ impl MemberExport {
             })
             .collect();
         Self {
-            member_id: acc.member_id.to_string(),
+            member_id: acc.member_id().to_string(),
             exported_at: rfc3339(now, tz),
             profile: MemberView::new(&d.record, now, tz),
             tier: TierStateView {
@@ -192,7 +195,7 @@ impl MemberExport {
                 grace_until: when(t.grace_until, tz),
                 assigned_reason: t.assigned_reason.clone(),
                 assigned_until: when(t.assigned_until, tz),
-                growth_total: acc.growth_total,
+                growth_total: acc.growth_total(),
             },
             lots: d.lots.iter().map(|l| LotView::new(l, tz)).collect(),
             ledger: d.entries.iter().map(|e| EntryView::new(e, tz)).collect(),
@@ -446,8 +449,8 @@ pub async fn erase_member(
     let member = path_id("member_id", &id, MemberId::parse)?;
     match s.writer.submit(Command::Erase { member, reason: r.reason, actor: who.name }).await? {
         Outcome::Erased { record, replayed } => Ok(axum::Json(ErasedView {
-            member_id: record.account.member_id.to_string(),
-            status: record.account.status.to_string(),
+            member_id: record.account.member_id().to_string(),
+            status: record.account.status().to_string(),
             erased_at: when(record.profile.erased_at, &s.program.tz).unwrap_or_default(),
             removed: PERSONAL_FIELDS.iter().map(|f| (*f).to_owned()).collect(),
             already_erased: replayed,

@@ -196,8 +196,8 @@ pub async fn member_tasks(State(s): State<AppState>, Path(id): Path<String>) -> 
     };
     let state = s.store.task_state(&member).await?;
     let holder = Holder {
-        tier: &rec.account.tier.code,
-        active: rec.account.status == MemberStatus::Active,
+        tier: &rec.account.tier().code,
+        active: rec.account.status() == MemberStatus::Active,
         insight: None,
         paid: rec.plan.as_ref().is_some_and(|c| c.applies_at(now)),
     };

@@ -383,7 +383,7 @@ pub async fn evaluate(State(s): State<AppState>, Json(r): Json<EvaluateRequest>)
     let m = load(&s, &id).await?;
     let (tier, available_points) = checkout::buyer_at(&m.account, &s.program, s.clock.now());
     let plan = plan_at(&s, &m, at);
-    let buyer = Buyer { tier: &tier, plan, birthday: m.profile.birthday, status: m.account.status, available_points };
+    let buyer = Buyer { tier: &tier, plan, birthday: m.profile.birthday, status: m.account.status(), available_points };
     let held = crate::coupons::checkout_offers(&s, &id, &r.coupons, r.best_coupons).await?;
     let mut offers: Vec<_> = held.iter().map(|(c, t)| (c, &**t)).collect();
     if r.best_coupons {
@@ -407,8 +407,13 @@ fn best_offers<'a>(
     offers: &[(&'a loyalty_core::coupons::Coupon, &'a loyalty_core::coupons::Template)],
     at: jiff::Timestamp,
 ) -> ApiResult<Vec<(&'a loyalty_core::coupons::Coupon, &'a loyalty_core::coupons::Template)>> {
-    let buyer =
-        Buyer { tier, plan, birthday: None, status: loyalty_core::ledger::MemberStatus::Active, available_points: 0 };
+    let buyer = Buyer {
+        tier,
+        plan,
+        birthday: None,
+        status: loyalty_core::ledger::MemberStatus::Active,
+        available_points: loyalty_core::Points::ZERO,
+    };
     let plain = checkout::evaluate(&s.program, &buyer, &r.lines, r.shipping_minor, None, at)?;
     let goods: Vec<loyalty_core::coupons::CartGoods<'_>> = plain
         .lines

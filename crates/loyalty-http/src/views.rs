@@ -4,7 +4,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use loyalty_core::ledger::{Buckets, Entry, Hold, Lot};
 use loyalty_core::order::{LineInput, Order, Refund, RefundLine};
-use loyalty_core::Program;
+use loyalty_core::{Money, Points, Program};
 use loyalty_store::{Adjustment, MemberRecord};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -13,25 +13,30 @@ pub use loyalty_core::calendar::rfc3339;
 
 #[derive(Serialize, ToSchema)]
 pub struct Expiring {
-    pub points: i64,
+    #[schema(value_type = i64)]
+    pub points: Points,
     pub expires_at: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Balances {
     /// Usable now: active points minus debt (negative only while the member owes points).
-    pub available: i64,
+    #[schema(value_type = i64)]
+    pub available: Points,
     /// Earned, usable once the return window closes.
-    pub pending: i64,
+    #[schema(value_type = i64)]
+    pub pending: Points,
     /// Reserved by open holds.
-    pub held: i64,
-    pub debt: i64,
+    #[schema(value_type = i64)]
+    pub held: Points,
+    #[schema(value_type = i64)]
+    pub debt: Points,
     /// Points that expire within 30 days.
     pub expiring: Vec<Expiring>,
 }
 
 impl Balances {
-    pub fn new(b: Buckets, expiring: &[(i64, Timestamp)], tz: &TimeZone) -> Self {
+    pub fn new(b: Buckets, expiring: &[(Points, Timestamp)], tz: &TimeZone) -> Self {
         Self {
             available: b.available(),
             pending: b.pending,
@@ -74,8 +79,8 @@ impl MemberView {
         let (b, expiring) = m.account.balances_at(now);
         let p = &m.profile;
         Self {
-            id: m.account.member_id.to_string(),
-            status: m.account.status.to_string(),
+            id: m.account.member_id().to_string(),
+            status: m.account.status().to_string(),
             name: p.name.clone(),
             phone: p.phone.clone(),
             email: p.email.clone(),
@@ -94,10 +99,14 @@ impl MemberView {
 
 #[derive(Serialize, ToSchema)]
 pub struct BalancesAfter {
-    pub available: i64,
-    pub pending: i64,
-    pub held: i64,
-    pub debt: i64,
+    #[schema(value_type = i64)]
+    pub available: Points,
+    #[schema(value_type = i64)]
+    pub pending: Points,
+    #[schema(value_type = i64)]
+    pub held: Points,
+    #[schema(value_type = i64)]
+    pub debt: Points,
 }
 
 impl From<Buckets> for BalancesAfter {
@@ -112,7 +121,8 @@ pub struct EntryView {
     /// earn, activate, hold, capture, release, expire, clawback, adjust, debt_settle, spend, restore
     pub kind: String,
     /// Signed from the member's point of view.
-    pub points: i64,
+    #[schema(value_type = i64)]
+    pub points: Points,
     /// order, refund, hold, adjustment, activity, job, redemption, draw, checkin, referral
     pub source: String,
     pub source_id: String,
@@ -151,9 +161,12 @@ pub struct LotView {
     pub source: String,
     pub source_id: String,
     /// Points granted.
-    pub points: i64,
-    pub remaining: i64,
-    pub expired: i64,
+    #[schema(value_type = i64)]
+    pub points: Points,
+    #[schema(value_type = i64)]
+    pub remaining: Points,
+    #[schema(value_type = i64)]
+    pub expired: Points,
     pub status: String,
     pub activates_at: String,
     pub expires_at: Option<String>,
@@ -179,10 +192,13 @@ impl LotView {
 pub struct RefundView {
     pub id: String,
     pub order_id: String,
-    pub amount_minor: i64,
+    #[schema(value_type = i64)]
+    pub amount_minor: Money,
     pub lines: Vec<RefundLineView>,
-    pub clawback_points: i64,
-    pub forgiven_points: i64,
+    #[schema(value_type = i64)]
+    pub clawback_points: Points,
+    #[schema(value_type = i64)]
+    pub forgiven_points: Points,
     pub refunded_at: String,
 }
 
@@ -190,7 +206,8 @@ pub struct RefundView {
 pub struct RefundLineView {
     pub sku: String,
     pub quantity: i64,
-    pub amount_minor: i64,
+    #[schema(value_type = i64)]
+    pub amount_minor: Money,
 }
 
 impl RefundView {
@@ -218,12 +235,17 @@ pub struct OrderView {
     pub lines: Vec<LineInput>,
     pub shipping_minor: i64,
     /// Paid for goods (what earns points).
-    pub paid_minor: i64,
+    #[schema(value_type = i64)]
+    pub paid_minor: Money,
     /// Goods plus shipping.
-    pub total_minor: i64,
-    pub earned_points: i64,
-    pub clawed_back_points: i64,
-    pub refunded_minor: i64,
+    #[schema(value_type = i64)]
+    pub total_minor: Money,
+    #[schema(value_type = i64)]
+    pub earned_points: Points,
+    #[schema(value_type = i64)]
+    pub clawed_back_points: Points,
+    #[schema(value_type = i64)]
+    pub refunded_minor: Money,
     /// When the earned points become usable.
     pub points_activate_at: Option<String>,
     pub note: Option<String>,
@@ -250,7 +272,9 @@ impl OrderView {
             earned_points: o.earned_points,
             clawed_back_points: o.clawed_back_points,
             refunded_minor: o.refunded_minor,
-            points_activate_at: (o.earned_points > 0)
+            points_activate_at: o
+                .earned_points
+                .is_positive()
                 .then(|| rfc3339(loyalty_core::calendar::activation(program, v.paid_at), tz)),
             note: o.note.clone(),
             refunds: refunds.iter().map(|r| RefundView::new(r, tz)).collect(),
@@ -265,10 +289,13 @@ pub struct HoldView {
     pub id: String,
     pub member_id: String,
     pub order_id: String,
-    pub points: i64,
+    #[schema(value_type = i64)]
+    pub points: Points,
     /// What the held points are worth, in minor units.
-    pub value_minor: i64,
-    pub order_amount_minor: i64,
+    #[schema(value_type = i64)]
+    pub value_minor: Money,
+    #[schema(value_type = i64)]
+    pub order_amount_minor: Money,
     /// open, captured, released, expired
     pub status: String,
     pub expires_at: String,
@@ -295,7 +322,8 @@ impl HoldView {
 pub struct AdjustmentView {
     pub id: String,
     pub member_id: String,
-    pub points: i64,
+    #[schema(value_type = i64)]
+    pub points: Points,
     pub reason: String,
     pub actor: String,
     pub created_at: String,

@@ -299,7 +299,7 @@ fn add_points(out: &mut [KpiPeriod], flows: &[EntryFlow], program: &Program) -> 
         p.outstanding = outstanding;
         if let Some(o) = i.checked_sub(1).and_then(|j| out.get_mut(j)) {
             o.points = p.clone();
-            o.liability_minor = program.points_value_minor(outstanding.max(0));
+            o.liability_minor = program.points_value_minor(loyalty_core::Points::new(outstanding.max(0))).get();
             o.breakage_rate = ratio(expired, activated);
         }
     }

@@ -280,7 +280,7 @@ pub fn render(data: &ReportData, program: &Program) -> String {
         "<p>Points outstanding by the ledger: {} · by member balances: {} ({check}); liability {:.2} {}.</p>",
         l.ledger_outstanding,
         l.balances_outstanding,
-        money(program.points_value_minor(l.ledger_outstanding.max(0)) as f64, program),
+        money(program.points_value_minor(loyalty_core::Points::new(l.ledger_outstanding.max(0))).get() as f64, program),
         program.file.currency
     );
     html.push_str("<div class=\"grid\">");

@@ -3,6 +3,7 @@
 use crate::{Result, StoreError};
 use jiff::Timestamp;
 use loyalty_core::ledger::*;
+use loyalty_core::{Money, Points};
 
 /// Instants are stored as microseconds since the Unix epoch.
 pub fn micros(t: Timestamp) -> i64 {
@@ -36,7 +37,12 @@ pub const MAX_BINDS: usize = 30_000;
 pub const IN_CHUNK: usize = 5_000;
 
 pub fn buckets(pending: i64, active: i64, held: i64, debt: i64) -> Buckets {
-    Buckets { pending, active, held, debt }
+    Buckets {
+        pending: Points::new(pending),
+        active: Points::new(active),
+        held: Points::new(held),
+        debt: Points::new(debt),
+    }
 }
 
 /// A stored row's cells by column name, whether the row came from the driver one by one or
@@ -47,6 +53,16 @@ pub trait Cells {
     fn opt_i64(&self, col: &str) -> Result<Option<i64>>;
     fn text(&self, col: &str) -> Result<String>;
     fn opt_text(&self, col: &str) -> Result<Option<String>>;
+
+    /// A points column: the columns are `BIGINT`, the domain's type is `Points`.
+    fn points(&self, col: &str) -> Result<Points> {
+        self.i64(col).map(Points::new)
+    }
+
+    /// A money column, in minor units.
+    fn money(&self, col: &str) -> Result<Money> {
+        self.i64(col).map(Money::new)
+    }
 }
 
 /// Rows that one statement answered as a single JSON text, an array of arrays

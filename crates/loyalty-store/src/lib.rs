@@ -24,7 +24,7 @@ pub mod versions;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use loyalty_core::account::Account;
+use loyalty_core::account::{Account, AccountChange};
 use loyalty_core::ids::{AdjustmentId, HoldId, MemberId, OrderId};
 use loyalty_core::ledger::{Entry, EntryKind, Hold, Lot};
 use loyalty_core::member::Profile;
@@ -92,7 +92,7 @@ pub type LoadedGrowth = (Vec<(MemberId, loyalty_core::tiers::GrowthEntry)>, Vec<
 pub struct Adjustment {
     pub member_id: MemberId,
     pub adjustment_id: AdjustmentId,
-    pub points: i64,
+    pub points: loyalty_core::Points,
     pub reason: String,
     pub actor: String,
     pub created_at: Timestamp,
@@ -152,20 +152,14 @@ pub struct Changes {
 impl Changes {
     /// Takes what changed out of `record`: the member row, dirty lots and holds, new entries.
     pub fn take_from(&mut self, record: &mut MemberRecord) {
-        let acc = &mut record.account;
-        let id = acc.member_id.clone();
-        for l in acc.lots.iter_mut().filter(|l| l.dirty) {
-            l.dirty = false;
-            self.lots.push((id.clone(), l.clone()));
-        }
-        for h in acc.holds.iter_mut().filter(|h| h.dirty) {
-            h.dirty = false;
-            self.holds.push((id.clone(), h.clone()));
-        }
-        self.entries.extend(acc.new_entries.drain(..).map(|e| (id.clone(), e)));
-        self.growth.extend(acc.new_growth.drain(..).map(|g| (id.clone(), g)));
-        self.tier_events.extend(acc.new_tier_events.drain(..).map(|e| (id.clone(), e)));
-        acc.tier_dirty = false;
+        let id = record.account.member_id().clone();
+        record.account.take_changes(|c| match c {
+            AccountChange::Lot(l) => self.lots.push((id.clone(), l)),
+            AccountChange::Hold(h) => self.holds.push((id.clone(), h)),
+            AccountChange::Entry(e) => self.entries.push((id.clone(), e)),
+            AccountChange::Growth(g) => self.growth.push((id.clone(), g)),
+            AccountChange::TierEvent(e) => self.tier_events.push((id.clone(), e)),
+        });
         self.members.push(record.clone());
     }
 }

@@ -68,7 +68,7 @@ impl Cleanup {
 fn earned(id: &str, program: &Program, now: Timestamp) -> MemberRecord {
     let mut account = Account::new(MemberId::parse(id).unwrap());
     let paid_at = now - SignedDuration::from_hours(1);
-    account.earn(program, (SourceKind::Order, "o-1"), 1_200, paid_at, now).expect("a lot");
+    account.earn(program, (SourceKind::Order, "o-1"), loyalty_core::Points::new(1_200), paid_at, now).expect("a lot");
     MemberRecord { profile: Profile::new(paid_at, now), account, plan: None }
 }
 
@@ -106,12 +106,12 @@ async fn story(store: &dyn Store, program: &Program, now: Timestamp) {
 
     // LedgerReads: the member, the lot and the entry come back as written.
     let m = store.member(&id, now - SignedDuration::from_hours(24 * 800)).await.unwrap().expect("written");
-    assert_eq!((m.account.buckets.pending, m.account.buckets.active), (1_200, 0), "{backend}");
+    assert_eq!((m.account.buckets().pending.get(), m.account.buckets().active.get()), (1_200, 0), "{backend}");
     let lots = store.lots(&id, None, 10).await.unwrap();
-    assert_eq!(lots.iter().map(|l| l.remaining).collect::<Vec<_>>(), [1_200], "{backend}");
+    assert_eq!(lots.iter().map(|l| l.remaining.get()).collect::<Vec<_>>(), [1_200], "{backend}");
     let q = LedgerQuery { member_id: "alice".into(), limit: 10, ..Default::default() };
     let entries = store.ledger(&q).await.unwrap();
-    assert_eq!(entries.iter().map(|e| (e.kind, e.points)).collect::<Vec<_>>(), [(EntryKind::Earn, 1_200)]);
+    assert_eq!(entries.iter().map(|e| (e.kind, e.points.get())).collect::<Vec<_>>(), [(EntryKind::Earn, 1_200)]);
     assert_eq!(store.member_ids(None, 10).await.unwrap(), ["alice"], "{backend}");
     let totals = store.totals().await.unwrap();
     assert_eq!((totals.members, totals.entries), (1, 1), "{backend}");
@@ -129,7 +129,10 @@ async fn story(store: &dyn Store, program: &Program, now: Timestamp) {
     let before = store.member_versions(std::slice::from_ref(&id)).await.unwrap();
     assert!(before.contains_key(&id), "{backend}");
     assert_eq!(store.member_versions(std::slice::from_ref(&id)).await.unwrap(), before, "{backend}: no write, no move");
-    record.account.earn(program, (SourceKind::Order, "o-2"), 10, now, now).expect("a second lot");
+    record
+        .account
+        .earn(program, (SourceKind::Order, "o-2"), loyalty_core::Points::new(10), now, now)
+        .expect("a second lot");
     let mut more = Changes::default();
     more.take_from(&mut record);
     let mut tx = store.begin().await.unwrap();

@@ -107,7 +107,9 @@ async fn state(url: &str) -> Vec<String> {
         let entries = store.ledger(&q).await.unwrap();
         out.push(format!(
             "{id}: {:?} seq {} lots {}\n{lots:?}\n{entries:?}",
-            rec.account.buckets, rec.account.next_seq, rec.account.next_lot_no
+            rec.account.buckets(),
+            rec.account.next_seq(),
+            rec.account.next_lot_no()
         ));
     }
     let report = loyalty_engine::jobs::verify_all(store.as_ref(), &Program::default_program(), 4).await.unwrap();

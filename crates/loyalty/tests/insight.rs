@@ -326,7 +326,7 @@ async fn kpis_add_up_with_the_ledger() {
     assert_eq!((sum("redeemed"), sum("adjusted_out"), sum("expired")), (300, 120, earned["k1"]), "{k}");
     assert_eq!(sum("clawed_back"), clawed);
     let liability: i64 = last["liability_minor"].as_i64().unwrap();
-    assert_eq!(liability, app.program.points_value_minor(balances));
+    assert_eq!(liability, app.program.points_value_minor(loyalty_core::Points::new(balances)).get());
     let orders: i64 = periods.iter().map(|p| p["orders"].as_i64().unwrap()).sum();
     let paid: i64 = periods.iter().map(|p| p["paid_minor"].as_i64().unwrap()).sum();
     assert_eq!((orders, paid), (4, 170_000 + 4 * 800));

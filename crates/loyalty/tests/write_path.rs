@@ -34,8 +34,8 @@ fn hold(member: &str, order: &str, points: i64) -> Command {
     Command::Hold {
         member: MemberId::parse(member).unwrap(),
         order_id: order.into(),
-        points,
-        order_amount_minor: 1_000_000,
+        points: loyalty_core::Points::new(points),
+        order_amount_minor: loyalty_core::Money::new(1_000_000),
         ttl_seconds: 600,
         coupons: Vec::new(),
     }
@@ -54,14 +54,14 @@ async fn a_spend_after_partial_loads_takes_the_oldest_points_first() {
         run(&app, vec![place(&app, &format!("pl-{i}"), "pl", 100, days_before(now, d), now)], now).await;
     }
     let stored = app.store.member(&MemberId::parse("pl").unwrap(), now).await.unwrap().unwrap();
-    assert_eq!((stored.account.buckets.active, stored.account.lots.len()), (300, 3), "three active lots");
+    assert_eq!((stored.account.buckets().active.get(), stored.account.lots().len()), (300, 3), "three active lots");
     // A hold needs the spending order, so this batch loads the member in full.
     let out = run(&app, vec![hold("pl", "cart-1", 150)], now).await;
     let Outcome::Hold { hold, balances, .. } = &out[0] else { panic!("a hold: {out:?}") };
-    let lot_of = |i: usize| stored.account.lots.iter().find(|l| l.source_id == format!("pl-{i}")).unwrap().lot_no;
-    let taken: Vec<(i64, i64)> = hold.allocations.iter().map(|a| (a.lot_no, a.points)).collect();
+    let lot_of = |i: usize| stored.account.lots().iter().find(|l| l.source_id == format!("pl-{i}")).unwrap().lot_no;
+    let taken: Vec<(i64, i64)> = hold.allocations.iter().map(|a| (a.lot_no, a.points.get())).collect();
     assert_eq!(taken, vec![(lot_of(0), 100), (lot_of(1), 50)], "the oldest lot first, then the next");
-    assert_eq!((balances.active, balances.held), (150, 150));
+    assert_eq!((balances.active.get(), balances.held.get()), (150, 150));
     app.assert_verified().await;
 }
 
@@ -82,9 +82,9 @@ async fn orders_and_a_spend_in_one_batch_load_the_member_in_full() {
     )
     .await;
     let Outcome::Hold { balances, .. } = &out[1] else { panic!("a hold: {out:?}") };
-    assert_eq!((balances.active, balances.held, balances.pending), (50, 250, 0));
+    assert_eq!((balances.active.get(), balances.held.get(), balances.pending.get()), (50, 250, 0));
     let stored = app.store.member(&MemberId::parse("mx").unwrap(), now).await.unwrap().unwrap();
-    assert_eq!((stored.account.buckets.active, stored.account.buckets.pending), (50, 100));
+    assert_eq!((stored.account.buckets().active.get(), stored.account.buckets().pending.get()), (50, 100));
     app.assert_verified().await;
 }
 
@@ -102,11 +102,11 @@ async fn a_refund_of_an_order_placed_in_the_same_batch_loads_the_member_in_full(
     };
     let out = run(&app, vec![place(&app, "rf-1", "rf", 100, days_before(now, 30), now), refund], now).await;
     let Outcome::Refund { order, .. } = &out[1] else { panic!("a refund: {out:?}") };
-    assert_eq!(order.clawed_back_points, 100);
+    assert_eq!(order.clawed_back_points.get(), 100);
     let m = app.store.member(&MemberId::parse("rf").unwrap(), now).await.unwrap().unwrap();
-    assert_eq!((m.account.buckets.active, m.account.buckets.debt), (100, 0));
-    let older = m.account.lots.iter().find(|l| l.source_id == "rf-0");
-    assert!(older.is_none(), "the older lot gave its points first and holds none now: {:?}", m.account.lots);
+    assert_eq!((m.account.buckets().active.get(), m.account.buckets().debt.get()), (100, 0));
+    let older = m.account.lots().iter().find(|l| l.source_id == "rf-0");
+    assert!(older.is_none(), "the older lot gave its points first and holds none now: {:?}", m.account.lots());
     app.assert_verified().await;
 }
 
@@ -121,11 +121,11 @@ async fn advancing_a_partially_loaded_member_activates_and_expires_what_is_due()
     let later = now.checked_add(SignedDuration::from_hours(24 * 10)).unwrap();
     run(&app, vec![Command::Advance { member: member.clone() }], later).await;
     let m = app.store.member(&member, later).await.unwrap().unwrap();
-    assert_eq!((m.account.buckets.pending, m.account.buckets.active), (0, 300));
+    assert_eq!((m.account.buckets().pending.get(), m.account.buckets().active.get()), (0, 300));
     let much_later = now.checked_add(SignedDuration::from_hours(24 * 365 * 3)).unwrap();
     run(&app, vec![Command::Advance { member: member.clone() }], much_later).await;
     let m = app.store.member(&member, much_later).await.unwrap().unwrap();
-    assert_eq!((m.account.buckets.pending, m.account.buckets.active), (0, 0), "every lot expired");
+    assert_eq!((m.account.buckets().pending.get(), m.account.buckets().active.get()), (0, 0), "every lot expired");
     app.assert_verified().await;
 }
 
@@ -213,7 +213,7 @@ async fn batches_run_early_are_run_again_after_another_connection_writes() {
     .unwrap();
     assert_eq!(seen, vec![1, 2, 3], "each batch's replies, in order");
     let b = app.store.member(&MemberId::parse("pe-b").unwrap(), now).await.unwrap().unwrap();
-    assert_eq!(b.account.buckets.active, 250, "both of pe-b's orders count: neither write was lost");
+    assert_eq!(b.account.buckets().active.get(), 250, "both of pe-b's orders count: neither write was lost");
     for id in ["pe-1", "pe-2", "pe-3", "pe-x"] {
         assert!(app.store.order(&OrderId::parse(id).unwrap()).await.unwrap().is_some(), "{id} stored");
     }

@@ -75,7 +75,7 @@ async fn a_command_that_panics_is_refused_alone_and_the_rest_of_its_batch_is_app
     let bad = Command::Adjust {
         member: loyalty_core::ids::MemberId::parse("bad").unwrap(),
         id: loyalty_core::ids::AdjustmentId::parse("a1").unwrap(),
-        points: 1,
+        points: loyalty_core::Points::new(1),
         reason: loyalty_core::text::Reason::parse("gift").unwrap(),
         actor: "test".into(),
     };

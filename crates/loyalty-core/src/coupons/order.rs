@@ -33,7 +33,7 @@ pub fn coupons_on(
 pub fn coupon_extra_points(program: &Program, applied: &super::Applied, paid: &[i64]) -> i64 {
     let Some((percent, in_scope)) = &applied.multiplier else { return 0 };
     let base: i64 = paid.iter().zip(in_scope).filter(|(_, s)| **s).map(|(p, _)| *p).sum();
-    let points = i128::from(program.points_for(base));
+    let points = i128::from(program.points_for(crate::Money::new(base)).get());
     i64::try_from(points * i128::from(percent - 100) / 100).unwrap_or(i64::MAX)
 }
 

@@ -192,5 +192,5 @@ fn points_multiplier_coupons_add_points_on_their_goods_only() {
     let g = goods(&[10_000, 5_000]);
     let a = apply(&cart(&g), 0, &[(&c, &t)], now());
     let extra = crate::checkout::coupon_extra_points(&Program::default_program(), &a, &[10_000, 5_000]);
-    assert_eq!(extra, Program::default_program().points_for(10_000));
+    assert_eq!(extra, Program::default_program().points_for(crate::Money::new(10_000)).get());
 }

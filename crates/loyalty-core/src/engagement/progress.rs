@@ -127,11 +127,11 @@ pub fn matching_net(goal: &Goal, order: &ValidOrder, refunds: &[Refund]) -> i64 
         if r.by_lines {
             for rl in &r.lines {
                 let hit = order.lines.iter().find(|l| l.sku == rl.sku).is_some_and(|l| matches(&l.category, &l.brand));
-                refunded += if hit { rl.amount_minor } else { 0 };
+                refunded += if hit { rl.amount_minor.get() } else { 0 };
             }
         } else if total > 0 {
             // An amount refund is spread over the lines by what was paid for them.
-            refunded += (r.amount_minor.min(total) as i128 * matching as i128 / total as i128) as i64;
+            refunded += (r.amount_minor.get().min(total) as i128 * matching as i128 / total as i128) as i64;
         }
     }
     (matching - refunded).clamp(0, matching)
@@ -324,13 +324,17 @@ mod tests {
         Refund {
             refund_id: crate::ids::RefundId::parse("r").unwrap(),
             order_id: crate::ids::OrderId::parse("o").unwrap(),
-            amount_minor: amount,
+            amount_minor: crate::Money::new(amount),
             lines: lines
                 .iter()
-                .map(|(s, a)| crate::order::RefundLine { sku: s.to_string(), quantity: 1, amount_minor: *a })
+                .map(|(s, a)| crate::order::RefundLine {
+                    sku: s.to_string(),
+                    quantity: 1,
+                    amount_minor: crate::Money::new(*a),
+                })
                 .collect(),
-            clawback_points: 0,
-            forgiven_points: 0,
+            clawback_points: crate::Points::ZERO,
+            forgiven_points: crate::Points::ZERO,
             refunded_at: "2026-12-02T00:00:00Z".parse().unwrap(),
             created_at: "2026-12-02T00:00:00Z".parse().unwrap(),
             by_lines: !lines.is_empty(),

@@ -222,7 +222,7 @@ impl LotteryInput {
 pub fn prize_cost(program: &Program, p: &PrizeInput) -> i64 {
     match (&p.item, p.cost_minor) {
         (_, Some(c)) => c,
-        (PrizeItem::Points { points }, None) => program.points_value_minor(*points),
+        (PrizeItem::Points { points }, None) => program.points_value_minor(crate::Points::new(*points)).get(),
         _ => 0,
     }
 }

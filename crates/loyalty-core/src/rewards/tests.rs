@@ -206,7 +206,7 @@ fn out_of_stock_over_budget_or_ungivable_prizes_fall_back() {
     // A budget of what three 100-point prizes cost: the fourth falls back.
     let prizes =
         vec![prize("p100", 1, PrizeItem::Points { points: 100 }, None), prize("thanks", 1, PrizeItem::Nothing, None)];
-    let cost = program.points_value_minor(100);
+    let cost = program.points_value_minor(crate::Points::new(100)).get();
     let mut l = lottery(prizes, Some(3 * cost));
     l.terms.max_draws_per_day = None;
     let mut won = 0;

@@ -158,12 +158,12 @@ pub fn record_activity(
     }
     acc.check_growth("type", cfg.growth)?;
     if cfg.points > 0 {
-        acc.check_credit("type", cfg.points)?;
+        acc.check_credit("type", crate::Points::new(cfg.points))?;
     }
     let source = format!("activity/{id}");
     acc.add_growth(program, GrowthKind::Activity, &source, cfg.growth, occurred_at, now);
     if cfg.points > 0 {
-        acc.earn_now(program, (SourceKind::Activity, &source), cfg.points, now);
+        acc.earn_now(program, (SourceKind::Activity, &source), crate::Points::new(cfg.points), now);
     }
     action.growth = cfg.growth;
     action.points = cfg.points;

@@ -61,21 +61,21 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
             catch_up(m, program, now);
             t.members.insert(member.clone());
             let acc = &m.account;
-            let latest = acc.holds.iter().filter(|h| &h.order_id == order_id).max_by_key(|h| h.created_at);
+            let latest = acc.holds().iter().filter(|h| &h.order_id == order_id).max_by_key(|h| h.created_at);
             // The same hold asked again is replayed; other terms for the order are a conflict
             // until that hold is released.
             if let Some(h) = latest.filter(|h| live_hold_of(h, order_id)) {
                 let differences = h.differences(*points, *order_amount_minor, coupons, &reserved);
                 if differences.is_empty() {
-                    return Ok(Outcome::Hold { hold: h.clone(), balances: acc.buckets, replayed: true });
+                    return Ok(Outcome::Hold { hold: h.clone(), balances: acc.buckets(), replayed: true });
                 }
                 return Err(DomainError::Conflict { what: "hold for order".into(), id: order_id.clone(), differences });
             }
             reservable(l, member, coupons, &order, now)?;
             let acc = &mut existing(l, member)?.account;
             let id = acc.hold(program, order_id, *points, *order_amount_minor, *ttl_seconds, now)?;
-            let hold = acc.holds.iter().find(|h| h.hold_id == id).expect("just created").clone();
-            let balances = acc.buckets;
+            let hold = acc.holds().iter().find(|h| h.hold_id == id).expect("just created").clone();
+            let balances = acc.buckets();
             reserve_coupons(l, t, member, (coupons, &order, hold.expires_at), now);
             Ok(Outcome::Hold { hold, balances, replayed: false })
         }
@@ -88,8 +88,8 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
             } else {
                 m.account.release(hold, now)?;
             }
-            let h = m.account.holds.iter().find(|h| &h.hold_id == hold).expect("found by the rule").clone();
-            let balances = m.account.buckets;
+            let h = m.account.holds().iter().find(|h| &h.hold_id == hold).expect("found by the rule").clone();
+            let balances = m.account.buckets();
             settle_reserved(l, t, member, &h.order_id, matches!(cmd, Command::Capture { .. }), now);
             Ok(Outcome::Hold { hold: h, balances, replayed: false })
         }
@@ -146,12 +146,11 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
         Command::SettleReferral { invitee } => settle(l, t, program, invitee, now),
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
-            let before = m.account.new_entries.len() + m.account.new_tier_events.len();
+            let before = m.account.appended();
             catch_up(m, program, now);
-            let n = m.account.new_entries.len() + m.account.new_tier_events.len() - before;
+            let n = m.account.appended() - before;
             let acc = &m.account;
-            let dirty = acc.tier_dirty || acc.lots.iter().any(|x| x.dirty) || acc.holds.iter().any(|x| x.dirty);
-            if n > 0 || dirty || acc.tier_review_at != acc.next_tier_review(program) {
+            if n > 0 || acc.has_dirty_rows() || acc.tier_review_at() != acc.next_tier_review(program) {
                 t.members.insert(member.clone());
             }
             Ok(Outcome::Advanced { entries: n })
@@ -179,7 +178,7 @@ pub(crate) fn upsert_member(
     let status = input.apply(&mut record.profile, now)?;
     let referrer = input.referred_by.as_deref().map(|raw| referrer_of(l, program, raw)).transpose()?;
     if let Some(status) = status {
-        record.account.status = status;
+        record.account.set_status(status);
     }
     let referral = referrer.map(|(code, by)| Box::new(invite(l, id, (&code, &by), !created, &record.profile, now)));
     l.members.insert(id.clone(), record.clone());
@@ -294,14 +293,14 @@ pub(crate) fn adjust(
     program: &Program,
     member: &MemberId,
     id: &AdjustmentId,
-    points: i64,
+    points: loyalty_core::Points,
     reason: &Reason,
     actor: &str,
     now: Timestamp,
 ) -> Reply {
     let key = (member.clone(), id.clone());
     if let Some(a) = l.adjustments.get(&key).cloned() {
-        let balances = existing(l, member)?.account.buckets;
+        let balances = existing(l, member)?.account.buckets();
         if a.points == points && a.reason == reason.as_str() {
             return Ok(Outcome::Adjusted { adjustment: a, balances, replayed: true });
         }
@@ -323,7 +322,7 @@ pub(crate) fn adjust(
         actor: actor.to_owned(),
         created_at: now,
     };
-    let balances = m.account.buckets;
+    let balances = m.account.buckets();
     l.adjustments.insert(key, adjustment.clone());
     t.changes.adjustments.push(adjustment.clone());
     Ok(Outcome::Adjusted { adjustment, balances, replayed: false })
@@ -345,9 +344,9 @@ pub(crate) fn erase(
         return Ok(Outcome::Erased { record: m.clone(), replayed: true });
     }
     catch_up(m, program, now);
-    let before = m.account.status;
+    let before = m.account.status();
     m.profile.erase(now);
-    m.account.status = MemberStatus::Closed;
+    m.account.set_status(MemberStatus::Closed);
     t.members.insert(member.clone());
     let detail = serde_json::json!({
         "removed": loyalty_core::member::PERSONAL_FIELDS,

@@ -164,7 +164,7 @@ pub(crate) fn run_loaded(
     ids.sort();
     for id in ids {
         let m = loaded.members.get_mut(&id).expect("touched members are loaded");
-        m.account.tier_review_at = m.account.next_tier_review(program);
+        m.account.refresh_tier_review(program);
         t.changes.take_from(m);
     }
     super::memberships::take_membership_changes(&mut loaded, &mut t, program);
@@ -196,7 +196,7 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
     let members: HashSet<&MemberId> = prev
         .members
         .iter()
-        .map(|m| &m.account.member_id)
+        .map(|m| m.account.member_id())
         .chain(prev.memberships.iter().map(|(m, _)| &m.member_id))
         .chain(prev.coupons.iter().map(|c| &c.member_id))
         .chain(prev.checkins.iter().map(|(m, _)| m))
@@ -447,8 +447,8 @@ mod tests {
         let hold = Command::Hold {
             member: MemberId::parse("a").unwrap(),
             order_id: "cart".into(),
-            points: 100,
-            order_amount_minor: 100_000,
+            points: loyalty_core::Points::new(100),
+            order_amount_minor: loyalty_core::Money::new(100_000),
             ttl_seconds: 60,
             coupons: Vec::new(),
         };

@@ -82,20 +82,20 @@ pub(crate) fn apply_checkin(
         _ => unreachable!("only check-in commands come here"),
     };
     rec.account.check_growth("growth", reward.growth)?;
-    rec.account.check_credit("points", reward.points)?;
+    rec.account.check_credit("points", loyalty_core::Points::new(reward.points))?;
     if let Command::Makeup { card: Some(card), .. } = cmd {
         use_card(l, t, program, member, card, now)?;
     }
     let acc = &mut existing(l, member)?.account;
     let source = format!("checkin/{day}");
     if reward.cost_points > 0 {
-        acc.spend((SourceKind::Checkin, &format!("makeup/{day}")), reward.cost_points, now)?;
+        acc.spend((SourceKind::Checkin, &format!("makeup/{day}")), loyalty_core::Points::new(reward.cost_points), now)?;
     }
     if reward.growth > 0 {
         acc.add_growth(program, GrowthKind::Checkin, &source, reward.growth, now, now);
     }
     if reward.points > 0 {
-        acc.earn_now(program, (SourceKind::Checkin, &source), reward.points, now);
+        acc.earn_now(program, (SourceKind::Checkin, &source), loyalty_core::Points::new(reward.points), now);
     }
     t.members.insert(member.clone());
     let (coupons, not_given) = issue_milestone_coupons(l, t, program, member, day, &reward, now);
@@ -103,7 +103,7 @@ pub(crate) fn apply_checkin(
     let makeups_left = cal.makeups_left(s, today);
     let recorded = cal.days.get(&day).expect("just recorded").clone();
     l.checkins.insert(member.clone(), cal);
-    let balances = l.members.get(member).expect("loaded").account.buckets;
+    let balances = l.members.get(member).expect("loaded").account.buckets();
     Ok(Outcome::Checkin(Box::new(CheckinOutcome {
         day: recorded,
         streak,

@@ -55,8 +55,8 @@ pub(crate) fn issue_coupon(
     catch_up(m, program, now);
     t.members.insert(member.clone());
     let holder = Holder {
-        tier: &m.account.tier.code,
-        active: m.account.status == MemberStatus::Active,
+        tier: &m.account.tier().code,
+        active: m.account.status() == MemberStatus::Active,
         insight: l.insight.get(member),
         paid: m.plan.as_ref().is_some_and(|c| c.applies_at(now)),
     };
@@ -141,8 +141,8 @@ pub(crate) fn issue_derived(
     let tpl = l.templates.get_mut(template).ok_or_else(|| DomainError::TemplateNotFound(template.to_string()))?;
     let rec = l.members.get(member).expect("loaded");
     let holder = Holder {
-        tier: &rec.account.tier.code,
-        active: rec.account.status == MemberStatus::Active,
+        tier: &rec.account.tier().code,
+        active: rec.account.status() == MemberStatus::Active,
         insight: l.insight.get(member),
         paid,
     };
@@ -188,7 +188,7 @@ pub(crate) fn coupon_needs(
                 // A hold asked again is compared with the coupons the first one reserved:
                 // those of its order.
                 let again =
-                    members.get(member).is_some_and(|m| m.account.holds.iter().any(|h| live_hold_of(h, order_id)));
+                    members.get(member).is_some_and(|m| m.account.holds().iter().any(|h| live_hold_of(h, order_id)));
                 if again || !coupons.is_empty() {
                     let need = out.entry(member.clone()).or_default();
                     need.coupons.extend(coupons.iter().cloned());
@@ -199,7 +199,7 @@ pub(crate) fn coupon_needs(
             Command::Capture { member, hold } | Command::Release { member, hold } => {
                 let order = members
                     .get(member)
-                    .and_then(|m| m.account.holds.iter().find(|h| &h.hold_id == hold))
+                    .and_then(|m| m.account.holds().iter().find(|h| &h.hold_id == hold))
                     .and_then(|h| OrderId::parse(&h.order_id).ok());
                 out.entry(member.clone()).or_default().orders.extend(order)
             }

@@ -77,21 +77,20 @@ pub(crate) fn apply_gift(
     now: Timestamp,
 ) -> Reply {
     let rec = existing(l, member)?;
-    let before = rec.account.new_entries.len() + rec.account.new_tier_events.len();
+    let before = rec.account.appended();
     // The tier a member-day pack is decided on is the one the member holds now.
     catch_up(rec, program, now);
     let acc = &rec.account;
-    let dirty = acc.tier_dirty || acc.lots.iter().any(|x| x.dirty) || acc.holds.iter().any(|x| x.dirty);
-    if dirty || acc.new_entries.len() + acc.new_tier_events.len() > before {
+    if acc.has_dirty_rows() || acc.appended() > before {
         t.members.insert(member.clone());
     }
-    if acc.status != MemberStatus::Active {
+    if acc.status() != MemberStatus::Active {
         return Ok(Outcome::Gift(None));
     }
     let today = local_day(program, now);
     let period = match kind {
         GiftKind::Birthday => rec.profile.birthday.and_then(|b| birthday_due(&program.file.birthday, b, today)),
-        GiftKind::MemberDay => member_day_due(&program.file.member_day, &acc.tier.code, today),
+        GiftKind::MemberDay => member_day_due(&program.file.member_day, &acc.tier().code, today),
     };
     let paid = rec.plan.as_ref().is_some_and(|c| c.applies_at(now));
     let Some(period) = period else { return Ok(Outcome::Gift(None)) };

@@ -136,7 +136,7 @@ pub(crate) fn growth_load(
     let after = need.from.map_or(lookback, |f| floor(f.max(lookback)).max(lookback));
     let summed =
         need.summed.filter(|_| partial).map(|(a, b)| (ceil(a), floor(b))).filter(|(a, b)| *a >= after && a < b);
-    loyalty_store::GrowthLoad { member: m.account.member_id.clone(), after, summed }
+    loyalty_store::GrowthLoad { member: m.account.member_id().clone(), after, summed }
 }
 
 pub(crate) async fn load(
@@ -192,7 +192,7 @@ pub(crate) async fn load(
     let mut wanted: Vec<loyalty_store::GrowthLoad> = members
         .values()
         .map(|m| {
-            let partial = partial.binary_search(&m.account.member_id).is_ok();
+            let partial = partial.binary_search(m.account.member_id()).is_ok();
             growth_load(m, program, now, partial)
         })
         .collect();
@@ -203,16 +203,16 @@ pub(crate) async fn load(
         reason: format!("growth of a member not loaded: {id}"),
     };
     for (id, g) in entries {
-        members.get_mut(&id).ok_or_else(|| not_loaded(&id))?.account.growth_entries.push(g);
+        members.get_mut(&id).ok_or_else(|| not_loaded(&id))?.account.load_growth_entry(g);
     }
     let mut sums: HashMap<MemberId, i64> = sums.into_iter().collect();
     for w in &wanted {
         let acc = &mut members.get_mut(&w.member).ok_or_else(|| not_loaded(&w.member))?.account;
-        acc.growth_entries.sort_by_key(|g| g.seq);
-        if let Some((after, upto)) = w.summed {
+        let sum = w.summed.map(|(after, upto)| {
             let amount = sums.remove(&w.member).unwrap_or(0);
-            acc.growth_sum = Some(tiers::GrowthSum { after, upto, amount });
-        }
+            tiers::GrowthSum { after, upto, amount }
+        });
+        acc.end_growth_load(sum);
     }
     assert!(sums.is_empty(), "every growth sum belongs to a member that asked for one");
 
@@ -248,9 +248,7 @@ pub(crate) async fn load(
     for (member, (hold_ids, order_ids)) in wanted {
         let Some(m) = members.get_mut(&member) else { continue };
         for h in tx.load_holds(&member, &hold_ids, &order_ids).await? {
-            if !m.account.holds.iter().any(|x| x.hold_id == h.hold_id) {
-                m.account.holds.push(h);
-            }
+            m.account.load_hold(h);
         }
     }
 

@@ -135,7 +135,7 @@ pub(crate) fn apply_membership(
     if !matches!(cmd, Command::AdvanceMembership { .. }) || rec.account.has_unsaved_changes() {
         t.members.insert(member.clone());
     }
-    let tier = rec.account.tier.code.clone();
+    let tier = rec.account.tier().code.clone();
     let segment = match l.insight.get(member) {
         Some(loyalty_core::coupons::InsightFacts::Member { value_segment, .. }) => Some(value_segment.clone()),
         _ => None,

@@ -75,8 +75,8 @@ pub enum Command {
     Hold {
         member: MemberId,
         order_id: String,
-        points: i64,
-        order_amount_minor: i64,
+        points: loyalty_core::Points,
+        order_amount_minor: loyalty_core::Money,
         ttl_seconds: i64,
         coupons: Vec<loyalty_core::ids::CouponId>,
     },
@@ -91,7 +91,7 @@ pub enum Command {
     Adjust {
         member: MemberId,
         id: AdjustmentId,
-        points: i64,
+        points: loyalty_core::Points,
         reason: Reason,
         actor: String,
     },

@@ -317,7 +317,7 @@ fn pay_side(
     }
     catch_up(rec, program, now);
     let acc = &mut rec.account;
-    if acc.can_transact().is_err() || acc.check_credit("points", side.points).is_err() {
+    if acc.can_transact().is_err() || acc.check_credit("points", loyalty_core::Points::new(side.points)).is_err() {
         return Given::default();
     }
     let mut given = Given::default();
@@ -326,7 +326,7 @@ fn pay_side(
         given.growth = side.growth;
     }
     if side.points > 0 {
-        acc.earn_now(program, (SourceKind::Referral, source), side.points, now);
+        acc.earn_now(program, (SourceKind::Referral, source), loyalty_core::Points::new(side.points), now);
         given.points = side.points;
     }
     t.members.insert(member.clone());

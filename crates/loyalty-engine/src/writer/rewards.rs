@@ -52,7 +52,7 @@ fn keep_coupons(l: &mut Loaded, t: &mut Touched, issued: Vec<(coupons::Template,
 
 fn holder_of(m: &loyalty_store::MemberRecord, now: Timestamp) -> (String, bool, bool) {
     let paid = m.plan.as_ref().is_some_and(|c| c.applies_at(now));
-    (m.account.tier.code.clone(), m.account.status == MemberStatus::Active, paid)
+    (m.account.tier().code.clone(), m.account.status() == MemberStatus::Active, paid)
 }
 
 /// Redeems (or replays) the member's request.
@@ -69,7 +69,7 @@ pub(crate) fn redeem(
         let differences = r.differences(req);
         if differences.is_empty() {
             let redemption = r.clone();
-            let balances = existing(l, member)?.account.buckets;
+            let balances = existing(l, member)?.account.buckets();
             return Ok(Outcome::Redemption { redemption, balances, replayed: true });
         }
         return Err(DomainError::Conflict { what: "redemption".into(), id: req.id.to_string(), differences });
@@ -94,8 +94,9 @@ pub(crate) fn redeem(
         red.coupons = ids;
     }
     let m = existing(l, member)?;
-    red.allocations = m.account.spend((SourceKind::Redemption, req.id.as_str()), red.points, now)?;
-    let balances = m.account.buckets;
+    red.allocations =
+        m.account.spend((SourceKind::Redemption, req.id.as_str()), loyalty_core::Points::new(red.points), now)?;
+    let balances = m.account.buckets();
     keep_coupons(l, t, issued);
     t.redeemed.push((reward.id.clone(), req.quantity));
     l.rewards.insert(reward.id.clone(), reward);
@@ -122,7 +123,7 @@ pub(crate) fn move_redemption(
     let moved = red.apply(mv, now)?;
     let m = existing(l, member)?;
     if moved == Moved::Already {
-        return Ok(Outcome::Redemption { redemption: red, balances: m.account.buckets, replayed: true });
+        return Ok(Outcome::Redemption { redemption: red, balances: m.account.buckets(), replayed: true });
     }
     catch_up(m, program, now);
     t.members.insert(member.clone());
@@ -135,7 +136,7 @@ pub(crate) fn move_redemption(
             r.redeemed -= red.quantity;
         }
     }
-    let balances = existing(l, member)?.account.buckets;
+    let balances = existing(l, member)?.account.buckets();
     l.redemptions.get_mut(member).expect("found above")[i] = red.clone();
     Ok(Outcome::Redemption { redemption: red, balances, replayed: false })
 }
@@ -153,7 +154,9 @@ fn givable(
     prizes
         .iter()
         .map(|p| match &p.item {
-            PrizeItem::Points { points } => acc.check_credit("points", *points).map_err(|e| e.to_string()),
+            PrizeItem::Points { points } => {
+                acc.check_credit("points", loyalty_core::Points::new(*points)).map_err(|e| e.to_string())
+            }
             PrizeItem::Coupon { template } => {
                 let template = TemplateId::parse(template).map_err(|e| e.0)?;
                 let id = prize_coupon(draw);
@@ -200,7 +203,7 @@ pub(crate) fn draw(
             });
         }
         let d = d.clone();
-        let balances = existing(l, member)?.account.buckets;
+        let balances = existing(l, member)?.account.buckets();
         return Ok(Outcome::Draw { draw: d, balances, replayed: true });
     }
     let mut lot = l.lotteries.get(lottery).cloned().ok_or_else(|| DomainError::LotteryNotFound(lottery.to_string()))?;
@@ -211,7 +214,7 @@ pub(crate) fn draw(
     t.members.insert(member.clone());
     let (tier, active, paid) = holder_of(m, now);
     if !active {
-        return Err(DomainError::MemberInactive { member: member.to_string(), status: m.account.status.to_string() });
+        return Err(DomainError::MemberInactive { member: member.to_string(), status: m.account.status().to_string() });
     }
     let facts = l.insight.get(member).cloned();
     let holder = Holder { tier: &tier, active, insight: facts.as_ref(), paid };
@@ -262,15 +265,15 @@ pub(crate) fn draw(
     // spend without its draw. The credit is checked on the balance before the spend, which
     // the spend only lowers.
     if let PrizeItem::Points { points } = prize.item {
-        m.account.check_credit("points", points)?;
+        m.account.check_credit("points", loyalty_core::Points::new(points))?;
     }
     if d.points_spent > 0 {
-        m.account.spend((SourceKind::Draw, id.as_str()), d.points_spent, now)?;
+        m.account.spend((SourceKind::Draw, id.as_str()), loyalty_core::Points::new(d.points_spent), now)?;
     }
     if let PrizeItem::Points { points } = prize.item {
-        m.account.earn_now(program, (SourceKind::Draw, id.as_str()), points, now);
+        m.account.earn_now(program, (SourceKind::Draw, id.as_str()), loyalty_core::Points::new(points), now);
     }
-    let balances = m.account.buckets;
+    let balances = m.account.buckets();
     keep_coupons(l, t, issued);
     if let Some((r, red)) = won {
         t.redeemed.push((r.id.clone(), 1));
@@ -389,12 +392,7 @@ pub(crate) async fn load_reward_state(
         state.rewards.extend(extra.rewards);
         for (member, lots) in extra.lots {
             let Some(m) = members.get_mut(&member) else { continue };
-            for lot in lots {
-                if !m.account.lots.iter().any(|x| x.lot_no == lot.lot_no) {
-                    m.account.lots.push(lot);
-                }
-            }
-            m.account.lots.sort_by_key(|x| x.lot_no);
+            m.account.load_missing_lots(lots);
         }
     }
     Ok((state, templates))

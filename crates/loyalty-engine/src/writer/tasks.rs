@@ -152,8 +152,8 @@ fn record(
     let Some(rec) = l.members.get(member) else { return (Vec::new(), Vec::new()) };
     let who = Member {
         holder: Holder {
-            tier: &rec.account.tier.code,
-            active: rec.account.status == MemberStatus::Active,
+            tier: &rec.account.tier().code,
+            active: rec.account.status() == MemberStatus::Active,
             insight: l.insight.get(member),
             paid: rec.plan.as_ref().is_some_and(|c| c.applies_at(at)),
         },
@@ -182,7 +182,7 @@ fn pay(l: &mut Loaded, t: &mut Touched, program: &Program, member: &MemberId, do
         let (mut points, mut growth) = (r.points, r.growth);
         if let Err(e) = acc
             .can_transact()
-            .and_then(|_| acc.check_credit("points", points))
+            .and_then(|_| acc.check_credit("points", loyalty_core::Points::new(points)))
             .and_then(|_| acc.check_growth("growth", growth))
         {
             notes.push(e.to_string());
@@ -192,7 +192,7 @@ fn pay(l: &mut Loaded, t: &mut Touched, program: &Program, member: &MemberId, do
             acc.add_growth(program, GrowthKind::Task, &source, growth, now, now);
         }
         if points > 0 {
-            acc.earn_now(program, (SourceKind::Task, &source), points, now);
+            acc.earn_now(program, (SourceKind::Task, &source), loyalty_core::Points::new(points), now);
         }
         t.members.insert(member.clone());
         let mut coupon = None;

@@ -168,7 +168,7 @@ pub fn activity_appends(c: &Changes) -> Vec<ActivityAppend> {
         let paid_at = crate::convert::micros(v.paid_at);
         paid.insert((v.member_id.as_str(), v.id.as_str()), paid_at);
         if new.contains(&(v.member_id.as_str(), v.id.as_str())) {
-            let e = ActivityEvent::Order { paid_at, total_minor: v.total_minor() };
+            let e = ActivityEvent::Order { paid_at, total_minor: v.total_minor().get() };
             e.write(
                 logs.entry((v.member_id.as_str(), span_of(paid_at)))
                     .or_insert_with(|| row_head(v.member_id.as_str(), span_of(paid_at))),
@@ -182,7 +182,7 @@ pub fn activity_appends(c: &Changes) -> Vec<ActivityAppend> {
         let e = ActivityEvent::Refund {
             paid_at,
             refunded_at: crate::convert::micros(r.refunded_at),
-            amount_minor: r.amount_minor,
+            amount_minor: r.amount_minor.get(),
         };
         e.write(logs.entry((m.as_str(), span_of(paid_at))).or_insert_with(|| row_head(m.as_str(), span_of(paid_at))));
     }

@@ -131,15 +131,15 @@ impl LedgerReads for StoreImpl {
         let head = format!("SELECT {MEMBER_COLS} FROM members WHERE member_id");
         for r in select_in(&mut *conn, MEMBER_COLS, "members", &head, ids, "", &[]).await?.rows() {
             let m = member_row(&r)?;
-            let id = m.account.member_id.as_str().to_owned();
+            let id = m.account.member_id().as_str().to_owned();
             let history = MemberHistory {
                 member_id: id.clone(),
-                stored: m.account.buckets,
+                stored: m.account.buckets(),
                 entries: vec![],
                 lots: vec![],
                 open_holds: vec![],
                 growth: vec![],
-                growth_total: m.account.growth_total,
+                growth_total: m.account.growth_total(),
             };
             by_id.insert(id, history);
         }

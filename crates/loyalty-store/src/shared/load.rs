@@ -62,7 +62,7 @@ pub(super) async fn member_rows(
     let head = format!("SELECT {MEMBER_COLS} FROM members WHERE member_id");
     for r in select_in(&mut *conn, MEMBER_COLS, "members", &head, ids, lock, &[]).await?.rows() {
         let m = member_row(&r)?;
-        out.insert(m.account.member_id.as_str().to_owned(), m);
+        out.insert(m.account.member_id().as_str().to_owned(), m);
     }
     Ok(out)
 }
@@ -79,7 +79,7 @@ pub(super) async fn lots_into(
     for r in select_in(&mut *conn, LOT_COLS, "lots", &head, ids, tail, args).await?.rows() {
         let (mid, lot) = lot_row(&r)?;
         if let Some(m) = out.get_mut(mid.as_str()) {
-            m.account.lots.push(lot);
+            m.account.load_lot(lot);
         }
     }
     Ok(())
@@ -96,7 +96,7 @@ pub(super) async fn holds_into(
     for r in select_in(&mut *conn, HOLD_COLS, "holds", &head, ids, " AND status = 'open'", &[]).await?.rows() {
         let (mid, hold) = hold_row(&r)?;
         if let Some(m) = out.get_mut(mid.as_str()) {
-            m.account.holds.push(hold);
+            m.account.load_hold(hold);
         }
     }
     for id in ids {
@@ -154,29 +154,24 @@ pub(super) async fn load_members_on(
     lots_into(&mut *conn, &mut out, ids, OPEN_LOTS, &[]).await?;
     holds_into(&mut *conn, &mut out, ids).await?;
     load_growth(&mut *conn, &mut out, ids, growth_since).await?;
-    Ok(out.into_values().map(|m| (m.account.member_id.clone(), m)).collect())
+    Ok(out.into_values().map(|m| (m.account.member_id().clone(), m)).collect())
 }
 
-/// Lots that open holds took points from but that hold no points now.
+/// Lots that open holds took points from but that hold no points now; then the member's lots
+/// in `lot_no` order, however many statements loaded them.
 pub(super) async fn load_held_lots(conn: &mut <Db as sqlx::Database>::Connection, m: &mut MemberRecord) -> Result<()> {
     let acc = &mut m.account;
-    let mut missing: Vec<i64> = acc
-        .holds
-        .iter()
-        .flat_map(|h| h.allocations.iter().map(|a| a.lot_no))
-        .filter(|no| !acc.lots.iter().any(|l| l.lot_no == *no))
-        .collect();
-    missing.sort_unstable();
-    missing.dedup();
+    let missing = acc.held_lots_missing();
+    let mut lots = Vec::with_capacity(missing.len());
     for no in missing {
         let row = sqlx::query(&format!("SELECT {LOT_COLS} FROM lots WHERE member_id = $1 AND lot_no = $2"))
-            .bind(acc.member_id.as_str().to_owned())
+            .bind(acc.member_id().as_str().to_owned())
             .bind(no)
             .fetch_one(&mut *conn)
             .await?;
-        acc.lots.push(lot_row(&One(&row))?.1);
+        lots.push(lot_row(&One(&row))?.1);
     }
-    acc.lots.sort_by_key(|l| l.lot_no);
+    acc.load_missing_lots(lots);
     Ok(())
 }
 

@@ -32,7 +32,7 @@ fn adjustment_row(r: &DbRow) -> Result<Adjustment> {
     Ok(Adjustment {
         member_id: MemberId::parse(&r.try_get::<String, _>("member_id")?).map_err(|e| corrupt(t, e.0))?,
         adjustment_id: AdjustmentId::parse(&r.try_get::<String, _>("adjustment_id")?).map_err(|e| corrupt(t, e.0))?,
-        points: r.try_get("points")?,
+        points: loyalty_core::Points::new(r.try_get("points")?),
         reason: r.try_get("reason")?,
         actor: r.try_get("actor")?,
         created_at: ts(t, r.try_get("created_at")?)?,

@@ -4,6 +4,7 @@
 use super::dialect::*;
 use crate::convert::*;
 use crate::*;
+use loyalty_core::account::StoredAccount;
 use loyalty_core::ids::*;
 use loyalty_core::ledger::*;
 use loyalty_core::member::Profile;
@@ -36,24 +37,26 @@ pub(super) fn member_row(r: &impl Cells) -> Result<MemberRecord> {
         erased_at: opt_ts(t, r.opt_i64("erased_at")?)?,
         birthday_changed_at: opt_ts(t, r.opt_i64("birthday_changed_at")?)?,
     };
-    let mut account = loyalty_core::Account::new(member_id);
-    account.status = parse_enum(t, &r.text("status")?, MemberStatus::parse)?;
-    account.buckets = buckets(r.i64("pending")?, r.i64("active")?, r.i64("held")?, r.i64("debt")?);
-    account.next_seq = r.i64("next_seq")?;
-    account.next_lot_no = r.i64("next_lot_no")?;
-    account.tier = loyalty_core::tiers::TierState {
-        code: r.opt_text("tier")?.unwrap_or_default(),
-        since: opt_ts(t, r.opt_i64("tier_since")?)?,
-        term_end: opt_ts(t, r.opt_i64("tier_term_end")?)?,
-        grace_until: opt_ts(t, r.opt_i64("tier_grace_until")?)?,
-        warned: r.i64("tier_warned")? != 0,
-        assigned_reason: r.opt_text("tier_assigned_reason")?,
-        assigned_until: opt_ts(t, r.opt_i64("tier_assigned_until")?)?,
-    };
-    account.tier_review_at = opt_ts(t, r.opt_i64("tier_review_at")?)?;
-    account.growth_total = r.i64("growth_total")?;
-    account.next_growth_seq = r.i64("next_growth_seq")?;
-    account.next_tier_seq = r.i64("next_tier_seq")?;
+    let account = loyalty_core::Account::from_stored(StoredAccount {
+        member_id,
+        status: parse_enum(t, &r.text("status")?, MemberStatus::parse)?,
+        buckets: buckets(r.i64("pending")?, r.i64("active")?, r.i64("held")?, r.i64("debt")?),
+        next_seq: r.i64("next_seq")?,
+        next_lot_no: r.i64("next_lot_no")?,
+        tier: loyalty_core::tiers::TierState {
+            code: r.opt_text("tier")?.unwrap_or_default(),
+            since: opt_ts(t, r.opt_i64("tier_since")?)?,
+            term_end: opt_ts(t, r.opt_i64("tier_term_end")?)?,
+            grace_until: opt_ts(t, r.opt_i64("tier_grace_until")?)?,
+            warned: r.i64("tier_warned")? != 0,
+            assigned_reason: r.opt_text("tier_assigned_reason")?,
+            assigned_until: opt_ts(t, r.opt_i64("tier_assigned_until")?)?,
+        },
+        tier_review_at: opt_ts(t, r.opt_i64("tier_review_at")?)?,
+        growth_total: r.i64("growth_total")?,
+        next_growth_seq: r.i64("next_growth_seq")?,
+        next_tier_seq: r.i64("next_tier_seq")?,
+    });
     let plan = match (r.opt_text("plan")?, opt_ts(t, r.opt_i64("plan_from")?)?, opt_ts(t, r.opt_i64("plan_until")?)?) {
         (Some(plan), Some(from), Some(until)) => Some(loyalty_core::membership::Cover { plan, from, until }),
         (None, None, None) => None,
@@ -70,9 +73,9 @@ pub(super) fn lot_row(r: &impl Cells) -> Result<(String, Lot)> {
             lot_no: r.i64("lot_no")?,
             source_kind: parse_enum(t, &r.text("source_kind")?, SourceKind::parse)?,
             source_id: r.text("source_id")?,
-            granted: r.i64("granted")?,
-            remaining: r.i64("remaining")?,
-            expired: r.i64("expired")?,
+            granted: r.points("granted")?,
+            remaining: r.points("remaining")?,
+            expired: r.points("expired")?,
             activates_at: ts(t, r.i64("activates_at")?)?,
             expires_at: opt_ts(t, r.opt_i64("expires_at")?)?,
             status: parse_enum(t, &r.text("status")?, LotStatus::parse)?,
@@ -90,8 +93,8 @@ pub(super) fn hold_row(r: &impl Cells) -> Result<(String, Hold)> {
         Hold {
             hold_id: HoldId::parse(&r.text("hold_id")?).map_err(|e| corrupt(t, e.0))?,
             order_id: r.text("order_id")?,
-            points: r.i64("points")?,
-            order_amount_minor: r.i64("order_amount_minor")?,
+            points: r.points("points")?,
+            order_amount_minor: r.money("order_amount_minor")?,
             status: parse_enum(t, &r.text("status")?, HoldStatus::parse)?,
             created_at: ts(t, r.i64("created_at")?)?,
             expires_at: ts(t, r.i64("expires_at")?)?,
@@ -107,7 +110,7 @@ pub(super) fn entry_row(r: &impl Cells) -> Result<Entry> {
     Ok(Entry {
         seq: r.i64("seq")?,
         kind: parse_enum(t, &r.text("kind")?, EntryKind::parse)?,
-        points: r.i64("points")?,
+        points: r.points("points")?,
         source_kind: parse_enum(t, &r.text("source_kind")?, SourceKind::parse)?,
         source_id: r.text("source_id")?,
         lot_no: r.opt_i64("lot_no")?,
@@ -136,9 +139,9 @@ pub(super) fn order_row(r: &impl Cells) -> Result<Order> {
         growth_clawed_back: r.i64("growth_clawed_back")?,
         multiplier_milli: r.i64("multiplier_milli")?,
         benefits: json(t, &r.text("benefits")?)?,
-        earned_points: r.i64("earned_points")?,
-        clawed_back_points: r.i64("clawed_back_points")?,
-        refunded_minor: r.i64("refunded_minor")?,
+        earned_points: r.points("earned_points")?,
+        clawed_back_points: r.points("clawed_back_points")?,
+        refunded_minor: r.money("refunded_minor")?,
         lot_no: r.opt_i64("lot_no")?,
         created_at: ts(t, r.i64("created_at")?)?,
         note: r.opt_text("note")?,
@@ -154,10 +157,10 @@ pub(super) fn refund_row(r: &impl Cells) -> Result<Refund> {
     Ok(Refund {
         refund_id: RefundId::parse(&refund_id).map_err(|e| corrupt(t, e.0))?,
         order_id: OrderId::parse(&order_id).map_err(|e| corrupt(t, e.0))?,
-        amount_minor: r.i64("amount_minor")?,
+        amount_minor: r.money("amount_minor")?,
         lines,
-        clawback_points: r.i64("clawback_points")?,
-        forgiven_points: r.i64("forgiven_points")?,
+        clawback_points: r.points("clawback_points")?,
+        forgiven_points: r.points("forgiven_points")?,
         refunded_at: ts(t, r.i64("refunded_at")?)?,
         created_at: ts(t, r.i64("created_at")?)?,
         by_lines: r.i64("by_lines")? != 0,

@@ -84,7 +84,7 @@ pub(super) async fn load_growth(
     {
         let (mid, g) = growth_row(&r)?;
         if let Some(m) = out.get_mut(&mid) {
-            m.account.growth_entries.push(g);
+            m.account.load_growth_entry(g);
         }
     }
     Ok(())
@@ -242,7 +242,7 @@ pub(super) async fn write_benefit_uses(
         }
     }
     let tiers: HashMap<&str, &str> =
-        c.members.iter().map(|m| (m.account.member_id.as_str(), m.account.tier.code.as_str())).collect();
+        c.members.iter().map(|m| (m.account.member_id().as_str(), m.account.tier().code.as_str())).collect();
     for (m, a) in c.actions.iter().filter(|(_, a)| a.kind == ActionKind::Claim) {
         let tier = tiers.get(m.as_str()).copied().unwrap_or_default();
         rows.push((

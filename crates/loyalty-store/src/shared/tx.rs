@@ -24,7 +24,7 @@ impl Tx for TxImpl {
     ) -> Result<HashMap<MemberId, MemberRecord>> {
         let strings = |v: &[MemberId]| v.iter().map(|i| i.as_str().to_owned()).collect::<Vec<String>>();
         let out = load_members_for_write(&mut self.tx, &strings(full), &strings(partial), LOCK, micros(due_by)).await?;
-        Ok(out.into_values().map(|m| (m.account.member_id.clone(), m)).collect())
+        Ok(out.into_values().map(|m| (m.account.member_id().clone(), m)).collect())
     }
 
     async fn load_growth(&mut self, wanted: &[GrowthLoad]) -> Result<LoadedGrowth> {
@@ -130,7 +130,7 @@ impl Tx for TxImpl {
                 out.push(Adjustment {
                     member_id: m.clone(),
                     adjustment_id: a.clone(),
-                    points: r.try_get("points")?,
+                    points: loyalty_core::Points::new(r.try_get("points")?),
                     reason: r.try_get("reason")?,
                     actor: r.try_get("actor")?,
                     created_at: ts("adjustments", r.try_get("created_at")?)?,

@@ -67,23 +67,24 @@ pub(super) async fn write_changes(
         " ON CONFLICT (member_id) DO UPDATE SET name = excluded.name, phone = excluded.phone, email = excluded.email, birthday = excluded.birthday, channel = excluded.channel, registered_at = excluded.registered_at, status = excluded.status, pending = excluded.pending, active = excluded.active, held = excluded.held, debt = excluded.debt, next_seq = excluded.next_seq, next_lot_no = excluded.next_lot_no, updated_at = excluded.updated_at, tier = excluded.tier, tier_since = excluded.tier_since, tier_term_end = excluded.tier_term_end, tier_grace_until = excluded.tier_grace_until, tier_warned = excluded.tier_warned, tier_assigned_reason = excluded.tier_assigned_reason, tier_assigned_until = excluded.tier_assigned_until, tier_review_at = excluded.tier_review_at, growth_total = excluded.growth_total, next_growth_seq = excluded.next_growth_seq, next_tier_seq = excluded.next_tier_seq, erased_at = excluded.erased_at, plan = excluded.plan, plan_from = excluded.plan_from, plan_until = excluded.plan_until, birthday_changed_at = excluded.birthday_changed_at",
         &c.members, |s, m| {
             let (p, a) = (&m.profile, &m.account);
-            s.push_bind(a.member_id.as_str().to_owned());
+            s.push_bind(a.member_id().as_str().to_owned());
             s.push_bind(p.name.clone());
             s.push_bind(p.phone.clone());
             s.push_bind(p.email.clone());
             s.push_bind(p.birthday.map(|b| b.to_string()));
             s.push_bind(p.channel.clone());
             s.push_bind(micros(p.registered_at));
-            s.push_bind(a.status.as_str());
-            s.push_bind(a.buckets.pending);
-            s.push_bind(a.buckets.active);
-            s.push_bind(a.buckets.held);
-            s.push_bind(a.buckets.debt);
-            s.push_bind(a.next_seq);
-            s.push_bind(a.next_lot_no);
+            s.push_bind(a.status().as_str());
+            let b = a.buckets();
+            s.push_bind(b.pending.get());
+            s.push_bind(b.active.get());
+            s.push_bind(b.held.get());
+            s.push_bind(b.debt.get());
+            s.push_bind(a.next_seq());
+            s.push_bind(a.next_lot_no());
             s.push_bind(micros(p.created_at));
             s.push_bind(micros(p.updated_at));
-            let t = &a.tier;
+            let t = a.tier();
             s.push_bind((!t.code.is_empty()).then(|| t.code.clone()));
             s.push_bind(t.since.map(micros));
             s.push_bind(t.term_end.map(micros));
@@ -91,10 +92,10 @@ pub(super) async fn write_changes(
             s.push_bind(i64::from(t.warned));
             s.push_bind(t.assigned_reason.clone());
             s.push_bind(t.assigned_until.map(micros));
-            s.push_bind(a.tier_review_at.map(micros));
-            s.push_bind(a.growth_total);
-            s.push_bind(a.next_growth_seq);
-            s.push_bind(a.next_tier_seq);
+            s.push_bind(a.tier_review_at().map(micros));
+            s.push_bind(a.growth_total());
+            s.push_bind(a.next_growth_seq());
+            s.push_bind(a.next_tier_seq());
             s.push_bind(p.erased_at.map(micros));
             s.push_bind(m.plan.as_ref().map(|c| c.plan.clone()));
             s.push_bind(m.plan.as_ref().map(|c| micros(c.from)));
@@ -108,9 +109,9 @@ pub(super) async fn write_changes(
             s.push_bind(l.lot_no);
             s.push_bind(l.source_kind.as_str());
             s.push_bind(l.source_id.clone());
-            s.push_bind(l.granted);
-            s.push_bind(l.remaining);
-            s.push_bind(l.expired);
+            s.push_bind(l.granted.get());
+            s.push_bind(l.remaining.get());
+            s.push_bind(l.expired.get());
             s.push_bind(micros(l.activates_at));
             s.push_bind(l.expires_at.map(micros));
             s.push_bind(l.status.as_str());
@@ -126,8 +127,8 @@ pub(super) async fn write_changes(
             s.push_bind(m.as_str().to_owned());
             s.push_bind(h.hold_id.as_str().to_owned());
             s.push_bind(h.order_id.clone());
-            s.push_bind(h.points);
-            s.push_bind(h.order_amount_minor);
+            s.push_bind(h.points.get());
+            s.push_bind(h.order_amount_minor.get());
             s.push_bind(h.status.as_str());
             s.push_bind(micros(h.created_at));
             s.push_bind(micros(h.expires_at));
@@ -140,15 +141,15 @@ pub(super) async fn write_changes(
         s.push_bind(m.as_str().to_owned());
         s.push_bind(e.seq);
         s.push_bind(e.kind.as_str());
-        s.push_bind(e.points);
+        s.push_bind(e.points.get());
         s.push_bind(e.source_kind.as_str());
         s.push_bind(e.source_id.clone());
         s.push_bind(e.lot_no);
         s.push_bind(micros(e.at));
-        s.push_bind(e.after.pending);
-        s.push_bind(e.after.active);
-        s.push_bind(e.after.held);
-        s.push_bind(e.after.debt);
+        s.push_bind(e.after.pending.get());
+        s.push_bind(e.after.active.get());
+        s.push_bind(e.after.held.get());
+        s.push_bind(e.after.debt.get());
         s.push_bind(e.note.clone());
         s.push_bind(recorded_at);
     })
@@ -166,12 +167,12 @@ pub(super) async fn write_changes(
             s.push_bind(v.id.as_str().to_owned());
             s.push_bind(micros(v.paid_at));
             s.push_bind(v.currency.clone());
-            s.push_bind(v.eligible_minor());
+            s.push_bind(v.eligible_minor().get());
             s.push_bind(v.shipping_minor);
-            s.push_bind(v.total_minor());
-            s.push_bind(o.earned_points);
-            s.push_bind(o.clawed_back_points);
-            s.push_bind(o.refunded_minor);
+            s.push_bind(v.total_minor().get());
+            s.push_bind(o.earned_points.get());
+            s.push_bind(o.clawed_back_points.get());
+            s.push_bind(o.refunded_minor.get());
             s.push_bind(o.lot_no);
             s.push_bind(o.note.clone());
             s.push_bind(serde_json::to_string(&v.lines).expect("lines serialise"));
@@ -188,11 +189,11 @@ pub(super) async fn write_changes(
         s.push_bind(m.as_str().to_owned());
         s.push_bind(r.order_id.as_str().to_owned());
         s.push_bind(r.refund_id.as_str().to_owned());
-        s.push_bind(r.amount_minor);
+        s.push_bind(r.amount_minor.get());
         s.push_bind(serde_json::to_string(&r.lines).expect("lines serialise"));
         s.push_bind(i64::from(r.by_lines));
-        s.push_bind(r.clawback_points);
-        s.push_bind(r.forgiven_points);
+        s.push_bind(r.clawback_points.get());
+        s.push_bind(r.forgiven_points.get());
         s.push_bind(micros(r.refunded_at));
         s.push_bind(micros(r.created_at));
     })
@@ -219,7 +220,7 @@ pub(super) async fn write_changes(
         |s, a| {
             s.push_bind(a.member_id.as_str().to_owned());
             s.push_bind(a.adjustment_id.as_str().to_owned());
-            s.push_bind(a.points);
+            s.push_bind(a.points.get());
             s.push_bind(a.reason.clone());
             s.push_bind(a.actor.clone());
             s.push_bind(micros(a.created_at));
