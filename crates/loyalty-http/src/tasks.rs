@@ -91,7 +91,7 @@ pub async fn list_tasks(
     Ok(axum::Json(Page { items: items.iter().map(|t| TaskView::new(t, &s)).collect(), next_cursor }))
 }
 
-#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "engagement", params(("id" = TaskId, Path)),
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "engagement", params(("id" = String, Path, description = "The task's id")),
     responses((status = 200, body = TaskView), (status = 404, body = Problem)))]
 pub async fn get_task(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<TaskView>> {
     Ok(axum::Json(TaskView::new(&find(&s, &task_id(&id)?).await?, &s)))
@@ -110,7 +110,7 @@ pub struct TaskPatch {
 }
 
 /// Renames, pauses, resumes or ends a task. Its terms never change: progress was counted by them.
-#[utoipa::path(patch, path = "/v1/tasks/{id}", tag = "engagement", request_body = TaskPatch, params(("id" = TaskId, Path)),
+#[utoipa::path(patch, path = "/v1/tasks/{id}", tag = "engagement", request_body = TaskPatch, params(("id" = String, Path, description = "The task's id")),
     responses((status = 200, body = TaskView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn patch_task(
     State(s): State<AppState>,

@@ -103,11 +103,11 @@ pub struct TaskInput {
     pub period: Period,
     /// Events before it do not count (default: when the task is created). RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::instant_opt))]
     pub starts_at: Option<Timestamp>,
     /// Events after it do not count; required for `window`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::instant_opt))]
     pub ends_at: Option<Timestamp>,
     pub reward: TaskReward,
     #[serde(default)]
