@@ -173,25 +173,48 @@ pub async fn scheduler(
 
 /// Sends every membership due by `now` through the writer; how many it advanced.
 async fn send_membership_advances(store: &dyn Store, writer: &Writer, now: Timestamp) -> usize {
+    send_due(
+        writer,
+        "memberships",
+        || store.due_memberships(now, JOB_BATCH),
+        |member| Command::AdvanceMembership { member },
+    )
+    .await
+}
+
+/// The scheduler's round for one kind of due work: lists what is due (`list`, a page of at
+/// most `JOB_BATCH`), sends each through the writer as `command`, and lists again until nothing
+/// is due; how many were sent. A failed list or send ends the round (the next tick retries),
+/// and a page that is still due after it was sent stops it too: the command would never make
+/// them leave, and the round would spin.
+pub(crate) async fn send_due<Fut>(
+    writer: &Writer,
+    what: &str,
+    list: impl Fn() -> Fut,
+    command: impl Fn(MemberId) -> Command,
+) -> usize
+where
+    Fut: std::future::Future<Output = Result<Vec<MemberId>, StoreError>>,
+{
     let (mut done, mut previous) = (0, Vec::new());
     for _ in 0..MAX_ROUNDS {
-        let ids = match store.due_memberships(now, JOB_BATCH).await {
+        let ids = match list().await {
             Ok(ids) if !ids.is_empty() => ids,
             Ok(_) => break,
             Err(e) => {
-                tracing::warn!(error = %e, "scheduler could not list due memberships");
+                tracing::warn!(error = %e, what, "scheduler could not list what is due");
                 break;
             }
         };
         if ids == previous {
-            tracing::error!(members = ?&ids[..ids.len().min(5)], "memberships stay due after advancing; stopping this tick");
+            tracing::error!(what, members = ?&ids[..ids.len().min(5)], "still due after being sent; stopping this tick");
             break;
         }
         previous = ids.clone();
         done += ids.len();
-        let futs = ids.into_iter().map(|member| writer.submit(Command::AdvanceMembership { member }));
+        let futs = ids.into_iter().map(|member| writer.submit(command(member)));
         if futures_util::future::join_all(futs).await.iter().any(|r| r.is_err()) {
-            tracing::warn!("a membership could not be advanced; retrying next tick");
+            tracing::warn!(what, "a command could not be applied; retrying next tick");
             break;
         }
     }

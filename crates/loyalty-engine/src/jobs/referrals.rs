@@ -35,27 +35,11 @@ pub async fn settle_referrals(store: &dyn Store, program: &Program, now: Timesta
 /// Sends every referral due by `now` through the writer (the scheduler's tick, and tests that
 /// run the job at an instant): how many were sent. A referral sent twice pays once.
 pub async fn send_referral_settlements(store: &dyn Store, writer: &Writer, now: Timestamp) -> usize {
-    let (mut done, mut previous) = (0, Vec::new());
-    for _ in 0..MAX_ROUNDS {
-        let ids = match store.due_referrals(now, JOB_BATCH).await {
-            Ok(ids) if !ids.is_empty() => ids,
-            Ok(_) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, "scheduler could not list due referrals");
-                break;
-            }
-        };
-        if ids == previous {
-            tracing::error!(members = ?&ids[..ids.len().min(5)], "referrals stay due after settling; stopping this tick");
-            break;
-        }
-        previous = ids.clone();
-        done += ids.len();
-        let futs = ids.into_iter().map(|invitee| writer.submit(Command::SettleReferral { invitee }));
-        if futures_util::future::join_all(futs).await.iter().any(|r| r.is_err()) {
-            tracing::warn!("a referral could not be settled; retrying next tick");
-            break;
-        }
-    }
-    done
+    super::send_due(
+        writer,
+        "referrals",
+        || store.due_referrals(now, JOB_BATCH),
+        |invitee| Command::SettleReferral { invitee },
+    )
+    .await
 }
