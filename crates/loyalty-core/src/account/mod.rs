@@ -75,28 +75,9 @@ pub struct Clawback {
 }
 
 impl Account {
+    /// A new member's account: what [`StoredAccount::new`] says a new row holds.
     pub fn new(member_id: MemberId) -> Self {
-        Self {
-            member_id,
-            status: MemberStatus::Active,
-            buckets: Buckets::default(),
-            next_seq: 1,
-            next_lot_no: 1,
-            lots: Vec::new(),
-            unloaded_active: Points::ZERO,
-            holds: Vec::new(),
-            new_entries: Vec::new(),
-            tier: Default::default(),
-            tier_dirty: false,
-            growth_total: 0,
-            growth_entries: Vec::new(),
-            new_growth: Vec::new(),
-            growth_sum: None,
-            next_growth_seq: 1,
-            new_tier_events: Vec::new(),
-            next_tier_seq: 1,
-            tier_review_at: None,
-        }
+        Self::from_stored(StoredAccount::new(member_id))
     }
 
     /// Balances as they are at `now`, without changing anything: what a read shows even when

@@ -59,17 +59,27 @@ pub enum AccountChange {
 impl Account {
     /// The account as stored, before its lots, holds and growth are loaded into it.
     pub fn from_stored(s: StoredAccount) -> Self {
-        let mut a = Account::new(s.member_id);
-        a.status = s.status;
-        a.buckets = s.buckets;
-        a.next_seq = s.next_seq;
-        a.next_lot_no = s.next_lot_no;
-        a.tier = s.tier;
-        a.tier_review_at = s.tier_review_at;
-        a.growth_total = s.growth_total;
-        a.next_growth_seq = s.next_growth_seq;
-        a.next_tier_seq = s.next_tier_seq;
-        a
+        Account {
+            member_id: s.member_id,
+            status: s.status,
+            buckets: s.buckets,
+            next_seq: s.next_seq,
+            next_lot_no: s.next_lot_no,
+            lots: Vec::new(),
+            unloaded_active: Points::ZERO,
+            holds: Vec::new(),
+            new_entries: Vec::new(),
+            tier: s.tier,
+            tier_dirty: false,
+            growth_total: s.growth_total,
+            growth_entries: Vec::new(),
+            new_growth: Vec::new(),
+            growth_sum: None,
+            next_growth_seq: s.next_growth_seq,
+            new_tier_events: Vec::new(),
+            next_tier_seq: s.next_tier_seq,
+            tier_review_at: s.tier_review_at,
+        }
     }
 
     /// A stored lot, as the loader reads it (in `lot_no` order, or followed by
