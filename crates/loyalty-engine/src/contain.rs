@@ -17,7 +17,7 @@
 //! restart it, rather than serve on with writes that can only fail.
 
 use crate::cache::MemberCache;
-use crate::writer::{member_of, prepare_batch, Command, Durability, Outcome, Prepared, WriteError};
+use crate::writer::{member_of, prepare_batch, Command, Durability, Outcome, WriteError};
 use futures_util::FutureExt;
 use jiff::Timestamp;
 use loyalty_core::Program;
@@ -38,51 +38,17 @@ pub(crate) async fn apply_contained(
     now: Timestamp,
     cache: Option<&MemberCache>,
 ) -> Vec<Answer> {
-    match prepare_contained(store, program, cmds, now, cache).await {
-        Contained::Prepared(prepared) => commit_answers(*prepared, cache).await,
-        Contained::Answered(answers) => answers,
-    }
-}
-
-/// A batch prepared (loaded, run and written, not committed), or already answered: it
-/// failed, or it panicked and was applied in parts (each part committed, deferred).
-pub(crate) enum Contained {
-    Prepared(Box<Prepared>),
-    Answered(Vec<Answer>),
-}
-
-/// The part of [`apply_contained`] before the commit, so that the caller can do something
-/// while the commit runs (the server's writer loads the next batch).
-pub(crate) async fn prepare_contained(
-    store: &dyn Store,
-    program: &Program,
-    cmds: &[Command],
-    now: Timestamp,
-    cache: Option<&MemberCache>,
-) -> Contained {
-    match AssertUnwindSafe(prepare_batch(store, program, cmds, now)).catch_unwind().await {
-        Ok(Ok(prepared)) => Contained::Prepared(Box::new(prepared)),
-        Ok(Err(e)) => Contained::Answered(failed(&e, cmds.len())),
-        Err(panic) => {
-            Contained::Answered(apart(store, program, cmds, now, cache, &panic_message(panic.as_ref())).await)
-        }
-    }
-}
-
-/// Commits a prepared batch (deferred: the caller syncs the log before it answers).
-pub(crate) async fn commit_answers(prepared: Prepared, cache: Option<&MemberCache>) -> Vec<Answer> {
-    let commands = prepared.commands;
-    match prepared.commit(cache, Durability::Deferred).await {
-        Ok(replies) => replies.into_iter().map(|r| r.map_err(WriteError::from)).collect(),
-        Err(e) => failed(&e, commands),
-    }
-}
-
-/// Every command of a batch that failed in storage, with nothing of it written.
-pub(crate) fn failed(e: &loyalty_store::StoreError, commands: usize) -> Vec<Answer> {
-    tracing::error!(error = %e, commands, "batch failed; nothing written");
-    let e = WriteError::from_store(e);
-    (0..commands).map(|_| Err(e.clone())).collect()
+    let failed = match AssertUnwindSafe(prepare_batch(store, program, cmds, now)).catch_unwind().await {
+        Ok(Ok(prepared)) => match prepared.commit(cache, Durability::Deferred).await {
+            Ok(replies) => return replies.into_iter().map(|r| r.map_err(WriteError::from)).collect(),
+            Err(e) => e,
+        },
+        Ok(Err(e)) => e,
+        Err(panic) => return apart(store, program, cmds, now, cache, &panic_message(panic.as_ref())).await,
+    };
+    tracing::error!(error = %failed, commands = cmds.len(), "batch failed; nothing written");
+    let e = WriteError::from_store(&failed);
+    cmds.iter().map(|_| Err(e.clone())).collect()
 }
 
 /// After `cmds` panicked together: refuses the one command, or applies the halves apart.

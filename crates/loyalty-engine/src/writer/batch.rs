@@ -104,8 +104,6 @@ pub(crate) struct Prepared {
     pub(crate) started: std::time::Instant,
     /// When the transaction had begun, the load, the rules and the write ended.
     pub(crate) stages: [std::time::Duration; 4],
-    /// The transaction's commit mark, read after it began (`Tx::commit_mark`).
-    pub(crate) mark: Option<(i64, i64)>,
 }
 
 pub(crate) async fn prepare_batch(
@@ -117,7 +115,6 @@ pub(crate) async fn prepare_batch(
     assert!(cmds.len() <= MAX_COMMANDS, "batches are bounded");
     let started = std::time::Instant::now();
     let mut tx = store.begin().await?;
-    let mark = tx.commit_mark().await?;
     let begun_at = started.elapsed();
     let loaded = load(tx.as_mut(), program, cmds, now).await?;
     let loaded_at = started.elapsed();
@@ -125,7 +122,7 @@ pub(crate) async fn prepare_batch(
     let applied_at = started.elapsed();
     tx.write(&changes, now).await?;
     let stages = [begun_at, loaded_at, applied_at, started.elapsed()];
-    Ok(Prepared { tx, replies, changes, commands: cmds.len(), started, stages, mark })
+    Ok(Prepared { tx, replies, changes, commands: cmds.len(), started, stages })
 }
 
 impl Prepared {
@@ -134,15 +131,8 @@ impl Prepared {
         cache: Option<&MemberCache>,
         durability: Durability,
     ) -> Result<Vec<Reply>, StoreError> {
-        let Prepared {
-            tx,
-            replies,
-            changes,
-            commands,
-            started,
-            stages: [begun_at, loaded_at, applied_at, written_at],
-            ..
-        } = self;
+        let Prepared { tx, replies, changes, commands, started, stages: [begun_at, loaded_at, applied_at, written_at] } =
+            self;
         match durability {
             Durability::Now => tx.commit().await?,
             Durability::Deferred => tx.commit_deferred().await?,
@@ -334,7 +324,7 @@ pub async fn apply_batches<T>(
 
 /// Brings the templates a batch loaded before `issued` was written up to date with it: the
 /// counts the write adds (`issued = issued + n`), added here to what the load read.
-pub(crate) fn add_issued(loaded: &mut Loaded, issued: &[(loyalty_core::ids::TemplateId, i64)]) {
+fn add_issued(loaded: &mut Loaded, issued: &[(loyalty_core::ids::TemplateId, i64)]) {
     for (template, n) in issued {
         if let Some(t) = loaded.templates.get_mut(template) {
             t.issued += n;

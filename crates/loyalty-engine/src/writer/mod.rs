@@ -15,7 +15,6 @@ mod coupons;
 mod gifts;
 mod load;
 mod memberships;
-mod pipeline;
 mod referrals;
 mod rewards;
 mod tasks;
@@ -417,7 +416,33 @@ async fn run_writer(
     // If the syncer stops (a failed sync), the send below fails and the writer ends too.
     let (synced_tx, synced_rx) = mpsc::channel::<Committed>(UNSYNCED_BATCHES);
     let syncer = tokio::spawn(run_syncer(store.clone(), synced_rx));
-    pipeline::run(store, program, clock, &mut rx, cache, synced_tx).await;
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (mut cmds, mut replies, mut pings) = (Vec::with_capacity(jobs.len()), Vec::new(), Vec::new());
+        for job in jobs.drain(..) {
+            match job {
+                Job::Apply { cmd, reply } => {
+                    cmds.push(*cmd);
+                    replies.push(reply);
+                }
+                Job::Ping(p) => pings.push(p),
+            }
+        }
+        let mut answers = Vec::new();
+        if !cmds.is_empty() {
+            let started = std::time::Instant::now();
+            // Stored instants keep microseconds; a batch's `now` is what it stores.
+            let read = clock.now();
+            let now = read.round(jiff::Unit::Microsecond).unwrap_or(read);
+            answers = crate::contain::apply_contained(store.as_ref(), &program, &cmds, now, Some(&cache)).await;
+            metrics::histogram!("loyalty_batch_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("loyalty_batch_commands").record(cmds.len() as f64);
+        }
+        if synced_tx.send(Committed { replies, answers, pings }).await.is_err() {
+            break;
+        }
+    }
+    drop(synced_tx);
     // What was committed is answered before the writer's task ends.
     let _ = syncer.await;
 }
