@@ -288,11 +288,6 @@ pub trait Writes: Send + Sync {
     /// `fdatasync` of the write-ahead log for all of them (group commit across batches); on
     /// PostgreSQL and a store in memory, nothing (their commits are durable, or never are).
     async fn sync_log(&self) -> Result<()>;
-    /// A read transaction on a connection of its own whose snapshot is taken before this
-    /// returns, to load the next batch while the current one is written and committed (see
-    /// `Tx::commit_mark`); `None` where the store has no such reads (PostgreSQL, memory). Only
-    /// its loads may be used.
-    async fn begin_snapshot(&self) -> Result<Option<Box<dyn Tx>>>;
 }
 
 /// Reads of members, their ledgers and orders, for handlers, the cache, jobs and `verify`.

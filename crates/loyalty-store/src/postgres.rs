@@ -82,11 +82,6 @@ impl PgStore {
         None
     }
 
-    /// PostgreSQL batches are loaded in their own transaction (see `Tx::commit_mark`).
-    async fn begin_snapshot_tx(&self) -> crate::Result<Option<PgTx>> {
-        Ok(None)
-    }
-
     async fn begin_tx(&self) -> crate::Result<PgTx> {
         Ok(PgTx { tx: self.pool.begin().await? })
     }

@@ -224,18 +224,6 @@ impl SqliteStore {
         self.log.as_deref()
     }
 
-    /// A deferred transaction on a reader connection, its snapshot taken by a first read: it
-    /// sees every commit made before this returns and none after. In memory there is no
-    /// second connection to the same data.
-    async fn begin_snapshot_tx(&self) -> crate::Result<Option<SqliteTx>> {
-        if self.log.is_none() {
-            return Ok(None);
-        }
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT count(*) FROM sqlite_schema").fetch_one(&mut *tx).await?;
-        Ok(Some(SqliteTx { tx, log: None }))
-    }
-
     /// Copies the whole log into the database and empties it. TRUNCATE holds new writers while
     /// it waits for readers, so each attempt waits at most `RESTART_WAIT_MS` (a server writing
     /// the same file is never held longer) and attempts are 250 ms apart; a log left in place
