@@ -325,7 +325,7 @@ pub async fn adjust(
     loyalty_core::limits::check_adjustment(r.points)?;
     let reason = Reason::parse(&r.reason).map_err(|e| DomainError::unprocessable("reason", e.0))?;
     let points = loyalty_core::Points::new(r.points);
-    let cmd = Command::Adjust { member, id: adj_id, points, reason, actor: who.name };
+    let cmd = Command::Adjust { member, id: adj_id, points, reason, actor: who.name, audited: false };
     match s.writer.submit(cmd).await? {
         Outcome::Adjusted { adjustment, balances, replayed } => {
             let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
