@@ -8,6 +8,12 @@ pub fn console_token(session_id: &str) -> String {
     super::digest(&[b"loyalty-console-csrf", session_id.as_bytes()])
 }
 
+/// The CSRF token of the sign-in form, before there is a session: derived from a random
+/// value the sign-in page sets in a cookie of its own (a double-submit token).
+pub fn login_token(nonce: &str) -> String {
+    super::digest(&[b"loyalty-console-login", nonce.as_bytes()])
+}
+
 /// The CSRF token of a member centre page opened with `member_token`.
 pub fn member_token(member_token: &str) -> String {
     super::digest(&[b"loyalty-member-csrf", member_token.as_bytes()])

@@ -1,0 +1,331 @@
+//! Members: search by id, phone or email (an index probe each; the browse list pages by
+//! cursor), the member's page (profile, balances, tier and its progress, lots, the ledger paged
+//! by cursor, coupons, check-ins, tasks, the audit log), and points adjustments with a reason,
+//! through the writer's `Adjust` (the same command as `POST /v1/members/{id}/points/adjustments`),
+//! idempotent by an id the form carries, and audited with the operator.
+
+use super::{base, merge, message, Operator};
+use crate::extract::Query as ApiQuery;
+use crate::web::{forms::Fields, i18n::tr, i18n::Lang, see_other, PageLang};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Extension;
+use loyalty_core::engagement::referral::{normalise_email, normalise_phone};
+use loyalty_core::ids::{AdjustmentId, MemberId};
+use loyalty_core::text::Reason;
+use loyalty_engine::{Command, Outcome};
+use loyalty_store::Contact;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Members one page of the browse list shows.
+pub const BROWSE_PAGE: i64 = 20;
+/// Ledger entries, lots and coupons the member page shows at once.
+pub const MEMBER_PAGE_ROWS: i64 = 20;
+/// Audit records the member page shows (the newest).
+pub const AUDIT_SHOWN: usize = 10;
+
+#[derive(Deserialize, Default)]
+pub struct SearchQuery {
+    q: Option<String>,
+    after: Option<String>,
+}
+
+/// A member in a list: id, name, tier and points.
+#[derive(Serialize)]
+struct Row {
+    id: String,
+    name: Option<String>,
+    status: String,
+    tier: String,
+    available: i64,
+}
+
+async fn row(s: &AppState, id: &MemberId) -> Result<Option<Row>, crate::problem::ApiError> {
+    let now = s.clock.now();
+    let Some(m) = s.writer.cache.member(s.store.as_ref(), id, now).await? else { return Ok(None) };
+    let level = loyalty_core::tiers::tier_status(&m.account, &s.program, now).level.name.clone();
+    let (b, _) = m.account.balances_at(now);
+    Ok(Some(Row {
+        id: id.to_string(),
+        name: m.profile.name.clone(),
+        status: m.account.status().to_string(),
+        tier: level,
+        available: b.available().get(),
+    }))
+}
+
+/// Who a query names: the member with that id, and the members with that phone or email.
+async fn find(s: &AppState, q: &str) -> Result<Vec<MemberId>, crate::problem::ApiError> {
+    let mut found = Vec::new();
+    if let Ok(id) = MemberId::parse(q) {
+        found.push(id);
+    }
+    let phone_like = q.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+    if q.contains('@') {
+        if let Some(e) = normalise_email(q) {
+            found.extend(s.store.members_by_contact(Contact::Email, &e, loyalty_store::sessions::MAX_CONTACT_MATCHES).await?);
+        }
+    } else if phone_like {
+        if let Some(p) = normalise_phone(q) {
+            found.extend(s.store.members_by_contact(Contact::Phone, &p, loyalty_store::sessions::MAX_CONTACT_MATCHES).await?);
+        }
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// `GET /console/members?q=` (search) or `?after=` (the browse list's next page).
+pub async fn search(
+    State(s): State<AppState>,
+    PageLang(lang): PageLang,
+    Extension(op): Extension<Operator>,
+    Query(p): Query<SearchQuery>,
+) -> Response {
+    let q = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let (ids, next) = match q {
+        Some(q) => match find(&s, q).await {
+            Ok(ids) => (ids, None),
+            Err(e) => return super::unavailable(lang, e),
+        },
+        None => {
+            let after = p.after.as_deref().filter(|a| !a.is_empty());
+            match s.store.member_ids(after, BROWSE_PAGE).await {
+                Ok(raw) => {
+                    let next = (raw.len() as i64 == BROWSE_PAGE).then(|| raw.last().cloned()).flatten();
+                    (raw.iter().filter_map(|id| MemberId::parse(id).ok()).collect(), next)
+                }
+                Err(e) => return super::unavailable(lang, e.into()),
+            }
+        }
+    };
+    let mut rows = Vec::new();
+    for id in &ids {
+        match row(&s, id).await {
+            Ok(Some(r)) => rows.push(r),
+            Ok(None) => {}
+            Err(e) => return super::unavailable(lang, e),
+        }
+    }
+    // One member found by a search: straight to the member's page.
+    if let (Some(_), [only]) = (q, rows.as_slice()) {
+        return see_other(&format!("/console/members/{}", crate::web::encode(&only.id)));
+    }
+    let ctx = minijinja::context! { q => q.unwrap_or_default(), rows => rows, next => next,
+        searched => q.is_some() };
+    let ctx = merge([ctx, base(&op, "members")]);
+    super::page(StatusCode::OK, "console/members.html", lang, ctx)
+}
+
+#[derive(Deserialize, Default)]
+pub struct MemberQuery {
+    cursor: Option<String>,
+    adjusted: Option<String>,
+}
+
+/// What the adjustment form was sent with and what was wrong with it, by field.
+#[derive(Serialize, Default)]
+struct AdjustForm {
+    id: String,
+    points: String,
+    reason: String,
+    errors: BTreeMap<&'static str, String>,
+}
+
+/// The member's page, with the adjustment form as given (a fresh one: a new id).
+async fn member_page(
+    s: &AppState,
+    lang: Lang,
+    op: &Operator,
+    id: &str,
+    q: &MemberQuery,
+    form: AdjustForm,
+    status: StatusCode,
+) -> Response {
+    let Ok(member) = MemberId::parse(id) else {
+        return message(StatusCode::NOT_FOUND, lang, "error.not_found", tr(lang, "members.not_found", &[("id", id.into())]));
+    };
+    let path = || Path(member.to_string());
+    let view = match crate::members::get_member(State(s.clone()), path()).await {
+        Ok(axum::Json(v)) => v,
+        Err(e) if e.0.status == 404 => {
+            return message(StatusCode::NOT_FOUND, lang, "error.not_found", tr(lang, "members.not_found", &[("id", id.into())]))
+        }
+        Err(e) => return super::unavailable(lang, e),
+    };
+    let cursor = q.cursor.clone().filter(|c| !c.is_empty());
+    let ledger_params = crate::members::LedgerParams {
+        limit: Some(MEMBER_PAGE_ROWS),
+        cursor: cursor.clone(),
+        kind: None,
+        from: None,
+        to: None,
+    };
+    let lots_params = crate::members::PageParams { limit: Some(MEMBER_PAGE_ROWS), cursor: None };
+    let coupon_params = crate::coupons::CouponListParams { status: None, limit: Some(MEMBER_PAGE_ROWS) };
+    let st = || State(s.clone());
+    let gathered = async {
+        let tier = crate::tiers::get_tier(st(), path()).await?.0;
+        let ledger = crate::members::ledger(st(), path(), ApiQuery(ledger_params)).await?.0;
+        let lots = crate::members::lots(st(), path(), ApiQuery(lots_params)).await?.0;
+        let coupons = crate::coupons::list(st(), path(), ApiQuery(coupon_params)).await?.0;
+        let checkins =
+            crate::checkins::calendar(st(), path(), ApiQuery(crate::checkins::CalendarParams { month: None })).await?.0;
+        let tasks = crate::tasks::member_tasks(st(), path()).await?.0;
+        let mut audit = s.store.audit_log(&member).await?;
+        audit.reverse();
+        audit.truncate(AUDIT_SHOWN);
+        let audit: Vec<_> = audit
+            .iter()
+            .map(|a| {
+                minijinja::context! { action => a.action.clone(), actor => a.actor.clone(), reason => a.reason.clone(),
+                at => loyalty_core::calendar::rfc3339(a.at, &s.program.tz), detail => a.detail.clone() }
+            })
+            .collect();
+        Ok::<_, crate::problem::ApiError>(minijinja::context! { tier => minijinja::Value::from_serialize(&tier),
+            ledger => minijinja::Value::from_serialize(&ledger), lots => minijinja::Value::from_serialize(&lots),
+            coupons => minijinja::Value::from_serialize(&coupons), checkins => minijinja::Value::from_serialize(&checkins),
+            tasks => minijinja::Value::from_serialize(&tasks), audit => audit,
+            progress => progress(&tier) })
+    };
+    let data = match gathered.await {
+        Ok(d) => d,
+        Err(e) => return super::unavailable(lang, e),
+    };
+    let form = if form.id.is_empty() { AdjustForm { id: crate::web::random_hex::<16>(), ..form } } else { form };
+    let ctx = minijinja::context! { member => minijinja::Value::from_serialize(&view), form => minijinja::Value::from_serialize(&form),
+        cursor => cursor, adjusted => q.adjusted.clone() };
+    let ctx = merge([ctx, data, base(op, "members")]);
+    super::page(status, "console/member.html", lang, ctx)
+}
+
+/// The progress bar's fill, in percent: growth in the window over the next tier's entry (full
+/// at the top tier).
+pub(crate) fn progress(tier: &crate::tiers::TierView) -> i64 {
+    match &tier.next_tier {
+        Some(next) if next.entry > 0 => (tier.growth_in_window.max(0) * 100 / next.entry).clamp(0, 100),
+        _ => 100,
+    }
+}
+
+/// `GET /console/members/{id}?cursor=`.
+pub async fn page_get(
+    State(s): State<AppState>,
+    PageLang(lang): PageLang,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+    Query(q): Query<MemberQuery>,
+) -> Response {
+    member_page(&s, lang, &op, &id, &q, AdjustForm::default(), StatusCode::OK).await
+}
+
+pub use page_get as page;
+
+/// The adjustment a form asks for, or its fields' errors.
+fn parse_adjustment(lang: Lang, f: &Fields) -> Result<(AdjustmentId, loyalty_core::Points, Reason), BTreeMap<&'static str, String>> {
+    let mut errors = BTreeMap::new();
+    let points = match f.get("points") {
+        None => {
+            errors.insert("points", tr(lang, "adjust.points_missing", &[]));
+            None
+        }
+        Some(raw) => match raw.replace([',', ' '], "").parse::<i64>() {
+            // Digits that do not fit are a number, only too big for any adjustment.
+            Err(_) if raw.trim_start_matches(['-', '+']).chars().all(|c| c.is_ascii_digit() || c == ',') => {
+                let max = crate::web::templates::group(loyalty_core::limits::MAX_POINTS);
+                errors.insert("points", tr(lang, "adjust.points_too_big", &[("max", max)]));
+                None
+            }
+            Err(_) => {
+                errors.insert("points", tr(lang, "adjust.points_not_number", &[("raw", raw.into())]));
+                None
+            }
+            Ok(p) => match loyalty_core::limits::check_adjustment(p) {
+                Ok(()) => Some(p),
+                Err(_) if p == 0 => {
+                    errors.insert("points", tr(lang, "adjust.points_zero", &[]));
+                    None
+                }
+                Err(_) => {
+                    let max = crate::web::templates::group(loyalty_core::limits::MAX_POINTS);
+                    errors.insert("points", tr(lang, "adjust.points_too_big", &[("max", max)]));
+                    None
+                }
+            },
+        },
+    };
+    let reason = match f.get("reason").map(Reason::parse) {
+        None => {
+            errors.insert("reason", tr(lang, "adjust.reason_missing", &[]));
+            None
+        }
+        Some(Err(e)) => {
+            errors.insert("reason", tr(lang, "adjust.reason_invalid", &[("why", e.0)]));
+            None
+        }
+        Some(Ok(r)) => Some(r),
+    };
+    let id = f.get("adjustment_id").and_then(|raw| AdjustmentId::parse(raw).ok());
+    if id.is_none() {
+        errors.insert("form", tr(lang, "error.csrf", &[]));
+    }
+    match (id, points, reason) {
+        (Some(id), Some(p), Some(r)) if errors.is_empty() => Ok((id, loyalty_core::Points::new(p), r)),
+        _ => Err(errors),
+    }
+}
+
+/// `POST /console/members/{id}/adjustments`: through the writer, or the page again with the
+/// fields named and nothing written.
+pub async fn adjust(
+    State(s): State<AppState>,
+    PageLang(lang): PageLang,
+    Extension(op): Extension<Operator>,
+    Path(id): Path<String>,
+    form: Fields,
+) -> Response {
+    let again = |errors: BTreeMap<&'static str, String>| AdjustForm {
+        id: form.get("adjustment_id").unwrap_or_default().to_owned(),
+        points: form.get("points").unwrap_or_default().to_owned(),
+        reason: form.get("reason").unwrap_or_default().to_owned(),
+        errors,
+    };
+    let Ok(member) = MemberId::parse(&id) else {
+        return message(StatusCode::NOT_FOUND, lang, "error.not_found", tr(lang, "members.not_found", &[("id", id)]));
+    };
+    let q = MemberQuery::default();
+    let (adj, points, reason) = match parse_adjustment(lang, &form) {
+        Ok(a) => a,
+        Err(errors) => return member_page(&s, lang, &op, &id, &q, again(errors), StatusCode::UNPROCESSABLE_ENTITY).await,
+    };
+    let cmd = Command::Adjust {
+        member: member.clone(),
+        id: adj.clone(),
+        points,
+        reason,
+        actor: op.principal.name.clone(),
+        audited: true,
+    };
+    match s.writer.submit(cmd).await {
+        Ok(Outcome::Adjusted { .. }) => {
+            see_other(&format!("/console/members/{}?adjusted={}", crate::web::encode(member.as_str()), adj))
+        }
+        Ok(other) => super::unavailable(lang, crate::members::unexpected(other)),
+        Err(e) => {
+            let e: crate::problem::ApiError = e.into();
+            if e.0.status >= 500 {
+                return super::unavailable(lang, e);
+            }
+            // The rules refused it (not enough points to take, a closed member, the same id
+            // with other figures): said on the form, and nothing was written.
+            let mut errors = BTreeMap::new();
+            let field = if e.0.field.as_deref() == Some("reason") { "reason" } else { "points" };
+            errors.insert(field, e.0.detail.clone());
+            member_page(&s, lang, &op, &id, &q, again(errors), StatusCode::from_u16(e.0.status).unwrap_or(StatusCode::CONFLICT))
+                .await
+        }
+    }
+}
