@@ -69,13 +69,26 @@ async fn find(s: &AppState, q: &str) -> Result<Vec<MemberId>, crate::problem::Ap
             found.extend(s.store.members_by_contact(Contact::Email, &e, loyalty_store::sessions::MAX_CONTACT_MATCHES).await?);
         }
     } else if phone_like {
-        if let Some(p) = normalise_phone(q) {
+        for p in phone_forms(q) {
             found.extend(s.store.members_by_contact(Contact::Phone, &p, loyalty_store::sessions::MAX_CONTACT_MATCHES).await?);
         }
     }
     found.sort();
     found.dedup();
     Ok(found)
+}
+
+/// The digit strings a typed phone may be stored as: its digits, and a mainland mobile with
+/// and without the country code 86 (`13900001234` finds `+86 139-0000-1234`).
+fn phone_forms(q: &str) -> Vec<String> {
+    let Some(d) = normalise_phone(q) else { return Vec::new() };
+    let mut forms = vec![d.clone()];
+    if d.len() == 11 && d.starts_with('1') {
+        forms.push(format!("86{d}"));
+    } else if d.len() == 13 && d.starts_with("861") {
+        forms.push(d[2..].to_owned());
+    }
+    forms
 }
 
 /// `GET /console/members?q=` (search) or `?after=` (the browse list's next page).
@@ -327,5 +340,16 @@ pub async fn adjust(
             member_page(&s, lang, &op, &id, &q, again(errors), StatusCode::from_u16(e.0.status).unwrap_or(StatusCode::CONFLICT))
                 .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_mainland_mobile_is_looked_up_with_and_without_86() {
+        assert_eq!(super::phone_forms("139 0000 1234"), ["13900001234", "8613900001234"]);
+        assert_eq!(super::phone_forms("+86 139-0000-1234"), ["8613900001234", "13900001234"]);
+        assert_eq!(super::phone_forms("(020) 1234-5678"), ["02012345678"]);
+        assert!(super::phone_forms("()").is_empty());
     }
 }
