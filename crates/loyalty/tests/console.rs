@@ -217,7 +217,7 @@ async fn an_adjustment_names_the_field_at_fault_or_is_recorded_once_with_the_ope
     for _ in 0..2 {
         let r = con.submit("/console/members/mei/adjustments", &form).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        assert_eq!(r.headers()[header::LOCATION], "/console/members/mei?adjusted=adj-good");
+        assert_eq!(r.headers()[header::LOCATION], "/console/members/mei?adjusted=%2B1500");
     }
     assert_eq!(app.balances("mei").await["available"], 1_500, "sent twice, applied once");
     let (_, ledger) = app.get("/v1/members/mei/ledger").await;
@@ -230,7 +230,7 @@ async fn an_adjustment_names_the_field_at_fault_or_is_recorded_once_with_the_ope
         (audit[0].action.as_str(), audit[0].actor.as_str(), audit[0].reason.as_deref()),
         ("adjust", "bootstrap-admin", Some("complaint goodwill"))
     );
-    let (s, html) = con.get("/console/members/mei?adjusted=adj-good").await;
+    let (s, html) = con.get("/console/members/mei?adjusted=%2B1500").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("data-test=\"adjusted\"") && html.contains("data-value=\"1500\"") && html.contains("complaint goodwill"));
     app.assert_verified().await;

@@ -324,7 +324,10 @@ pub async fn adjust(
     };
     match s.writer.submit(cmd).await {
         Ok(Outcome::Adjusted { .. }) => {
-            see_other(&format!("/console/members/{}?adjusted={}", crate::web::encode(member.as_str()), adj))
+            // The redirect says what was done for the page's notice (display only: the page
+            // reads the ledger itself).
+            let shown = if points.get() > 0 { format!("+{}", points.get()) } else { points.get().to_string() };
+            see_other(&format!("/console/members/{}?adjusted={}", crate::web::encode(member.as_str()), crate::web::encode(&shown)))
         }
         Ok(other) => super::unavailable(lang, crate::members::unexpected(other)),
         Err(e) => {

@@ -32,6 +32,7 @@ fn environment() -> &'static Environment<'static> {
         env.add_filter("fill", fill);
         env.add_filter("num", num);
         env.add_filter("money", money);
+        env.add_filter("yuan", yuan);
         env.add_filter("when", when);
         env.add_filter("day", day);
         env.add_filter("pct", pct);
@@ -95,6 +96,12 @@ fn money(v: Value) -> Result<String, Error> {
     Ok(format!("{sign}¥{}.{cents:02}", group(units as i64)))
 }
 
+/// As `money`, without the fen when there are none: 2000 → ¥20, 2050 → ¥20.50 (coupons).
+fn yuan(v: Value) -> Result<String, Error> {
+    let s = money(v)?;
+    Ok(s.strip_suffix(".00").map(str::to_owned).unwrap_or(s))
+}
+
 /// An RFC 3339 instant as the page shows it: `2026-12-01 10:00` (its own offset's wall time).
 fn when(v: Value) -> String {
     let s = v.as_str().unwrap_or_default();
@@ -130,6 +137,8 @@ mod tests {
         assert_eq!(group(-1_000), "-1,000");
         assert_eq!(money(Value::from(123_456)).unwrap(), "¥1,234.56");
         assert_eq!(money(Value::from(-5)).unwrap(), "-¥0.05");
+        assert_eq!(yuan(Value::from(2_000)).unwrap(), "¥20");
+        assert_eq!(yuan(Value::from(2_050)).unwrap(), "¥20.50");
         assert_eq!(when(Value::from("2026-12-01T10:00:00+08:00")), "2026-12-01 10:00");
         assert_eq!(pct(Value::from(0.1234)), "12.3%");
         assert_eq!(pct(Value::from(())), "—");
