@@ -4,9 +4,9 @@
 
 pub mod auth;
 pub mod checkins;
+pub mod console;
 pub mod coupon_codes;
 pub mod coupon_report;
-pub mod console;
 pub mod coupons;
 pub mod extract;
 pub mod gifts;

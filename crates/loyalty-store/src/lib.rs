@@ -425,8 +425,8 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Gifts, Idempotency, LedgerReads, Maintenance,
-        MemberSearch, MemberVersions, MembershipFacts, Memberships, PersonalData, RawSql, Referrals, Rewards, Sessions, Store,
-        Tasks, WriteProbe, Writes,
+        MemberSearch, MemberVersions, MembershipFacts, Memberships, PersonalData, RawSql, Referrals, Rewards, Sessions,
+        Store, Tasks, WriteProbe, Writes,
     };
 }
 

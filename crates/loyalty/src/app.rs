@@ -21,7 +21,8 @@ pub struct Settings {
 impl Settings {
     /// The system clock and the bootstrap key from `LOYALTY_ADMIN_KEY`.
     pub fn from_env() -> Self {
-        let secure_cookies = std::env::var("LOYALTY_SECURE_COOKIES").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+        let secure_cookies =
+            std::env::var("LOYALTY_SECURE_COOKIES").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
         let web = loyalty_http::web::WebSettings { secure_cookies, ..Default::default() };
         Self { admin_key: std::env::var("LOYALTY_ADMIN_KEY").ok(), clock: clock::system(), web }
     }
@@ -86,7 +87,8 @@ pub fn app_with_admin_key(
     program: Program,
     admin_key: Option<&str>,
 ) -> anyhow::Result<(AppState, axum::Router)> {
-    let settings = Settings { admin_key: admin_key.map(str::to_owned), clock: clock::system(), web: Default::default() };
+    let settings =
+        Settings { admin_key: admin_key.map(str::to_owned), clock: clock::system(), web: Default::default() };
     let a = Application::build(store, program, settings)?;
     Ok((a.state, a.router))
 }

@@ -69,7 +69,13 @@ fn the_console_and_the_member_centre_in_chromium() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_loyalty"))
-        .args(["serve", "--database-url", &format!("sqlite://{}", db.display()), "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--database-url",
+            &format!("sqlite://{}", db.display()),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .env("LOYALTY_ADMIN_KEY", ADMIN)
         .env("LOYALTY_LOG", "warn")
         .stdout(Stdio::null())

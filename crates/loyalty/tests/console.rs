@@ -11,6 +11,9 @@ use jiff::{SignedDuration, Timestamp};
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
+/// A form's fields.
+type Form<'a> = [(&'a str, &'a str)];
+
 const INTEGRATION_KEY: &str = "lk_console_integration_key";
 const ANALYST_KEY: &str = "lk_console_analyst_key";
 
@@ -53,7 +56,13 @@ impl Console {
     }
 
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.c.post(format!("{}{path}", self.base)).header(header::COOKIE, &self.cookie).form(form).send().await.unwrap()
+        self.c
+            .post(format!("{}{path}", self.base))
+            .header(header::COOKIE, &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// A form with the session's CSRF token.
@@ -72,10 +81,11 @@ async fn try_sign_in(app: &TestApp, key: &str, extra: &[(&str, &str)]) -> reqwes
     let (login_cookie, _) = set_cookie(&form, "loyalty_login").expect("the form sets its double-submit cookie");
     let html = form.text().await.unwrap();
     let csrf = hidden(&html, "csrf");
-    let mut req = c
-        .post(format!("{}/console/login", app.base))
-        .header(header::COOKIE, login_cookie)
-        .form(&[("csrf", csrf.as_str()), ("key", key), ("next", "/console")]);
+    let mut req = c.post(format!("{}/console/login", app.base)).header(header::COOKIE, login_cookie).form(&[
+        ("csrf", csrf.as_str()),
+        ("key", key),
+        ("next", "/console"),
+    ]);
     for (k, v) in extra {
         req = req.header(*k, *v);
     }
@@ -128,7 +138,10 @@ async fn only_an_admin_key_signs_in_and_the_cookie_is_locked_down() {
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
     assert_eq!(ok.headers()[header::LOCATION], "/console");
     let (_, flags) = set_cookie(&ok, "loyalty_console").unwrap();
-    assert!(flags.contains("HttpOnly") && flags.contains("SameSite=Strict") && flags.contains("Path=/console"), "{flags}");
+    assert!(
+        flags.contains("HttpOnly") && flags.contains("SameSite=Strict") && flags.contains("Path=/console"),
+        "{flags}"
+    );
     assert!(!flags.contains("Secure"), "plain HTTP: {flags}");
     let tls = try_sign_in(&app, ADMIN, &[("x-forwarded-proto", "https")]).await;
     let (_, flags) = set_cookie(&tls, "loyalty_console").unwrap();
@@ -147,12 +160,7 @@ async fn only_an_admin_key_signs_in_and_the_cookie_is_locked_down() {
         assert!(html.contains("data-test=\"login-error\"") && html.contains(says), "{key}: {html}");
     }
     // A sign-in form without its token is refused too.
-    let r = client()
-        .post(format!("{}/console/login", app.base))
-        .form(&[("key", ADMIN)])
-        .send()
-        .await
-        .unwrap();
+    let r = client().post(format!("{}/console/login", app.base)).form(&[("key", ADMIN)]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(set_cookie(&r, "loyalty_console").is_none());
 }
@@ -189,7 +197,7 @@ async fn an_adjustment_names_the_field_at_fault_or_is_recorded_once_with_the_ope
     let app = spawn_app().await;
     app.put("/v1/members/mei", json!({"name": "Li Mei"})).await;
     let con = sign_in(&app).await;
-    let cases: [(&[(&str, &str)], &str, &str); 6] = [
+    let cases: [(&Form, &str, &str); 6] = [
         (&[("points", "100"), ("reason", "")], "error-reason", "原因"),
         (&[("points", "ten"), ("reason", "goodwill")], "error-points", "不是整数"),
         (&[("points", ""), ("reason", "goodwill")], "error-points", "请填写积分"),
@@ -207,7 +215,12 @@ async fn an_adjustment_names_the_field_at_fault_or_is_recorded_once_with_the_ope
         assert!(html.contains("value=\"goodwill\"") || fields[1].1.is_empty(), "what was typed stays");
     }
     // Taking more than the member has is the rules' refusal, on the form.
-    let r = con.submit("/console/members/mei/adjustments", &[("adjustment_id", "adj-neg"), ("points", "-5"), ("reason", "oops")]).await;
+    let r = con
+        .submit(
+            "/console/members/mei/adjustments",
+            &[("adjustment_id", "adj-neg"), ("points", "-5"), ("reason", "oops")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(r.text().await.unwrap().contains("data-test=\"error-points\""));
     let (_, ledger) = app.get("/v1/members/mei/ledger").await;
@@ -232,7 +245,11 @@ async fn an_adjustment_names_the_field_at_fault_or_is_recorded_once_with_the_ope
     );
     let (s, html) = con.get("/console/members/mei?adjusted=%2B1500").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(html.contains("data-test=\"adjusted\"") && html.contains("data-value=\"1500\"") && html.contains("complaint goodwill"));
+    assert!(
+        html.contains("data-test=\"adjusted\"")
+            && html.contains("data-value=\"1500\"")
+            && html.contains("complaint goodwill")
+    );
     app.assert_verified().await;
 }
 
@@ -308,7 +325,13 @@ async fn members_are_found_by_id_phone_or_email() {
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("/console/members/wei\"") && html.contains("/console/members/wei-2\""), "both phones");
     for q in ["wei%40example.com", "%20WEI%40EXAMPLE.COM", "wei-2"] {
-        let r = con.c.get(format!("{}/console/members?q={q}", app.base)).header(header::COOKIE, &con.cookie).send().await.unwrap();
+        let r = con
+            .c
+            .get(format!("{}/console/members?q={q}", app.base))
+            .header(header::COOKIE, &con.cookie)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{q}");
     }
     let (_, none) = con.get("/console/members?q=nobody%40example.com").await;
@@ -332,7 +355,11 @@ async fn keys_are_made_shown_once_and_revoked() {
     let r = con.submit("/console/keys", &[("name", "shop-checkout"), ("scope", "integration")]).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let html = r.text().await.unwrap();
-    let key = html.split("data-test=\"secret\" id=\"new-key\">").nth(1).map(|r| r[..r.find('<').unwrap()].to_owned()).unwrap();
+    let key = html
+        .split("data-test=\"secret\" id=\"new-key\">")
+        .nth(1)
+        .map(|r| r[..r.find('<').unwrap()].to_owned())
+        .unwrap();
     assert!(key.starts_with("lk_"), "{key}");
     let (s, _) = app.send(Method::GET, "/v1/members/nobody", None, Some(&key), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "the new key works");
@@ -400,8 +427,9 @@ async fn a_member_token_reads_its_member_and_no_other() {
     app.post("/v1/members/wei/points/adjustments", json!({"id": "w", "points": 999, "reason": "seed"})).await;
     let (s, _) = app.send(Method::POST, "/v1/members/ghost/sessions", None, Some(INTEGRATION_KEY), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, p) =
-        app.send(Method::POST, "/v1/members/ling/sessions", Some(&json!({"ttl_seconds": 5})), Some(INTEGRATION_KEY), None).await;
+    let (s, p) = app
+        .send(Method::POST, "/v1/members/ling/sessions", Some(&json!({"ttl_seconds": 5})), Some(INTEGRATION_KEY), None)
+        .await;
     assert_eq!((s, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("ttl_seconds")));
     let (s, session) = app.send(Method::POST, "/v1/members/ling/sessions", None, Some(INTEGRATION_KEY), None).await;
     assert_eq!(s, StatusCode::CREATED, "{session}");
@@ -427,7 +455,8 @@ async fn a_member_token_reads_its_member_and_no_other() {
     }
     // A token changed to name wei is refused, as is one signed with another key.
     let parts: Vec<&str> = token.split('.').collect();
-    let forged = format!("lm1.{}.{}.{}", "wei".bytes().map(|b| format!("{b:02x}")).collect::<String>(), parts[2], parts[3]);
+    let forged =
+        format!("lm1.{}.{}.{}", "wei".bytes().map(|b| format!("{b:02x}")).collect::<String>(), parts[2], parts[3]);
     assert_eq!(me(forged.clone()).await.0, StatusCode::UNAUTHORIZED);
     let r = client().get(format!("{}/member?token={forged}", app.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
@@ -467,6 +496,7 @@ async fn a_member_token_reads_its_member_and_no_other() {
     assert_eq!(cal["days"].as_array().unwrap().len(), 1, "recorded once");
     let (_, body) = me(token).await;
     assert_eq!(body["checkins"]["checked_in_today"], true);
-    let again = c.get(format!("{}/member?checkin=already", app.base)).header(header::COOKIE, &cookie).send().await.unwrap();
+    let again =
+        c.get(format!("{}/member?checkin=already", app.base)).header(header::COOKIE, &cookie).send().await.unwrap();
     assert!(again.text().await.unwrap().contains("今天已经签到过啦"));
 }

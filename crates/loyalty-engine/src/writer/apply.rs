@@ -334,7 +334,8 @@ pub(crate) fn adjust(
 
 /// The audit record of an operator's adjustment: written once, under the adjustment's id.
 fn adjustment_audit(a: &Adjustment) -> AuditRecord {
-    let detail = serde_json::json!({ "adjustment": a.adjustment_id.as_str(), "points": a.points.get(), "via": "console" });
+    let detail =
+        serde_json::json!({ "adjustment": a.adjustment_id.as_str(), "points": a.points.get(), "via": "console" });
     AuditRecord {
         member_id: a.member_id.clone(),
         audit_id: format!("adjust:{}", a.adjustment_id),

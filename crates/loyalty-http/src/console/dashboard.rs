@@ -44,12 +44,7 @@ struct CouponUse {
 }
 
 /// `GET /console?from=&to=&granularity=`.
-pub async fn page_handler(
-    s: AppState,
-    lang: Lang,
-    op: Operator,
-    q: RangeQuery,
-) -> Response {
+pub async fn page_handler(s: AppState, lang: Lang, op: Operator, q: RangeQuery) -> Response {
     let granularity = given(&q.granularity).unwrap_or_else(|| "month".to_owned());
     let params = KpiParams { from: given(&q.from), to: given(&q.to), granularity: Some(granularity.clone()) };
     let mut ctx = vec![

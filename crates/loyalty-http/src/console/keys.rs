@@ -17,19 +17,13 @@ pub struct KeysQuery {
     revoked: Option<String>,
 }
 
-async fn render(
-    s: &AppState,
-    lang: Lang,
-    op: &Operator,
-    status: StatusCode,
-    extra: minijinja::Value,
-) -> Response {
+async fn render(s: &AppState, lang: Lang, op: &Operator, status: StatusCode, extra: minijinja::Value) -> Response {
     let listed = match crate::keys::list_keys(State(s.clone())).await {
         Ok(axum::Json(l)) => l,
         Err(e) => return super::unavailable(lang, e),
     };
     let ctx = minijinja::context! { keys => minijinja::Value::from_serialize(&listed.items), truncated => listed.truncated,
-        scopes => Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() };
+    scopes => Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() };
     let ctx = merge([ctx, extra, base(op, "keys")]);
     super::page(status, "console/keys.html", lang, ctx)
 }
@@ -58,7 +52,7 @@ pub async fn create(
     let form_scope = form.get("scope").unwrap_or_default().to_owned();
     let refuse = |field: &'static str, text: String| {
         let ctx = minijinja::context! { error_field => field, error => text, form_name => name.clone(),
-            form_scope => form_scope.clone() };
+        form_scope => form_scope.clone() };
         (StatusCode::UNPROCESSABLE_ENTITY, ctx)
     };
     // The rule `loyalty keys create` applies.

@@ -74,7 +74,12 @@ pub async fn form(
 
 /// `POST /console/login`: an admin key starts a session; any other key, or none, is refused
 /// with the form again and a sentence saying why.
-pub async fn sign_in(State(s): State<AppState>, PageLang(lang): PageLang, headers: HeaderMap, form: Fields) -> Response {
+pub async fn sign_in(
+    State(s): State<AppState>,
+    PageLang(lang): PageLang,
+    headers: HeaderMap,
+    form: Fields,
+) -> Response {
     let next = next_page(form.get("next"));
     let nonce = cookies::get(&headers, LOGIN_COOKIE).unwrap_or("");
     if nonce.is_empty() || !csrf::matches(&csrf::login_token(nonce), form.get(super::CSRF_FIELD)) {
@@ -82,7 +87,15 @@ pub async fn sign_in(State(s): State<AppState>, PageLang(lang): PageLang, header
         return render_form(&s, &headers, lang, StatusCode::FORBIDDEN, &next, Some(why), None);
     }
     let Some(key) = form.get("key") else {
-        return render_form(&s, &headers, lang, StatusCode::UNPROCESSABLE_ENTITY, &next, Some(tr(lang, "login.no_key", &[])), None);
+        return render_form(
+            &s,
+            &headers,
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &next,
+            Some(tr(lang, "login.no_key", &[])),
+            None,
+        );
     };
     let key_hash = hash_key(key);
     let principal = match principal_for_hash(&s, &key_hash).await {
@@ -94,7 +107,11 @@ pub async fn sign_in(State(s): State<AppState>, PageLang(lang): PageLang, header
         Err(e) => return super::unavailable(lang, e),
     };
     if principal.scope != Scope::Admin {
-        let why = tr(lang, "login.not_admin", &[("name", principal.name.clone()), ("scope", principal.scope.as_str().into())]);
+        let why = tr(
+            lang,
+            "login.not_admin",
+            &[("name", principal.name.clone()), ("scope", principal.scope.as_str().into())],
+        );
         return render_form(&s, &headers, lang, StatusCode::FORBIDDEN, &next, Some(why), None);
     }
     let now = s.clock.now();

@@ -66,11 +66,15 @@ async fn find(s: &AppState, q: &str) -> Result<Vec<MemberId>, crate::problem::Ap
     let phone_like = q.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
     if q.contains('@') {
         if let Some(e) = normalise_email(q) {
-            found.extend(s.store.members_by_contact(Contact::Email, &e, loyalty_store::sessions::MAX_CONTACT_MATCHES).await?);
+            found.extend(
+                s.store.members_by_contact(Contact::Email, &e, loyalty_store::sessions::MAX_CONTACT_MATCHES).await?,
+            );
         }
     } else if phone_like {
         for p in phone_forms(q) {
-            found.extend(s.store.members_by_contact(Contact::Phone, &p, loyalty_store::sessions::MAX_CONTACT_MATCHES).await?);
+            found.extend(
+                s.store.members_by_contact(Contact::Phone, &p, loyalty_store::sessions::MAX_CONTACT_MATCHES).await?,
+            );
         }
     }
     found.sort();
@@ -128,7 +132,7 @@ pub async fn search(
         return see_other(&format!("/console/members/{}", crate::web::encode(&only.id)));
     }
     let ctx = minijinja::context! { q => q.unwrap_or_default(), rows => rows, next => next,
-        searched => q.is_some() };
+    searched => q.is_some() };
     let ctx = merge([ctx, base(&op, "members")]);
     super::page(StatusCode::OK, "console/members.html", lang, ctx)
 }
@@ -159,13 +163,23 @@ async fn member_page(
     status: StatusCode,
 ) -> Response {
     let Ok(member) = MemberId::parse(id) else {
-        return message(StatusCode::NOT_FOUND, lang, "error.not_found", tr(lang, "members.not_found", &[("id", id.into())]));
+        return message(
+            StatusCode::NOT_FOUND,
+            lang,
+            "error.not_found",
+            tr(lang, "members.not_found", &[("id", id.into())]),
+        );
     };
     let path = || Path(member.to_string());
     let view = match crate::members::get_member(State(s.clone()), path()).await {
         Ok(axum::Json(v)) => v,
         Err(e) if e.0.status == 404 => {
-            return message(StatusCode::NOT_FOUND, lang, "error.not_found", tr(lang, "members.not_found", &[("id", id.into())]))
+            return message(
+                StatusCode::NOT_FOUND,
+                lang,
+                "error.not_found",
+                tr(lang, "members.not_found", &[("id", id.into())]),
+            )
         }
         Err(e) => return super::unavailable(lang, e),
     };
@@ -199,10 +213,10 @@ async fn member_page(
             })
             .collect();
         Ok::<_, crate::problem::ApiError>(minijinja::context! { tier => minijinja::Value::from_serialize(&tier),
-            ledger => minijinja::Value::from_serialize(&ledger), lots => minijinja::Value::from_serialize(&lots),
-            coupons => minijinja::Value::from_serialize(&coupons), checkins => minijinja::Value::from_serialize(&checkins),
-            tasks => minijinja::Value::from_serialize(&tasks), audit => audit,
-            progress => progress(&tier) })
+        ledger => minijinja::Value::from_serialize(&ledger), lots => minijinja::Value::from_serialize(&lots),
+        coupons => minijinja::Value::from_serialize(&coupons), checkins => minijinja::Value::from_serialize(&checkins),
+        tasks => minijinja::Value::from_serialize(&tasks), audit => audit,
+        progress => progress(&tier) })
     };
     let data = match gathered.await {
         Ok(d) => d,
@@ -210,7 +224,7 @@ async fn member_page(
     };
     let form = if form.id.is_empty() { AdjustForm { id: crate::web::random_hex::<16>(), ..form } } else { form };
     let ctx = minijinja::context! { member => minijinja::Value::from_serialize(&view), form => minijinja::Value::from_serialize(&form),
-        cursor => cursor, adjusted => q.adjusted.clone() };
+    cursor => cursor, adjusted => q.adjusted.clone() };
     let ctx = merge([ctx, data, base(op, "members")]);
     super::page(status, "console/member.html", lang, ctx)
 }
@@ -238,7 +252,10 @@ pub async fn page_get(
 pub use page_get as page;
 
 /// The adjustment a form asks for, or its fields' errors.
-fn parse_adjustment(lang: Lang, f: &Fields) -> Result<(AdjustmentId, loyalty_core::Points, Reason), BTreeMap<&'static str, String>> {
+fn parse_adjustment(
+    lang: Lang,
+    f: &Fields,
+) -> Result<(AdjustmentId, loyalty_core::Points, Reason), BTreeMap<&'static str, String>> {
     let mut errors = BTreeMap::new();
     let points = match f.get("points") {
         None => {
@@ -312,7 +329,9 @@ pub async fn adjust(
     let q = MemberQuery::default();
     let (adj, points, reason) = match parse_adjustment(lang, &form) {
         Ok(a) => a,
-        Err(errors) => return member_page(&s, lang, &op, &id, &q, again(errors), StatusCode::UNPROCESSABLE_ENTITY).await,
+        Err(errors) => {
+            return member_page(&s, lang, &op, &id, &q, again(errors), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
     };
     let cmd = Command::Adjust {
         member: member.clone(),
@@ -327,7 +346,11 @@ pub async fn adjust(
             // The redirect says what was done for the page's notice (display only: the page
             // reads the ledger itself).
             let shown = if points.get() > 0 { format!("+{}", points.get()) } else { points.get().to_string() };
-            see_other(&format!("/console/members/{}?adjusted={}", crate::web::encode(member.as_str()), crate::web::encode(&shown)))
+            see_other(&format!(
+                "/console/members/{}?adjusted={}",
+                crate::web::encode(member.as_str()),
+                crate::web::encode(&shown)
+            ))
         }
         Ok(other) => super::unavailable(lang, crate::members::unexpected(other)),
         Err(e) => {
@@ -340,8 +363,16 @@ pub async fn adjust(
             let mut errors = BTreeMap::new();
             let field = if e.0.field.as_deref() == Some("reason") { "reason" } else { "points" };
             errors.insert(field, e.0.detail.clone());
-            member_page(&s, lang, &op, &id, &q, again(errors), StatusCode::from_u16(e.0.status).unwrap_or(StatusCode::CONFLICT))
-                .await
+            member_page(
+                &s,
+                lang,
+                &op,
+                &id,
+                &q,
+                again(errors),
+                StatusCode::from_u16(e.0.status).unwrap_or(StatusCode::CONFLICT),
+            )
+            .await
         }
     }
 }

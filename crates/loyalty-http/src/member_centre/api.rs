@@ -63,7 +63,8 @@ pub async fn create_session(
         return Err(ApiError::not_found("member_not_found", format!("member {member} not found")));
     }
     let key = super::secret(&s).await?;
-    let expires_at = jiff::Timestamp::from_second(now.as_second() + ttl).map_err(|e| ApiError::internal(e.to_string()))?;
+    let expires_at =
+        jiff::Timestamp::from_second(now.as_second() + ttl).map_err(|e| ApiError::internal(e.to_string()))?;
     let token = member_token::sign(&key, &member, expires_at);
     let url = format!("/member?token={token}");
     Ok((

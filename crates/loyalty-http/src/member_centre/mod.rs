@@ -36,7 +36,8 @@ pub(crate) async fn secret(s: &AppState) -> ApiResult<Arc<[u8]>> {
         .get_or_try_init(|| async {
             let candidate = crate::web::random_hex::<{ member_token::SECRET_BYTES }>();
             let stored = s.store.server_secret(SECRET_NAME, &candidate, s.clock.now()).await?;
-            let bytes = hex::decode(&stored).map_err(|_| ApiError::internal("the stored member token key is not hex"))?;
+            let bytes =
+                hex::decode(&stored).map_err(|_| ApiError::internal("the stored member token key is not hex"))?;
             Ok::<_, ApiError>(Arc::from(bytes))
         })
         .await
@@ -44,7 +45,10 @@ pub(crate) async fn secret(s: &AppState) -> ApiResult<Arc<[u8]>> {
 }
 
 /// The member a token names, if it is valid now.
-pub(crate) async fn member_of(s: &AppState, token: &str) -> ApiResult<Result<(MemberId, jiff::Timestamp), member_token::TokenError>> {
+pub(crate) async fn member_of(
+    s: &AppState,
+    token: &str,
+) -> ApiResult<Result<(MemberId, jiff::Timestamp), member_token::TokenError>> {
     let key = secret(s).await?;
     Ok(member_token::verify(&key, token, s.clock.now()))
 }

@@ -40,9 +40,9 @@ fn month_grid(today: Date, checked: &[String]) -> Vec<Vec<Cell>> {
     for d in 1..=today.days_in_month() {
         let date = first.with().day(d).build().unwrap_or(first);
         let key = date.to_string();
-        cells.push(Cell { day: Some(d), checked: checked.iter().any(|c| *c == key), today: date == today });
+        cells.push(Cell { day: Some(d), checked: checked.contains(&key), today: date == today });
     }
-    while cells.len() % 7 != 0 {
+    while !cells.len().is_multiple_of(7) {
         cells.push(Cell { day: None, checked: false, today: false });
     }
     let mut weeks = Vec::new();
@@ -123,7 +123,12 @@ fn cookie(token: &str, max_age: Option<i64>, secure: bool) -> cookies::Cookie<'_
 
 /// `POST /member/checkins`: the check-in button. The form carries the page's CSRF token
 /// (derived from the member token, which a page of another site cannot read).
-pub async fn check_in(State(s): State<AppState>, PageLang(lang): PageLang, headers: HeaderMap, form: Fields) -> Response {
+pub async fn check_in(
+    State(s): State<AppState>,
+    PageLang(lang): PageLang,
+    headers: HeaderMap,
+    form: Fields,
+) -> Response {
     let Some(token) = cookies::get(&headers, MEMBER_COOKIE).filter(|t| !t.is_empty()) else {
         return message(StatusCode::UNAUTHORIZED, lang, "member.link_title", "member.link_missing");
     };

@@ -67,9 +67,7 @@ fn from_accept_language(raw: &str) -> Option<Lang> {
     for item in raw.split(',').take(32) {
         let mut parts = item.split(';');
         let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
-            .unwrap_or(1.0);
+        let q = parts.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
         let lang = match tag.split('-').next() {
             Some("zh") => Lang::Zh,
             Some("en") => Lang::En,

@@ -106,7 +106,13 @@ pub fn random_hex<const N: usize>() -> String {
 
 /// Renders a template into an HTML answer; a template that fails to render is a 500 (logged),
 /// never a half page.
-pub fn render(status: StatusCode, template: &str, lang: i18n::Lang, ctx: minijinja::Value, framing: Framing) -> Response {
+pub fn render(
+    status: StatusCode,
+    template: &str,
+    lang: i18n::Lang,
+    ctx: minijinja::Value,
+    framing: Framing,
+) -> Response {
     match templates::render(template, lang, ctx) {
         Ok(body) => html(status, body, framing),
         Err(e) => {

@@ -45,7 +45,7 @@ pub fn render(name: &str, lang: Lang, ctx: Value) -> Result<String, Error> {
     let env = environment();
     let t = Value::from_serialize(&i18n::strings(lang).tables);
     let base = minijinja::context! { t => t, lang => lang.as_str(), html_lang => lang.html_lang(),
-        other_lang => lang.other().as_str() };
+    other_lang => lang.other().as_str() };
     let ctx = minijinja::value::merge_maps([ctx, base]);
     env.get_template(name)?.render(ctx)
 }
@@ -66,7 +66,7 @@ pub fn group(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
