@@ -55,8 +55,11 @@ fn wait_healthy(base: &str, server: &mut Server) {
 #[test]
 fn the_console_and_the_member_centre_in_chromium() {
     if std::env::var("LOYALTY_BROWSER_TESTS").as_deref() != Ok("1") {
-        eprintln!(
-            "skipped: the browser tests run with LOYALTY_BROWSER_TESTS=1 (they need /usr/bin/chromium and \
+        // Straight to stderr, past the test harness's capture, so the skip is seen.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "browser tests skipped: they run with LOYALTY_BROWSER_TESTS=1 (they need /usr/bin/chromium and \
              `npm ci` in crates/loyalty/tests/browser; .ci/run does both)"
         );
         return;
