@@ -2,7 +2,7 @@
 //! calls the `/v1/kpis` handler itself, so its figures are the API's), charts drawn by the
 //! report's SVG code, and each coupon template's use (the template report's handler).
 
-use super::{base, merge, page as render, Operator};
+use super::{base, merge, Operator};
 use crate::extract::Query as ApiQuery;
 use crate::insight::KpiParams;
 use crate::web::{i18n::tr, i18n::Lang, PageLang};
@@ -43,8 +43,8 @@ struct CouponUse {
     report: crate::coupon_report::CouponReportView,
 }
 
-/// `GET /console?from=&to=&granularity=`.
-pub async fn page_handler(s: AppState, lang: Lang, op: Operator, q: RangeQuery) -> Response {
+/// The dashboard for a range (the API's defaults where the form leaves a field empty).
+async fn dashboard(s: AppState, lang: Lang, op: Operator, q: RangeQuery) -> Response {
     let granularity = given(&q.granularity).unwrap_or_else(|| "month".to_owned());
     let params = KpiParams { from: given(&q.from), to: given(&q.to), granularity: Some(granularity.clone()) };
     let mut ctx = vec![
@@ -80,16 +80,17 @@ pub async fn page_handler(s: AppState, lang: Lang, op: Operator, q: RangeQuery) 
         Err(e) => return super::unavailable(lang, e),
     }
     let ctx: minijinja::Value = ctx.into_iter().collect();
-    render(status, "console/dashboard.html", lang, merge([ctx, base(&op, "dashboard")]))
+    super::page(status, "console/dashboard.html", lang, merge([ctx, base(&op, "dashboard")]))
 }
 
+/// `GET /console?from=&to=&granularity=`.
 pub async fn page(
     State(s): State<AppState>,
     PageLang(lang): PageLang,
     Extension(op): Extension<Operator>,
     Query(q): Query<RangeQuery>,
 ) -> Response {
-    page_handler(s, lang, op, q).await
+    dashboard(s, lang, op, q).await
 }
 
 /// Members of the last period by tier, in the programme's order of tiers (then any other).

@@ -29,7 +29,7 @@ async fn render(s: &AppState, lang: Lang, op: &Operator, status: StatusCode, ext
 }
 
 /// `GET /console/keys`.
-pub async fn page_get(
+pub async fn list(
     State(s): State<AppState>,
     PageLang(lang): PageLang,
     Extension(op): Extension<Operator>,
@@ -37,8 +37,6 @@ pub async fn page_get(
 ) -> Response {
     render(&s, lang, &op, StatusCode::OK, minijinja::context! { revoked => q.revoked }).await
 }
-
-pub use page_get as page;
 
 /// `POST /console/keys`: a new key of a name and scope. Its secret is on this answer only.
 pub async fn create(

@@ -239,7 +239,7 @@ pub(crate) fn progress(tier: &crate::tiers::TierView) -> i64 {
 }
 
 /// `GET /console/members/{id}?cursor=`.
-pub async fn page_get(
+pub async fn show(
     State(s): State<AppState>,
     PageLang(lang): PageLang,
     Extension(op): Extension<Operator>,
@@ -248,8 +248,6 @@ pub async fn page_get(
 ) -> Response {
     member_page(&s, lang, &op, &id, &q, AdjustForm::default(), StatusCode::OK).await
 }
-
-pub use page_get as page;
 
 /// The adjustment a form asks for, or its fields' errors.
 fn parse_adjustment(
