@@ -250,6 +250,7 @@ async fn an_adjustment_names_the_field_at_fault_or_is_recorded_once_with_the_ope
             && html.contains("data-value=\"1500\"")
             && html.contains("complaint goodwill")
     );
+    assert!(html.contains("未开通付费会员") && html.contains("data-test=\"insight\""), "membership and insight");
     app.assert_verified().await;
 }
 

@@ -1,21 +1,18 @@
 //! Members: search by id, phone or email (an index probe each; the browse list pages by
 //! cursor), the member's page (profile, balances, tier and its progress, lots, the ledger paged
-//! by cursor, coupons, check-ins, tasks, the audit log), and points adjustments with a reason,
-//! through the writer's `Adjust` (the same command as `POST /v1/members/{id}/points/adjustments`),
-//! idempotent by an id the form carries, and audited with the operator.
+//! by cursor, tier history, coupons, check-ins, tasks, membership, insight, the audit log). Its
+//! adjustment form is `adjust.rs`'s.
 
 use super::{base, merge, message, Operator};
 use crate::extract::Query as ApiQuery;
-use crate::web::{forms::Fields, i18n::tr, i18n::Lang, see_other, PageLang};
+use crate::web::{i18n::tr, i18n::Lang, see_other, PageLang};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 use loyalty_core::engagement::referral::{normalise_email, normalise_phone};
-use loyalty_core::ids::{AdjustmentId, MemberId};
-use loyalty_core::text::Reason;
-use loyalty_engine::{Command, Outcome};
+use loyalty_core::ids::MemberId;
 use loyalty_store::Contact;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,8 +21,9 @@ use std::collections::BTreeMap;
 pub const BROWSE_PAGE: i64 = 20;
 /// Ledger entries, lots and coupons the member page shows at once.
 pub const MEMBER_PAGE_ROWS: i64 = 20;
-/// Audit records the member page shows (the newest).
+/// Audit records and tier changes the member page shows (the newest).
 pub const AUDIT_SHOWN: usize = 10;
+pub const HISTORY_SHOWN: i64 = 10;
 
 #[derive(Deserialize, Default)]
 pub struct SearchQuery {
@@ -139,21 +137,21 @@ pub async fn search(
 
 #[derive(Deserialize, Default)]
 pub struct MemberQuery {
-    cursor: Option<String>,
-    adjusted: Option<String>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) adjusted: Option<String>,
 }
 
 /// What the adjustment form was sent with and what was wrong with it, by field.
 #[derive(Serialize, Default)]
-struct AdjustForm {
-    id: String,
-    points: String,
-    reason: String,
-    errors: BTreeMap<&'static str, String>,
+pub(crate) struct AdjustForm {
+    pub(crate) id: String,
+    pub(crate) points: String,
+    pub(crate) reason: String,
+    pub(crate) errors: BTreeMap<&'static str, String>,
 }
 
 /// The member's page, with the adjustment form as given (a fresh one: a new id).
-async fn member_page(
+pub(crate) async fn member_page(
     s: &AppState,
     lang: Lang,
     op: &Operator,
@@ -202,6 +200,11 @@ async fn member_page(
         let checkins =
             crate::checkins::calendar(st(), path(), ApiQuery(crate::checkins::CalendarParams { month: None })).await?.0;
         let tasks = crate::tasks::member_tasks(st(), path()).await?.0;
+        let history_params = crate::members::PageParams { limit: Some(HISTORY_SHOWN), cursor: None };
+        let history = crate::tiers::tier_history(st(), path(), ApiQuery(history_params)).await?.0;
+        // A member without a membership, and a store without an insight run, show none.
+        let membership = absent_if_404(crate::memberships::get_membership(st(), path()).await)?;
+        let insight = absent_if_404(crate::insight::member_insight(st(), path()).await)?;
         let mut audit = s.store.audit_log(&member).await?;
         audit.reverse();
         audit.truncate(AUDIT_SHOWN);
@@ -216,6 +219,8 @@ async fn member_page(
         ledger => minijinja::Value::from_serialize(&ledger), lots => minijinja::Value::from_serialize(&lots),
         coupons => minijinja::Value::from_serialize(&coupons), checkins => minijinja::Value::from_serialize(&checkins),
         tasks => minijinja::Value::from_serialize(&tasks), audit => audit,
+        history => minijinja::Value::from_serialize(&history.items),
+        membership => minijinja::Value::from_serialize(&membership), insight => minijinja::Value::from_serialize(&insight),
         progress => progress(&tier) })
     };
     let data = match gathered.await {
@@ -227,6 +232,15 @@ async fn member_page(
     cursor => cursor, adjusted => q.adjusted.clone() };
     let ctx = merge([ctx, data, base(op, "members")]);
     super::page(status, "console/member.html", lang, ctx)
+}
+
+/// A read's view, or none where the API answers 404 (no membership, no insight run yet).
+fn absent_if_404<T>(r: crate::problem::ApiResult<axum::Json<T>>) -> crate::problem::ApiResult<Option<T>> {
+    match r {
+        Ok(axum::Json(v)) => Ok(Some(v)),
+        Err(e) if e.0.status == 404 => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The progress bar's fill, in percent: growth in the window over the next tier's entry (full
@@ -247,132 +261,6 @@ pub async fn show(
     Query(q): Query<MemberQuery>,
 ) -> Response {
     member_page(&s, lang, &op, &id, &q, AdjustForm::default(), StatusCode::OK).await
-}
-
-/// The adjustment a form asks for, or its fields' errors.
-fn parse_adjustment(
-    lang: Lang,
-    f: &Fields,
-) -> Result<(AdjustmentId, loyalty_core::Points, Reason), BTreeMap<&'static str, String>> {
-    let mut errors = BTreeMap::new();
-    let points = match f.get("points") {
-        None => {
-            errors.insert("points", tr(lang, "adjust.points_missing", &[]));
-            None
-        }
-        Some(raw) => match raw.replace([',', ' '], "").parse::<i64>() {
-            // Digits that do not fit are a number, only too big for any adjustment.
-            Err(_) if raw.trim_start_matches(['-', '+']).chars().all(|c| c.is_ascii_digit() || c == ',') => {
-                let max = crate::web::templates::group(loyalty_core::limits::MAX_POINTS);
-                errors.insert("points", tr(lang, "adjust.points_too_big", &[("max", max)]));
-                None
-            }
-            Err(_) => {
-                errors.insert("points", tr(lang, "adjust.points_not_number", &[("raw", raw.into())]));
-                None
-            }
-            Ok(p) => match loyalty_core::limits::check_adjustment(p) {
-                Ok(()) => Some(p),
-                Err(_) if p == 0 => {
-                    errors.insert("points", tr(lang, "adjust.points_zero", &[]));
-                    None
-                }
-                Err(_) => {
-                    let max = crate::web::templates::group(loyalty_core::limits::MAX_POINTS);
-                    errors.insert("points", tr(lang, "adjust.points_too_big", &[("max", max)]));
-                    None
-                }
-            },
-        },
-    };
-    let reason = match f.get("reason").map(Reason::parse) {
-        None => {
-            errors.insert("reason", tr(lang, "adjust.reason_missing", &[]));
-            None
-        }
-        Some(Err(e)) => {
-            errors.insert("reason", tr(lang, "adjust.reason_invalid", &[("why", e.0)]));
-            None
-        }
-        Some(Ok(r)) => Some(r),
-    };
-    let id = f.get("adjustment_id").and_then(|raw| AdjustmentId::parse(raw).ok());
-    if id.is_none() {
-        errors.insert("form", tr(lang, "error.csrf", &[]));
-    }
-    match (id, points, reason) {
-        (Some(id), Some(p), Some(r)) if errors.is_empty() => Ok((id, loyalty_core::Points::new(p), r)),
-        _ => Err(errors),
-    }
-}
-
-/// `POST /console/members/{id}/adjustments`: through the writer, or the page again with the
-/// fields named and nothing written.
-pub async fn adjust(
-    State(s): State<AppState>,
-    PageLang(lang): PageLang,
-    Extension(op): Extension<Operator>,
-    Path(id): Path<String>,
-    form: Fields,
-) -> Response {
-    let again = |errors: BTreeMap<&'static str, String>| AdjustForm {
-        id: form.get("adjustment_id").unwrap_or_default().to_owned(),
-        points: form.get("points").unwrap_or_default().to_owned(),
-        reason: form.get("reason").unwrap_or_default().to_owned(),
-        errors,
-    };
-    let Ok(member) = MemberId::parse(&id) else {
-        return message(StatusCode::NOT_FOUND, lang, "error.not_found", tr(lang, "members.not_found", &[("id", id)]));
-    };
-    let q = MemberQuery::default();
-    let (adj, points, reason) = match parse_adjustment(lang, &form) {
-        Ok(a) => a,
-        Err(errors) => {
-            return member_page(&s, lang, &op, &id, &q, again(errors), StatusCode::UNPROCESSABLE_ENTITY).await
-        }
-    };
-    let cmd = Command::Adjust {
-        member: member.clone(),
-        id: adj.clone(),
-        points,
-        reason,
-        actor: op.principal.name.clone(),
-        audited: true,
-    };
-    match s.writer.submit(cmd).await {
-        Ok(Outcome::Adjusted { .. }) => {
-            // The redirect says what was done for the page's notice (display only: the page
-            // reads the ledger itself).
-            let shown = if points.get() > 0 { format!("+{}", points.get()) } else { points.get().to_string() };
-            see_other(&format!(
-                "/console/members/{}?adjusted={}",
-                crate::web::encode(member.as_str()),
-                crate::web::encode(&shown)
-            ))
-        }
-        Ok(other) => super::unavailable(lang, crate::members::unexpected(other)),
-        Err(e) => {
-            let e: crate::problem::ApiError = e.into();
-            if e.0.status >= 500 {
-                return super::unavailable(lang, e);
-            }
-            // The rules refused it (not enough points to take, a closed member, the same id
-            // with other figures): said on the form, and nothing was written.
-            let mut errors = BTreeMap::new();
-            let field = if e.0.field.as_deref() == Some("reason") { "reason" } else { "points" };
-            errors.insert(field, e.0.detail.clone());
-            member_page(
-                &s,
-                lang,
-                &op,
-                &id,
-                &q,
-                again(errors),
-                StatusCode::from_u16(e.0.status).unwrap_or(StatusCode::CONFLICT),
-            )
-            .await
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! CSRF token before the handler runs, so no handler checks either itself. The pages read
 //! through the same handlers and store reads as the API, so they show the API's figures.
 
+pub mod adjust;
 pub mod dashboard;
 pub mod keys;
 pub mod login;
@@ -44,7 +45,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/console", get(dashboard::page))
         .route("/console/members", get(members::search))
         .route("/console/members/{id}", get(members::show))
-        .route("/console/members/{id}/adjustments", post(members::adjust))
+        .route("/console/members/{id}/adjustments", post(adjust::adjust))
         .route("/console/keys", get(keys::list).post(keys::create))
         .route("/console/keys/{name}/revoke", post(keys::revoke))
         .route("/console/logout", post(login::sign_out))
