@@ -42,6 +42,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 points: loyalty_core::Points::new(10_000),
                 reason: Reason::parse("bench seed").expect("reason"),
                 actor: "bench".into(),
+                audited: false,
             })
             .collect();
         apply_batch(store.as_ref(), &program, &cmds, now).await?;

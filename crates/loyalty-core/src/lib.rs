@@ -3,6 +3,7 @@
 //! rule takes the current instant as an argument, so the server, the importer and a
 //! what-if simulator run the very same code.
 
+pub mod access;
 pub mod account;
 pub mod amount;
 pub mod calendar;

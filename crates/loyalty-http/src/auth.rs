@@ -207,6 +207,17 @@ async fn resolve(state: &AppState, hash: String) -> Result<Principal, Refused> {
     Ok(principal)
 }
 
+/// The principal of a live key by its hash (the bootstrap key's included), `None` for a key
+/// that is unknown or revoked: what the console checks its sessions against on every request,
+/// through the same cache as the API.
+pub async fn principal_for_hash(state: &AppState, hash: &str) -> Result<Option<Principal>, ApiError> {
+    match resolve(state, hash.to_owned()).await {
+        Ok(p) => Ok(Some(p)),
+        Err(Refused::InvalidToken | Refused::NoKey(_)) => Ok(None),
+        Err(Refused::Failed(e)) => Err(e),
+    }
+}
+
 /// Writes the key's `last_used_at` off the request's path, and marks it written now so that
 /// the next minute's requests do not write it again.
 fn touch(state: &AppState, hash: &str) {

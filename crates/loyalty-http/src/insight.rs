@@ -192,13 +192,13 @@ pub async fn segment_members(
 pub struct KpiParams {
     /// First day (YYYY-MM-DD, programme time zone); default: 11 periods before `to`.
     #[param(schema_with = loyalty_core::schema::date)]
-    from: Option<String>,
+    pub from: Option<String>,
     /// Last day, inclusive; default today.
     #[param(schema_with = loyalty_core::schema::date)]
-    to: Option<String>,
+    pub to: Option<String>,
     /// day, week, month (default), quarter or year.
     #[param(schema_with = granularity)]
-    granularity: Option<String>,
+    pub granularity: Option<String>,
 }
 
 pub(crate) fn date(field: &'static str, raw: &str) -> ApiResult<jiff::civil::Date> {

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod checkins;
+pub mod console;
 pub mod coupon_codes;
 pub mod coupon_report;
 pub mod coupons;
@@ -15,6 +16,7 @@ pub mod insight;
 mod insight_views;
 pub mod keys;
 pub mod lotteries;
+pub mod member_centre;
 pub mod members;
 pub mod membership_report;
 mod membership_views;
@@ -30,6 +32,7 @@ pub mod tasks;
 pub mod tiers;
 pub mod usage;
 pub mod views;
+pub mod web;
 
 use auth::Access;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -59,6 +62,8 @@ pub struct AppState {
     pub key_cache: auth::KeyCache,
     /// Idempotency-Key responses sent to the writer and not yet committed (see `idempotency`).
     pub idem_pending: idempotency::Pending,
+    /// The console's and the member centre's settings and the member token key.
+    pub web: web::WebState,
 }
 
 #[derive(OpenApi)]
@@ -83,6 +88,7 @@ pub struct AppState {
         checkins::check_in, checkins::make_up, checkins::calendar, gifts::list,
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::patch_task, tasks::member_tasks,
         referrals::code, referrals::list, referrals::report,
+        member_centre::api::create_session,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
@@ -260,6 +266,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Integration, Method::GET, "/v1/members/{id}/referral", get(referrals::code)),
         r(Integration, Method::GET, "/v1/members/{id}/referrals", get(referrals::list)),
         r(Access::Analyst, Method::GET, "/v1/referrals/report", get(referrals::report)),
+        r(Integration, Method::POST, "/v1/members/{id}/sessions", post(member_centre::api::create_session)),
     ];
     routes.extend(crate::insight::routes());
     routes
@@ -308,8 +315,16 @@ pub fn router(state: AppState) -> Router {
                 .route_layer(from_fn_with_state(state.clone(), guard)),
         );
     }
+    // The pages: the console, the member centre and their assets (see `web`).
+    let pages = Router::new()
+        .merge(console::routes(state.clone()))
+        .merge(member_centre::routes())
+        .route("/static/{name}", get(web::assets::serve))
+        .route("/", get(|| async { web::see_other("/console") }))
+        .layer(from_fn(web::remember_lang));
     let routes = Router::new()
         .merge(api)
+        .merge(pages)
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics_text))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi()))

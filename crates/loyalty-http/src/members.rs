@@ -72,18 +72,18 @@ pub async fn get_member(State(s): State<AppState>, Path(id): Path<String>) -> Ap
 pub struct LedgerParams {
     /// 1 to 500, default 50.
     #[param(schema_with = page_limit)]
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     #[param(schema_with = ledger_cursor)]
-    cursor: Option<String>,
+    pub cursor: Option<String>,
     /// Comma-separated kinds, e.g. `earn,clawback`.
     #[param(schema_with = entry_kinds)]
-    kind: Option<String>,
+    pub kind: Option<String>,
     /// Entries at or after this instant (RFC 3339).
     #[param(schema_with = loyalty_core::schema::instant)]
-    from: Option<String>,
+    pub from: Option<String>,
     /// Entries before this instant (RFC 3339).
     #[param(schema_with = loyalty_core::schema::instant)]
-    to: Option<String>,
+    pub to: Option<String>,
 }
 
 /// A page size: 1 to `MAX_PAGE`.
@@ -325,7 +325,7 @@ pub async fn adjust(
     loyalty_core::limits::check_adjustment(r.points)?;
     let reason = Reason::parse(&r.reason).map_err(|e| DomainError::unprocessable("reason", e.0))?;
     let points = loyalty_core::Points::new(r.points);
-    let cmd = Command::Adjust { member, id: adj_id, points, reason, actor: who.name };
+    let cmd = Command::Adjust { member, id: adj_id, points, reason, actor: who.name, audited: false };
     match s.writer.submit(cmd).await? {
         Outcome::Adjusted { adjustment, balances, replayed } => {
             let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };

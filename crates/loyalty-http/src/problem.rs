@@ -217,7 +217,9 @@ pub async fn problem_bodies(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
     let is_problem = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == "application/problem+json");
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    // The console's and the member centre's pages refuse with a page a person reads.
+    let is_page = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_page {
         return resp;
     }
     let (parts, body) = resp.into_parts();

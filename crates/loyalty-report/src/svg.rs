@@ -72,7 +72,8 @@ fn legend(s: &mut String, names: &[&str], y: f64) {
         let c = PALETTE[i % PALETTE.len()];
         let _ = write!(s, "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{c}\"/>", y - 9.0);
         let _ = write!(s, "<text x=\"{}\" y=\"{y}\">{}</text>", x + 14.0, escape(n));
-        x += 24.0 + 7.0 * n.chars().count() as f64;
+        // As wide as the name is drawn (CJK names are twice as wide as Latin ones).
+        x += 24.0 + text_width(n);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`], [`Gifts`], [`Tasks`], [`Referrals`]) and [`Store`], their sum. SQLite
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`], [`Gifts`], [`Tasks`], [`Referrals`], [`Sessions`], [`MemberSearch`]) and [`Store`], their sum. SQLite
 //! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
 //! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
 //! driver type and the few fragments of SQL that differ). The server picks a backend from the
@@ -17,6 +17,7 @@ pub mod memberships;
 mod postgres;
 pub mod referrals;
 pub mod rewards;
+pub mod sessions;
 mod sqlite;
 pub mod tasks;
 pub mod usage;
@@ -42,6 +43,7 @@ pub use memberships::Memberships;
 pub use postgres::PgStore;
 pub use referrals::{ReferralReport, Referrals};
 pub use rewards::Rewards;
+pub use sessions::{ConsoleSession, Contact, MemberSearch, Sessions};
 pub use sqlite::SqliteStore;
 pub use tasks::Tasks;
 pub use usage::{BenefitUsage, UsageQuery, UsageReport, UsageRow};
@@ -395,6 +397,8 @@ pub trait Store:
     + Tasks
     + Gifts
     + Referrals
+    + Sessions
+    + MemberSearch
     + RawSql
     + 'static
 {
@@ -418,6 +422,8 @@ impl<T> Store for T where
         + Tasks
         + Gifts
         + Referrals
+        + Sessions
+        + MemberSearch
         + RawSql
         + 'static
 {
@@ -427,8 +433,8 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Gifts, Idempotency, LedgerReads, Maintenance,
-        MemberVersions, MembershipFacts, Memberships, PersonalData, RawSql, Referrals, Rewards, Store, Tasks,
-        WriteProbe, Writes,
+        MemberSearch, MemberVersions, MembershipFacts, Memberships, PersonalData, RawSql, Referrals, Rewards, Sessions,
+        Store, Tasks, WriteProbe, Writes,
     };
 }
 

@@ -188,6 +188,9 @@ mod rewards;
 #[path = "shared/rows.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod rows;
+#[path = "shared/sessions.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod sessions;
 #[path = "shared/tasks.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod tasks;

@@ -14,12 +14,17 @@ pub struct Settings {
     pub admin_key: Option<String>,
     /// Where "now" comes from: the system clock, or a set clock in tests.
     pub clock: SharedClock,
+    /// The console's and the member centre's cookies and session lifetimes.
+    pub web: loyalty_http::web::WebSettings,
 }
 
 impl Settings {
     /// The system clock and the bootstrap key from `LOYALTY_ADMIN_KEY`.
     pub fn from_env() -> Self {
-        Self { admin_key: std::env::var("LOYALTY_ADMIN_KEY").ok(), clock: clock::system() }
+        let secure_cookies =
+            std::env::var("LOYALTY_SECURE_COOKIES").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+        let web = loyalty_http::web::WebSettings { secure_cookies, ..Default::default() };
+        Self { admin_key: std::env::var("LOYALTY_ADMIN_KEY").ok(), clock: clock::system(), web }
     }
 }
 
@@ -63,6 +68,7 @@ impl Application {
             admin_key_hash,
             key_cache: Default::default(),
             idem_pending: Default::default(),
+            web: loyalty_http::web::WebState::new(settings.web),
         };
         let router = loyalty_http::router(state.clone());
         Ok(Self { state, router })
@@ -81,7 +87,8 @@ pub fn app_with_admin_key(
     program: Program,
     admin_key: Option<&str>,
 ) -> anyhow::Result<(AppState, axum::Router)> {
-    let settings = Settings { admin_key: admin_key.map(str::to_owned), clock: clock::system() };
+    let settings =
+        Settings { admin_key: admin_key.map(str::to_owned), clock: clock::system(), web: Default::default() };
     let a = Application::build(store, program, settings)?;
     Ok((a.state, a.router))
 }

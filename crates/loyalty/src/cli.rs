@@ -64,6 +64,8 @@ impl ProgramArgs {
 const SERVE_ENV: &str = "Environment:
   LOYALTY_ADMIN_KEY  the bootstrap admin key, accepted as `Authorization: Bearer KEY` with the admin
                      scope; unset, only keys made with `loyalty keys create` can call the API
+  LOYALTY_SECURE_COOKIES  1 to mark the console's and the member centre's cookies Secure always
+                     (they are when a proxy sends X-Forwarded-Proto: https)
   LOYALTY_LOG        log filter, e.g. info (the default) or info,loyalty=debug";
 
 #[derive(Subcommand)]

@@ -74,6 +74,7 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/members/{id}/plan-invitations", ADMIN_ONLY),
     ("GET", "/v1/memberships/report", ANALYSTS),
     ("POST", "/v1/members/{id}/checkins", SHOP),
+    ("POST", "/v1/members/{id}/sessions", SHOP),
     ("GET", "/v1/members/{id}/checkins", SHOP),
     ("POST", "/v1/members/{id}/checkins/makeups", SHOP),
     ("GET", "/v1/tasks", SHOP),
@@ -336,6 +337,7 @@ async fn allowed_request(app: &TestApp, m: &str, route: &str, tag: &str) -> (Str
         ("POST", "/v1/members/{id}/plan-invitations") => {
             ("/v1/members/shared/plan-invitations".into(), body(json!({"plan": "plus-max"})))
         }
+        ("POST", "/v1/members/{id}/sessions") => ("/v1/members/shared/sessions".into(), body(json!({}))),
         ("POST", "/v1/members/{id}/checkins") => {
             app.member(&format!("c-{tag}")).await;
             (format!("/v1/members/c-{tag}/checkins"), body(json!({})))

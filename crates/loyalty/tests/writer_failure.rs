@@ -78,6 +78,7 @@ async fn a_command_that_panics_is_refused_alone_and_the_rest_of_its_batch_is_app
         points: loyalty_core::Points::new(1),
         reason: loyalty_core::text::Reason::parse("gift").unwrap(),
         actor: "test".into(),
+        audited: false,
     };
     let mut cmds = vec![order_cmd(&app, "g-1", "good"), bad];
     cmds.extend((2..=7).map(|n| order_cmd(&app, &format!("g-{n}"), "good")));

@@ -93,8 +93,12 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
             settle_reserved(l, t, member, &h.order_id, matches!(cmd, Command::Capture { .. }), now);
             Ok(Outcome::Hold { hold: h, balances, replayed: false })
         }
-        Command::Adjust { member, id, points, reason, actor } => {
-            adjust(l, t, program, member, id, *points, reason, actor, now)
+        Command::Adjust { member, id, points, reason, actor, audited } => {
+            let done = adjust(l, t, program, member, id, *points, reason, actor, now)?;
+            if let (true, Outcome::Adjusted { adjustment, replayed: false, .. }) = (*audited, &done) {
+                t.changes.audit.push(adjustment_audit(adjustment));
+            }
+            Ok(done)
         }
         Command::Activity { member, input } => {
             let same = |a: &Action| a.differences(input);
@@ -326,6 +330,21 @@ pub(crate) fn adjust(
     l.adjustments.insert(key, adjustment.clone());
     t.changes.adjustments.push(adjustment.clone());
     Ok(Outcome::Adjusted { adjustment, balances, replayed: false })
+}
+
+/// The audit record of an operator's adjustment: written once, under the adjustment's id.
+fn adjustment_audit(a: &Adjustment) -> AuditRecord {
+    let detail =
+        serde_json::json!({ "adjustment": a.adjustment_id.as_str(), "points": a.points.get(), "via": "console" });
+    AuditRecord {
+        member_id: a.member_id.clone(),
+        audit_id: format!("adjust:{}", a.adjustment_id),
+        action: "adjust".into(),
+        actor: a.actor.clone(),
+        reason: Some(a.reason.clone()),
+        detail: detail.to_string(),
+        at: a.created_at,
+    }
 }
 
 /// Erases a member's personal data and closes it, with its audit record (see `Command::Erase`).

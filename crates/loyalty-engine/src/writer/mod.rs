@@ -88,12 +88,16 @@ pub enum Command {
         member: MemberId,
         hold: HoldId,
     },
+    /// With `audited`, the adjustment is also a row of the audit log (`adjust:{id}`), written
+    /// in its transaction: the console's operators' corrections are (the API's keep their
+    /// actor in the adjustment row, as before).
     Adjust {
         member: MemberId,
         id: AdjustmentId,
         points: loyalty_core::Points,
         reason: Reason,
         actor: String,
+        audited: bool,
     },
     /// Applies what is due (activations, expiries, hold timeouts, tier reviews): the scheduler's job.
     Advance {

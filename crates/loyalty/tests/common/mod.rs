@@ -134,7 +134,7 @@ pub async fn serve_store_keyed(
     loyalty::app::apply_program_definitions(store.as_ref(), &program, clock.now())
         .await
         .expect("the programme's definitions are created");
-    let settings = loyalty::Settings { admin_key: Some(admin_key.to_owned()), clock };
+    let settings = loyalty::Settings { admin_key: Some(admin_key.to_owned()), clock, web: Default::default() };
     let app = loyalty::Application::build(store, program, settings).expect("the app builds");
     let (state, router) = (app.state, app.router);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
