@@ -1,6 +1,6 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`], [`Gifts`], [`Tasks`], [`Referrals`]) and [`Store`], their sum. SQLite
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`], [`Gifts`], [`Tasks`], [`Referrals`], [`Events`]) and [`Store`], their sum. SQLite
 //! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
 //! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
 //! driver type and the few fragments of SQL that differ). The server picks a backend from the
@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod checkins;
 mod convert;
 pub mod coupons;
+pub mod events;
 pub mod gifts;
 pub mod health;
 pub mod membership_facts;
@@ -35,6 +36,7 @@ use std::collections::HashMap;
 pub use analytics::Analytics;
 pub use checkins::Checkins;
 pub use coupons::{CouponChecks, Coupons};
+pub use events::{EventPage, Events, StoredEvent};
 pub use gifts::{GiftDue, Gifts};
 pub use health::{Writability, WriteProbe};
 pub use membership_facts::MembershipFacts;
@@ -147,6 +149,10 @@ pub struct Changes {
     /// an error), and referrals in their latest state, one row each.
     pub referral_codes: Vec<(MemberId, String)>,
     pub referrals: Vec<loyalty_core::engagement::referral::Referral>,
+    /// The batch's events, in the order they are logged (written last: see `events`), and the
+    /// last day each member it told of expiring points was told.
+    pub events: Vec<loyalty_core::events::Event>,
+    pub expiry_notices: Vec<(MemberId, jiff::civil::Date)>,
 }
 
 impl Changes {
@@ -387,6 +393,7 @@ pub trait Store:
     + Tasks
     + Gifts
     + Referrals
+    + Events
     + RawSql
     + 'static
 {
@@ -410,6 +417,7 @@ impl<T> Store for T where
         + Tasks
         + Gifts
         + Referrals
+        + Events
         + RawSql
         + 'static
 {
@@ -418,7 +426,7 @@ impl<T> Store for T where
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Gifts, Idempotency, LedgerReads, Maintenance,
+        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Events, Gifts, Idempotency, LedgerReads, Maintenance,
         MemberVersions, MembershipFacts, Memberships, PersonalData, RawSql, Referrals, Rewards, Store, Tasks,
         WriteProbe, Writes,
     };
@@ -529,6 +537,9 @@ pub trait Tx: Send {
     ) -> Result<Vec<loyalty_core::engagement::referral::Referral>>;
     /// How many invitees each of `referrers` had rewarded in local month `month` (YYYYMM).
     async fn load_referrer_month(&mut self, referrers: &[MemberId], month: i64) -> Result<HashMap<MemberId, i64>>;
+    /// The last local day each of `members` was told of points about to expire
+    /// (`points.expiring`); members never told have no entry.
+    async fn load_expiry_notices(&mut self, members: &[MemberId]) -> Result<HashMap<MemberId, jiff::civil::Date>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
     /// A mark that is the same in two transactions of this store only if no other connection
