@@ -7,6 +7,7 @@ pub mod checkins;
 pub mod coupon_codes;
 pub mod coupon_report;
 pub mod coupons;
+pub mod events;
 pub mod extract;
 pub mod gifts;
 pub mod health;
@@ -83,6 +84,7 @@ pub struct AppState {
         checkins::check_in, checkins::make_up, checkins::calendar, gifts::list,
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::patch_task, tasks::member_tasks,
         referrals::code, referrals::list, referrals::report,
+        events::list,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
@@ -260,6 +262,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Integration, Method::GET, "/v1/members/{id}/referral", get(referrals::code)),
         r(Integration, Method::GET, "/v1/members/{id}/referrals", get(referrals::list)),
         r(Access::Analyst, Method::GET, "/v1/referrals/report", get(referrals::report)),
+        r(Integration, Method::GET, "/v1/events", get(events::list)),
     ];
     routes.extend(crate::insight::routes());
     routes

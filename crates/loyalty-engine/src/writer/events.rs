@@ -190,8 +190,8 @@ impl Sum {
 
 /// What the ledger entries of the batch say a member would want to hear: points earned (not
 /// an order's: `order.placed` carries those), spent, deducted, given back, and what time did
-/// (activations, expiries: summed per member). An activation of a lot earned in this very
-/// batch is part of that earning (its status says `active`).
+/// (activations, expiries: summed per member). An activation or expiry of a lot earned in this
+/// very batch (an old order imported) is part of that earning: its status says so.
 fn ledger(out: &mut Vec<Event>, changes: &Changes) {
     let lots: Lots = changes.lots.iter().map(|(m, l)| ((m, l.lot_no), l)).collect();
     let earned_here: HashSet<(&MemberId, i64)> = changes
@@ -226,7 +226,9 @@ fn ledger(out: &mut Vec<Event>, changes: &Changes) {
                 None
             }
             EntryKind::Expire => {
-                Sum::add(&mut expired, m, e);
+                if !e.lot_no.is_some_and(|no| earned_here.contains(&(m, no))) {
+                    Sum::add(&mut expired, m, e);
+                }
                 None
             }
             EntryKind::Hold | EntryKind::Release | EntryKind::Clawback | EntryKind::DebtSettle => None,
