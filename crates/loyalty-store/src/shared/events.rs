@@ -86,19 +86,22 @@ async fn head(pool: &sqlx::Pool<Db>) -> Result<i64> {
     Ok(next - 1)
 }
 
-/// A `GROUP BY` over a table's rows recorded since `$1` and the events of one type naming
-/// them (`items`: the payload's elements that hold the table's `keys`), answering the keys
-/// that do not have exactly one of each. One grouping over both row sets, not a join of two:
-/// the log has no index by member, and a join would be a nested loop on SQLite.
+/// A `GROUP BY` over a table's rows and the events of one type naming them (`items`: the
+/// payload's elements that hold the table's `keys`), answering the keys that break the rule:
+/// at most one event a row, none for a row that is not there, and exactly one for a row
+/// recorded since the log began (`$1`; rows from before it may have none). One grouping over
+/// both row sets, not a join of two: the log has no index by member, and a join would be a
+/// nested loop on SQLite.
 fn one_event_each(table: &str, keys: &[&str], items: &[usize]) -> String {
     let cols = keys.join(", ");
     let from_events: Vec<String> =
         keys.iter().zip(items).map(|(k, i)| format!("{} AS {k}", json_item("payload", *i))).collect();
     format!(
         "SELECT member_id, {cols}, CAST(SUM(r) AS BIGINT) AS rows_, CAST(SUM(e) AS BIGINT) AS events_ FROM \
-         (SELECT member_id, {cols}, 1 AS r, 0 AS e FROM {table} WHERE created_at >= $1 \
-          UNION ALL SELECT member_id, {}, 0, 1 FROM events WHERE kind = $2) both_sides \
-         GROUP BY member_id, {cols} HAVING SUM(r) <> 1 OR SUM(e) <> 1 ORDER BY member_id, {cols} LIMIT $3",
+         (SELECT member_id, {cols}, 1 AS r, 0 AS e, created_at AS c FROM {table} \
+          UNION ALL SELECT member_id, {}, 0, 1, NULL FROM events WHERE kind = $2) both_sides \
+         GROUP BY member_id, {cols} HAVING SUM(r) <> 1 OR SUM(e) > 1 OR (SUM(e) = 0 AND MAX(c) >= $1) \
+         ORDER BY member_id, {cols} LIMIT $3",
         from_events.join(", ")
     )
 }
@@ -189,8 +192,8 @@ impl Events for StoreImpl {
                 break;
             }
         }
-        // Orders and refunds recorded since the log began: one event each, and no event of
-        // an order or refund that is not recorded.
+        // Orders and refunds: at most one event each, exactly one since the log began, and
+        // none of an order or refund that is not recorded.
         let since = started.unwrap_or(i64::MAX);
         let checks = [
             ("orders", &["order_id"][..], &[1][..], EventType::OrderPlaced, "order.placed"),
@@ -207,7 +210,7 @@ impl Events for StoreImpl {
                 let key: Vec<String> =
                     keys.iter().map(|k| r.try_get::<String, _>(*k)).collect::<std::result::Result<_, _>>()?;
                 out.push(format!(
-                    "member {}/{}: {} {table} row(s) and {} {name} event(s), expected one of each",
+                    "member {}/{}: {} {table} row(s) and {} {name} event(s), expected one event of each row",
                     r.try_get::<String, _>("member_id")?,
                     key.join("/"),
                     r.try_get::<i64, _>("rows_")?,
