@@ -437,6 +437,42 @@ async fn a_referral_reward_is_an_event_for_each_side() {
     st.app.assert_verified().await;
 }
 
+/// A mall redemption spends points and its cancellation gives them back: two events; an
+/// erasure is a `member.updated` that names the fields erased, never their values.
+#[tokio::test]
+async fn a_cancelled_redemption_and_an_erasure_are_events() {
+    let st = Story::new().await;
+    st.app.put("/v1/members/ivy", json!({"name": "Ivy", "phone": "13800000001"})).await;
+    st.tick(1);
+    let seed = json!({"id": "seed", "points": 2000, "reason": "seed"});
+    assert_eq!(st.app.post("/v1/members/ivy/points/adjustments", seed).await.0, StatusCode::CREATED);
+    let reward = json!({"id": "cup", "name": "保温杯", "item": {"kind": "goods", "sku": "CUP-1"}, "price_points": 500});
+    assert_eq!(st.app.post("/v1/rewards", reward).await.0, StatusCode::CREATED);
+    let address = json!({"name": "李雷", "phone": "13800000000", "line": "浙江省杭州市西湖区文三路 1 号"});
+    let (s, r) =
+        st.app.post("/v1/members/ivy/redemptions", json!({"id": "r1", "reward": "cup", "address": address})).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (s, c) = st.app.post("/v1/members/ivy/redemptions/r1/status", json!({"status": "cancelled"})).await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let spent = st.last_of("ivy", "points.redeemed").await;
+    let back = st.last_of("ivy", "points.restored").await;
+    assert_eq!(
+        (spent["payload"]["source"].as_str(), spent["payload"]["points"].as_i64()),
+        (Some("redemption"), Some(500))
+    );
+    assert_eq!((back["payload"]["source_id"].as_str(), back["payload"]["points"].as_i64()), (Some("r1"), Some(500)));
+    st.tick(1);
+    let (s, _) = st.app.post("/v1/members/ivy/erase", json!({"reason": "member request"})).await;
+    assert_eq!(s, StatusCode::OK);
+    let erased = st.last_of("ivy", "member.updated").await;
+    assert_eq!(
+        erased["payload"],
+        json!({"v": 1, "fields": ["name", "phone", "email", "birthday"], "status": "closed", "erased": true})
+    );
+    assert!(!st.all().await.iter().any(|e| e.to_string().contains("13800000001")), "no personal data in the log");
+    st.app.assert_verified().await;
+}
+
 /// Pages of any size read every event once, in order; a types filter returns only those
 /// types, and a page that finds none of them in the positions it may look at comes back
 /// empty with a cursor past them.

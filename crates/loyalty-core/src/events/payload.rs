@@ -285,7 +285,7 @@ pub struct MembershipChanged {
     pub amount_minor: i64,
 }
 
-/// An event's payload: one of the structs above, as the event's `type` says.
+/// An event's payload: the struct its `type` carries (docs/EVENTS.md lists which).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]

@@ -27,10 +27,11 @@ pub(crate) fn derive(
     program: &Program,
     now: Timestamp,
 ) -> Vec<Event> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(changes.new_order_keys.len() + changes.entries.len() / 2);
+    let lots: Lots = changes.lots.iter().map(|(m, l)| ((m, l.lot_no), l)).collect();
     members(&mut out, changes, (cmds, replies), created, now);
-    orders(&mut out, changes);
-    ledger(&mut out, changes);
+    orders(&mut out, changes, &lots);
+    ledger(&mut out, changes, &lots);
     tiers(&mut out, changes, program);
     coupons(&mut out, changes);
     engagement(&mut out, changes, (cmds, replies), now);
@@ -132,9 +133,8 @@ fn lot_state(lot: Option<&Lot>) -> (String, Option<Timestamp>) {
     }
 }
 
-fn orders(out: &mut Vec<Event>, changes: &Changes) {
+fn orders(out: &mut Vec<Event>, changes: &Changes, lots: &Lots) {
     if !changes.new_order_keys.is_empty() {
-        let lots: Lots = changes.lots.iter().map(|(m, l)| ((m, l.lot_no), l)).collect();
         let new: HashSet<(&MemberId, &loyalty_core::ids::OrderId)> =
             changes.new_order_keys.iter().map(|(o, m)| (m, o)).collect();
         for o in changes.orders.iter().filter(|o| new.contains(&(&o.order.member_id, &o.order.id))) {
@@ -192,8 +192,7 @@ impl Sum {
 /// an order's: `order.placed` carries those), spent, deducted, given back, and what time did
 /// (activations, expiries: summed per member). An activation or expiry of a lot earned in this
 /// very batch (an old order imported) is part of that earning: its status says so.
-fn ledger(out: &mut Vec<Event>, changes: &Changes) {
-    let lots: Lots = changes.lots.iter().map(|(m, l)| ((m, l.lot_no), l)).collect();
+fn ledger(out: &mut Vec<Event>, changes: &Changes, lots: &Lots) {
     let earned_here: HashSet<(&MemberId, i64)> = changes
         .entries
         .iter()
@@ -214,8 +213,8 @@ fn ledger(out: &mut Vec<Event>, changes: &Changes) {
         };
         let event = match e.kind {
             EntryKind::Earn if e.source_kind == SourceKind::Order => None,
-            EntryKind::Earn => Some(earned(m, e, &lots)),
-            EntryKind::Adjust if e.points.is_positive() => Some(earned(m, e, &lots)),
+            EntryKind::Earn => Some(earned(m, e, lots)),
+            EntryKind::Adjust if e.points.is_positive() => Some(earned(m, e, lots)),
             EntryKind::Adjust => Some(moved(EventType::PointsDeducted)),
             EntryKind::Capture | EntryKind::Spend => Some(moved(EventType::PointsRedeemed)),
             EntryKind::Restore => Some(moved(EventType::PointsRestored)),
