@@ -25,14 +25,7 @@ impl Account {
         );
         self.can_transact()?;
         crate::limits::check_spend(points.get())?;
-        let available = self.buckets.available();
-        if points > available {
-            return Err(DomainError::InsufficientPoints {
-                requested: points.get(),
-                available: available.at_least_zero().get(),
-            });
-        }
-        let allocations = self.take_active(points);
+        let allocations = self.take_available(points)?;
         self.push(EntryKind::Spend, -points, source, None, now, None);
         Ok(allocations)
     }

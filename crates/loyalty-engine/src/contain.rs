@@ -17,7 +17,7 @@
 //! restart it, rather than serve on with writes that can only fail.
 
 use crate::cache::MemberCache;
-use crate::writer::{member_of, prepare_batch, Command, Outcome, WriteError};
+use crate::writer::{member_of, prepare_batch, Command, Durability, Outcome, WriteError};
 use futures_util::FutureExt;
 use jiff::Timestamp;
 use loyalty_core::Program;
@@ -28,7 +28,8 @@ use std::panic::AssertUnwindSafe;
 pub(crate) type Answer = Result<Outcome, WriteError>;
 
 /// Applies `cmds` at `now` as `apply_batch_cached` does, one answer per command, containing
-/// panics as the module says. A storage failure fails every command of the batch (or of the
+/// panics as the module says. The commits are deferred (`Durability::Deferred`): the caller
+/// syncs the log before it hands out an answer. A storage failure fails every command of the batch (or of the
 /// half that met it), with nothing of it written.
 pub(crate) async fn apply_contained(
     store: &dyn Store,
@@ -38,7 +39,7 @@ pub(crate) async fn apply_contained(
     cache: Option<&MemberCache>,
 ) -> Vec<Answer> {
     let failed = match AssertUnwindSafe(prepare_batch(store, program, cmds, now)).catch_unwind().await {
-        Ok(Ok(prepared)) => match prepared.commit(cache).await {
+        Ok(Ok(prepared)) => match prepared.commit(cache, Durability::Deferred).await {
             Ok(replies) => return replies.into_iter().map(|r| r.map_err(WriteError::from)).collect(),
             Err(e) => e,
         },

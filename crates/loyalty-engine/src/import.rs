@@ -19,11 +19,9 @@ use std::time::Instant;
 
 /// Rows applied per transaction. Large, because an import's cost per order is mostly index
 /// pages dirtied and written to the log, and a bigger transaction dirties each page for more
-/// orders: in file order, 1,000,000 orders imported at 18,780 orders/s with 16,384 a
-/// transaction, 22,082 with 32,768, 28,122 with 65,536 and 28,821 with 131,072 (peak memory
-/// 868 MB, 984 MB, 1.26 GB, 1.6 GB). A server writing the same SQLite file waits for each
-/// transaction (about 1 s grouped by member, 2 s in file order); `--batch` trades that wait
-/// against speed.
+/// orders; past 65,536 the gain is small and the memory is not (BENCHMARKS.md, *The write
+/// path as measured*). A server writing the same SQLite file waits for each transaction
+/// (about 1 s grouped by member, 2 s in file order); `--batch` trades that wait against speed.
 pub const DEFAULT_BATCH: usize = crate::writer::MAX_COMMANDS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

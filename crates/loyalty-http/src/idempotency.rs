@@ -19,9 +19,8 @@
 //! applied twice. See docs/ARCHITECTURE.md (HTTP conventions).
 //!
 //! A response is kept by the writer, in its next batch (`Command::Remember`), and the answer
-//! goes out without waiting for that batch: waiting for it was a second commit on every
-//! request's path (HTTP with a key on every order: 3.9–4.2 k → 4.4–4.9 k orders/s, p99 32–37 →
-//! 31 ms; BENCHMARKS.md run L). Until it is committed the response waits in [`Pending`], which
+//! goes out without waiting for that batch, which would be a second commit on every request's
+//! path (BENCHMARKS.md run L). Until it is committed the response waits in [`Pending`], which
 //! this process's look-ups read first, so an immediate retry still gets it. A crash in those
 //! milliseconds loses the kept response, never the write: a retry then runs again and the engine
 //! finds the order, refund, hold or adjustment by its id and replays it.

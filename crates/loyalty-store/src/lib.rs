@@ -63,6 +63,10 @@ pub enum StoreError {
     Corrupt { table: &'static str, reason: String },
     #[error("unsupported database url {0:?}: use sqlite://FILE or postgres://…")]
     Url(String),
+    /// Syncing the write-ahead log failed: what was committed since the last sync may or may
+    /// not be on disk.
+    #[error("syncing the database's log to disk failed: {0}")]
+    Sync(std::io::Error),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -286,6 +290,15 @@ pub struct StoreTotals {
 #[async_trait]
 pub trait Writes: Send + Sync {
     async fn begin(&self) -> Result<Box<dyn Tx>>;
+    /// Makes every commit made so far with [`Tx::commit_deferred`] durable: on SQLite, one
+    /// `fdatasync` of the write-ahead log for all of them (group commit across batches); on
+    /// PostgreSQL and a store in memory, nothing (their commits are durable, or never are).
+    async fn sync_log(&self) -> Result<()>;
+    /// A read transaction on a connection of its own whose snapshot is taken before this
+    /// returns, to load the next batch while the current one is written and committed (see
+    /// `Tx::commit_mark`); `None` where the store has no such reads (PostgreSQL, memory). Only
+    /// its loads may be used.
+    async fn begin_snapshot(&self) -> Result<Option<Box<dyn Tx>>>;
 }
 
 /// Reads of members, their ledgers and orders, for handlers, the cache, jobs and `verify`.
@@ -541,7 +554,13 @@ pub trait Tx: Send {
     /// (`points.expiring`); members never told have no entry.
     async fn load_expiry_notices(&mut self, members: &[MemberId]) -> Result<HashMap<MemberId, jiff::civil::Date>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
+    /// Commits, durable when this returns (SQLite: the log is synced to disk).
     async fn commit(self: Box<Self>) -> Result<()>;
+    /// Commits without waiting for the log to reach the disk: visible to every connection at
+    /// once, safe against a crash of the process (the log is in the kernel's cache), but not
+    /// yet against a power loss until [`Writes::sync_log`] returns. Whoever calls this must not
+    /// acknowledge what it committed before then. PostgreSQL: the same as `commit`.
+    async fn commit_deferred(self: Box<Self>) -> Result<()>;
     /// A mark that is the same in two transactions of this store only if no other connection
     /// committed between them: on SQLite, the write connection's own number and its `PRAGMA
     /// data_version`, read while it holds the write lock; `None` where there is no such mark

@@ -21,6 +21,18 @@ pub struct PgTx {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
 }
 
+impl PgTx {
+    /// PostgreSQL's commit is durable when it returns: there is no log of ours to sync.
+    fn log(&self) -> Option<std::sync::Arc<std::path::Path>> {
+        None
+    }
+}
+
+/// PostgreSQL's commits are durable when they return (`synchronous_commit` on).
+async fn sync_log_file(_log: Option<&std::path::Path>) -> crate::Result<()> {
+    Ok(())
+}
+
 impl PgStore {
     const BACKEND: &'static str = "postgres";
 
@@ -64,6 +76,15 @@ impl PgStore {
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    fn log_file(&self) -> Option<&std::path::Path> {
+        None
+    }
+
+    /// PostgreSQL batches are loaded in their own transaction (see `Tx::commit_mark`).
+    async fn begin_snapshot_tx(&self) -> crate::Result<Option<PgTx>> {
+        Ok(None)
     }
 
     async fn begin_tx(&self) -> crate::Result<PgTx> {

@@ -38,14 +38,7 @@ impl Account {
                 format!("{points} points exceed the {}% cap of this order: at most {max}", r.max_share_percent),
             ));
         }
-        let available = self.buckets.available();
-        if points > available {
-            return Err(DomainError::InsufficientPoints {
-                requested: points.get(),
-                available: available.at_least_zero().get(),
-            });
-        }
-        let allocations = self.take_active(points);
+        let allocations = self.take_available(points)?;
         self.buckets.held += points;
         let hold_id = HoldId::parse(&format!("h{}", self.next_seq)).expect("generated ids are valid");
         self.push(EntryKind::Hold, -points, (SourceKind::Hold, hold_id.as_str()), None, now, None);

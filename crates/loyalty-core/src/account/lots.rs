@@ -96,6 +96,19 @@ impl Account {
             .map(|(i, _)| i)
     }
 
+    /// Takes `want` from the available points (active, less what holds keep), in spending
+    /// order; refuses with `insufficient_points` and changes nothing when there are fewer.
+    pub(crate) fn take_available(&mut self, want: Points) -> Result<Vec<Allocation>, DomainError> {
+        let available = self.buckets.available();
+        if want > available {
+            return Err(DomainError::InsufficientPoints {
+                requested: want.get(),
+                available: available.at_least_zero().get(),
+            });
+        }
+        Ok(self.take_active(want))
+    }
+
     /// Takes `points` from active lots in spending order. The caller checked they exist.
     pub(crate) fn take_active(&mut self, points: Points) -> Vec<Allocation> {
         assert!(points <= self.buckets.active, "take {points} > active {}", self.buckets.active);
@@ -253,15 +266,7 @@ impl Account {
             self.push(EntryKind::Adjust, points, source, Some(no), now, Some(note));
             self.settle_debt(now);
         } else {
-            let want = -points;
-            let available = self.buckets.available();
-            if want > available {
-                return Err(DomainError::InsufficientPoints {
-                    requested: want.get(),
-                    available: available.at_least_zero().get(),
-                });
-            }
-            self.take_active(want);
+            self.take_available(-points)?;
             self.push(EntryKind::Adjust, points, source, None, now, Some(note));
         }
         Ok(())

@@ -16,8 +16,12 @@ use serde::{Deserialize, Serialize};
 /// paid at 23:59 and sent after midnight still counts for its day).
 const KEEP_AFTER_SECS: i64 = 86_400;
 
-/// One task's progress in one of its periods.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One task's progress in one of its periods. Written as an array in field order (`[task,
+/// period, value, target, completed_at, until]`): a member's row holds one per task and open
+/// period and is read and written with every order, and the names were most of its bytes.
+/// Read from either form (serde's derive reads a struct from an array of its fields too), so
+/// rows written with names still load.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Progress {
     pub task: TaskId,
     /// `once`, `window`, `2026-12-04`, `2026-W49` or `2026-12`.
@@ -29,18 +33,41 @@ pub struct Progress {
     pub until: Option<Timestamp>,
 }
 
+impl Serialize for Progress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.task, &self.period, self.value, self.target, self.completed_at, self.until).serialize(s)
+    }
+}
+
 /// A member's progress on every task, by (task, period). Stored as one row per member, so an
 /// order that moves twenty tasks writes one row.
+///
+/// Entries are kept sorted by (task, period), so an event finds each task's period by binary
+/// search: within one import batch a member's state holds every period its orders opened
+/// (twenty tasks, hundreds of days), and a scan per task per order grew with them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredState")]
 pub struct TaskState {
-    pub entries: Vec<Progress>,
+    entries: Vec<Progress>,
+}
+
+/// `TaskState` as stored; sorted when read, whatever order a row kept.
+#[derive(Deserialize)]
+struct StoredState {
+    entries: Vec<Progress>,
+}
+
+impl From<StoredState> for TaskState {
+    fn from(s: StoredState) -> Self {
+        TaskState::new(s.entries)
+    }
 }
 
 /// What an order added to one task's period: what its refunds may take back. Stored on the
 /// order row as `[task, period, amount]`: an order can mark every active task, and the named
 /// form doubled what the marks add to the orders table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "(TaskId, String, i64)", into = "(TaskId, String, i64)")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "(TaskId, String, i64)")]
 pub struct TaskMark {
     pub task: TaskId,
     pub period: String,
@@ -53,9 +80,10 @@ impl From<(TaskId, String, i64)> for TaskMark {
     }
 }
 
-impl From<TaskMark> for (TaskId, String, i64) {
-    fn from(m: TaskMark) -> Self {
-        (m.task, m.period, m.amount)
+// Written borrowed: `serde(into)` would clone each mark (two strings) to write it.
+impl Serialize for TaskMark {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.task, &self.period, self.amount).serialize(s)
     }
 }
 
@@ -91,27 +119,67 @@ pub struct Member<'a> {
 
 /// The period of `task` an event at `at` falls in: its key and when it ends.
 pub fn period_of(task: &Task, program: &Program, at: Timestamp) -> (String, Option<Timestamp>) {
-    let day = at.to_zoned(program.tz.clone()).date();
-    let start_of = |d: Date| d.to_zoned(program.tz.clone()).map(|z| z.timestamp()).ok();
-    let (key, until) = match task.terms.period {
-        Period::Once => ("once".to_owned(), None),
-        Period::Window => ("window".to_owned(), None),
-        Period::Daily => (day.to_string(), day.tomorrow().ok().and_then(start_of)),
-        Period::Weekly => {
-            let w = day.iso_week_date();
-            let monday = day.checked_sub((w.weekday().to_monday_zero_offset() as i64).days()).unwrap_or(day);
-            (format!("{}-W{:02}", w.year(), w.week()), monday.checked_add(7.days()).ok().and_then(start_of))
+    Periods::new(program, at).of(task)
+}
+
+/// The periods of each kind an instant falls in, each worked out once however many tasks an
+/// event weighs (the local date, the week and the month's bounds cost a zone conversion each).
+pub struct Periods<'p> {
+    program: &'p Program,
+    day: Date,
+    /// By `Period` (once, daily, weekly, monthly, window): its key and when it ends.
+    known: [Option<(String, Option<Timestamp>)>; 5],
+}
+
+impl<'p> Periods<'p> {
+    pub fn new(program: &'p Program, at: Timestamp) -> Self {
+        let day = at.to_zoned(program.tz.clone()).date();
+        Self { program, day, known: Default::default() }
+    }
+
+    /// `task`'s period: its key, and when it ends (its period's end or the task's, whichever
+    /// comes first).
+    pub fn of(&mut self, task: &Task) -> (String, Option<Timestamp>) {
+        let slot = match task.terms.period {
+            Period::Once => 0,
+            Period::Daily => 1,
+            Period::Weekly => 2,
+            Period::Monthly => 3,
+            Period::Window => 4,
+        };
+        let (key, until) = match &self.known[slot] {
+            Some(k) => k.clone(),
+            None => {
+                let k = self.compute(task.terms.period);
+                self.known[slot] = Some(k.clone());
+                k
+            }
+        };
+        let until = match (until, task.terms.ends_at) {
+            (Some(u), Some(e)) => Some(u.min(e)),
+            (u, e) => u.or(e),
+        };
+        (key, until)
+    }
+
+    fn compute(&self, period: Period) -> (String, Option<Timestamp>) {
+        let day = self.day;
+        let start_of = |d: Date| d.to_zoned(self.program.tz.clone()).map(|z| z.timestamp()).ok();
+        match period {
+            Period::Once => ("once".to_owned(), None),
+            Period::Window => ("window".to_owned(), None),
+            Period::Daily => (day.to_string(), day.tomorrow().ok().and_then(start_of)),
+            Period::Weekly => {
+                let w = day.iso_week_date();
+                let monday = day.checked_sub((w.weekday().to_monday_zero_offset() as i64).days()).unwrap_or(day);
+                (format!("{}-W{:02}", w.year(), w.week()), monday.checked_add(7.days()).ok().and_then(start_of))
+            }
+            Period::Monthly => {
+                let first = day.first_of_month();
+                (format!("{:04}-{:02}", day.year(), day.month()), first.checked_add(1.month()).ok().and_then(start_of))
+            }
         }
-        Period::Monthly => {
-            let first = day.first_of_month();
-            (format!("{:04}-{:02}", day.year(), day.month()), first.checked_add(1.month()).ok().and_then(start_of))
-        }
-    };
-    let until = match (until, task.terms.ends_at) {
-        (Some(u), Some(e)) => Some(u.min(e)),
-        (u, e) => u.or(e),
-    };
-    (key, until)
+    }
 }
 
 /// What paying for the goal's lines of `order` adds up to, after `refunds`.
@@ -173,12 +241,27 @@ pub fn moves(tasks: &[Task], kinds: &[GoalKind]) -> bool {
 }
 
 impl TaskState {
+    pub fn new(mut entries: Vec<Progress>) -> Self {
+        entries.sort_by(|a, b| (&a.task, &a.period).cmp(&(&b.task, &b.period)));
+        Self { entries }
+    }
+
+    /// Every entry, by task and period.
+    pub fn entries(&self) -> &[Progress] {
+        &self.entries
+    }
+
+    /// Where (task, period) is, or where it would go.
+    fn find(&self, task: &TaskId, period: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|e| (&e.task, e.period.as_str()).cmp(&(task, period)))
+    }
+
     pub fn entry(&self, task: &TaskId, period: &str) -> Option<&Progress> {
-        self.entries.iter().find(|e| &e.task == task && e.period == period)
+        self.find(task, period).ok().map(|i| &self.entries[i])
     }
 
     fn entry_mut(&mut self, task: &TaskId, period: &str) -> Option<&mut Progress> {
-        self.entries.iter_mut().find(|e| &e.task == task && e.period == period)
+        self.find(task, period).ok().map(|i| &mut self.entries[i])
     }
 
     /// Moves progress by `event`, which happened at `at`: each active task whose span holds
@@ -193,16 +276,14 @@ impl TaskState {
         now: Timestamp,
     ) -> (Vec<TaskMark>, Vec<Completed>) {
         let (mut marks, mut done) = (Vec::new(), Vec::new());
+        let mut periods: Option<Periods<'_>> = None;
         for task in tasks.iter().filter(|t| t.status == TaskStatus::Active && t.spans(at)) {
             let add = contribution(&task.terms.goal, &event);
             if add <= 0 || !admits(task, program, member, at) {
                 continue;
             }
-            let (period, until) = period_of(task, program, at);
-            // From the end: entries are appended as periods open, so an event's period is most often
-            // among the last (a member's state can hold hundreds of past daily periods).
-            let at_entry = self.entries.iter().rposition(|e| e.task == task.id && e.period == period);
-            let i = at_entry.unwrap_or_else(|| {
+            let (period, until) = periods.get_or_insert_with(|| Periods::new(program, at)).of(task);
+            let i = self.find(&task.id, &period).unwrap_or_else(|at| {
                 let target = task.terms.goal.target;
                 let p = Progress {
                     task: task.id.clone(),
@@ -212,8 +293,8 @@ impl TaskState {
                     completed_at: None,
                     until,
                 };
-                self.entries.push(p);
-                self.entries.len() - 1
+                self.entries.insert(at, p);
+                at
             });
             let e = &mut self.entries[i];
             if e.completed_at.is_some() {
@@ -262,11 +343,14 @@ impl TaskState {
     /// Drops the entries of periods that ended more than a day before `now`.
     pub fn prune(&mut self, now: Timestamp) {
         self.entries.retain(|e| e.until.is_none_or(|u| crate::calendar::plus_secs(u, KEEP_AFTER_SECS) > now));
-        self.entries.sort_by(|a, b| (&a.task, &a.period).cmp(&(&b.task, &b.period)));
     }
 
-    /// Every entry at most its target, completed exactly when it reached it.
+    /// Every entry at most its target, completed exactly when it reached it, and the entries
+    /// in (task, period) order, each once.
     pub fn check(&self) -> Result<(), String> {
+        if let Some(w) = self.entries.windows(2).find(|w| (&w[0].task, &w[0].period) >= (&w[1].task, &w[1].period)) {
+            return Err(format!("task {} period {}: entries out of order or twice", w[1].task.as_str(), w[1].period));
+        }
         for e in &self.entries {
             if e.value < 0 || (e.completed_at.is_some() != (e.value >= e.target)) {
                 return Err(format!(
@@ -342,6 +426,25 @@ mod tests {
     }
 
     #[test]
+    fn progress_is_stored_as_an_array_and_read_from_either_form() {
+        let at: Timestamp = "2026-12-04T16:00:00Z".parse().unwrap();
+        let p = Progress {
+            task: TaskId::parse("t1").unwrap(),
+            period: "2026-12-04".into(),
+            value: 2,
+            target: 3,
+            completed_at: None,
+            until: Some(at),
+        };
+        let st = TaskState::new(vec![p]);
+        let text = serde_json::to_string(&st).unwrap();
+        assert_eq!(text, r#"{"entries":[["t1","2026-12-04",2,3,null,"2026-12-04T16:00:00Z"]]}"#);
+        assert_eq!(serde_json::from_str::<TaskState>(&text).unwrap(), st);
+        let named = r#"{"entries":[{"task":"t1","period":"2026-12-04","value":2,"target":3,"completed_at":null,"until":"2026-12-04T16:00:00Z"}]}"#;
+        assert_eq!(serde_json::from_str::<TaskState>(named).unwrap(), st);
+    }
+
+    #[test]
     fn periods_follow_the_local_calendar() {
         let p = Program::default_program(); // Asia/Shanghai
         let at = |s: &str| s.parse::<Timestamp>().unwrap();
@@ -397,7 +500,7 @@ mod tests {
         assert_eq!(marks[0].amount, 6000);
         let r = [refund(2000, &[])];
         st.take_back(&tasks, &o, &mut marks, (&[], &r));
-        assert_eq!((st.entries[0].value, marks[0].amount), (4000, 4000));
+        assert_eq!((st.entries()[0].value, marks[0].amount), (4000, 4000));
         let (_, done) =
             st.record(&tasks, &p, &who, (Event::Order { order: &order(&[("b", "x", 7000)]), first: false }, now), now);
         assert_eq!(done.len(), 1);
@@ -406,7 +509,7 @@ mod tests {
         // After completion, a refund takes nothing back.
         let all = [refund(2000, &[]), refund(4000, &[])];
         st.take_back(&tasks, &o, &mut marks, (&r, &all));
-        assert_eq!(st.entries[0].value, 11_000);
+        assert_eq!(st.entries()[0].value, 11_000);
         assert!(st.check().is_ok());
     }
 }

@@ -86,7 +86,16 @@ pub async fn apply_batch_cached(
     now: Timestamp,
     cache: Option<&MemberCache>,
 ) -> Result<Vec<Reply>, StoreError> {
-    prepare_batch(store, program, cmds, now).await?.commit(cache).await
+    prepare_batch(store, program, cmds, now).await?.commit(cache, Durability::Now).await
+}
+
+/// When a batch's commit must be on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// When the commit returns.
+    Now,
+    /// Later, at the caller's `Writes::sync_log`, before it answers anyone (the server's writer).
+    Deferred,
 }
 
 /// A batch loaded, run and written in its transaction, not yet committed: everything up to
@@ -121,10 +130,17 @@ pub(crate) async fn prepare_batch(
 }
 
 impl Prepared {
-    pub(crate) async fn commit(self, cache: Option<&MemberCache>) -> Result<Vec<Reply>, StoreError> {
+    pub(crate) async fn commit(
+        self,
+        cache: Option<&MemberCache>,
+        durability: Durability,
+    ) -> Result<Vec<Reply>, StoreError> {
         let Prepared { tx, replies, changes, commands, started, stages: [begun_at, loaded_at, applied_at, written_at] } =
             self;
-        tx.commit().await?;
+        match durability {
+            Durability::Now => tx.commit().await?,
+            Durability::Deferred => tx.commit_deferred().await?,
+        }
         // Where a batch's time goes (LOYALTY_LOG=loyalty=debug): the figures BENCHMARKS.md uses.
         tracing::debug!(
             commands,
@@ -256,11 +272,9 @@ pub(crate) fn loads_apart(prev: &Changes, next: &[Command]) -> bool {
 /// away and the batch is loaded and run again. Either way each batch sees exactly the state
 /// it would have seen alone.
 ///
-/// PostgreSQL has no commit mark, and each batch is loaded and run in its own transaction.
-/// (Loading the next batch in a transaction of its own, begun on another connection while the
-/// current one is written, was tried: row locks keep loaded members as they were, but not a
-/// member another node creates meanwhile, whose insert then fails the batch; and the import
-/// gained 5%, 22,631 → 23,834 orders/s, as PostgreSQL's own work is most of its time.)
+/// PostgreSQL has no commit mark, and each batch is loaded and run in its own transaction: a
+/// load on another connection would not see a member another node creates meanwhile, whose
+/// insert would then fail the batch (BENCHMARKS.md, *The write path as measured*).
 pub async fn apply_batches<T>(
     store: &dyn Store,
     program: &Arc<Program>,

@@ -399,6 +399,18 @@ impl Writer {
     }
 }
 
+/// A committed batch's answers, handed to the syncer to send once the log is on disk.
+struct Committed {
+    replies: Vec<oneshot::Sender<Result<Outcome, WriteError>>>,
+    answers: Vec<crate::contain::Answer>,
+    pings: Vec<oneshot::Sender<()>>,
+}
+
+/// Batches committed but not yet synced that the writer may run ahead of the disk by: enough
+/// to cover a sync's time at the batch rate, bounded so that a stalled disk stops the writer
+/// instead of piling up answers.
+const UNSYNCED_BATCHES: usize = 64;
+
 async fn run_writer(
     store: Arc<dyn Store>,
     program: Arc<Program>,
@@ -406,6 +418,13 @@ async fn run_writer(
     mut rx: mpsc::Receiver<Job>,
     cache: Arc<MemberCache>,
 ) {
+    // The writer commits each batch without waiting for the disk and goes on with the next;
+    // the syncer makes every batch committed so far durable with one sync, then answers them.
+    // So a batch's commit and the disk's sync of the ones before overlap, and one sync covers
+    // as many batches as committed while the last one ran (group commit across batches).
+    // If the syncer stops (a failed sync), the send below fails and the writer ends too.
+    let (synced_tx, synced_rx) = mpsc::channel::<Committed>(UNSYNCED_BATCHES);
+    let syncer = tokio::spawn(run_syncer(store.clone(), synced_rx));
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (mut cmds, mut replies, mut pings) = (Vec::with_capacity(jobs.len()), Vec::new(), Vec::new());
@@ -418,20 +437,52 @@ async fn run_writer(
                 Job::Ping(p) => pings.push(p),
             }
         }
+        let mut answers = Vec::new();
         if !cmds.is_empty() {
             let started = std::time::Instant::now();
             // Stored instants keep microseconds; a batch's `now` is what it stores.
             let read = clock.now();
             let now = read.round(jiff::Unit::Microsecond).unwrap_or(read);
-            let answers = crate::contain::apply_contained(store.as_ref(), &program, &cmds, now, Some(&cache)).await;
+            answers = crate::contain::apply_contained(store.as_ref(), &program, &cmds, now, Some(&cache)).await;
             metrics::histogram!("loyalty_batch_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("loyalty_batch_commands").record(cmds.len() as f64);
-            for (reply, answer) in replies.into_iter().zip(answers) {
+        }
+        if synced_tx.send(Committed { replies, answers, pings }).await.is_err() {
+            break;
+        }
+    }
+    drop(synced_tx);
+    // What was committed is answered before the writer's task ends.
+    let _ = syncer.await;
+}
+
+/// Syncs the log for every batch committed so far, then sends their answers, in order. A sync
+/// that fails leaves the outcome of those batches unknown (committed, maybe not on disk): they
+/// are answered with a storage error naming that, and the syncer ends, which ends the writer,
+/// as PostgreSQL stops on a failed fsync rather than write on over it.
+async fn run_syncer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Committed>) {
+    let mut done: Vec<Committed> = Vec::with_capacity(UNSYNCED_BATCHES);
+    while rx.recv_many(&mut done, UNSYNCED_BATCHES).await > 0 {
+        let wrote = done.iter().any(|c| c.answers.iter().any(|a| a.is_ok()));
+        let synced = if wrote { store.sync_log().await } else { Ok(()) };
+        let failed = synced.as_ref().err().map(|e| {
+            tracing::error!(error = %e, "syncing the log failed; the writer stops");
+            WriteError::Store(format!("{e}; what this request wrote may or may not be on disk"))
+        });
+        for c in done.drain(..) {
+            for (reply, answer) in c.replies.into_iter().zip(c.answers) {
+                let answer = match (&failed, answer) {
+                    (Some(e), Ok(_)) => Err(e.clone()),
+                    (_, answer) => answer,
+                };
                 let _ = reply.send(answer);
             }
+            for p in c.pings {
+                let _ = p.send(());
+            }
         }
-        for p in pings {
-            let _ = p.send(());
+        if failed.is_some() {
+            return;
         }
     }
 }

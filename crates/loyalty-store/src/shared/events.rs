@@ -135,6 +135,13 @@ impl Events for StoreImpl {
             Some(last) if events.len() as i64 == limit => last.seq,
             _ => upper,
         };
+        // The server's writer on SQLite commits before the log is on disk and syncs it once
+        // for several batches (`Tx::commit_deferred`). A consumer must never move past a
+        // position a power loss could still take back: the positions would be written again,
+        // with other events, behind its cursor. So what a page hands out is synced first (the
+        // writer has mostly done it already; PostgreSQL's commits are durable, and this does
+        // nothing there).
+        self.sync_log().await?;
         Ok(EventPage { events, next, head })
     }
 

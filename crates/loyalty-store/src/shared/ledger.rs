@@ -20,6 +20,14 @@ impl Writes for StoreImpl {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         Ok(Box::new(self.begin_tx().await?))
     }
+
+    async fn sync_log(&self) -> Result<()> {
+        super::sync_log_file(self.log_file()).await
+    }
+
+    async fn begin_snapshot(&self) -> Result<Option<Box<dyn Tx>>> {
+        Ok(self.begin_snapshot_tx().await?.map(|t| Box::new(t) as Box<dyn Tx>))
+    }
 }
 
 #[async_trait::async_trait]

@@ -230,6 +230,12 @@ impl Tx for TxImpl {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
+        let log = self.log();
+        self.tx.commit().await?;
+        super::sync_log_file(log.as_deref()).await
+    }
+
+    async fn commit_deferred(self: Box<Self>) -> Result<()> {
         self.tx.commit().await?;
         Ok(())
     }

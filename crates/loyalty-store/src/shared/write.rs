@@ -8,14 +8,9 @@ use crate::*;
 use sqlx::QueryBuilder;
 
 /// Multi-row `INSERT INTO table (cols) VALUES (…), (…)[ tail]` in chunks that stay
-/// under the bind limit. `bind` pushes one value per column, in order.
-///
-/// Tried and measured slower on SQLite (HTTP batches of ~35 orders): the rows bound as
-/// one JSON text and unpacked with `json_each` (2.4 ms a batch against 1.5 ms), and
-/// chunks of powers of two so that each statement text is prepared once (2.0 ms: more
-/// statements cost more than preparing one). On PostgreSQL, rows as one JSON text
-/// unpacked by `json_populate_recordset` made no difference (HTTP, 100,000 orders:
-/// 4,547 orders/s against 4,851 in the same session).
+/// under the bind limit. `bind` pushes one value per column, in order. Plain bound rows, one
+/// statement per chunk: on SQLite a statement costs more than preparing a new text, and the
+/// alternatives BENCHMARKS.md lists were slower or no faster.
 pub(super) async fn insert_rows<T, F>(
     conn: &mut <Db as sqlx::Database>::Connection,
     table: &'static str,
