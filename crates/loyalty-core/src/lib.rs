@@ -13,6 +13,7 @@ pub mod coupons;
 pub mod definitions;
 pub mod engagement;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod ids;
 pub mod instant;

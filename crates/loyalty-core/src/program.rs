@@ -99,6 +99,8 @@ pub struct ProgramFile {
     pub tasks: Vec<crate::engagement::TaskInput>,
     /// Referral (`crate::engagement::referral`).
     pub referral: crate::engagement::referral::ReferralSettings,
+    /// The event log (`crate::events`): the window of the daily `points.expiring` notice.
+    pub events: crate::events::EventSettings,
 }
 
 impl Default for Earning {
@@ -136,6 +138,7 @@ impl Default for ProgramFile {
             checkin: Default::default(),
             tasks: Vec::new(),
             referral: Default::default(),
+            events: Default::default(),
         }
     }
 }
@@ -235,6 +238,7 @@ impl Program {
         crate::engagement::checkin::validate(&file.checkin, &mut issues);
         crate::engagement::gifts::validate(&file.birthday, &file.member_day, &mut issues);
         crate::engagement::referral::validate(&file.referral, &mut issues);
+        crate::events::validate_settings(&file.events, &mut issues);
         let (Some(tz), Some(exp)) = (tz, exp) else { return Err(ConfigError(issues)) };
         let program = Self { file, tz, minor_per_unit: 10_i64.pow(exp) };
         // Definitions are checked against the rest of the programme (the tiers they name).

@@ -116,6 +116,7 @@ fn describe(cmd: &Command) -> String {
         Command::Gift { .. } => "gift",
         Command::ReferralCode { .. } => "referral code",
         Command::SettleReferral { .. } => "referral settlement",
+        Command::NoticeExpiring { .. } => "expiring-points notice",
         Command::Remember(_) => return "Idempotency-Key record".to_owned(),
         Command::Audit(_) => return "audit record".to_owned(),
     };

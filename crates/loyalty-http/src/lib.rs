@@ -8,6 +8,7 @@ pub mod console;
 pub mod coupon_codes;
 pub mod coupon_report;
 pub mod coupons;
+pub mod events;
 pub mod extract;
 pub mod gifts;
 pub mod health;
@@ -89,6 +90,7 @@ pub struct AppState {
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::patch_task, tasks::member_tasks,
         referrals::code, referrals::list, referrals::report,
         member_centre::api::create_session,
+        events::list,
     ),
     components(schemas(problem::Problem, loyalty_core::ids::MemberId, loyalty_core::ids::OrderId, loyalty_core::ids::HoldId, loyalty_core::ids::TemplateId, loyalty_core::ids::ClaimId, loyalty_core::ids::RewardId, loyalty_core::ids::RedemptionId, loyalty_core::ids::LotteryId, loyalty_core::ids::DrawId, loyalty_core::rewards::PrizeInput)),
     modifiers(&BearerAuth),
@@ -267,6 +269,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         r(Integration, Method::GET, "/v1/members/{id}/referrals", get(referrals::list)),
         r(Access::Analyst, Method::GET, "/v1/referrals/report", get(referrals::report)),
         r(Integration, Method::POST, "/v1/members/{id}/sessions", post(member_centre::api::create_session)),
+        r(Integration, Method::GET, "/v1/events", get(events::list)),
     ];
     routes.extend(crate::insight::routes());
     routes

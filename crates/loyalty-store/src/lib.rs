@@ -1,6 +1,6 @@
 //! Storage of the Loyalty engine: one small trait per capability ([`Writes`] and [`Tx`],
 //! [`LedgerReads`], [`ApiKeys`], [`Idempotency`], [`Maintenance`], [`Analytics`],
-//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`], [`Gifts`], [`Tasks`], [`Referrals`], [`Sessions`], [`MemberSearch`]) and [`Store`], their sum. SQLite
+//! [`BenefitUsage`], [`MemberVersions`], [`PersonalData`], [`Coupons`], [`Rewards`], [`Memberships`], [`MembershipFacts`], [`Checkins`], [`Gifts`], [`Tasks`], [`Referrals`], [`Sessions`], [`MemberSearch`], [`Events`]) and [`Store`], their sum. SQLite
 //! (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement them with the same SQL: the modules
 //! of `shared/` are compiled once for each backend, against that backend's `dialect` (its
 //! driver type and the few fragments of SQL that differ). The server picks a backend from the
@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod checkins;
 mod convert;
 pub mod coupons;
+pub mod events;
 pub mod gifts;
 pub mod health;
 pub mod membership_facts;
@@ -36,6 +37,7 @@ use std::collections::HashMap;
 pub use analytics::Analytics;
 pub use checkins::Checkins;
 pub use coupons::{CouponChecks, Coupons};
+pub use events::{EventPage, Events, StoredEvent};
 pub use gifts::{GiftDue, Gifts};
 pub use health::{Writability, WriteProbe};
 pub use membership_facts::MembershipFacts;
@@ -153,6 +155,10 @@ pub struct Changes {
     /// an error), and referrals in their latest state, one row each.
     pub referral_codes: Vec<(MemberId, String)>,
     pub referrals: Vec<loyalty_core::engagement::referral::Referral>,
+    /// The batch's events, in the order they are logged (written last: see `events`), and the
+    /// last day each member it told of expiring points was told.
+    pub events: Vec<loyalty_core::events::Event>,
+    pub expiry_notices: Vec<(MemberId, jiff::civil::Date)>,
 }
 
 impl Changes {
@@ -399,6 +405,7 @@ pub trait Store:
     + Referrals
     + Sessions
     + MemberSearch
+    + Events
     + RawSql
     + 'static
 {
@@ -424,6 +431,7 @@ impl<T> Store for T where
         + Referrals
         + Sessions
         + MemberSearch
+        + Events
         + RawSql
         + 'static
 {
@@ -432,7 +440,7 @@ impl<T> Store for T where
 /// The capability traits, for `use loyalty_store::prelude::*` where a whole `Store` is used.
 pub mod prelude {
     pub use crate::{
-        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Gifts, Idempotency, LedgerReads, Maintenance,
+        Analytics, ApiKeys, BenefitUsage, Checkins, Coupons, Events, Gifts, Idempotency, LedgerReads, Maintenance,
         MemberSearch, MemberVersions, MembershipFacts, Memberships, PersonalData, RawSql, Referrals, Rewards, Sessions,
         Store, Tasks, WriteProbe, Writes,
     };
@@ -543,6 +551,9 @@ pub trait Tx: Send {
     ) -> Result<Vec<loyalty_core::engagement::referral::Referral>>;
     /// How many invitees each of `referrers` had rewarded in local month `month` (YYYYMM).
     async fn load_referrer_month(&mut self, referrers: &[MemberId], month: i64) -> Result<HashMap<MemberId, i64>>;
+    /// The last local day each of `members` was told of points about to expire
+    /// (`points.expiring`); members never told have no entry.
+    async fn load_expiry_notices(&mut self, members: &[MemberId]) -> Result<HashMap<MemberId, jiff::civil::Date>>;
     async fn write(&mut self, changes: &Changes, recorded_at: Timestamp) -> Result<()>;
     /// Commits, durable when this returns (SQLite: the log is synced to disk).
     async fn commit(self: Box<Self>) -> Result<()>;

@@ -126,6 +126,11 @@ mod dialect {
     pub fn json_values(param: &str) -> String {
         format!("json_array_elements_text(CAST({param} AS JSON)) AS j(value)")
     }
+    /// The element `i` of the JSON array in text column `col`, as text (verify reads an event's
+    /// order id from its stored payload).
+    pub fn json_item(col: &str, i: usize) -> String {
+        format!("(CAST({col} AS JSON) ->> {i})")
+    }
     /// Completes `WHERE col` with a test against the elements of the JSON array bound to `$1`.
     pub const IDS: &str = "= ANY(ARRAY(SELECT json_array_elements_text(CAST($1 AS JSON))))";
     /// Run before member insight reads the orders and refunds, so that none is written meanwhile.
@@ -146,6 +151,9 @@ mod coupon_checks;
 #[path = "shared/coupons.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod coupons;
+#[path = "shared/events.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod events;
 #[path = "shared/gifts.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod gifts;

@@ -326,6 +326,11 @@ mod dialect {
     pub fn json_values(param: &str) -> String {
         format!("json_each({param})")
     }
+    /// The element `i` of the JSON array in text column `col`, as text (verify reads an event's
+    /// order id from its stored payload).
+    pub fn json_item(col: &str, i: usize) -> String {
+        format!("json_extract({col}, '$[{i}]')")
+    }
     /// Completes `WHERE col` with a test against the elements of the JSON array bound to `$1`.
     pub const IDS: &str = "IN (SELECT value FROM json_each($1))";
     /// Run before member insight reads the orders and refunds, so that none is written meanwhile.
@@ -347,6 +352,9 @@ mod coupon_checks;
 #[path = "shared/coupons.rs"]
 #[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
 mod coupons;
+#[path = "shared/events.rs"]
+#[allow(clippy::duplicate_mod)] // each backend compiles the shared SQL against its own dialect
+mod events;
 #[path = "sqlite_facts.rs"]
 mod facts;
 #[path = "shared/gifts.rs"]

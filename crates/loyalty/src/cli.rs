@@ -261,8 +261,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let r = jobs::run_due(store.open().await?.as_ref(), &program, now).await?;
             println!(
                 "jobs: {} members advanced, {} ledger entries written, {} idempotency records purged, {} gifts given, {} \
-                 gifts not given, {} referrals settled",
-                r.members, r.entries, r.idempotency_purged, r.gifts.given, r.gifts.not_given, r.referrals
+                 gifts not given, {} referrals settled, {} members told of expiring points",
+                r.members,
+                r.entries,
+                r.idempotency_purged,
+                r.gifts.given,
+                r.gifts.not_given,
+                r.referrals,
+                r.expiring
             );
         }
         Cmd::Keys { store, cmd } => return keys(store.open().await?.as_ref(), cmd).await,

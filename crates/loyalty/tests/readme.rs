@@ -60,7 +60,7 @@ fn every_toml_block_of_the_readme_and_docs_is_a_valid_programme_file() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
     let mut checked = 0;
-    for doc in ["README.md", "docs/METRICS.md"] {
+    for doc in ["README.md", "docs/METRICS.md", "docs/EVENTS.md"] {
         let markdown = std::fs::read_to_string(root.join(doc)).unwrap();
         for (line, text) in toml_blocks(&markdown) {
             let file = dir.path().join(format!("block-{checked}.toml"));

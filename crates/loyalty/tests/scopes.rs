@@ -84,6 +84,7 @@ const POLICY: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/members/{id}/referral", SHOP),
     ("GET", "/v1/members/{id}/referrals", SHOP),
     ("GET", "/v1/referrals/report", ANALYSTS),
+    ("GET", "/v1/events", SHOP),
     ("POST", "/v1/members/{id}/points/adjustments", ADMIN_ONLY),
     ("POST", "/v1/members/{id}/tier/assignments", ADMIN_ONLY),
     ("GET", "/v1/api-keys", ADMIN_ONLY),

@@ -11,8 +11,10 @@ use loyalty_core::Program;
 use loyalty_store::{Store, StoreError};
 use std::sync::Arc;
 
+mod events;
 mod gifts;
 mod referrals;
+pub use events::{notice_expiring, send_expiry_notices};
 use gifts::gifts_due;
 pub use gifts::{give_gifts, send_gifts, GiftReport};
 pub use referrals::{send_referral_settlements, settle_referrals};
@@ -31,6 +33,8 @@ pub struct JobReport {
     pub gifts: GiftReport,
     /// Due referrals settled (paid, or refused for the monthly cap).
     pub referrals: usize,
+    /// Members told of points about to expire (`points.expiring`).
+    pub expiring: usize,
     pub idempotency_purged: u64,
 }
 
@@ -43,6 +47,7 @@ pub async fn run_due(store: &dyn Store, program: &Program, now: Timestamp) -> Re
     report.memberships = advance_memberships(store, program, now).await?;
     report.gifts = give_gifts(store, program, now).await?;
     report.referrals = settle_referrals(store, program, now).await?;
+    report.expiring = notice_expiring(store, program, now).await?;
     report.idempotency_purged = purge(store, Timestamp::now()).await?;
     Ok(report)
 }
@@ -157,6 +162,9 @@ pub async fn scheduler(
             if gifts != GiftReport::default() {
                 tracing::info!(given = gifts.given, not_given = gifts.not_given, "scheduler recorded gifts");
             }
+            // The same cadence: the first tick of each local day, then every ten minutes, so
+            // a notice a failed round missed, or a lot entering the window, is told today.
+            done += send_expiry_notices(store.as_ref(), &writer, &program, now).await;
         }
         if program.file.referral.enabled {
             done += send_referral_settlements(store.as_ref(), &writer, now).await;
@@ -302,6 +310,9 @@ pub async fn verify_all(
     // Referrals: every reward in the ledger, no referrer over the monthly cap, one live
     // referral per invitee.
     problems.extend(store.referral_problems(program.file.referral.monthly_cap, max_violations as i64).await?);
+    // The event log: positions without gaps and its counter, every row readable as its
+    // type, one order.placed per order and one order.refunded per refund since it began.
+    problems.extend(store.event_problems(max_violations as i64).await?);
     for problem in problems {
         if report.violations.len() < max_violations {
             let member_id = problem.split_once(' ').and_then(|(_, r)| r.split_once('/')).map(|(m, _)| m.to_owned());

@@ -32,6 +32,7 @@ fn refuse_erased(l: &Loaded, cmd: &Command) -> Result<(), DomainError> {
             | Command::AdvanceMembership { .. }
             | Command::Erase { .. }
             | Command::SettleReferral { .. }
+            | Command::NoticeExpiring { .. }
     ) {
         return Ok(());
     }
@@ -148,6 +149,7 @@ pub(crate) fn apply_one(l: &mut Loaded, t: &mut Touched, program: &Program, cmd:
         Command::Gift { member, kind } => apply_gift(l, t, program, (member, *kind), now),
         Command::ReferralCode { member } => give_code(l, program, member),
         Command::SettleReferral { invitee } => settle(l, t, program, invitee, now),
+        Command::NoticeExpiring { member } => notice_expiring(l, t, program, member, now),
         Command::Advance { member } => {
             let Some(m) = l.members.get_mut(member) else { return Ok(Outcome::Advanced { entries: 0 }) };
             let before = m.account.appended();
@@ -187,6 +189,9 @@ pub(crate) fn upsert_member(
     let referral = referrer.map(|(code, by)| Box::new(invite(l, id, (&code, &by), !created, &record.profile, now)));
     l.members.insert(id.clone(), record.clone());
     t.members.insert(id.clone());
+    if created {
+        t.created.push(id.clone());
+    }
     Ok(Outcome::Member { record, created, referral })
 }
 
@@ -250,6 +255,9 @@ pub(crate) fn place_order(
     };
     catch_up(m, program, now);
     t.members.insert(order.member_id.clone());
+    if created {
+        t.created.push(order.member_id.clone());
+    }
     t.orders.push(order.id.clone());
     t.changes.new_order_keys.push((order.id.clone(), order.member_id.clone()));
     use_coupons(l, t, &placed, now);

@@ -45,6 +45,8 @@ pub(crate) struct Loaded {
     pub(crate) gifts: GiftKeys,
     /// Referral codes and rows the batch names (see `referrals::preload_referrals`).
     pub(crate) referrals: super::referrals::ReferralState,
+    /// The last day each member the batch may tell of expiring points was told.
+    pub(crate) expiry_notices: HashMap<MemberId, jiff::civil::Date>,
 }
 
 /// What a batch changed, besides the accounts themselves.
@@ -61,6 +63,8 @@ pub(crate) struct Touched {
     pub(crate) draws: Vec<(loyalty_core::ids::LotteryId, String, i64)>,
     /// Members whose membership changed.
     pub(crate) memberships: HashSet<MemberId>,
+    /// Members the batch created (for `member.created`).
+    pub(crate) created: Vec<MemberId>,
 }
 
 /// Applies `cmds` in one transaction at instant `now`. Each command gets its own result; a
@@ -199,6 +203,7 @@ pub(crate) fn run_loaded(
     // jumping between pages (members, lots and entries already are: by member id).
     t.changes.orders.sort_by(|a, b| (&a.order.member_id, &a.order.id).cmp(&(&b.order.member_id, &b.order.id)));
     t.changes.new_order_keys.sort();
+    t.changes.events = derive(&t.changes, (cmds, &replies), &t.created, program, now);
     (replies, t.changes)
 }
 
@@ -411,6 +416,7 @@ pub(crate) fn member_of(cmd: &Command, orders: &HashMap<OrderId, Order>) -> Opti
         Command::Checkin { member, .. } | Command::Makeup { member, .. } => Some(member.clone()),
         Command::Gift { member, .. } => Some(member.clone()),
         Command::ReferralCode { member } | Command::SettleReferral { invitee: member } => Some(member.clone()),
+        Command::NoticeExpiring { member } => Some(member.clone()),
         Command::Remember(_) | Command::Audit(_) => None,
     }
 }

@@ -278,6 +278,7 @@ pub(crate) async fn load(
     extra.extend(referral_coupons);
     let (templates, coupons, codes) = load_coupon_state(tx, cmds, &orders, &members, extra).await?;
     let insight = load_insight(tx, cmds, &templates, &state.rewards, gated).await?;
+    let expiry_notices = super::events::load_notices(tx, cmds).await?;
     Ok(Loaded {
         members,
         orders,
@@ -297,6 +298,7 @@ pub(crate) async fn load(
         tasks,
         gifts,
         referrals,
+        expiry_notices,
     })
 }
 

@@ -12,6 +12,7 @@ mod apply;
 mod batch;
 mod checkins;
 mod coupons;
+mod events;
 mod gifts;
 mod load;
 mod memberships;
@@ -25,6 +26,7 @@ pub use batch::{apply_batch, apply_batch_cached, apply_batches};
 pub use checkins::CheckinOutcome;
 pub(crate) use checkins::*;
 pub(crate) use coupons::*;
+pub(crate) use events::*;
 pub(crate) use gifts::*;
 pub(crate) use load::*;
 pub use load::{growth_since, GROWTH_LOOKBACK_DAYS};
@@ -222,6 +224,11 @@ pub enum Command {
     SettleReferral {
         invitee: MemberId,
     },
+    /// Tells the member of points about to expire (`points.expiring`), once a local day: the
+    /// scheduler's, idempotent for the day.
+    NoticeExpiring {
+        member: MemberId,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +298,8 @@ pub enum Outcome {
     /// The gift recorded, or `None` when none was due.
     Gift(Option<Box<loyalty_core::engagement::gifts::Gift>>),
     Referral(ReferralOutcome),
+    /// The `points.expiring` notice given, or `None` (told today already, or nothing expires).
+    ExpiryNoticed(Option<Box<loyalty_core::events::PointsExpiring>>),
 }
 
 pub type Reply = Result<Outcome, DomainError>;

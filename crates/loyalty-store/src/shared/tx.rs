@@ -220,6 +220,11 @@ impl Tx for TxImpl {
         super::referrals::load_referrer_month(&mut self.tx, &ids, month).await
     }
 
+    async fn load_expiry_notices(&mut self, members: &[MemberId]) -> Result<HashMap<MemberId, jiff::civil::Date>> {
+        let ids: Vec<String> = members.iter().map(|m| m.as_str().to_owned()).collect();
+        super::events::load_notices(&mut self.tx, &ids).await
+    }
+
     async fn write(&mut self, changes: &Changes, recorded_at: jiff::Timestamp) -> Result<()> {
         write_changes(&mut self.tx, changes, micros(recorded_at)).await
     }

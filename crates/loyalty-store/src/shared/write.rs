@@ -247,5 +247,7 @@ pub(super) async fn write_changes(
     super::tasks::write_tasks(conn, c, recorded_at).await?;
     super::gifts::write_gifts(conn, c).await?;
     super::referrals::write_referrals(conn, c, recorded_at).await?;
-    write_tier_changes(conn, c, recorded_at).await
+    write_tier_changes(conn, c, recorded_at).await?;
+    // Last: the event log's counter is locked from here to the commit.
+    super::events::write_events(conn, c, recorded_at).await
 }
