@@ -614,6 +614,8 @@ async fn bad_input_is_a_400_naming_the_field() {
         ("after=12", "after"),
         ("after=ZZZZZZZZZZZZZZZZ", "after"),
         ("after=00000000000000000", "after"),
+        // Sixteen hex digits past any position (the schema's first digit is 0–7).
+        ("after=c54df668a2208ed5", "after"),
         ("types=order.placed,order.shipped", "types"),
         ("types=ORDER.PLACED", "types"),
         ("limit=0", "limit"),
@@ -627,6 +629,8 @@ async fn bad_input_is_a_400_naming_the_field() {
     }
     let (s, p) = st.app.get("/v1/events?limit=1000&types=,order.placed,&after=0000000000000000").await;
     assert_eq!((s, p["items"].clone()), (StatusCode::OK, json!([])), "{p}");
+    let (s, p) = st.app.get("/v1/events?after=7fffffffffffffff").await;
+    assert_eq!((s, p["items"].clone()), (StatusCode::OK, json!([])), "the largest position: {p}");
 }
 
 /// `verify` names an order without its event and a gap in the positions.
