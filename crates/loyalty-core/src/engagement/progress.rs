@@ -425,6 +425,33 @@ mod tests {
         }
     }
 
+    /// Entries stay in (task, period) order whatever order tasks and days arrive in, so each
+    /// event finds its own period again (binary search) and never opens it twice.
+    #[test]
+    fn events_out_of_order_keep_the_entries_sorted_and_found() {
+        let p = Program::default_program();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let named = |id: &str| {
+            let mut t = task(GoalKind::Orders, Period::Daily, 3, None);
+            t.id = TaskId::parse(id).unwrap();
+            t
+        };
+        let tasks = vec![named("zeta"), named("alpha"), named("mid")];
+        let holder = Holder { tier: "base", active: true, insight: None, paid: false };
+        let who = Member { holder, registered_at: at("2026-01-01T00:00:00Z") };
+        let o = order(&[("a", "x", 1000)]);
+        let mut st = TaskState::default();
+        for day in ["2026-12-05T04:00:00Z", "2026-12-03T04:00:00Z", "2026-12-05T05:00:00Z", "2026-12-04T04:00:00Z"] {
+            st.record(&tasks, &p, &who, (Event::Order { order: &o, first: false }, at(day)), at(day));
+        }
+        assert!(st.check().is_ok(), "{:?}", st.check());
+        assert_eq!(st.entries().len(), 9, "three tasks × three days, each once");
+        for t in ["alpha", "mid", "zeta"] {
+            let e = st.entry(&TaskId::parse(t).unwrap(), "2026-12-05").unwrap();
+            assert_eq!(e.value, 2, "{t}: both of the 5th's orders");
+        }
+    }
+
     #[test]
     fn progress_is_stored_as_an_array_and_read_from_either_form() {
         let at: Timestamp = "2026-12-04T16:00:00Z".parse().unwrap();
